@@ -1,0 +1,10 @@
+//! daned: an authoritative DNS server that publishes DNSSEC-signed DANE TLSA records for the
+//! certificates it watches.
+//!
+//! This crate does all the I/O (config, zone files, keys, certificates, sockets, timers); the
+//! signing itself is the pure `daned-sign` crate. See ARCHITECTURE.md for the map.
+
+pub mod config;
+pub mod handler;
+pub mod query;
+pub mod zonefile;

@@ -1,0 +1,2 @@
+//! The `daned` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! zonefile (being written).

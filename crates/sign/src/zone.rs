@@ -1,0 +1,414 @@
+//! The zone data model: RRsets, the unsigned zone a server builds, and the signed zone it serves.
+//!
+//! Owner names are stored lowercased (DNS names compare case-insensitively, and DNSSEC signs the
+//! lowercase form, RFC 4034 §6.2). Maps are keyed by [`Name`], whose `Ord` is the canonical DNS
+//! name order of RFC 4034 §6.1, so iterating a zone walks it in NSEC order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use crate::error::SignError;
+
+/// One RRset: an owner name, a type, a TTL and its records in canonical order (RFC 4034 §6.3),
+/// without duplicates.
+///
+/// Every record of the set carries the set's TTL (RFC 2181 §5.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rrset {
+    name: Name,
+    rtype: RecordType,
+    ttl: u32,
+    records: Vec<Record>,
+}
+
+impl Rrset {
+    /// Builds an RRset from RDATA, lowercasing the owner, sorting the records by their canonical
+    /// wire form and dropping duplicates (RFC 4034 §6.3).
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::EmptyRrset`] when `rdatas` is empty, [`SignError::MixedRrset`] when an RDATA is
+    /// not of type `rtype`, [`SignError::Encode`] when an RDATA cannot be put on the wire.
+    pub fn new(
+        name: &Name,
+        rtype: RecordType,
+        ttl: u32,
+        rdatas: impl IntoIterator<Item = RData>,
+    ) -> Result<Self, SignError> {
+        let name = canonical_name(name);
+        let mut keyed = Vec::new();
+        for rdata in rdatas {
+            if rdata.record_type() != rtype {
+                return Err(SignError::MixedRrset {
+                    name: name.clone(),
+                    rtype,
+                    found: rdata.record_type(),
+                });
+            }
+            let wire = canonical_rdata(&rdata).map_err(|e| SignError::Encode {
+                name: name.clone(),
+                rtype,
+                reason: e.to_string(),
+            })?;
+            keyed.push((wire, rdata));
+        }
+        if keyed.is_empty() {
+            return Err(SignError::EmptyRrset { name, rtype });
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        let records = keyed
+            .into_iter()
+            .map(|(_, rdata)| {
+                let mut r = Record::from_rdata(name.clone(), ttl, rdata);
+                r.dns_class = DNSClass::IN;
+                r
+            })
+            .collect();
+        Ok(Self {
+            name,
+            rtype,
+            ttl,
+            records,
+        })
+    }
+
+    /// The owner name (lowercase, fully qualified).
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// The RR type.
+    pub fn rtype(&self) -> RecordType {
+        self.rtype
+    }
+
+    /// The TTL shared by every record.
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
+    /// The records, in canonical order; never empty.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// The RDATA of each record, in canonical order.
+    pub fn rdatas(&self) -> impl Iterator<Item = &RData> {
+        self.records.iter().map(|r| &r.data)
+    }
+}
+
+/// The lowercase, fully-qualified form of `name` used as a key everywhere in this crate.
+pub fn canonical_name(name: &Name) -> Name {
+    let mut n = name.to_lowercase();
+    n.set_fqdn(true);
+    n
+}
+
+/// The canonical wire form of one RDATA (RFC 4034 §6.2: uncompressed, names lowercased for the
+/// types that list requires).
+///
+/// # Errors
+///
+/// Any encoding failure from hickory-proto.
+pub fn canonical_rdata(rdata: &RData) -> Result<Vec<u8>, hickory_proto::ProtoError> {
+    let mut buf = Vec::with_capacity(64);
+    let mut encoder = BinEncoder::new(&mut buf);
+    encoder.set_canonical_form(true);
+    encoder.set_name_encoding(NameEncoding::Uncompressed);
+    rdata.emit(&mut encoder)?;
+    Ok(buf)
+}
+
+/// The unsigned content of a zone, as the server assembles it from the zone file and the
+/// generated TLSA RRsets. It holds no DNSSEC records (DNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM):
+/// the signer makes those.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Zone {
+    origin: Name,
+    rrsets: BTreeMap<Name, BTreeMap<u16, Rrset>>,
+}
+
+impl Zone {
+    /// An empty zone for `origin`.
+    pub fn new(origin: &Name) -> Self {
+        Self {
+            origin: canonical_name(origin),
+            rrsets: BTreeMap::new(),
+        }
+    }
+
+    /// The zone apex.
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+
+    /// Adds or replaces an RRset.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::OutOfZone`] when the owner is not at or below the origin,
+    /// [`SignError::SignerOwnedType`] for DNSKEY, RRSIG, NSEC, NSEC3 and NSEC3PARAM.
+    pub fn insert(&mut self, rrset: Rrset) -> Result<Option<Rrset>, SignError> {
+        if !self.origin.zone_of(rrset.name()) {
+            return Err(SignError::OutOfZone {
+                name: rrset.name().clone(),
+                origin: self.origin.clone(),
+            });
+        }
+        if is_signer_owned(rrset.rtype()) {
+            return Err(SignError::SignerOwnedType {
+                name: rrset.name().clone(),
+                rtype: rrset.rtype(),
+            });
+        }
+        Ok(self
+            .rrsets
+            .entry(rrset.name().clone())
+            .or_default()
+            .insert(u16::from(rrset.rtype()), rrset))
+    }
+
+    /// Removes an RRset, returning it.
+    pub fn remove(&mut self, name: &Name, rtype: RecordType) -> Option<Rrset> {
+        let name = canonical_name(name);
+        let node = self.rrsets.get_mut(&name)?;
+        let old = node.remove(&u16::from(rtype));
+        if node.is_empty() {
+            self.rrsets.remove(&name);
+        }
+        old
+    }
+
+    /// The RRset at `name` of type `rtype`.
+    pub fn get(&self, name: &Name, rtype: RecordType) -> Option<&Rrset> {
+        self.rrsets
+            .get(&canonical_name(name))?
+            .get(&u16::from(rtype))
+    }
+
+    /// Every RRset, in canonical name order and then type order.
+    pub fn rrsets(&self) -> impl Iterator<Item = &Rrset> {
+        self.rrsets.values().flat_map(|node| node.values())
+    }
+
+    /// The apex SOA RRset, if present.
+    pub fn soa(&self) -> Option<&Rrset> {
+        self.get(&self.origin, RecordType::SOA)
+    }
+
+    /// What must change to turn `self` into `new`: one [`RrsetChange`] per RRset that was
+    /// added, removed or differs (in TTL or records), in canonical order. The SOA's serial field
+    /// is ignored, since the signer sets it.
+    pub fn diff(&self, new: &Zone) -> Vec<RrsetChange> {
+        let mut changes = Vec::new();
+        for old in self.rrsets() {
+            match new.get(old.name(), old.rtype()) {
+                None => changes.push(RrsetChange::remove(old.name().clone(), old.rtype())),
+                Some(n) if !same_content(old, n) => changes.push(RrsetChange::put(n.clone())),
+                Some(_) => {}
+            }
+        }
+        for n in new.rrsets() {
+            if self.get(n.name(), n.rtype()).is_none() {
+                changes.push(RrsetChange::put(n.clone()));
+            }
+        }
+        changes.sort_by(|a, b| {
+            (&a.name, u16::from(a.rtype)).cmp(&(&b.name, u16::from(b.rtype)))
+        });
+        changes
+    }
+}
+
+fn same_content(a: &Rrset, b: &Rrset) -> bool {
+    if a.rtype() == RecordType::SOA {
+        return a.ttl() == b.ttl() && soa_without_serial(a) == soa_without_serial(b);
+    }
+    a == b
+}
+
+fn soa_without_serial(rrset: &Rrset) -> Option<RData> {
+    match rrset.records().first().map(|r| &r.data) {
+        Some(RData::SOA(soa)) => {
+            let mut soa = soa.clone();
+            soa.serial = 0;
+            Some(RData::SOA(soa))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the signer, not the zone content, owns RRsets of this type.
+pub fn is_signer_owned(rtype: RecordType) -> bool {
+    matches!(
+        rtype,
+        RecordType::DNSKEY
+            | RecordType::RRSIG
+            | RecordType::NSEC
+            | RecordType::NSEC3
+            | RecordType::NSEC3PARAM
+    )
+}
+
+/// One change to the zone content: the RRset `(name, rtype)` becomes `rrset`, or goes away when
+/// `rrset` is `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RrsetChange {
+    /// The owner name (lowercase).
+    pub name: Name,
+    /// The RR type.
+    pub rtype: RecordType,
+    /// The new RRset, or `None` to delete it.
+    pub rrset: Option<Rrset>,
+}
+
+impl RrsetChange {
+    /// Add or replace `rrset`.
+    pub fn put(rrset: Rrset) -> Self {
+        Self {
+            name: rrset.name().clone(),
+            rtype: rrset.rtype(),
+            rrset: Some(rrset),
+        }
+    }
+
+    /// Delete the RRset `(name, rtype)`.
+    pub fn remove(name: Name, rtype: RecordType) -> Self {
+        Self {
+            name: canonical_name(&name),
+            rtype,
+            rrset: None,
+        }
+    }
+}
+
+/// What a name is, for answering and signing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeKind {
+    /// Authoritative data: signed, in the NSEC chain.
+    Authoritative,
+    /// A zone cut below the apex (NS present): only DS and NSEC are authoritative and signed;
+    /// the NS RRset is not signed (RFC 4035 §2.2).
+    Delegation,
+    /// Below a zone cut (glue or occluded data): neither signed nor in the NSEC chain.
+    Occluded,
+}
+
+/// An RRset with the RRSIG records that cover it (empty when the RRset is not signed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedRrset {
+    /// The RRset itself.
+    pub rrset: Rrset,
+    /// RRSIG records covering it, one per signing key, each a full record with the RRset's
+    /// owner and TTL.
+    pub rrsigs: Vec<Record>,
+}
+
+/// All RRsets at one owner name in a signed zone, ordered by type code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedNode {
+    /// How the name is treated.
+    pub kind: NodeKind,
+    /// The RRsets, sorted by type code, including DNSKEY and NSEC where present.
+    pub rrsets: Vec<SignedRrset>,
+}
+
+impl SignedNode {
+    /// The RRset of type `rtype` at this node.
+    pub fn get(&self, rtype: RecordType) -> Option<&SignedRrset> {
+        let code = u16::from(rtype);
+        self.rrsets
+            .binary_search_by_key(&code, |s| u16::from(s.rrset.rtype()))
+            .ok()
+            .map(|i| &self.rrsets[i])
+    }
+}
+
+/// A signed zone: every node with its RRsets and signatures, ready to serve or dump.
+///
+/// Cloning is cheap: nodes sit behind [`Arc`] in a persistent map, so a new version made by the
+/// incremental signer shares every unchanged node with the version it came from.
+#[derive(Clone, Debug)]
+pub struct SignedZone {
+    pub(crate) origin: Name,
+    pub(crate) serial: u32,
+    pub(crate) nodes: imbl::OrdMap<Name, Arc<SignedNode>>,
+}
+
+impl SignedZone {
+    /// The zone apex.
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+
+    /// The SOA serial of this version.
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// The node at exactly `name` (which must be lowercase; see [`canonical_name`]).
+    pub fn node(&self, name: &Name) -> Option<&Arc<SignedNode>> {
+        self.nodes.get(name)
+    }
+
+    /// The closest node before or at `name` in canonical order, with its name.
+    pub fn node_at_or_before(&self, name: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
+        self.nodes.range(..=name.clone()).next_back()
+    }
+
+    /// The first node strictly after `name` in canonical order, with its name.
+    pub fn node_after(&self, name: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
+        use std::ops::Bound;
+        self.nodes
+            .range((Bound::Excluded(name.clone()), Bound::Unbounded))
+            .next()
+    }
+
+    /// Every node in canonical order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&Name, &Arc<SignedNode>)> {
+        self.nodes.iter()
+    }
+
+    /// The apex SOA with its signatures.
+    pub fn soa(&self) -> Option<&SignedRrset> {
+        self.nodes.get(&self.origin)?.get(RecordType::SOA)
+    }
+
+    /// Every record of the zone (RRsets, then their RRSIGs, node by node) in canonical order,
+    /// starting with the SOA as a master file does.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        let soa = self.soa().into_iter().flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs));
+        let rest = self.nodes.iter().flat_map(|(_, node)| {
+            node.rrsets
+                .iter()
+                .filter(|s| s.rrset.rtype() != RecordType::SOA)
+                .flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs))
+        });
+        soa.chain(rest)
+    }
+
+    /// The earliest RRSIG expiration (seconds since the epoch, RFC 1982 compared against
+    /// `now`) in the zone, or `None` when nothing is signed.
+    pub fn earliest_expiration(&self) -> Option<u32> {
+        crate::sign::earliest_expiration(self)
+    }
+}
+
+/// The records a new version removed and added, for IXFR journals and logs (RFC 1995 §4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZoneDelta {
+    /// Serial of the version the delta starts from.
+    pub from_serial: u32,
+    /// Serial of the version it produces.
+    pub to_serial: u32,
+    /// Records removed, RRSIGs included.
+    pub removed: Vec<Record>,
+    /// Records added, RRSIGs included.
+    pub added: Vec<Record>,
+}
