@@ -400,6 +400,112 @@ impl SignedZone {
     }
 }
 
+impl SignedZone {
+    /// Builds a signed zone from records that are already signed (a pre-signed master file, or
+    /// a zone received by transfer): groups them into RRsets, attaches each RRSIG to the RRset
+    /// it covers and classifies each name. Nothing is signed or checked cryptographically.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::OutOfZone`] for a record outside `origin`, [`SignError::BadZone`] when there
+    /// is no SOA at the apex, or an RRset error.
+    pub fn from_records(
+        origin: &Name,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Self, SignError> {
+        let origin = canonical_name(origin);
+        // (name, type) -> (ttl, rdatas); RRSIGs by (name, covered type).
+        let mut sets: BTreeMap<Name, BTreeMap<u16, (u32, Vec<RData>)>> = BTreeMap::new();
+        let mut sigs: BTreeMap<(Name, u16), Vec<Record>> = BTreeMap::new();
+        for record in records {
+            let name = canonical_name(&record.name);
+            if !origin.zone_of(&name) {
+                return Err(SignError::OutOfZone { name, origin });
+            }
+            if let RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(rrsig)) =
+                &record.data
+            {
+                let covered = u16::from(rrsig.input().type_covered);
+                let mut r = record.clone();
+                r.name = name.clone();
+                sigs.entry((name, covered)).or_default().push(r);
+                continue;
+            }
+            let entry = sets
+                .entry(name)
+                .or_default()
+                .entry(u16::from(record.record_type()))
+                .or_insert((record.ttl, Vec::new()));
+            entry.0 = entry.0.min(record.ttl);
+            entry.1.push(record.data);
+        }
+        if !sets
+            .get(&origin)
+            .is_some_and(|n| n.contains_key(&u16::from(RecordType::SOA)))
+        {
+            return Err(SignError::BadZone {
+                name: origin,
+                reason: "no SOA record at the zone apex".into(),
+            });
+        }
+        let cuts = zone_cuts(&origin, sets.iter().map(|(n, t)| (n, t.keys().copied())));
+        let mut serial = 0;
+        let mut nodes = imbl::OrdMap::new();
+        for (name, types) in sets {
+            let mut rrsets = Vec::with_capacity(types.len());
+            for (code, (ttl, rdatas)) in types {
+                let rtype = RecordType::from(code);
+                let rrset = Rrset::new(&name, rtype, ttl, rdatas)?;
+                if rtype == RecordType::SOA && name == origin {
+                    if let Some(RData::SOA(soa)) = rrset.records().first().map(|r| &r.data) {
+                        serial = soa.serial;
+                    }
+                }
+                let rrsigs = sigs.remove(&(name.clone(), code)).unwrap_or_default();
+                rrsets.push(SignedRrset { rrset, rrsigs });
+            }
+            let kind = node_kind(&origin, &name, &cuts);
+            nodes.insert(name, Arc::new(SignedNode { kind, rrsets }));
+        }
+        Ok(Self {
+            origin,
+            serial,
+            nodes,
+        })
+    }
+}
+
+/// The zone cuts of a zone: every name below the apex that owns an NS RRset (RFC 1034 §4.2.1).
+/// `names` yields each owner with the type codes it holds.
+pub fn zone_cuts<'a, T: IntoIterator<Item = u16>>(
+    origin: &Name,
+    names: impl IntoIterator<Item = (&'a Name, T)>,
+) -> std::collections::BTreeSet<Name> {
+    let ns = u16::from(RecordType::NS);
+    names
+        .into_iter()
+        .filter(|(name, _)| *name != origin)
+        .filter_map(|(name, types)| types.into_iter().any(|t| t == ns).then(|| name.clone()))
+        .collect()
+}
+
+/// How `name` is treated given the zone's cuts: occluded when a strict ancestor below the apex
+/// is a cut, a delegation when it is a cut itself, authoritative otherwise.
+pub fn node_kind(origin: &Name, name: &Name, cuts: &std::collections::BTreeSet<Name>) -> NodeKind {
+    let mut ancestor = name.base_name();
+    while ancestor.num_labels() > origin.num_labels() {
+        if cuts.contains(&ancestor) {
+            return NodeKind::Occluded;
+        }
+        ancestor = ancestor.base_name();
+    }
+    if cuts.contains(name) {
+        NodeKind::Delegation
+    } else {
+        NodeKind::Authoritative
+    }
+}
+
 /// The records a new version removed and added, for IXFR journals and logs (RFC 1995 §4).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ZoneDelta {
