@@ -6,5 +6,10 @@
 
 pub mod config;
 pub mod handler;
+pub mod keystore;
+pub mod manager;
 pub mod query;
+pub mod serve;
+pub mod state;
 pub mod zonefile;
+pub mod zones;

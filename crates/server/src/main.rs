@@ -1,2 +1,395 @@
-//! The `daned` binary.
-fn main() {}
+//! The `daned` binary: command-line parsing and the top-level error report. Everything else
+//! lives in the library.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueHint};
+use daned::config::{Config, LogFormat, ZoneConfig};
+use daned::manager::{Clock, SystemClock};
+use daned::zones::{self, Mode, ZoneRuntime};
+use daned::{keystore, query, serve, state, zonefile};
+use daned_sign::hickory_proto::dnssec::DigestType;
+use daned_sign::hickory_proto::rr::rdata::TLSA;
+use daned_sign::hickory_proto::rr::{Name, RData, Record};
+use daned_sign::keys::KeyRole;
+use daned_sign::tlsa::{self, TlsaSpec};
+
+/// daned: an authoritative DNS server that publishes DNSSEC-signed DANE TLSA records for the
+/// certificates it watches.
+#[derive(Parser, Debug)]
+#[command(name = "daned", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load, sign and serve every configured zone (the daemon). SIGHUP reloads.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Worker threads for the runtime (default: one per CPU).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Check the config, zone files, certificates and keys; print every problem with its file
+    /// and line. Exit status 1 when anything is wrong. Writes nothing.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print the TLSA record for a certificate (PEM chain or DER).
+    Tlsa {
+        /// The certificate file (end-entity first in a chain).
+        #[arg(value_hint = ValueHint::FilePath)]
+        certificate: PathBuf,
+        /// Certificate usage (0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE).
+        #[arg(long, default_value_t = 3)]
+        usage: u8,
+        /// Selector (0 full certificate, 1 SubjectPublicKeyInfo).
+        #[arg(long, default_value_t = 1)]
+        selector: u8,
+        /// Matching type (0 exact, 1 SHA-256, 2 SHA-512).
+        #[arg(long, default_value_t = 1)]
+        matching: u8,
+        /// Owner name to print, e.g. `_25._tcp.mail.example.com.`; without it only the RDATA is
+        /// printed.
+        #[arg(long)]
+        name: Option<Name>,
+    },
+    /// Print the DS records to give the parent zone (the registrar), from the zone's keys.
+    Ds {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this zone.
+        zone: Option<Name>,
+        /// Print a `trust-anchors { ... static-ds ... };` block for `delv -a` instead.
+        #[arg(long)]
+        trust_anchor: bool,
+    },
+    /// Print the signed zone in master-file format (what `serve` would publish now).
+    Dump {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this zone.
+        zone: Option<Name>,
+    },
+    /// Serve an already-signed master file as is, without signing (benchmarks and tests).
+    #[command(hide = true)]
+    ServePresigned {
+        /// The signed zone file.
+        #[arg(long, value_hint = ValueHint::FilePath)]
+        zone: PathBuf,
+        /// Its origin.
+        #[arg(long)]
+        origin: Name,
+        /// Address to listen on (UDP and TCP).
+        #[arg(long, default_value = "127.0.0.1:5353")]
+        listen: SocketAddr,
+        /// Worker threads.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Largest UDP response.
+        #[arg(long, default_value_t = 1232)]
+        udp_payload: u16,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ConfigArg {
+    /// The configuration file.
+    #[arg(short, long, value_hint = ValueHint::FilePath, default_value = "daned.toml")]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            // A closed stdout (e.g. `daned dump | head`) is not a failure.
+            if error
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "daned: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, threads } => {
+            let config = Config::load(&config.config)?;
+            init_tracing(config.server.log_format, "info");
+            runtime(threads)?.block_on(async {
+                let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+                serve::run(config, clock).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => check(&config.config),
+        Command::Tlsa {
+            certificate,
+            usage,
+            selector,
+            matching,
+            name,
+        } => {
+            let spec = TlsaSpec {
+                usage,
+                selector,
+                matching,
+            };
+            let data = std::fs::read(&certificate)
+                .with_context(|| format!("{}", certificate.display()))?;
+            let chain =
+                tlsa::parse_chain(&data).with_context(|| format!("{}", certificate.display()))?;
+            let rdata: TLSA = tlsa::tlsa_from_chain(&chain, spec)
+                .with_context(|| format!("{}", certificate.display()))?;
+            let mut out = io::stdout().lock();
+            match name {
+                Some(name) => {
+                    let record = Record::from_rdata(name, 3600, RData::TLSA(rdata));
+                    zonefile::write_records(std::iter::once(&record), &mut out)?;
+                }
+                None => writeln!(out, "{rdata}")?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ds {
+            config,
+            zone,
+            trust_anchor,
+        } => {
+            init_tracing(LogFormat::Human, "warn");
+            let config = Config::load(&config.config)?;
+            let mut out = io::stdout().lock();
+            if trust_anchor {
+                writeln!(out, "trust-anchors {{")?;
+            }
+            for zc in selected_zones(&config, zone.as_ref())? {
+                let keys = keystore::load_keys(&config.server.key_dir, &zc.origin)?;
+                if keys.is_empty() {
+                    bail!(
+                        "zone {}: no key in {} yet; `daned serve` creates one on first start",
+                        zc.origin,
+                        config.server.key_dir.display()
+                    );
+                }
+                for stored in keys.iter().filter(|k| k.key.role() != KeyRole::Zsk) {
+                    let ds = stored.key.ds(&zc.origin, DigestType::SHA256)?;
+                    if trust_anchor {
+                        writeln!(
+                            out,
+                            "\t\"{}\" static-ds {} {} {} \"{}\";",
+                            zc.origin,
+                            ds.key_tag(),
+                            u8::from(ds.algorithm()),
+                            u8::from(ds.digest_type()),
+                            data_encoding::HEXUPPER.encode(ds.digest())
+                        )?;
+                    } else {
+                        let record = Record::from_rdata(
+                            zc.origin.clone(),
+                            zc.signing.dnskey_ttl,
+                            RData::DNSSEC(
+                                daned_sign::hickory_proto::dnssec::rdata::DNSSECRData::DS(ds),
+                            ),
+                        );
+                        zonefile::write_records(std::iter::once(&record), &mut out)?;
+                    }
+                }
+            }
+            if trust_anchor {
+                writeln!(out, "}};")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dump { config, zone } => {
+            init_tracing(LogFormat::Human, "warn");
+            let config = Config::load(&config.config)?;
+            let rng = ring::rand::SystemRandom::new();
+            let mut out = io::stdout().lock();
+            for zc in selected_zones(&config, zone.as_ref())? {
+                let rt = ZoneRuntime::start(
+                    zc.clone(),
+                    config.server.key_dir.clone(),
+                    config.server.state_dir.clone(),
+                    Mode::ReadOnly,
+                    SystemClock.now(),
+                    &rng,
+                )?;
+                zonefile::write_records(rt.signed().records(), &mut out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ServePresigned {
+            zone,
+            origin,
+            listen,
+            threads,
+            udp_payload,
+        } => {
+            init_tracing(LogFormat::Human, "info");
+            let started = std::time::Instant::now();
+            let signed = zonefile::load_signed(&zone, &origin)?;
+            tracing::info!(zone = %origin, serial = signed.serial(), elapsed_ms = started.elapsed().as_millis() as u64, "pre-signed zone loaded");
+            let catalog = Arc::new(arc_swap::ArcSwap::from_pointee(query::Catalog::new([
+                Arc::new(signed),
+            ])));
+            runtime(threads)?.block_on(async {
+                let sockets = serve::bind_all(&[listen]).await?;
+                serve::serve_sockets(sockets, catalog, udp_payload, serve::stop_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `daned check`: reports every problem it finds, not just the first.
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(error) => {
+            writeln!(out, "{error}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut problems = 0usize;
+    for zc in &config.zones {
+        let mut zone_ok = true;
+        match zonefile::load_zone(&zc.file, &zc.origin) {
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    writeln!(out, "warning: {warning}")?;
+                }
+            }
+            Err(errors) => {
+                for error in &errors.0 {
+                    writeln!(out, "{error}")?;
+                    problems += 1;
+                }
+                zone_ok = false;
+            }
+        }
+        for binding in &zc.tlsa {
+            if let Err(error) = zones::tlsa_for_binding(binding) {
+                writeln!(out, "{error}")?;
+                problems += 1;
+                zone_ok = false;
+            }
+        }
+        match keystore::load_keys(&config.server.key_dir, &zc.origin) {
+            Ok(keys) if keys.is_empty() => writeln!(
+                out,
+                "note: zone {}: no key in {} yet; `daned serve` will create one",
+                zc.origin,
+                config.server.key_dir.display()
+            )?,
+            Ok(_) => {}
+            Err(error) => {
+                writeln!(out, "{error}")?;
+                problems += 1;
+                zone_ok = false;
+            }
+        }
+        if let Err(error) = state::load(&config.server.state_dir, &zc.origin) {
+            writeln!(out, "{error}")?;
+            problems += 1;
+            zone_ok = false;
+        }
+        if zone_ok {
+            // The whole content, bindings included, with the signer's own structural checks
+            // (signed with a throwaway key; nothing is written).
+            if let Err(error) = trial_sign(zc) {
+                writeln!(out, "{error}")?;
+                problems += 1;
+            }
+        }
+    }
+    if problems == 0 {
+        writeln!(
+            out,
+            "{}: ok ({} zone{})",
+            config.path.display(),
+            config.zones.len(),
+            if config.zones.len() == 1 { "" } else { "s" }
+        )?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        writeln!(
+            out,
+            "{}: {problems} problem{}",
+            config.path.display(),
+            if problems == 1 { "" } else { "s" }
+        )?;
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
+    let content = zones::build_content(zc)?;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = daned_sign::keys::SigningKey::generate(zc.signing.algorithm, &rng)?;
+    let key = daned_sign::keys::SigningKey::from_pkcs8(&pkcs8, KeyRole::Csk)?;
+    let ctx = daned_sign::sign::SignCtx {
+        now: SystemClock.now(),
+        policy: zc.signing.policy,
+        keys: std::slice::from_ref(&key),
+        dnskey_ttl: zc.signing.dnskey_ttl,
+        rng: &rng,
+    };
+    daned_sign::sign::sign_zone(&ctx, &content.zone, 1)
+        .with_context(|| format!("zone {}", zc.origin))?;
+    Ok(())
+}
+
+fn selected_zones<'c>(config: &'c Config, zone: Option<&Name>) -> anyhow::Result<Vec<&'c ZoneConfig>> {
+    let Some(zone) = zone else {
+        return Ok(config.zones.iter().collect());
+    };
+    let wanted = daned_sign::zone::canonical_name(zone);
+    let found: Vec<_> = config
+        .zones
+        .iter()
+        .filter(|z| daned_sign::zone::canonical_name(&z.origin) == wanted)
+        .collect();
+    if found.is_empty() {
+        bail!("zone {wanted} is not in {}", config.path.display());
+    }
+    Ok(found)
+}
+
+fn runtime(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads.max(1));
+    }
+    builder.build().context("cannot start the async runtime")
+}
+
+/// Installs the one tracing subscriber, writing to stderr. `RUST_LOG` overrides the level.
+fn init_tracing(format: LogFormat, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        _ => builder.init(),
+    }
+}

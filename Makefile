@@ -1,0 +1,34 @@
+# The common commands; everything else is plain cargo (see README.md).
+CARGO ?= cargo
+CONFIG ?= etc/daned.toml
+
+.PHONY: all build run test lint fmt bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked --bin daned
+
+# Builds, then serves the example zone (zones/example.com.zone) on 127.0.0.1:5353, UDP and TCP.
+# The first start generates a signing key in keys/ (git-ignored) and keeps the serial in state/.
+run: build
+	./target/release/daned serve -c $(CONFIG)
+
+# Everything CI runs: formatting, lints, unit, integration and interop tests, doctests.
+test: lint
+	$(CARGO) test --workspace --all-targets --locked
+	$(CARGO) test --workspace --doc --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Side-by-side benchmark with Knot DNS and NSD (needs the Debian packages listed in bench/README.md).
+bench:
+	bench/run.sh
+
+clean:
+	$(CARGO) clean

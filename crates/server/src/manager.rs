@@ -1,0 +1,285 @@
+//! The zone manager: owns every [`ZoneRuntime`], serialises all work on them (one task), runs
+//! the signature refresh timer and reloads, and publishes each new set of signed zones as one
+//! immutable [`Catalog`] swapped in atomically.
+//!
+//! Signing happens here, never on the query path: queries read the catalog through
+//! [`ArcSwap::load`] and never wait on anything the manager holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use daned_sign::hickory_proto::rr::Name;
+use ring::rand::SystemRandom;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::query::Catalog;
+use crate::zones::{Mode, ZoneError, ZoneRuntime};
+
+/// Where the time comes from: seconds since the Unix epoch.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> u32;
+}
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u32 {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        // DNSSEC times are 32-bit serial numbers (RFC 4034 §3.1.5): truncation is the definition.
+        secs as u32
+    }
+}
+
+/// A clock that starts at a fixed Unix time and follows tokio's clock from there, so a test
+/// with a paused runtime (`start_paused = true`) moves it forward without sleeping.
+#[derive(Clone, Copy, Debug)]
+pub struct TokioClock {
+    start_unix: u32,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `start_unix` now.
+    pub fn new(start_unix: u32) -> Self {
+        Self {
+            start_unix,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> u32 {
+        let elapsed = tokio::time::Instant::now().duration_since(self.start).as_secs();
+        self.start_unix.wrapping_add(elapsed as u32)
+    }
+}
+
+/// What one zone's reload did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// Nothing changed; the serial stays.
+    Unchanged {
+        /// The serial still served.
+        serial: u32,
+    },
+    /// A new version is served.
+    Changed {
+        /// The previous serial.
+        from: u32,
+        /// The new serial, now served.
+        to: u32,
+        /// Records removed and added (RRSIGs included).
+        removed: usize,
+        /// Records added.
+        added: usize,
+    },
+    /// The reload failed; the previous version is still served.
+    Failed {
+        /// The serial still served.
+        serial: u32,
+        /// Why (with file and line where there is one).
+        error: String,
+    },
+}
+
+/// A request to the manager.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Command {
+    /// Re-read zone files and certificates of every zone; the reply comes once the new
+    /// versions are served.
+    Reload {
+        /// Where to send the outcome per zone, if anyone waits.
+        reply: Option<oneshot::Sender<Vec<(Name, ReloadOutcome)>>>,
+    },
+}
+
+/// Owns the zones and publishes the catalog.
+pub struct Manager {
+    zones: Vec<ZoneRuntime>,
+    catalog: Arc<ArcSwap<Catalog>>,
+    clock: Arc<dyn Clock>,
+    rng: SystemRandom,
+}
+
+impl Manager {
+    /// Loads and signs every configured zone. Synchronous and possibly slow (signing a large
+    /// zone): call it before serving, or on a blocking thread.
+    ///
+    /// # Errors
+    ///
+    /// The first zone that fails, with its error.
+    pub fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, ZoneError> {
+        let rng = SystemRandom::new();
+        let mut zones = Vec::with_capacity(config.zones.len());
+        for zone in &config.zones {
+            let started = std::time::Instant::now();
+            let rt = ZoneRuntime::start(
+                zone.clone(),
+                config.server.key_dir.clone(),
+                config.server.state_dir.clone(),
+                Mode::Serve,
+                clock.now(),
+                &rng,
+            )?;
+            for warning in rt.warnings() {
+                tracing::warn!(zone = %zone.origin, %warning, "zone file warning");
+            }
+            tracing::info!(
+                zone = %zone.origin,
+                serial = rt.signed().serial(),
+                keys = rt.keys().len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "zone loaded and signed"
+            );
+            zones.push(rt);
+        }
+        let catalog = Arc::new(ArcSwap::from_pointee(Catalog::new(
+            zones.iter().map(|z| z.signed().clone()),
+        )));
+        Ok(Self {
+            zones,
+            catalog,
+            clock,
+            rng,
+        })
+    }
+
+    /// The catalog the query handler reads.
+    pub fn catalog(&self) -> Arc<ArcSwap<Catalog>> {
+        self.catalog.clone()
+    }
+
+    /// Runs until `commands` closes: serves reload requests and renews signatures before they
+    /// expire.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            let wait = self.until_next_refresh();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => self.refresh_due(),
+                command = commands.recv() => match command {
+                    Some(Command::Reload { reply }) => {
+                        let outcome = self.reload_all();
+                        if let Some(reply) = reply {
+                            // The requester may have gone away; the reload happened anyway.
+                            let _ = reply.send(outcome);
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+    }
+
+    /// How long until the earliest zone needs its signatures refreshed, between 1 s and 1 h
+    /// (the upper bound re-checks periodically, which also covers a clock jump).
+    fn until_next_refresh(&self) -> Duration {
+        let now = self.clock.now();
+        let secs = self
+            .zones
+            .iter()
+            .filter_map(ZoneRuntime::next_refresh_at)
+            .map(|at| {
+                let delta = at.wrapping_sub(now);
+                // RFC 1982: a due time in the past reads as a huge unsigned delta.
+                if delta >= 0x8000_0000 { 0 } else { delta }
+            })
+            .min()
+            .unwrap_or(3600);
+        Duration::from_secs(u64::from(secs.clamp(1, 3600)))
+    }
+
+    /// Renews due signatures in every zone and publishes the result.
+    pub fn refresh_due(&mut self) {
+        let now = self.clock.now();
+        let mut changed = false;
+        for rt in &mut self.zones {
+            let origin = rt.config().origin.clone();
+            let from = rt.signed().serial();
+            match blocking(|| rt.refresh(now, &self.rng)) {
+                Ok(Some(delta)) => {
+                    changed = true;
+                    tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "signatures refreshed");
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(zone = %origin, %error, "signature refresh failed; the previous version is still served");
+                }
+            }
+        }
+        if changed {
+            self.publish();
+        }
+    }
+
+    /// Reloads every zone and publishes the result; returns what happened to each.
+    pub fn reload_all(&mut self) -> Vec<(Name, ReloadOutcome)> {
+        let now = self.clock.now();
+        let mut outcomes = Vec::with_capacity(self.zones.len());
+        let mut changed = false;
+        for rt in &mut self.zones {
+            let origin = rt.config().origin.clone();
+            let from = rt.signed().serial();
+            let outcome = match blocking(|| rt.reload(now, &self.rng)) {
+                Ok(None) => ReloadOutcome::Unchanged { serial: from },
+                Ok(Some(delta)) => {
+                    changed = true;
+                    ReloadOutcome::Changed {
+                        from,
+                        to: delta.to_serial,
+                        removed: delta.removed.len(),
+                        added: delta.added.len(),
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(zone = %origin, %error, "reload failed; the previous version is still served");
+                    ReloadOutcome::Failed {
+                        serial: from,
+                        error: error.to_string(),
+                    }
+                }
+            };
+            if let ReloadOutcome::Changed { from, to, removed, added } = &outcome {
+                tracing::info!(zone = %origin, from, to, removed, added, "zone reloaded");
+            }
+            outcomes.push((origin, outcome));
+        }
+        if changed {
+            self.publish();
+        }
+        outcomes
+    }
+
+    /// The zones being served.
+    pub fn zones(&self) -> &[ZoneRuntime] {
+        &self.zones
+    }
+
+    fn publish(&self) {
+        self.catalog.store(Arc::new(Catalog::new(
+            self.zones.iter().map(|z| z.signed().clone()),
+        )));
+    }
+}
+
+/// Runs CPU-heavy work (signing) so that it does not stall the runtime's other tasks: on a
+/// multi-threaded runtime the worker hands its queries over first; elsewhere it runs inline.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle)
+            if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+        {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

@@ -1,0 +1,155 @@
+//! Sockets and the daemon's lifetime: binds UDP and TCP on each listen address, runs
+//! hickory-server's `Server` with our [`Handler`], and routes signals (SIGHUP reloads,
+//! SIGTERM/SIGINT stop).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hickory_server::Server;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::handler::Handler;
+use crate::manager::{Clock, Command, Manager};
+use crate::query::Catalog;
+use crate::zones::ZoneError;
+
+/// Why serving could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A zone could not be loaded or signed.
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The server loop failed.
+    #[error("server: {0}")]
+    Server(String),
+}
+
+/// How long a TCP connection may stay idle between requests.
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds UDP and TCP on every address. With port 0, UDP gets a free port and TCP is bound to
+/// the same one, so one port number serves both (retrying a few times if TCP finds it taken).
+///
+/// # Errors
+///
+/// [`ServeError::Bind`] naming the address.
+pub async fn bind_all(
+    listen: &[SocketAddr],
+) -> Result<Vec<(UdpSocket, TcpListener)>, ServeError> {
+    let mut bound = Vec::with_capacity(listen.len());
+    for &addr in listen {
+        let mut attempt = 0;
+        loop {
+            let udp = UdpSocket::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?;
+            let udp_addr = udp.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+            match TcpListener::bind(udp_addr).await {
+                Ok(tcp) => {
+                    bound.push((udp, tcp));
+                    break;
+                }
+                Err(source) if addr.port() == 0 && attempt < 10 => {
+                    tracing::debug!(%udp_addr, %source, "TCP port taken, trying another");
+                    attempt += 1;
+                }
+                Err(source) => return Err(ServeError::Bind { addr: udp_addr, source }),
+            }
+        }
+    }
+    Ok(bound)
+}
+
+/// Serves `catalog` on already-bound sockets until `shutdown` completes.
+///
+/// # Errors
+///
+/// [`ServeError::Server`] if the server loop fails.
+pub async fn serve_sockets(
+    sockets: Vec<(UdpSocket, TcpListener)>,
+    catalog: Arc<ArcSwap<Catalog>>,
+    udp_payload: u16,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let mut server = Server::new(Handler::new(catalog, udp_payload));
+    for (udp, tcp) in sockets {
+        let udp_addr = udp.local_addr().ok();
+        let tcp_addr = tcp.local_addr().ok();
+        tracing::info!(udp = ?udp_addr, tcp = ?tcp_addr, "listening");
+        server.register_socket(udp);
+        server.register_listener(tcp, TCP_IDLE_TIMEOUT, 64 * 1024);
+    }
+    shutdown.await;
+    tracing::info!("shutting down");
+    server
+        .shutdown_gracefully()
+        .await
+        .map_err(|e| ServeError::Server(e.to_string()))
+}
+
+/// `daned serve`: loads and signs every zone, binds, serves, reloads on SIGHUP, renews
+/// signatures before they expire, stops on SIGTERM or SIGINT.
+///
+/// # Errors
+///
+/// A zone that cannot be loaded at start, an address that cannot be bound.
+pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError> {
+    let manager = tokio::task::block_in_place(|| Manager::start(&config, clock))?;
+    let catalog = manager.catalog();
+    let sockets = bind_all(&config.server.listen).await?;
+    let (commands, receiver) = mpsc::channel(16);
+    let manager_task = tokio::spawn(manager.run(receiver));
+    let signals = tokio::spawn(forward_signals(commands.clone()));
+    let result = serve_sockets(sockets, catalog, config.server.udp_payload, stop_signal()).await;
+    signals.abort();
+    drop(commands);
+    // The manager ends once every sender is gone; it holds nothing that needs flushing (state
+    // is written before each version is published).
+    manager_task.abort();
+    result
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn forward_signals(commands: mpsc::Sender<Command>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; reload by restarting");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading");
+        if commands.send(Command::Reload { reply: None }).await.is_err() {
+            break;
+        }
+    }
+}
