@@ -1,0 +1,6 @@
+//! Integration tests: the `daned` binary in temporary directories, judged by external tools.
+
+mod cli;
+mod interop;
+mod refresh;
+mod support;

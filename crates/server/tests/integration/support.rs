@@ -1,0 +1,242 @@
+//! Shared test support: a `daned` process in a temporary directory, and external tools.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `daned` binary under test.
+pub fn daned_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_daned")
+}
+
+/// An external tool, or `None` (with a loud message) when it is not installed. With
+/// `DANED_REQUIRE_TOOLS=1` (CI) a missing tool fails the test instead.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("DANED_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("required tool `{name}` is not installed (DANED_REQUIRE_TOOLS=1)");
+        }
+        eprintln!(
+            "\n**********\nSKIPPING: `{name}` is not installed; this interop check did not run.\n\
+             Install it (see .ci/run) or set DANED_REQUIRE_TOOLS=1 to make this a failure.\n**********\n"
+        );
+    }
+    found
+}
+
+/// A scratch directory with a config serving the example zone (copied from the repository) on
+/// 127.0.0.1 port 0, keys and state inside it.
+pub struct Workspace {
+    /// The temporary directory (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// The example zone and certificate, with `extra_config` appended to the zone table.
+    pub fn example() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = repo_root();
+        std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+        std::fs::copy(
+            root.join("zones/example.com.zone"),
+            dir.path().join("example.com.zone"),
+        )
+        .unwrap();
+        std::fs::copy(
+            root.join("zones/certs/mail.example.com.pem"),
+            dir.path().join("certs/mail.pem"),
+        )
+        .unwrap();
+        let ws = Self { dir };
+        ws.write_config("");
+        ws
+    }
+
+    /// Writes daned.toml; `zone_extra` is appended inside the `[[zone]]` table.
+    pub fn write_config(&self, zone_extra: &str) {
+        let text = format!(
+            r#"version = "v1"
+[server]
+listen = ["127.0.0.1:0"]
+key-dir = "keys"
+state-dir = "state"
+
+[[zone]]
+origin = "example.com."
+file = "example.com.zone"
+{zone_extra}
+[[zone.tlsa]]
+name = "mail"
+certificate = "certs/mail.pem"
+host = "mail"
+ports = [25, 465, 587]
+ttl = "300"
+"#
+        );
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    /// The config file.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("daned.toml")
+    }
+
+    /// A path inside the workspace.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Runs `daned ARGS... -c daned.toml` to completion.
+    pub fn daned(&self, args: &[&str]) -> Output {
+        Command::new(daned_bin())
+            .args(args)
+            .arg("-c")
+            .arg(self.config())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run daned")
+    }
+
+    /// Starts `daned serve` and waits (bounded) until it listens.
+    pub fn serve(&self) -> Server {
+        Server::start(self)
+    }
+}
+
+/// A running `daned serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// Where it listens (UDP and TCP).
+    pub addr: SocketAddr,
+    /// Everything it logged so far is forwarded here.
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(ws: &Workspace) -> Self {
+        let mut child = Command::new(daned_bin())
+            .args(["serve", "--threads", "2", "-c"])
+            .arg(ws.config())
+            .current_dir(ws.dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn daned serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[daned] {line}");
+                if tx.send(line).is_err() {
+                    // Nobody reads any more; keep draining so daned never blocks on stderr.
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            log: rx,
+        };
+        server.addr = server.wait_listening();
+        server
+    }
+
+    fn wait_listening(&mut self) -> SocketAddr {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            match self.log.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Some(addr) = parse_listen(&line) {
+                        return addr;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        panic!("daned exited before listening: {status}");
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("daned closed stderr before listening")
+                }
+            }
+        }
+        panic!("daned did not listen within 60 s");
+    }
+
+    /// Waits (bounded) for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within {timeout:?}"),
+            }
+        }
+    }
+
+    /// Sends a signal to the server.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Stops the server with SIGTERM and waits (bounded) for it.
+    pub fn stop(mut self) {
+        self.signal("TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Drop kills it.
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The UDP address from a `listening udp=Some(127.0.0.1:PORT) ...` log line.
+fn parse_listen(line: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let start = line.find("udp=Some(")? + "udp=Some(".len();
+    let end = line[start..].find(')')? + start;
+    line[start..end].parse().ok()
+}
+
+/// Runs a command to completion, returning stdout+stderr as one string and whether it succeeded.
+pub fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run tool");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
