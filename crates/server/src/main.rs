@@ -80,6 +80,20 @@ enum Command {
         /// Only this zone.
         zone: Option<Name>,
     },
+    /// Sign a zone file offline with fresh throwaway keys (a KSK and a ZSK), through the same
+    /// signer as `serve` (benchmarks and tests).
+    #[command(hide = true)]
+    Sign {
+        /// The unsigned zone file.
+        #[arg(long, value_hint = ValueHint::FilePath)]
+        zone: PathBuf,
+        /// Its origin.
+        #[arg(long)]
+        origin: Name,
+        /// Where to write the signed zone.
+        #[arg(long, value_hint = ValueHint::FilePath)]
+        out: PathBuf,
+    },
     /// Serve an already-signed master file as is, without signing (benchmarks and tests).
     #[command(hide = true)]
     ServePresigned {
@@ -233,6 +247,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sign { zone, origin, out } => {
+            init_tracing(LogFormat::Human, "info");
+            sign_offline(&zone, &origin, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ServePresigned {
             zone,
             origin,
@@ -352,6 +371,50 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
     };
     daned_sign::sign::sign_zone(&ctx, &content.zone, 1)
         .with_context(|| format!("zone {}", zc.origin))?;
+    Ok(())
+}
+
+fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
+    use daned_sign::keys::{KeyAlgorithm, SigningKey};
+    let started = std::time::Instant::now();
+    let loaded = zonefile::load_zone(zone, origin)?;
+    let parsed = started.elapsed();
+    let rng = ring::rand::SystemRandom::new();
+    let mut keys = Vec::new();
+    for role in [KeyRole::Ksk, KeyRole::Zsk] {
+        let pkcs8 = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256, &rng)?;
+        keys.push(SigningKey::from_pkcs8(&pkcs8, role)?);
+    }
+    let ctx = daned_sign::sign::SignCtx {
+        now: SystemClock.now(),
+        policy: daned_sign::sign::SignPolicy::default(),
+        keys: &keys,
+        dnskey_ttl: 3600,
+        rng: &rng,
+    };
+    let serial = loaded
+        .zone
+        .soa()
+        .and_then(|s| s.records().first())
+        .and_then(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        })
+        .unwrap_or(1);
+    let signed = daned_sign::sign::sign_zone(&ctx, &loaded.zone, serial)
+        .with_context(|| format!("zone {origin}"))?;
+    let sign_done = started.elapsed();
+    let file = std::fs::File::create(out).with_context(|| format!("{}", out.display()))?;
+    let mut writer = io::BufWriter::new(file);
+    zonefile::write_records(signed.records(), &mut writer)
+        .and_then(|()| writer.flush())
+        .with_context(|| format!("{}", out.display()))?;
+    tracing::info!(
+        parse_ms = parsed.as_millis() as u64,
+        sign_ms = (sign_done - parsed).as_millis() as u64,
+        write_ms = (started.elapsed() - sign_done).as_millis() as u64,
+        "signed"
+    );
     Ok(())
 }
 

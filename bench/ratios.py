@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""daned / anchor ratios from one bench run's TSVs (sign.tsv, serve.tsv, fixed-rate.tsv).
+
+usage: ratios.py RESULTS_DIR   (markdown on stdout)
+"""
+import csv
+import os
+import statistics
+import sys
+
+
+def rows(d, name):
+    p = os.path.join(d, name)
+    if not os.path.exists(p):
+        return []
+    with open(p, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def num(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def main():
+    d = sys.argv[1]
+    out = ["# daned against the anchors (one run; ratio = daned / anchor)", ""]
+
+    sign = rows(d, "sign.tsv")
+    if sign:
+        out += ["## Signing: median wall time (lower is better)", "",
+                "| N | daned s | anchor | anchor s | daned / anchor |", "|---:|---:|---|---:|---:|"]
+        for n in sorted({r["N"] for r in sign}, key=int):
+            mine = [r for r in sign if r["N"] == n and r["label"].startswith("daned")]
+            if not mine:
+                continue
+            m = num(mine[0]["median_wall_s"])
+            for r in sign:
+                if r["N"] != n or r["label"].startswith("daned") or "NSEC3" in r["label"]:
+                    continue
+                a = num(r["median_wall_s"])
+                ratio = "%.2f" % (m / a) if m and a else "NA"
+                out.append("| %s | %s | %s | %s | %s |" % (n, mine[0]["median_wall_s"], r["label"], r["median_wall_s"], ratio))
+        out.append("")
+
+    serve = rows(d, "serve.tsv")
+    if serve:
+        def med(label, do, field):
+            v = [num(r[field]) for r in serve if r["label"] == label and r["do"] == do]
+            v = [x for x in v if x is not None]
+            return statistics.median(v) if v else None
+        out += ["## Serving, one worker on CPU 0 (dnsperf on CPU 1): qps (higher is better) and server us/query (lower is better)", "",
+                "| anchor | DO | daned qps | anchor qps | qps ratio | daned us/q | anchor us/q | us/q ratio |",
+                "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for anchor in sorted({r["label"] for r in serve if not r["label"].startswith("daned")}):
+            for do in ("0", "1"):
+                dq, aq = med("daned w1", do, "qps"), med(anchor, do, "qps")
+                du, au = med("daned w1", do, "server_us_per_q"), med(anchor, do, "server_us_per_q")
+                fmt = lambda x: "NA" if x is None else "%.0f" % x
+                fmt2 = lambda x: "NA" if x is None else "%.2f" % x
+                out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    anchor, do, fmt(dq), fmt(aq), fmt2(dq / aq) if dq and aq else "NA",
+                    fmt2(du), fmt2(au), fmt2(du / au) if du and au else "NA"))
+        out.append("")
+
+    fixed = rows(d, "fixed-rate.tsv")
+    if fixed:
+        out += ["## Server CPU per answered query at a fixed offered rate (lower is better)", "",
+                "| server | DO | offered q/s | answered q/s | server us/query | daned / this | lost |",
+                "|---|---|---:|---:|---:|---:|---:|"]
+        mine = {r["do"]: num(r["server_us_per_q"]) for r in fixed if r["label"] == "daned"}
+        for r in fixed:
+            u = num(r["server_us_per_q"])
+            ratio = "%.2f" % (mine[r["do"]] / u) if mine.get(r["do"]) and u else "NA"
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                r["label"], r["do"], r["offered_qps"], r["answered_qps"], r["server_us_per_q"], ratio, r["lost"]))
+        out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
