@@ -97,7 +97,11 @@ fn parse_role(s: &str) -> Option<KeyRole> {
 /// # Errors
 ///
 /// The first unreadable, group/world-readable or unparsable key file.
-pub fn load_keys(dir: &Path, origin: &Name) -> Result<Vec<StoredKey>, KeyStoreError> {
+pub fn load_keys(
+    dir: &Path,
+    origin: &Name,
+    rng: &dyn SecureRandom,
+) -> Result<Vec<StoredKey>, KeyStoreError> {
     let prefix = format!("{}+", zone_prefix(origin));
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -114,7 +118,7 @@ pub fn load_keys(dir: &Path, origin: &Name) -> Result<Vec<StoredKey>, KeyStoreEr
         }
     }
     paths.sort();
-    paths.into_iter().map(|p| load_key(&p)).collect()
+    paths.into_iter().map(|p| load_key(&p, rng)).collect()
 }
 
 /// Loads one key file, checking its permissions and that its name matches its content.
@@ -122,7 +126,7 @@ pub fn load_keys(dir: &Path, origin: &Name) -> Result<Vec<StoredKey>, KeyStoreEr
 /// # Errors
 ///
 /// See [`KeyStoreError`].
-pub fn load_key(path: &Path) -> Result<StoredKey, KeyStoreError> {
+pub fn load_key(path: &Path, rng: &dyn SecureRandom) -> Result<StoredKey, KeyStoreError> {
     let meta = fs::metadata(path).map_err(|e| KeyStoreError::io(path, e))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -148,7 +152,7 @@ pub fn load_key(path: &Path) -> Result<StoredKey, KeyStoreError> {
         })?;
     let text = fs::read_to_string(path).map_err(|e| KeyStoreError::io(path, e))?;
     let pkcs8 = Pkcs8Key::from_pem(&text).map_err(|e| bad(e.to_string()))?;
-    let key = SigningKey::from_pkcs8(&pkcs8, role).map_err(|e| bad(e.to_string()))?;
+    let key = SigningKey::from_pkcs8(&pkcs8, role, rng).map_err(|e| bad(e.to_string()))?;
     let expected_tag = format!("+{:05}.", key.key_tag());
     if !file_name.contains(&expected_tag) {
         return Err(bad(format!(
@@ -180,7 +184,7 @@ pub fn create_key(
         path: dir.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let key = SigningKey::from_pkcs8(&pkcs8, role).map_err(|e| KeyStoreError::BadKey {
+    let key = SigningKey::from_pkcs8(&pkcs8, role, rng).map_err(|e| KeyStoreError::BadKey {
         path: dir.to_path_buf(),
         reason: e.to_string(),
     })?;
@@ -266,7 +270,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         let dir_mode = fs::metadata(&kdir).unwrap().permissions().mode() & 0o777;
         assert_eq!(dir_mode, 0o700);
-        let loaded = load_keys(&kdir, &origin()).unwrap();
+        let loaded = load_keys(&kdir, &origin(), &rng).unwrap();
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].key.key_tag(), created.key.key_tag());
         assert_eq!(loaded[0].key.dnskey(), created.key.dnskey());
@@ -291,7 +295,7 @@ mod tests {
         let created =
             create_key(dir.path(), &origin(), KeyAlgorithm::Ed25519, KeyRole::Csk, &rng).unwrap();
         fs::set_permissions(&created.path, fs::Permissions::from_mode(0o640)).unwrap();
-        let err = load_keys(dir.path(), &origin()).err().unwrap();
+        let err = load_keys(dir.path(), &origin(), &SystemRandom::new()).err().unwrap();
         let msg = err.to_string();
         assert!(matches!(err, KeyStoreError::Permissions { mode: 0o640, .. }), "{msg}");
         assert!(msg.contains(created.path.to_str().unwrap()), "{msg}");
@@ -303,7 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("example.com+013+00001.csk.pem");
         write_new_file(&path, b"-----BEGIN PRIVATE KEY-----\nnot base64\n").unwrap();
-        let err = load_keys(dir.path(), &origin()).err().unwrap();
+        let err = load_keys(dir.path(), &origin(), &SystemRandom::new()).err().unwrap();
         assert!(matches!(err, KeyStoreError::BadKey { .. }), "{err}");
         assert!(err.to_string().contains("example.com+013+00001.csk.pem"));
     }
@@ -314,6 +318,6 @@ mod tests {
         let rng = SystemRandom::new();
         let other = Name::from_ascii("example.org.").unwrap();
         create_key(dir.path(), &other, KeyAlgorithm::Ed25519, KeyRole::Csk, &rng).unwrap();
-        assert!(load_keys(dir.path(), &origin()).unwrap().is_empty());
+        assert!(load_keys(dir.path(), &origin(), &SystemRandom::new()).unwrap().is_empty());
     }
 }

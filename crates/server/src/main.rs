@@ -192,7 +192,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 writeln!(out, "trust-anchors {{")?;
             }
             for zc in selected_zones(&config, zone.as_ref())? {
-                let keys = keystore::load_keys(&config.server.key_dir, &zc.origin)?;
+                let keys = keystore::load_keys(
+                    &config.server.key_dir,
+                    &zc.origin,
+                    &ring::rand::SystemRandom::new(),
+                )?;
                 if keys.is_empty() {
                     bail!(
                         "zone {}: no key in {} yet; `daned serve` creates one on first start",
@@ -309,7 +313,11 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
                 zone_ok = false;
             }
         }
-        match keystore::load_keys(&config.server.key_dir, &zc.origin) {
+        match keystore::load_keys(
+            &config.server.key_dir,
+            &zc.origin,
+            &ring::rand::SystemRandom::new(),
+        ) {
             Ok(keys) if keys.is_empty() => writeln!(
                 out,
                 "note: zone {}: no key in {} yet; `daned serve` will create one",
@@ -361,7 +369,7 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
     let content = zones::build_content(zc)?;
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = daned_sign::keys::SigningKey::generate(zc.signing.algorithm, &rng)?;
-    let key = daned_sign::keys::SigningKey::from_pkcs8(&pkcs8, KeyRole::Csk)?;
+    let key = daned_sign::keys::SigningKey::from_pkcs8(&pkcs8, KeyRole::Csk, &rng)?;
     let ctx = daned_sign::sign::SignCtx {
         now: SystemClock.now(),
         policy: zc.signing.policy,
@@ -383,7 +391,7 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
     let mut keys = Vec::new();
     for role in [KeyRole::Ksk, KeyRole::Zsk] {
         let pkcs8 = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256, &rng)?;
-        keys.push(SigningKey::from_pkcs8(&pkcs8, role)?);
+        keys.push(SigningKey::from_pkcs8(&pkcs8, role, &rng)?);
     }
     let ctx = daned_sign::sign::SignCtx {
         now: SystemClock.now(),

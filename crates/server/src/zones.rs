@@ -215,7 +215,7 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Self, ZoneError> {
-        let mut keys = keystore::load_keys(&key_dir, &cfg.origin)?;
+        let mut keys = keystore::load_keys(&key_dir, &cfg.origin, rng)?;
         let content = build_content(&cfg)?;
         if keys.is_empty() {
             if mode == Mode::ReadOnly {
