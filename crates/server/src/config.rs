@@ -1,1 +1,1467 @@
-//! config (being written).
+//! The configuration file: TOML, versioned, kebab-case keys, unknown keys refused.
+//!
+//! Two layers: the raw `Spec` types mirror the file (serde, defaults, no meaning), and
+//! [`Config::parse`] turns them into the typed [`Config`] the server uses: DNS names,
+//! socket addresses, seconds, absolute paths (resolved against the config file's directory)
+//! and checked TLSA parameters. Every semantic problem is reported as
+//! [`ConfigError::Invalid`], naming the file, line, zone, binding and key involved.
+//!
+//! `etc/example.toml` documents every setting with its default.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use daned_sign::SignError;
+use daned_sign::keys::KeyAlgorithm;
+use daned_sign::sign::SignPolicy;
+use daned_sign::tlsa::TlsaSpec;
+use hickory_proto::rr::Name;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use toml::Spanned;
+
+/// The whole configuration, ready to use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it was read from (absolute).
+    pub path: PathBuf,
+    /// Listening, storage and logging.
+    pub server: ServerConfig,
+    /// The zones served, in file order.
+    pub zones: Vec<ZoneConfig>,
+}
+
+/// The `[server]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Addresses to serve on, UDP and TCP on each.
+    pub listen: Vec<SocketAddr>,
+    /// The largest EDNS UDP payload we send (512..=4096).
+    pub udp_payload: u16,
+    /// Where signing keys are kept (absolute).
+    pub key_dir: PathBuf,
+    /// Where serials, journals and rollover state are kept (absolute).
+    pub state_dir: PathBuf,
+    /// How logs are written.
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One `[[zone]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZoneConfig {
+    /// The zone apex, absolute and lowercase.
+    pub origin: Name,
+    /// The zone file with the static content (absolute).
+    pub file: PathBuf,
+    /// How the zone is signed.
+    pub signing: SigningConfig,
+    /// The TLSA records published from certificates.
+    pub tlsa: Vec<TlsaBinding>,
+}
+
+/// The `[zone.signing]` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigningConfig {
+    /// Algorithm of newly generated keys.
+    pub algorithm: KeyAlgorithm,
+    /// Authenticated denial of existence.
+    pub denial: Denial,
+    /// Signature timing.
+    pub policy: SignPolicy,
+    /// TTL of the DNSKEY RRset, in seconds.
+    pub dnskey_ttl: u32,
+}
+
+/// Authenticated denial of existence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denial {
+    /// NSEC (RFC 4034 §4). NSEC3 comes later.
+    Nsec,
+}
+
+/// One `[[zone.tlsa]]`: a certificate published as TLSA records at one or more owner names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsaBinding {
+    /// The binding's name, unique within its zone (used by `daned status` and `wait-ready`).
+    pub name: String,
+    /// The certificate (chain) file (absolute).
+    pub certificate: PathBuf,
+    /// The owner names, absolute, inside the zone, in file order without duplicates.
+    pub owners: Vec<Name>,
+    /// Usage, selector and matching type, range-checked.
+    pub spec: TlsaSpec,
+    /// TTL of the TLSA records, in seconds.
+    pub ttl: u32,
+}
+
+/// A configuration that could not be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file is not valid TOML or does not match the format (unknown key, wrong type,
+    /// missing key). The message carries the line and column.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// toml's message, with line and column.
+        message: String,
+    },
+    /// The file parses but makes no sense. One problem per line, each naming the line, zone,
+    /// binding and key.
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and parses the config file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] when the file cannot be read, otherwise as [`Config::parse`].
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses `text` as the config file at `path`; relative paths in it are resolved against
+    /// the directory of `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Parse`] for TOML or format errors, [`ConfigError::Invalid`] listing every
+    /// semantic problem found.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        // `absolute` only consults the current directory for a relative path; if even that
+        // fails the path is used as given, which still names the file in errors.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let spec: Spec = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        let mut problems = Problems {
+            text,
+            list: Vec::new(),
+        };
+        let config = spec.into_config(&path, &dir, &mut problems);
+        if problems.list.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path,
+                message: problems.list.join("\n"),
+            })
+        }
+    }
+}
+
+// ---- The raw file format ------------------------------------------------------------------
+
+/// The file as written: serde with defaults, no meaning yet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Spec {
+    /// Format version; only `"v1"` exists.
+    #[allow(
+        dead_code,
+        reason = "present so that a missing or unknown version is refused"
+    )]
+    version: VersionSpec,
+    #[serde(default)]
+    server: ServerSpec,
+    #[serde(default, rename = "zone")]
+    zones: Vec<Spanned<ZoneSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum VersionSpec {
+    V1,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ServerSpec {
+    #[serde(default = "default_listen")]
+    listen: Spanned<Vec<SocketAddr>>,
+    #[serde(default = "default_udp_payload")]
+    udp_payload: Spanned<u16>,
+    #[serde(default = "default_key_dir")]
+    key_dir: PathBuf,
+    #[serde(default = "default_state_dir")]
+    state_dir: PathBuf,
+    #[serde(default)]
+    log_format: LogFormatSpec,
+}
+
+impl Default for ServerSpec {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            udp_payload: default_udp_payload(),
+            key_dir: default_key_dir(),
+            state_dir: default_state_dir(),
+            log_format: LogFormatSpec::default(),
+        }
+    }
+}
+
+fn default_listen() -> Spanned<Vec<SocketAddr>> {
+    Spanned::new(0..0, vec![SocketAddr::from(([127, 0, 0, 1], 5353))])
+}
+
+fn default_udp_payload() -> Spanned<u16> {
+    Spanned::new(0..0, 1232)
+}
+
+fn default_key_dir() -> PathBuf {
+    PathBuf::from("keys")
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("state")
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum LogFormatSpec {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ZoneSpec {
+    origin: String,
+    file: PathBuf,
+    #[serde(default)]
+    signing: SigningSpec,
+    #[serde(default)]
+    tlsa: Vec<Spanned<TlsaBindingSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SigningSpec {
+    #[serde(default)]
+    algorithm: AlgorithmSpec,
+    #[serde(default)]
+    denial: DenialSpec,
+    #[serde(default = "default_validity")]
+    validity: Spanned<Seconds>,
+    #[serde(default = "default_refresh")]
+    refresh: Spanned<Seconds>,
+    #[serde(default = "default_inception_offset")]
+    inception_offset: Spanned<Seconds>,
+    #[serde(default = "default_dnskey_ttl")]
+    dnskey_ttl: Spanned<Seconds>,
+}
+
+impl Default for SigningSpec {
+    fn default() -> Self {
+        Self {
+            algorithm: AlgorithmSpec::default(),
+            denial: DenialSpec::default(),
+            validity: default_validity(),
+            refresh: default_refresh(),
+            inception_offset: default_inception_offset(),
+            dnskey_ttl: default_dnskey_ttl(),
+        }
+    }
+}
+
+fn default_validity() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(SignPolicy::default().validity))
+}
+
+fn default_refresh() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(SignPolicy::default().refresh))
+}
+
+fn default_inception_offset() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(SignPolicy::default().inception_offset))
+}
+
+fn default_dnskey_ttl() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(3600))
+}
+
+/// Algorithm names as DNSSEC mnemonics (RFC 8624 §3.1), lowercase.
+///
+/// A private mapping until `KeyAlgorithm` gets its own parser in `daned_sign::keys`.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum AlgorithmSpec {
+    #[default]
+    Ecdsap256sha256,
+    Ecdsap384sha384,
+    Ed25519,
+    Rsasha256,
+}
+
+impl From<AlgorithmSpec> for KeyAlgorithm {
+    fn from(spec: AlgorithmSpec) -> Self {
+        match spec {
+            AlgorithmSpec::Ecdsap256sha256 => KeyAlgorithm::EcdsaP256Sha256,
+            AlgorithmSpec::Ecdsap384sha384 => KeyAlgorithm::EcdsaP384Sha384,
+            AlgorithmSpec::Ed25519 => KeyAlgorithm::Ed25519,
+            AlgorithmSpec::Rsasha256 => KeyAlgorithm::RsaSha256,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum DenialSpec {
+    #[default]
+    Nsec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct TlsaBindingSpec {
+    name: String,
+    certificate: PathBuf,
+    names: Option<Vec<String>>,
+    host: Option<String>,
+    ports: Option<Vec<u16>>,
+    protocol: Option<ProtocolSpec>,
+    #[serde(default = "default_usage")]
+    usage: u8,
+    #[serde(default = "default_selector")]
+    selector: u8,
+    #[serde(default = "default_matching")]
+    matching: u8,
+    #[serde(default = "default_tlsa_ttl")]
+    ttl: Seconds,
+}
+
+fn default_usage() -> u8 {
+    TlsaSpec::default().usage
+}
+
+fn default_selector() -> u8 {
+    TlsaSpec::default().selector
+}
+
+fn default_matching() -> u8 {
+    TlsaSpec::default().matching
+}
+
+fn default_tlsa_ttl() -> Seconds {
+    Seconds(3600)
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum ProtocolSpec {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl ProtocolSpec {
+    fn label(self) -> &'static str {
+        match self {
+            ProtocolSpec::Tcp => "_tcp",
+            ProtocolSpec::Udp => "_udp",
+            ProtocolSpec::Sctp => "_sctp",
+        }
+    }
+}
+
+/// A duration in whole seconds: an integer, or a string such as `"30"`, `"30s"`, `"5m"`,
+/// `"2h"`, `"14d"`, `"2w"` or `"1h30m"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seconds(u32);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SecondsVisitor)
+    }
+}
+
+struct SecondsVisitor;
+
+impl Visitor<'_> for SecondsVisitor {
+    type Value = Seconds;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a duration such as \"3600\", \"30s\", \"5m\", \"2h\", \"14d\", \"2w\" or \"1h30m\"",
+        )
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
+        u32::try_from(v)
+            .map(Seconds)
+            .map_err(|_| E::custom(format!("duration {v} is out of range (0..=4294967295 s)")))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seconds, E> {
+        u32::try_from(v)
+            .map(Seconds)
+            .map_err(|_| E::custom(format!("duration {v} is out of range (0..=4294967295 s)")))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
+        parse_duration(v).map(Seconds).map_err(E::custom)
+    }
+}
+
+/// Parses `"30"`, `"30s"`, `"5m"`, `"2h"`, `"14d"`, `"2w"` and sums such as `"1h30m"` into
+/// seconds.
+fn parse_duration(text: &str) -> Result<u32, String> {
+    let bad = |why: &str| format!("bad duration {text:?}: {why}");
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(bad("empty"));
+    }
+    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return trimmed.parse::<u32>().map_err(|_| bad("out of range"));
+    }
+    let mut total: u32 = 0;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad("expected a number before each unit"));
+        }
+        let (number, after) = rest.split_at(digits);
+        let mut chars = after.chars();
+        let unit = match chars.next().map(|c| c.to_ascii_lowercase()) {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86_400,
+            Some('w') => 604_800,
+            Some(other) => return Err(bad(&format!("unknown unit {other:?} (s, m, h, d, w)"))),
+            None => return Err(bad("the last number has no unit (s, m, h, d, w)")),
+        };
+        let value = number
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| n.checked_mul(unit))
+            .and_then(|n| total.checked_add(n))
+            .ok_or_else(|| bad("out of range"))?;
+        total = value;
+        rest = chars.as_str();
+    }
+    Ok(total)
+}
+
+// ---- From the file format to the typed config ---------------------------------------------
+
+/// The largest TTL: RFC 2181 §8, "a 32 bit unsigned integer [...] with the most significant
+/// bit zero".
+const MAX_TTL: u32 = (1 << 31) - 1;
+
+/// The semantic problems found so far, each prefixed with its line.
+struct Problems<'a> {
+    text: &'a str,
+    list: Vec<String>,
+}
+
+impl Problems<'_> {
+    /// Records a problem at `span` (an empty `0..0` span is a default: no line to name).
+    fn add(&mut self, span: &Range<usize>, message: impl fmt::Display) {
+        if *span == (0..0) {
+            self.list.push(message.to_string());
+        } else {
+            let line = 1 + self
+                .text
+                .as_bytes()
+                .iter()
+                .take(span.start)
+                .filter(|b| **b == b'\n')
+                .count();
+            self.list.push(format!("line {line}: {message}"));
+        }
+    }
+}
+
+impl Spec {
+    fn into_config(self, path: &Path, dir: &Path, problems: &mut Problems<'_>) -> Config {
+        let server = self.server.into_config(dir, problems);
+        let origins: Vec<Option<Name>> = self
+            .zones
+            .iter()
+            .map(|zone| {
+                parse_origin(&zone.get_ref().origin)
+                    .map_err(|e| problems.add(&zone.span(), e))
+                    .ok()
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for (zone, origin) in self.zones.iter().zip(&origins) {
+            if let Some(origin) = origin
+                && !seen.insert(origin.clone())
+            {
+                problems.add(
+                    &zone.span(),
+                    format!("zone {origin}: configured more than once"),
+                );
+            }
+        }
+        let all_origins: Vec<Name> = origins.iter().flatten().cloned().collect();
+        let mut zones = Vec::new();
+        for (zone, origin) in self.zones.into_iter().zip(origins) {
+            if let Some(origin) = origin {
+                zones.push(
+                    zone.into_inner()
+                        .into_config(origin, &all_origins, dir, problems),
+                );
+            }
+        }
+        Config {
+            path: path.to_owned(),
+            server,
+            zones,
+        }
+    }
+}
+
+impl ServerSpec {
+    fn into_config(self, dir: &Path, problems: &mut Problems<'_>) -> ServerConfig {
+        let listen_span = self.listen.span();
+        let listen = self.listen.into_inner();
+        if listen.is_empty() {
+            problems.add(
+                &listen_span,
+                "server.listen is empty: give at least one address",
+            );
+        }
+        let mut seen = HashSet::new();
+        for addr in &listen {
+            if !seen.insert(addr) {
+                problems.add(
+                    &listen_span,
+                    format!("server.listen: {addr} is listed twice"),
+                );
+            }
+        }
+        let payload_span = self.udp_payload.span();
+        let udp_payload = self.udp_payload.into_inner();
+        if !(512..=4096).contains(&udp_payload) {
+            problems.add(
+                &payload_span,
+                format!("server.udp-payload {udp_payload} is outside 512..=4096"),
+            );
+        }
+        ServerConfig {
+            listen,
+            udp_payload,
+            key_dir: dir.join(self.key_dir),
+            state_dir: dir.join(self.state_dir),
+            log_format: match self.log_format {
+                LogFormatSpec::Human => LogFormat::Human,
+                LogFormatSpec::Json => LogFormat::Json,
+            },
+        }
+    }
+}
+
+/// The origin as an absolute, lowercase name; a missing trailing dot is added.
+fn parse_origin(text: &str) -> Result<Name, String> {
+    if text.is_empty() {
+        return Err("zone origin is empty (the root zone is \".\")".to_owned());
+    }
+    let mut name = Name::from_str_relaxed(text)
+        .map_err(|e| format!("zone origin {text:?} is not a domain name: {e}"))?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+impl ZoneSpec {
+    fn into_config(
+        self,
+        origin: Name,
+        all_origins: &[Name],
+        dir: &Path,
+        problems: &mut Problems<'_>,
+    ) -> ZoneConfig {
+        let signing = self.signing.into_config(&origin, problems);
+        let mut names = HashSet::new();
+        let mut tlsa = Vec::new();
+        for binding in self.tlsa {
+            let binding_span = binding.span();
+            let binding = binding.into_inner();
+            if !names.insert(binding.name.clone()) {
+                problems.add(
+                    &binding_span,
+                    format!(
+                        "zone {origin}: tlsa binding {:?} is defined more than once",
+                        binding.name
+                    ),
+                );
+                continue;
+            }
+            match binding.into_config(&origin, all_origins, dir) {
+                Ok(binding) => tlsa.push(binding),
+                Err(message) => problems.add(&binding_span, format!("zone {origin}: {message}")),
+            }
+        }
+        ZoneConfig {
+            origin,
+            file: dir.join(self.file),
+            signing,
+            tlsa,
+        }
+    }
+}
+
+impl SigningSpec {
+    fn into_config(self, origin: &Name, problems: &mut Problems<'_>) -> SigningConfig {
+        let validity = self.validity.get_ref().0;
+        let refresh = self.refresh.get_ref().0;
+        let inception_offset = self.inception_offset.get_ref().0;
+        let dnskey_ttl = self.dnskey_ttl.get_ref().0;
+        if validity == 0 {
+            problems.add(
+                &self.validity.span(),
+                format!("zone {origin}: signing.validity must be more than 0"),
+            );
+        }
+        if refresh == 0 || refresh >= validity {
+            problems.add(
+                &self.refresh.span(),
+                format!(
+                    "zone {origin}: signing.refresh ({refresh} s) must be more than 0 and less \
+                     than signing.validity ({validity} s)"
+                ),
+            );
+        }
+        if inception_offset >= validity {
+            problems.add(
+                &self.inception_offset.span(),
+                format!(
+                    "zone {origin}: signing.inception-offset ({inception_offset} s) must be less \
+                     than signing.validity ({validity} s)"
+                ),
+            );
+        }
+        if dnskey_ttl > MAX_TTL {
+            problems.add(
+                &self.dnskey_ttl.span(),
+                format!("zone {origin}: signing.dnskey-ttl {dnskey_ttl} is above {MAX_TTL} s"),
+            );
+        }
+        SigningConfig {
+            algorithm: self.algorithm.into(),
+            denial: match self.denial {
+                DenialSpec::Nsec => Denial::Nsec,
+            },
+            policy: SignPolicy {
+                inception_offset,
+                validity,
+                refresh,
+            },
+            dnskey_ttl,
+        }
+    }
+}
+
+impl TlsaBindingSpec {
+    fn into_config(
+        self,
+        origin: &Name,
+        all_origins: &[Name],
+        dir: &Path,
+    ) -> Result<TlsaBinding, String> {
+        let label = format!("tlsa binding {:?}", self.name);
+        if !valid_binding_name(&self.name) {
+            return Err(format!(
+                "{label}: name must be letters, digits, '-', '_' or '.', not starting with '.'"
+            ));
+        }
+        let owners: Vec<Name> = match (self.names, self.host) {
+            (Some(_), Some(_)) => {
+                return Err(format!("{label}: give either names or host, not both"));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "{label}: give either names (owner names) or host with ports"
+                ));
+            }
+            (Some(names), None) => {
+                if self.ports.is_some() {
+                    return Err(format!("{label}: ports is only used with host"));
+                }
+                if self.protocol.is_some() {
+                    return Err(format!("{label}: protocol is only used with host"));
+                }
+                if names.is_empty() {
+                    return Err(format!("{label}: names is empty"));
+                }
+                names
+                    .iter()
+                    .map(|text| {
+                        parse_owner(text, origin).map_err(|e| {
+                            format!("{label}: names: {text:?} is not a domain name: {e}")
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            (None, Some(host)) => {
+                let ports = self
+                    .ports
+                    .ok_or_else(|| format!("{label}: host needs ports"))?;
+                if ports.is_empty() {
+                    return Err(format!("{label}: ports is empty"));
+                }
+                let host_name = parse_owner(&host, origin)
+                    .map_err(|e| format!("{label}: host {host:?} is not a domain name: {e}"))?;
+                let protocol = self.protocol.unwrap_or(ProtocolSpec::Tcp).label();
+                ports
+                    .iter()
+                    .map(|port| {
+                        host_name
+                            .prepend_label(protocol)
+                            .and_then(|name| name.prepend_label(format!("_{port}")))
+                            .map_err(|e| {
+                                format!("{label}: _{port}.{protocol}.{host_name} is too long: {e}")
+                            })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let mut unique: Vec<Name> = Vec::new();
+        for owner in owners {
+            if !origin.zone_of(&owner) {
+                return Err(format!(
+                    "{label}: owner {owner} is outside the zone {origin}"
+                ));
+            }
+            if let Some(inner) = all_origins
+                .iter()
+                .filter(|other| *other != origin && origin.zone_of(other))
+                .find(|other| other.zone_of(&owner))
+            {
+                return Err(format!(
+                    "{label}: owner {owner} belongs to the zone {inner}, also configured here"
+                ));
+            }
+            if !unique.contains(&owner) {
+                unique.push(owner);
+            }
+        }
+        let spec =
+            TlsaSpec::new(self.usage, self.selector, self.matching).map_err(|e| match e {
+                SignError::Certificate(reason) => format!("{label}: {reason}"),
+                other => format!("{label}: {other}"),
+            })?;
+        if self.ttl.0 > MAX_TTL {
+            return Err(format!("{label}: ttl {} is above {MAX_TTL} s", self.ttl.0));
+        }
+        Ok(TlsaBinding {
+            name: self.name,
+            certificate: dir.join(self.certificate),
+            owners: unique,
+            spec,
+            ttl: self.ttl.0,
+        })
+    }
+}
+
+/// A binding name: it appears in `daned status`, `wait-ready` and state file names.
+fn valid_binding_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// An owner name: absolute with a trailing dot, `@` for the apex, otherwise relative to
+/// `origin`.
+fn parse_owner(text: &str, origin: &Name) -> Result<Name, String> {
+    if text == "@" {
+        return Ok(origin.clone());
+    }
+    let name = Name::from_str_relaxed(text).map_err(|e| e.to_string())?;
+    if name.is_fqdn() {
+        Ok(name)
+    } else {
+        name.append_domain(origin).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    const CONFIG_PATH: &str = "/etc/daned/daned.toml";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new(CONFIG_PATH))
+    }
+
+    fn name(text: &str) -> Name {
+        Name::from_str(text).expect("test names are valid")
+    }
+
+    fn repo_file(relative: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(relative)
+    }
+
+    /// Every shipped config: etc/*.toml and tests/data/configs/*.toml.
+    fn example_files() -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for dir in [
+            repo_file("etc"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs"),
+        ] {
+            let entries = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+            for entry in entries {
+                let path = entry.expect("directory entry").path();
+                if path.extension().is_some_and(|ext| ext == "toml") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        assert!(files.len() >= 4, "example files found: {files:?}");
+        files
+    }
+
+    fn invalid_message(text: &str) -> String {
+        match parse(text) {
+            Err(ConfigError::Invalid { path, message }) => {
+                assert_eq!(path, Path::new(CONFIG_PATH));
+                message
+            }
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    fn parse_message(text: &str) -> String {
+        match parse(text) {
+            Err(ConfigError::Parse { path, message }) => {
+                assert_eq!(path, Path::new(CONFIG_PATH));
+                message
+            }
+            other => panic!("expected a Parse error, got {other:?}"),
+        }
+    }
+
+    /// A config with one zone and one binding whose body is `binding` (name and certificate
+    /// are given).
+    fn with_binding(binding: &str) -> String {
+        format!(
+            "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
+             [[zone.tlsa]]\nname = \"mail\"\ncertificate = \"c.pem\"\n{binding}\n"
+        )
+    }
+
+    #[test]
+    fn every_example_file_parses() {
+        for file in example_files() {
+            if let Err(e) = Config::load(&file) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn etc_daned_toml_is_what_make_run_needs() {
+        let path = repo_file("etc/daned.toml");
+        let config = Config::load(&path).expect("etc/daned.toml parses");
+        let etc = std::path::absolute(repo_file("etc")).expect("absolute");
+        assert_eq!(config.path, etc.join("daned.toml"));
+        assert_eq!(
+            config.server,
+            ServerConfig {
+                listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+                udp_payload: 1232,
+                key_dir: etc.join("../keys"),
+                state_dir: etc.join("../state"),
+                log_format: LogFormat::Human,
+            }
+        );
+        assert_eq!(config.zones.len(), 1);
+        let zone = &config.zones[0];
+        assert_eq!(zone.origin, name("example.com."));
+        assert_eq!(zone.file, etc.join("../zones/example.com.zone"));
+        assert_eq!(
+            zone.tlsa,
+            vec![TlsaBinding {
+                name: "mail".to_owned(),
+                certificate: etc.join("../zones/certs/mail.example.com.pem"),
+                owners: vec![
+                    name("_25._tcp.mail.example.com."),
+                    name("_465._tcp.mail.example.com."),
+                    name("_587._tcp.mail.example.com."),
+                ],
+                spec: TlsaSpec::default(),
+                ttl: 3600,
+            }]
+        );
+    }
+
+    #[test]
+    fn full_config_gives_every_typed_value() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs/full.toml");
+        let config = Config::load(&path).expect("full.toml parses");
+        let dir = std::path::absolute(path.parent().expect("has a parent")).expect("absolute");
+        assert_eq!(
+            config.server,
+            ServerConfig {
+                listen: vec![
+                    SocketAddr::from(([127, 0, 0, 1], 5300)),
+                    SocketAddr::from_str("[::1]:5300").expect("valid"),
+                ],
+                udp_payload: 1400,
+                key_dir: PathBuf::from("/var/lib/daned/keys"),
+                state_dir: dir.join("state-here"),
+                log_format: LogFormat::Json,
+            }
+        );
+        let [net, org] = config.zones.as_slice() else {
+            panic!("two zones expected: {:?}", config.zones);
+        };
+        // "Example.NET" without a dot: made absolute and lowercase.
+        assert!(net.origin.eq_case(&name("example.net.")));
+        assert_eq!(net.file, dir.join("example.net.zone"));
+        assert_eq!(
+            net.signing,
+            SigningConfig {
+                algorithm: KeyAlgorithm::Ed25519,
+                denial: Denial::Nsec,
+                policy: SignPolicy {
+                    inception_offset: 7200,
+                    validity: 21 * 86400,
+                    refresh: 9 * 86400,
+                },
+                dnskey_ttl: 7200,
+            }
+        );
+        assert_eq!(
+            net.tlsa,
+            vec![
+                TlsaBinding {
+                    name: "web".to_owned(),
+                    certificate: dir.join("certs/www.pem"),
+                    // The duplicate owner (differing only in case) is listed once.
+                    owners: vec![name("_443._tcp.www.example.net."), name("example.net.")],
+                    spec: TlsaSpec {
+                        usage: 2,
+                        selector: 0,
+                        matching: 2
+                    },
+                    ttl: 600,
+                },
+                TlsaBinding {
+                    name: "quic".to_owned(),
+                    certificate: PathBuf::from("/etc/ssl/quic.pem"),
+                    owners: vec![
+                        name("_443._udp.www.example.net."),
+                        name("_8443._udp.www.example.net."),
+                    ],
+                    spec: TlsaSpec::default(),
+                    ttl: 1800,
+                },
+            ]
+        );
+        // A zone with no [zone.signing] gets the defaults.
+        assert_eq!(org.origin, name("example.org."));
+        assert_eq!(org.file, PathBuf::from("/srv/zones/example.org.zone"));
+        assert_eq!(
+            org.signing,
+            SigningConfig {
+                algorithm: KeyAlgorithm::EcdsaP256Sha256,
+                denial: Denial::Nsec,
+                policy: SignPolicy::default(),
+                dnskey_ttl: 3600,
+            }
+        );
+        assert!(org.tlsa.is_empty());
+    }
+
+    #[test]
+    fn example_toml_commented_values_are_the_defaults() {
+        // Uncommenting every `# key = value` line of etc/example.toml must change nothing: the
+        // values it documents are the real defaults.
+        let path = repo_file("etc/example.toml");
+        let text = std::fs::read_to_string(&path).expect("etc/example.toml reads");
+        let mut uncommented = String::new();
+        let mut count = 0;
+        for line in text.lines() {
+            let is_setting = line.strip_prefix("# ").is_some_and(|rest| {
+                rest.split_once(" = ").is_some_and(|(key, _)| {
+                    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                })
+            });
+            if is_setting {
+                uncommented.push_str(&line[2..]);
+                count += 1;
+            } else {
+                uncommented.push_str(line);
+            }
+            uncommented.push('\n');
+        }
+        // listen, udp-payload, key-dir, state-dir, log-format, 6 signing, protocol, usage,
+        // selector, matching, ttl.
+        assert_eq!(count, 16, "settings found:\n{uncommented}");
+        let commented = Config::parse(&text, &path).expect("example.toml parses");
+        let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
+        assert_eq!(commented, explicit);
+    }
+
+    /// Every place a table sits: a key path, with an index for each array-of-tables entry.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Key(String),
+        Index(usize),
+    }
+
+    fn table_locations(table: &toml::Table, here: &[Step], out: &mut Vec<Vec<Step>>) {
+        out.push(here.to_vec());
+        for (key, value) in table {
+            let mut path = here.to_vec();
+            path.push(Step::Key(key.clone()));
+            match value {
+                toml::Value::Table(inner) => table_locations(inner, &path, out),
+                toml::Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let toml::Value::Table(inner) = item {
+                            let mut entry = path.clone();
+                            entry.push(Step::Index(i));
+                            table_locations(inner, &entry, out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn table_at<'a>(root: &'a mut toml::Table, path: &[Step]) -> &'a mut toml::Table {
+        let mut table = root;
+        let mut steps = path.iter().peekable();
+        while let Some(Step::Key(key)) = steps.next() {
+            let value = table
+                .get_mut(key)
+                .expect("the path was read from this table");
+            table = match (value, steps.peek()) {
+                (toml::Value::Array(items), Some(Step::Index(i))) => {
+                    let i = *i;
+                    steps.next();
+                    match &mut items[i] {
+                        toml::Value::Table(inner) => inner,
+                        other => panic!("not a table: {other:?}"),
+                    }
+                }
+                (toml::Value::Table(inner), _) => inner,
+                (other, _) => panic!("not a table: {other:?}"),
+            };
+        }
+        table
+    }
+
+    #[test]
+    fn unknown_key_in_any_table_is_rejected() {
+        for file in example_files() {
+            let text = std::fs::read_to_string(&file).expect("example reads");
+            let root: toml::Table = toml::from_str(&text).expect("example is TOML");
+            let mut locations = Vec::new();
+            table_locations(&root, &[], &mut locations);
+            assert!(!locations.is_empty(), "{}", file.display());
+            for location in locations {
+                let mut mutated = root.clone();
+                table_at(&mut mutated, &location)
+                    .insert("bogus-key".to_owned(), toml::Value::Integer(1));
+                let text = toml::to_string(&mutated).expect("serialises");
+                match Config::parse(&text, &file) {
+                    Err(ConfigError::Parse { message, .. }) => assert!(
+                        message.contains("bogus-key"),
+                        "{} at {location:?}: {message}",
+                        file.display()
+                    ),
+                    other => panic!(
+                        "{} at {location:?}: bogus-key accepted: {other:?}\n{text}",
+                        file.display()
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn version_is_required_and_must_be_v1() {
+        let message = parse_message("[server]\n");
+        assert!(message.contains("missing field `version`"), "{message}");
+        let message = parse_message("version = \"v2\"\n");
+        assert!(
+            message.contains("v2") && message.contains("line 1"),
+            "{message}"
+        );
+        assert!(parse("version = \"v1\"\n").is_ok());
+    }
+
+    #[test]
+    fn parse_errors_carry_line_and_column() {
+        let message = parse_message("version = \"v1\"\n[server]\nudp-payload = \"big\"\n");
+        assert!(message.contains("line 3"), "{message}");
+        assert!(message.contains("column"), "{message}");
+        let message = parse_message("version = \"v1\"\n[server]\nlisten = [\"localhost\"]\n");
+        assert!(message.contains("line 3"), "{message}");
+    }
+
+    #[test]
+    fn names_and_host_both_or_neither_are_refused() {
+        let message = invalid_message(&with_binding(
+            "names = [\"_25._tcp.mail\"]\nhost = \"mail\"\nports = [25]",
+        ));
+        assert!(
+            message.contains("give either names or host, not both"),
+            "{message}"
+        );
+        assert!(message.contains("zone example.com."), "{message}");
+        assert!(message.contains("tlsa binding \"mail\""), "{message}");
+        // The line of the [[zone.tlsa]] table.
+        assert!(message.starts_with("line 5: "), "{message}");
+        let message = invalid_message(&with_binding(""));
+        assert!(message.contains("give either names"), "{message}");
+    }
+
+    #[test]
+    fn ports_and_protocol_without_host_are_refused() {
+        let message = invalid_message(&with_binding("names = [\"_25._tcp.mail\"]\nports = [25]"));
+        assert!(
+            message.contains("ports is only used with host"),
+            "{message}"
+        );
+        let message = invalid_message(&with_binding("names = [\"a\"]\nprotocol = \"udp\""));
+        assert!(
+            message.contains("protocol is only used with host"),
+            "{message}"
+        );
+        let message = invalid_message(&with_binding("host = \"mail\""));
+        assert!(message.contains("host needs ports"), "{message}");
+        let message = invalid_message(&with_binding("host = \"mail\"\nports = []"));
+        assert!(message.contains("ports is empty"), "{message}");
+        let message = invalid_message(&with_binding("names = []"));
+        assert!(message.contains("names is empty"), "{message}");
+    }
+
+    #[test]
+    fn owner_outside_its_zone_is_refused() {
+        let message = invalid_message(&with_binding("names = [\"_25._tcp.mail.example.net.\"]"));
+        assert!(
+            message.contains("owner _25._tcp.mail.example.net. is outside the zone example.com."),
+            "{message}"
+        );
+        let message = invalid_message(&with_binding("host = \"mx.example.org.\"\nports = [25]"));
+        assert!(message.contains("is outside the zone"), "{message}");
+        // Relative names stay inside; "@" is the apex.
+        let config = parse(&with_binding(
+            "names = [\"_25._tcp.mx.example.net\", \"@\"]",
+        ))
+        .expect("relative names are inside the zone");
+        assert_eq!(
+            config.zones[0].tlsa[0].owners,
+            vec![
+                name("_25._tcp.mx.example.net.example.com."),
+                name("example.com.")
+            ]
+        );
+    }
+
+    #[test]
+    fn owner_in_a_configured_subzone_is_refused() {
+        let text = format!(
+            "{}[[zone]]\norigin = \"sub.example.com.\"\nfile = \"sub\"\n",
+            with_binding("names = [\"_25._tcp.mail.sub\"]")
+        );
+        let message = invalid_message(&text);
+        assert!(
+            message.contains("belongs to the zone sub.example.com."),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn zone_origin_must_be_a_domain_name() {
+        for bad in [
+            "",
+            "a..example",
+            "a.example..",
+            &format!("{}.com", "x".repeat(64)),
+        ] {
+            let text = format!("version = \"v1\"\n[[zone]]\norigin = \"{bad}\"\nfile = \"z\"\n");
+            let message = invalid_message(&text);
+            assert!(
+                message.starts_with("line 2: zone origin"),
+                "{bad:?}: {message}"
+            );
+        }
+        let text = "version = \"v1\"\n[[zone]]\norigin = \".\"\nfile = \"root.zone\"\n";
+        assert_eq!(
+            parse(text).expect("the root zone").zones[0].origin,
+            Name::root()
+        );
+    }
+
+    #[test]
+    fn duplicate_zone_origins_are_refused() {
+        let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"a\"\n\
+                    [[zone]]\norigin = \"EXAMPLE.com.\"\nfile = \"b\"\n";
+        let message = invalid_message(text);
+        assert!(
+            message.contains("zone example.com.: configured more than once"),
+            "{message}"
+        );
+        assert!(message.starts_with("line 5: "), "{message}");
+    }
+
+    #[test]
+    fn duplicate_binding_names_are_refused() {
+        let text = format!(
+            "{}[[zone.tlsa]]\nname = \"mail\"\ncertificate = \"d.pem\"\nnames = [\"b\"]\n",
+            with_binding("names = [\"a\"]")
+        );
+        let message = invalid_message(&text);
+        assert!(
+            message.contains("tlsa binding \"mail\" is defined more than once"),
+            "{message}"
+        );
+        // The same name in two zones is fine.
+        let text = format!(
+            "{}[[zone]]\norigin = \"example.net\"\nfile = \"n\"\n[[zone.tlsa]]\n\
+             name = \"mail\"\ncertificate = \"d.pem\"\nnames = [\"b\"]\n",
+            with_binding("names = [\"a\"]")
+        );
+        assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn binding_names_are_restricted() {
+        for bad in ["", ".hidden", "a/b", "two words"] {
+            let text = format!(
+                "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
+                 [[zone.tlsa]]\nname = \"{bad}\"\ncertificate = \"c\"\nnames = [\"a\"]\n"
+            );
+            let message = invalid_message(&text);
+            assert!(
+                message.contains("name must be letters, digits"),
+                "{bad:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn refresh_must_be_less_than_validity() {
+        let signing = |body: &str| {
+            format!(
+                "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
+                 [zone.signing]\n{body}\n"
+            )
+        };
+        let message = invalid_message(&signing("validity = \"7d\"\nrefresh = \"7d\""));
+        assert!(
+            message.contains(
+                "signing.refresh (604800 s) must be more than 0 and less than \
+                              signing.validity (604800 s)"
+            ),
+            "{message}"
+        );
+        assert!(message.starts_with("line 7: "), "{message}");
+        let message = invalid_message(&signing("refresh = \"3w\""));
+        assert!(message.contains("signing.refresh"), "{message}");
+        let message = invalid_message(&signing("inception-offset = \"14d\""));
+        assert!(message.contains("signing.inception-offset"), "{message}");
+        let message = invalid_message(&signing("dnskey-ttl = 2147483648"));
+        assert!(message.contains("signing.dnskey-ttl"), "{message}");
+        assert!(parse(&signing("validity = \"7d\"\nrefresh = \"6d23h\"")).is_ok());
+    }
+
+    #[test]
+    fn empty_listen_is_refused() {
+        let message = invalid_message("version = \"v1\"\n[server]\nlisten = []\n");
+        assert!(message.contains("server.listen is empty"), "{message}");
+        assert!(message.starts_with("line 3: "), "{message}");
+        let message = invalid_message(
+            "version = \"v1\"\n[server]\nlisten = [\"127.0.0.1:53\", \"127.0.0.1:53\"]\n",
+        );
+        assert!(
+            message.contains("127.0.0.1:53 is listed twice"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn udp_payload_range_is_checked() {
+        for (value, ok) in [(511, false), (512, true), (4096, true), (4097, false)] {
+            let text = format!("version = \"v1\"\n[server]\nudp-payload = {value}\n");
+            match parse(&text) {
+                Ok(config) => {
+                    assert!(ok, "{value} accepted");
+                    assert_eq!(config.server.udp_payload, value);
+                }
+                Err(ConfigError::Invalid { message, .. }) => {
+                    assert!(!ok, "{value} refused: {message}");
+                    assert!(message.contains("outside 512..=4096"), "{message}");
+                }
+                Err(e) => panic!("{value}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rfc6698_s2_1_tlsa_parameter_ranges_are_checked() {
+        // RFC 6698 §2.1: usage, selector and matching type are registries; daned makes only
+        // the values defined there (usage 0-3, selector 0-1, matching 0-2).
+        for (body, field) in [
+            ("usage = 4", "unknown usage 4"),
+            ("selector = 2", "unknown selector 2"),
+            ("matching = 3", "unknown matching type 3"),
+        ] {
+            let message = invalid_message(&with_binding(&format!("names = [\"a\"]\n{body}")));
+            assert!(message.contains(field), "{message}");
+        }
+        let message = parse_message(&with_binding("names = [\"a\"]\nusage = 256"));
+        assert!(message.contains("usage"), "{message}");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let text = "version = \"v1\"\n[server]\nlisten = []\n[[zone]]\norigin = \"a.example\"\n\
+                    file = \"z\"\n[zone.signing]\nrefresh = \"30d\"\n[[zone.tlsa]]\nname = \"x\"\n\
+                    certificate = \"c\"\n";
+        let message = invalid_message(text);
+        let lines: Vec<&str> = message.lines().collect();
+        assert_eq!(lines.len(), 3, "{message}");
+        assert!(lines[0].contains("server.listen is empty"), "{message}");
+        assert!(lines[1].contains("signing.refresh"), "{message}");
+        assert!(lines[2].contains("give either names"), "{message}");
+    }
+
+    #[test]
+    fn durations() {
+        for (text, seconds) in [
+            ("0", 0),
+            ("30", 30),
+            ("30s", 30),
+            ("5m", 300),
+            ("2h", 7200),
+            ("14d", 1_209_600),
+            ("2w", 1_209_600),
+            ("1h30m", 5400),
+            ("1w2d3h4m5s", 788_645),
+            ("1H30M", 5400),
+            (" 90s ", 90),
+            ("4294967295", u32::MAX),
+        ] {
+            assert_eq!(parse_duration(text), Ok(seconds), "{text:?}");
+        }
+        for (text, why) in [
+            ("", "empty"),
+            ("h", "expected a number"),
+            ("1h30", "no unit"),
+            ("10y", "unknown unit"),
+            ("-5s", "expected a number"),
+            ("1.5h", "unknown unit"),
+            ("4294967296", "out of range"),
+            ("7102w", "out of range"),
+            ("4294967295s1s", "out of range"),
+        ] {
+            let error = parse_duration(text).expect_err(text);
+            assert!(error.contains(why), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn durations_in_the_file_take_strings_and_integers() {
+        let text = with_binding("names = [\"a\"]\nttl = 300");
+        assert_eq!(parse(&text).expect("parses").zones[0].tlsa[0].ttl, 300);
+        let text = with_binding("names = [\"a\"]\nttl = \"5m\"");
+        assert_eq!(parse(&text).expect("parses").zones[0].tlsa[0].ttl, 300);
+        let message = parse_message(&with_binding("names = [\"a\"]\nttl = -1"));
+        assert!(message.contains("out of range"), "{message}");
+        let message = parse_message(&with_binding("names = [\"a\"]\nttl = \"5 minutes\""));
+        assert!(message.contains("bad duration"), "{message}");
+        let message = invalid_message(&with_binding("names = [\"a\"]\nttl = 2147483648"));
+        assert!(message.contains("ttl 2147483648 is above"), "{message}");
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_directory() {
+        let text = "version = \"v1\"\n[server]\nkey-dir = \"k\"\nstate-dir = \"/abs/state\"\n\
+                    [[zone]]\norigin = \"example.com\"\nfile = \"../zones/z\"\n\
+                    [[zone.tlsa]]\nname = \"m\"\ncertificate = \"certs/m.pem\"\nnames = [\"a\"]\n";
+        let config = parse(text).expect("parses");
+        assert_eq!(config.server.key_dir, PathBuf::from("/etc/daned/k"));
+        assert_eq!(config.server.state_dir, PathBuf::from("/abs/state"));
+        assert_eq!(config.zones[0].file, PathBuf::from("/etc/daned/../zones/z"));
+        assert_eq!(
+            config.zones[0].tlsa[0].certificate,
+            PathBuf::from("/etc/daned/certs/m.pem")
+        );
+        // Defaults are relative too.
+        let config = parse("version = \"v1\"\n").expect("parses");
+        assert_eq!(config.server.key_dir, PathBuf::from("/etc/daned/keys"));
+        assert_eq!(config.server.state_dir, PathBuf::from("/etc/daned/state"));
+
+        // Through load, from a real directory.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("daned.toml");
+        std::fs::write(&path, text).expect("write");
+        let config = Config::load(&path).expect("loads");
+        assert_eq!(config.path, path);
+        assert_eq!(config.server.key_dir, dir.path().join("k"));
+        assert_eq!(
+            config.zones[0].tlsa[0].certificate,
+            dir.path().join("certs/m.pem")
+        );
+    }
+
+    #[test]
+    fn missing_file_is_a_read_error_naming_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("absent.toml");
+        match Config::load(&path) {
+            Err(e @ ConfigError::Read { .. }) => {
+                assert!(e.to_string().contains("absent.toml: cannot read"), "{e}");
+            }
+            other => panic!("expected a Read error, got {other:?}"),
+        }
+    }
+}

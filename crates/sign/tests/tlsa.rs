@@ -204,6 +204,20 @@ fn combined_file_with_private_key_uses_only_the_certificate() {
 }
 
 #[test]
+fn crlf_pem_and_surrounding_text_are_accepted() {
+    // A chain saved on Windows, with `openssl x509 -text` style text around the blocks.
+    let chain = String::from_utf8(cert_file("chain.pem")).expect("PEM is ASCII");
+    let crlf = format!(
+        "Certificate:\r\n    Data: ...\r\n{}\r\ntrailing note\r\n",
+        chain.replace('\n', "\r\n")
+    );
+    assert_eq!(
+        parse_chain(crlf.as_bytes()).expect("parses"),
+        parse_chain(chain.as_bytes()).expect("parses")
+    );
+}
+
+#[test]
 fn pem_with_only_a_private_key_is_refused() {
     let reason = certificate_reason(parse_chain(private_key_pem().as_bytes()));
     assert!(reason.contains("no CERTIFICATE block"), "{reason}");
