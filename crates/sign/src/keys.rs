@@ -1,12 +1,36 @@
 //! DNSSEC signing keys: generation (with a caller-supplied RNG), PKCS#8 import and export,
 //! the DNSKEY record, key tag and DS.
+//!
+//! DNSKEY public key formats:
+//! - ECDSA (RFC 6605 §4): the uncompressed point without its `0x04` prefix, `x || y`.
+//! - Ed25519 (RFC 8080 §3): the 32-byte public key.
+//! - RSA (RFC 3110 §2): exponent length (1 octet, or 0 and 2 octets), exponent, modulus.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "SignError is the crate's one error type (error.rs); boxing it is a crate-wide decision"
+)]
+
+use std::fmt;
+use std::str::FromStr;
 
 use hickory_proto::dnssec::rdata::{DNSKEY, DS};
-use hickory_proto::dnssec::{Algorithm, DigestType};
+use hickory_proto::dnssec::{Algorithm, DigestType, PublicKey, PublicKeyBuf};
 use hickory_proto::rr::Name;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use ring::rand::SecureRandom;
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
+    EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents,
+};
 
 use crate::error::SignError;
+
+/// DNSKEY flags of a zone key with the Secure Entry Point bit (RFC 4034 §2.1.1).
+const FLAGS_SEP: u16 = 257;
+/// DNSKEY flags of a zone key without the SEP bit.
+const FLAGS_ZONE: u16 = 256;
 
 /// The algorithms daned signs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,6 +46,100 @@ pub enum KeyAlgorithm {
     RsaSha256,
 }
 
+impl KeyAlgorithm {
+    /// Every algorithm, in the order of their DNSSEC numbers.
+    pub const ALL: [KeyAlgorithm; 4] = [
+        KeyAlgorithm::RsaSha256,
+        KeyAlgorithm::EcdsaP256Sha256,
+        KeyAlgorithm::EcdsaP384Sha384,
+        KeyAlgorithm::Ed25519,
+    ];
+
+    /// The config-file name: `ecdsap256sha256`, `ecdsap384sha384`, `ed25519`, `rsasha256`.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256Sha256 => "ecdsap256sha256",
+            KeyAlgorithm::EcdsaP384Sha384 => "ecdsap384sha384",
+            KeyAlgorithm::Ed25519 => "ed25519",
+            KeyAlgorithm::RsaSha256 => "rsasha256",
+        }
+    }
+
+    /// hickory's algorithm for this one.
+    pub fn dnssec_algorithm(self) -> Algorithm {
+        match self {
+            KeyAlgorithm::EcdsaP256Sha256 => Algorithm::ECDSAP256SHA256,
+            KeyAlgorithm::EcdsaP384Sha384 => Algorithm::ECDSAP384SHA384,
+            KeyAlgorithm::Ed25519 => Algorithm::ED25519,
+            KeyAlgorithm::RsaSha256 => Algorithm::RSASHA256,
+        }
+    }
+
+    /// The algorithm of a hickory [`Algorithm`].
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::Key`] for an algorithm daned does not sign with.
+    pub fn from_dnssec_algorithm(algorithm: Algorithm) -> Result<Self, SignError> {
+        match algorithm {
+            Algorithm::ECDSAP256SHA256 => Ok(KeyAlgorithm::EcdsaP256Sha256),
+            Algorithm::ECDSAP384SHA384 => Ok(KeyAlgorithm::EcdsaP384Sha384),
+            Algorithm::ED25519 => Ok(KeyAlgorithm::Ed25519),
+            Algorithm::RSASHA256 => Ok(KeyAlgorithm::RsaSha256),
+            other => Err(SignError::Key(format!(
+                "DNSSEC algorithm {} ({}) is not supported",
+                u8::from(other),
+                other.as_str()
+            ))),
+        }
+    }
+
+    fn ecdsa_signing(self) -> Option<&'static EcdsaSigningAlgorithm> {
+        match self {
+            KeyAlgorithm::EcdsaP256Sha256 => Some(&ECDSA_P256_SHA256_FIXED_SIGNING),
+            KeyAlgorithm::EcdsaP384Sha384 => Some(&ECDSA_P384_SHA384_FIXED_SIGNING),
+            KeyAlgorithm::Ed25519 | KeyAlgorithm::RsaSha256 => None,
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.config_name())
+    }
+}
+
+impl FromStr for KeyAlgorithm {
+    type Err = SignError;
+
+    /// Parses a config-file name, case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        KeyAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.config_name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                SignError::Key(format!(
+                    "unknown key algorithm {s:?} (expected one of ecdsap256sha256, \
+                     ecdsap384sha384, ed25519, rsasha256)"
+                ))
+            })
+    }
+}
+
+impl From<KeyAlgorithm> for Algorithm {
+    fn from(algorithm: KeyAlgorithm) -> Self {
+        algorithm.dnssec_algorithm()
+    }
+}
+
+impl TryFrom<Algorithm> for KeyAlgorithm {
+    type Error = SignError;
+
+    fn try_from(algorithm: Algorithm) -> Result<Self, Self::Error> {
+        KeyAlgorithm::from_dnssec_algorithm(algorithm)
+    }
+}
+
 /// What a key signs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -34,12 +152,100 @@ pub enum KeyRole {
     Zsk,
 }
 
+impl KeyRole {
+    /// The DNSKEY flags for this role: 257 (zone key + SEP) for CSK and KSK, 256 for ZSK.
+    pub fn dnskey_flags(self) -> u16 {
+        match self {
+            KeyRole::Csk | KeyRole::Ksk => FLAGS_SEP,
+            KeyRole::Zsk => FLAGS_ZONE,
+        }
+    }
+}
+
+/// The PEM label of a PKCS#8 private key (RFC 7468 §10).
+const PKCS8_PEM_LABEL: &str = "PRIVATE KEY";
+
 /// A private key in PKCS#8 DER form. Its bytes never appear in `Debug` output.
 pub struct Pkcs8Key(Vec<u8>);
 
+impl Pkcs8Key {
+    /// Wraps DER bytes. Nothing is checked until [`SigningKey::from_pkcs8`].
+    pub fn from_der(der: Vec<u8>) -> Self {
+        Pkcs8Key(der)
+    }
+
+    /// Reads a PEM `PRIVATE KEY` block (RFC 7468 §10).
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::Key`] when the text is not PEM, has another label, or is empty.
+    pub fn from_pem(pem: &str) -> Result<Self, SignError> {
+        let block = pem::parse(pem).map_err(|e| SignError::Key(format!("not a PEM key: {e}")))?;
+        if block.tag() != PKCS8_PEM_LABEL {
+            return Err(SignError::Key(format!(
+                "PEM label is {:?}, expected {PKCS8_PEM_LABEL:?} (PKCS#8)",
+                block.tag()
+            )));
+        }
+        if block.contents().is_empty() {
+            return Err(SignError::Key("PEM key is empty".into()));
+        }
+        Ok(Pkcs8Key(block.into_contents()))
+    }
+
+    /// The key as a PEM `PRIVATE KEY` block with `\n` line endings.
+    pub fn to_pem(&self) -> String {
+        let block = pem::Pem::new(PKCS8_PEM_LABEL, self.0.clone());
+        pem::encode_config(
+            &block,
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        )
+    }
+
+    /// The DER bytes.
+    pub fn as_der(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Pkcs8Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pkcs8Key(<{} bytes, redacted>)", self.0.len())
+    }
+}
+
+impl Drop for Pkcs8Key {
+    fn drop(&mut self) {
+        // Best effort: clear the secret before the allocation is freed. `black_box` keeps the
+        // compiler from dropping the writes as dead stores.
+        self.0.fill(0);
+        std::hint::black_box(&self.0);
+    }
+}
+
+enum KeyPairInner {
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+    Rsa(RsaKeyPair),
+}
+
 /// A loaded key, ready to sign.
 pub struct SigningKey {
-    _private: (),
+    algorithm: KeyAlgorithm,
+    role: KeyRole,
+    pair: KeyPairInner,
+    dnskey: DNSKEY,
+    key_tag: u16,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm)
+            .field("role", &self.role)
+            .field("key_tag", &self.key_tag)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SigningKey {
@@ -49,39 +255,138 @@ impl SigningKey {
     ///
     /// [`SignError::Key`] for RSA (not supported by ring) or when ring fails.
     pub fn generate(
-        _algorithm: KeyAlgorithm,
-        _rng: &dyn SecureRandom,
+        algorithm: KeyAlgorithm,
+        rng: &dyn SecureRandom,
     ) -> Result<Pkcs8Key, SignError> {
-        todo!()
+        let doc = match algorithm {
+            KeyAlgorithm::EcdsaP256Sha256 | KeyAlgorithm::EcdsaP384Sha384 => {
+                let alg = ecdsa_alg(algorithm)?;
+                EcdsaKeyPair::generate_pkcs8(alg, rng)
+            }
+            KeyAlgorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(rng),
+            KeyAlgorithm::RsaSha256 => {
+                return Err(SignError::Key(
+                    "cannot generate RSA keys (ring does not support it); generate one with \
+                     `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048` and import it"
+                        .into(),
+                ));
+            }
+        }
+        .map_err(|_| SignError::Key(format!("generating a {algorithm} key failed")))?;
+        Ok(Pkcs8Key(doc.as_ref().to_vec()))
     }
 
-    /// Loads a PKCS#8 key (DER). The algorithm is taken from the key itself.
+    /// Loads a PKCS#8 key (DER). The algorithm is taken from the key itself (its
+    /// AlgorithmIdentifier). `rng` seeds ring's ECDSA nonce hedging; it is not used for the
+    /// other algorithms.
+    ///
+    /// Changed from the first API draft, which had no `rng`: ring needs one to build an ECDSA
+    /// key pair, and this crate takes all randomness as an argument.
     ///
     /// # Errors
     ///
     /// [`SignError::Key`] when the bytes are not a PKCS#8 key of a supported algorithm.
-    pub fn from_pkcs8(_der: &Pkcs8Key, _role: KeyRole) -> Result<Self, SignError> {
-        todo!()
+    pub fn from_pkcs8(
+        der: &Pkcs8Key,
+        role: KeyRole,
+        rng: &dyn SecureRandom,
+    ) -> Result<Self, SignError> {
+        let algorithm = pkcs8_algorithm(der.as_der())?;
+        let rejected =
+            |e: ring::error::KeyRejected| SignError::Key(format!("{algorithm} key rejected: {e}"));
+        let pair = match algorithm {
+            KeyAlgorithm::EcdsaP256Sha256 | KeyAlgorithm::EcdsaP384Sha384 => {
+                let alg = ecdsa_alg(algorithm)?;
+                KeyPairInner::Ecdsa(
+                    EcdsaKeyPair::from_pkcs8(alg, der.as_der(), rng).map_err(rejected)?,
+                )
+            }
+            // `openssl genpkey` writes PKCS#8 v1 (no public key); ring's strict parser wants v2.
+            KeyAlgorithm::Ed25519 => KeyPairInner::Ed25519(
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.as_der()).map_err(rejected)?,
+            ),
+            KeyAlgorithm::RsaSha256 => {
+                KeyPairInner::Rsa(RsaKeyPair::from_pkcs8(der.as_der()).map_err(rejected)?)
+            }
+        };
+        Self::from_pair(algorithm, role, pair)
+    }
+
+    /// Builds an Ed25519 key from its 32-byte private seed (RFC 8032 §5.1.5), deriving the
+    /// public key. This is the form RFC 8080 §6 and BIND's `PrivateKey:` field give.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::Key`] when the seed is not 32 bytes.
+    pub fn from_ed25519_seed(seed: &[u8], role: KeyRole) -> Result<Self, SignError> {
+        let pair = Ed25519KeyPair::from_seed_unchecked(seed)
+            .map_err(|e| SignError::Key(format!("ed25519 seed rejected: {e}")))?;
+        Self::from_pair(KeyAlgorithm::Ed25519, role, KeyPairInner::Ed25519(pair))
+    }
+
+    /// Builds an ECDSA key from its private scalar (big-endian, fixed length, as BIND's
+    /// `PrivateKey:` field and RFC 6605 §6 give it) and its DNSKEY public key (`x || y`).
+    /// ring derives the public point from the scalar and refuses a public key that does not
+    /// match it.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::Key`] when `algorithm` is not ECDSA, or the parts are malformed or do not
+    /// belong together.
+    pub fn from_ecdsa_private_key(
+        algorithm: KeyAlgorithm,
+        private_key: &[u8],
+        dnskey_public_key: &[u8],
+        role: KeyRole,
+        rng: &dyn SecureRandom,
+    ) -> Result<Self, SignError> {
+        let alg = ecdsa_alg(algorithm)?;
+        let mut point = Vec::with_capacity(dnskey_public_key.len() + 1);
+        point.push(0x04);
+        point.extend_from_slice(dnskey_public_key);
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(alg, private_key, &point, rng)
+            .map_err(|e| SignError::Key(format!("{algorithm} key rejected: {e}")))?;
+        Self::from_pair(algorithm, role, KeyPairInner::Ecdsa(pair))
+    }
+
+    fn from_pair(
+        algorithm: KeyAlgorithm,
+        role: KeyRole,
+        pair: KeyPairInner,
+    ) -> Result<Self, SignError> {
+        let public = dnskey_public_key(&pair)?;
+        let dnskey = DNSKEY::with_flags(
+            role.dnskey_flags(),
+            PublicKeyBuf::new(public, algorithm.dnssec_algorithm()),
+        );
+        let key_tag = key_tag(&dnskey)?;
+        Ok(Self {
+            algorithm,
+            role,
+            pair,
+            dnskey,
+            key_tag,
+        })
     }
 
     /// The algorithm.
     pub fn algorithm(&self) -> KeyAlgorithm {
-        todo!()
+        self.algorithm
     }
 
     /// The role.
     pub fn role(&self) -> KeyRole {
-        todo!()
+        self.role
     }
 
     /// The DNSKEY RDATA (flags 257 for KSK/CSK, 256 for ZSK; protocol 3).
     pub fn dnskey(&self) -> &DNSKEY {
-        todo!()
+        &self.dnskey
     }
 
     /// The key tag (RFC 4034 Appendix B).
     pub fn key_tag(&self) -> u16 {
-        todo!()
+        self.key_tag
     }
 
     /// The DS RDATA for this key at `owner`.
@@ -89,8 +394,8 @@ impl SigningKey {
     /// # Errors
     ///
     /// [`SignError::Key`] for an unsupported digest type.
-    pub fn ds(&self, _owner: &Name, _digest: DigestType) -> Result<DS, SignError> {
-        todo!()
+    pub fn ds(&self, owner: &Name, digest: DigestType) -> Result<DS, SignError> {
+        ds_for(owner, &self.dnskey, digest)
     }
 
     /// Signs `data` (the RRSIG signed-data of RFC 4034 §3.1.8.1), returning the signature in the
@@ -99,12 +404,244 @@ impl SigningKey {
     /// # Errors
     ///
     /// [`SignError::Key`] when ring fails.
-    pub fn sign(&self, _data: &[u8], _rng: &dyn SecureRandom) -> Result<Vec<u8>, SignError> {
-        todo!()
+    pub fn sign(&self, data: &[u8], rng: &dyn SecureRandom) -> Result<Vec<u8>, SignError> {
+        let failed = |_| SignError::Key(format!("signing with key {} failed", self.key_tag));
+        match &self.pair {
+            KeyPairInner::Ecdsa(pair) => {
+                Ok(pair.sign(rng, data).map_err(failed)?.as_ref().to_vec())
+            }
+            KeyPairInner::Ed25519(pair) => Ok(pair.sign(data).as_ref().to_vec()),
+            KeyPairInner::Rsa(pair) => {
+                let mut sig = vec![0; pair.public().modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, rng, data, &mut sig)
+                    .map_err(failed)?;
+                Ok(sig)
+            }
+        }
     }
 
     /// hickory's algorithm number for this key.
     pub fn dnssec_algorithm(&self) -> Algorithm {
-        todo!()
+        self.algorithm.dnssec_algorithm()
+    }
+}
+
+/// The key tag of a DNSKEY RDATA (RFC 4034 Appendix B), for every algorithm but RSA/MD5.
+///
+/// # Errors
+///
+/// [`SignError::Key`] when the DNSKEY cannot be encoded.
+pub fn key_tag(dnskey: &DNSKEY) -> Result<u16, SignError> {
+    let rdata = dnskey_rdata(dnskey)?;
+    // RFC 4034 Appendix B: sum the RDATA as 16-bit big-endian words, fold the carry once.
+    let mut ac: u32 = 0;
+    for (i, byte) in rdata.iter().enumerate() {
+        ac += if i & 1 == 0 {
+            u32::from(*byte) << 8
+        } else {
+            u32::from(*byte)
+        };
+    }
+    ac += (ac >> 16) & 0xFFFF;
+    Ok((ac & 0xFFFF) as u16)
+}
+
+/// The DS RDATA for `dnskey` at `owner` (RFC 4034 §5.1.4: digest over the canonical owner name
+/// followed by the DNSKEY RDATA).
+///
+/// # Errors
+///
+/// [`SignError::Key`] for an unsupported digest type or an unencodable key.
+pub fn ds_for(owner: &Name, dnskey: &DNSKEY, digest: DigestType) -> Result<DS, SignError> {
+    let ring_digest = match digest {
+        DigestType::SHA1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        DigestType::SHA256 => &ring::digest::SHA256,
+        DigestType::SHA384 => &ring::digest::SHA384,
+        other => {
+            return Err(SignError::Key(format!(
+                "DS digest type {} is not supported",
+                u8::from(other)
+            )));
+        }
+    };
+    let mut owner = owner.to_lowercase();
+    owner.set_fqdn(true);
+    let mut data = Vec::with_capacity(256);
+    {
+        let mut encoder = BinEncoder::new(&mut data);
+        encoder.set_name_encoding(NameEncoding::UncompressedLowercase);
+        owner
+            .emit(&mut encoder)
+            .map_err(|e| SignError::Key(format!("cannot encode owner {owner}: {e}")))?;
+    }
+    data.extend_from_slice(&dnskey_rdata(dnskey)?);
+    let hash = ring::digest::digest(ring_digest, &data);
+    Ok(DS::new(
+        key_tag(dnskey)?,
+        dnskey.public_key().algorithm(),
+        digest,
+        hash.as_ref().to_vec(),
+    ))
+}
+
+/// The wire RDATA of a DNSKEY: flags, protocol 3, algorithm, public key.
+fn dnskey_rdata(dnskey: &DNSKEY) -> Result<Vec<u8>, SignError> {
+    let mut buf = Vec::with_capacity(4 + dnskey.public_key().public_bytes().len());
+    let mut encoder = BinEncoder::new(&mut buf);
+    dnskey
+        .emit(&mut encoder)
+        .map_err(|e| SignError::Key(format!("cannot encode DNSKEY: {e}")))?;
+    Ok(buf)
+}
+
+fn ecdsa_alg(algorithm: KeyAlgorithm) -> Result<&'static EcdsaSigningAlgorithm, SignError> {
+    algorithm
+        .ecdsa_signing()
+        .ok_or_else(|| SignError::Key(format!("{algorithm} is not an ECDSA algorithm")))
+}
+
+/// The DNSKEY public key field of a key pair.
+fn dnskey_public_key(pair: &KeyPairInner) -> Result<Vec<u8>, SignError> {
+    match pair {
+        KeyPairInner::Ecdsa(pair) => {
+            // RFC 6605 §4: the DNSKEY holds x || y; ring gives the SEC1 uncompressed point
+            // 0x04 || x || y.
+            match pair.public_key().as_ref().split_first() {
+                Some((0x04, xy)) => Ok(xy.to_vec()),
+                _ => Err(SignError::Key(
+                    "ECDSA public key is not an uncompressed point".into(),
+                )),
+            }
+        }
+        KeyPairInner::Ed25519(pair) => Ok(pair.public_key().as_ref().to_vec()),
+        KeyPairInner::Rsa(pair) => {
+            let parts: RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
+            rsa_dnskey_public_key(&parts.e, &parts.n)
+        }
+    }
+}
+
+/// RFC 3110 §2: exponent length (one octet, or zero then two octets when over 255), exponent,
+/// modulus; both big-endian without leading zeros.
+fn rsa_dnskey_public_key(exponent: &[u8], modulus: &[u8]) -> Result<Vec<u8>, SignError> {
+    let strip = |b: &[u8]| -> Vec<u8> {
+        let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+        b[start..].to_vec()
+    };
+    let e = strip(exponent);
+    let n = strip(modulus);
+    let mut out = Vec::with_capacity(3 + e.len() + n.len());
+    match u8::try_from(e.len()) {
+        Ok(len) if len > 0 => out.push(len),
+        _ => {
+            let len = u16::try_from(e.len())
+                .ok()
+                .filter(|&l| l > 0)
+                .ok_or_else(|| SignError::Key("RSA exponent has a bad length".into()))?;
+            out.push(0);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&e);
+    out.extend_from_slice(&n);
+    Ok(out)
+}
+
+/// Object identifiers of the PKCS#8 AlgorithmIdentifier (RFC 5208 §5).
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1"; // RFC 5480 §2.1.1
+const OID_SECP256R1: &str = "1.2.840.10045.3.1.7"; // RFC 5480 §2.1.1.1
+const OID_SECP384R1: &str = "1.3.132.0.34"; // RFC 5480 §2.1.1.1
+const OID_ED25519: &str = "1.3.101.112"; // RFC 8410 §3
+const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1"; // RFC 8017 Appendix A.1
+
+/// Reads the algorithm of a PKCS#8 `PrivateKeyInfo` / `OneAsymmetricKey` (RFC 5208 §5,
+/// RFC 5958 §2): `SEQUENCE { version INTEGER, privateKeyAlgorithm AlgorithmIdentifier, ... }`.
+fn pkcs8_algorithm(der: &[u8]) -> Result<KeyAlgorithm, SignError> {
+    use x509_parser::asn1_rs::{FromDer, Integer, Sequence};
+    use x509_parser::x509::AlgorithmIdentifier;
+
+    let not_pkcs8 = |what: &str| SignError::Key(format!("not a PKCS#8 private key: {what}"));
+    if der.is_empty() {
+        return Err(not_pkcs8("empty"));
+    }
+    let (_, outer) = Sequence::from_der(der).map_err(|e| not_pkcs8(&e.to_string()))?;
+    let (rest, _version) =
+        Integer::from_der(&outer.content).map_err(|e| not_pkcs8(&format!("version: {e}")))?;
+    let (_, alg) = AlgorithmIdentifier::from_der(rest)
+        .map_err(|e| not_pkcs8(&format!("algorithm identifier: {e}")))?;
+    let oid = alg.algorithm.to_id_string();
+    match oid.as_str() {
+        OID_ED25519 => Ok(KeyAlgorithm::Ed25519),
+        OID_RSA_ENCRYPTION => Ok(KeyAlgorithm::RsaSha256),
+        OID_EC_PUBLIC_KEY => {
+            let curve = alg
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .ok_or_else(|| SignError::Key("EC key without a named curve".into()))?;
+            match curve.as_str() {
+                OID_SECP256R1 => Ok(KeyAlgorithm::EcdsaP256Sha256),
+                OID_SECP384R1 => Ok(KeyAlgorithm::EcdsaP384Sha384),
+                other => Err(SignError::Key(format!(
+                    "EC curve {other} is not supported (P-256 and P-384 are)"
+                ))),
+            }
+        }
+        other => Err(SignError::Key(format!(
+            "key algorithm {other} is not supported (ECDSA P-256/P-384, Ed25519, RSA are)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_names_parse_case_insensitively() {
+        for a in KeyAlgorithm::ALL {
+            assert_eq!(a.config_name().parse::<KeyAlgorithm>().ok(), Some(a));
+            let upper = a.config_name().to_ascii_uppercase();
+            assert_eq!(upper.parse::<KeyAlgorithm>().ok(), Some(a));
+            assert_eq!(KeyAlgorithm::try_from(Algorithm::from(a)).ok(), Some(a));
+        }
+        assert!(matches!(
+            "rsasha1".parse::<KeyAlgorithm>(),
+            Err(SignError::Key(_))
+        ));
+        assert!(matches!(
+            KeyAlgorithm::try_from(Algorithm::RSASHA512),
+            Err(SignError::Key(_))
+        ));
+    }
+
+    #[test]
+    fn rfc3110_s2_exponent_length_forms() {
+        // RFC 3110 §2: "If the first octet is zero, the next two octets contain the
+        // length of the exponent."
+        let short = rsa_dnskey_public_key(&[0x01, 0x00, 0x01], &[0x00, 0xc3, 0x55]).ok();
+        assert_eq!(short, Some(vec![3, 1, 0, 1, 0xc3, 0x55]));
+        let e = vec![1u8; 300];
+        let long = rsa_dnskey_public_key(&e, &[0xc3]).unwrap_or_default();
+        assert_eq!(&long[..3], &[0, 1, 44]);
+        assert_eq!(long.len(), 3 + 300 + 1);
+    }
+
+    #[test]
+    fn pkcs8_debug_hides_bytes() {
+        let key = Pkcs8Key::from_der(vec![0xde, 0xad, 0xbe, 0xef]);
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("de") && !shown.contains("222"), "{shown}");
+        assert!(shown.contains("4 bytes"));
+    }
+
+    #[test]
+    fn rsa_generation_is_a_typed_error() {
+        let rng = ring::rand::SystemRandom::new();
+        assert!(matches!(
+            SigningKey::generate(KeyAlgorithm::RsaSha256, &rng),
+            Err(SignError::Key(_))
+        ));
     }
 }
