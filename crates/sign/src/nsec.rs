@@ -4,6 +4,11 @@
 //! order (RFC 4034 §6.1), the last name pointing back to the apex. Empty non-terminals get no
 //! NSEC (they are implied by the names below them), and neither do occluded names and glue.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "SignError is the crate's one error type (error.rs); boxing it is a crate-wide decision"
+)]
+
 use std::ops::Bound;
 use std::sync::Arc;
 

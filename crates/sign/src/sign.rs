@@ -1,9 +1,14 @@
 //! Zone signing: full, incremental and signature refresh.
 //!
-//! All three entry points share one [`Signer`] (the keys, the signature times and the DNSKEY
+//! All three entry points share one `Signer` (the keys, the signature times and the DNSKEY
 //! RRset built from the keys) and one node builder, which signs an RRset only when its content
 //! differs from the previous version's or a refresh forces it, and otherwise keeps the previous
 //! RRSIG records as they are.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "SignError is the crate's one error type (error.rs); boxing it is a crate-wide decision"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -583,18 +588,18 @@ fn group_changes(
                 rtype: change.rtype,
             });
         }
-        if let Some(rrset) = &change.rrset {
-            if rrset.name() != &name || rrset.rtype() != change.rtype {
-                return Err(SignError::BadZone {
-                    name,
-                    reason: format!(
-                        "a change of the {} RRset carries the {} {} RRset",
-                        change.rtype,
-                        rrset.name(),
-                        rrset.rtype()
-                    ),
-                });
-            }
+        if let Some(rrset) = &change.rrset
+            && (rrset.name() != &name || rrset.rtype() != change.rtype)
+        {
+            return Err(SignError::BadZone {
+                name,
+                reason: format!(
+                    "a change of the {} RRset carries the {} {} RRset",
+                    change.rtype,
+                    rrset.name(),
+                    rrset.rtype()
+                ),
+            });
         }
         overlay
             .entry(name)

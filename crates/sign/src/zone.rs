@@ -235,15 +235,18 @@ fn same_content(a: &Rrset, b: &Rrset) -> bool {
     a == b
 }
 
-fn soa_without_serial(rrset: &Rrset) -> Option<RData> {
-    match rrset.records().first().map(|r| &r.data) {
-        Some(RData::SOA(soa)) => {
-            let mut soa = soa.clone();
-            soa.serial = 0;
-            Some(RData::SOA(soa))
-        }
-        _ => None,
-    }
+fn soa_without_serial(rrset: &Rrset) -> Vec<RData> {
+    rrset
+        .rdatas()
+        .map(|rdata| match rdata {
+            RData::SOA(soa) => {
+                let mut soa = soa.clone();
+                soa.serial = 0;
+                RData::SOA(soa)
+            }
+            other => other.clone(),
+        })
+        .collect()
 }
 
 /// Whether the signer, not the zone content, owns RRsets of this type.
