@@ -426,8 +426,8 @@ const SCENARIOS: &[Scenario] = &[
         add: &["zzz 3600 A 192.0.2.8"],
     },
     Scenario {
-        label: "remove a name",
-        drop: &["ns2 3600 A"],
+        label: "remove a name (and the apex NS that named it)",
+        drop: &["ns2 3600 A", "@ 3600 NS ns2"],
         add: &[],
     },
     Scenario {
@@ -745,6 +745,145 @@ fn no_signing_key_is_an_error() -> TestResult {
     assert!(
         matches!(result, Err(SignError::NoKeys { .. })),
         "{result:?}"
+    );
+    Ok(())
+}
+
+/// Runs `tool args... file` on the master-file dump of `zone`; `None` when the tool is missing.
+fn run_validator(
+    zone: &SignedZone,
+    tool: &str,
+    args: &[&str],
+    file_name: &str,
+) -> Result<Option<std::process::Output>, Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("daned-sign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(file_name);
+    let mut text = String::new();
+    for record in zone.records() {
+        text.push_str(&record.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&path, text)?;
+    let output = match std::process::Command::new(tool)
+        .args(args)
+        .arg(&path)
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Some(output))
+}
+
+#[test]
+#[ignore = "runs external validators (ldns-verify-zone, dnssec-verify, kzonecheck); skipped when missing"]
+// The validators check signature times against their own clock, so this test signs at the
+// wall-clock time (the only test here that reads it).
+fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
+    let rng = SystemRandom::new();
+    let now = u32::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    )?;
+    for (label, keys) in [("ksk-zsk", ksk_zsk()?), ("csk", p256_csk(&rng)?)] {
+        let a = zone(BASE)?;
+        let drop: Vec<&str> = SCENARIOS
+            .iter()
+            .flat_map(|s| s.drop.iter().copied())
+            .collect();
+        let add: Vec<&str> = SCENARIOS
+            .iter()
+            .flat_map(|s| s.add.iter().copied())
+            .collect();
+        let b = zone(&edited(&drop, &add))?;
+        let signed = sign_zone(&ctx(now, &keys, &rng), &a, 1)?;
+        let (inc, _) = apply_changes(&ctx(now, &keys, &rng), &signed, &a.diff(&b), 2)?;
+        for (version, z) in [("full", &signed), ("incremental", &inc)] {
+            let file = format!("{label}-{version}.zone");
+            if let Some(out) = run_validator(z, "ldns-verify-zone", &[], &file)? {
+                assert!(
+                    out.status.success(),
+                    "ldns-verify-zone {file}: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            // A lone CSK has the SEP flag; `-z` tells dnssec-verify not to look for a ZSK.
+            let tools: [(&str, &[&str]); 2] = [
+                (
+                    "dnssec-verify",
+                    if label == "csk" {
+                        &["-o", "example.", "-z"]
+                    } else {
+                        &["-o", "example."]
+                    },
+                ),
+                ("kzonecheck", &["-o", "example.", "-d", "on"]),
+            ];
+            for (tool, args) in tools {
+                if let Some(out) = run_validator(z, tool, args, &file)? {
+                    assert!(
+                        out.status.success(),
+                        "{tool} {file}: {}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+        }
+    }
+    // Best effort: the files are only useful for looking at a failure.
+    let _ = std::fs::remove_dir_all(
+        std::env::temp_dir().join(format!("daned-sign-{}", std::process::id())),
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "timing: run with --release --ignored --nocapture"]
+fn sign_100k_names_timing() -> TestResult {
+    use std::time::Instant;
+    let rng = SystemRandom::new();
+    let keys = p256_csk(&rng)?;
+    let mut z = zone(BASE)?;
+    for i in 0..100_000u32 {
+        let owner = name(&format!("h{i}"));
+        let a = RData::A(std::net::Ipv4Addr::from(0x0a00_0000 | i).into());
+        z.insert(Rrset::new(&owner, RecordType::A, 3600, [a])?)?;
+        if i % 5 == 0 {
+            let aaaa = RData::AAAA(std::net::Ipv6Addr::from(u128::from(i)).into());
+            z.insert(Rrset::new(&owner, RecordType::AAAA, 3600, [aaaa])?)?;
+        }
+    }
+    let start = Instant::now();
+    let signed = sign_zone(&ctx(T0, &keys, &rng), &z, 1)?;
+    let full = start.elapsed();
+    let sigs = signed.records().filter(|r| rrsig_of(r).is_ok()).count();
+
+    let changes: Vec<_> = (0..100u32)
+        .map(|i| {
+            let owner = name(&format!("h{}", i * 997));
+            let a = RData::A(std::net::Ipv4Addr::from(0x0b00_0000 | i).into());
+            Rrset::new(&owner, RecordType::A, 3600, [a]).map(daned_sign::zone::RrsetChange::put)
+        })
+        .collect::<Result<_, _>>()?;
+    let start = Instant::now();
+    let (_, delta) = apply_changes(&ctx(T0 + 60, &keys, &rng), &signed, &changes, 2)?;
+    let incremental = start.elapsed();
+
+    let start = Instant::now();
+    let nothing = refresh_signatures(&ctx(T0 + DAY, &keys, &rng), &signed, 3)?;
+    let scan = start.elapsed();
+    assert!(nothing.is_none());
+    eprintln!(
+        "sign_zone: {} names, {sigs} RRSIGs in {full:?} ({:.1} us/RRSIG); \
+         apply_changes(100 A): {incremental:?}, {} records in delta; refresh scan: {scan:?}",
+        signed.nodes().count(),
+        full.as_secs_f64() * 1e6 / sigs as f64,
+        delta.removed.len() + delta.added.len(),
     );
     Ok(())
 }
