@@ -1,10 +1,34 @@
 //! Zone signing: full, incremental and signature refresh.
+//!
+//! All three entry points share one `Signer` (the keys, the signature times and the DNSKEY
+//! RRset built from the keys) and one node builder, which signs an RRset only when its content
+//! differs from the previous version's or a refresh forces it, and otherwise keeps the previous
+//! RRSIG records as they are.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "SignError is the crate's one error type (error.rs); boxing it is a crate-wide decision"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use hickory_proto::dnssec::Algorithm;
+use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use imbl::ordmap::DiffItem;
 use ring::rand::SecureRandom;
 
 use crate::error::SignError;
-use crate::keys::SigningKey;
-use crate::zone::{RrsetChange, SignedZone, Zone, ZoneDelta};
+use crate::keys::{KeyRole, SigningKey};
+use crate::nsec;
+use crate::rrsig::{self, SigTimes};
+use crate::serial::serial_gt;
+use crate::zone::{
+    NodeKind, Rrset, RrsetChange, SignedNode, SignedRrset, SignedZone, Zone, ZoneDelta,
+    canonical_name, is_signer_owned, node_kind, zone_cuts,
+};
 
 /// How signatures are timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,44 +68,697 @@ pub struct SignCtx<'a> {
 
 /// Signs a whole zone, setting its SOA serial to `serial`.
 ///
+/// Checks the zone first: exactly one SOA record and an NS RRset at the apex, no CNAME or DS at
+/// the apex, a CNAME alone at its name, DS only at delegation points. Then builds the DNSKEY
+/// RRset from `ctx.keys`, the NSEC chain, and signs every authoritative RRset (at a delegation
+/// point only DS and NSEC; occluded names and glue are not signed).
+///
 /// # Errors
 ///
 /// [`SignError::BadZone`] for a zone without SOA or with CNAME beside other data,
 /// [`SignError::NoKeys`], or a signing failure.
-pub fn sign_zone(_ctx: &SignCtx<'_>, _zone: &Zone, _serial: u32) -> Result<SignedZone, SignError> {
-    todo!()
+pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZone, SignError> {
+    let origin = zone.origin();
+    let signer = Signer::new(ctx, origin)?;
+    let soa = zone.soa().ok_or_else(|| no_soa(origin))?;
+    let soa = with_serial(soa, serial)?;
+    let nsec_ttl = nsec::nsec_ttl(&soa);
+    let cuts = zone_cuts(origin, zone.nodes().map(|(n, t)| (n, t.keys().copied())));
+
+    let mut staged = Vec::new();
+    for (name, types) in zone.nodes() {
+        let kind = node_kind(origin, name, &cuts);
+        let mut rrsets: Vec<Rrset> = types.values().cloned().collect();
+        if name == origin {
+            insert_sorted(&mut rrsets, soa.clone());
+            insert_sorted(&mut rrsets, signer.dnskey.clone());
+        }
+        check_node(origin, name, kind, &rrsets)?;
+        staged.push((name, kind, rrsets));
+    }
+
+    // Walk backwards so that each chain member knows the next one; the last points to the apex.
+    let mut next = origin.clone();
+    let mut built = Vec::with_capacity(staged.len());
+    for (name, kind, mut rrsets) in staged.into_iter().rev() {
+        if nsec::in_chain(kind) {
+            let types = nsec::bitmap_types(kind, rrsets.iter().map(Rrset::rtype));
+            insert_sorted(&mut rrsets, nsec::nsec_rrset(name, &next, nsec_ttl, types)?);
+            next = name.clone();
+        }
+        let node = signer.build_node(kind, rrsets, None, &|_| false)?;
+        built.push((name.clone(), Arc::new(node)));
+    }
+    Ok(SignedZone {
+        origin: origin.clone(),
+        serial,
+        nodes: built.into_iter().collect(),
+    })
 }
 
 /// Applies content changes to a signed zone, re-signing only the changed RRsets, the SOA (with
 /// `serial`) and the NSEC records whose type bitmap or next name changed.
 ///
+/// Names below an NS RRset that appears or disappears are reclassified (and signed or unsigned
+/// accordingly). RRsets that did not change keep their RRSIG records as they are. When the keys
+/// differ from those that signed `prev`, the whole zone is signed again. The returned
+/// [`ZoneDelta`] lists every record removed and added, RRSIGs and both SOAs included.
+///
 /// # Errors
 ///
-/// As [`sign_zone`].
+/// As [`sign_zone`], checked on the result; [`SignError::OutOfZone`] or
+/// [`SignError::SignerOwnedType`] for a change that names a record outside the zone or of a
+/// type the signer makes. On error `prev` is untouched.
 pub fn apply_changes(
-    _ctx: &SignCtx<'_>,
-    _prev: &SignedZone,
-    _changes: &[RrsetChange],
-    _serial: u32,
+    ctx: &SignCtx<'_>,
+    prev: &SignedZone,
+    changes: &[RrsetChange],
+    serial: u32,
 ) -> Result<(SignedZone, ZoneDelta), SignError> {
-    todo!()
+    let origin = &prev.origin;
+    let signer = Signer::new(ctx, origin)?;
+    let overlay = group_changes(origin, changes)?;
+
+    if signer.keys_differ(prev) {
+        let mut zone = prev.to_zone();
+        for (name, types) in overlay {
+            for (code, rrset) in types {
+                match rrset {
+                    Some(rrset) => {
+                        zone.insert(rrset)?;
+                    }
+                    None => {
+                        zone.remove(&name, RecordType::from(code));
+                    }
+                }
+            }
+        }
+        let next = sign_zone(ctx, &zone, serial)?;
+        let delta = zone_delta(prev, &next);
+        return Ok((next, delta));
+    }
+
+    let ns = u16::from(RecordType::NS);
+    let is_cut = |name: &Name| -> bool {
+        name != origin
+            && match overlay.get(name).and_then(|t| t.get(&ns)) {
+                Some(change) => change.is_some(),
+                None => prev
+                    .nodes
+                    .get(name)
+                    .is_some_and(|n| n.get(RecordType::NS).is_some()),
+            }
+    };
+    let kind_of = |name: &Name| -> NodeKind {
+        let mut ancestor = name.base_name();
+        while ancestor.num_labels() > origin.num_labels() {
+            if is_cut(&ancestor) {
+                return NodeKind::Occluded;
+            }
+            ancestor = ancestor.base_name();
+        }
+        if is_cut(name) {
+            NodeKind::Delegation
+        } else {
+            NodeKind::Authoritative
+        }
+    };
+
+    // The names whose content or kind may change: the changed names, the apex (new serial), and
+    // every name below a cut that appears or disappears (RFC 4035 §2.2: data below a cut is not
+    // authoritative, so its kind follows the cut). Descendants of a name follow it directly in
+    // canonical order (RFC 4034 §6.1), so a range walk finds them.
+    let mut touched: BTreeSet<Name> = overlay.keys().cloned().collect();
+    touched.insert(origin.clone());
+    for name in overlay.keys() {
+        let was_cut = name != origin
+            && prev
+                .nodes
+                .get(name)
+                .is_some_and(|n| n.get(RecordType::NS).is_some());
+        if was_cut != is_cut(name) {
+            let below = prev
+                .nodes
+                .range((Bound::Excluded(name.clone()), Bound::Unbounded))
+                .take_while(|(n, _)| name.zone_of(n))
+                .map(|(n, _)| n.clone());
+            touched.extend(below);
+        }
+    }
+
+    // Stage 1: new content and kind of every touched name, checked, stored unsigned.
+    let mut nodes = prev.nodes.clone();
+    for name in &touched {
+        let mut content: BTreeMap<u16, Rrset> = prev
+            .nodes
+            .get(name)
+            .map(|n| {
+                n.rrsets
+                    .iter()
+                    .filter(|s| keep_as_content(s.rrset.rtype()))
+                    .map(|s| (u16::from(s.rrset.rtype()), s.rrset.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(types) = overlay.get(name) {
+            for (code, change) in types {
+                match change {
+                    Some(rrset) => content.insert(*code, rrset.clone()),
+                    None => content.remove(code),
+                };
+            }
+        }
+        if name == origin {
+            let soa_code = u16::from(RecordType::SOA);
+            let soa = content.get(&soa_code).ok_or_else(|| no_soa(origin))?;
+            let soa = with_serial(soa, serial)?;
+            content.insert(soa_code, soa);
+        }
+        if content.is_empty() {
+            nodes.remove(name);
+            continue;
+        }
+        let kind = kind_of(name);
+        let rrsets: Vec<Rrset> = content.into_values().collect();
+        check_node(origin, name, kind, &rrsets)?;
+        let rrsets = rrsets
+            .into_iter()
+            .map(|rrset| SignedRrset {
+                rrset,
+                rrsigs: Vec::new(),
+            })
+            .collect();
+        nodes.insert(name.clone(), Arc::new(SignedNode { kind, rrsets }));
+    }
+
+    // Stage 2: the chain members whose NSEC may change: the touched names, and the chain
+    // predecessor of each (its next name changes when a name joins or leaves the chain). When
+    // the NSEC TTL changes (SOA TTL or MINIMUM), every NSEC changes.
+    let soa = nodes
+        .get(origin)
+        .and_then(|n| n.get(RecordType::SOA))
+        .map(|s| s.rrset.clone())
+        .ok_or_else(|| no_soa(origin))?;
+    let nsec_ttl = nsec::nsec_ttl(&soa);
+    let prev_nsec_ttl = prev
+        .nodes
+        .get(origin)
+        .and_then(|n| n.get(RecordType::NSEC))
+        .map(|s| s.rrset.ttl());
+    let mut redo = touched.clone();
+    if prev_nsec_ttl != Some(nsec_ttl) {
+        redo.extend(
+            nodes
+                .iter()
+                .filter(|(_, n)| nsec::in_chain(n.kind))
+                .map(|(n, _)| n.clone()),
+        );
+    } else {
+        for name in &touched {
+            if let Some(p) = nsec::prev_in_chain(&nodes, name) {
+                redo.insert(p);
+            }
+        }
+    }
+
+    // Stage 3: NSEC and signatures. Kinds are final now, so chain lookups see the new chain.
+    for name in &redo {
+        let Some(node) = nodes.get(name).cloned() else {
+            continue;
+        };
+        let mut rrsets: Vec<Rrset> = node
+            .rrsets
+            .iter()
+            .filter(|s| s.rrset.rtype() != RecordType::NSEC)
+            .map(|s| s.rrset.clone())
+            .collect();
+        if nsec::in_chain(node.kind) {
+            let next = nsec::next_in_chain(&nodes, origin, name);
+            let types = nsec::bitmap_types(node.kind, rrsets.iter().map(Rrset::rtype));
+            insert_sorted(&mut rrsets, nsec::nsec_rrset(name, &next, nsec_ttl, types)?);
+        }
+        let old = prev.nodes.get(name);
+        let new = signer.build_node(node.kind, rrsets, old.map(|n| &**n), &|_| false)?;
+        match old {
+            // Keep the previous node (and the sharing with `prev`) when nothing changed.
+            Some(old) if **old == new => nodes.insert(name.clone(), Arc::clone(old)),
+            _ => nodes.insert(name.clone(), Arc::new(new)),
+        };
+    }
+
+    let next = SignedZone {
+        origin: origin.clone(),
+        serial,
+        nodes,
+    };
+    let delta = zone_delta(prev, &next);
+    Ok((next, delta))
 }
 
 /// Re-signs every RRset whose signatures expire within `ctx.policy.refresh` of `ctx.now` (or
 /// were made by a key no longer in `ctx.keys`), with a new SOA `serial`. `None` when nothing
 /// needed it.
 ///
+/// An RRset is also due when a key in `ctx.keys` that should sign it has not (a key was added),
+/// and the DNSKEY RRset is rebuilt from `ctx.keys`. Signature times use RFC 1982 arithmetic.
+///
 /// # Errors
 ///
 /// As [`sign_zone`].
 pub fn refresh_signatures(
-    _ctx: &SignCtx<'_>,
-    _prev: &SignedZone,
-    _serial: u32,
+    ctx: &SignCtx<'_>,
+    prev: &SignedZone,
+    serial: u32,
 ) -> Result<Option<(SignedZone, ZoneDelta)>, SignError> {
-    todo!()
+    let origin = &prev.origin;
+    let signer = Signer::new(ctx, origin)?;
+    let limit = ctx.now.wrapping_add(ctx.policy.refresh);
+    let due = |kind: NodeKind, s: &SignedRrset| -> bool {
+        should_sign(kind, s.rrset.rtype()) && signer.is_due(s, limit)
+    };
+    let dnskey_changed = prev
+        .nodes
+        .get(origin)
+        .and_then(|n| n.get(RecordType::DNSKEY))
+        .map(|s| &s.rrset)
+        != Some(&signer.dnskey);
+
+    let due_names: Vec<Name> = prev
+        .nodes
+        .iter()
+        .filter(|(_, node)| node.rrsets.iter().any(|s| due(node.kind, s)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    if due_names.is_empty() && !dnskey_changed {
+        return Ok(None);
+    }
+
+    let mut nodes = prev.nodes.clone();
+    let mut names: BTreeSet<Name> = due_names.into_iter().collect();
+    names.insert(origin.clone());
+    for name in &names {
+        let Some(old) = prev.nodes.get(name) else {
+            continue;
+        };
+        let mut rrsets: Vec<Rrset> = old.rrsets.iter().map(|s| s.rrset.clone()).collect();
+        if name == origin {
+            let soa = old
+                .get(RecordType::SOA)
+                .map(|s| &s.rrset)
+                .ok_or_else(|| no_soa(origin))?;
+            insert_sorted(&mut rrsets, with_serial(soa, serial)?);
+            insert_sorted(&mut rrsets, signer.dnskey.clone());
+        }
+        let kind = old.kind;
+        let new = signer.build_node(kind, rrsets, Some(old), &|s| due(kind, s))?;
+        nodes.insert(name.clone(), Arc::new(new));
+    }
+    let next = SignedZone {
+        origin: origin.clone(),
+        serial,
+        nodes,
+    };
+    let delta = zone_delta(prev, &next);
+    Ok(Some((next, delta)))
 }
 
-pub(crate) fn earliest_expiration(_zone: &SignedZone) -> Option<u32> {
-    todo!()
+pub(crate) fn earliest_expiration(zone: &SignedZone) -> Option<u32> {
+    zone.nodes
+        .values()
+        .flat_map(|node| node.rrsets.iter())
+        .flat_map(|s| s.rrsigs.iter())
+        .filter_map(|r| rrsig_fields(r).map(|f| f.expiration))
+        .reduce(|a, b| if serial_gt(a, b) { b } else { a })
+}
+
+/// The keys, times and DNSKEY RRset of one signing pass.
+struct Signer<'c, 'a> {
+    ctx: &'c SignCtx<'a>,
+    origin: Name,
+    times: SigTimes,
+    dnskey: Rrset,
+}
+
+impl<'c, 'a> Signer<'c, 'a> {
+    fn new(ctx: &'c SignCtx<'a>, origin: &Name) -> Result<Self, SignError> {
+        let signs_dnskey = ctx.keys.iter().any(|k| signs(k, RecordType::DNSKEY));
+        let signs_rest = ctx.keys.iter().any(|k| signs(k, RecordType::SOA));
+        if !signs_dnskey || !signs_rest {
+            return Err(SignError::NoKeys {
+                origin: origin.clone(),
+            });
+        }
+        let dnskey = Rrset::new(
+            origin,
+            RecordType::DNSKEY,
+            ctx.dnskey_ttl,
+            ctx.keys
+                .iter()
+                .map(|k| RData::DNSSEC(DNSSECRData::DNSKEY(k.dnskey().clone()))),
+        )?;
+        Ok(Self {
+            ctx,
+            origin: origin.clone(),
+            times: SigTimes {
+                inception: ctx.now.wrapping_sub(ctx.policy.inception_offset),
+                expiration: ctx.now.wrapping_add(ctx.policy.validity),
+            },
+            dnskey,
+        })
+    }
+
+    /// One RRSIG per key that signs this type (RFC 4035 §2.2: "there MUST be an RRSIG for each
+    /// RRset using at least one DNSKEY of each algorithm in the zone apex DNSKEY RRset").
+    fn sign(&self, rrset: &Rrset) -> Result<Vec<Record>, SignError> {
+        self.ctx
+            .keys
+            .iter()
+            .filter(|k| signs(k, rrset.rtype()))
+            .map(|k| rrsig::sign_rrset(rrset, k, &self.origin, self.times, self.ctx.rng))
+            .collect()
+    }
+
+    /// Builds a node from its RRsets (sorted by type code, NSEC included). RRsets that must be
+    /// signed keep `prev`'s RRSIGs when their content is unchanged and `force` says no.
+    fn build_node(
+        &self,
+        kind: NodeKind,
+        rrsets: Vec<Rrset>,
+        prev: Option<&SignedNode>,
+        force: &dyn Fn(&SignedRrset) -> bool,
+    ) -> Result<SignedNode, SignError> {
+        let mut out = Vec::with_capacity(rrsets.len());
+        for rrset in rrsets {
+            let rrsigs = if !should_sign(kind, rrset.rtype()) {
+                Vec::new()
+            } else {
+                match prev.and_then(|p| p.get(rrset.rtype())) {
+                    Some(old) if old.rrset == rrset && !old.rrsigs.is_empty() && !force(old) => {
+                        old.rrsigs.clone()
+                    }
+                    _ => self.sign(&rrset)?,
+                }
+            };
+            out.push(SignedRrset { rrset, rrsigs });
+        }
+        Ok(SignedNode { kind, rrsets: out })
+    }
+
+    /// Whether `s` must be signed again: a signature expires before `limit`, was made by a key
+    /// that should not sign it, or a key that should sign it has not.
+    fn is_due(&self, s: &SignedRrset, limit: u32) -> bool {
+        let mut made: Vec<(u16, Algorithm)> = Vec::with_capacity(s.rrsigs.len());
+        for record in &s.rrsigs {
+            let Some(f) = rrsig_fields(record) else {
+                return true;
+            };
+            if serial_gt(limit, f.expiration) {
+                return true;
+            }
+            made.push((f.key_tag, f.algorithm));
+        }
+        !self.same_signers(s.rrset.rtype(), made)
+    }
+
+    fn same_signers(&self, rtype: RecordType, mut made: Vec<(u16, Algorithm)>) -> bool {
+        let mut wanted: Vec<(u16, Algorithm)> = self
+            .ctx
+            .keys
+            .iter()
+            .filter(|k| signs(k, rtype))
+            .map(|k| (k.key_tag(), k.dnssec_algorithm()))
+            .collect();
+        made.sort_unstable();
+        wanted.sort_unstable();
+        made == wanted
+    }
+
+    /// Whether `prev` was signed with other keys or key roles than this pass: its DNSKEY RRset
+    /// differs, or the apex SOA and DNSKEY RRSIGs come from other keys (a KSK turned CSK keeps
+    /// its DNSKEY but signs more).
+    fn keys_differ(&self, prev: &SignedZone) -> bool {
+        let Some(apex) = prev.nodes.get(&prev.origin) else {
+            return true;
+        };
+        let signed_by = |rtype| -> Option<Vec<(u16, Algorithm)>> {
+            apex.get(rtype)?
+                .rrsigs
+                .iter()
+                .map(|r| rrsig_fields(r).map(|f| (f.key_tag, f.algorithm)))
+                .collect()
+        };
+        apex.get(RecordType::DNSKEY).map(|s| &s.rrset) != Some(&self.dnskey)
+            || [RecordType::SOA, RecordType::DNSKEY]
+                .into_iter()
+                .any(|t| signed_by(t).is_none_or(|made| !self.same_signers(t, made)))
+    }
+}
+
+/// Whether `key` signs RRsets of `rtype`: the DNSKEY RRset by KSKs and CSKs, everything else by
+/// ZSKs and CSKs, and CDS/CDNSKEY by every key (RFC 7344 §4.1 wants them signed by a key in the
+/// DS RRset, which is the KSK's).
+fn signs(key: &SigningKey, rtype: RecordType) -> bool {
+    match key.role() {
+        KeyRole::Csk => true,
+        KeyRole::Ksk => matches!(
+            rtype,
+            RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY
+        ),
+        KeyRole::Zsk => rtype != RecordType::DNSKEY,
+    }
+}
+
+/// Whether an RRset of `rtype` at a name of `kind` is signed (RFC 4035 §2.2: "The NS RRset
+/// that appears at the zone apex name MUST be signed, but the NS RRset that appears at a
+/// delegation point ... MUST NOT be signed. Glue address RRsets associated with delegations
+/// MUST NOT be signed.").
+fn should_sign(kind: NodeKind, rtype: RecordType) -> bool {
+    match kind {
+        NodeKind::Authoritative => true,
+        NodeKind::Delegation => matches!(rtype, RecordType::DS | RecordType::NSEC),
+        NodeKind::Occluded => false,
+    }
+}
+
+/// The RRSIG fields the refresh logic needs.
+struct RrsigFields {
+    expiration: u32,
+    key_tag: u16,
+    algorithm: Algorithm,
+}
+
+fn rrsig_fields(record: &Record) -> Option<RrsigFields> {
+    match &record.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => {
+            let input = sig.input();
+            Some(RrsigFields {
+                expiration: input.sig_expiration.get(),
+                key_tag: input.key_tag,
+                algorithm: input.algorithm,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Content types carried over from a signed node: everything but what the signer remakes per
+/// node (NSEC, and NSEC3 material from a pre-signed zone); the DNSKEY RRset stays at the apex.
+fn keep_as_content(rtype: RecordType) -> bool {
+    rtype == RecordType::DNSKEY || !is_signer_owned(rtype)
+}
+
+/// Groups changes by name, then type code (a later change to the same RRset wins), checking
+/// that each one is inside the zone and of a type the zone content may hold.
+fn group_changes(
+    origin: &Name,
+    changes: &[RrsetChange],
+) -> Result<BTreeMap<Name, BTreeMap<u16, Option<Rrset>>>, SignError> {
+    let mut overlay: BTreeMap<Name, BTreeMap<u16, Option<Rrset>>> = BTreeMap::new();
+    for change in changes {
+        let name = canonical_name(&change.name);
+        if !origin.zone_of(&name) {
+            return Err(SignError::OutOfZone {
+                name,
+                origin: origin.clone(),
+            });
+        }
+        if is_signer_owned(change.rtype) {
+            return Err(SignError::SignerOwnedType {
+                name,
+                rtype: change.rtype,
+            });
+        }
+        if let Some(rrset) = &change.rrset
+            && (rrset.name() != &name || rrset.rtype() != change.rtype)
+        {
+            return Err(SignError::BadZone {
+                name,
+                reason: format!(
+                    "a change of the {} RRset carries the {} {} RRset",
+                    change.rtype,
+                    rrset.name(),
+                    rrset.rtype()
+                ),
+            });
+        }
+        overlay
+            .entry(name)
+            .or_default()
+            .insert(u16::from(change.rtype), change.rrset.clone());
+    }
+    Ok(overlay)
+}
+
+/// The structural rules every version of a zone obeys, checked at one name. Occluded names are
+/// not checked: their data is not part of the zone (RFC 1034 §4.2.1).
+fn check_node(
+    origin: &Name,
+    name: &Name,
+    kind: NodeKind,
+    rrsets: &[Rrset],
+) -> Result<(), SignError> {
+    let bad = |reason: &str| {
+        Err(SignError::BadZone {
+            name: name.clone(),
+            reason: reason.into(),
+        })
+    };
+    let find = |t: RecordType| rrsets.iter().find(|r| r.rtype() == t);
+    if kind == NodeKind::Occluded {
+        return Ok(());
+    }
+    if name == origin {
+        match find(RecordType::SOA) {
+            None => return bad("no SOA record at the zone apex"),
+            Some(soa) if soa.records().len() != 1 => {
+                return bad("the zone apex must hold exactly one SOA record (RFC 1035 §5.2)");
+            }
+            Some(_) => {}
+        }
+        if find(RecordType::NS).is_none() {
+            return bad("no NS RRset at the zone apex (RFC 1034 §4.2.1)");
+        }
+        if find(RecordType::CNAME).is_some() {
+            return bad("CNAME at the zone apex (RFC 1034 §3.6.2)");
+        }
+        if find(RecordType::DS).is_some() {
+            return bad("DS at the zone apex: it belongs in the parent zone (RFC 4035 §2.4)");
+        }
+    } else if find(RecordType::SOA).is_some() {
+        return bad("SOA record below the zone apex");
+    }
+    if let Some(cname) = find(RecordType::CNAME) {
+        if rrsets.len() > 1 {
+            return bad("CNAME and other data at one name (RFC 1034 §3.6.2, RFC 2181 §10.1)");
+        }
+        if cname.records().len() > 1 {
+            return bad("more than one CNAME record at one name (RFC 2181 §10.1)");
+        }
+    }
+    if find(RecordType::DS).is_some() && kind != NodeKind::Delegation {
+        return bad("DS record away from a delegation point (RFC 4035 §2.4)");
+    }
+    Ok(())
+}
+
+fn no_soa(origin: &Name) -> SignError {
+    SignError::BadZone {
+        name: origin.clone(),
+        reason: "no SOA record at the zone apex".into(),
+    }
+}
+
+/// `soa` with its serial set to `serial`.
+fn with_serial(soa: &Rrset, serial: u32) -> Result<Rrset, SignError> {
+    let rdatas = soa.rdatas().map(|rdata| match rdata {
+        RData::SOA(s) => {
+            let mut s = s.clone();
+            s.serial = serial;
+            RData::SOA(s)
+        }
+        other => other.clone(),
+    });
+    Rrset::new(soa.name(), RecordType::SOA, soa.ttl(), rdatas)
+}
+
+/// Puts `rrset` in its place in a list sorted by type code, replacing one of the same type.
+fn insert_sorted(rrsets: &mut Vec<Rrset>, rrset: Rrset) {
+    let code = u16::from(rrset.rtype());
+    match rrsets.binary_search_by_key(&code, |r| u16::from(r.rtype())) {
+        Ok(i) => rrsets[i] = rrset,
+        Err(i) => rrsets.insert(i, rrset),
+    }
+}
+
+/// Every record removed and added between two versions (RFC 1995 §4): records are compared
+/// with their TTL, and each list starts with its SOA.
+fn zone_delta(prev: &SignedZone, next: &SignedZone) -> ZoneDelta {
+    let mut removed = Vec::new();
+    let mut added = Vec::new();
+    for item in prev.nodes.diff(&next.nodes) {
+        match item {
+            DiffItem::Add(_, node) => added.extend(node_records(node)),
+            DiffItem::Remove(_, node) => removed.extend(node_records(node)),
+            DiffItem::Update {
+                old: (_, old),
+                new: (_, new),
+            } => node_delta(old, new, &mut removed, &mut added),
+        }
+    }
+    ZoneDelta {
+        from_serial: prev.serial,
+        to_serial: next.serial,
+        removed: soa_first(removed),
+        added: soa_first(added),
+    }
+}
+
+fn node_records(node: &SignedNode) -> impl Iterator<Item = Record> + '_ {
+    node.rrsets
+        .iter()
+        .flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs))
+        .cloned()
+}
+
+fn same_record(a: &Record, b: &Record) -> bool {
+    a.ttl == b.ttl && a == b
+}
+
+fn node_delta(
+    old: &SignedNode,
+    new: &SignedNode,
+    removed: &mut Vec<Record>,
+    added: &mut Vec<Record>,
+) {
+    let code = |s: &SignedRrset| u16::from(s.rrset.rtype());
+    let mut codes: Vec<u16> = old.rrsets.iter().chain(&new.rrsets).map(code).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    for c in codes {
+        let rtype = RecordType::from(c);
+        let records = |n: &SignedNode| -> Vec<Record> {
+            n.get(rtype)
+                .map(|s| s.rrset.records().iter().chain(&s.rrsigs).cloned().collect())
+                .unwrap_or_default()
+        };
+        let (o, n) = (records(old), records(new));
+        removed.extend(
+            o.iter()
+                .filter(|r| !n.iter().any(|x| same_record(r, x)))
+                .cloned(),
+        );
+        added.extend(
+            n.iter()
+                .filter(|r| !o.iter().any(|x| same_record(r, x)))
+                .cloned(),
+        );
+    }
+}
+
+fn soa_first(records: Vec<Record>) -> Vec<Record> {
+    let (mut soa, rest): (Vec<Record>, Vec<Record>) = records
+        .into_iter()
+        .partition(|r| r.record_type() == RecordType::SOA);
+    soa.extend(rest);
+    soa
 }

@@ -201,6 +201,11 @@ impl Zone {
         self.get(&self.origin, RecordType::SOA)
     }
 
+    /// Every owner name with its RRsets keyed by type code, in canonical name order.
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = (&Name, &BTreeMap<u16, Rrset>)> {
+        self.rrsets.iter()
+    }
+
     /// What must change to turn `self` into `new`: one [`RrsetChange`] per RRset that was
     /// added, removed or differs (in TTL or records), in canonical order. The SOA's serial field
     /// is ignored, since the signer sets it.
@@ -218,9 +223,7 @@ impl Zone {
                 changes.push(RrsetChange::put(n.clone()));
             }
         }
-        changes.sort_by(|a, b| {
-            (&a.name, u16::from(a.rtype)).cmp(&(&b.name, u16::from(b.rtype)))
-        });
+        changes.sort_by(|a, b| (&a.name, u16::from(a.rtype)).cmp(&(&b.name, u16::from(b.rtype))));
         changes
     }
 }
@@ -232,15 +235,18 @@ fn same_content(a: &Rrset, b: &Rrset) -> bool {
     a == b
 }
 
-fn soa_without_serial(rrset: &Rrset) -> Option<RData> {
-    match rrset.records().first().map(|r| &r.data) {
-        Some(RData::SOA(soa)) => {
-            let mut soa = soa.clone();
-            soa.serial = 0;
-            Some(RData::SOA(soa))
-        }
-        _ => None,
-    }
+fn soa_without_serial(rrset: &Rrset) -> Vec<RData> {
+    rrset
+        .rdatas()
+        .map(|rdata| match rdata {
+            RData::SOA(soa) => {
+                let mut soa = soa.clone();
+                soa.serial = 0;
+                RData::SOA(soa)
+            }
+            other => other.clone(),
+        })
+        .collect()
 }
 
 /// Whether the signer, not the zone content, owns RRsets of this type.
@@ -383,7 +389,10 @@ impl SignedZone {
     /// Every record of the zone (RRsets, then their RRSIGs, node by node) in canonical order,
     /// starting with the SOA as a master file does.
     pub fn records(&self) -> impl Iterator<Item = &Record> {
-        let soa = self.soa().into_iter().flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs));
+        let soa = self
+            .soa()
+            .into_iter()
+            .flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs));
         let rest = self.nodes.iter().flat_map(|(_, node)| {
             node.rrsets
                 .iter()
@@ -391,6 +400,27 @@ impl SignedZone {
                 .flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs))
         });
         soa.chain(rest)
+    }
+
+    /// The unsigned content of this zone: every RRset except those the signer makes (DNSKEY,
+    /// RRSIG, NSEC, NSEC3, NSEC3PARAM), occluded data and glue included, with the SOA as it is
+    /// (its serial is this version's).
+    pub fn to_zone(&self) -> Zone {
+        let mut zone = Zone::new(&self.origin);
+        for (name, node) in &self.nodes {
+            let content: BTreeMap<u16, Rrset> = node
+                .rrsets
+                .iter()
+                .filter(|s| !is_signer_owned(s.rrset.rtype()))
+                .map(|s| (u16::from(s.rrset.rtype()), s.rrset.clone()))
+                .collect();
+            if !content.is_empty() {
+                // Every name here is at or below the origin: `from_records` and the signer only
+                // ever build nodes inside the zone, so `Zone::insert`'s check is not needed.
+                zone.rrsets.insert(name.clone(), content);
+            }
+        }
+        zone
     }
 
     /// The earliest RRSIG expiration (seconds since the epoch, RFC 1982 compared against
