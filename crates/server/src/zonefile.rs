@@ -1,1 +1,0 @@
-//! zonefile (being written).

@@ -1,0 +1,767 @@
+//! Zone files: an RFC 1035 §5 master-file reader that reports every problem as `file:line:
+//! message`, and the master-file writer used by `daned dump`.
+//!
+//! # Reading
+//!
+//! [`parse_file`] reads a file (following `$INCLUDE`) into records, each with the file and line
+//! it came from. It understands comments, parentheses across lines, quoted strings with `\"`
+//! and `\DDD` escapes, a blank owner meaning the previous owner, `@`, relative names, TTL and
+//! class in either order, TTL units (`1h30m`, `2w`), `$ORIGIN`, `$TTL`, `$INCLUDE file
+//! [origin]` and RFC 3597 generic RDATA (`TYPE65280 \# 4 0a000001`, for known types too).
+//!
+//! A record's TTL is its own; else `$TTL`; else, as BIND does, the last TTL stated in the file
+//! (RFC 1035 §5.1 "Omitted class and TTL values are default to the last explicitly stated
+//! values"); else the SOA MINIMUM. The last two come with a warning.
+//!
+//! [`load_zone`] adds the checks an unsigned zone for daned must pass and groups the records
+//! into RRsets; [`load_signed`] reads a zone that is already signed.
+//!
+//! Up to [`MAX_ERRORS`] errors of a file are collected, not only the first.
+//!
+//! # Writing
+//!
+//! [`write_records`] writes one record per line, tab-separated, with absolute names, in forms
+//! that BIND (`named-checkzone`, `dnssec-verify`), ldns (`ldns-read-zone`, `ldns-verify-zone`)
+//! and Knot (`kzonecheck`) all accept.
+
+mod lexer;
+mod present;
+mod rdata;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use daned_sign::zone::{Rrset, SignedZone, Zone, canonical_name, canonical_rdata, is_signer_owned};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use lexer::{Lexer, Tok};
+use rdata::{
+    Cursor, class_code, parse_duration, parse_name, type_code, type_mnemonic, unescape_bytes,
+};
+
+/// How many errors of one load are collected before giving up.
+pub const MAX_ERRORS: usize = 100;
+
+/// How deep `$INCLUDE` may nest.
+pub const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Where a record or a problem is: a file and a 1-based line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The file, as given (or joined to the including file's directory).
+    pub path: PathBuf,
+    /// The 1-based line number.
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.path.display(), self.line)
+    }
+}
+
+/// One problem in a zone file (an error, or a warning when returned as one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneFileError {
+    /// Where it is, when it is at one place.
+    pub location: Option<Location>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ZoneFileError {
+    fn at(path: &Path, line: usize, message: impl Into<String>) -> Self {
+        Self {
+            location: Some(Location {
+                path: path.to_path_buf(),
+                line,
+            }),
+            message: message.into(),
+        }
+    }
+
+    fn nowhere(message: impl Into<String>) -> Self {
+        Self {
+            location: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ZoneFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(loc) => write!(f, "{loc}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ZoneFileError {}
+
+/// Every problem found in a zone file: syntax errors in reading order, then zone-level ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneFileErrors(pub Vec<ZoneFileError>);
+
+impl fmt::Display for ZoneFileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ZoneFileErrors {}
+
+/// An unsigned zone read from a file, with the warnings the reading raised.
+#[derive(Clone, Debug)]
+pub struct LoadedZone {
+    /// The zone content.
+    pub zone: Zone,
+    /// Problems that did not stop the load (TTL defaults, TTL mismatches, duplicates).
+    pub warnings: Vec<ZoneFileError>,
+}
+
+/// Reads a master file, following `$INCLUDE`, into its records with where each came from.
+/// Syntax only: any type, class and owner is accepted.
+///
+/// # Errors
+///
+/// Every syntax error of the file and its includes (up to [`MAX_ERRORS`]), each with its file
+/// and line.
+pub fn parse_file(path: &Path, origin: &Name) -> Result<Vec<(Record, Location)>, ZoneFileErrors> {
+    parse_with_warnings(path, origin).map(|(records, _)| records)
+}
+
+/// Reads the unsigned zone content that daned signs, and checks it: every record inside the
+/// origin and of class IN; exactly one SOA, at the apex; NS at the apex; no CNAME beside other
+/// data or a second CNAME; none of the types daned makes (DNSKEY, RRSIG, NSEC, NSEC3,
+/// NSEC3PARAM). TTLs that differ inside one RRset become the first one (RFC 2181 §5.2) and
+/// duplicate records are dropped, each with a warning.
+///
+/// # Errors
+///
+/// Every syntax and semantic error found (up to [`MAX_ERRORS`]).
+pub fn load_zone(path: &Path, origin: &Name) -> Result<LoadedZone, ZoneFileErrors> {
+    let origin = canonical_name(origin);
+    let (records, mut warnings) = parse_with_warnings(path, &origin)?;
+    let mut errors = Errors::default();
+
+    // (owner, type) -> first location, ttl, rdatas with their canonical wire form.
+    struct Set {
+        loc: Location,
+        locs: Vec<Location>,
+        ttl: u32,
+        rdatas: Vec<RData>,
+        wires: Vec<Vec<u8>>,
+    }
+    let mut sets: BTreeMap<Name, BTreeMap<u16, Set>> = BTreeMap::new();
+    let mut soa_seen: Option<Location> = None;
+    for (record, loc) in records {
+        let name = canonical_name(&record.name);
+        let rtype = record.record_type();
+        let at = |m: String| ZoneFileError {
+            location: Some(loc.clone()),
+            message: m,
+        };
+        if !origin.zone_of(&name) {
+            errors.push(at(format!("{name} is outside the zone {origin}")));
+            continue;
+        }
+        if record.dns_class != DNSClass::IN {
+            errors.push(at(format!(
+                "class {} is not supported: only IN",
+                record.dns_class
+            )));
+            continue;
+        }
+        if is_signer_owned(rtype) {
+            errors.push(at(format!(
+                "{name} {}: daned makes the DNSSEC records (DNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM) itself; remove this record from the zone file",
+                type_mnemonic(u16::from(rtype))
+            )));
+            continue;
+        }
+        if rtype == RecordType::SOA {
+            if name != origin {
+                errors.push(at(format!(
+                    "SOA record at {name}, not at the zone apex {origin}"
+                )));
+                continue;
+            }
+            if let Some(first) = &soa_seen {
+                errors.push(at(format!(
+                    "more than one SOA record (the first is at {first})"
+                )));
+                continue;
+            }
+            soa_seen = Some(loc.clone());
+        }
+        let wire = match canonical_rdata(&record.data) {
+            Ok(w) => w,
+            Err(e) => {
+                errors.push(at(format!("cannot encode the record: {e}")));
+                continue;
+            }
+        };
+        let node = sets.entry(name.clone()).or_default();
+        match node.get_mut(&u16::from(rtype)) {
+            None => {
+                node.insert(
+                    u16::from(rtype),
+                    Set {
+                        loc: loc.clone(),
+                        locs: vec![loc.clone()],
+                        ttl: record.ttl,
+                        rdatas: vec![record.data],
+                        wires: vec![wire],
+                    },
+                );
+            }
+            Some(set) => {
+                if set.wires.contains(&wire) {
+                    warnings.push(at(format!(
+                        "duplicate record {name} {} dropped (first at {})",
+                        type_mnemonic(u16::from(rtype)),
+                        set.loc
+                    )));
+                    continue;
+                }
+                if set.ttl != record.ttl {
+                    warnings.push(at(format!(
+                        "TTL {} differs from the TTL {} of the RRset {name} {} at {}; using {} (RFC 2181 §5.2)",
+                        record.ttl,
+                        set.ttl,
+                        type_mnemonic(u16::from(rtype)),
+                        set.loc,
+                        set.ttl
+                    )));
+                }
+                set.rdatas.push(record.data);
+                set.wires.push(wire);
+                set.locs.push(loc.clone());
+            }
+        }
+    }
+
+    let path_text = path.display();
+    match sets.get(&origin) {
+        None => errors.push(ZoneFileError::nowhere(format!(
+            "{path_text}: zone {origin} has no SOA record at its apex"
+        ))),
+        Some(apex) => {
+            if !apex.contains_key(&u16::from(RecordType::SOA)) {
+                errors.push(ZoneFileError::nowhere(format!(
+                    "{path_text}: zone {origin} has no SOA record at its apex"
+                )));
+            }
+            if !apex.contains_key(&u16::from(RecordType::NS)) {
+                let loc = soa_seen.clone();
+                errors.push(ZoneFileError {
+                    message: format!("zone {origin} has no NS record at its apex"),
+                    location: loc,
+                });
+            }
+        }
+    }
+    let cname = u16::from(RecordType::CNAME);
+    for (name, node) in &sets {
+        if let Some(c) = node.get(&cname) {
+            for extra in c.locs.iter().skip(1) {
+                // Every CNAME after the first is at fault; name both places.
+                errors.push(ZoneFileError {
+                    location: Some(extra.clone()),
+                    message: format!(
+                        "{name} has a second CNAME record (the first is at {}); a name has at most one CNAME (RFC 2181 §10.1)",
+                        c.loc
+                    ),
+                });
+            }
+            for (code, other) in node {
+                if *code != cname {
+                    errors.push(ZoneFileError {
+                        location: Some(other.loc.clone()),
+                        message: format!(
+                            "{name} has a CNAME (at {}) and other data ({}); a CNAME cannot stand beside other records (RFC 1034 §3.6.2)",
+                            c.loc,
+                            type_mnemonic(*code)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    let mut zone = Zone::new(&origin);
+    if errors.0.is_empty() {
+        for (name, node) in sets {
+            for (code, set) in node {
+                let result = Rrset::new(&name, RecordType::from(code), set.ttl, set.rdatas)
+                    .map_err(Box::new)
+                    .and_then(|rrset| zone.insert(rrset).map_err(Box::new));
+                if let Err(e) = result {
+                    errors.push(ZoneFileError {
+                        location: Some(set.loc),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    errors.finish()?;
+    Ok(LoadedZone { zone, warnings })
+}
+
+/// Reads a zone that is already signed (RRSIG, NSEC, DNSKEY, ... included) to be served as is.
+/// Warnings are logged.
+///
+/// # Errors
+///
+/// Syntax errors, records outside the origin or of a class other than IN, and a missing SOA.
+pub fn load_signed(path: &Path, origin: &Name) -> Result<SignedZone, ZoneFileErrors> {
+    let origin = canonical_name(origin);
+    let (records, warnings) = parse_with_warnings(path, &origin)?;
+    for w in &warnings {
+        tracing::warn!(zone = %origin, "{w}");
+    }
+    let mut errors = Errors::default();
+    let mut kept = Vec::with_capacity(records.len());
+    for (record, loc) in records {
+        if !origin.zone_of(&record.name) {
+            errors.push(ZoneFileError {
+                message: format!("{} is outside the zone {origin}", record.name),
+                location: Some(loc),
+            });
+        } else if record.dns_class != DNSClass::IN {
+            errors.push(ZoneFileError {
+                message: format!("class {} is not supported: only IN", record.dns_class),
+                location: Some(loc),
+            });
+        } else {
+            kept.push(record);
+        }
+    }
+    errors.finish()?;
+    SignedZone::from_records(&origin, kept).map_err(|e| {
+        ZoneFileErrors(vec![ZoneFileError::nowhere(format!(
+            "{}: {e}",
+            path.display()
+        ))])
+    })
+}
+
+/// Writes records in master-file presentation format, one RR per line, absolute names,
+/// tab-separated `name ttl IN type rdata`.
+///
+/// # Errors
+///
+/// An I/O error of `out`, or `InvalidData` for a record hickory cannot encode.
+pub fn write_records<'a>(
+    records: impl Iterator<Item = &'a Record>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    present::write_records(records, out)
+}
+
+/// Collected errors, capped at [`MAX_ERRORS`].
+#[derive(Default)]
+struct Errors(Vec<ZoneFileError>);
+
+impl Errors {
+    fn push(&mut self, e: ZoneFileError) {
+        if self.0.len() < MAX_ERRORS {
+            self.0.push(e);
+        } else if self.0.len() == MAX_ERRORS {
+            self.0.push(ZoneFileError::nowhere(format!(
+                "too many errors (more than {MAX_ERRORS}); stopped reporting"
+            )));
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.0.len() > MAX_ERRORS
+    }
+
+    fn finish(self) -> Result<(), ZoneFileErrors> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ZoneFileErrors(self.0))
+        }
+    }
+}
+
+/// State that lasts across files of one load.
+struct Reader {
+    errors: Errors,
+    warnings: Vec<ZoneFileError>,
+    records: Vec<(Record, Location)>,
+    /// `$TTL`, once set.
+    default_ttl: Option<u32>,
+    /// The last TTL stated on a record.
+    last_ttl: Option<u32>,
+    /// MINIMUM of the first SOA read.
+    soa_minimum: Option<u32>,
+    /// Records that took no TTL before any was known: filled with the SOA MINIMUM at the end.
+    pending_ttl: Vec<usize>,
+    warned_last_ttl: bool,
+    warned_soa_ttl: bool,
+    /// Canonical paths of the files being read, outermost first (cycle detection).
+    stack: Vec<PathBuf>,
+}
+
+/// Records with their locations, and the warnings raised reading them.
+type Parsed = (Vec<(Record, Location)>, Vec<ZoneFileError>);
+
+fn parse_with_warnings(path: &Path, origin: &Name) -> Result<Parsed, ZoneFileErrors> {
+    let mut reader = Reader {
+        errors: Errors::default(),
+        warnings: Vec::new(),
+        records: Vec::new(),
+        default_ttl: None,
+        last_ttl: None,
+        soa_minimum: None,
+        pending_ttl: Vec::new(),
+        warned_last_ttl: false,
+        warned_soa_ttl: false,
+        stack: Vec::new(),
+    };
+    let mut origin = origin.clone();
+    origin.set_fqdn(true);
+    match std::fs::read(path) {
+        Ok(src) => {
+            reader
+                .stack
+                .push(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+            reader.read_file(path, &src, origin);
+        }
+        Err(e) => reader.errors.push(ZoneFileError::nowhere(format!(
+            "{}: cannot read: {e}",
+            path.display()
+        ))),
+    }
+    if !reader.pending_ttl.is_empty() {
+        match reader.soa_minimum {
+            Some(min) => {
+                for &i in &reader.pending_ttl {
+                    reader.records[i].0.ttl = min;
+                }
+            }
+            None => {
+                for &i in &reader.pending_ttl {
+                    let loc = reader.records[i].1.clone();
+                    reader.errors.push(ZoneFileError {
+                        location: Some(loc),
+                        message: "no TTL: the record has none, there is no $TTL and no SOA to take the MINIMUM from".into(),
+                    });
+                }
+            }
+        }
+    }
+    reader.errors.finish()?;
+    Ok((reader.records, reader.warnings))
+}
+
+/// Per-file state.
+struct FileState<'p> {
+    path: &'p Path,
+    origin: Name,
+    owner: Option<Name>,
+    /// The raw owner token of the last entry that had one, to reuse its parsed name.
+    owner_raw: Vec<u8>,
+}
+
+impl Reader {
+    fn read_file(&mut self, path: &Path, src: &[u8], origin: Name) {
+        let mut state = FileState {
+            path,
+            origin,
+            owner: None,
+            owner_raw: Vec::new(),
+        };
+        let mut lexer = Lexer::new(src);
+        let mut toks: Vec<Tok> = Vec::with_capacity(32);
+        while let Some(entry) = lexer.next_entry(&mut toks) {
+            if self.errors.full() {
+                return;
+            }
+            let head = match entry {
+                Ok(head) => head,
+                Err(e) => {
+                    self.errors.push(ZoneFileError::at(path, e.line, e.message));
+                    continue;
+                }
+            };
+            let first = toks[0];
+            let first_raw = &src[first.start..first.end];
+            if !head.blank_owner && !first.quoted && first_raw.first() == Some(&b'$') {
+                self.directive(&mut state, src, &toks, head.line);
+            } else {
+                self.record(&mut state, src, &toks, head.line, head.blank_owner);
+            }
+        }
+    }
+
+    fn error(&mut self, path: &Path, line: usize, message: impl Into<String>) {
+        self.errors.push(ZoneFileError::at(path, line, message));
+    }
+
+    fn directive(&mut self, st: &mut FileState<'_>, src: &[u8], toks: &[Tok], line: usize) {
+        let raw = |t: &Tok| &src[t.start..t.end];
+        let name = raw(&toks[0]).to_ascii_uppercase();
+        let args = &toks[1..];
+        match name.as_slice() {
+            b"$ORIGIN" => {
+                if args.len() != 1 {
+                    return self.error(st.path, line, "$ORIGIN takes one domain name");
+                }
+                match parse_name(raw(&args[0]), &st.origin) {
+                    Ok(n) => {
+                        st.origin = n;
+                        st.owner_raw.clear();
+                    }
+                    Err(e) => self.error(st.path, line, format!("$ORIGIN: {e}")),
+                }
+            }
+            b"$TTL" => {
+                if args.len() != 1 {
+                    return self.error(st.path, line, "$TTL takes one TTL");
+                }
+                match parse_duration(raw(&args[0])) {
+                    Some(ttl) => self.default_ttl = Some(ttl),
+                    None => self.error(
+                        st.path,
+                        line,
+                        format!("$TTL: bad TTL '{}'", String::from_utf8_lossy(raw(&args[0]))),
+                    ),
+                }
+            }
+            b"$INCLUDE" => {
+                if args.is_empty() || args.len() > 2 {
+                    return self.error(
+                        st.path,
+                        line,
+                        "$INCLUDE takes a file name and an optional origin",
+                    );
+                }
+                let file = match unescape_bytes(raw(&args[0])) {
+                    Ok(f) => f,
+                    Err(e) => return self.error(st.path, line, format!("$INCLUDE: {e}")),
+                };
+                let origin = match args.get(1) {
+                    None => st.origin.clone(),
+                    Some(t) => match parse_name(raw(t), &st.origin) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            return self.error(st.path, line, format!("$INCLUDE origin: {e}"));
+                        }
+                    },
+                };
+                self.include(st.path, line, &file, origin);
+            }
+            b"$GENERATE" => self.error(st.path, line, "$GENERATE is not supported"),
+            _ => self.error(
+                st.path,
+                line,
+                format!(
+                    "unknown directive {}",
+                    String::from_utf8_lossy(raw(&toks[0]))
+                ),
+            ),
+        }
+    }
+
+    fn include(&mut self, from: &Path, line: usize, file: &[u8], origin: Name) {
+        let file = PathBuf::from(String::from_utf8_lossy(file).into_owned());
+        let path = if file.is_absolute() {
+            file
+        } else {
+            from.parent().unwrap_or_else(|| Path::new("")).join(file)
+        };
+        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+            return self.error(
+                from,
+                line,
+                format!(
+                    "$INCLUDE {}: includes nest deeper than {MAX_INCLUDE_DEPTH}",
+                    path.display()
+                ),
+            );
+        }
+        let src = match std::fs::read(&path) {
+            Ok(src) => src,
+            Err(e) => {
+                return self.error(
+                    from,
+                    line,
+                    format!("$INCLUDE {}: cannot read: {e}", path.display()),
+                );
+            }
+        };
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if self.stack.contains(&canonical) {
+            let chain: Vec<String> = self
+                .stack
+                .iter()
+                .chain(std::iter::once(&canonical))
+                .map(|p| p.display().to_string())
+                .collect();
+            return self.error(
+                from,
+                line,
+                format!("$INCLUDE cycle: {}", chain.join(" -> ")),
+            );
+        }
+        self.stack.push(canonical);
+        self.read_file(&path, &src, origin);
+        self.stack.pop();
+    }
+
+    fn record(
+        &mut self,
+        st: &mut FileState<'_>,
+        src: &[u8],
+        toks: &[Tok],
+        line: usize,
+        blank: bool,
+    ) {
+        let raw = |t: &Tok| &src[t.start..t.end];
+        let mut i = 0;
+        if !blank {
+            let owner_raw = raw(&toks[0]);
+            if st.owner.is_none() || owner_raw != st.owner_raw.as_slice() {
+                match parse_name(owner_raw, &st.origin) {
+                    Ok(n) => {
+                        st.owner = Some(n);
+                        st.owner_raw.clear();
+                        st.owner_raw.extend_from_slice(owner_raw);
+                    }
+                    Err(e) => {
+                        st.owner = None;
+                        st.owner_raw.clear();
+                        return self.error(st.path, line, format!("owner name: {e}"));
+                    }
+                }
+            }
+            i = 1;
+        }
+        let Some(owner) = st.owner.clone() else {
+            return self.error(
+                st.path,
+                line,
+                "no owner name: the entry starts with a blank and no record before it named one",
+            );
+        };
+        let mut ttl: Option<u32> = None;
+        let mut class: Option<u16> = None;
+        let mut code: Option<u16> = None;
+        while let Some(t) = toks.get(i) {
+            let text = raw(t);
+            i += 1;
+            if text.first().is_some_and(u8::is_ascii_digit) {
+                if ttl.is_some() {
+                    return self.error(st.path, t.line, "two TTL fields");
+                }
+                match parse_duration(text) {
+                    Some(v) => ttl = Some(v),
+                    None => {
+                        return self.error(
+                            st.path,
+                            t.line,
+                            format!("bad TTL '{}'", String::from_utf8_lossy(text)),
+                        );
+                    }
+                }
+            } else if let Some(c) = class_code(text) {
+                if class.is_some() {
+                    return self.error(st.path, t.line, "two class fields");
+                }
+                class = Some(c);
+            } else if let Some(c) = type_code(text) {
+                code = Some(c);
+                break;
+            } else {
+                return self.error(
+                    st.path,
+                    t.line,
+                    format!("unknown RR type '{}'", String::from_utf8_lossy(text)),
+                );
+            }
+        }
+        let Some(code) = code else {
+            return self.error(st.path, line, "missing RR type");
+        };
+        let mut cursor = Cursor::new(src, &toks[i..], &st.origin, line);
+        let data = match rdata::parse_rdata(code, &mut cursor) {
+            Ok(d) => d,
+            Err(e) => {
+                return self.error(
+                    st.path,
+                    e.line.unwrap_or(line),
+                    format!("{} record: {}", type_mnemonic(code), e.message),
+                );
+            }
+        };
+        if let (RData::SOA(soa), None) = (&data, self.soa_minimum) {
+            self.soa_minimum = Some(soa.minimum);
+        }
+        let mut pending = false;
+        let ttl = match ttl {
+            Some(t) => {
+                self.last_ttl = Some(t);
+                t
+            }
+            None => match (self.default_ttl, self.last_ttl, self.soa_minimum) {
+                (Some(t), _, _) => t,
+                (None, Some(t), _) => {
+                    if !self.warned_last_ttl {
+                        self.warned_last_ttl = true;
+                        self.warnings.push(ZoneFileError::at(
+                            st.path,
+                            line,
+                            format!("no TTL and no $TTL: using the last stated TTL {t} (RFC 1035 §5.1); add a $TTL line"),
+                        ));
+                    }
+                    t
+                }
+                (None, None, min) => {
+                    if !self.warned_soa_ttl {
+                        self.warned_soa_ttl = true;
+                        self.warnings.push(ZoneFileError::at(
+                            st.path,
+                            line,
+                            "no TTL and no $TTL: using the SOA MINIMUM as the TTL, as BIND does; add a $TTL line",
+                        ));
+                    }
+                    match min {
+                        Some(m) => m,
+                        None => {
+                            pending = true;
+                            0
+                        }
+                    }
+                }
+            },
+        };
+        let mut record = Record::from_rdata(owner, ttl, data);
+        record.dns_class = DNSClass::from(class.unwrap_or(1));
+        if pending {
+            self.pending_ttl.push(self.records.len());
+        }
+        self.records.push((
+            record,
+            Location {
+                path: st.path.to_path_buf(),
+                line,
+            },
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests;
