@@ -11,5 +11,6 @@ pub mod manager;
 pub mod query;
 pub mod serve;
 pub mod state;
+pub mod status;
 pub mod zonefile;
 pub mod zones;

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::query::Catalog;
+use crate::status::StatusReport;
 use crate::zones::{Mode, ZoneError, ZoneRuntime};
 
 /// Where the time comes from: seconds since the Unix epoch.
@@ -100,6 +101,11 @@ pub enum Command {
     Reload {
         /// Where to send the outcome per zone, if anyone waits.
         reply: Option<oneshot::Sender<Vec<(Name, ReloadOutcome)>>>,
+    },
+    /// Report the state of every zone and binding.
+    Status {
+        /// Where to send it.
+        reply: oneshot::Sender<StatusReport>,
     },
 }
 

@@ -1,0 +1,69 @@
+//! What `daned status` reports: a serialisable snapshot of every zone and TLSA binding, built by
+//! the manager on request.
+
+use serde::Serialize;
+
+/// The whole daemon.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StatusReport {
+    /// Every zone served.
+    pub zones: Vec<ZoneStatus>,
+}
+
+/// One zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ZoneStatus {
+    /// The zone apex.
+    pub origin: String,
+    /// The serial served now.
+    pub serial: u32,
+    /// The signing keys.
+    pub keys: Vec<KeyStatus>,
+    /// The earliest RRSIG expiration in the zone (seconds since the epoch).
+    pub earliest_expiration: Option<u32>,
+    /// When the next signature refresh is due (seconds since the epoch).
+    pub next_refresh: Option<u32>,
+    /// The TLSA bindings of the zone.
+    pub bindings: Vec<BindingStatus>,
+    /// The last reload error, if the last reload failed (the previous version is served).
+    pub last_error: Option<String>,
+}
+
+/// One signing key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct KeyStatus {
+    /// Key tag.
+    pub key_tag: u16,
+    /// Algorithm name (`ecdsap256sha256`, ...).
+    pub algorithm: String,
+    /// `csk`, `ksk` or `zsk`.
+    pub role: String,
+    /// The key file.
+    pub file: String,
+}
+
+/// One TLSA binding (a certificate and the owner names it serves).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BindingStatus {
+    /// The binding's name from the config.
+    pub name: String,
+    /// The certificate file watched.
+    pub certificate: String,
+    /// The owner names (`_25._tcp.mail.example.com.`).
+    pub owners: Vec<String>,
+    /// Rollover state: `steady`, `staged`, `ready`, `switched` or `unsafe-switch`.
+    pub state: String,
+    /// The TLSA RDATA published now, in presentation format (`3 1 1 ab..`).
+    pub records: Vec<String>,
+    /// When a staged next key may be deployed (seconds since the epoch), if one is staged.
+    pub ready_at: Option<u32>,
+    /// Whether the staged next key may be deployed now.
+    pub ready: bool,
+    /// The last problem with the certificate or next-key file; the last good records stay
+    /// published meanwhile.
+    pub last_error: Option<String>,
+}
