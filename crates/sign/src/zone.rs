@@ -218,9 +218,7 @@ impl Zone {
                 changes.push(RrsetChange::put(n.clone()));
             }
         }
-        changes.sort_by(|a, b| {
-            (&a.name, u16::from(a.rtype)).cmp(&(&b.name, u16::from(b.rtype)))
-        });
+        changes.sort_by(|a, b| (&a.name, u16::from(a.rtype)).cmp(&(&b.name, u16::from(b.rtype))));
         changes
     }
 }
@@ -383,7 +381,10 @@ impl SignedZone {
     /// Every record of the zone (RRsets, then their RRSIGs, node by node) in canonical order,
     /// starting with the SOA as a master file does.
     pub fn records(&self) -> impl Iterator<Item = &Record> {
-        let soa = self.soa().into_iter().flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs));
+        let soa = self
+            .soa()
+            .into_iter()
+            .flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs));
         let rest = self.nodes.iter().flat_map(|(_, node)| {
             node.rrsets
                 .iter()
