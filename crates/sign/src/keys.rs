@@ -280,9 +280,6 @@ impl SigningKey {
     /// AlgorithmIdentifier). `rng` seeds ring's ECDSA nonce hedging; it is not used for the
     /// other algorithms.
     ///
-    /// Changed from the first API draft, which had no `rng`: ring needs one to build an ECDSA
-    /// key pair, and this crate takes all randomness as an argument.
-    ///
     /// # Errors
     ///
     /// [`SignError::Key`] when the bytes are not a PKCS#8 key of a supported algorithm.
