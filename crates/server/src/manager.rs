@@ -68,8 +68,10 @@ impl Clock for TokioClock {
     }
 }
 
-/// What one zone's reload did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What one zone's reload did. On the control socket it reads
+/// `{"outcome":"changed","from":1,"to":2,"removed":4,"added":4}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum ReloadOutcome {
     /// Nothing changed; the serial stays.
     Unchanged {
