@@ -48,6 +48,14 @@ pub struct ServerConfig {
     pub state_dir: PathBuf,
     /// How logs are written.
     pub log_format: LogFormat,
+    /// The control socket `daned reload/status/wait-ready` talk to (absolute).
+    pub control_socket: PathBuf,
+    /// Permission bits of the control socket (default 0600).
+    pub control_mode: u32,
+    /// How long certificate files must be quiet after a change before they are re-read.
+    pub watch_debounce: std::time::Duration,
+    /// How often every certificate file is re-read even without a change event.
+    pub rescan_interval: std::time::Duration,
 }
 
 /// How logs are written.
@@ -107,6 +115,11 @@ pub struct TlsaBinding {
     pub spec: TlsaSpec,
     /// TTL of the TLSA records, in seconds.
     pub ttl: u32,
+    /// A staged next key (public key, private key, CSR or certificate) published beside the
+    /// current one before it is deployed (RFC 7671 §8.1); absolute.
+    pub next_key: Option<PathBuf>,
+    /// Extra wait on top of 2 × TTL before a staged key is ready, in seconds.
+    pub rollover_margin: u32,
 }
 
 /// A configuration that could not be used. Every variant names the file.
@@ -224,6 +237,44 @@ struct ServerSpec {
     state_dir: PathBuf,
     #[serde(default)]
     log_format: LogFormatSpec,
+    #[serde(default)]
+    control_socket: Option<PathBuf>,
+    #[serde(default)]
+    control_mode: Option<Spanned<ModeSpec>>,
+    #[serde(default = "default_watch_debounce_ms")]
+    watch_debounce_ms: u64,
+    #[serde(default = "default_rescan_interval")]
+    rescan_interval: Seconds,
+}
+
+fn default_watch_debounce_ms() -> u64 {
+    1000
+}
+
+fn default_rescan_interval() -> Seconds {
+    Seconds(300)
+}
+
+/// Permission bits, as an octal string (`"0600"`) or an integer (`384`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+enum ModeSpec {
+    Text(String),
+    Number(u32),
+}
+
+impl ModeSpec {
+    fn bits(&self) -> Result<u32, String> {
+        let bits = match self {
+            Self::Text(text) => u32::from_str_radix(text.trim_start_matches("0o"), 8)
+                .map_err(|_| format!("server.control-mode {text:?} is not an octal mode like \"0600\""))?,
+            Self::Number(n) => *n,
+        };
+        if bits > 0o777 {
+            return Err(format!("server.control-mode {bits:o} has bits beyond 0777"));
+        }
+        Ok(bits)
+    }
 }
 
 impl Default for ServerSpec {
@@ -234,6 +285,10 @@ impl Default for ServerSpec {
             key_dir: default_key_dir(),
             state_dir: default_state_dir(),
             log_format: LogFormatSpec::default(),
+            control_socket: None,
+            control_mode: None,
+            watch_debounce_ms: default_watch_debounce_ms(),
+            rescan_interval: default_rescan_interval(),
         }
     }
 }
@@ -367,6 +422,14 @@ struct TlsaBindingSpec {
     matching: u8,
     #[serde(default = "default_tlsa_ttl")]
     ttl: Seconds,
+    #[serde(default)]
+    next_key: Option<PathBuf>,
+    #[serde(default = "default_rollover_margin")]
+    rollover_margin: Seconds,
+}
+
+fn default_rollover_margin() -> Seconds {
+    Seconds(300)
 }
 
 fn default_usage() -> u8 {
@@ -581,11 +644,26 @@ impl ServerSpec {
                 format!("server.udp-payload {udp_payload} is outside 512..=4096"),
             );
         }
+        let control_mode = match &self.control_mode {
+            None => 0o600,
+            Some(mode) => mode.get_ref().bits().unwrap_or_else(|message| {
+                problems.add(&mode.span(), message);
+                0o600
+            }),
+        };
+        let state_dir = dir.join(self.state_dir);
         ServerConfig {
             listen,
             udp_payload,
             key_dir: dir.join(self.key_dir),
-            state_dir: dir.join(self.state_dir),
+            control_socket: match self.control_socket {
+                Some(path) => dir.join(path),
+                None => state_dir.join("daned.sock"),
+            },
+            control_mode,
+            watch_debounce: std::time::Duration::from_millis(self.watch_debounce_ms),
+            rescan_interval: std::time::Duration::from_secs(u64::from(self.rescan_interval.0.max(1))),
+            state_dir,
             log_format: match self.log_format {
                 LogFormatSpec::Human => LogFormat::Human,
                 LogFormatSpec::Json => LogFormat::Json,
@@ -792,6 +870,8 @@ impl TlsaBindingSpec {
             owners: unique,
             spec,
             ttl: self.ttl.0,
+            next_key: self.next_key.map(|p| dir.join(p)),
+            rollover_margin: self.rollover_margin.0,
         })
     }
 }
@@ -914,6 +994,10 @@ mod tests {
                 key_dir: etc.join("../keys"),
                 state_dir: etc.join("../state"),
                 log_format: LogFormat::Human,
+                control_socket: etc.join("../state").join("daned.sock"),
+                control_mode: 0o600,
+                watch_debounce: std::time::Duration::from_millis(1000),
+                rescan_interval: std::time::Duration::from_secs(300),
             }
         );
         assert_eq!(config.zones.len(), 1);
@@ -932,6 +1016,8 @@ mod tests {
                 ],
                 spec: TlsaSpec::default(),
                 ttl: 3600,
+                next_key: None,
+                rollover_margin: 300,
             }]
         );
     }
@@ -952,6 +1038,10 @@ mod tests {
                 key_dir: PathBuf::from("/var/lib/daned/keys"),
                 state_dir: dir.join("state-here"),
                 log_format: LogFormat::Json,
+                control_socket: PathBuf::from("/run/daned/control.sock"),
+                control_mode: 0o660,
+                watch_debounce: std::time::Duration::from_millis(250),
+                rescan_interval: std::time::Duration::from_secs(60),
             }
         );
         let [net, org] = config.zones.as_slice() else {
@@ -987,6 +1077,8 @@ mod tests {
                         matching: 2
                     },
                     ttl: 600,
+                    next_key: Some(dir.join("certs/www.key.next")),
+                    rollover_margin: 120,
                 },
                 TlsaBinding {
                     name: "quic".to_owned(),
@@ -997,6 +1089,8 @@ mod tests {
                     ],
                     spec: TlsaSpec::default(),
                     ttl: 1800,
+                    next_key: None,
+                    rollover_margin: 300,
                 },
             ]
         );
