@@ -1131,9 +1131,10 @@ mod tests {
             }
             uncommented.push('\n');
         }
-        // listen, udp-payload, key-dir, state-dir, log-format, 6 signing, protocol, usage,
-        // selector, matching, ttl.
-        assert_eq!(count, 16, "settings found:\n{uncommented}");
+        // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
+        // watch-debounce-ms, rescan-interval, 6 signing, protocol, usage, selector, matching,
+        // ttl, rollover-margin.
+        assert_eq!(count, 21, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);
