@@ -14,7 +14,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use daned_sign::zone::{NodeKind, SignedNode, SignedRrset, SignedZone, canonical_name, canonical_rdata};
+use daned_sign::zone::{
+    NodeKind, SignedNode, SignedRrset, SignedZone, canonical_name, canonical_rdata,
+};
 use hickory_proto::dnssec::PublicKey;
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
@@ -309,29 +311,33 @@ impl<'z> Lookup<'z> {
                         found = true;
                     }
                 }
-                if found { Matched::Data } else { Matched::NoData }
+                if found {
+                    Matched::Data
+                } else {
+                    Matched::NoData
+                }
             }
             _ => {
                 if let Some(rrset) = node.get(qtype) {
                     self.push_answer(rrset, synthesized);
                     return Matched::Data;
                 }
-                if qtype != RecordType::CNAME {
-                    if let Some(cname) = node.get(RecordType::CNAME) {
-                        // RFC 1034 §4.3.2 step 3a: "If the data at the node is a CNAME, and
-                        // QTYPE doesn't match CNAME, copy the CNAME RR into the answer section
-                        // of the response, change QNAME to the canonical name in the CNAME RR,
-                        // and go back to step 1."
-                        self.push_answer(cname, synthesized);
-                        let target = cname.rrset.records().first().and_then(|r| match &r.data {
-                            RData::CNAME(target) => Some(canonical_name(target)),
-                            _ => None,
-                        });
-                        return match target {
-                            Some(target) => Matched::Cname(target),
-                            None => Matched::Data,
-                        };
-                    }
+                if qtype != RecordType::CNAME
+                    && let Some(cname) = node.get(RecordType::CNAME)
+                {
+                    // RFC 1034 §4.3.2 step 3a: "If the data at the node is a CNAME, and QTYPE
+                    // doesn't match CNAME, copy the CNAME RR into the answer section of the
+                    // response, change QNAME to the canonical name in the CNAME RR, and go back
+                    // to step 1."
+                    self.push_answer(cname, synthesized);
+                    let target = cname.rrset.records().first().and_then(|r| match &r.data {
+                        RData::CNAME(target) => Some(canonical_name(target)),
+                        _ => None,
+                    });
+                    return match target {
+                        Some(target) => Matched::Cname(target),
+                        None => Matched::Data,
+                    };
                 }
                 Matched::NoData
             }
@@ -545,7 +551,8 @@ fn common_labels(a: &Name, b: &Name) -> usize {
 }
 
 fn has_uppercase(name: &Name) -> bool {
-    name.iter().any(|label| label.iter().any(u8::is_ascii_uppercase))
+    name.iter()
+        .any(|label| label.iter().any(u8::is_ascii_uppercase))
 }
 
 /// Uncompressed wire length of a name: at most `len()` (labels plus dots) plus the root byte.
@@ -600,4 +607,4 @@ fn type_bitmap_size_bound(types: impl Iterator<Item = RecordType>) -> usize {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,8 +11,8 @@ use daned_sign::zone::SignedZone;
 use data_encoding::{BASE64, HEXUPPER_PERMISSIVE};
 use hickory_proto::dnssec::rdata::{DNSSECRData, DS, NSEC, RRSIG, SigInput};
 use hickory_proto::dnssec::{Algorithm, DigestType};
-use hickory_proto::rr::SerialNumber;
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::SerialNumber;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use hickory_proto::serialize::txt::Parser;
@@ -63,7 +63,9 @@ fn dnssec_record(line: &str) -> Option<Record> {
     };
     let data = match *rtype {
         "NSEC" => {
-            let types = rdata[1..].iter().map(|t| t.parse::<RecordType>().expect("type"));
+            let types = rdata[1..]
+                .iter()
+                .map(|t| t.parse::<RecordType>().expect("type"));
             RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(name(rdata[0]), types)))
         }
         "DS" => RData::DNSSEC(DNSSECRData::DS(DS::new(
@@ -86,7 +88,9 @@ fn dnssec_record(line: &str) -> Option<Record> {
                 key_tag: rdata[6].parse().expect("key tag"),
                 signer_name: name(rdata[7]),
             };
-            let sig = BASE64.decode(rdata[8].as_bytes()).expect("base64 signature");
+            let sig = BASE64
+                .decode(rdata[8].as_bytes())
+                .expect("base64 signature");
             RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(input, sig)))
         }
         _ => return None,
@@ -160,7 +164,10 @@ fn rfc4035_s3_1_1_positive_answer_with_do_includes_rrsig() {
     let a = ask(&zone, "a.example.", RecordType::AAAA, true);
     assert_eq!(
         lines(&a.answers),
-        ["a.example. 3600 AAAA 2001:db8::1", "a.example. 3600 RRSIG AAAA 2"]
+        [
+            "a.example. 3600 AAAA 2001:db8::1",
+            "a.example. 3600 RRSIG AAAA 2"
+        ]
     );
     // Minimal responses: no NS in authority, no additional-section processing.
     assert!(a.authorities.is_empty());
@@ -732,9 +739,16 @@ fn size_bound_is_at_least_the_uncompressed_wire_size() {
             record.emit(&mut encoder).expect("record encodes");
         }
         let bound = a.size_bound();
-        assert!(bound >= buf.len(), "{qname} {qtype}: {bound} < {}", buf.len());
+        assert!(
+            bound >= buf.len(),
+            "{qname} {qtype}: {bound} < {}",
+            buf.len()
+        );
         // And it is a useful bound, not a huge constant.
-        assert!(bound <= buf.len() + 4 * a.record_count(), "{qname} {qtype}: {bound}");
+        assert!(
+            bound <= buf.len() + 4 * a.record_count(),
+            "{qname} {qtype}: {bound}"
+        );
     }
 }
 
@@ -773,8 +787,14 @@ fn rfc4035_s3_1_4_1_catalog_sends_ds_at_a_child_apex_to_the_parent() {
             .find_for_query(&name(q), t)
             .map(|z| z.origin().to_string())
     };
-    assert_eq!(origin("sub.example.", RecordType::DS), Some("example.".into()));
-    assert_eq!(origin("sub.example.", RecordType::NS), Some("sub.example.".into()));
+    assert_eq!(
+        origin("sub.example.", RecordType::DS),
+        Some("example.".into())
+    );
+    assert_eq!(
+        origin("sub.example.", RecordType::NS),
+        Some("sub.example.".into())
+    );
     assert_eq!(origin("example.", RecordType::DS), Some("example.".into()));
     // Without the parent, the child answers (NODATA from its apex).
     let alone = Catalog::new([child]);

@@ -474,6 +474,9 @@ struct FileState<'p> {
     owner: Option<Name>,
     /// The raw owner token of the last entry that had one, to reuse its parsed name.
     owner_raw: Vec<u8>,
+    /// The last owner name was bad (and reported): blank-owner entries after it are skipped
+    /// silently instead of each raising an error of its own.
+    owner_broken: bool,
 }
 
 impl Reader {
@@ -483,6 +486,7 @@ impl Reader {
             origin,
             owner: None,
             owner_raw: Vec::new(),
+            owner_broken: false,
         };
         let mut lexer = Lexer::new(src);
         let mut toks: Vec<Tok> = Vec::with_capacity(32);
@@ -638,11 +642,13 @@ impl Reader {
                 match parse_name(owner_raw, &st.origin) {
                     Ok(n) => {
                         st.owner = Some(n);
+                        st.owner_broken = false;
                         st.owner_raw.clear();
                         st.owner_raw.extend_from_slice(owner_raw);
                     }
                     Err(e) => {
                         st.owner = None;
+                        st.owner_broken = true;
                         st.owner_raw.clear();
                         return self.error(st.path, line, format!("owner name: {e}"));
                     }
@@ -651,6 +657,9 @@ impl Reader {
             i = 1;
         }
         let Some(owner) = st.owner.clone() else {
+            if st.owner_broken {
+                return;
+            }
             return self.error(
                 st.path,
                 line,

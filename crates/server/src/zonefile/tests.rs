@@ -639,3 +639,38 @@ fn large_zone_parses_quickly() {
     eprintln!("parsed 60k records in {took:?}");
     let _ = Name::from_str("x.");
 }
+
+/// Load time of a big signed zone given in DANED_BIG_ZONE (origin DANED_BIG_ORIGIN, default
+/// example.com.). Run by hand: `DANED_BIG_ZONE=... cargo test -p daned --lib big_signed -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs a big zone file; run by hand"]
+fn big_signed_zone_load_time() {
+    let Ok(path) = std::env::var("DANED_BIG_ZONE") else {
+        panic!("set DANED_BIG_ZONE");
+    };
+    let origin = std::env::var("DANED_BIG_ORIGIN").unwrap_or_else(|_| "example.com.".into());
+    let start = std::time::Instant::now();
+    let records = parse_file(Path::new(&path), &name(&origin)).unwrap_or_else(|e| panic!("{e}"));
+    let parsed = start.elapsed();
+    let signed = load_signed(Path::new(&path), &name(&origin)).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "parse_file: {} records in {parsed:?}; load_signed: {} nodes in {:?}",
+        records.len(),
+        signed.nodes().count(),
+        start.elapsed() - parsed
+    );
+}
+
+#[test]
+fn bad_owner_is_reported_once_not_for_each_following_blank_owner_line() {
+    let text = "$TTL 60\n$ORIGIN example.com.\nbad..name A 192.0.2.1\n  AAAA ::1\n  TXT \"x\"\nok A 192.0.2.2\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.zone");
+    std::fs::write(&path, text).unwrap();
+    let err = parse_file(&path, &origin()).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert!(
+        err.to_string().contains(":3: owner name: empty label"),
+        "{err}"
+    );
+}

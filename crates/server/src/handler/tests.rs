@@ -1,0 +1,414 @@
+//! Handler tests: wire-format requests in, wire-format responses out, decoded and checked.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+
+use super::Handler;
+use crate::query::Catalog;
+use crate::query::tests::{example_zone, parse_zone, show};
+
+/// Encodes responses exactly as hickory's `ResponseHandle` does (its `encode` is private): over
+/// UDP the encoder is capped at the response OPT's payload, or 512 without OPT.
+#[derive(Clone)]
+struct Capture {
+    protocol: Protocol,
+    sent: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Capture {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let max = match self.protocol {
+            Protocol::Udp => response.edns().map_or(512, Edns::max_payload),
+            _ => u16::MAX,
+        };
+        let mut buf = Vec::new();
+        let mut encoder = BinEncoder::new(&mut buf);
+        encoder.set_max_size(max);
+        let info = response.destructive_emit(&mut encoder)?;
+        self.sent.lock().expect("not poisoned").push(buf);
+        Ok(info)
+    }
+}
+
+/// A zone with one TXT RRset of about 700 bytes and one with long owner names that compress
+/// well.
+const BIG: &str = "$ORIGIN big.test.
+big.test. 3600 IN SOA ns.big.test. hostmaster.big.test. 1 7200 3600 1209600 300
+big.test. 3600 IN NS ns.big.test.
+txt.big.test. 3600 IN TXT \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"
+txt.big.test. 3600 IN TXT \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"
+txt.big.test. 3600 IN TXT \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"
+a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test. 3600 IN A 192.0.2.1
+a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test. 3600 IN A 192.0.2.2
+a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test. 3600 IN A 192.0.2.3
+a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test. 3600 IN A 192.0.2.4
+a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test. 3600 IN A 192.0.2.5
+a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test. 3600 IN A 192.0.2.6
+";
+const LONG: &str = "a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test.";
+
+fn catalog() -> Arc<ArcSwap<Catalog>> {
+    let zones = [
+        Arc::new(example_zone()),
+        Arc::new(parse_zone(BIG, "big.test.")),
+    ];
+    Arc::new(ArcSwap::from_pointee(Catalog::new(zones)))
+}
+
+/// How a test request is built.
+struct Ask {
+    qname: &'static str,
+    qtype: RecordType,
+    class: DNSClass,
+    /// `(payload, DO, version)` of the request OPT, if any.
+    edns: Option<(u16, bool, u8)>,
+    op_code: OpCode,
+    questions: usize,
+    protocol: Protocol,
+}
+
+fn ask(qname: &'static str, qtype: RecordType) -> Ask {
+    Ask {
+        qname,
+        qtype,
+        class: DNSClass::IN,
+        edns: None,
+        op_code: OpCode::Query,
+        questions: 1,
+        protocol: Protocol::Udp,
+    }
+}
+
+impl Ask {
+    fn edns(mut self, payload: u16, dnssec_ok: bool) -> Self {
+        self.edns = Some((payload, dnssec_ok, 0));
+        self
+    }
+
+    fn wire(&self) -> Vec<u8> {
+        let mut message = Message::new(0x5a5a, MessageType::Query, self.op_code);
+        message.metadata.recursion_desired = true;
+        message.metadata.checking_disabled = true;
+        for _ in 0..self.questions {
+            let mut query = Query::query(Name::from_ascii(self.qname).expect("name"), self.qtype);
+            query.set_query_class(self.class);
+            message.add_query(query);
+        }
+        if let Some((payload, dnssec_ok, version)) = self.edns {
+            let mut edns = Edns::new();
+            edns.set_max_payload(payload)
+                .set_dnssec_ok(dnssec_ok)
+                .set_version(version);
+            message.set_edns(edns);
+        }
+        message.to_vec().expect("request encodes")
+    }
+
+    async fn send_to(&self, handler: &Handler) -> (Message, usize) {
+        let src: SocketAddr = "192.0.2.100:53000".parse().expect("address");
+        let request =
+            Request::from_bytes(self.wire(), src, self.protocol).expect("request decodes");
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let capture = Capture {
+            protocol: self.protocol,
+            sent: sent.clone(),
+        };
+        handler
+            .handle_request::<_, TokioTime>(&request, capture)
+            .await;
+        let mut sent = sent.lock().expect("not poisoned");
+        assert_eq!(sent.len(), 1, "exactly one response");
+        let wire = sent.pop().expect("one response");
+        let message = Message::from_vec(&wire).expect("response decodes");
+        (message, wire.len())
+    }
+
+    async fn send(&self) -> Message {
+        self.send_to(&Handler::new(catalog(), 1232)).await.0
+    }
+}
+
+fn lines(records: &[Record]) -> Vec<String> {
+    records.iter().map(show).collect()
+}
+
+#[tokio::test]
+async fn rfc1035_s4_1_1_answer_header_flags() {
+    // RFC 1035 §4.1.1: RD "may be set in a query and is copied into the response"; AA
+    // "specifies that the responding name server is an authority for the domain name in
+    // question section". No recursion: RA stays clear.
+    let response = ask("a.example.", RecordType::A).send().await;
+    let m = &response.metadata;
+    assert_eq!(m.id, 0x5a5a);
+    assert_eq!(m.message_type, MessageType::Response);
+    assert_eq!(m.op_code, OpCode::Query);
+    assert_eq!(m.response_code, ResponseCode::NoError);
+    assert!(m.authoritative);
+    assert!(m.recursion_desired);
+    assert!(!m.recursion_available);
+    assert!(!m.truncation);
+    assert!(!m.authentic_data);
+    assert_eq!(response.queries.len(), 1);
+    assert_eq!(lines(&response.answers), ["a.example. 3600 A 192.0.2.1"]);
+    assert!(response.authorities.is_empty());
+    assert!(response.additionals.is_empty());
+    assert!(
+        response.edns.is_none(),
+        "no OPT in the request, none in the response"
+    );
+}
+
+#[tokio::test]
+async fn rfc6891_s6_1_1_response_has_opt_with_our_payload_and_do_echoed() {
+    // RFC 6891 §6.1.1: "If an OPT record is present in a received request, compliant responders
+    // MUST include an OPT record in their respective responses."
+    for dnssec_ok in [false, true] {
+        let response = ask("a.example.", RecordType::A)
+            .edns(4096, dnssec_ok)
+            .send()
+            .await;
+        let edns = response.edns.as_ref().expect("OPT in the response");
+        assert_eq!(edns.version(), 0);
+        assert_eq!(edns.max_payload(), 1232, "our cap, not the client's 4096");
+        assert_eq!(edns.flags().dnssec_ok, dnssec_ok);
+        // RFC 4035 §3.1.1: RRSIGs only when DO is set.
+        let expected = if dnssec_ok { 2 } else { 1 };
+        assert_eq!(response.answers.len(), expected);
+    }
+}
+
+#[tokio::test]
+async fn rfc6891_s6_1_3_unknown_edns_version_gets_badvers() {
+    // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the request,
+    // then it MUST respond with RCODE=BADVERS."
+    let mut request = ask("a.example.", RecordType::A);
+    request.edns = Some((1232, true, 1));
+    let response = request.send().await;
+    // BADVERS and BADSIG share the value 16; hickory's decoder names it BADSIG.
+    assert_eq!(u16::from(response.metadata.response_code), 16);
+    assert_eq!(u16::from(ResponseCode::BADVERS), 16);
+    let edns = response.edns.as_ref().expect("BADVERS travels in the OPT");
+    assert_eq!(edns.version(), 0, "the highest version we implement");
+    assert!(response.answers.is_empty());
+}
+
+#[tokio::test]
+async fn rfc9619_query_without_exactly_one_question_gets_formerr() {
+    for questions in [0, 2] {
+        let mut request = ask("a.example.", RecordType::A);
+        request.questions = questions;
+        let response = request.send().await;
+        assert_eq!(
+            response.metadata.response_code,
+            ResponseCode::FormErr,
+            "{questions} questions"
+        );
+        assert!(response.answers.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn rfc1035_s4_1_1_other_opcodes_get_notimp() {
+    // RFC 1035 §4.1.1: "Not Implemented - The name server does not support the requested kind
+    // of query."
+    for op_code in [OpCode::Status, OpCode::Update, OpCode::Notify] {
+        let mut request = ask("example.", RecordType::SOA);
+        request.op_code = op_code;
+        let response = request.send().await;
+        assert_eq!(response.metadata.response_code, ResponseCode::NotImp);
+        assert_eq!(response.metadata.op_code, op_code);
+        assert!(response.answers.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn rfc1035_s4_1_1_refused_outside_our_zones_class_and_transfers() {
+    // RFC 1035 §4.1.1: "Refused - The name server refuses to perform the specified operation
+    // for policy reasons."
+    let mut chaos = ask("version.bind.", RecordType::TXT);
+    chaos.class = DNSClass::CH;
+    for request in [
+        ask("www.example.net.", RecordType::A),
+        ask("test.", RecordType::SOA),
+        ask(".", RecordType::NS),
+        chaos,
+        ask("example.", RecordType::AXFR),
+        ask("example.", RecordType::IXFR),
+    ] {
+        let response = request.send().await;
+        assert_eq!(
+            response.metadata.response_code,
+            ResponseCode::Refused,
+            "{} {}",
+            request.qname,
+            request.qtype
+        );
+        assert!(!response.metadata.authoritative);
+        assert!(response.answers.is_empty());
+        assert_eq!(response.queries.len(), 1, "the question is echoed");
+    }
+}
+
+#[tokio::test]
+async fn rfc4035_s3_1_4_referral_through_the_handler() {
+    let response = ask("www.sub.example.", RecordType::A)
+        .edns(1232, true)
+        .send()
+        .await;
+    assert!(!response.metadata.authoritative);
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert!(response.answers.is_empty());
+    let types: Vec<_> = response
+        .authorities
+        .iter()
+        .map(Record::record_type)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            RecordType::NS,
+            RecordType::NS,
+            RecordType::DS,
+            RecordType::RRSIG
+        ]
+    );
+    // Glue (3 addresses + 1 RRSIG); hickory's decoder moves the OPT out of the section.
+    assert_eq!(response.additionals.len(), 4);
+    assert!(response.edns.is_some());
+}
+
+#[tokio::test]
+async fn rfc4035_s3_1_3_2_nxdomain_through_the_handler() {
+    let response = ask("nx.example.", RecordType::A)
+        .edns(1232, true)
+        .send()
+        .await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NXDomain);
+    assert!(response.metadata.authoritative);
+    assert_eq!(response.authorities.len(), 6);
+}
+
+#[tokio::test]
+async fn rfc1035_s4_2_1_udp_without_edns_is_limited_to_512_and_truncated_empty() {
+    // RFC 1035 §4.2.1: "Messages carried by UDP are restricted to 512 bytes (not counting the IP
+    // or UDP headers). Longer messages are truncated and the TC bit is set in the header."
+    let (response, size) = ask("txt.big.test.", RecordType::TXT)
+        .send_to(&Handler::new(catalog(), 1232))
+        .await;
+    assert!(size <= 512);
+    assert!(response.metadata.truncation);
+    assert!(response.metadata.authoritative);
+    assert_eq!(response.queries.len(), 1, "the question is kept");
+    assert!(response.answers.is_empty(), "no partial RRset");
+    assert!(response.authorities.is_empty());
+    assert!(response.additionals.is_empty());
+}
+
+#[tokio::test]
+async fn rfc6891_s7_response_fits_the_clients_payload_or_is_truncated() {
+    // RFC 6891 §6.2.3: the requestor's payload size is "the number of octets of the largest UDP
+    // payload that can be reassembled and delivered in the requestor's network stack".
+    let handler = Handler::new(catalog(), 1232);
+    let (response, size) = ask("txt.big.test.", RecordType::TXT)
+        .edns(1232, false)
+        .send_to(&handler)
+        .await;
+    assert!(!response.metadata.truncation);
+    assert_eq!(response.answers.len(), 3);
+    assert!(size > 512 && size <= 1232);
+
+    // A client offering less than the response needs (the response OPT says 1232, so
+    // hickory's encoder alone would not truncate): TC, question and OPT, no records.
+    let (response, size) = ask("txt.big.test.", RecordType::TXT)
+        .edns(600, false)
+        .send_to(&handler)
+        .await;
+    assert!(response.metadata.truncation);
+    assert!(response.answers.is_empty());
+    assert_eq!(response.queries.len(), 1);
+    assert!(response.edns.is_some(), "the OPT stays");
+    assert!(size <= 600);
+
+    // Values below 512 count as 512 (RFC 6891 §6.2.5).
+    let mut request = ask("a.example.", RecordType::A);
+    request.edns = Some((100, false, 0));
+    let (response, _) = request.send_to(&handler).await;
+    assert!(!response.metadata.truncation);
+    assert_eq!(response.answers.len(), 1);
+}
+
+#[tokio::test]
+async fn rfc6891_s6_2_5_our_cap_limits_udp_even_when_the_client_offers_more() {
+    let handler = Handler::new(catalog(), 600);
+    let (response, _) = ask("txt.big.test.", RecordType::TXT)
+        .edns(4096, false)
+        .send_to(&handler)
+        .await;
+    assert!(response.metadata.truncation);
+    assert!(response.answers.is_empty());
+    assert_eq!(response.edns.as_ref().map(Edns::max_payload), Some(600));
+}
+
+#[tokio::test]
+async fn rfc7766_s6_2_tcp_responses_are_not_limited_to_the_udp_size() {
+    let mut request = ask("txt.big.test.", RecordType::TXT);
+    request.protocol = Protocol::Tcp;
+    let (response, size) = request.send_to(&Handler::new(catalog(), 512)).await;
+    assert!(!response.metadata.truncation);
+    assert_eq!(response.answers.len(), 3);
+    assert!(size > 512);
+}
+
+#[tokio::test]
+async fn rfc1035_s4_1_4_compressed_response_that_fits_is_not_truncated() {
+    // Six A records whose long owner names compress to pointers: the uncompressed bound is
+    // over 512 bytes, the real message is not, so it is sent whole.
+    let (response, size) = ask(LONG, RecordType::A)
+        .send_to(&Handler::new(catalog(), 1232))
+        .await;
+    assert!(!response.metadata.truncation);
+    assert_eq!(response.answers.len(), 6);
+    assert!(size <= 512);
+    let bound: usize = response
+        .answers
+        .iter()
+        .map(|r| r.name.len() + 1 + 10 + 4)
+        .sum();
+    assert!(bound + 12 > 512, "the test must exercise the precise path");
+}
+
+#[tokio::test]
+async fn design_invariant_1_each_request_sees_the_current_snapshot() {
+    let catalog = catalog();
+    let handler = Handler::new(catalog.clone(), 1232);
+    let (before, _) = ask("a.example.", RecordType::A).send_to(&handler).await;
+    assert_eq!(before.answers.len(), 1);
+    // Swap in a catalog without example.: the next request is REFUSED.
+    catalog.store(Arc::new(Catalog::new([Arc::new(parse_zone(
+        BIG,
+        "big.test.",
+    ))])));
+    let (after, _) = ask("a.example.", RecordType::A).send_to(&handler).await;
+    assert_eq!(after.metadata.response_code, ResponseCode::Refused);
+}
