@@ -10,6 +10,7 @@ pub mod handler;
 pub mod keystore;
 pub mod manager;
 pub mod query;
+pub mod rollover;
 pub mod serve;
 pub mod state;
 pub mod status;

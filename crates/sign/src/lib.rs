@@ -32,6 +32,7 @@ mod nsec;
 pub mod rrsig;
 pub mod serial;
 pub mod sign;
+pub mod spki;
 pub mod tlsa;
 pub mod zone;
 
