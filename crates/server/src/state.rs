@@ -19,6 +19,10 @@ pub struct ZoneState {
     pub serial: u32,
     /// Hex SHA-256 of the content (unsigned records and keys) published with that serial.
     pub content_digest: String,
+    /// The TLSA rollover state of each binding, by binding name: what is published and since
+    /// when, so that a restart neither resets a wait nor drops a record early.
+    #[serde(default)]
+    pub bindings: std::collections::BTreeMap<String, crate::rollover::BindingState>,
 }
 
 /// Errors reading or writing the state directory, naming the file.
@@ -119,6 +123,7 @@ mod tests {
         let st = ZoneState {
             serial: 2026112805,
             content_digest: "ab".into(),
+            bindings: Default::default(),
         };
         store(dir.path(), &origin, &st).unwrap();
         assert_eq!(load(dir.path(), &origin).unwrap(), Some(st));

@@ -1,26 +1,31 @@
-//! One zone at run time: its content (zone file + TLSA records from certificates), its keys, its
-//! persisted state and its current signed version.
+//! One zone at run time: its content (the zone file plus the TLSA records of its certificate
+//! bindings), its keys, its persisted state and its current signed version.
+//!
+//! The TLSA records of a binding are not read straight from the certificate: each binding has a
+//! rollover state ([`BindingState`]) that decides what is published (the current key, a staged
+//! next key, an old key during its hold-down). A certificate that cannot be used never replaces
+//! the last good records.
 //!
 //! Everything here is synchronous and runs off the query path (the manager calls it on a
 //! blocking thread); queries only ever see the `Arc<SignedZone>` it publishes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use daned_sign::SignError;
-use daned_sign::hickory_proto::rr::rdata::TLSA;
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 use daned_sign::keys::{KeyRole, SigningKey};
 use daned_sign::serial::{next_serial, serial_gt};
 use daned_sign::sign::{self, SignCtx};
 use daned_sign::tlsa;
-use daned_sign::zone::{Rrset, SignedZone, Zone, ZoneDelta, canonical_rdata};
+use daned_sign::zone::{Rrset, SignedZone, Zone, ZoneDelta, canonical_name, canonical_rdata};
 use ring::digest;
 use ring::rand::SecureRandom;
 
 use crate::config::{TlsaBinding, ZoneConfig};
 use crate::keystore::{self, KeyStoreError};
+use crate::rollover::{BindingState, Event, Observation, Timing, TlsaRdata};
 use crate::state::{self, StateError, ZoneState};
 use crate::zonefile::{self, ZoneFileError, ZoneFileErrors};
 
@@ -32,10 +37,10 @@ pub enum ZoneError {
     /// The zone file has errors (each with file and line).
     #[error("{0}")]
     ZoneFile(#[from] ZoneFileErrors),
-    /// A certificate of a TLSA binding is unusable.
+    /// A certificate (or next-key file) of a TLSA binding is unusable.
     #[error("{}: TLSA binding {binding:?}: {reason}", path.display())]
     Certificate {
-        /// The certificate file.
+        /// The file.
         path: PathBuf,
         /// The binding's name.
         binding: String,
@@ -79,73 +84,55 @@ pub enum ZoneError {
 /// What the runtime may do to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Serving: create a key when there is none, persist the serial.
+    /// Serving: create a key when there is none, persist the serial and rollover state.
     Serve,
     /// Read-only (`check`, `dump`, `ds`): never write anything.
     ReadOnly,
 }
 
-/// The unsigned content of a zone, with the warnings found while building it.
+/// The zone file's content, with the warnings found while reading it.
 pub struct Content {
-    /// The records to sign.
+    /// The records of the zone file.
     pub zone: Zone,
     /// Non-fatal problems (file and line).
     pub warnings: Vec<ZoneFileError>,
 }
 
-/// Builds the unsigned content: the zone file plus one TLSA RRset per owner named by the
-/// bindings (several bindings on one owner share the RRset).
+/// Reads the zone file. A binding's owner that already has TLSA records in the file is an
+/// error: one of the two would silently win.
 ///
 /// # Errors
 ///
-/// Zone file errors, unreadable or unusable certificates, a binding whose owner also has TLSA
-/// records in the zone file.
-pub fn build_content(cfg: &ZoneConfig) -> Result<Content, ZoneError> {
+/// Zone file errors; a binding owner with TLSA records in the file.
+pub fn load_base(cfg: &ZoneConfig) -> Result<Content, ZoneError> {
     let loaded = zonefile::load_zone(&cfg.file, &cfg.origin)?;
-    let mut zone = loaded.zone;
-    let mut generated: BTreeMap<Name, (u32, Vec<RData>, &TlsaBinding)> = BTreeMap::new();
     for binding in &cfg.tlsa {
-        let rdata = RData::TLSA(tlsa_for_binding(binding)?);
         for owner in &binding.owners {
-            let owner = daned_sign::zone::canonical_name(owner);
-            if zone.get(&owner, RecordType::TLSA).is_some() {
+            if loaded.zone.get(owner, RecordType::TLSA).is_some() {
                 return Err(ZoneError::Binding {
                     path: cfg.file.clone(),
                     binding: binding.name.clone(),
                     reason: format!(
-                        "{owner} already has TLSA records in the zone file; remove them or the binding"
+                        "{} already has TLSA records in the zone file; remove them or the binding",
+                        canonical_name(owner)
                     ),
                 });
             }
-            let entry = generated
-                .entry(owner)
-                .or_insert((binding.ttl, Vec::new(), binding));
-            entry.0 = entry.0.min(binding.ttl);
-            entry.1.push(rdata.clone());
         }
     }
-    for (owner, (ttl, rdatas, binding)) in generated {
-        let bad = |reason: String| ZoneError::Binding {
-            path: cfg.file.clone(),
-            binding: binding.name.clone(),
-            reason,
-        };
-        let rrset =
-            Rrset::new(&owner, RecordType::TLSA, ttl, rdatas).map_err(|e| bad(e.to_string()))?;
-        zone.insert(rrset).map_err(|e| bad(e.to_string()))?;
-    }
     Ok(Content {
-        zone,
+        zone: loaded.zone,
         warnings: loaded.warnings,
     })
 }
 
-/// The TLSA RDATA of one binding, read from its certificate file now.
+/// The TLSA record of a binding's certificate as it is on disk now. A certificate that has
+/// expired at `now` is refused too.
 ///
 /// # Errors
 ///
-/// [`ZoneError::Certificate`] naming the file.
-pub fn tlsa_for_binding(binding: &TlsaBinding) -> Result<TLSA, ZoneError> {
+/// [`ZoneError::Certificate`] naming the file and what is wrong with it.
+pub fn read_certificate(binding: &TlsaBinding, now: u32) -> Result<TlsaRdata, ZoneError> {
     let bad = |reason: String| ZoneError::Certificate {
         path: binding.certificate.clone(),
         binding: binding.name.clone(),
@@ -153,7 +140,160 @@ pub fn tlsa_for_binding(binding: &TlsaBinding) -> Result<TLSA, ZoneError> {
     };
     let data = std::fs::read(&binding.certificate).map_err(|e| bad(e.to_string()))?;
     let chain = tlsa::parse_chain(&data).map_err(|e| bad(e.to_string()))?;
-    tlsa::tlsa_from_chain(&chain, binding.spec).map_err(|e| bad(e.to_string()))
+    let end_entity = chain
+        .first()
+        .ok_or_else(|| bad("no certificate in the file".into()))?;
+    let info = tlsa::certificate_info(end_entity).map_err(|e| bad(e.to_string()))?;
+    if info.not_after < i64::from(now) {
+        return Err(bad(format!(
+            "certificate of {} expired at {} (Unix time)",
+            info.subject, info.not_after
+        )));
+    }
+    let rdata = tlsa::tlsa_from_chain(&chain, binding.spec).map_err(|e| bad(e.to_string()))?;
+    Ok(TlsaRdata::from(&rdata))
+}
+
+/// The TLSA record of a binding's staged next key, if one is configured and its file exists.
+///
+/// # Errors
+///
+/// [`ZoneError::Certificate`] naming the next-key file when it exists but cannot be used.
+pub fn read_next_key(binding: &TlsaBinding) -> Result<Option<TlsaRdata>, ZoneError> {
+    let Some(path) = &binding.next_key else {
+        return Ok(None);
+    };
+    let bad = |reason: String| ZoneError::Certificate {
+        path: path.clone(),
+        binding: binding.name.clone(),
+        reason,
+    };
+    let data = match std::fs::read(path) {
+        Ok(data) => data,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    let spki = daned_sign::spki::spki_from_pem_or_der(&data).map_err(|e| bad(e.to_string()))?;
+    let rdata = tlsa::tlsa_from_spki(&spki, binding.spec).map_err(|e| bad(e.to_string()))?;
+    Ok(Some(TlsaRdata::from(&rdata)))
+}
+
+/// One TLSA binding at run time: its configuration, rollover state and last problem.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// The binding's configuration.
+    pub cfg: TlsaBinding,
+    /// What is published and why.
+    pub state: BindingState,
+    /// The last problem with the certificate or next-key file; `None` once they are good.
+    pub last_error: Option<String>,
+}
+
+impl Binding {
+    fn timing(&self) -> Timing {
+        Timing {
+            ttl: self.cfg.ttl,
+            margin: self.cfg.rollover_margin,
+        }
+    }
+
+    /// Reads the certificate and next-key file and feeds them to the rollover state. A file
+    /// that cannot be used counts as absent (the last good records stay) and is reported once
+    /// in `last_error`; the return value says whether a new problem appeared.
+    fn observe(&mut self, origin: &Name, now: u32) -> (Vec<Event>, bool) {
+        let mut problems = Vec::new();
+        let current = read_certificate(&self.cfg, now)
+            .map_err(|e| problems.push(e.to_string()))
+            .ok();
+        let next = read_next_key(&self.cfg)
+            .map_err(|e| problems.push(e.to_string()))
+            .ok()
+            .flatten();
+        let error = (!problems.is_empty()).then(|| problems.join("; "));
+        let new_problem = error.is_some() && error != self.last_error;
+        if new_problem {
+            tracing::error!(
+                zone = %origin,
+                binding = %self.cfg.name,
+                error = error.as_deref().unwrap_or_default(),
+                "certificate unusable; the last good TLSA records stay published"
+            );
+        } else if error.is_none() && self.last_error.is_some() {
+            tracing::info!(zone = %origin, binding = %self.cfg.name, "certificate usable again");
+        }
+        self.last_error = error;
+        let events = self.state.observe(now, &Observation { current, next }, &self.timing());
+        (events, new_problem)
+    }
+
+    fn tick(&mut self, now: u32) -> Vec<Event> {
+        let timing = self.timing();
+        self.state.tick(now, &timing)
+    }
+}
+
+fn log_events(origin: &Name, binding: &str, events: &[Event]) {
+    for event in events {
+        match event {
+            Event::UnsafeSwitch { exposure_until, .. } => tracing::warn!(
+                zone = %origin,
+                binding,
+                %event,
+                exposure_until,
+                "UNSAFE TLSA SWITCH: the certificate's key changed without being staged first; \
+                 DANE senders that cached the old TLSA RRset may fail to deliver until \
+                 exposure_until. Stage the next key (next-key) before deploying it."
+            ),
+            Event::EarlySwitch { early_by, .. } => tracing::warn!(
+                zone = %origin,
+                binding,
+                %event,
+                early_by,
+                "the staged key was deployed before it was ready; resolvers may still cache an \
+                 RRset without it"
+            ),
+            _ => tracing::info!(zone = %origin, binding, %event, "TLSA rollover"),
+        }
+    }
+}
+
+/// The zone file's records plus one TLSA RRset per binding owner, with the records each
+/// binding publishes (several bindings on one owner share the RRset; its TTL is the smallest).
+///
+/// # Errors
+///
+/// [`ZoneError::Binding`] if an RRset cannot be built or inserted.
+pub fn compose(cfg: &ZoneConfig, base: &Zone, bindings: &[Binding]) -> Result<Zone, ZoneError> {
+    let mut zone = base.clone();
+    let mut generated: BTreeMap<Name, (u32, Vec<RData>, &str)> = BTreeMap::new();
+    for binding in bindings {
+        let published = binding.state.published();
+        if published.is_empty() {
+            continue;
+        }
+        for owner in &binding.cfg.owners {
+            let entry = generated.entry(canonical_name(owner)).or_insert((
+                binding.cfg.ttl,
+                Vec::new(),
+                &binding.cfg.name,
+            ));
+            entry.0 = entry.0.min(binding.cfg.ttl);
+            entry
+                .1
+                .extend(published.iter().map(|r| RData::TLSA(r.to_tlsa())));
+        }
+    }
+    for (owner, (ttl, rdatas, name)) in generated {
+        let bad = |reason: String| ZoneError::Binding {
+            path: cfg.file.clone(),
+            binding: name.to_string(),
+            reason,
+        };
+        let rrset =
+            Rrset::new(&owner, RecordType::TLSA, ttl, rdatas).map_err(|e| bad(e.to_string()))?;
+        zone.insert(rrset).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(zone)
 }
 
 /// Hex SHA-256 over the content and the keys' DNSKEY records: what a serial stands for.
@@ -179,14 +319,21 @@ pub fn content_digest<'k>(zone: &Zone, keys: impl IntoIterator<Item = &'k Signin
 
 /// The serial the zone file asks for.
 fn file_serial(zone: &Zone) -> u32 {
-    match zone
-        .soa()
-        .and_then(|s| s.records().first())
-        .map(|r| &r.data)
-    {
+    match zone.soa().and_then(|s| s.records().first()).map(|r| &r.data) {
         Some(RData::SOA(soa)) => soa.serial,
         _ => 0,
     }
+}
+
+/// Counters for the metrics and `daned status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZoneCounters {
+    /// Certificate or next-key files found unusable (each new problem once).
+    pub certificate_errors: u64,
+    /// Key changes that were not staged first.
+    pub unsafe_switches: u64,
+    /// Reloads or binding updates that failed (the previous version stayed).
+    pub failed_updates: u64,
 }
 
 /// A zone being served.
@@ -197,21 +344,26 @@ pub struct ZoneRuntime {
     mode: Mode,
     keys: Vec<SigningKey>,
     key_files: Vec<PathBuf>,
+    base: Zone,
+    bindings: Vec<Binding>,
     content: Zone,
     signed: Arc<SignedZone>,
     warnings: Vec<ZoneFileError>,
+    counters: ZoneCounters,
+    last_error: Option<String>,
 }
 
 impl ZoneRuntime {
-    /// Loads keys (creating a CSK in [`Mode::Serve`] when there is none), builds the content,
-    /// chooses the serial from the persisted state and signs the zone.
+    /// Loads keys (creating a CSK in [`Mode::Serve`] when there is none), the zone file, the
+    /// persisted state and the certificates, chooses the serial and signs the zone.
     ///
     /// The serial: unchanged content keeps the persisted serial; changed content gets the zone
     /// file's serial if it is newer, else the persisted serial + 1.
     ///
     /// # Errors
     ///
-    /// See [`ZoneError`].
+    /// See [`ZoneError`]. A binding whose certificate is unusable and that has nothing
+    /// published from an earlier run is an error (there is no last good record to keep).
     pub fn start(
         cfg: ZoneConfig,
         key_dir: PathBuf,
@@ -220,9 +372,33 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Self, ZoneError> {
-        let mut keys = keystore::load_keys(&key_dir, &cfg.origin, rng)?;
-        let content = build_content(&cfg)?;
-        if keys.is_empty() {
+        let stored = keystore::load_keys(&key_dir, &cfg.origin, rng)?;
+        let base = load_base(&cfg)?;
+        let saved = state::load(&state_dir, &cfg.origin)?;
+        let mut bindings = Vec::with_capacity(cfg.tlsa.len());
+        for binding_cfg in &cfg.tlsa {
+            let mut binding = Binding {
+                cfg: binding_cfg.clone(),
+                state: saved
+                    .as_ref()
+                    .and_then(|s| s.bindings.get(&binding_cfg.name).cloned())
+                    .unwrap_or_default(),
+                last_error: None,
+            };
+            if binding.state.published().is_empty() {
+                // Nothing good from before: the certificate must be usable now.
+                read_certificate(binding_cfg, now)?;
+                read_next_key(binding_cfg)?;
+            }
+            let (events, _) = binding.observe(&cfg.origin, now);
+            if mode == Mode::Serve {
+                log_events(&cfg.origin, &binding_cfg.name, &events);
+            }
+            bindings.push(binding);
+        }
+        let content = compose(&cfg, &base.zone, &bindings)?;
+        let mut stored = stored;
+        if stored.is_empty() {
             if mode == Mode::ReadOnly {
                 return Err(ZoneError::NoKeys {
                     origin: cfg.origin.clone(),
@@ -237,18 +413,24 @@ impl ZoneRuntime {
                 rng,
             )?;
             tracing::info!(zone = %cfg.origin, key_tag = key.key.key_tag(), path = %key.path.display(), "created signing key");
-            keys.push(key);
+            stored.push(key);
         }
-        let digest = content_digest(&content.zone, keys.iter().map(|k| &k.key));
-        let wanted = file_serial(&content.zone);
-        let serial = match state::load(&state_dir, &cfg.origin)? {
+        let (keys, key_files): (Vec<SigningKey>, Vec<PathBuf>) =
+            stored.into_iter().map(|k| (k.key, k.path)).unzip();
+        let digest = content_digest(&content, &keys);
+        let wanted = file_serial(&content);
+        let serial = match &saved {
             Some(st) if st.content_digest == digest => st.serial,
             Some(st) => next_serial(st.serial, wanted),
             None => wanted,
         };
-        let (keys, key_files): (Vec<SigningKey>, Vec<PathBuf>) =
-            keys.into_iter().map(|k| (k.key, k.path)).unzip();
-        let signed = sign_full(&cfg, &keys, &content.zone, serial, now, rng)?;
+        let signed = with_ctx(&cfg, &keys, now, rng, |ctx| {
+            sign::sign_zone(ctx, &content, serial)
+        })
+        .map_err(|source| ZoneError::Sign {
+            origin: cfg.origin.clone(),
+            source,
+        })?;
         let rt = Self {
             cfg,
             key_dir,
@@ -256,9 +438,13 @@ impl ZoneRuntime {
             mode,
             keys,
             key_files,
-            content: content.zone,
+            base: base.zone,
+            bindings,
+            content,
             signed: Arc::new(signed),
-            warnings: content.warnings,
+            warnings: base.warnings,
+            counters: ZoneCounters::default(),
+            last_error: None,
         };
         rt.persist(&digest)?;
         Ok(rt)
@@ -284,12 +470,42 @@ impl ZoneRuntime {
         &self.key_files
     }
 
-    /// Warnings from the last successful content build.
+    /// The TLSA bindings with their rollover state.
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    /// Warnings from the last successful zone file read.
     pub fn warnings(&self) -> &[ZoneFileError] {
         &self.warnings
     }
 
-    /// Re-reads the zone file and certificates. Unchanged content is a no-op (`None`, same
+    /// The counters since start.
+    pub fn counters(&self) -> ZoneCounters {
+        self.counters
+    }
+
+    /// The last reload or update error, cleared by the next success.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// Whether `path` is a certificate or next-key file of one of this zone's bindings.
+    pub fn watches(&self, path: &Path) -> bool {
+        self.bindings.iter().any(|b| {
+            b.cfg.certificate == path || b.cfg.next_key.as_deref() == Some(path)
+        })
+    }
+
+    /// Every certificate and next-key file of this zone.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        self.bindings
+            .iter()
+            .flat_map(|b| std::iter::once(b.cfg.certificate.clone()).chain(b.cfg.next_key.clone()))
+            .collect()
+    }
+
+    /// Re-reads the zone file and the certificates. Unchanged content is a no-op (`None`, same
     /// serial); otherwise only what changed is re-signed and a new serial published.
     ///
     /// # Errors
@@ -300,28 +516,121 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
-        let content = build_content(&self.cfg)?;
-        let changes = self.content.diff(&content.zone);
-        let wanted = file_serial(&content.zone);
-        let current = self.signed.serial();
-        if changes.is_empty() && !serial_gt(wanted, current) {
-            self.warnings = content.warnings;
-            return Ok(None);
+        let result = load_base(&self.cfg).and_then(|base| {
+            let warnings = base.warnings;
+            self.update(base.zone, true, now, rng).map(|d| (d, warnings))
+        });
+        match result {
+            Ok((delta, warnings)) => {
+                self.warnings = warnings;
+                Ok(delta)
+            }
+            Err(e) => {
+                self.counters.failed_updates += 1;
+                self.last_error = Some(e.to_string());
+                Err(e)
+            }
         }
-        let serial = next_serial(current, wanted);
-        let (signed, delta) = with_ctx(&self.cfg, &self.keys, now, rng, |ctx| {
-            sign::apply_changes(ctx, &self.signed, &changes, serial)
+    }
+
+    /// Re-reads the certificates and next-key files only (a file watcher event). See
+    /// [`Self::reload`].
+    ///
+    /// # Errors
+    ///
+    /// Signing or state errors; on error nothing changes.
+    pub fn update_bindings(
+        &mut self,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        let base = self.base.clone();
+        self.update(base, true, now, rng).inspect_err(|e| {
+            self.counters.failed_updates += 1;
+            self.last_error = Some(e.to_string());
         })
-        .map_err(|source| ZoneError::Sign {
-            origin: self.cfg.origin.clone(),
-            source,
-        })?;
-        let digest = content_digest(&content.zone, &self.keys);
-        self.content = content.zone;
-        self.warnings = content.warnings;
-        self.signed = Arc::new(signed);
-        self.persist(&digest)?;
-        Ok(Some(delta))
+    }
+
+    /// Runs the rollover timers (a staged key becoming ready, a hold-down ending) without
+    /// reading any file.
+    ///
+    /// # Errors
+    ///
+    /// Signing or state errors; on error nothing changes.
+    pub fn tick_bindings(
+        &mut self,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        let base = self.base.clone();
+        self.update(base, false, now, rng).inspect_err(|e| {
+            self.counters.failed_updates += 1;
+            self.last_error = Some(e.to_string());
+        })
+    }
+
+    /// The one path every content change takes: rollover states updated on copies, the new
+    /// content composed and diffed, only the difference signed, and everything committed only
+    /// once signing succeeded.
+    fn update(
+        &mut self,
+        base: Zone,
+        read_files: bool,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        let mut bindings = self.bindings.clone();
+        let mut all_events = Vec::new();
+        let mut new_problems = 0;
+        for binding in &mut bindings {
+            let events = if read_files {
+                let (events, new_problem) = binding.observe(&self.cfg.origin, now);
+                new_problems += u64::from(new_problem);
+                events
+            } else {
+                binding.tick(now)
+            };
+            all_events.push((binding.cfg.name.clone(), events));
+        }
+        let content = compose(&self.cfg, &base, &bindings)?;
+        let changes = self.content.diff(&content);
+        let wanted = file_serial(&content);
+        let current = self.signed.serial();
+        let delta = if changes.is_empty() && !serial_gt(wanted, current) {
+            None
+        } else {
+            let serial = next_serial(current, wanted);
+            let (signed, delta) = with_ctx(&self.cfg, &self.keys, now, rng, |ctx| {
+                sign::apply_changes(ctx, &self.signed, &changes, serial)
+            })
+            .map_err(|source| ZoneError::Sign {
+                origin: self.cfg.origin.clone(),
+                source,
+            })?;
+            self.signed = Arc::new(signed);
+            Some(delta)
+        };
+        let state_changed = bindings
+            .iter()
+            .zip(&self.bindings)
+            .any(|(new, old)| new.state != old.state);
+        self.bindings = bindings;
+        self.base = base;
+        self.content = content;
+        self.counters.certificate_errors += new_problems;
+        for (name, events) in &all_events {
+            self.counters.unsafe_switches += events
+                .iter()
+                .filter(|e| matches!(e, Event::UnsafeSwitch { .. }))
+                .count() as u64;
+            log_events(&self.cfg.origin, name, events);
+        }
+        self.last_error = None;
+        if delta.is_some() || state_changed {
+            let digest = content_digest(&self.content, &self.keys);
+            self.persist(&digest)?;
+        }
+        Ok(delta)
     }
 
     /// Renews the signatures that are due (see [`sign::refresh_signatures`]); `None` when none
@@ -352,8 +661,30 @@ impl ZoneRuntime {
         Ok(Some(delta))
     }
 
-    /// When (seconds since the epoch) the next signature refresh is due: the earliest RRSIG
-    /// expiration minus the refresh margin. `None` when nothing is signed.
+    /// When (seconds since the epoch) this zone next needs the manager: the earliest RRSIG
+    /// expiration minus the refresh margin, or a rollover deadline, whichever comes first.
+    /// `None` when there is nothing to wait for.
+    pub fn next_deadline(&self) -> Option<u32> {
+        let refresh = self
+            .signed
+            .earliest_expiration()
+            .map(|exp| exp.wrapping_sub(self.cfg.signing.policy.refresh));
+        self.bindings
+            .iter()
+            .filter_map(|b| b.state.next_deadline())
+            .chain(refresh)
+            .min_by(|a, b| {
+                if a == b {
+                    std::cmp::Ordering::Equal
+                } else if serial_gt(*b, *a) {
+                    std::cmp::Ordering::Less
+                } else {
+                    std::cmp::Ordering::Greater
+                }
+            })
+    }
+
+    /// When the next signature refresh is due (seconds since the epoch).
     pub fn next_refresh_at(&self) -> Option<u32> {
         self.signed
             .earliest_expiration()
@@ -372,27 +703,15 @@ impl ZoneRuntime {
         let st = ZoneState {
             serial: self.signed.serial(),
             content_digest: digest.to_string(),
+            bindings: self
+                .bindings
+                .iter()
+                .map(|b| (b.cfg.name.clone(), b.state.clone()))
+                .collect(),
         };
         state::store(&self.state_dir, &self.cfg.origin, &st)?;
         Ok(())
     }
-}
-
-fn sign_full(
-    cfg: &ZoneConfig,
-    keys: &[SigningKey],
-    zone: &Zone,
-    serial: u32,
-    now: u32,
-    rng: &dyn SecureRandom,
-) -> Result<SignedZone, ZoneError> {
-    with_ctx(cfg, keys, now, rng, |ctx| {
-        sign::sign_zone(ctx, zone, serial)
-    })
-    .map_err(|source| ZoneError::Sign {
-        origin: cfg.origin.clone(),
-        source,
-    })
 }
 
 fn with_ctx<T>(
