@@ -12,5 +12,6 @@ pub mod query;
 pub mod serve;
 pub mod state;
 pub mod status;
+pub mod watch;
 pub mod zonefile;
 pub mod zones;
