@@ -182,6 +182,7 @@ impl CertWatcher {
         let now = Instant::now();
         let mut actor = Actor {
             watcher,
+            reports_close: W::kind() == notify::WatcherKind::Inotify,
             targets,
             watched: BTreeMap::new(),
             debounce,
@@ -270,6 +271,9 @@ struct Target {
 struct Actor<W> {
     /// The notify watcher; dropping it stops notify's own thread.
     watcher: W,
+    /// The backend reports a writer's close (inotify), so a file seen being written can wait for
+    /// it; other backends never would.
+    reports_close: bool,
     targets: Vec<Target>,
     /// Directories watched now, with the (device, inode) they had when the watch was added.
     watched: BTreeMap<PathBuf, (u64, u64)>,
@@ -380,10 +384,10 @@ impl<W: Watcher> Actor<W> {
             event.kind,
             EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
         );
-        let written = matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any)
-        );
+        // A data write opens a wait for the writer's close (creating a file, a link or a symlink
+        // writes no data, and is followed by a data write if there is any).
+        let written =
+            self.reports_close && matches!(event.kind, EventKind::Modify(ModifyKind::Data(_)));
         let closed = event.kind == EventKind::Access(AccessKind::Close(AccessMode::Write));
         let mut marked = false;
         for path in &event.paths {

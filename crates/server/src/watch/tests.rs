@@ -13,13 +13,13 @@ use tokio::time::timeout;
 use super::{CertWatcher, WatchError};
 
 /// Short, so the tests are quick; events of one write arrive well within it.
-const DEBOUNCE: Duration = Duration::from_millis(50);
+const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Long enough never to fire during a test, so only notify events can explain a report.
 const NO_RESCAN: Duration = Duration::from_secs(3600);
 /// The longest wait for an expected event.
 const WAIT: Duration = Duration::from_secs(5);
 /// How long "no event" is watched for: several debounce periods.
-const QUIET: Duration = Duration::from_millis(400);
+const QUIET: Duration = Duration::from_millis(500);
 
 fn start(paths: &[&Path]) -> (CertWatcher, Receiver<PathBuf>) {
     let paths = paths.iter().map(|p| p.to_path_buf()).collect();
@@ -134,6 +134,21 @@ async fn certbot_symlink_repointed_is_reported() {
     assert_quiet(&mut rx).await;
     write(&archive.join("cert2.pem"), "two, changed in place");
     assert_eq!(next(&mut rx).await, cert);
+
+    // Re-pointed by unlink and symlink (certbot's own way), in a new archive directory.
+    let archive3 = dir.path().join("archive/y");
+    fs::create_dir_all(&archive3).expect("mkdir archive/y");
+    write(&archive3.join("cert3.pem"), "three");
+    fs::remove_file(&cert).expect("unlink");
+    symlink("../../archive/y/cert3.pem", &cert).expect("symlink again");
+    assert_eq!(next(&mut rx).await, cert);
+    assert_quiet(&mut rx).await;
+    write(&archive3.join("cert3.pem"), "three, changed in place");
+    assert_eq!(
+        next(&mut rx).await,
+        cert,
+        "the new target directory is watched"
+    );
 }
 
 #[tokio::test]
