@@ -412,3 +412,117 @@ async fn design_invariant_1_each_request_sees_the_current_snapshot() {
     let (after, _) = ask("a.example.", RecordType::A).send_to(&handler).await;
     assert_eq!(after.metadata.response_code, ResponseCode::Refused);
 }
+
+/// Runs `tool` (dig or delv) against a handler serving `catalog` behind hickory's real UDP/TCP
+/// server and returns its output, or `None` when the tool is not installed.
+async fn run_against(catalog: Arc<ArcSwap<Catalog>>, tool: &str, args: &[&str]) -> Option<String> {
+    use std::time::Duration;
+
+    use hickory_server::Server;
+
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.ok()?;
+    let port = udp.local_addr().ok()?.port();
+    let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let mut server = Server::new(Handler::new(catalog, 1232));
+    server.register_socket(udp);
+    server.register_listener(tcp, Duration::from_secs(5), 65535);
+    let mut command = std::process::Command::new(tool);
+    command
+        .args(["@127.0.0.1", "-p", &port.to_string()])
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .ok()?
+        .ok()?;
+    server.shutdown_gracefully().await.ok()?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    Some(text)
+}
+
+async fn dig(args: &[&str]) -> Option<String> {
+    let mut all = vec!["+tries=1", "+time=2"];
+    all.extend_from_slice(args);
+    run_against(catalog(), "dig", &all).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dig (bind9-dnsutils) and loopback sockets"]
+async fn dig_reads_our_responses_over_udp_and_tcp() {
+    let Some(out) = dig(&["+dnssec", "+norec", "nx.example.", "A"]).await else {
+        return;
+    };
+    assert!(out.contains("status: NXDOMAIN"), "{out}");
+    assert!(out.contains("flags: qr aa;"), "{out}");
+    assert!(
+        out.contains("; EDNS: version: 0, flags: do; udp: 1232"),
+        "{out}"
+    );
+    assert!(out.contains("AUTHORITY: 6"), "{out}");
+
+    // Without EDNS the TXT RRset does not fit in 512 bytes: dig sees TC and retries over TCP.
+    let Some(out) = dig(&["+noedns", "txt.big.test.", "TXT"]).await else {
+        return;
+    };
+    assert!(out.contains("Truncated, retrying in TCP mode"), "{out}");
+    assert!(out.contains("ANSWER: 3"), "{out}");
+    assert!(out.contains("flags: qr aa rd;"), "{out}");
+}
+
+const SIGNED: &str = include_str!("../../tests/data/query/example.signed.zone");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs delv (bind9-dnsutils) and loopback sockets"]
+async fn delv_validates_every_kind_of_answer() {
+    // A zone really signed by BIND's dnssec-signzone, served by our engine: delv must validate
+    // positive answers and every denial-of-existence proof we choose (RFC 4035 §5).
+    let zone = Arc::new(parse_zone(SIGNED, "example."));
+    let key = SIGNED
+        .lines()
+        .find(|l| l.contains(" DNSKEY 257 "))
+        .and_then(|l| l.split(' ').nth(7))
+        .expect("the signed zone has a KSK");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let anchors = dir.path().join("anchors.conf");
+    std::fs::write(
+        &anchors,
+        format!("trust-anchors {{ example. static-key 257 3 13 \"{key}\"; }};\n"),
+    )
+    .expect("anchor file written");
+    let anchors = anchors.to_string_lossy().into_owned();
+    let catalog = Arc::new(ArcSwap::from_pointee(Catalog::new([zone])));
+    let cases = [
+        ("a.example.", "A", "; fully validated"),
+        ("cname.example.", "A", "; fully validated"),
+        // Wildcard answer (§3.1.3.3) and wildcard CNAME.
+        ("foo.w.example.", "TXT", "; fully validated"),
+        ("foo.c.example.", "A", "; fully validated"),
+        // NODATA (§3.1.3.1), empty non-terminal, wildcard NODATA (§3.1.3.4).
+        ("a.example.", "MX", "; negative response, fully validated"),
+        ("b.example.", "A", "; negative response, fully validated"),
+        ("zz.w.example.", "A", "; negative response, fully validated"),
+        // NXDOMAIN (§3.1.3.2), also below an existing name and behind a CNAME (delv validates
+        // the CNAME, then reports the validated NXDOMAIN of its target as "ncache nxdomain").
+        ("nx.example.", "A", "; negative response, fully validated"),
+        ("missing.example.", "A", "ncache nxdomain"),
+        (
+            "x.m.w.example.",
+            "A",
+            "; negative response, fully validated",
+        ),
+        // No DS at a cut: insecure delegation proven by the cut's NSEC (§3.1.4.1).
+        ("sub.example.", "DS", "; negative response, fully validated"),
+    ];
+    for (qname, qtype, expected) in cases {
+        let args = ["-a", &anchors, "+root=example.", qname, qtype];
+        let Some(out) = run_against(catalog.clone(), "delv", &args).await else {
+            return;
+        };
+        assert!(out.contains(expected), "{qname} {qtype}:\n{out}");
+        for failure in ["failure", "broken", "insecur", "no valid", "bogus"] {
+            assert!(!out.contains(failure), "{qname} {qtype}:\n{out}");
+        }
+    }
+}

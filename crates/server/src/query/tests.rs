@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use daned_sign::zone::SignedZone;
 use data_encoding::{BASE64, HEXUPPER_PERMISSIVE};
-use hickory_proto::dnssec::rdata::{DNSSECRData, DS, NSEC, RRSIG, SigInput};
-use hickory_proto::dnssec::{Algorithm, DigestType};
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC, RRSIG, SigInput};
+use hickory_proto::dnssec::{Algorithm, DigestType, PublicKeyBuf};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::SerialNumber;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -33,7 +33,7 @@ ns.sub.example. 300 IN NSEC sub.example. A RRSIG NSEC
 /// A zone parsed from master-file text, RRSIGs attached to the RRsets they cover.
 ///
 /// hickory's master-file parser refuses DNSSEC types (it expects a signer to make them), so
-/// lines of the form `owner ttl IN NSEC|RRSIG|DS rdata` are parsed here and the rest by
+/// lines of the form `owner ttl IN NSEC|RRSIG|DS|DNSKEY rdata` are parsed here and the rest by
 /// hickory's `Parser`.
 pub(crate) fn parse_zone(text: &str, origin: &str) -> SignedZone {
     let origin = name(origin);
@@ -55,7 +55,7 @@ pub(crate) fn parse_zone(text: &str, origin: &str) -> SignedZone {
     SignedZone::from_records(&origin, records).expect("test zone is valid")
 }
 
-/// An NSEC, RRSIG or DS record from one `owner ttl IN type rdata` line.
+/// An NSEC, RRSIG, DS or DNSKEY record from one `owner ttl IN type rdata` line.
 fn dnssec_record(line: &str) -> Option<Record> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let [owner, ttl, "IN", rtype, rdata @ ..] = fields.as_slice() else {
@@ -76,6 +76,15 @@ fn dnssec_record(line: &str) -> Option<Record> {
                 .decode(rdata[3].as_bytes())
                 .expect("hex digest"),
         ))),
+        "DNSKEY" => {
+            let flags: u16 = rdata[0].parse().expect("flags");
+            let algorithm = Algorithm::from_u8(rdata[2].parse().expect("algorithm"));
+            let key = BASE64.decode(rdata[3].as_bytes()).expect("base64 key");
+            RData::DNSSEC(DNSSECRData::DNSKEY(DNSKEY::with_flags(
+                flags,
+                PublicKeyBuf::new(key, algorithm),
+            )))
+        }
         "RRSIG" => {
             let number = |i: usize| -> u32 { rdata[i].parse().expect("number") };
             let input = SigInput {
