@@ -147,9 +147,7 @@ pub fn load_key(path: &Path, rng: &dyn SecureRandom) -> Result<StoredKey, KeySto
         .strip_suffix(".pem")
         .and_then(|stem| stem.rsplit_once('.'))
         .and_then(|(_, role)| parse_role(role))
-        .ok_or_else(|| {
-            bad("file name must end in .csk.pem, .ksk.pem or .zsk.pem".into())
-        })?;
+        .ok_or_else(|| bad("file name must end in .csk.pem, .ksk.pem or .zsk.pem".into()))?;
     let text = fs::read_to_string(path).map_err(|e| KeyStoreError::io(path, e))?;
     let pkcs8 = Pkcs8Key::from_pem(&text).map_err(|e| bad(e.to_string()))?;
     let key = SigningKey::from_pkcs8(&pkcs8, role, rng).map_err(|e| bad(e.to_string()))?;
@@ -237,7 +235,8 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> Result<(), KeyStoreError> {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| KeyStoreError::io(&tmp, e))?;
-        file.write_all(data).map_err(|e| KeyStoreError::io(&tmp, e))?;
+        file.write_all(data)
+            .map_err(|e| KeyStoreError::io(&tmp, e))?;
         file.sync_all().map_err(|e| KeyStoreError::io(&tmp, e))?;
         fs::hard_link(&tmp, path).map_err(|e| KeyStoreError::io(path, e))?;
         File::open(dir)
@@ -263,9 +262,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kdir = dir.path().join("keys");
         let rng = SystemRandom::new();
-        let created =
-            create_key(&kdir, &origin(), KeyAlgorithm::EcdsaP256Sha256, KeyRole::Csk, &rng)
-                .unwrap();
+        let created = create_key(
+            &kdir,
+            &origin(),
+            KeyAlgorithm::EcdsaP256Sha256,
+            KeyRole::Csk,
+            &rng,
+        )
+        .unwrap();
         let mode = fs::metadata(&created.path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let dir_mode = fs::metadata(&kdir).unwrap().permissions().mode() & 0o777;
@@ -284,7 +288,9 @@ mod tests {
         let path = dir.path().join("k.pem");
         write_new_file(&path, b"first").unwrap();
         let err = write_new_file(&path, b"second").unwrap_err();
-        assert!(matches!(err, KeyStoreError::Io { ref source, .. } if source.kind() == io::ErrorKind::AlreadyExists));
+        assert!(
+            matches!(err, KeyStoreError::Io { ref source, .. } if source.kind() == io::ErrorKind::AlreadyExists)
+        );
         assert_eq!(fs::read(&path).unwrap(), b"first");
     }
 
@@ -292,12 +298,23 @@ mod tests {
     fn group_readable_key_is_refused_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
         let rng = SystemRandom::new();
-        let created =
-            create_key(dir.path(), &origin(), KeyAlgorithm::Ed25519, KeyRole::Csk, &rng).unwrap();
+        let created = create_key(
+            dir.path(),
+            &origin(),
+            KeyAlgorithm::Ed25519,
+            KeyRole::Csk,
+            &rng,
+        )
+        .unwrap();
         fs::set_permissions(&created.path, fs::Permissions::from_mode(0o640)).unwrap();
-        let err = load_keys(dir.path(), &origin(), &SystemRandom::new()).err().unwrap();
+        let err = load_keys(dir.path(), &origin(), &SystemRandom::new())
+            .err()
+            .unwrap();
         let msg = err.to_string();
-        assert!(matches!(err, KeyStoreError::Permissions { mode: 0o640, .. }), "{msg}");
+        assert!(
+            matches!(err, KeyStoreError::Permissions { mode: 0o640, .. }),
+            "{msg}"
+        );
         assert!(msg.contains(created.path.to_str().unwrap()), "{msg}");
         assert!(msg.contains("chmod 600"), "{msg}");
     }
@@ -307,7 +324,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("example.com+013+00001.csk.pem");
         write_new_file(&path, b"-----BEGIN PRIVATE KEY-----\nnot base64\n").unwrap();
-        let err = load_keys(dir.path(), &origin(), &SystemRandom::new()).err().unwrap();
+        let err = load_keys(dir.path(), &origin(), &SystemRandom::new())
+            .err()
+            .unwrap();
         assert!(matches!(err, KeyStoreError::BadKey { .. }), "{err}");
         assert!(err.to_string().contains("example.com+013+00001.csk.pem"));
     }
@@ -317,7 +336,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rng = SystemRandom::new();
         let other = Name::from_ascii("example.org.").unwrap();
-        create_key(dir.path(), &other, KeyAlgorithm::Ed25519, KeyRole::Csk, &rng).unwrap();
-        assert!(load_keys(dir.path(), &origin(), &SystemRandom::new()).unwrap().is_empty());
+        create_key(
+            dir.path(),
+            &other,
+            KeyAlgorithm::Ed25519,
+            KeyRole::Csk,
+            &rng,
+        )
+        .unwrap();
+        assert!(
+            load_keys(dir.path(), &origin(), &SystemRandom::new())
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! signing itself is the pure `daned-sign` crate. See ARCHITECTURE.md for the map.
 
 pub mod config;
+pub mod control;
 pub mod handler;
 pub mod keystore;
 pub mod manager;

@@ -426,7 +426,10 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn selected_zones<'c>(config: &'c Config, zone: Option<&Name>) -> anyhow::Result<Vec<&'c ZoneConfig>> {
+fn selected_zones<'c>(
+    config: &'c Config,
+    zone: Option<&Name>,
+) -> anyhow::Result<Vec<&'c ZoneConfig>> {
     let Some(zone) = zone else {
         return Ok(config.zones.iter().collect());
     };
@@ -458,6 +461,7 @@ fn init_tracing(format: LogFormat, default_level: &str) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

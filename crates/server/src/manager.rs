@@ -15,8 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::query::Catalog;
-use crate::status::StatusReport;
+use crate::status::{BindingStatus, KeyStatus, StatusReport, ZoneStatus};
 use crate::zones::{Mode, ZoneError, ZoneRuntime};
+use daned_sign::hickory_proto::rr::RecordType;
+use daned_sign::keys::KeyRole;
 
 /// Where the time comes from: seconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
@@ -59,13 +61,17 @@ impl TokioClock {
 
 impl Clock for TokioClock {
     fn now(&self) -> u32 {
-        let elapsed = tokio::time::Instant::now().duration_since(self.start).as_secs();
+        let elapsed = tokio::time::Instant::now()
+            .duration_since(self.start)
+            .as_secs();
         self.start_unix.wrapping_add(elapsed as u32)
     }
 }
 
-/// What one zone's reload did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What one zone's reload did. On the control socket it reads
+/// `{"outcome":"changed","from":1,"to":2,"removed":4,"added":4}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum ReloadOutcome {
     /// Nothing changed; the serial stays.
     Unchanged {
@@ -180,6 +186,10 @@ impl Manager {
                             let _ = reply.send(outcome);
                         }
                     }
+                    Some(Command::Status { reply }) => {
+                        // The requester may have gone away.
+                        let _ = reply.send(self.status());
+                    }
                     None => break,
                 },
             }
@@ -254,7 +264,13 @@ impl Manager {
                     }
                 }
             };
-            if let ReloadOutcome::Changed { from, to, removed, added } = &outcome {
+            if let ReloadOutcome::Changed {
+                from,
+                to,
+                removed,
+                added,
+            } = &outcome
+            {
                 tracing::info!(zone = %origin, from, to, removed, added, "zone reloaded");
             }
             outcomes.push((origin, outcome));
@@ -270,6 +286,13 @@ impl Manager {
         &self.zones
     }
 
+    /// The state of every zone and binding, for `daned status`.
+    pub fn status(&self) -> StatusReport {
+        StatusReport {
+            zones: self.zones.iter().map(zone_status).collect(),
+        }
+    }
+
     fn publish(&self) {
         self.catalog.store(Arc::new(Catalog::new(
             self.zones.iter().map(|z| z.signed().clone()),
@@ -277,13 +300,64 @@ impl Manager {
     }
 }
 
+fn zone_status(rt: &ZoneRuntime) -> ZoneStatus {
+    let signed = rt.signed();
+    let keys = rt
+        .keys()
+        .iter()
+        .zip(rt.key_files())
+        .map(|(key, file)| KeyStatus {
+            key_tag: key.key_tag(),
+            algorithm: key.algorithm().to_string(),
+            role: match key.role() {
+                KeyRole::Ksk => "ksk",
+                KeyRole::Zsk => "zsk",
+                _ => "csk",
+            }
+            .to_string(),
+            file: file.display().to_string(),
+        })
+        .collect();
+    let bindings = rt
+        .config()
+        .tlsa
+        .iter()
+        .map(|b| {
+            let records = b
+                .owners
+                .first()
+                .and_then(|owner| signed.node(&daned_sign::zone::canonical_name(owner)))
+                .and_then(|node| node.get(RecordType::TLSA))
+                .map(|set| set.rrset.rdatas().map(|r| r.to_string()).collect())
+                .unwrap_or_default();
+            BindingStatus {
+                name: b.name.clone(),
+                certificate: b.certificate.display().to_string(),
+                owners: b.owners.iter().map(|o| o.to_string()).collect(),
+                state: "steady".to_string(),
+                records,
+                ready_at: None,
+                ready: false,
+                last_error: None,
+            }
+        })
+        .collect();
+    ZoneStatus {
+        origin: rt.config().origin.to_string(),
+        serial: signed.serial(),
+        keys,
+        earliest_expiration: signed.earliest_expiration(),
+        next_refresh: rt.next_refresh_at(),
+        bindings,
+        last_error: None,
+    }
+}
+
 /// Runs CPU-heavy work (signing) so that it does not stall the runtime's other tasks: on a
 /// multi-threaded runtime the worker hands its queries over first; elsewhere it runs inline.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
-        Ok(handle)
-            if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
-        {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
         }
         _ => f(),

@@ -47,9 +47,7 @@ const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// # Errors
 ///
 /// [`ServeError::Bind`] naming the address.
-pub async fn bind_all(
-    listen: &[SocketAddr],
-) -> Result<Vec<(UdpSocket, TcpListener)>, ServeError> {
+pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListener)>, ServeError> {
     let mut bound = Vec::with_capacity(listen.len());
     for &addr in listen {
         let mut attempt = 0;
@@ -57,7 +55,9 @@ pub async fn bind_all(
             let udp = UdpSocket::bind(addr)
                 .await
                 .map_err(|source| ServeError::Bind { addr, source })?;
-            let udp_addr = udp.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+            let udp_addr = udp
+                .local_addr()
+                .map_err(|source| ServeError::Bind { addr, source })?;
             match TcpListener::bind(udp_addr).await {
                 Ok(tcp) => {
                     bound.push((udp, tcp));
@@ -67,7 +67,12 @@ pub async fn bind_all(
                     tracing::debug!(%udp_addr, %source, "TCP port taken, trying another");
                     attempt += 1;
                 }
-                Err(source) => return Err(ServeError::Bind { addr: udp_addr, source }),
+                Err(source) => {
+                    return Err(ServeError::Bind {
+                        addr: udp_addr,
+                        source,
+                    });
+                }
             }
         }
     }
@@ -126,7 +131,10 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
 /// Completes on SIGTERM or SIGINT.
 pub async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}
@@ -148,7 +156,11 @@ async fn forward_signals(commands: mpsc::Sender<Command>) {
     };
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading");
-        if commands.send(Command::Reload { reply: None }).await.is_err() {
+        if commands
+            .send(Command::Reload { reply: None })
+            .await
+            .is_err()
+        {
             break;
         }
     }

@@ -46,7 +46,10 @@ pub enum StateError {
 /// The state file of `origin` in `dir`.
 pub fn state_path(dir: &Path, origin: &Name) -> PathBuf {
     let zone = origin.to_lowercase().to_ascii();
-    let zone = zone.strip_suffix('.').filter(|z| !z.is_empty()).unwrap_or("root");
+    let zone = zone
+        .strip_suffix('.')
+        .filter(|z| !z.is_empty())
+        .unwrap_or("root");
     dir.join(format!("{zone}.state.json"))
 }
 

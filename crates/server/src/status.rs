@@ -1,10 +1,10 @@
 //! What `daned status` reports: a serialisable snapshot of every zone and TLSA binding, built by
 //! the manager on request.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole daemon.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct StatusReport {
     /// Every zone served.
@@ -12,7 +12,7 @@ pub struct StatusReport {
 }
 
 /// One zone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ZoneStatus {
     /// The zone apex.
@@ -32,7 +32,7 @@ pub struct ZoneStatus {
 }
 
 /// One signing key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct KeyStatus {
     /// Key tag.
@@ -46,7 +46,7 @@ pub struct KeyStatus {
 }
 
 /// One TLSA binding (a certificate and the owner names it serves).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct BindingStatus {
     /// The binding's name from the config.

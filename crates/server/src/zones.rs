@@ -130,7 +130,8 @@ pub fn build_content(cfg: &ZoneConfig) -> Result<Content, ZoneError> {
             binding: binding.name.clone(),
             reason,
         };
-        let rrset = Rrset::new(&owner, RecordType::TLSA, ttl, rdatas).map_err(|e| bad(e.to_string()))?;
+        let rrset =
+            Rrset::new(&owner, RecordType::TLSA, ttl, rdatas).map_err(|e| bad(e.to_string()))?;
         zone.insert(rrset).map_err(|e| bad(e.to_string()))?;
     }
     Ok(Content {
@@ -178,7 +179,11 @@ pub fn content_digest<'k>(zone: &Zone, keys: impl IntoIterator<Item = &'k Signin
 
 /// The serial the zone file asks for.
 fn file_serial(zone: &Zone) -> u32 {
-    match zone.soa().and_then(|s| s.records().first()).map(|r| &r.data) {
+    match zone
+        .soa()
+        .and_then(|s| s.records().first())
+        .map(|r| &r.data)
+    {
         Some(RData::SOA(soa)) => soa.serial,
         _ => 0,
     }
@@ -381,11 +386,12 @@ fn sign_full(
     now: u32,
     rng: &dyn SecureRandom,
 ) -> Result<SignedZone, ZoneError> {
-    with_ctx(cfg, keys, now, rng, |ctx| sign::sign_zone(ctx, zone, serial)).map_err(|source| {
-        ZoneError::Sign {
-            origin: cfg.origin.clone(),
-            source,
-        }
+    with_ctx(cfg, keys, now, rng, |ctx| {
+        sign::sign_zone(ctx, zone, serial)
+    })
+    .map_err(|source| ZoneError::Sign {
+        origin: cfg.origin.clone(),
+        source,
     })
 }
 

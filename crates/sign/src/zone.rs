@@ -486,10 +486,11 @@ impl SignedZone {
             for (code, (ttl, rdatas)) in types {
                 let rtype = RecordType::from(code);
                 let rrset = Rrset::new(&name, rtype, ttl, rdatas)?;
-                if rtype == RecordType::SOA && name == origin {
-                    if let Some(RData::SOA(soa)) = rrset.records().first().map(|r| &r.data) {
-                        serial = soa.serial;
-                    }
+                if rtype == RecordType::SOA
+                    && name == origin
+                    && let Some(RData::SOA(soa)) = rrset.records().first().map(|r| &r.data)
+                {
+                    serial = soa.serial;
                 }
                 let rrsigs = sigs.remove(&(name.clone(), code)).unwrap_or_default();
                 rrsets.push(SignedRrset { rrset, rrsigs });

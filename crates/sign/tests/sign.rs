@@ -756,9 +756,8 @@ fn run_validator(
     args: &[&str],
     file_name: &str,
 ) -> Result<Option<std::process::Output>, Box<dyn std::error::Error>> {
-    let dir = std::env::temp_dir().join(format!("daned-sign-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(file_name);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join(file_name);
     let mut text = String::new();
     for record in zone.records() {
         text.push_str(&record.to_string());
@@ -771,14 +770,20 @@ fn run_validator(
         .output()
     {
         Ok(output) => output,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "{tool} is not installed and DANED_REQUIRE_TOOLS=1"
+            );
+            eprintln!("\n********** SKIPPING: {tool} is not installed; this check did not run **********\n");
+            return Ok(None);
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(Some(output))
 }
 
 #[test]
-#[ignore = "runs external validators (ldns-verify-zone, dnssec-verify, kzonecheck); skipped when missing"]
 // The validators check signature times against their own clock, so this test signs at the
 // wall-clock time (the only test here that reads it).
 fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
@@ -842,61 +847,3 @@ fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
     Ok(())
 }
 
-#[test]
-#[ignore = "timing: run with --release --ignored --nocapture"]
-fn sign_100k_names_timing() -> TestResult {
-    use std::time::Instant;
-    let rng = SystemRandom::new();
-    let keys = p256_csk(&rng)?;
-    let mut z = zone(BASE)?;
-    for i in 0..100_000u32 {
-        let owner = name(&format!("h{i}"));
-        let a = RData::A(std::net::Ipv4Addr::from(0x0a00_0000 | i).into());
-        z.insert(Rrset::new(&owner, RecordType::A, 3600, [a])?)?;
-        if i % 5 == 0 {
-            let aaaa = RData::AAAA(std::net::Ipv6Addr::from(u128::from(i)).into());
-            z.insert(Rrset::new(&owner, RecordType::AAAA, 3600, [aaaa])?)?;
-        }
-    }
-    let start = Instant::now();
-    let signed = sign_zone(&ctx(T0, &keys, &rng), &z, 1)?;
-    let full = start.elapsed();
-    let sigs = signed.records().filter(|r| rrsig_of(r).is_ok()).count();
-
-    // Baseline: the RRSIG computation alone, over the same signed RRsets.
-    let times = daned_sign::rrsig::SigTimes {
-        inception: T0,
-        expiration: T0 + DAY,
-    };
-    let start = Instant::now();
-    for (_, node) in signed.nodes() {
-        for set in node.rrsets.iter().filter(|s| !s.rrsigs.is_empty()) {
-            daned_sign::rrsig::sign_rrset(&set.rrset, &keys[0], &origin(), times, &rng)?;
-        }
-    }
-    let crypto = start.elapsed();
-
-    let changes: Vec<_> = (0..100u32)
-        .map(|i| {
-            let owner = name(&format!("h{}", i * 997));
-            let a = RData::A(std::net::Ipv4Addr::from(0x0b00_0000 | i).into());
-            Rrset::new(&owner, RecordType::A, 3600, [a]).map(daned_sign::zone::RrsetChange::put)
-        })
-        .collect::<Result<_, _>>()?;
-    let start = Instant::now();
-    let (_, delta) = apply_changes(&ctx(T0 + 60, &keys, &rng), &signed, &changes, 2)?;
-    let incremental = start.elapsed();
-
-    let start = Instant::now();
-    let nothing = refresh_signatures(&ctx(T0 + DAY, &keys, &rng), &signed, 3)?;
-    let scan = start.elapsed();
-    assert!(nothing.is_none());
-    eprintln!(
-        "sign_zone: {} names, {sigs} RRSIGs in {full:?} ({:.1} us/RRSIG; sign_rrset alone \
-         {crypto:?}); apply_changes(100 A): {incremental:?}, {} records in delta; refresh scan: {scan:?}",
-        signed.nodes().count(),
-        full.as_secs_f64() * 1e6 / sigs as f64,
-        delta.removed.len() + delta.added.len(),
-    );
-    Ok(())
-}

@@ -640,26 +640,6 @@ fn large_zone_parses_quickly() {
     let _ = Name::from_str("x.");
 }
 
-/// Load time of a big signed zone given in DANED_BIG_ZONE (origin DANED_BIG_ORIGIN, default
-/// example.com.). Run by hand: `DANED_BIG_ZONE=... cargo test -p daned --lib big_signed -- --ignored --nocapture`.
-#[test]
-#[ignore = "needs a big zone file; run by hand"]
-fn big_signed_zone_load_time() {
-    let Ok(path) = std::env::var("DANED_BIG_ZONE") else {
-        panic!("set DANED_BIG_ZONE");
-    };
-    let origin = std::env::var("DANED_BIG_ORIGIN").unwrap_or_else(|_| "example.com.".into());
-    let start = std::time::Instant::now();
-    let records = parse_file(Path::new(&path), &name(&origin)).unwrap_or_else(|e| panic!("{e}"));
-    let parsed = start.elapsed();
-    let signed = load_signed(Path::new(&path), &name(&origin)).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!(
-        "parse_file: {} records in {parsed:?}; load_signed: {} nodes in {:?}",
-        records.len(),
-        signed.nodes().count(),
-        start.elapsed() - parsed
-    );
-}
 
 #[test]
 fn bad_owner_is_reported_once_not_for_each_following_blank_owner_line() {

@@ -39,12 +39,20 @@ fn zone_file_error_names_file_and_line() {
     let original = std::fs::read_to_string(&zone).unwrap();
     let broken = original.replace("192.0.2.53", "192.0.2.530");
     std::fs::write(&zone, &broken).unwrap();
-    let line = broken.lines().position(|l| l.contains("192.0.2.530")).unwrap() + 1;
+    let line = broken
+        .lines()
+        .position(|l| l.contains("192.0.2.530"))
+        .unwrap()
+        + 1;
     let needle = format!("example.com.zone:{line}:");
     for cmd in ["check", "serve"] {
         let out = ws.daned(&[cmd]);
         assert!(!out.status.success(), "{cmd} succeeded on a broken zone");
-        assert!(text(&out).contains(&needle), "{cmd}: no {needle:?} in:\n{}", text(&out));
+        assert!(
+            text(&out).contains(&needle),
+            "{cmd}: no {needle:?} in:\n{}",
+            text(&out)
+        );
     }
 }
 
@@ -52,11 +60,22 @@ fn zone_file_error_names_file_and_line() {
 #[test]
 fn garbage_certificate_is_an_error() {
     let ws = Workspace::example();
-    std::fs::write(ws.path("certs/mail.pem"), "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+    std::fs::write(
+        ws.path("certs/mail.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n",
+    )
+    .unwrap();
     for cmd in ["check", "serve"] {
         let out = ws.daned(&[cmd]);
-        assert!(!out.status.success(), "{cmd} accepted a garbage certificate");
-        assert!(text(&out).contains("certs/mail.pem"), "{cmd}:\n{}", text(&out));
+        assert!(
+            !out.status.success(),
+            "{cmd} accepted a garbage certificate"
+        );
+        assert!(
+            text(&out).contains("certs/mail.pem"),
+            "{cmd}:\n{}",
+            text(&out)
+        );
     }
 }
 
@@ -75,7 +94,10 @@ fn world_readable_key_is_refused() {
         let out = ws.daned(&[cmd]);
         assert!(!out.status.success(), "{cmd} accepted a world-readable key");
         let t = text(&out);
-        assert!(t.contains(key.file_name().unwrap().to_str().unwrap()) && t.contains("chmod 600"), "{cmd}:\n{t}");
+        assert!(
+            t.contains(key.file_name().unwrap().to_str().unwrap()) && t.contains("chmod 600"),
+            "{cmd}:\n{t}"
+        );
     }
 }
 
@@ -93,7 +115,11 @@ fn garbage_key_is_refused() {
     for cmd in ["check", "serve"] {
         let out = ws.daned(&[cmd]);
         assert!(!out.status.success(), "{cmd} accepted a garbage key");
-        assert!(text(&out).contains(key.file_name().unwrap().to_str().unwrap()), "{cmd}:\n{}", text(&out));
+        assert!(
+            text(&out).contains(key.file_name().unwrap().to_str().unwrap()),
+            "{cmd}:\n{}",
+            text(&out)
+        );
     }
 }
 
@@ -121,7 +147,8 @@ fn tlsa_command_matches_openssl() {
     assert!(t.contains("_25._tcp.mail.example.com."), "{t}");
     assert!(t.contains("TLSA"), "{t}");
     assert!(
-        t.to_lowercase().contains("3 1 1 e2444d4528ff160fea0a3428219237485048927b291f1d5e2f95c12e6935564f"),
+        t.to_lowercase()
+            .contains("3 1 1 e2444d4528ff160fea0a3428219237485048927b291f1d5e2f95c12e6935564f"),
         "{t}"
     );
 }

@@ -40,10 +40,13 @@ async fn rfc4035_s5_3_1_no_rrsig_is_ever_served_expired() {
         for record in zone.records() {
             if let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &record.data {
                 let input = rrsig.input();
-                let expiration = input.sig_expiration.0;
-                let inception = input.sig_inception.0;
+                let expiration = input.sig_expiration.get();
+                let inception = input.sig_inception.get();
                 assert!(serial_gt(expiration, now), "{record} expired at {now}");
-                assert!(!serial_gt(inception, now), "{record} not yet valid at {now}");
+                assert!(
+                    !serial_gt(inception, now),
+                    "{record} not yet valid at {now}"
+                );
                 checked += 1;
             }
         }
@@ -52,9 +55,13 @@ async fn rfc4035_s5_3_1_no_rrsig_is_ever_served_expired() {
         }
     }
     drop(tx);
-    task.await.expect("manager ends when its command channel closes");
+    task.await
+        .expect("manager ends when its command channel closes");
     assert!(checked > 1000, "only {checked} signatures were checked");
     // Renewals happened (about every hour) and serials only went up.
     assert!(serials.len() >= 8, "too few refreshes: {serials:?}");
-    assert!(serials.windows(2).all(|w| serial_gt(w[1], w[0])), "{serials:?}");
+    assert!(
+        serials.windows(2).all(|w| serial_gt(w[1], w[0])),
+        "{serials:?}"
+    );
 }

@@ -8,18 +8,18 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The repository root (two levels above this crate).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The `daned` binary under test.
-pub fn daned_bin() -> &'static str {
+pub(crate) fn daned_bin() -> &'static str {
     env!("CARGO_BIN_EXE_daned")
 }
 
 /// An external tool, or `None` (with a loud message) when it is not installed. With
 /// `DANED_REQUIRE_TOOLS=1` (CI) a missing tool fails the test instead.
-pub fn tool(name: &str) -> Option<PathBuf> {
+pub(crate) fn tool(name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(name))
@@ -39,14 +39,14 @@ pub fn tool(name: &str) -> Option<PathBuf> {
 
 /// A scratch directory with a config serving the example zone (copied from the repository) on
 /// 127.0.0.1 port 0, keys and state inside it.
-pub struct Workspace {
+pub(crate) struct Workspace {
     /// The temporary directory (removed on drop).
-    pub dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Workspace {
     /// The example zone and certificate, with `extra_config` appended to the zone table.
-    pub fn example() -> Self {
+    pub(crate) fn example() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = repo_root();
         std::fs::create_dir_all(dir.path().join("certs")).unwrap();
@@ -66,7 +66,7 @@ impl Workspace {
     }
 
     /// Writes daned.toml; `zone_extra` is appended inside the `[[zone]]` table.
-    pub fn write_config(&self, zone_extra: &str) {
+    pub(crate) fn write_config(&self, zone_extra: &str) {
         let text = format!(
             r#"version = "v1"
 [server]
@@ -90,17 +90,17 @@ ttl = "300"
     }
 
     /// The config file.
-    pub fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.dir.path().join("daned.toml")
     }
 
     /// A path inside the workspace.
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
     /// Runs `daned ARGS... -c daned.toml` to completion.
-    pub fn daned(&self, args: &[&str]) -> Output {
+    pub(crate) fn daned(&self, args: &[&str]) -> Output {
         Command::new(daned_bin())
             .args(args)
             .arg("-c")
@@ -112,18 +112,18 @@ ttl = "300"
     }
 
     /// Starts `daned serve` and waits (bounded) until it listens.
-    pub fn serve(&self) -> Server {
+    pub(crate) fn serve(&self) -> Server {
         Server::start(self)
     }
 }
 
 /// A running `daned serve`, killed on drop.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     /// Where it listens (UDP and TCP).
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Everything it logged so far is forwarded here.
-    pub log: mpsc::Receiver<String>,
+    pub(crate) log: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -181,7 +181,7 @@ impl Server {
     }
 
     /// Waits (bounded) for a log line containing `needle`.
-    pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+    pub(crate) fn wait_log(&self, needle: &str, timeout: Duration) -> String {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -194,7 +194,7 @@ impl Server {
     }
 
     /// Sends a signal to the server.
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
@@ -203,7 +203,7 @@ impl Server {
     }
 
     /// Stops the server with SIGTERM and waits (bounded) for it.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.signal("TERM");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
@@ -234,7 +234,7 @@ fn parse_listen(line: &str) -> Option<SocketAddr> {
 }
 
 /// Runs a command to completion, returning stdout+stderr as one string and whether it succeeded.
-pub fn run(cmd: &mut Command) -> (bool, String) {
+pub(crate) fn run(cmd: &mut Command) -> (bool, String) {
     let out = cmd.stdin(Stdio::null()).output().expect("run tool");
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));

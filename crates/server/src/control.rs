@@ -1,0 +1,1036 @@
+//! The control socket: a Unix-domain stream socket over which `daned reload`, `daned status`
+//! and `daned wait-ready` talk to the running daemon.
+//!
+//! The protocol is one JSON object per line in each direction. Requests:
+//!
+//! ```text
+//! {"command":"reload"}
+//! {"command":"status"}
+//! {"command":"wait-ready","binding":"mail","zone":"example.com.","timeout-secs":600}
+//! ```
+//!
+//! (`zone` may be left out when the binding name is unique; `timeout-secs` defaults to 0, a
+//! single check.) Every response carries `"ok"`, and then exactly one of `"reload"`,
+//! `"status"`, `"ready"`, or an `"error"` message with a machine-readable `"reason"`:
+//!
+//! ```text
+//! {"ok":true,"reload":[{"zone":"example.com.","outcome":"changed","from":1,"to":2,"removed":4,"added":4}]}
+//! {"ok":true,"status":{"zones":[...]}}
+//! {"ok":true,"ready":{"zone":"example.com.","binding":"mail","state":"ready","ready-at":1700000000}}
+//! {"ok":false,"reason":"timeout","error":"binding mail in example.com. is not ready ..."}
+//! ```
+//!
+//! A connection may carry several requests in turn. A malformed request gets `ok:false` and the
+//! connection stays usable; a line longer than [`MAX_REQUEST_LINE`] gets `ok:false` and the
+//! connection is closed; a client that sends nothing for the idle timeout is dropped.
+//!
+//! The server half ([`serve_control`]) runs inside the daemon and forwards requests to the
+//! manager as [`Command`]s; the client half ([`request`], [`render_status`],
+//! [`render_reload`]) is what the CLI subcommands call.
+
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::manager::{Clock, Command, ReloadOutcome, SystemClock};
+use crate::status::{BindingStatus, StatusReport};
+
+/// The longest request line accepted, in bytes, not counting the newline.
+pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+
+/// The longest `wait-ready` wait honoured; a larger `timeout-secs` is cut to this.
+pub const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How long after a `wait-ready` deadline the manager may take to answer the last look.
+const STATUS_GRACE: Duration = Duration::from_secs(1);
+
+/// The default permission bits of the control socket: owner only.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// A request from a client. Unknown fields of `wait-ready` are refused (a misspelt
+/// `timeout_secs` must not silently mean "check once"); `reload` and `status` take none and
+/// ignore any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "command",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    deny_unknown_fields
+)]
+#[non_exhaustive]
+pub enum Request {
+    /// Re-read every zone file and certificate; answered once the new versions are served.
+    Reload,
+    /// Report every zone and binding.
+    Status,
+    /// Answer once the binding's staged next key may be deployed.
+    WaitReady {
+        /// The binding's name from the config.
+        binding: String,
+        /// The binding's zone; needed only when several zones have a binding of that name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
+        /// How long to wait, in seconds (0: check once). Capped at [`MAX_WAIT`].
+        #[serde(default)]
+        timeout_secs: u64,
+    },
+}
+
+/// A response to one [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "WireResponse", try_from = "WireResponse")]
+#[non_exhaustive]
+pub enum Response {
+    /// What the reload did to each zone (`"reload"`).
+    Reloaded(Vec<ZoneReload>),
+    /// The state of every zone and binding (`"status"`).
+    Status(StatusReport),
+    /// The binding is ready: its staged next key may be deployed (`"ready"`).
+    Ready(Ready),
+    /// The request failed (`"ok": false`).
+    Error {
+        /// What kind of failure, for a caller that acts on it (exit codes).
+        reason: ErrorReason,
+        /// A message for a human.
+        message: String,
+    },
+}
+
+impl Response {
+    /// Whether this is a success (`"ok": true`).
+    pub fn is_ok(&self) -> bool {
+        !matches!(self, Self::Error { .. })
+    }
+
+    fn error(reason: ErrorReason, message: impl Into<String>) -> Self {
+        Self::Error {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// What one zone's reload did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneReload {
+    /// The zone apex (`example.com.`).
+    pub zone: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: ReloadOutcome,
+}
+
+/// A binding found ready by `wait-ready`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Ready {
+    /// The zone apex.
+    pub zone: String,
+    /// The binding's name.
+    pub binding: String,
+    /// Its rollover state (`ready`, ...).
+    pub state: String,
+    /// Since when the next key may be deployed (seconds since the epoch).
+    pub ready_at: Option<u32>,
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorReason {
+    /// The request was not valid JSON, not a known command, or too long.
+    BadRequest,
+    /// No binding of that name (in that zone).
+    UnknownBinding,
+    /// Several zones have a binding of that name and no zone was given.
+    AmbiguousBinding,
+    /// The binding has no next key staged, so it will never become ready by waiting.
+    NotStaged,
+    /// The binding did not become ready within the timeout.
+    Timeout,
+    /// The daemon's zone manager is not answering (shutting down).
+    Unavailable,
+    /// The client sent nothing for the idle timeout.
+    Idle,
+    /// A reason this client does not know (sent by a newer server).
+    #[serde(other)]
+    Other,
+}
+
+/// Errors of the control socket, on either side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// Another process (another daned) is listening on the socket path.
+    #[error("another daned is already listening on the control socket {}", path.display())]
+    AlreadyRunning {
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// Something that is not a socket is in the way; it is left alone.
+    #[error("{} exists and is not a socket; refusing to replace it", path.display())]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+    },
+    /// An I/O operation on the socket path failed.
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("binding", "connecting to", ...).
+        context: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// No complete response came within the timeout.
+    #[error("no response from the control socket {} within {timeout:?}", path.display())]
+    Timeout {
+        /// The socket path.
+        path: PathBuf,
+        /// The timeout that ran out.
+        timeout: Duration,
+    },
+    /// The daemon closed the connection without answering.
+    #[error("the daemon closed the control connection {} without answering", path.display())]
+    Closed {
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// The response was not a valid response object.
+    #[error("bad response on the control socket {}: {detail}", path.display())]
+    BadResponse {
+        /// The socket path.
+        path: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// Tunables of the control server; [`serve_control`] uses the defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct ControlOptions {
+    /// How long a connection may stay silent before a request line is complete.
+    pub idle_timeout: Duration,
+    /// How often `wait-ready` asks the manager for the status.
+    pub poll_interval: Duration,
+}
+
+impl Default for ControlOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Listens on the control socket at `path` with permission bits `mode` (0600 by default) and
+/// answers requests by sending [`Command`]s on `commands`, until `shutdown` completes; then
+/// stops every connection and removes the socket file.
+///
+/// A socket file left behind by a dead daemon is replaced; one that somebody still listens on
+/// is not (another daned is running), and neither is anything that is not a socket.
+///
+/// # Errors
+///
+/// Only at start: [`ControlError::AlreadyRunning`], [`ControlError::NotASocket`], or an I/O
+/// error creating the socket. Errors on single connections are logged and dropped.
+pub async fn serve_control(
+    path: &Path,
+    mode: u32,
+    commands: mpsc::Sender<Command>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ControlError> {
+    serve_control_with(path, mode, commands, shutdown, ControlOptions::default()).await
+}
+
+/// [`serve_control`] with explicit [`ControlOptions`].
+///
+/// # Errors
+///
+/// As [`serve_control`].
+pub async fn serve_control_with(
+    path: &Path,
+    mode: u32,
+    commands: mpsc::Sender<Command>,
+    shutdown: impl Future<Output = ()>,
+    options: ControlOptions,
+) -> Result<(), ControlError> {
+    let (listener, identity) = bind(path, mode).await?;
+    tracing::info!(path = %path.display(), mode = format_args!("{mode:o}"), "control socket listening");
+    let ctx = Arc::new(Ctx { commands, options });
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, ctx.clone()));
+                }
+                Err(error) => {
+                    // EMFILE and the like: back off rather than spin, keep serving.
+                    tracing::warn!(%error, "control socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+    drop(listener);
+    // Remove the socket only if it is still ours (not replaced by someone else meanwhile).
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && (meta.dev(), meta.ino()) == identity
+        && let Err(error) = std::fs::remove_file(path)
+    {
+        tracing::warn!(path = %path.display(), %error, "could not remove the control socket");
+    }
+    tracing::info!(path = %path.display(), "control socket closed");
+    Ok(())
+}
+
+/// Sends `req` to the daemon listening at `path` and waits for its response: at most
+/// `timeout`, plus the request's own `timeout-secs` for `wait-ready`. A blocking call, for the
+/// CLI.
+///
+/// A response with `"ok": false` is an `Ok(Response::Error { .. })`: the exchange worked.
+///
+/// # Errors
+///
+/// [`ControlError::Io`] when the socket cannot be reached (daemon not running),
+/// [`ControlError::Timeout`], [`ControlError::Closed`] or [`ControlError::BadResponse`].
+pub fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Response, ControlError> {
+    let io_err = |context: &'static str| {
+        move |source: io::Error| ControlError::Io {
+            context,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let total = match req {
+        Request::WaitReady { timeout_secs, .. } => {
+            timeout.saturating_add(Duration::from_secs(*timeout_secs).min(MAX_WAIT))
+        }
+        _ => timeout,
+    };
+    // None: so far ahead that it does not fit an Instant, that is no limit.
+    let deadline = std::time::Instant::now().checked_add(total);
+    let timed_out = || ControlError::Timeout {
+        path: path.to_path_buf(),
+        timeout: total,
+    };
+
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(io_err("connecting to"))?;
+    let mut line = serde_json::to_vec(req).map_err(|e| ControlError::BadResponse {
+        path: path.to_path_buf(),
+        detail: format!("cannot encode the request: {e}"),
+    })?;
+    line.push(b'\n');
+    stream
+        .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
+        .map_err(io_err("configuring"))?;
+    stream.write_all(&line).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => timed_out(),
+        _ => io_err("writing to")(e),
+    })?;
+
+    let mut response = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
+            return Err(timed_out());
+        }
+        stream
+            .set_read_timeout(left)
+            .map_err(io_err("configuring"))?;
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(timed_out());
+            }
+            Err(e) => return Err(io_err("reading from")(e)),
+        };
+        if n == 0 {
+            if response.iter().all(u8::is_ascii_whitespace) {
+                return Err(ControlError::Closed {
+                    path: path.to_path_buf(),
+                });
+            }
+            break;
+        }
+        if let Some(end) = buf[..n].iter().position(|&b| b == b'\n') {
+            response.extend_from_slice(&buf[..end]);
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+    }
+    serde_json::from_slice(&response).map_err(|e| ControlError::BadResponse {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
+/// Writes the status report for a human: per zone its serial, keys, signature horizon, last
+/// error, and each binding's state, records and when its next key may be deployed. Times are
+/// shown as UTC dates and relative to now.
+///
+/// # Errors
+///
+/// Only those of `out`.
+pub fn render_status(report: &StatusReport, out: &mut dyn Write) -> io::Result<()> {
+    render_status_at(report, SystemClock.now(), out)
+}
+
+/// [`render_status`] with "now" given (seconds since the epoch), for reproducible output.
+///
+/// # Errors
+///
+/// Only those of `out`.
+pub fn render_status_at(report: &StatusReport, now: u32, out: &mut dyn Write) -> io::Result<()> {
+    if report.zones.is_empty() {
+        return writeln!(out, "no zones");
+    }
+    for (i, zone) in report.zones.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "zone {}", zone.origin)?;
+        row(out, 2, "serial", &zone.serial.to_string())?;
+        if zone.keys.is_empty() {
+            row(out, 2, "keys", "none")?;
+        }
+        for (k, key) in zone.keys.iter().enumerate() {
+            let label = if k == 0 { "keys" } else { "" };
+            let text = format!(
+                "{} {} {} ({})",
+                key.key_tag, key.algorithm, key.role, key.file
+            );
+            row(out, 2, label, &text)?;
+        }
+        row(
+            out,
+            2,
+            "signed until",
+            &zone
+                .earliest_expiration
+                .map_or_else(|| "-".to_owned(), |t| when(t, now)),
+        )?;
+        row(
+            out,
+            2,
+            "next refresh",
+            &zone
+                .next_refresh
+                .map_or_else(|| "-".to_owned(), |t| when(t, now)),
+        )?;
+        row(
+            out,
+            2,
+            "last error",
+            zone.last_error.as_deref().unwrap_or("-"),
+        )?;
+        if zone.bindings.is_empty() {
+            row(out, 2, "bindings", "none")?;
+        }
+        for binding in &zone.bindings {
+            render_binding(binding, now, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes what a reload did, one line per zone: unchanged, changed (serials and record
+/// counts) or failed (with the serial still served and the error).
+///
+/// # Errors
+///
+/// Only those of `out`.
+pub fn render_reload(zones: &[ZoneReload], out: &mut dyn Write) -> io::Result<()> {
+    if zones.is_empty() {
+        return writeln!(out, "no zones");
+    }
+    let width = zones.iter().map(|z| z.zone.len()).max().unwrap_or(0);
+    for z in zones {
+        match &z.outcome {
+            ReloadOutcome::Unchanged { serial } => {
+                writeln!(out, "{:width$}  unchanged  serial {serial}", z.zone)?;
+            }
+            ReloadOutcome::Changed {
+                from,
+                to,
+                removed,
+                added,
+            } => writeln!(
+                out,
+                "{:width$}  changed    serial {from} -> {to} ({removed} records removed, {added} added)",
+                z.zone
+            )?,
+            ReloadOutcome::Failed { serial, error } => writeln!(
+                out,
+                "{:width$}  FAILED     serial {serial} still served: {error}",
+                z.zone
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// Whether any zone's reload failed (for the CLI's exit status).
+pub fn reload_failed(zones: &[ZoneReload]) -> bool {
+    zones
+        .iter()
+        .any(|z| matches!(z.outcome, ReloadOutcome::Failed { .. }))
+}
+
+/// Formats seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn format_utc(t: u32) -> String {
+    let t = i64::from(t);
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// How far `t` is from `now`, for a human: `in 42m`, `3h 5m ago`, `now`.
+pub fn format_relative(t: u32, now: u32) -> String {
+    let delta = i64::from(t) - i64::from(now);
+    if delta == 0 {
+        return "now".to_owned();
+    }
+    let span = format_span(delta.unsigned_abs());
+    if delta > 0 {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server internals.
+
+struct Ctx {
+    commands: mpsc::Sender<Command>,
+    options: ControlOptions,
+}
+
+/// Binds the socket at `path` without a window in which it has looser permissions than
+/// `mode`: it is bound inside a fresh private (0700) directory next to `path`, given `mode`,
+/// then hard-linked into place, which fails if anything appeared at `path` meanwhile (a
+/// concurrent daned). Returns the listener and the socket file's (device, inode).
+async fn bind(path: &Path, mode: u32) -> Result<(UnixListener, (u64, u64)), ControlError> {
+    let io_err = |context: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source: io::Error| ControlError::Io {
+            context,
+            path,
+            source,
+        }
+    };
+    remove_stale(path).await?;
+
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    static STAGING: AtomicU64 = AtomicU64::new(0);
+    let private = parent.join(format!(
+        ".daned-ctl.{}.{}",
+        std::process::id(),
+        STAGING.fetch_add(1, Ordering::Relaxed)
+    ));
+    if private.exists() {
+        // Left behind by an earlier process that had our pid; nothing else uses this name.
+        std::fs::remove_dir_all(&private).map_err(io_err("removing", &private))?;
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(io_err("creating", &private))?;
+    let staged = private.join("s");
+    let result = (|| {
+        let listener = UnixListener::bind(&staged).map_err(io_err("binding", &staged))?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
+            .map_err(io_err("setting the mode of", &staged))?;
+        std::fs::hard_link(&staged, path).map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                ControlError::AlreadyRunning {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                io_err("creating", path)(source)
+            }
+        })?;
+        let meta = std::fs::symlink_metadata(path).map_err(io_err("inspecting", path))?;
+        Ok((listener, (meta.dev(), meta.ino())))
+    })();
+    if let Err(error) = std::fs::remove_dir_all(&private) {
+        tracing::warn!(path = %private.display(), %error, "could not remove a temporary directory");
+    }
+    result
+}
+
+/// Removes a socket file at `path` that nobody listens on; refuses when somebody does or when
+/// it is not a socket.
+async fn remove_stale(path: &Path) -> Result<(), ControlError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ControlError::Io {
+                context: "inspecting",
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if !meta.file_type().is_socket() {
+        return Err(ControlError::NotASocket {
+            path: path.to_path_buf(),
+        });
+    }
+    match UnixStream::connect(path).await {
+        Ok(_) => Err(ControlError::AlreadyRunning {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            std::fs::remove_file(path).map_err(|source| ControlError::Io {
+                context: "removing the stale socket",
+                path: path.to_path_buf(),
+                source,
+            })?;
+            tracing::info!(path = %path.display(), "removed a stale control socket");
+            Ok(())
+        }
+        Err(source) => Err(ControlError::Io {
+            context: "probing the existing socket",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// One line read from a client.
+enum Line {
+    /// A complete request (without its newline).
+    Request,
+    /// The client closed the connection.
+    Eof,
+    /// Longer than [`MAX_REQUEST_LINE`].
+    TooLong,
+}
+
+async fn read_request<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+) -> io::Result<Line> {
+    line.clear();
+    // One byte beyond the limit for the newline: a maximal line still fits.
+    let n = (&mut *reader)
+        .take(MAX_REQUEST_LINE as u64 + 1)
+        .read_until(b'\n', line)
+        .await?;
+    if n == 0 {
+        return Ok(Line::Eof);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Line::Request);
+    }
+    if n > MAX_REQUEST_LINE {
+        return Ok(Line::TooLong);
+    }
+    // The client shut its side down after a last line without a newline.
+    Ok(Line::Request)
+}
+
+async fn serve_connection(stream: UnixStream, ctx: Arc<Ctx>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = Vec::new();
+    loop {
+        let read = tokio::time::timeout(
+            ctx.options.idle_timeout,
+            read_request(&mut reader, &mut line),
+        )
+        .await;
+        let request = match read {
+            Err(_elapsed) => {
+                tracing::debug!("control client sent nothing; closing the connection");
+                let response = Response::error(
+                    ErrorReason::Idle,
+                    format!(
+                        "no request within {} s; closing",
+                        ctx.options.idle_timeout.as_secs_f32()
+                    ),
+                );
+                let _ = send(&mut write, &response).await;
+                return;
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "control connection read failed");
+                return;
+            }
+            Ok(Ok(Line::Eof)) => return,
+            Ok(Ok(Line::TooLong)) => {
+                let response = Response::error(
+                    ErrorReason::BadRequest,
+                    format!("request longer than {MAX_REQUEST_LINE} bytes; closing"),
+                );
+                let _ = send(&mut write, &response).await;
+                return;
+            }
+            Ok(Ok(Line::Request)) => serde_json::from_slice::<Request>(&line),
+        };
+        let response = match request {
+            Err(error) => Response::error(ErrorReason::BadRequest, format!("bad request: {error}")),
+            Ok(request) => {
+                // Not raced against the client's end of file: a client that half-closes after
+                // its request (`nc -N`, socat) still wants the answer. A client that is really
+                // gone costs at most its own wait; the write below then fails quietly.
+                tracing::debug!(?request, "control request");
+                ctx.answer(request).await
+            }
+        };
+        if let Err(error) = send(&mut write, &response).await {
+            tracing::debug!(%error, "control connection write failed");
+            return;
+        }
+    }
+}
+
+async fn send(write: &mut (impl AsyncWriteExt + Unpin), response: &Response) -> io::Result<()> {
+    let mut line = serde_json::to_vec(response).map_err(io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    write.flush().await
+}
+
+impl Ctx {
+    async fn answer(&self, request: Request) -> Response {
+        match request {
+            Request::Reload => self.reload().await,
+            Request::Status => match self.status().await {
+                Ok(report) => Response::Status(report),
+                Err(response) => response,
+            },
+            Request::WaitReady {
+                binding,
+                zone,
+                timeout_secs,
+            } => {
+                let wait = Duration::from_secs(timeout_secs).min(MAX_WAIT);
+                self.wait_ready(&binding, zone.as_deref(), wait).await
+            }
+        }
+    }
+
+    async fn reload(&self) -> Response {
+        let (reply, rx) = oneshot::channel();
+        // A failed send hands the command (and the reply sender) back: drop it before waiting.
+        if self
+            .commands
+            .send(Command::Reload { reply: Some(reply) })
+            .await
+            .is_err()
+        {
+            return unavailable();
+        }
+        match rx.await {
+            Ok(outcomes) => Response::Reloaded(
+                outcomes
+                    .into_iter()
+                    .map(|(zone, outcome)| ZoneReload {
+                        zone: zone.to_string(),
+                        outcome,
+                    })
+                    .collect(),
+            ),
+            Err(_) => unavailable(),
+        }
+    }
+
+    async fn status(&self) -> Result<StatusReport, Response> {
+        let (reply, rx) = oneshot::channel();
+        if self.commands.send(Command::Status { reply }).await.is_err() {
+            return Err(unavailable());
+        }
+        rx.await.map_err(|_| unavailable())
+    }
+
+    async fn wait_ready(&self, binding: &str, zone: Option<&str>, wait: Duration) -> Response {
+        let deadline = Instant::now() + wait;
+        loop {
+            // The last look happens at the deadline; give the manager a moment to answer it.
+            let answer_by = deadline + STATUS_GRACE;
+            let report = match tokio::time::timeout_at(answer_by, self.status()).await {
+                Ok(Ok(report)) => report,
+                Ok(Err(response)) => return response,
+                Err(_) => {
+                    return Response::error(
+                        ErrorReason::Timeout,
+                        "the daemon did not report its status before the deadline",
+                    );
+                }
+            };
+            let (origin, found) = match find_binding(&report, binding, zone) {
+                Ok(found) => found,
+                Err(response) => return response,
+            };
+            if found.ready {
+                return Response::Ready(Ready {
+                    zone: origin.to_owned(),
+                    binding: found.name.clone(),
+                    state: found.state.clone(),
+                    ready_at: found.ready_at,
+                });
+            }
+            let Some(ready_at) = found.ready_at else {
+                return Response::error(
+                    ErrorReason::NotStaged,
+                    format!(
+                        "binding {binding} in {origin} has no next key staged (state {}); \
+                         it will not become ready by waiting",
+                        found.state
+                    ),
+                );
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Response::error(
+                    ErrorReason::Timeout,
+                    format!(
+                        "binding {binding} in {origin} is not ready within {} s; \
+                         it will be at {}",
+                        wait.as_secs(),
+                        format_utc(ready_at)
+                    ),
+                );
+            }
+            tokio::time::sleep_until(deadline.min(now + self.options.poll_interval)).await;
+        }
+    }
+}
+
+fn unavailable() -> Response {
+    Response::error(
+        ErrorReason::Unavailable,
+        "the zone manager is not answering (the daemon is shutting down)",
+    )
+}
+
+/// The binding named `name`, in `zone` if given (compared case-insensitively, with or without
+/// the final dot), with its zone's origin.
+fn find_binding<'r>(
+    report: &'r StatusReport,
+    name: &str,
+    zone: Option<&str>,
+) -> Result<(&'r str, &'r BindingStatus), Response> {
+    let wanted_zone = zone.map(normalise_zone);
+    let found: Vec<(&str, &BindingStatus)> = report
+        .zones
+        .iter()
+        .filter(|z| {
+            wanted_zone
+                .as_ref()
+                .is_none_or(|w| *w == normalise_zone(&z.origin))
+        })
+        .flat_map(|z| {
+            z.bindings
+                .iter()
+                .filter(|b| b.name == name)
+                .map(move |b| (z.origin.as_str(), b))
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Response::error(
+            ErrorReason::UnknownBinding,
+            match zone {
+                Some(zone) => format!("no binding named {name} in zone {zone}"),
+                None => format!("no binding named {name}"),
+            },
+        )),
+        many => Err(Response::error(
+            ErrorReason::AmbiguousBinding,
+            format!(
+                "several zones have a binding named {name} ({}); name the zone",
+                many.iter().map(|(z, _)| *z).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+fn normalise_zone(zone: &str) -> String {
+    let zone = zone.strip_suffix('.').unwrap_or(zone);
+    zone.to_ascii_lowercase()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wire form of a response.
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WireResponse {
+    ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<ErrorReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reload: Option<Vec<ZoneReload>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<StatusReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ready: Option<Ready>,
+}
+
+impl From<Response> for WireResponse {
+    fn from(response: Response) -> Self {
+        let mut wire = Self {
+            ok: response.is_ok(),
+            reason: None,
+            error: None,
+            reload: None,
+            status: None,
+            ready: None,
+        };
+        match response {
+            Response::Reloaded(zones) => wire.reload = Some(zones),
+            Response::Status(report) => wire.status = Some(report),
+            Response::Ready(ready) => wire.ready = Some(ready),
+            Response::Error { reason, message } => {
+                wire.reason = Some(reason);
+                wire.error = Some(message);
+            }
+        }
+        wire
+    }
+}
+
+impl TryFrom<WireResponse> for Response {
+    type Error = String;
+
+    fn try_from(wire: WireResponse) -> Result<Self, String> {
+        match wire {
+            WireResponse {
+                ok: false,
+                reason,
+                error,
+                ..
+            } => Ok(Self::Error {
+                reason: reason.unwrap_or(ErrorReason::Other),
+                message: error.unwrap_or_else(|| "failed (no message)".to_owned()),
+            }),
+            WireResponse {
+                reload: Some(zones),
+                status: None,
+                ready: None,
+                ..
+            } => Ok(Self::Reloaded(zones)),
+            WireResponse {
+                reload: None,
+                status: Some(report),
+                ready: None,
+                ..
+            } => Ok(Self::Status(report)),
+            WireResponse {
+                reload: None,
+                status: None,
+                ready: Some(ready),
+                ..
+            } => Ok(Self::Ready(ready)),
+            _ => Err("an ok response needs exactly one of reload, status, ready".to_owned()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering helpers.
+
+/// One `label  value` row of a status table; values start in column 16 at any indent.
+fn row(out: &mut dyn Write, indent: usize, label: &str, value: &str) -> io::Result<()> {
+    let width = 16usize.saturating_sub(indent);
+    writeln!(out, "{:indent$}{label:<width$}{value}", "")
+}
+
+fn render_binding(b: &BindingStatus, now: u32, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "  binding {}", b.name)?;
+    row(out, 4, "state", &b.state)?;
+    row(out, 4, "certificate", &b.certificate)?;
+    row(out, 4, "owners", &b.owners.join(" "))?;
+    if b.records.is_empty() {
+        row(out, 4, "records", "none")?;
+    }
+    for (i, record) in b.records.iter().enumerate() {
+        row(out, 4, if i == 0 { "records" } else { "" }, record)?;
+    }
+    let ready = match (b.ready_at, b.ready) {
+        (None, _) => "- (no next key staged)".to_owned(),
+        (Some(t), true) => format!("{} (ready now)", when(t, now)),
+        (Some(t), false) => when(t, now),
+    };
+    row(out, 4, "ready at", &ready)?;
+    row(out, 4, "last error", b.last_error.as_deref().unwrap_or("-"))
+}
+
+/// `2024-06-15 13:00:00 UTC (in 42m)`.
+fn when(t: u32, now: u32) -> String {
+    format!("{} ({})", format_utc(t), format_relative(t, now))
+}
+
+/// A duration in the two largest units: `42s`, `5m`, `3h 5m`, `2d 4h`.
+fn format_span(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m"),
+        (0, _, 0) => format!("{h}h"),
+        (0, _, _) => format!("{h}h {m}m"),
+        (_, 0, _) => format!("{d}d"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    // d is in 1..=31 and m in 1..=12 by construction, so the casts cannot truncate.
+    (if m <= 2 { y + 1 } else { y }, m as u32, d as u32)
+}
+
+#[cfg(test)]
+mod tests;
