@@ -14,5 +14,6 @@ pub mod rollover;
 pub mod serve;
 pub mod state;
 pub mod status;
+pub mod watch;
 pub mod zonefile;
 pub mod zones;

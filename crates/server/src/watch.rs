@@ -1,0 +1,654 @@
+//! Certificate file watching.
+//!
+//! ACME clients replace certificate files in several ways: in place (truncate and write), by
+//! writing a temporary file and renaming it over the old one, or (certbot) by writing a new file
+//! in an archive directory and re-pointing a symlink. [`CertWatcher`] notices all of them and
+//! trusts no single raw notify event:
+//!
+//! - It watches *directories*, never files: an inotify watch on a file follows the inode, so it
+//!   goes deaf when a new file is renamed over the old one. For every watched path it watches the
+//!   directory of the path and of every symlink on the way to the final file. A directory that
+//!   does not exist is replaced by its nearest existing ancestor until it appears.
+//! - An event only marks the paths that depend on its directory as dirty. After `debounce`
+//!   without further events, the watcher re-resolves the symlinks and directories (re-watching
+//!   any that were replaced), re-reads the dirty paths and hashes their content with SHA-256.
+//!   A file seen being written in place is not read before its writer closes it, so a slow
+//!   truncate-then-write is not read half-way.
+//! - A path is reported only when its content differs from the last content seen, or it
+//!   appeared, disappeared or stopped being readable. Rewriting the same bytes reports nothing.
+//! - Every `rescan` it re-resolves and re-reads every path anyway, so a missed event (a full
+//!   inotify queue, a directory swapped behind a symlinked parent) delays a change but never
+//!   loses it.
+//!
+//! The content seen at start is the baseline: nothing is reported for it, the caller reads the
+//! files itself when it starts.
+//!
+//! # Limitations
+//!
+//! - Unix only (directory identity is the device and inode number).
+//! - A burst of events that never pauses, or a writer that keeps the file open, delays the
+//!   re-read by at most ten debounce periods; a file read half-written then is reported again
+//!   once complete.
+//! - Only the first 16 MiB of a file are hashed; a larger file is reported as unreadable.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{EventKind, RecursiveMode, Watcher};
+use ring::digest;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+/// Capacity of the channel of changed paths. A full channel never blocks the watcher: the paths
+/// wait in the watcher (each at most once) and are sent when there is room.
+const CHANNEL_CAPACITY: usize = 64;
+
+/// Symlinks followed from one watched path before giving up (Linux's `MAXSYMLINKS`).
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Files larger than this are not hashed but reported as unreadable (a certificate file is a
+/// few kilobytes).
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A burst of events postpones the re-read by at most this many debounce periods.
+const MAX_DEBOUNCE_PERIODS: u32 = 10;
+
+/// How soon to try again when the receiver of changed paths is full.
+const SEND_RETRY: Duration = Duration::from_millis(50);
+
+/// Watches certificate files and reports each one whose content changed.
+///
+/// Created by [`CertWatcher::start`]. Dropping it stops the watcher thread and the notify
+/// watchers it owns (the drop waits for the thread to end, which takes at most one file re-read);
+/// the receiver then yields `None`.
+#[derive(Debug)]
+pub struct CertWatcher {
+    /// Wakes the watcher thread with [`Message::Stop`] on drop.
+    control: std_mpsc::Sender<Message>,
+    /// The watcher thread; `None` only during drop.
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Why the watcher could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WatchError {
+    /// A relative path could not be made absolute (the working directory is unavailable).
+    #[error("{}: cannot make the path absolute: {source}", path.display())]
+    Absolute {
+        /// The path as given.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The operating system's file watcher could not be created.
+    #[error("cannot create a file watcher: {source}")]
+    Create {
+        /// The underlying error.
+        source: notify::Error,
+    },
+    /// A directory could not be watched (for example the inotify watch limit is reached).
+    #[error("{}: cannot watch the directory: {source}", path.display())]
+    Watch {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: notify::Error,
+    },
+    /// The rescan interval is zero, which would re-read the files in a busy loop.
+    #[error("the rescan interval must be longer than zero")]
+    ZeroRescan,
+    /// The watcher thread could not be started.
+    #[error("cannot start the file watcher thread: {source}")]
+    Spawn {
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl CertWatcher {
+    /// Watches `paths` (files that may not exist yet). After any change, waits `debounce`
+    /// without further events, then re-reads every affected path and emits its path once if
+    /// its content (SHA-256) differs from the last content seen (or it appeared/disappeared).
+    /// Every `rescan` it re-reads all paths anyway (catches missed events).
+    ///
+    /// Paths are emitted exactly as given (duplicates are watched once). The content at start is
+    /// the baseline and is not emitted. Symlinks are followed, and the directory of every link
+    /// on the way is watched too.
+    ///
+    /// # Errors
+    ///
+    /// [`WatchError::ZeroRescan`] for a zero `rescan`, [`WatchError::Absolute`] when a relative
+    /// path cannot be made absolute, [`WatchError::Create`] or [`WatchError::Watch`] when the
+    /// operating system refuses a watcher or a watch, [`WatchError::Spawn`] when the thread
+    /// cannot start. Files that are missing or unreadable are not errors: they are watched until
+    /// they change.
+    pub fn start(
+        paths: Vec<PathBuf>,
+        debounce: Duration,
+        rescan: Duration,
+    ) -> Result<(CertWatcher, mpsc::Receiver<PathBuf>), WatchError> {
+        Self::start_with::<notify::RecommendedWatcher>(paths, debounce, rescan)
+    }
+
+    /// [`CertWatcher::start`] with the notify backend `W` (tests use [`notify::NullWatcher`] to
+    /// check the rescan on its own).
+    fn start_with<W: Watcher + Send + 'static>(
+        paths: Vec<PathBuf>,
+        debounce: Duration,
+        rescan: Duration,
+    ) -> Result<(CertWatcher, mpsc::Receiver<PathBuf>), WatchError> {
+        if rescan.is_zero() {
+            return Err(WatchError::ZeroRescan);
+        }
+        let mut targets: Vec<Target> = Vec::with_capacity(paths.len());
+        for path in paths {
+            if targets.iter().any(|t| t.given == path) {
+                continue;
+            }
+            let absolute = std::path::absolute(&path).map_err(|source| WatchError::Absolute {
+                path: path.clone(),
+                source,
+            })?;
+            targets.push(Target {
+                given: path,
+                absolute,
+                dirs: Vec::new(),
+                file: None,
+                state: FileState::Missing,
+                dirty: false,
+                writing: false,
+            });
+        }
+
+        let (control, inbox) = std_mpsc::channel();
+        let events = control.clone();
+        let watcher = W::new(
+            move |event| {
+                // An error means the watcher thread has ended; nobody is left to tell.
+                let _ = events.send(Message::Notify(event));
+            },
+            notify::Config::default(),
+        )
+        .map_err(|source| WatchError::Create { source })?;
+        let (out, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let now = Instant::now();
+        let mut actor = Actor {
+            watcher,
+            reports_close: W::kind() == notify::WatcherKind::Inotify,
+            targets,
+            watched: BTreeMap::new(),
+            debounce,
+            rescan,
+            first_event: None,
+            last_event: now,
+            next_rescan: now.checked_add(rescan),
+            pending: VecDeque::new(),
+            retry_at: None,
+            out,
+        };
+        actor.begin()?;
+        let thread = thread::Builder::new()
+            .name("daned-watch".to_owned())
+            .spawn(move || actor.run(inbox))
+            .map_err(|source| WatchError::Spawn { source })?;
+        Ok((
+            CertWatcher {
+                control,
+                thread: Some(thread),
+            },
+            receiver,
+        ))
+    }
+
+    /// Whether the watcher thread has ended (tests check that drop and a closed receiver stop it).
+    #[cfg(test)]
+    fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+impl Drop for CertWatcher {
+    fn drop(&mut self) {
+        // An error means the thread already stopped (its receiver of paths was dropped).
+        let _ = self.control.send(Message::Stop);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            warn!("the certificate watcher thread panicked");
+        }
+    }
+}
+
+/// What the watcher thread receives.
+#[derive(Debug)]
+enum Message {
+    /// An event (or error) from notify.
+    Notify(notify::Result<notify::Event>),
+    /// The [`CertWatcher`] was dropped.
+    Stop,
+}
+
+/// What a watched path holds, as far as reporting a change is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FileState {
+    /// The file (or a directory on its way) does not exist, or a symlink dangles.
+    Missing,
+    /// The SHA-256 of the content.
+    Content(Vec<u8>),
+    /// The file exists but cannot be read (permissions, a directory, too large, ...).
+    Unreadable(io::ErrorKind),
+}
+
+/// One watched path.
+#[derive(Debug)]
+struct Target {
+    /// The path as given to [`CertWatcher::start`], which is what is emitted.
+    given: PathBuf,
+    /// The path made absolute.
+    absolute: PathBuf,
+    /// The (canonical) directories whose events concern this path.
+    dirs: Vec<PathBuf>,
+    /// The final file behind the path's symlinks, in the form notify reports it (canonical
+    /// directory and file name); `None` while its directory does not exist.
+    file: Option<PathBuf>,
+    /// The last state seen.
+    state: FileState,
+    /// An event concerned this path since the last re-read.
+    dirty: bool,
+    /// The final file was written and its writer has not closed it yet.
+    writing: bool,
+}
+
+/// The state owned by the watcher thread.
+struct Actor<W> {
+    /// The notify watcher; dropping it stops notify's own thread.
+    watcher: W,
+    /// The backend reports a writer's close (inotify), so a file seen being written can wait for
+    /// it; other backends never would.
+    reports_close: bool,
+    targets: Vec<Target>,
+    /// Directories watched now, with the (device, inode) they had when the watch was added.
+    watched: BTreeMap<PathBuf, (u64, u64)>,
+    debounce: Duration,
+    rescan: Duration,
+    /// The first event since the last re-read, if any is pending.
+    first_event: Option<Instant>,
+    /// The latest event.
+    last_event: Instant,
+    /// When to re-read everything; `None` when that lies beyond what `Instant` can hold.
+    next_rescan: Option<Instant>,
+    /// Changed paths not yet sent (each at most once).
+    pending: VecDeque<PathBuf>,
+    /// When to retry sending after the channel was full.
+    retry_at: Option<Instant>,
+    out: mpsc::Sender<PathBuf>,
+}
+
+impl<W: Watcher> Actor<W> {
+    /// Installs the first watches and reads the baseline content (watches first, so a change
+    /// between the two is either read or reported).
+    fn begin(&mut self) -> Result<(), WatchError> {
+        let resolved: Vec<Resolved> = self.targets.iter().map(|t| resolve(&t.absolute)).collect();
+        let desired = resolved
+            .iter()
+            .flat_map(|r| r.dirs.iter().cloned())
+            .collect();
+        let (_, failures) = self.sync_watches(&desired);
+        if let Some((path, source)) = failures.into_iter().next() {
+            return Err(WatchError::Watch { path, source });
+        }
+        for (target, resolved) in self.targets.iter_mut().zip(resolved) {
+            target.dirs = resolved.dirs;
+            target.file = resolved.file;
+            target.state = read_state(&target.absolute);
+            debug!(path = %target.given.display(), state = ?target.state, "watching certificate file");
+        }
+        Ok(())
+    }
+
+    /// The thread's loop: runs until [`Message::Stop`] or until the receiver of paths is gone.
+    fn run(mut self, inbox: std_mpsc::Receiver<Message>) {
+        loop {
+            let message = match self.next_wake() {
+                Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
+                None => inbox
+                    .recv()
+                    .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected),
+            };
+            match message {
+                Ok(Message::Stop) | Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+                Ok(Message::Notify(event)) => self.on_notify(event, Instant::now()),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if !self.tick(Instant::now()) {
+                break;
+            }
+        }
+        debug!("certificate watcher stopped");
+    }
+
+    /// The earliest moment something is due: the debounced re-read, the rescan or a retry.
+    fn next_wake(&self) -> Option<Instant> {
+        [self.settle_at(), self.next_rescan, self.retry_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the pending events have settled: `debounce` after the last one (unless a dirty file
+    /// is still open for writing), but no later than [`MAX_DEBOUNCE_PERIODS`] debounce periods
+    /// after the first.
+    fn settle_at(&self) -> Option<Instant> {
+        let first = self.first_event?;
+        let cap = first.checked_add(self.debounce.saturating_mul(MAX_DEBOUNCE_PERIODS));
+        if self.targets.iter().any(|t| t.dirty && t.writing) {
+            return cap;
+        }
+        let quiet = self.last_event.checked_add(self.debounce);
+        // Both `None` only if the debounce is beyond what `Instant` can hold; the rescan still
+        // re-reads then.
+        [quiet, cap].into_iter().flatten().min()
+    }
+
+    /// Marks the paths an event concerns as dirty.
+    fn on_notify(&mut self, event: notify::Result<notify::Event>, now: Instant) {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                warn!(%error, "file watcher error; re-reading every certificate file");
+                self.mark_all(now);
+                return;
+            }
+        };
+        if let EventKind::Access(access) = event.kind {
+            // Opens and reads (our own re-reads among them) change nothing; a close after
+            // writing does.
+            if access != AccessKind::Close(AccessMode::Write) {
+                return;
+            }
+        }
+        debug!(kind = ?event.kind, paths = ?event.paths, "file event");
+        if event.need_rescan() || event.paths.is_empty() {
+            self.mark_all(now);
+            return;
+        }
+        let gone = matches!(
+            event.kind,
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+        );
+        // A data write opens a wait for the writer's close (creating a file, a link or a symlink
+        // writes no data, and is followed by a data write if there is any).
+        let written =
+            self.reports_close && matches!(event.kind, EventKind::Modify(ModifyKind::Data(_)));
+        let closed = event.kind == EventKind::Access(AccessKind::Close(AccessMode::Write));
+        let mut marked = false;
+        for path in &event.paths {
+            if gone && self.watched.remove(path).is_some() {
+                // A watched directory was removed or renamed: drop its watch so the next re-read
+                // watches whatever is at that path now. notify may have dropped it already.
+                if let Err(error) = self.watcher.unwatch(path) {
+                    debug!(%error, dir = %path.display(), "unwatching a vanished directory");
+                }
+            }
+            for target in &mut self.targets {
+                let concerned = target
+                    .dirs
+                    .iter()
+                    .any(|dir| path == dir || path.parent() == Some(dir.as_path()));
+                if concerned {
+                    target.dirty = true;
+                    marked = true;
+                }
+                if target.file.as_ref() == Some(path) {
+                    if written {
+                        target.writing = true;
+                    } else if closed {
+                        target.writing = false;
+                    }
+                }
+            }
+        }
+        if marked {
+            self.first_event.get_or_insert(now);
+            self.last_event = now;
+        }
+    }
+
+    /// Marks every path as dirty.
+    fn mark_all(&mut self, now: Instant) {
+        for target in &mut self.targets {
+            target.dirty = true;
+        }
+        self.first_event.get_or_insert(now);
+        self.last_event = now;
+    }
+
+    /// Does what is due at `now`. Returns `false` when the receiver of paths is gone.
+    fn tick(&mut self, now: Instant) -> bool {
+        if self.out.is_closed() {
+            return false;
+        }
+        if self.next_rescan.is_some_and(|at| at <= now) {
+            for target in &mut self.targets {
+                target.dirty = true;
+            }
+            self.refresh();
+            self.next_rescan = now.checked_add(self.rescan);
+        } else if self.settle_at().is_some_and(|at| at <= now) {
+            self.refresh();
+        }
+        if self.retry_at.is_none_or(|at| at <= now) {
+            return self.flush(now);
+        }
+        true
+    }
+
+    /// Re-resolves every path's directories, re-watches what changed, re-reads the dirty paths
+    /// and queues those whose state changed.
+    fn refresh(&mut self) {
+        let resolved: Vec<Resolved> = self.targets.iter().map(|t| resolve(&t.absolute)).collect();
+        let desired = resolved
+            .iter()
+            .flat_map(|r| r.dirs.iter().cloned())
+            .collect();
+        let (fresh, failures) = self.sync_watches(&desired);
+        for (dir, error) in failures {
+            warn!(%error, dir = %dir.display(), "cannot watch a certificate directory; retrying at the next rescan");
+        }
+        for (target, resolved) in self.targets.iter_mut().zip(resolved) {
+            // A newly watched directory may hold changes made before its watch existed.
+            if resolved.dirs != target.dirs || resolved.dirs.iter().any(|dir| fresh.contains(dir)) {
+                target.dirty = true;
+            }
+            target.dirs = resolved.dirs;
+            target.file = resolved.file;
+            if !target.dirty {
+                continue;
+            }
+            target.dirty = false;
+            target.writing = false;
+            let state = read_state(&target.absolute);
+            if state != target.state {
+                debug!(path = %target.given.display(), from = ?target.state, to = ?state, "certificate file changed");
+                target.state = state;
+                if !self.pending.contains(&target.given) {
+                    self.pending.push_back(target.given.clone());
+                }
+            }
+        }
+        self.first_event = None;
+    }
+
+    /// Makes the watched directories exactly `desired`, re-watching any directory that was
+    /// replaced since it was watched. Returns the directories watched anew and the failures.
+    fn sync_watches(
+        &mut self,
+        desired: &BTreeSet<PathBuf>,
+    ) -> (BTreeSet<PathBuf>, Vec<(PathBuf, notify::Error)>) {
+        let stale: Vec<PathBuf> = self
+            .watched
+            .keys()
+            .filter(|dir| !desired.contains(*dir))
+            .cloned()
+            .collect();
+        for dir in stale {
+            self.watched.remove(&dir);
+            if let Err(error) = self.watcher.unwatch(&dir) {
+                debug!(%error, dir = %dir.display(), "unwatching a directory no longer needed");
+            }
+        }
+        let mut fresh = BTreeSet::new();
+        let mut failures = Vec::new();
+        for dir in desired {
+            let identity = match fs::metadata(dir) {
+                Ok(meta) => (meta.dev(), meta.ino()),
+                Err(error) => {
+                    // Removed since it was resolved: its removal is an event, or the rescan
+                    // resolves again.
+                    debug!(%error, dir = %dir.display(), "directory vanished before it was watched");
+                    continue;
+                }
+            };
+            match self.watched.get(dir) {
+                Some(seen) if *seen == identity => continue,
+                Some(_) => {
+                    // Replaced by another directory: the old watch follows the old one.
+                    self.watched.remove(dir);
+                    if let Err(error) = self.watcher.unwatch(dir) {
+                        debug!(%error, dir = %dir.display(), "unwatching a replaced directory");
+                    }
+                }
+                None => {}
+            }
+            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    debug!(dir = %dir.display(), "watching directory");
+                    self.watched.insert(dir.clone(), identity);
+                    fresh.insert(dir.clone());
+                }
+                Err(error) => failures.push((dir.clone(), error)),
+            }
+        }
+        (fresh, failures)
+    }
+
+    /// Sends the pending paths while the channel has room. Returns `false` when the receiver is
+    /// gone.
+    fn flush(&mut self, now: Instant) -> bool {
+        self.retry_at = None;
+        // Bounded: every turn either removes a path or returns.
+        while let Some(path) = self.pending.pop_front() {
+            match self.out.try_send(path) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(path)) => {
+                    self.pending.push_front(path);
+                    self.retry_at = now.checked_add(SEND_RETRY);
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// What a watched path depends on now.
+#[derive(Debug)]
+struct Resolved {
+    /// The directories to watch, each canonical.
+    dirs: Vec<PathBuf>,
+    /// The final file behind the symlinks, in its canonical directory, if that exists.
+    file: Option<PathBuf>,
+}
+
+/// The directories to watch for `target`: the directory of the path and of every symlink on the
+/// way to the final file, each canonical, each replaced by its nearest existing ancestor while it
+/// does not exist.
+fn resolve(target: &Path) -> Resolved {
+    let mut dirs = Vec::new();
+    let mut file = None;
+    let mut current = target.to_path_buf();
+    for _ in 0..MAX_SYMLINK_HOPS {
+        let Some(parent) = current.parent() else {
+            break;
+        };
+        file = None;
+        if let Some((dir, exists)) = nearest_existing_dir(parent) {
+            if exists {
+                file = current.file_name().map(|name| dir.join(name));
+            }
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        let is_link = fs::symlink_metadata(&current).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            break;
+        }
+        match fs::read_link(&current) {
+            // `join` keeps an absolute link target as it is.
+            Ok(link) => current = parent.join(link),
+            Err(_) => break,
+        }
+    }
+    Resolved { dirs, file }
+}
+
+/// The canonical form of `dir` or of its nearest ancestor that is an existing directory, and
+/// whether that is `dir` itself.
+fn nearest_existing_dir(dir: &Path) -> Option<(PathBuf, bool)> {
+    let found = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| fs::metadata(a).is_ok_and(|m| m.is_dir()))?;
+    let canonical = fs::canonicalize(found).ok()?;
+    Some((canonical, found == dir))
+}
+
+/// Reads and hashes the file at `path`, following symlinks.
+fn read_state(path: &Path) -> FileState {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) => return state_of_error(&error),
+    };
+    let mut hasher = Sha256Writer(digest::Context::new(&digest::SHA256));
+    match io::copy(&mut file.take(MAX_FILE_BYTES + 1), &mut hasher) {
+        Ok(n) if n > MAX_FILE_BYTES => FileState::Unreadable(io::ErrorKind::FileTooLarge),
+        Ok(_) => FileState::Content(hasher.0.finish().as_ref().to_vec()),
+        Err(error) => state_of_error(&error),
+    }
+}
+
+/// A missing file (or directory on its way, or a dangling symlink) is [`FileState::Missing`];
+/// anything else is unreadable.
+fn state_of_error(error: &io::Error) -> FileState {
+    match error.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => FileState::Missing,
+        kind => FileState::Unreadable(kind),
+    }
+}
+
+/// Feeds what is written into a SHA-256 context.
+struct Sha256Writer(digest::Context);
+
+impl Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
