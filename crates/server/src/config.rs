@@ -266,8 +266,11 @@ enum ModeSpec {
 impl ModeSpec {
     fn bits(&self) -> Result<u32, String> {
         let bits = match self {
-            Self::Text(text) => u32::from_str_radix(text.trim_start_matches("0o"), 8)
-                .map_err(|_| format!("server.control-mode {text:?} is not an octal mode like \"0600\""))?,
+            Self::Text(text) => {
+                u32::from_str_radix(text.trim_start_matches("0o"), 8).map_err(|_| {
+                    format!("server.control-mode {text:?} is not an octal mode like \"0600\"")
+                })?
+            }
             Self::Number(n) => *n,
         };
         if bits > 0o777 {
@@ -662,7 +665,9 @@ impl ServerSpec {
             },
             control_mode,
             watch_debounce: std::time::Duration::from_millis(self.watch_debounce_ms),
-            rescan_interval: std::time::Duration::from_secs(u64::from(self.rescan_interval.0.max(1))),
+            rescan_interval: std::time::Duration::from_secs(u64::from(
+                self.rescan_interval.0.max(1),
+            )),
             state_dir,
             log_format: match self.log_format {
                 LogFormatSpec::Human => LogFormat::Human,

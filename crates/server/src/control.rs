@@ -269,38 +269,82 @@ pub async fn serve_control_with(
     shutdown: impl Future<Output = ()>,
     options: ControlOptions,
 ) -> Result<(), ControlError> {
+    bind_control(path, mode)
+        .await?
+        .serve(commands, shutdown, options)
+        .await;
+    Ok(())
+}
+
+/// A bound control socket, not yet answering: binding first lets the daemon refuse to start
+/// (another daned is running, the path is not a socket) before it serves anything.
+#[derive(Debug)]
+pub struct ControlListener {
+    listener: UnixListener,
+    identity: (u64, u64),
+    path: PathBuf,
+}
+
+/// Creates the control socket at `path` with permission bits `mode` (see [`serve_control`]).
+///
+/// # Errors
+///
+/// [`ControlError::AlreadyRunning`] when a live daemon listens there,
+/// [`ControlError::NotASocket`] when the path is something else, or an I/O error.
+pub async fn bind_control(path: &Path, mode: u32) -> Result<ControlListener, ControlError> {
     let (listener, identity) = bind(path, mode).await?;
     tracing::info!(path = %path.display(), mode = format_args!("{mode:o}"), "control socket listening");
-    let ctx = Arc::new(Ctx { commands, options });
-    let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, ctx.clone()));
-                }
-                Err(error) => {
-                    // EMFILE and the like: back off rather than spin, keep serving.
-                    tracing::warn!(%error, "control socket accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    Ok(ControlListener {
+        listener,
+        identity,
+        path: path.to_path_buf(),
+    })
+}
+
+impl ControlListener {
+    /// Answers requests until `shutdown` completes, then removes the socket if it is still
+    /// ours.
+    pub async fn serve(
+        self,
+        commands: mpsc::Sender<Command>,
+        shutdown: impl Future<Output = ()>,
+        options: ControlOptions,
+    ) {
+        let Self {
+            listener,
+            identity,
+            path,
+        } = self;
+        let ctx = Arc::new(Ctx { commands, options });
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(serve_connection(stream, ctx.clone()));
+                    }
+                    Err(error) => {
+                        // EMFILE and the like: back off rather than spin, keep serving.
+                        tracing::warn!(%error, "control socket accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
         }
+        connections.shutdown().await;
+        drop(listener);
+        // Remove the socket only if it is still ours (not replaced by someone else meanwhile).
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && (meta.dev(), meta.ino()) == identity
+            && let Err(error) = std::fs::remove_file(&path)
+        {
+            tracing::warn!(path = %path.display(), %error, "could not remove the control socket");
+        }
+        tracing::info!(path = %path.display(), "control socket closed");
     }
-    connections.shutdown().await;
-    drop(listener);
-    // Remove the socket only if it is still ours (not replaced by someone else meanwhile).
-    if let Ok(meta) = std::fs::symlink_metadata(path)
-        && (meta.dev(), meta.ino()) == identity
-        && let Err(error) = std::fs::remove_file(path)
-    {
-        tracing::warn!(path = %path.display(), %error, "could not remove the control socket");
-    }
-    tracing::info!(path = %path.display(), "control socket closed");
-    Ok(())
 }
 
 /// Sends `req` to the daemon listening at `path` and waits for its response: at most

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueHint};
 use daned::config::{Config, LogFormat, ZoneConfig};
 use daned::manager::{Clock, SystemClock};
 use daned::zones::{self, Mode, ZoneRuntime};
-use daned::{keystore, query, serve, state, zonefile};
+use daned::{control, keystore, query, serve, state, zonefile};
 use daned_sign::hickory_proto::dnssec::DigestType;
 use daned_sign::hickory_proto::rr::rdata::TLSA;
 use daned_sign::hickory_proto::rr::{Name, RData, Record};
@@ -43,6 +43,38 @@ enum Command {
     Check {
         #[command(flatten)]
         config: ConfigArg,
+    },
+    /// Ask the running daemon to re-read zone files and certificates; returns once the new
+    /// versions are served, with each zone's serial (exit 1 if a zone failed to reload).
+    Reload {
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Show every zone and TLSA binding of the running daemon: serial, keys, signature horizon,
+    /// rollover state, published records, when a staged key is ready, last errors.
+    Status {
+        #[command(flatten)]
+        control: ControlArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Wait until BINDING's staged next key may be deployed (exit 0), or fail when there is no
+    /// staged key or the timeout passes (exit 1). For certificate renewal hooks.
+    WaitReady {
+        #[command(flatten)]
+        control: ControlArg,
+        /// The binding's name from the config.
+        binding: String,
+        /// The binding's zone, if several zones have a binding of that name.
+        #[arg(long)]
+        zone: Option<String>,
+        /// How long to wait, in seconds (0 checks once).
+        #[arg(long, default_value_t = 0)]
+        timeout: u64,
+        /// Print the answer as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the TLSA record for a certificate (PEM chain or DER).
     Tlsa {
@@ -116,6 +148,25 @@ enum Command {
 }
 
 #[derive(Args, Debug)]
+struct ControlArg {
+    /// The configuration file (for the control socket's path).
+    #[arg(short, long, value_hint = ValueHint::FilePath, default_value = "daned.toml")]
+    config: PathBuf,
+    /// The control socket, instead of the one named in the configuration.
+    #[arg(long, value_hint = ValueHint::FilePath)]
+    socket: Option<PathBuf>,
+}
+
+impl ControlArg {
+    fn socket(&self) -> anyhow::Result<PathBuf> {
+        match &self.socket {
+            Some(path) => Ok(path.clone()),
+            None => Ok(Config::load(&self.config)?.server.control_socket),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
 struct ConfigArg {
     /// The configuration file.
     #[arg(short, long, value_hint = ValueHint::FilePath, default_value = "daned.toml")]
@@ -152,6 +203,82 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => check(&config.config),
+        Command::Reload { control } => {
+            let response = control::request(
+                &control.socket()?,
+                &control::Request::Reload,
+                CONTROL_TIMEOUT,
+            )?;
+            let mut out = io::stdout().lock();
+            match response {
+                control::Response::Reloaded(zones) => {
+                    control::render_reload(&zones, &mut out)?;
+                    Ok(if control::reload_failed(&zones) {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    })
+                }
+                other => control_failure(other),
+            }
+        }
+        Command::Status { control, json } => {
+            let response = control::request(
+                &control.socket()?,
+                &control::Request::Status,
+                CONTROL_TIMEOUT,
+            )?;
+            let mut out = io::stdout().lock();
+            match response {
+                control::Response::Status(report) if json => {
+                    serde_json::to_writer_pretty(&mut out, &report)?;
+                    writeln!(out)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                control::Response::Status(report) => {
+                    control::render_status(&report, &mut out)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                other => control_failure(other),
+            }
+        }
+        Command::WaitReady {
+            control,
+            binding,
+            zone,
+            timeout,
+            json,
+        } => {
+            let request = control::Request::WaitReady {
+                binding,
+                zone,
+                timeout_secs: timeout,
+            };
+            let response = control::request(&control.socket()?, &request, CONTROL_TIMEOUT)?;
+            let mut out = io::stdout().lock();
+            if json {
+                serde_json::to_writer(&mut out, &response)?;
+                writeln!(out)?;
+            }
+            match response {
+                control::Response::Ready(ready) => {
+                    if !json {
+                        writeln!(
+                            out,
+                            "{} in {}: ready ({}); the staged key may be deployed",
+                            ready.binding, ready.zone, ready.state
+                        )?;
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                other if json => Ok(if other.is_ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }),
+                other => control_failure(other),
+            }
+        }
         Command::Tlsa {
             certificate,
             usage,
@@ -279,6 +406,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// How long a control request may take beyond its own wait (a reload signs).
+const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Reports a control socket error answer on stderr; exit 1.
+fn control_failure(response: control::Response) -> anyhow::Result<ExitCode> {
+    match response {
+        control::Response::Error { message, .. } => {
+            let _ = writeln!(io::stderr(), "daned: {message}");
+        }
+        other => {
+            let _ = writeln!(io::stderr(), "daned: unexpected answer: {other:?}");
+        }
+    }
+    Ok(ExitCode::FAILURE)
+}
+
 /// `daned check`: reports every problem it finds, not just the first.
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let mut out = io::stdout().lock();
@@ -307,7 +450,11 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
         for binding in &zc.tlsa {
-            if let Err(error) = zones::tlsa_for_binding(binding) {
+            let errors = [
+                zones::read_certificate(binding, SystemClock.now()).err(),
+                zones::read_next_key(binding).err(),
+            ];
+            for error in errors.into_iter().flatten() {
                 writeln!(out, "{error}")?;
                 problems += 1;
                 zone_ok = false;
@@ -366,7 +513,7 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
-    let content = zones::build_content(zc)?;
+    let content = zones::preview_content(zc, SystemClock.now())?;
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = daned_sign::keys::SigningKey::generate(zc.signing.algorithm, &rng)?;
     let key = daned_sign::keys::SigningKey::from_pkcs8(&pkcs8, KeyRole::Csk, &rng)?;
@@ -377,7 +524,7 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
         dnskey_ttl: zc.signing.dnskey_ttl,
         rng: &rng,
     };
-    daned_sign::sign::sign_zone(&ctx, &content.zone, 1)
+    daned_sign::sign::sign_zone(&ctx, &content, 1)
         .with_context(|| format!("zone {}", zc.origin))?;
     Ok(())
 }

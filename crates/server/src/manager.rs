@@ -5,6 +5,7 @@
 //! Signing happens here, never on the query path: queries read the catalog through
 //! [`ArcSwap::load`] and never wait on anything the manager holds.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,6 @@ use crate::config::Config;
 use crate::query::Catalog;
 use crate::status::{BindingStatus, KeyStatus, StatusReport, ZoneStatus};
 use crate::zones::{Mode, ZoneError, ZoneRuntime};
-use daned_sign::hickory_proto::rr::RecordType;
 use daned_sign::keys::KeyRole;
 
 /// Where the time comes from: seconds since the Unix epoch.
@@ -171,13 +171,19 @@ impl Manager {
         self.catalog.clone()
     }
 
-    /// Runs until `commands` closes: serves reload requests and renews signatures before they
-    /// expire.
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    /// Runs until `commands` closes: serves reload and status requests, updates the bindings of
+    /// a certificate file the watcher reports (`changed_files`), runs rollover timers and renews
+    /// signatures before they expire.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut changed_files: Option<mpsc::Receiver<PathBuf>>,
+    ) {
         loop {
-            let wait = self.until_next_refresh();
+            let wait = self.until_next_deadline();
             tokio::select! {
-                () = tokio::time::sleep(wait) => self.refresh_due(),
+                () = tokio::time::sleep(wait) => self.run_timers(),
+                Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
                 command = commands.recv() => match command {
                     Some(Command::Reload { reply }) => {
                         let outcome = self.reload_all();
@@ -196,14 +202,15 @@ impl Manager {
         }
     }
 
-    /// How long until the earliest zone needs its signatures refreshed, between 1 s and 1 h
-    /// (the upper bound re-checks periodically, which also covers a clock jump).
-    fn until_next_refresh(&self) -> Duration {
+    /// How long until the earliest zone needs the manager (a signature refresh or a rollover
+    /// deadline), between 1 s and 1 h (the upper bound re-checks periodically, which also
+    /// covers a clock jump).
+    fn until_next_deadline(&self) -> Duration {
         let now = self.clock.now();
         let secs = self
             .zones
             .iter()
-            .filter_map(ZoneRuntime::next_refresh_at)
+            .filter_map(ZoneRuntime::next_deadline)
             .map(|at| {
                 let delta = at.wrapping_sub(now);
                 // RFC 1982: a due time in the past reads as a huge unsigned delta.
@@ -214,12 +221,23 @@ impl Manager {
         Duration::from_secs(u64::from(secs.clamp(1, 3600)))
     }
 
-    /// Renews due signatures in every zone and publishes the result.
-    pub fn refresh_due(&mut self) {
+    /// Runs the rollover timers and renews due signatures in every zone, then publishes.
+    pub fn run_timers(&mut self) {
         let now = self.clock.now();
         let mut changed = false;
         for rt in &mut self.zones {
             let origin = rt.config().origin.clone();
+            let from = rt.signed().serial();
+            match blocking(|| rt.tick_bindings(now, &self.rng)) {
+                Ok(Some(delta)) => {
+                    changed = true;
+                    tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "TLSA records updated by the rollover timer");
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(zone = %origin, %error, "rollover update failed; the previous version is still served");
+                }
+            }
             let from = rt.signed().serial();
             match blocking(|| rt.refresh(now, &self.rng)) {
                 Ok(Some(delta)) => {
@@ -235,6 +253,50 @@ impl Manager {
         if changed {
             self.publish();
         }
+    }
+
+    /// A certificate or next-key file changed: the zones that use it re-read their bindings'
+    /// files (not the zone file), and the result is published.
+    pub fn file_changed(&mut self, path: &Path) {
+        let now = self.clock.now();
+        let mut changed = false;
+        for rt in self.zones.iter_mut().filter(|rt| rt.watches(path)) {
+            let origin = rt.config().origin.clone();
+            let from = rt.signed().serial();
+            let started = std::time::Instant::now();
+            match blocking(|| rt.update_bindings(now, &self.rng)) {
+                Ok(Some(delta)) => {
+                    changed = true;
+                    tracing::info!(
+                        zone = %origin,
+                        path = %path.display(),
+                        from,
+                        to = delta.to_serial,
+                        removed = delta.removed.len(),
+                        added = delta.added.len(),
+                        elapsed_us = started.elapsed().as_micros() as u64,
+                        "certificate change published"
+                    );
+                }
+                Ok(None) => {
+                    tracing::debug!(zone = %origin, path = %path.display(), "certificate change needs no new records");
+                }
+                Err(error) => {
+                    tracing::error!(zone = %origin, %error, "update failed; the previous version is still served");
+                }
+            }
+        }
+        if changed {
+            self.publish();
+        }
+    }
+
+    /// Every certificate and next-key file of every zone, for the watcher.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        self.zones
+            .iter()
+            .flat_map(ZoneRuntime::watched_files)
+            .collect()
     }
 
     /// Reloads every zone and publishes the result; returns what happened to each.
@@ -288,8 +350,9 @@ impl Manager {
 
     /// The state of every zone and binding, for `daned status`.
     pub fn status(&self) -> StatusReport {
+        let now = self.clock.now();
         StatusReport {
-            zones: self.zones.iter().map(zone_status).collect(),
+            zones: self.zones.iter().map(|rt| zone_status(rt, now)).collect(),
         }
     }
 
@@ -300,7 +363,7 @@ impl Manager {
     }
 }
 
-fn zone_status(rt: &ZoneRuntime) -> ZoneStatus {
+fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
     let signed = rt.signed();
     let keys = rt
         .keys()
@@ -319,29 +382,20 @@ fn zone_status(rt: &ZoneRuntime) -> ZoneStatus {
         })
         .collect();
     let bindings = rt
-        .config()
-        .tlsa
+        .bindings()
         .iter()
-        .map(|b| {
-            let records = b
-                .owners
-                .first()
-                .and_then(|owner| signed.node(&daned_sign::zone::canonical_name(owner)))
-                .and_then(|node| node.get(RecordType::TLSA))
-                .map(|set| set.rrset.rdatas().map(|r| r.to_string()).collect())
-                .unwrap_or_default();
-            BindingStatus {
-                name: b.name.clone(),
-                certificate: b.certificate.display().to_string(),
-                owners: b.owners.iter().map(|o| o.to_string()).collect(),
-                state: "steady".to_string(),
-                records,
-                ready_at: None,
-                ready: false,
-                last_error: None,
-            }
+        .map(|b| BindingStatus {
+            name: b.cfg.name.clone(),
+            certificate: b.cfg.certificate.display().to_string(),
+            owners: b.cfg.owners.iter().map(|o| o.to_string()).collect(),
+            state: b.state.phase(now).to_string(),
+            records: b.state.published().iter().map(|r| r.to_string()).collect(),
+            ready_at: b.state.ready_at(),
+            ready: b.state.is_ready(now),
+            last_error: b.last_error.clone(),
         })
         .collect();
+    let counters = rt.counters();
     ZoneStatus {
         origin: rt.config().origin.to_string(),
         serial: signed.serial(),
@@ -349,7 +403,18 @@ fn zone_status(rt: &ZoneRuntime) -> ZoneStatus {
         earliest_expiration: signed.earliest_expiration(),
         next_refresh: rt.next_refresh_at(),
         bindings,
-        last_error: None,
+        last_error: rt.last_error().map(str::to_string),
+        certificate_errors: counters.certificate_errors,
+        unsafe_switches: counters.unsafe_switches,
+        failed_updates: counters.failed_updates,
+    }
+}
+
+/// Receives from an optional channel; pending forever when there is none.
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

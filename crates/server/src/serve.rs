@@ -36,6 +36,12 @@ pub enum ServeError {
     /// The server loop failed.
     #[error("server: {0}")]
     Server(String),
+    /// The certificate watcher could not start.
+    #[error("certificate watcher: {0}")]
+    Watch(#[from] crate::watch::WatchError),
+    /// The control socket could not be created.
+    #[error("control socket: {0}")]
+    Control(#[from] crate::control::ControlError),
 }
 
 /// How long a TCP connection may stay idle between requests.
@@ -115,13 +121,36 @@ pub async fn serve_sockets(
 pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError> {
     let manager = tokio::task::block_in_place(|| Manager::start(&config, clock))?;
     let catalog = manager.catalog();
+    let control =
+        crate::control::bind_control(&config.server.control_socket, config.server.control_mode)
+            .await?;
     let sockets = bind_all(&config.server.listen).await?;
+    // The watcher reports changes after start; the manager has just read every file.
+    let (watcher, changed_files) = crate::watch::CertWatcher::start(
+        manager.watched_files(),
+        config.server.watch_debounce,
+        config.server.rescan_interval,
+    )?;
     let (commands, receiver) = mpsc::channel(16);
-    let manager_task = tokio::spawn(manager.run(receiver));
+    let manager_task = tokio::spawn(manager.run(receiver, Some(changed_files)));
     let signals = tokio::spawn(forward_signals(commands.clone()));
+    let (stop_control, control_stopped) = tokio::sync::oneshot::channel::<()>();
+    let control_task = tokio::spawn(control.serve(
+        commands.clone(),
+        async move {
+            // Either a send or the sender's drop ends the control socket.
+            let _ = control_stopped.await;
+        },
+        crate::control::ControlOptions::default(),
+    ));
     let result = serve_sockets(sockets, catalog, config.server.udp_payload, stop_signal()).await;
+    drop(stop_control);
+    // The control socket removes its file on the way out; waiting is bounded by its own
+    // connection shutdown.
+    let _ = control_task.await;
     signals.abort();
     drop(commands);
+    drop(watcher);
     // The manager ends once every sender is gone; it holds nothing that needs flushing (state
     // is written before each version is published).
     manager_task.abort();

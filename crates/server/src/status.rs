@@ -29,6 +29,15 @@ pub struct ZoneStatus {
     pub bindings: Vec<BindingStatus>,
     /// The last reload error, if the last reload failed (the previous version is served).
     pub last_error: Option<String>,
+    /// Certificate or next-key files found unusable since start (each new problem once).
+    #[serde(default)]
+    pub certificate_errors: u64,
+    /// Key changes that were not staged first, since start.
+    #[serde(default)]
+    pub unsafe_switches: u64,
+    /// Reloads or updates that failed since start (the previous version stayed).
+    #[serde(default)]
+    pub failed_updates: u64,
 }
 
 /// One signing key.

@@ -222,7 +222,9 @@ impl Binding {
             tracing::info!(zone = %origin, binding = %self.cfg.name, "certificate usable again");
         }
         self.last_error = error;
-        let events = self.state.observe(now, &Observation { current, next }, &self.timing());
+        let events = self
+            .state
+            .observe(now, &Observation { current, next }, &self.timing());
         (events, new_problem)
     }
 
@@ -296,6 +298,32 @@ pub fn compose(cfg: &ZoneConfig, base: &Zone, bindings: &[Binding]) -> Result<Zo
     Ok(zone)
 }
 
+/// The content a first start would publish now: the zone file plus each binding's records as
+/// read from its files, without any saved rollover state (for `daned check`).
+///
+/// # Errors
+///
+/// Zone file errors, unusable certificates or next-key files.
+pub fn preview_content(cfg: &ZoneConfig, now: u32) -> Result<Zone, ZoneError> {
+    let base = load_base(cfg)?;
+    let mut bindings = Vec::with_capacity(cfg.tlsa.len());
+    for binding_cfg in &cfg.tlsa {
+        let current = Some(read_certificate(binding_cfg, now)?);
+        let next = read_next_key(binding_cfg)?;
+        let mut binding = Binding {
+            cfg: binding_cfg.clone(),
+            state: BindingState::default(),
+            last_error: None,
+        };
+        let timing = binding.timing();
+        binding
+            .state
+            .observe(now, &Observation { current, next }, &timing);
+        bindings.push(binding);
+    }
+    compose(cfg, &base.zone, &bindings)
+}
+
 /// Hex SHA-256 over the content and the keys' DNSKEY records: what a serial stands for.
 pub fn content_digest<'k>(zone: &Zone, keys: impl IntoIterator<Item = &'k SigningKey>) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
@@ -319,7 +347,11 @@ pub fn content_digest<'k>(zone: &Zone, keys: impl IntoIterator<Item = &'k Signin
 
 /// The serial the zone file asks for.
 fn file_serial(zone: &Zone) -> u32 {
-    match zone.soa().and_then(|s| s.records().first()).map(|r| &r.data) {
+    match zone
+        .soa()
+        .and_then(|s| s.records().first())
+        .map(|r| &r.data)
+    {
         Some(RData::SOA(soa)) => soa.serial,
         _ => 0,
     }
@@ -492,9 +524,9 @@ impl ZoneRuntime {
 
     /// Whether `path` is a certificate or next-key file of one of this zone's bindings.
     pub fn watches(&self, path: &Path) -> bool {
-        self.bindings.iter().any(|b| {
-            b.cfg.certificate == path || b.cfg.next_key.as_deref() == Some(path)
-        })
+        self.bindings
+            .iter()
+            .any(|b| b.cfg.certificate == path || b.cfg.next_key.as_deref() == Some(path))
     }
 
     /// Every certificate and next-key file of this zone.
@@ -518,7 +550,8 @@ impl ZoneRuntime {
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let result = load_base(&self.cfg).and_then(|base| {
             let warnings = base.warnings;
-            self.update(base.zone, true, now, rng).map(|d| (d, warnings))
+            self.update(base.zone, true, now, rng)
+                .map(|d| (d, warnings))
         });
         match result {
             Ok((delta, warnings)) => {

@@ -775,7 +775,9 @@ fn run_validator(
                 std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1"),
                 "{tool} is not installed and DANED_REQUIRE_TOOLS=1"
             );
-            eprintln!("\n********** SKIPPING: {tool} is not installed; this check did not run **********\n");
+            eprintln!(
+                "\n********** SKIPPING: {tool} is not installed; this check did not run **********\n"
+            );
             return Ok(None);
         }
         Err(e) => return Err(e.into()),
@@ -846,4 +848,3 @@ fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
     );
     Ok(())
 }
-

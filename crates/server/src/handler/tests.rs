@@ -453,15 +453,16 @@ async fn run_against(catalog: Arc<ArcSwap<Catalog>>, tool: &str, args: &[&str]) 
 /// Whether `name` is on PATH. Missing: a loud skip message, or a failure under
 /// `DANED_REQUIRE_TOOLS=1` (as in CI).
 fn tool_installed(name: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(name).is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()));
     if !found {
         assert!(
             std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1"),
             "{name} is not installed and DANED_REQUIRE_TOOLS=1"
         );
-        eprintln!("\n********** SKIPPING: {name} is not installed; this check did not run **********\n");
+        eprintln!(
+            "\n********** SKIPPING: {name} is not installed; this check did not run **********\n"
+        );
     }
     found
 }

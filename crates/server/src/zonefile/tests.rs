@@ -640,7 +640,6 @@ fn large_zone_parses_quickly() {
     let _ = Name::from_str("x.");
 }
 
-
 #[test]
 fn bad_owner_is_reported_once_not_for_each_following_blank_owner_line() {
     let text = "$TTL 60\n$ORIGIN example.com.\nbad..name A 192.0.2.1\n  AAAA ::1\n  TXT \"x\"\nok A 192.0.2.2\n";
