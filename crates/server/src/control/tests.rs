@@ -45,6 +45,9 @@ fn zone(origin: &str, bindings: Vec<BindingStatus>) -> ZoneStatus {
         next_refresh: Some(1_717_000_000),
         bindings,
         last_error: None,
+        certificate_errors: 0,
+        unsafe_switches: 0,
+        failed_updates: 0,
     }
 }
 

@@ -27,7 +27,7 @@ async fn rfc4035_s5_3_1_no_rrsig_is_ever_served_expired() {
     let manager = Manager::start(&config, clock.clone()).expect("zone starts");
     let catalog = manager.catalog();
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    let task = tokio::spawn(manager.run(rx));
+    let task = tokio::spawn(manager.run(rx, None));
 
     let mut serials = Vec::new();
     let mut checked = 0usize;
