@@ -3,4 +3,5 @@
 mod cli;
 mod interop;
 mod refresh;
+mod rollover_clock;
 mod support;
