@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub watch_debounce: std::time::Duration,
     /// How often every certificate file is re-read even without a change event.
     pub rescan_interval: std::time::Duration,
+    /// Where Prometheus metrics are served (`GET /metrics`), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How logs are written.
@@ -245,6 +247,8 @@ struct ServerSpec {
     watch_debounce_ms: u64,
     #[serde(default = "default_rescan_interval")]
     rescan_interval: Seconds,
+    #[serde(default)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn default_watch_debounce_ms() -> u64 {
@@ -292,6 +296,7 @@ impl Default for ServerSpec {
             control_mode: None,
             watch_debounce_ms: default_watch_debounce_ms(),
             rescan_interval: default_rescan_interval(),
+            metrics_listen: None,
         }
     }
 }
@@ -668,6 +673,7 @@ impl ServerSpec {
             rescan_interval: std::time::Duration::from_secs(u64::from(
                 self.rescan_interval.0.max(1),
             )),
+            metrics_listen: self.metrics_listen,
             state_dir,
             log_format: match self.log_format {
                 LogFormatSpec::Human => LogFormat::Human,
@@ -1003,6 +1009,7 @@ mod tests {
                 control_mode: 0o600,
                 watch_debounce: std::time::Duration::from_millis(1000),
                 rescan_interval: std::time::Duration::from_secs(300),
+                metrics_listen: None,
             }
         );
         assert_eq!(config.zones.len(), 1);
@@ -1047,6 +1054,7 @@ mod tests {
                 control_mode: 0o660,
                 watch_debounce: std::time::Duration::from_millis(250),
                 rescan_interval: std::time::Duration::from_secs(60),
+                metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
             }
         );
         let [net, org] = config.zones.as_slice() else {

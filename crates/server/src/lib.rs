@@ -9,6 +9,7 @@ pub mod control;
 pub mod handler;
 pub mod keystore;
 pub mod manager;
+pub mod metrics;
 pub mod query;
 pub mod rollover;
 pub mod serve;

@@ -125,6 +125,14 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         crate::control::bind_control(&config.server.control_socket, config.server.control_mode)
             .await?;
     let sockets = bind_all(&config.server.listen).await?;
+    let metrics = match config.server.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::bind_metrics(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
     // The watcher reports changes after start; the manager has just read every file.
     let (watcher, changed_files) = crate::watch::CertWatcher::start(
         manager.watched_files(),
@@ -143,7 +151,21 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         },
         crate::control::ControlOptions::default(),
     ));
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = metrics.map(|listener| {
+        tokio::spawn(crate::metrics::serve_metrics(
+            listener,
+            commands.clone(),
+            async move {
+                let _ = metrics_stopped.await;
+            },
+        ))
+    });
     let result = serve_sockets(sockets, catalog, config.server.udp_payload, stop_signal()).await;
+    drop(stop_metrics);
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     drop(stop_control);
     // The control socket removes its file on the way out; waiting is bounded by its own
     // connection shutdown.

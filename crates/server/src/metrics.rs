@@ -1,0 +1,292 @@
+//! Prometheus metrics over HTTP (`server.metrics-listen`): `GET /metrics` answers the text
+//! exposition format (version 0.0.4), built from the manager's [`StatusReport`] at each scrape.
+//!
+//! A deliberately small HTTP/1.1 responder: one request per connection, a bounded request
+//! head, a read timeout; anything but `GET /metrics` is 404.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::manager::Command;
+use crate::status::StatusReport;
+
+/// The longest request head read before the connection is dropped.
+const MAX_HEAD: usize = 8 * 1024;
+/// How long a client may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds the metrics address.
+///
+/// # Errors
+///
+/// The bind error.
+pub async fn bind_metrics(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+    Ok(listener)
+}
+
+/// Answers scrapes until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    commands: mpsc::Sender<Command>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_one(stream, commands.clone()));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "metrics accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn serve_one(mut stream: TcpStream, commands: mpsc::Sender<Command>) {
+    let mut head = Vec::with_capacity(512);
+    let read = tokio::time::timeout(READ_TIMEOUT, async {
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    if !matches!(read, Ok(Ok(()))) {
+        return;
+    }
+    let request_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut parts = request_line.split(|&b| b == b' ');
+    let (method, path) = (parts.next(), parts.next());
+    let (status, body) = if method == Some(b"GET") && path == Some(b"/metrics") {
+        let (reply, answer) = oneshot::channel();
+        match commands.send(Command::Status { reply }).await {
+            Ok(()) => match answer.await {
+                Ok(report) => ("200 OK", render(&report)),
+                Err(_) => ("503 Service Unavailable", "daned is stopping\n".to_string()),
+            },
+            Err(_) => ("503 Service Unavailable", "daned is stopping\n".to_string()),
+        }
+    } else {
+        ("404 Not Found", "try GET /metrics\n".to_string())
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // A client that went away is not our problem.
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The exposition text for a status report.
+pub fn render(report: &StatusReport) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    };
+    let zone_label = |origin: &str| format!("zone=\"{}\"", escape(origin));
+    let zones = &report.zones;
+    family(
+        "daned_zone_serial",
+        "gauge",
+        "SOA serial served.",
+        zones
+            .iter()
+            .map(|z| (zone_label(&z.origin), z.serial.to_string()))
+            .collect(),
+    );
+    family(
+        "daned_zone_signature_expiry_timestamp_seconds",
+        "gauge",
+        "Earliest RRSIG expiration in the zone (Unix time).",
+        zones
+            .iter()
+            .filter_map(|z| {
+                z.earliest_expiration
+                    .map(|e| (zone_label(&z.origin), e.to_string()))
+            })
+            .collect(),
+    );
+    family(
+        "daned_certificate_errors_total",
+        "counter",
+        "Certificate or next-key files found unusable (the last good records stayed).",
+        zones
+            .iter()
+            .map(|z| (zone_label(&z.origin), z.certificate_errors.to_string()))
+            .collect(),
+    );
+    family(
+        "daned_tlsa_unsafe_switches_total",
+        "counter",
+        "Key changes published without being staged first (RFC 7671 section 8.1).",
+        zones
+            .iter()
+            .map(|z| (zone_label(&z.origin), z.unsafe_switches.to_string()))
+            .collect(),
+    );
+    family(
+        "daned_failed_updates_total",
+        "counter",
+        "Reloads or updates that failed (the previous version stayed served).",
+        zones
+            .iter()
+            .map(|z| (zone_label(&z.origin), z.failed_updates.to_string()))
+            .collect(),
+    );
+    let bindings: Vec<_> = zones
+        .iter()
+        .flat_map(|z| {
+            z.bindings.iter().map(move |b| {
+                (
+                    format!("{},binding=\"{}\"", zone_label(&z.origin), escape(&b.name)),
+                    b,
+                )
+            })
+        })
+        .collect();
+    family(
+        "daned_tlsa_records",
+        "gauge",
+        "TLSA records a binding publishes now.",
+        bindings
+            .iter()
+            .map(|(l, b)| (l.clone(), b.records.len().to_string()))
+            .collect(),
+    );
+    family(
+        "daned_tlsa_binding_error",
+        "gauge",
+        "1 when the binding's certificate or next-key file is unusable now.",
+        bindings
+            .iter()
+            .map(|(l, b)| (l.clone(), u8::from(b.last_error.is_some()).to_string()))
+            .collect(),
+    );
+    family(
+        "daned_tlsa_next_key_ready",
+        "gauge",
+        "1 when the binding's staged next key may be deployed.",
+        bindings
+            .iter()
+            .map(|(l, b)| (l.clone(), u8::from(b.ready).to_string()))
+            .collect(),
+    );
+    out
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{BindingStatus, ZoneStatus};
+
+    fn report() -> StatusReport {
+        StatusReport {
+            zones: vec![ZoneStatus {
+                origin: "example.com.".into(),
+                serial: 7,
+                keys: vec![],
+                earliest_expiration: Some(1_900_000_000),
+                next_refresh: None,
+                bindings: vec![BindingStatus {
+                    name: "mail\"x".into(),
+                    certificate: "/c.pem".into(),
+                    owners: vec![],
+                    state: "staged".into(),
+                    records: vec!["3 1 1 aa".into(), "3 1 1 bb".into()],
+                    ready_at: Some(5),
+                    ready: true,
+                    last_error: Some("bad".into()),
+                }],
+                last_error: None,
+                certificate_errors: 3,
+                unsafe_switches: 1,
+                failed_updates: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn exposition_has_every_family_with_labels_escaped() {
+        let text = render(&report());
+        for line in [
+            "daned_zone_serial{zone=\"example.com.\"} 7",
+            "daned_certificate_errors_total{zone=\"example.com.\"} 3",
+            "daned_tlsa_unsafe_switches_total{zone=\"example.com.\"} 1",
+            "daned_tlsa_records{zone=\"example.com.\",binding=\"mail\\\"x\"} 2",
+            "daned_tlsa_binding_error{zone=\"example.com.\",binding=\"mail\\\"x\"} 1",
+            "daned_tlsa_next_key_ready{zone=\"example.com.\",binding=\"mail\\\"x\"} 1",
+            "# TYPE daned_certificate_errors_total counter",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn scrape_over_http_and_404_elsewhere() {
+        let listener = bind_metrics("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = mpsc::channel(4);
+        // A fake manager answering Status.
+        tokio::spawn(async move {
+            while let Some(Command::Status { reply }) = rx.recv().await {
+                let _ = reply.send(report());
+            }
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve_metrics(listener, tx, async move {
+            let _ = stopped.await;
+        }));
+        let get = |path: &'static str| async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut text = String::new();
+            s.read_to_string(&mut text).await.unwrap();
+            text
+        };
+        let ok = get("/metrics").await;
+        assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
+        assert!(
+            ok.contains("daned_zone_serial{zone=\"example.com.\"} 7"),
+            "{ok}"
+        );
+        let missing = get("/").await;
+        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        drop(stop);
+        server.await.unwrap();
+    }
+}
