@@ -3,4 +3,5 @@
 mod cli;
 mod interop;
 mod refresh;
+mod rollover_e2e;
 mod support;
