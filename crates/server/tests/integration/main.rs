@@ -4,4 +4,5 @@ mod cli;
 mod interop;
 mod refresh;
 mod rollover_clock;
+mod rollover_e2e;
 mod support;
