@@ -577,11 +577,7 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
-        let base = self.base.clone();
-        self.update(base, true, now, rng).inspect_err(|e| {
-            self.counters.failed_updates += 1;
-            self.last_error = Some(e.to_string());
-        })
+        self.update_from_base(true, now, rng)
     }
 
     /// Runs the rollover timers (a staged key becoming ready, a hold-down ending) without
@@ -595,8 +591,18 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
+        self.update_from_base(false, now, rng)
+    }
+
+    /// [`Self::update`] over the zone file content already read, counting a failure.
+    fn update_from_base(
+        &mut self,
+        read_files: bool,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
         let base = self.base.clone();
-        self.update(base, false, now, rng).inspect_err(|e| {
+        self.update(base, read_files, now, rng).inspect_err(|e| {
             self.counters.failed_updates += 1;
             self.last_error = Some(e.to_string());
         })
