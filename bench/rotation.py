@@ -35,7 +35,8 @@ import time
 TYPE_TLSA = 52
 TYPE_RRSIG = 46
 TYPE_OPT = 41
-TSV_HEADER = "size\trotation\te2e_ms\te2e_minus_debounce_ms\tdaemon_ms\ttlsa_records\tqueries\n"
+TSV_HEADER = ("size\trotation\te2e_ms\te2e_minus_debounce_ms\tdaemon_ms\ttlsa_records\tqueries"
+              "\tbackground_busy_pct\n")
 
 
 def encode_name(name):
@@ -184,7 +185,7 @@ def cmd_run(a):
             if a.delv:
                 validate(a, i, hexdigest)
             row = (a.size, i, "%.2f" % e2e_ms, "%.2f" % (e2e_ms - a.debounce_ms),
-                   "%.3f" % daemon_ms, len(state[0]), queries)
+                   "%.3f" % daemon_ms, len(state[0]), queries, a.busy)
             out.write("\t".join(str(x) for x in row) + "\n")
             out.flush()
             print("size %d rotation %d: end to end %.1f ms (%.1f beyond the debounce), in daemon %.2f ms, "
@@ -224,16 +225,19 @@ def cmd_summary(a):
     print("## Rotation latency (certificate renamed over -> new TLSA + RRSIG served)\n")
     print("watch-debounce-ms = %d; R rotations per size, each a new key; times in ms.\n" % a.debounce_ms)
     print("| names | R | e2e median | e2e p90 | e2e - debounce median | e2e - debounce p90 "
-          "| in daemon median | in daemon p90 | in daemon max |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| in daemon median | in daemon p90 | in daemon max | busy before |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in sorted(rows):
         e2e = [float(r["e2e_ms"]) for r in rows[size]]
         beyond = [float(r["e2e_minus_debounce_ms"]) for r in rows[size]]
         daemon = [float(r["daemon_ms"]) for r in rows[size]]
-        print("| %d | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f |" % (
+        busy = rows[size][0].get("background_busy_pct", "NA")
+        print("| %d | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %s%% |" % (
             size, len(e2e), statistics.median(e2e), percentile(e2e, 90),
             statistics.median(beyond), percentile(beyond, 90),
-            statistics.median(daemon), percentile(daemon, 90), max(daemon)))
+            statistics.median(daemon), percentile(daemon, 90), max(daemon), busy))
+    print("\n`busy before`: the machine's busy % (other processes) when the size's run began"
+          " (wait_quiet, QUIET_PCT/QUIET_WAIT).")
     print("\nGoal: the same at both sizes (incremental signing), and under 50 ms beyond the debounce.")
 
 
@@ -250,6 +254,7 @@ def main():
     r.add_argument("--tsv", required=True)
     r.add_argument("--timeout", type=float, default=30.0, help="per rotation, seconds")
     r.add_argument("--tmp", help="where the new file is written before the rename (same file system)")
+    r.add_argument("--busy", default="NA", help="machine busy %% before the run (recorded)")
     r.add_argument("--gap", type=float, default=1.0, help="idle seconds before each rotation")
     r.add_argument("--delv", help="validate each new RRset with this delv (not timed)")
     r.add_argument("--anchor", help="delv trust anchor file (daned ds --trust-anchor)")

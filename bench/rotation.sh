@@ -95,6 +95,8 @@ TOML
     spid=$!
     wait_dns "$port" 600 "$spid" || die "daned did not answer on port $port (see $W/daned.log)"
     log "$n names: $(grep -o 'elapsed_ms=[0-9]*' "$W/daned.log" | head -1) to load and sign at start"
+    busy=$(wait_quiet)
+    log "$n names: machine ${busy}% busy before the rotations"
     check=()
     if [ -n "$DELV" ]; then
         "$DANED" ds -c "$W/daned.toml" --trust-anchor > "$W/anchor.conf"
@@ -102,7 +104,7 @@ TOML
     fi
     python3 "$ROOT/bench/rotation.py" run --server "127.0.0.1:$port" --owner "$OWNER" \
         --cert "$W/certs/rot.pem" --tmp "$W/stage/rot.pem" --log "$W/daned.log" --size "$n" \
-        --debounce-ms "$DEBOUNCE_MS" --timeout "$TIMEOUT" --tsv "$TSV" "${check[@]}" "${certs[@]}"
+        --debounce-ms "$DEBOUNCE_MS" --timeout "$TIMEOUT" --tsv "$TSV" --busy "$busy" "${check[@]}" "${certs[@]}"
     stop_pid "$spid"
     spid=
     port=$((port + 1))
