@@ -8,10 +8,12 @@
 #     dnsperf pinned to CPU 1 (server-bench.sh: plain and DO, RUNS times, plus dig checks).
 #  4. server CPU time per answered query at a fixed offered rate (dnsperf -Q), because on two
 #     cores dnsperf saturates near 80k q/s before Knot or NSD do.
-#  5. report.md (the harness's tables) and ratios.md (daned / anchor).
+#  5. rotation latency: certificate replaced -> new TLSA RRset served with its RRSIG, at 1k and
+#     100k names (bench/rotation.sh; ROT_NS, ROT_R, ROT_DEBOUNCE_MS): rotation.tsv, rotation.md.
+#  6. report.md (the harness's tables) and ratios.md (daned / anchor).
 #
 # env: NS="10000 100000"  SIGNERS="ldns bind-n1 knot-t1 knot-t2"  DENIALS=nsec  REPEATS=3
-#      SERVERS="daned knotd nsd"  RUNS=2  FIXED_QPS=20000  STEPS="gen sign serve fixed report"
+#      SERVERS="daned knotd nsd"  RUNS=2  FIXED_QPS=20000  STEPS="gen sign serve fixed rotation report"
 #      BENCH_WORK (default ${TMPDIR:-/tmp}/daned-bench)  BENCH_HARNESS (default ../shared/bench)
 # Every load is on 127.0.0.1 and bounded (dnsperf -l/-n, timeouts); every server is stopped by PID.
 set -euo pipefail
@@ -23,7 +25,7 @@ export RESULTS=${RESULTS:-$BENCH_WORK/results-$(date +%Y%m%d-%H%M%S)}
 . "$H/lib.sh"
 
 NS=(${NS:-10000 100000})
-STEPS=${STEPS:-"gen sign serve fixed report"}
+STEPS=${STEPS:-"gen sign serve fixed rotation report"}
 SIGNERS=${SIGNERS:-"ldns bind-n1 knot-t1 knot-t2"}
 DENIALS=${DENIALS:-nsec}
 SERVERS=${SERVERS:-"daned knotd nsd"}
@@ -105,6 +107,11 @@ if has_step fixed; then
         stop_pid "$spid"
         port=$((port + 1))
     done
+fi
+
+# Time from a certificate file replaced to the new TLSA RRset served with an RRSIG.
+if has_step rotation; then
+    DANED="$DANED" BENCH_HARNESS="$H" "$ROOT/bench/rotation.sh"
 fi
 
 if has_step report; then

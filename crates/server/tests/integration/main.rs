@@ -5,4 +5,5 @@ mod interop;
 mod refresh;
 mod rollover_clock;
 mod rollover_e2e;
+mod rotation;
 mod support;
