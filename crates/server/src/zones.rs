@@ -19,7 +19,9 @@ use daned_sign::keys::{KeyRole, SigningKey};
 use daned_sign::serial::{next_serial, serial_gt};
 use daned_sign::sign::{self, SignCtx};
 use daned_sign::tlsa;
-use daned_sign::zone::{Rrset, SignedZone, Zone, ZoneDelta, canonical_name, canonical_rdata};
+use daned_sign::zone::{
+    Rrset, RrsetChange, SignedZone, Zone, ZoneDelta, canonical_name, canonical_rdata,
+};
 use ring::digest;
 use ring::rand::SecureRandom;
 
@@ -259,14 +261,16 @@ fn log_events(origin: &Name, binding: &str, events: &[Event]) {
     }
 }
 
-/// The zone file's records plus one TLSA RRset per binding owner, with the records each
-/// binding publishes (several bindings on one owner share the RRset; its TTL is the smallest).
+/// One TLSA RRset per binding owner, with the records each binding publishes (several
+/// bindings on one owner share the RRset; its TTL is the smallest).
 ///
 /// # Errors
 ///
-/// [`ZoneError::Binding`] if an RRset cannot be built or inserted.
-pub fn compose(cfg: &ZoneConfig, base: &Zone, bindings: &[Binding]) -> Result<Zone, ZoneError> {
-    let mut zone = base.clone();
+/// [`ZoneError::Binding`] if an RRset cannot be built.
+pub fn generated_rrsets(
+    cfg: &ZoneConfig,
+    bindings: &[Binding],
+) -> Result<BTreeMap<Name, Rrset>, ZoneError> {
     let mut generated: BTreeMap<Name, (u32, Vec<RData>, &str)> = BTreeMap::new();
     for binding in bindings {
         let published = binding.state.published();
@@ -285,17 +289,58 @@ pub fn compose(cfg: &ZoneConfig, base: &Zone, bindings: &[Binding]) -> Result<Zo
                 .extend(published.iter().map(|r| RData::TLSA(r.to_tlsa())));
         }
     }
-    for (owner, (ttl, rdatas, name)) in generated {
-        let bad = |reason: String| ZoneError::Binding {
+    generated
+        .into_iter()
+        .map(|(owner, (ttl, rdatas, name))| {
+            Rrset::new(&owner, RecordType::TLSA, ttl, rdatas)
+                .map(|rrset| (owner, rrset))
+                .map_err(|e| ZoneError::Binding {
+                    path: cfg.file.clone(),
+                    binding: name.to_string(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// The zone file's records plus the generated TLSA RRsets.
+///
+/// # Errors
+///
+/// [`ZoneError::Binding`] if an RRset cannot be inserted (an owner outside the zone).
+pub fn compose(
+    cfg: &ZoneConfig,
+    base: &Zone,
+    generated: &BTreeMap<Name, Rrset>,
+) -> Result<Zone, ZoneError> {
+    let mut zone = base.clone();
+    for rrset in generated.values() {
+        zone.insert(rrset.clone()).map_err(|e| ZoneError::Binding {
             path: cfg.file.clone(),
-            binding: name.to_string(),
-            reason,
-        };
-        let rrset =
-            Rrset::new(&owner, RecordType::TLSA, ttl, rdatas).map_err(|e| bad(e.to_string()))?;
-        zone.insert(rrset).map_err(|e| bad(e.to_string()))?;
+            binding: String::new(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(zone)
+}
+
+/// The changes that turn the generated TLSA RRsets `old` into `new`: what a certificate or
+/// timer update changes, found without looking at the rest of the zone.
+fn generated_changes(old: &BTreeMap<Name, Rrset>, new: &BTreeMap<Name, Rrset>) -> Vec<RrsetChange> {
+    let mut changes = Vec::new();
+    for (owner, rrset) in old {
+        match new.get(owner) {
+            None => changes.push(RrsetChange::remove(owner.clone(), RecordType::TLSA)),
+            Some(n) if n != rrset => changes.push(RrsetChange::put(n.clone())),
+            Some(_) => {}
+        }
+    }
+    for (owner, rrset) in new {
+        if !old.contains_key(owner) {
+            changes.push(RrsetChange::put(rrset.clone()));
+        }
+    }
+    changes
 }
 
 /// The content a first start would publish now: the zone file plus each binding's records as
@@ -321,13 +366,13 @@ pub fn preview_content(cfg: &ZoneConfig, now: u32) -> Result<Zone, ZoneError> {
             .observe(now, &Observation { current, next }, &timing);
         bindings.push(binding);
     }
-    compose(cfg, &base.zone, &bindings)
+    compose(cfg, &base.zone, &generated_rrsets(cfg, &bindings)?)
 }
 
-/// Hex SHA-256 over the content and the keys' DNSKEY records: what a serial stands for.
-pub fn content_digest<'k>(zone: &Zone, keys: impl IntoIterator<Item = &'k SigningKey>) -> String {
+/// SHA-256 over a set of RRsets in canonical form (owner, type, TTL, RDATA).
+pub fn rrsets_digest<'r>(rrsets: impl IntoIterator<Item = &'r Rrset>) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
-    for rrset in zone.rrsets() {
+    for rrset in rrsets {
         ctx.update(rrset.name().to_ascii().as_bytes());
         ctx.update(&u16::from(rrset.rtype()).to_be_bytes());
         ctx.update(&rrset.ttl().to_be_bytes());
@@ -339,6 +384,22 @@ pub fn content_digest<'k>(zone: &Zone, keys: impl IntoIterator<Item = &'k Signin
             ctx.update(&wire);
         }
     }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// Hex SHA-256 of what a serial stands for: the zone file's content (its digest, computed once
+/// per read), the generated TLSA RRsets and the keys' DNSKEY records. Cheap for a certificate
+/// update: the zone file's part is not hashed again.
+pub fn content_digest<'k>(
+    base_digest: &[u8; 32],
+    generated: &BTreeMap<Name, Rrset>,
+    keys: impl IntoIterator<Item = &'k SigningKey>,
+) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(base_digest);
+    ctx.update(&rrsets_digest(generated.values()));
     for key in keys {
         ctx.update(key.dnskey().to_string().as_bytes());
     }
@@ -376,8 +437,12 @@ pub struct ZoneRuntime {
     mode: Mode,
     keys: Vec<SigningKey>,
     key_files: Vec<PathBuf>,
-    base: Zone,
+    /// SHA-256 of the zone file's content, computed once per read.
+    base_digest: [u8; 32],
     bindings: Vec<Binding>,
+    /// The TLSA RRsets the bindings publish now.
+    generated: BTreeMap<Name, Rrset>,
+    /// `base` plus `generated`: what is signed.
     content: Zone,
     signed: Arc<SignedZone>,
     warnings: Vec<ZoneFileError>,
@@ -428,7 +493,9 @@ impl ZoneRuntime {
             }
             bindings.push(binding);
         }
-        let content = compose(&cfg, &base.zone, &bindings)?;
+        let generated = generated_rrsets(&cfg, &bindings)?;
+        let content = compose(&cfg, &base.zone, &generated)?;
+        let base_digest = rrsets_digest(base.zone.rrsets());
         let mut stored = stored;
         if stored.is_empty() {
             if mode == Mode::ReadOnly {
@@ -449,7 +516,7 @@ impl ZoneRuntime {
         }
         let (keys, key_files): (Vec<SigningKey>, Vec<PathBuf>) =
             stored.into_iter().map(|k| (k.key, k.path)).unzip();
-        let digest = content_digest(&content, &keys);
+        let digest = content_digest(&base_digest, &generated, &keys);
         let wanted = file_serial(&content);
         let serial = match &saved {
             Some(st) if st.content_digest == digest => st.serial,
@@ -470,15 +537,16 @@ impl ZoneRuntime {
             mode,
             keys,
             key_files,
-            base: base.zone,
+            base_digest,
             bindings,
+            generated,
             content,
             signed: Arc::new(signed),
             warnings: base.warnings,
             counters: ZoneCounters::default(),
             last_error: None,
         };
-        rt.persist(&digest)?;
+        rt.persist()?;
         Ok(rt)
     }
 
@@ -550,7 +618,7 @@ impl ZoneRuntime {
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let result = load_base(&self.cfg).and_then(|base| {
             let warnings = base.warnings;
-            self.update(base.zone, true, now, rng)
+            self.update(Some(base.zone), true, now, rng)
                 .map(|d| (d, warnings))
         });
         match result {
@@ -601,19 +669,23 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
-        let base = self.base.clone();
-        self.update(base, read_files, now, rng).inspect_err(|e| {
+        self.update(None, read_files, now, rng).inspect_err(|e| {
             self.counters.failed_updates += 1;
             self.last_error = Some(e.to_string());
         })
     }
 
-    /// The one path every content change takes: rollover states updated on copies, the new
-    /// content composed and diffed, only the difference signed, and everything committed only
-    /// once signing succeeded.
+    /// The one path every content change takes: rollover states advanced on copies, the
+    /// changes found, only the difference signed, and everything committed together once
+    /// signing succeeded.
+    ///
+    /// With a new zone file content (`new_base`), the whole content is composed and diffed
+    /// (the file was read whole anyway). Without, only the generated TLSA RRsets can change, so
+    /// only they are compared and patched in: a certificate update costs the same at 1k and
+    /// 100k names.
     fn update(
         &mut self,
-        base: Zone,
+        new_base: Option<Zone>,
         read_files: bool,
         now: u32,
         rng: &dyn SecureRandom,
@@ -631,9 +703,20 @@ impl ZoneRuntime {
             };
             all_events.push((binding.cfg.name.clone(), events));
         }
-        let content = compose(&self.cfg, &base, &bindings)?;
-        let changes = self.content.diff(&content);
-        let wanted = file_serial(&content);
+        let generated = generated_rrsets(&self.cfg, &bindings)?;
+        let (changes, new_content, base_digest) = match new_base {
+            Some(base) => {
+                let content = compose(&self.cfg, &base, &generated)?;
+                let changes = self.content.diff(&content);
+                (changes, Some(content), rrsets_digest(base.rrsets()))
+            }
+            None => (
+                generated_changes(&self.generated, &generated),
+                None,
+                self.base_digest,
+            ),
+        };
+        let wanted = file_serial(new_content.as_ref().unwrap_or(&self.content));
         let current = self.signed.serial();
         let delta = if changes.is_empty() && !serial_gt(wanted, current) {
             None
@@ -649,13 +732,32 @@ impl ZoneRuntime {
             self.signed = Arc::new(signed);
             Some(delta)
         };
+        // Commit everything together: only the signed version changed above, and it already
+        // matches what is committed here.
+        match new_content {
+            Some(content) => self.content = content,
+            None => {
+                for change in &changes {
+                    match &change.rrset {
+                        // The owners lie inside the zone: checked when the config was read and
+                        // again when the content was first composed, so insert cannot fail.
+                        Some(rrset) => {
+                            let _ = self.content.insert(rrset.clone());
+                        }
+                        None => {
+                            self.content.remove(&change.name, change.rtype);
+                        }
+                    }
+                }
+            }
+        }
+        self.base_digest = base_digest;
         let state_changed = bindings
             .iter()
             .zip(&self.bindings)
             .any(|(new, old)| new.state != old.state);
         self.bindings = bindings;
-        self.base = base;
-        self.content = content;
+        self.generated = generated;
         self.counters.certificate_errors += new_problems;
         for (name, events) in &all_events {
             self.counters.unsafe_switches += events
@@ -666,8 +768,7 @@ impl ZoneRuntime {
         }
         self.last_error = None;
         if delta.is_some() || state_changed {
-            let digest = content_digest(&self.content, &self.keys);
-            self.persist(&digest)?;
+            self.persist()?;
         }
         Ok(delta)
     }
@@ -695,8 +796,7 @@ impl ZoneRuntime {
             return Ok(None);
         };
         self.signed = Arc::new(signed);
-        let digest = content_digest(&self.content, &self.keys);
-        self.persist(&digest)?;
+        self.persist()?;
         Ok(Some(delta))
     }
 
@@ -735,13 +835,13 @@ impl ZoneRuntime {
         &self.key_dir
     }
 
-    fn persist(&self, digest: &str) -> Result<(), ZoneError> {
+    fn persist(&self) -> Result<(), ZoneError> {
         if self.mode == Mode::ReadOnly {
             return Ok(());
         }
         let st = ZoneState {
             serial: self.signed.serial(),
-            content_digest: digest.to_string(),
+            content_digest: content_digest(&self.base_digest, &self.generated, &self.keys),
             bindings: self
                 .bindings
                 .iter()
