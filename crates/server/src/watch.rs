@@ -9,11 +9,18 @@
 //!   goes deaf when a new file is renamed over the old one. For every watched path it watches the
 //!   directory of the path and of every symlink on the way to the final file. A directory that
 //!   does not exist is replaced by its nearest existing ancestor until it appears.
-//! - An event only marks the paths that depend on its directory as dirty. After `debounce`
+//! - An event only marks as dirty the paths that depend on the entry it names (the file, a
+//!   symlink on the way, the missing directory the path waits for) or on the watched directory
+//!   itself; an event about another file in the same directory marks nothing. After `debounce`
 //!   without further events, the watcher re-resolves the symlinks and directories (re-watching
 //!   any that were replaced), re-reads the dirty paths and hashes their content with SHA-256.
-//!   A file seen being written in place is not read before its writer closes it, so a slow
-//!   truncate-then-write is not read half-way.
+//!   A file seen being written in place or created empty is not read before its writer closes
+//!   it, so a slow truncate-then-write is not read half-way.
+//! - So a file is read only after an event of its own has arrived: ACME clients write the
+//!   certificates of one name (an RSA and an ECDSA one, say) one after the other into one
+//!   directory, and reading the second because of the first one's events could catch it
+//!   truncated but not yet written, whose own events are still on their way, and report it
+//!   twice.
 //! - A path is reported only when its content differs from the last content seen, or it
 //!   appeared, disappeared or stopped being readable. Rewriting the same bytes reports nothing.
 //! - Every `rescan` it re-resolves and re-reads every path anyway, so a missed event (a full
@@ -30,17 +37,20 @@
 //!   re-read by at most ten debounce periods; a file read half-written then is reported again
 //!   once complete.
 //! - Only the first 16 MiB of a file are hashed; a larger file is reported as unreadable.
+//! - A write through another name of the same file (a hard link) is seen at the next rescan.
+//! - The rescan reads files without waiting for an event, so it may read a file half-written; it
+//!   is reported again once complete.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use ring::digest;
 use tokio::sync::mpsc;
@@ -148,26 +158,7 @@ impl CertWatcher {
         if rescan.is_zero() {
             return Err(WatchError::ZeroRescan);
         }
-        let mut targets: Vec<Target> = Vec::with_capacity(paths.len());
-        for path in paths {
-            if targets.iter().any(|t| t.given == path) {
-                continue;
-            }
-            let absolute = std::path::absolute(&path).map_err(|source| WatchError::Absolute {
-                path: path.clone(),
-                source,
-            })?;
-            targets.push(Target {
-                given: path,
-                absolute,
-                dirs: Vec::new(),
-                file: None,
-                state: FileState::Missing,
-                dirty: false,
-                writing: false,
-            });
-        }
-
+        let targets = Target::all(paths)?;
         let (control, inbox) = std_mpsc::channel();
         let events = control.clone();
         let watcher = W::new(
@@ -179,21 +170,15 @@ impl CertWatcher {
         )
         .map_err(|source| WatchError::Create { source })?;
         let (out, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let now = Instant::now();
-        let mut actor = Actor {
+        let reports_close = W::kind() == notify::WatcherKind::Inotify;
+        let mut actor = Actor::new(
             watcher,
-            reports_close: W::kind() == notify::WatcherKind::Inotify,
+            reports_close,
             targets,
-            watched: BTreeMap::new(),
-            debounce,
-            rescan,
-            first_event: None,
-            last_event: now,
-            next_rescan: now.checked_add(rescan),
-            pending: VecDeque::new(),
-            retry_at: None,
+            (debounce, rescan),
             out,
-        };
+            Instant::now(),
+        );
         actor.begin()?;
         let thread = thread::Builder::new()
             .name("daned-watch".to_owned())
@@ -254,8 +239,10 @@ struct Target {
     given: PathBuf,
     /// The path made absolute.
     absolute: PathBuf,
-    /// The (canonical) directories whose events concern this path.
+    /// The (canonical) directories watched for this path.
     dirs: Vec<PathBuf>,
+    /// The entries of those directories that this path depends on.
+    entries: Vec<Entry>,
     /// The final file behind the path's symlinks, in the form notify reports it (canonical
     /// directory and file name); `None` while its directory does not exist.
     file: Option<PathBuf>,
@@ -265,6 +252,54 @@ struct Target {
     dirty: bool,
     /// The final file was written and its writer has not closed it yet.
     writing: bool,
+}
+
+impl Target {
+    /// The targets for `paths`, duplicates dropped, nothing resolved or read yet.
+    fn all(paths: Vec<PathBuf>) -> Result<Vec<Target>, WatchError> {
+        let mut targets: Vec<Target> = Vec::with_capacity(paths.len());
+        for path in paths {
+            if targets.iter().any(|t| t.given == path) {
+                continue;
+            }
+            let absolute = std::path::absolute(&path).map_err(|source| WatchError::Absolute {
+                path: path.clone(),
+                source,
+            })?;
+            targets.push(Target {
+                given: path,
+                absolute,
+                dirs: Vec::new(),
+                entries: Vec::new(),
+                file: None,
+                state: FileState::Missing,
+                dirty: false,
+                writing: false,
+            });
+        }
+        Ok(targets)
+    }
+
+    /// Whether an event naming `path` may have changed what this target reads: `path` is one of
+    /// its entries or one of its watched directories (removed or renamed). Another file in the
+    /// same directory does not concern it.
+    fn concerned_by(&self, path: &Path) -> bool {
+        self.dirs.iter().any(|dir| dir == path)
+            || self.entries.iter().any(|entry| match entry {
+                Entry::Named(named) => named == path,
+                Entry::Any(dir) => path.parent() == Some(dir.as_path()),
+            })
+    }
+}
+
+/// An entry of a watched directory that a path depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Entry {
+    /// The entry at this path (a canonical directory joined with one name): the file, a symlink
+    /// on the way, or the first missing directory on the way.
+    Named(PathBuf),
+    /// Every entry of this directory: the name on the way is not a plain name (`..`).
+    Any(PathBuf),
 }
 
 /// The state owned by the watcher thread.
@@ -293,6 +328,33 @@ struct Actor<W> {
 }
 
 impl<W: Watcher> Actor<W> {
+    /// An actor that has watched and read nothing yet; `timing` is the debounce and the rescan
+    /// interval, `now` the start.
+    fn new(
+        watcher: W,
+        reports_close: bool,
+        targets: Vec<Target>,
+        timing: (Duration, Duration),
+        out: mpsc::Sender<PathBuf>,
+        now: Instant,
+    ) -> Self {
+        let (debounce, rescan) = timing;
+        Actor {
+            watcher,
+            reports_close,
+            targets,
+            watched: BTreeMap::new(),
+            debounce,
+            rescan,
+            first_event: None,
+            last_event: now,
+            next_rescan: now.checked_add(rescan),
+            pending: VecDeque::new(),
+            retry_at: None,
+            out,
+        }
+    }
+
     /// Installs the first watches and reads the baseline content (watches first, so a change
     /// between the two is either read or reported).
     fn begin(&mut self) -> Result<(), WatchError> {
@@ -307,6 +369,7 @@ impl<W: Watcher> Actor<W> {
         }
         for (target, resolved) in self.targets.iter_mut().zip(resolved) {
             target.dirs = resolved.dirs;
+            target.entries = resolved.entries;
             target.file = resolved.file;
             target.state = read_state(&target.absolute);
             debug!(path = %target.given.display(), state = ?target.state, "watching certificate file");
@@ -384,10 +447,12 @@ impl<W: Watcher> Actor<W> {
             event.kind,
             EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
         );
-        // A data write opens a wait for the writer's close (creating a file, a link or a symlink
-        // writes no data, and is followed by a data write if there is any).
+        // A data write (a truncation among them) opens a wait for the writer's close. So does
+        // the creation of an empty regular file, which its creator (open with O_CREAT) closes
+        // after writing; creating a symlink or a link to a file with content does not.
         let written =
             self.reports_close && matches!(event.kind, EventKind::Modify(ModifyKind::Data(_)));
+        let created = self.reports_close && event.kind == EventKind::Create(CreateKind::File);
         let closed = event.kind == EventKind::Access(AccessKind::Close(AccessMode::Write));
         let mut marked = false;
         for path in &event.paths {
@@ -398,17 +463,18 @@ impl<W: Watcher> Actor<W> {
                     debug!(%error, dir = %path.display(), "unwatching a vanished directory");
                 }
             }
+            // Checked at most once per path, and only for a creation of a watched file.
+            let mut created_empty = None;
             for target in &mut self.targets {
-                let concerned = target
-                    .dirs
-                    .iter()
-                    .any(|dir| path == dir || path.parent() == Some(dir.as_path()));
-                if concerned {
+                if target.concerned_by(path) {
                     target.dirty = true;
                     marked = true;
                 }
                 if target.file.as_ref() == Some(path) {
-                    if written {
+                    if written
+                        || (created
+                            && *created_empty.get_or_insert_with(|| is_new_empty_file(path)))
+                    {
                         target.writing = true;
                     } else if closed {
                         target.writing = false;
@@ -465,10 +531,14 @@ impl<W: Watcher> Actor<W> {
         }
         for (target, resolved) in self.targets.iter_mut().zip(resolved) {
             // A newly watched directory may hold changes made before its watch existed.
-            if resolved.dirs != target.dirs || resolved.dirs.iter().any(|dir| fresh.contains(dir)) {
+            if resolved.dirs != target.dirs
+                || resolved.entries != target.entries
+                || resolved.dirs.iter().any(|dir| fresh.contains(dir))
+            {
                 target.dirty = true;
             }
             target.dirs = resolved.dirs;
+            target.entries = resolved.entries;
             target.file = resolved.file;
             if !target.dirty {
                 continue;
@@ -565,6 +635,8 @@ impl<W: Watcher> Actor<W> {
 struct Resolved {
     /// The directories to watch, each canonical.
     dirs: Vec<PathBuf>,
+    /// The entries of those directories on the way, one for each directory in the chain.
+    entries: Vec<Entry>,
     /// The final file behind the symlinks, in its canonical directory, if that exists.
     file: Option<PathBuf>,
 }
@@ -574,6 +646,7 @@ struct Resolved {
 /// does not exist.
 fn resolve(target: &Path) -> Resolved {
     let mut dirs = Vec::new();
+    let mut entries = Vec::new();
     let mut file = None;
     let mut current = target.to_path_buf();
     for _ in 0..MAX_SYMLINK_HOPS {
@@ -581,9 +654,28 @@ fn resolve(target: &Path) -> Resolved {
             break;
         };
         file = None;
-        if let Some((dir, exists)) = nearest_existing_dir(parent) {
-            if exists {
+        if let Some((dir, found)) = nearest_existing_dir(parent) {
+            // The name below `dir` on the way: the file's own if its directory exists, else the
+            // first missing directory's.
+            let name = if found == parent {
                 file = current.file_name().map(|name| dir.join(name));
+                current.file_name()
+            } else {
+                parent
+                    .strip_prefix(found)
+                    .ok()
+                    .and_then(|rest| rest.components().next())
+                    .and_then(|first| match first {
+                        Component::Normal(name) => Some(name),
+                        _ => None,
+                    })
+            };
+            let entry = match name {
+                Some(name) => Entry::Named(dir.join(name)),
+                None => Entry::Any(dir.clone()),
+            };
+            if !entries.contains(&entry) {
+                entries.push(entry);
             }
             if !dirs.contains(&dir) {
                 dirs.push(dir);
@@ -599,18 +691,29 @@ fn resolve(target: &Path) -> Resolved {
             Err(_) => break,
         }
     }
-    Resolved { dirs, file }
+    Resolved {
+        dirs,
+        entries,
+        file,
+    }
 }
 
 /// The canonical form of `dir` or of its nearest ancestor that is an existing directory, and
-/// whether that is `dir` itself.
-fn nearest_existing_dir(dir: &Path) -> Option<(PathBuf, bool)> {
+/// that directory as found (`dir` itself or one of its ancestors).
+fn nearest_existing_dir(dir: &Path) -> Option<(PathBuf, &Path)> {
     let found = dir
         .ancestors()
         .filter(|a| !a.as_os_str().is_empty())
         .find(|a| fs::metadata(a).is_ok_and(|m| m.is_dir()))?;
     let canonical = fs::canonicalize(found).ok()?;
-    Some((canonical, found == dir))
+    Some((canonical, found))
+}
+
+/// Whether `path` is a regular file that is empty and has no other name: what `open` with
+/// `O_CREAT` makes, before its creator writes and closes it.
+fn is_new_empty_file(path: &Path) -> bool {
+    fs::symlink_metadata(path)
+        .is_ok_and(|meta| meta.file_type().is_file() && meta.len() == 0 && meta.nlink() == 1)
 }
 
 /// Reads and hashes the file at `path`, following symlinks.
