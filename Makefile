@@ -26,7 +26,8 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# Side-by-side benchmark with Knot DNS and NSD (needs the Debian packages listed in bench/README.md).
+# Side-by-side benchmark with Knot DNS, NSD and the anchor signers (see bench/README.md; needs
+# the Debian packages knot knot-dnsutils nsd bind9 bind9-utils ldnsutils dnsperf).
 bench:
 	bench/run.sh
 
