@@ -9,7 +9,7 @@ all: build
 build:
 	$(CARGO) build --release --locked --bin daned
 
-# Builds, then serves the example zone (zones/example.com.zone) on 127.0.0.1:5353, UDP and TCP.
+# Builds, then serves the example zone (zones/example.com.zone) on 127.0.0.1:5300, UDP and TCP.
 # The first start generates a signing key in keys/ (git-ignored) and keeps the serial in state/.
 run: build
 	./target/release/daned serve -c $(CONFIG)

@@ -302,7 +302,7 @@ impl Default for ServerSpec {
 }
 
 fn default_listen() -> Spanned<Vec<SocketAddr>> {
-    Spanned::new(0..0, vec![SocketAddr::from(([127, 0, 0, 1], 5353))])
+    Spanned::new(0..0, vec![SocketAddr::from(([127, 0, 0, 1], 5300))])
 }
 
 fn default_udp_payload() -> Spanned<u16> {
@@ -1000,7 +1000,7 @@ mod tests {
         assert_eq!(
             config.server,
             ServerConfig {
-                listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+                listen: vec![SocketAddr::from(([127, 0, 0, 1], 5300))],
                 udp_payload: 1232,
                 key_dir: etc.join("../keys"),
                 state_dir: etc.join("../state"),
@@ -1043,8 +1043,8 @@ mod tests {
             config.server,
             ServerConfig {
                 listen: vec![
-                    SocketAddr::from(([127, 0, 0, 1], 5300)),
-                    SocketAddr::from_str("[::1]:5300").expect("valid"),
+                    SocketAddr::from(([127, 0, 0, 1], 5310)),
+                    SocketAddr::from_str("[::1]:5310").expect("valid"),
                 ],
                 udp_payload: 1400,
                 key_dir: PathBuf::from("/var/lib/daned/keys"),

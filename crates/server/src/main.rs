@@ -136,7 +136,7 @@ enum Command {
         #[arg(long)]
         origin: Name,
         /// Address to listen on (UDP and TCP).
-        #[arg(long, default_value = "127.0.0.1:5353")]
+        #[arg(long, default_value = "127.0.0.1:5300")]
         listen: SocketAddr,
         /// Worker threads.
         #[arg(long)]
