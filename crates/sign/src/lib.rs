@@ -15,6 +15,43 @@
 //! feed later content changes to [`sign::apply_changes`], which re-signs only what changed, and
 //! call [`sign::refresh_signatures`] to renew signatures that approach expiry.
 //!
+//! ```
+//! use daned_sign::hickory_proto::rr::rdata::{NS, SOA};
+//! use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
+//! use daned_sign::keys::{KeyAlgorithm, KeyRole, SigningKey};
+//! use daned_sign::sign::{SignCtx, SignPolicy, sign_zone};
+//! use daned_sign::zone::{Rrset, Zone};
+//! use ring::rand::SystemRandom;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let origin: Name = "example.com.".parse()?;
+//! let mut zone = Zone::new(&origin);
+//! let soa = SOA::new("ns1.example.com.".parse()?, "hostmaster.example.com.".parse()?,
+//!                    1, 7200, 3600, 1_209_600, 300);
+//! zone.insert(Rrset::new(&origin, RecordType::SOA, 3600, [RData::SOA(soa)])?)?;
+//! let ns = NS("ns1.example.com.".parse()?);
+//! zone.insert(Rrset::new(&origin, RecordType::NS, 3600, [RData::NS(ns)])?)?;
+//!
+//! // The caller owns the clock and the randomness.
+//! let rng = SystemRandom::new();
+//! let pkcs8 = SigningKey::generate(KeyAlgorithm::Ed25519, &rng)?;
+//! let key = SigningKey::from_pkcs8(&pkcs8, KeyRole::Csk, &rng)?;
+//! let ctx = SignCtx {
+//!     now: 1_800_000_000,
+//!     policy: SignPolicy::default(),
+//!     keys: std::slice::from_ref(&key),
+//!     dnskey_ttl: 3600,
+//!     rng: &rng,
+//! };
+//! let signed = sign_zone(&ctx, &zone, 2026112801)?;
+//! assert_eq!(signed.serial(), 2026112801);
+//! // SOA, NS, DNSKEY and the apex NSEC, each with its RRSIG.
+//! let rrsigs = signed.records().filter(|r| r.record_type() == RecordType::RRSIG).count();
+//! assert_eq!(rrsigs, 4);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Limitations
 //!
 //! NSEC only for now (NSEC3 comes later); ring cannot generate RSA keys, so RSA keys can only be
