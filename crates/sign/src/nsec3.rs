@@ -4,7 +4,7 @@
 //! The chain links the hashed owner names of every authoritative name, every delegation point
 //! and every empty non-terminal (RFC 5155 §7.1), ordered by hash; the last one points back to the
 //! first. Each NSEC3 RRset sits alone at its own node `<base32hex hash>.<origin>` of kind
-//! [`NodeKind::Nsec3`]; the [`SignedZone`] also keeps those owner names in an ordered set so that
+//! [`NodeKind::Nsec3`]; the [`SignedZone`](crate::zone::SignedZone) also keeps those owner names in an ordered set so that
 //! the NSEC3 covering a hash is found without a scan.
 
 #![allow(
