@@ -73,8 +73,9 @@ pub struct SignCtx<'a> {
 ///
 /// Checks the zone first: exactly one SOA record and an NS RRset at the apex, no CNAME or DS at
 /// the apex, a CNAME alone at its name, DS only at delegation points. Then builds the DNSKEY
-/// RRset from `ctx.keys`, the NSEC chain, and signs every authoritative RRset (at a delegation
-/// point only DS and NSEC; occluded names and glue are not signed).
+/// RRset from `ctx.keys`, the NSEC chain or, with [`Denial::Nsec3`], the NSEC3 chain and the
+/// apex NSEC3PARAM, and signs every authoritative RRset (at a delegation point only DS and NSEC;
+/// occluded names and glue are not signed).
 ///
 /// # Errors
 ///
@@ -180,7 +181,9 @@ fn denial_differs(prev: &SignedZone, denial: Denial) -> bool {
 }
 
 /// Applies content changes to a signed zone, re-signing only the changed RRsets, the SOA (with
-/// `serial`) and the NSEC records whose type bitmap or next name changed.
+/// `serial`) and the NSEC (or NSEC3) records whose type bitmap or next name changed. When
+/// `ctx.denial` differs from the way `prev` was signed (NSEC against NSEC3, other NSEC3
+/// parameters), the whole zone is signed again.
 ///
 /// Names below an NS RRset that appears or disappears are reclassified (and signed or unsigned
 /// accordingly). RRsets that did not change keep their RRSIG records as they are. When the keys
@@ -397,6 +400,12 @@ fn apply_nsec3(
 ) -> Result<(SignedZone, ZoneDelta), SignError> {
     let origin = &prev.origin;
     for name in touched {
+        if prev.nsec3.contains(name) {
+            return Err(SignError::BadZone {
+                name: name.clone(),
+                reason: "this name is the owner of an NSEC3 record of the zone".into(),
+            });
+        }
         let Some(node) = nodes.get(name).cloned() else {
             continue;
         };

@@ -889,6 +889,76 @@ fn rfc4035_s2_2_refresh_resigns_exactly_what_is_due() -> TestResult {
 }
 
 #[test]
+fn rfc5155_s7_1_refresh_renews_nsec3_and_nsec3param_signatures() -> TestResult {
+    // RFC 4034 §3.1.5: a signature is only good until its expiration; in an NSEC3 zone the
+    // NSEC3 and NSEC3PARAM RRsets are renewed like every other signed RRset, and the chain
+    // itself does not change.
+    let rng = SystemRandom::new();
+    let keys = ksk_zsk()?;
+    let policy = SignPolicy::default();
+    let signed = sign_zone(&ctx_with(T0, &keys, &rng, nsec3()), &zone(BASE)?, 1)?;
+    let now = T0 + policy.validity - policy.refresh + 1;
+    let (fresh, delta) = refresh_signatures(&ctx_with(now, &keys, &rng, nsec3()), &signed, 2)?
+        .ok_or("refresh is due")?;
+    check_signatures(&fresh, &keys)?;
+    check_delta(&signed, &fresh, &delta)?;
+    let owners = |z: &SignedZone| z.nsec3_owners().cloned().collect::<Vec<_>>();
+    assert_eq!(owners(&fresh), owners(&signed));
+    // Everything but the SOA (new serial) is the same data.
+    let without_soa = |z: &SignedZone| {
+        let mut st = structure(z);
+        for (_, _, sets) in &mut st {
+            sets.retain(|s| s.rtype() != RecordType::SOA);
+        }
+        st
+    };
+    assert_eq!(without_soa(&fresh), without_soa(&signed));
+    let mut renewed = 0;
+    for (owner, node) in fresh.nodes() {
+        for set in &node.rrsets {
+            if matches!(
+                set.rrset.rtype(),
+                RecordType::NSEC3 | RecordType::NSEC3PARAM
+            ) {
+                for sig in &set.rrsigs {
+                    assert_eq!(inception(sig)?, now - policy.inception_offset, "{owner}");
+                    renewed += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        renewed >= 14,
+        "13 NSEC3 and the NSEC3PARAM renewed, got {renewed}"
+    );
+    Ok(())
+}
+
+#[test]
+fn rfc5155_s7_1_a_name_equal_to_an_nsec3_owner_is_refused() -> TestResult {
+    // RFC 5155 §7.1 puts each NSEC3 at `<hash>.<zone>`; a content name equal to one would
+    // mix the zone's data with its chain, so the signer refuses it (full and incremental).
+    let rng = SystemRandom::new();
+    let keys = ksk_zsk()?;
+    let c = ctx_with(T0, &keys, &rng, nsec3());
+    let owner = Nsec3Params::default().hashed_owner(&origin(), &name("mail"))?;
+    let rel = owner.to_ascii().replace(".example.", "");
+    let line = format!("{rel} 3600 A 192.0.2.99");
+    let with = zone(&edited(&[], &[&line]))?;
+    assert!(matches!(
+        sign_zone(&c, &with, 1),
+        Err(SignError::BadZone { .. })
+    ));
+    let base = zone(BASE)?;
+    let signed = sign_zone(&c, &base, 1)?;
+    assert!(matches!(
+        apply_changes(&c, &signed, &base.diff(&with), 2),
+        Err(SignError::BadZone { .. })
+    ));
+    Ok(())
+}
+
+#[test]
 fn rfc4035_s2_2_refresh_after_key_added_signs_with_it() -> TestResult {
     // RFC 4035 §2.2: each RRset is signed with each key of the DNSKEY RRset of its role; a new
     // ZSK makes every RRset due, even when no signature is near expiry.
