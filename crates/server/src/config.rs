@@ -96,13 +96,9 @@ pub struct SigningConfig {
     pub dnskey_ttl: u32,
 }
 
-/// Authenticated denial of existence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Denial {
-    /// NSEC (RFC 4034 §4). NSEC3 comes later.
-    Nsec,
-}
+/// Authenticated denial of existence: NSEC (the default), or NSEC3 with the RFC 9276 parameters
+/// (`denial = "nsec3"`).
+pub use daned_sign::nsec3::Denial;
 
 /// One `[[zone.tlsa]]`: a certificate published as TLSA records at one or more owner names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -411,6 +407,7 @@ impl From<AlgorithmSpec> for KeyAlgorithm {
 enum DenialSpec {
     #[default]
     Nsec,
+    Nsec3,
 }
 
 #[derive(Debug, Deserialize)]
@@ -772,6 +769,8 @@ impl SigningSpec {
             algorithm: self.algorithm.into(),
             denial: match self.denial {
                 DenialSpec::Nsec => Denial::Nsec,
+                // RFC 9276 §3.1: SHA-1, 0 extra iterations, empty salt, no opt-out.
+                DenialSpec::Nsec3 => Denial::Nsec3(daned_sign::nsec3::Nsec3Params::default()),
             },
             policy: SignPolicy {
                 inception_offset,
@@ -1393,6 +1392,30 @@ mod tests {
                 "{bad:?}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn rfc9276_s3_1_denial_nsec3_uses_the_recommended_parameters() {
+        // RFC 9276 §3.1: "If NSEC3 must be used, then an iterations count of 0 MUST be used"
+        // and "Operators SHOULD NOT use a salt". NSEC stays the default.
+        let signing = |body: &str| {
+            format!(
+                "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
+                 [zone.signing]\n{body}\n"
+            )
+        };
+        let denial = |body: &str| parse(&signing(body)).map(|c| c.zones[0].signing.denial);
+        assert_eq!(denial("").ok(), Some(Denial::Nsec));
+        assert_eq!(denial("denial = \"nsec\"").ok(), Some(Denial::Nsec));
+        assert_eq!(
+            denial("denial = \"nsec3\"").ok(),
+            Some(Denial::Nsec3(daned_sign::nsec3::Nsec3Params {
+                iterations: 0,
+                salt: daned_sign::nsec3::Nsec3Salt::EMPTY,
+            }))
+        );
+        let message = parse_message(&signing("denial = \"nsec5\""));
+        assert!(message.contains("nsec5"), "{message}");
     }
 
     #[test]

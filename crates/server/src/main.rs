@@ -523,6 +523,7 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
         keys: std::slice::from_ref(&key),
         dnskey_ttl: zc.signing.dnskey_ttl,
         rng: &rng,
+        denial: zc.signing.denial,
     };
     daned_sign::sign::sign_zone(&ctx, &content, 1)
         .with_context(|| format!("zone {}", zc.origin))?;
@@ -546,6 +547,7 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
         keys: &keys,
         dnskey_ttl: 3600,
         rng: &rng,
+        denial: daned_sign::nsec3::Denial::Nsec,
     };
     let serial = loaded
         .zone

@@ -8,12 +8,17 @@
 //! RFC 4035 §3.1. Responses are minimal: no additional-section processing except glue in
 //! referrals, like NSD's `minimal-responses: yes` and Knot's default.
 //!
-//! Limitations: NSEC only (the signer does not make NSEC3 yet); DNAME is not interpreted.
+//! Zones signed with NSEC3 get the RFC 5155 §7.2 proofs instead, the NSEC3 records found by
+//! hash in the zone's ordered set of NSEC3 owners. NSEC3 owner names are not names of the zone:
+//! a query for one is answered as if it did not exist (RFC 5155 §7.2.9).
+//!
+//! Limitations: no opt-out; DNAME is not interpreted.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use daned_sign::nsec3::Nsec3Params;
 use daned_sign::zone::{
     NodeKind, SignedNode, SignedRrset, SignedZone, canonical_name, canonical_rdata,
 };
@@ -153,6 +158,7 @@ pub fn answer<'z>(
     let mut lookup = Lookup {
         zone,
         dnssec_ok,
+        nsec3: if dnssec_ok { zone.nsec3_params() } else { None },
         out: Answer::empty(ResponseCode::NoError, true),
     };
     lookup.resolve(qname.into_owned(), qtype);
@@ -180,6 +186,8 @@ enum Matched {
 struct Lookup<'z> {
     zone: &'z SignedZone,
     dnssec_ok: bool,
+    /// The zone's NSEC3 parameters when it is an NSEC3 zone and proofs are wanted.
+    nsec3: Option<Nsec3Params>,
     out: Answer<'z>,
 }
 
@@ -217,16 +225,19 @@ impl<'z> Lookup<'z> {
             return Next::Stop;
         }
 
-        if let Some(node) = self.zone.node(name) {
+        if let Some(node) = self.node(name) {
             return match self.match_node(node, qtype, None) {
                 Matched::Data => Next::Stop,
                 Matched::Cname(target) => Next::Follow(target),
                 Matched::NoData => {
-                    // RFC 4035 §3.1.3.1.
+                    // RFC 4035 §3.1.3.1; RFC 5155 §7.2.3 (and §7.2.4 for DS at a
+                    // delegation): "the server MUST include the NSEC3 RR that matches QNAME".
                     self.push_negative_soa();
-                    if let Some(nsec) = node.get(RecordType::NSEC) {
-                        self.push_proof(nsec);
-                    }
+                    let proof = match self.nsec3 {
+                        None => node.get(RecordType::NSEC),
+                        Some(_) => self.nsec3_matching(name),
+                    };
+                    self.push_optional_proof(proof);
                     Next::Stop
                 }
             };
@@ -234,26 +245,34 @@ impl<'z> Lookup<'z> {
 
         if self.is_empty_non_terminal(name) {
             // The name exists (it has descendants) but owns nothing: NODATA, proven by the NSEC
-            // whose span covers it.
+            // whose span covers it, or by the ENT's own NSEC3 (RFC 5155 §7.2.3).
             self.push_negative_soa();
-            if let Some(nsec) = self.covering_nsec(name) {
-                self.push_proof(nsec);
-            }
+            let proof = match self.nsec3 {
+                None => self.covering_nsec(name),
+                Some(_) => self.nsec3_matching(name),
+            };
+            self.push_optional_proof(proof);
             return Next::Stop;
         }
 
         let encloser = self.closest_encloser(name);
         let wildcard = encloser.prepend_label("*").ok();
         let source = wildcard.as_ref().and_then(|w| {
-            self.zone
-                .node(w)
+            self.node(w)
                 .filter(|node| node.kind == NodeKind::Authoritative)
         });
+        // RFC 5155 §7.2.1: the "next closer" name is the closest encloser with one more label
+        // of the query name.
+        let next_closer = name.trim_to(encloser.iter().len() + 1);
+        let no_closer_match = match self.nsec3 {
+            None => self.covering_nsec(name),
+            Some(_) => self.nsec3_covering(&next_closer),
+        };
         match source {
             Some(source) => {
-                let no_closer_match = self.covering_nsec(name);
                 match self.match_node(source, qtype, Some(name)) {
-                    // RFC 4035 §3.1.3.3.
+                    // RFC 4035 §3.1.3.3; RFC 5155 §7.2.6: "the server MUST include the NSEC3
+                    // RR that covers the next closer name".
                     Matched::Data => {
                         self.push_optional_proof(no_closer_match);
                         Next::Stop
@@ -262,11 +281,23 @@ impl<'z> Lookup<'z> {
                         self.push_optional_proof(no_closer_match);
                         Next::Follow(target)
                     }
-                    // RFC 4035 §3.1.3.4.
+                    // RFC 4035 §3.1.3.4; RFC 5155 §7.2.5: "the server MUST include the closest
+                    // encloser proof ... and the NSEC3 RR that matches the wildcard".
                     Matched::NoData => {
                         self.push_negative_soa();
-                        self.push_optional_proof(no_closer_match);
-                        self.push_optional_proof(source.get(RecordType::NSEC));
+                        match self.nsec3 {
+                            None => {
+                                self.push_optional_proof(no_closer_match);
+                                self.push_optional_proof(source.get(RecordType::NSEC));
+                            }
+                            Some(_) => {
+                                self.push_optional_proof(self.nsec3_matching(&encloser));
+                                self.push_optional_proof(no_closer_match);
+                                let wildcard_match =
+                                    wildcard.as_ref().and_then(|w| self.nsec3_matching(w));
+                                self.push_optional_proof(wildcard_match);
+                            }
+                        }
                         Next::Stop
                     }
                 }
@@ -275,13 +306,47 @@ impl<'z> Lookup<'z> {
                 // RFC 4035 §3.1.3.2; RFC 6604 §2: the RCODE is set by the last name of a chain.
                 self.out.rcode = ResponseCode::NXDomain;
                 self.push_negative_soa();
-                let no_match = self.covering_nsec(name);
-                self.push_optional_proof(no_match);
-                let no_wildcard = wildcard.as_ref().and_then(|w| self.covering_nsec(w));
-                self.push_optional_proof(no_wildcard);
+                match self.nsec3 {
+                    None => {
+                        self.push_optional_proof(no_closer_match);
+                        let no_wildcard = wildcard.as_ref().and_then(|w| self.covering_nsec(w));
+                        self.push_optional_proof(no_wildcard);
+                    }
+                    Some(_) => {
+                        // RFC 5155 §7.2.2: "the server MUST include a closest encloser proof
+                        // for QNAME and MUST include an NSEC3 RR that covers the (nonexistent)
+                        // wildcard RR at the closest encloser".
+                        self.push_optional_proof(self.nsec3_matching(&encloser));
+                        self.push_optional_proof(no_closer_match);
+                        let no_wildcard = wildcard.as_ref().and_then(|w| self.nsec3_covering(w));
+                        self.push_optional_proof(no_wildcard);
+                    }
+                }
                 Next::Stop
             }
         }
+    }
+
+    /// The node at `name`, unless it is an NSEC3 owner name: those are not names of the zone
+    /// (RFC 5155 §7.2.9: a query for one is answered "as if the QNAME did not exist").
+    fn node(&self, name: &Name) -> Option<&'z SignedNode> {
+        self.zone
+            .node(name)
+            .filter(|node| node.kind != NodeKind::Nsec3)
+            .map(|node| &**node)
+    }
+
+    /// The NSEC3 RRset whose owner is the hash of `name` (RFC 5155 §1.3 "matches").
+    fn nsec3_matching(&self, name: &Name) -> Option<&'z SignedRrset> {
+        let owner = self.nsec3?.hashed_owner(self.zone.origin(), name).ok()?;
+        self.zone.nsec3_matching(&owner)?.1.get(RecordType::NSEC3)
+    }
+
+    /// The NSEC3 RRset whose span covers the hash of `name` (RFC 5155 §1.3 "covers"), found in
+    /// the zone's ordered set of NSEC3 owners.
+    fn nsec3_covering(&self, name: &Name) -> Option<&'z SignedRrset> {
+        let owner = self.nsec3?.hashed_owner(self.zone.origin(), name).ok()?;
+        self.zone.nsec3_covering(&owner)?.1.get(RecordType::NSEC3)
     }
 
     /// Puts what `node` holds for `qtype` in the answer section, renamed to `synthesized` when it
@@ -348,7 +413,7 @@ impl<'z> Lookup<'z> {
     /// delegation that is `name` or an ancestor of it. A DS query at a cut is answered by the
     /// parent side, so the cut at `name` itself does not count for DS.
     fn find_cut(&self, name: &Name, qtype: RecordType) -> Option<&'z SignedNode> {
-        if let Some(node) = self.zone.node(name) {
+        if let Some(node) = self.node(name) {
             return match node.kind {
                 NodeKind::Delegation if qtype != RecordType::DS => Some(node),
                 NodeKind::Occluded => self.topmost_cut(name).map(|(_, cut)| cut),
@@ -394,11 +459,14 @@ impl<'z> Lookup<'z> {
             // server MUST return both the DS RRset and its associated RRSIG RR(s) in the
             // Authority section along with the NS RRset. If no DS RRset is present at the
             // delegation point, the name server MUST return the NSEC RR that proves that the
-            // DS RRset is not present."
+            // DS RRset is not present." RFC 5155 §7.2.7: "If there is an NSEC3 RR that matches
+            // the delegation name, then that NSEC3 RR MUST be included in the response."
             if let Some(ds) = cut.get(RecordType::DS) {
                 push_rrset(&mut self.out.authorities, ds, true);
             } else if let Some(nsec) = cut.get(RecordType::NSEC) {
                 push_rrset(&mut self.out.authorities, nsec, true);
+            } else if let Some(nsec3) = self.nsec3_matching(ns.rrset.name()) {
+                push_rrset(&mut self.out.authorities, nsec3, true);
             }
         }
         // Glue: addresses of the name servers that this zone holds (below the cut or elsewhere
@@ -411,7 +479,7 @@ impl<'z> Lookup<'z> {
             if !self.zone.origin().zone_of(&target) {
                 continue;
             }
-            let Some(node) = self.zone.node(&target) else {
+            let Some(node) = self.node(&target) else {
                 continue;
             };
             for rtype in [RecordType::A, RecordType::AAAA] {
@@ -439,7 +507,16 @@ impl<'z> Lookup<'z> {
         if let Some((next, _)) = self.zone.node_after(name) {
             labels = labels.max(common_labels(next, name));
         }
-        name.trim_to(labels)
+        let encloser = name.trim_to(labels);
+        // Below an NSEC3 owner name (not a name of the zone, RFC 5155 §7.2.9), the apex is.
+        if self
+            .zone
+            .node(&encloser)
+            .is_some_and(|n| n.kind == NodeKind::Nsec3)
+        {
+            return self.zone.origin().clone();
+        }
+        encloser
     }
 
     /// The NSEC RRset whose span covers `name` (which has no node): the NSEC of the nearest
@@ -495,18 +572,20 @@ impl<'z> Lookup<'z> {
         }
     }
 
-    /// An NSEC RRset and its signatures in the authority section, once (RFC 4035 §3.1.3.2: "If
-    /// it does, the name server SHOULD only include the NSEC RR and its RRSIG RR(s) once").
+    /// An NSEC or NSEC3 RRset and its signatures in the authority section, once (RFC 4035
+    /// §3.1.3.2: "If it does, the name server SHOULD only include the NSEC RR and its RRSIG
+    /// RR(s) once"; RFC 5155 §7.2: "the server MUST NOT include duplicates").
     fn push_proof(&mut self, nsec: &'z SignedRrset) {
         if !self.dnssec_ok {
             return;
         }
         let owner = nsec.rrset.name();
+        let rtype = nsec.rrset.rtype();
         let present = self
             .out
             .authorities
             .iter()
-            .any(|r| r.record_type() == RecordType::NSEC && r.name == *owner);
+            .any(|r| r.record_type() == rtype && r.name == *owner);
         if !present {
             push_rrset(&mut self.out.authorities, nsec, true);
         }

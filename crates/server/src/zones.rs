@@ -25,7 +25,7 @@ use daned_sign::zone::{
 use ring::digest;
 use ring::rand::SecureRandom;
 
-use crate::config::{TlsaBinding, ZoneConfig};
+use crate::config::{Denial, TlsaBinding, ZoneConfig};
 use crate::keystore::{self, KeyStoreError};
 use crate::rollover::{BindingState, Event, Observation, Timing, TlsaRdata};
 use crate::state::{self, StateError, ZoneState};
@@ -390,18 +390,26 @@ pub fn rrsets_digest<'r>(rrsets: impl IntoIterator<Item = &'r Rrset>) -> [u8; 32
 }
 
 /// Hex SHA-256 of what a serial stands for: the zone file's content (its digest, computed once
-/// per read), the generated TLSA RRsets and the keys' DNSKEY records. Cheap for a certificate
-/// update: the zone file's part is not hashed again.
+/// per read), the generated TLSA RRsets, the keys' DNSKEY records and the NSEC3 parameters
+/// (an NSEC zone adds nothing, so its digest is the one it had before NSEC3 existed). Cheap for
+/// a certificate update: the zone file's part is not hashed again.
 pub fn content_digest<'k>(
     base_digest: &[u8; 32],
     generated: &BTreeMap<Name, Rrset>,
     keys: impl IntoIterator<Item = &'k SigningKey>,
+    denial: Denial,
 ) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(base_digest);
     ctx.update(&rrsets_digest(generated.values()));
     for key in keys {
         ctx.update(key.dnskey().to_string().as_bytes());
+    }
+    if let Denial::Nsec3(params) = denial {
+        // A switch between NSEC and NSEC3 changes the zone, so it moves the serial.
+        ctx.update(b"nsec3");
+        ctx.update(&params.iterations.to_be_bytes());
+        ctx.update(params.salt.as_slice());
     }
     data_encoding::HEXLOWER.encode(ctx.finish().as_ref())
 }
@@ -516,7 +524,7 @@ impl ZoneRuntime {
         }
         let (keys, key_files): (Vec<SigningKey>, Vec<PathBuf>) =
             stored.into_iter().map(|k| (k.key, k.path)).unzip();
-        let digest = content_digest(&base_digest, &generated, &keys);
+        let digest = content_digest(&base_digest, &generated, &keys, cfg.signing.denial);
         let wanted = file_serial(&content);
         let serial = match &saved {
             Some(st) if st.content_digest == digest => st.serial,
@@ -841,7 +849,12 @@ impl ZoneRuntime {
         }
         let st = ZoneState {
             serial: self.signed.serial(),
-            content_digest: content_digest(&self.base_digest, &self.generated, &self.keys),
+            content_digest: content_digest(
+                &self.base_digest,
+                &self.generated,
+                &self.keys,
+                self.cfg.signing.denial,
+            ),
             bindings: self
                 .bindings
                 .iter()
@@ -866,6 +879,7 @@ fn with_ctx<T>(
         keys,
         dnskey_ttl: cfg.signing.dnskey_ttl,
         rng,
+        denial: cfg.signing.denial,
     };
     f(&ctx)
 }

@@ -19,6 +19,7 @@
 //! use daned_sign::hickory_proto::rr::rdata::{NS, SOA};
 //! use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 //! use daned_sign::keys::{KeyAlgorithm, KeyRole, SigningKey};
+//! use daned_sign::nsec3::Denial;
 //! use daned_sign::sign::{SignCtx, SignPolicy, sign_zone};
 //! use daned_sign::zone::{Rrset, Zone};
 //! use ring::rand::SystemRandom;
@@ -41,6 +42,7 @@
 //!     policy: SignPolicy::default(),
 //!     keys: std::slice::from_ref(&key),
 //!     dnskey_ttl: 3600,
+//!     denial: Denial::Nsec,
 //!     rng: &rng,
 //! };
 //! let signed = sign_zone(&ctx, &zone, 2026112801)?;
@@ -54,7 +56,7 @@
 //!
 //! # Limitations
 //!
-//! NSEC only for now (NSEC3 comes later); ring cannot generate RSA keys, so RSA keys can only be
+//! NSEC3 without opt-out only; ring cannot generate RSA keys, so RSA keys can only be
 //! loaded.
 //!
 //! [RFC 4033]: https://www.rfc-editor.org/rfc/rfc4033
@@ -66,6 +68,7 @@
 mod error;
 pub mod keys;
 mod nsec;
+pub mod nsec3;
 pub mod rrsig;
 pub mod serial;
 pub mod sign;

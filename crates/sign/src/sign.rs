@@ -23,6 +23,7 @@ use ring::rand::SecureRandom;
 use crate::error::SignError;
 use crate::keys::{KeyRole, SigningKey};
 use crate::nsec;
+use crate::nsec3::{self, Denial, Nsec3Params};
 use crate::rrsig::{self, SigTimes};
 use crate::serial::serial_gt;
 use crate::zone::{
@@ -64,14 +65,17 @@ pub struct SignCtx<'a> {
     pub dnskey_ttl: u32,
     /// The randomness for ECDSA.
     pub rng: &'a dyn SecureRandom,
+    /// How non-existence is proven: NSEC or NSEC3.
+    pub denial: Denial,
 }
 
 /// Signs a whole zone, setting its SOA serial to `serial`.
 ///
 /// Checks the zone first: exactly one SOA record and an NS RRset at the apex, no CNAME or DS at
 /// the apex, a CNAME alone at its name, DS only at delegation points. Then builds the DNSKEY
-/// RRset from `ctx.keys`, the NSEC chain, and signs every authoritative RRset (at a delegation
-/// point only DS and NSEC; occluded names and glue are not signed).
+/// RRset from `ctx.keys`, the NSEC chain or, with [`Denial::Nsec3`], the NSEC3 chain and the
+/// apex NSEC3PARAM, and signs every authoritative RRset (at a delegation point only DS and NSEC;
+/// occluded names and glue are not signed).
 ///
 /// # Errors
 ///
@@ -97,6 +101,10 @@ pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZo
         staged.push((name, kind, rrsets));
     }
 
+    if let Denial::Nsec3(params) = ctx.denial {
+        return sign_zone_nsec3(&signer, &params, origin, staged, nsec_ttl, serial);
+    }
+
     // Walk backwards so that each chain member knows the next one; the last points to the apex.
     let mut next = origin.clone();
     let mut built = Vec::with_capacity(staged.len());
@@ -113,11 +121,69 @@ pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZo
         origin: origin.clone(),
         serial,
         nodes: built.into_iter().collect(),
+        nsec3: imbl::OrdSet::new(),
     })
 }
 
+/// The NSEC3 half of [`sign_zone`]: NSEC3PARAM at the apex, then the chain over every member
+/// and every empty non-terminal above one (RFC 5155 §7.1).
+fn sign_zone_nsec3(
+    signer: &Signer<'_, '_>,
+    params: &Nsec3Params,
+    origin: &Name,
+    staged: Vec<(&Name, NodeKind, Vec<Rrset>)>,
+    ttl: u32,
+    serial: u32,
+) -> Result<SignedZone, SignError> {
+    let mut nodes = imbl::OrdMap::new();
+    let mut members = BTreeSet::new();
+    for (name, kind, mut rrsets) in staged {
+        if name == origin {
+            insert_sorted(&mut rrsets, nsec3::nsec3param_rrset(params, origin, ttl)?);
+        }
+        if nsec3::in_chain(kind) {
+            members.insert(name.clone());
+            let mut ancestor = name.base_name();
+            while ancestor.num_labels() > origin.num_labels() {
+                members.insert(ancestor.clone());
+                ancestor = ancestor.base_name();
+            }
+        }
+        let node = signer.build_node(kind, rrsets, None, &|_| false)?;
+        nodes.insert(name.clone(), Arc::new(node));
+    }
+    let mut index = imbl::OrdSet::new();
+    nsec3::rebuild(
+        params,
+        origin,
+        ttl,
+        &members,
+        &mut nodes,
+        &mut index,
+        |_, rrset| signer.build_node(NodeKind::Nsec3, vec![rrset], None, &|_| false),
+    )?;
+    Ok(SignedZone {
+        origin: origin.clone(),
+        serial,
+        nodes,
+        nsec3: index,
+    })
+}
+
+/// Whether `prev` proves non-existence differently from what `denial` asks (NSEC against NSEC3,
+/// or other NSEC3 parameters).
+fn denial_differs(prev: &SignedZone, denial: Denial) -> bool {
+    let current = prev.nsec3_params();
+    match denial {
+        Denial::Nsec => current.is_some() || !prev.nsec3.is_empty(),
+        Denial::Nsec3(params) => current != Some(params),
+    }
+}
+
 /// Applies content changes to a signed zone, re-signing only the changed RRsets, the SOA (with
-/// `serial`) and the NSEC records whose type bitmap or next name changed.
+/// `serial`) and the NSEC (or NSEC3) records whose type bitmap or next name changed. When
+/// `ctx.denial` differs from the way `prev` was signed (NSEC against NSEC3, other NSEC3
+/// parameters), the whole zone is signed again.
 ///
 /// Names below an NS RRset that appears or disappears are reclassified (and signed or unsigned
 /// accordingly). RRsets that did not change keep their RRSIG records as they are. When the keys
@@ -139,7 +205,7 @@ pub fn apply_changes(
     let signer = Signer::new(ctx, origin)?;
     let overlay = group_changes(origin, changes)?;
 
-    if signer.keys_differ(prev) {
+    if signer.keys_differ(prev) || denial_differs(prev, ctx.denial) {
         let mut zone = prev.to_zone();
         for (name, types) in overlay {
             for (code, rrset) in types {
@@ -260,6 +326,9 @@ pub fn apply_changes(
         .map(|s| s.rrset.clone())
         .ok_or_else(|| no_soa(origin))?;
     let nsec_ttl = nsec::nsec_ttl(&soa);
+    if let Denial::Nsec3(params) = ctx.denial {
+        return apply_nsec3(&signer, &params, prev, nodes, &touched, nsec_ttl, serial);
+    }
     let prev_nsec_ttl = prev
         .nodes
         .get(origin)
@@ -310,6 +379,103 @@ pub fn apply_changes(
         origin: origin.clone(),
         serial,
         nodes,
+        nsec3: imbl::OrdSet::new(),
+    };
+    let delta = zone_delta(prev, &next);
+    Ok((next, delta))
+}
+
+/// Stages 2 and 3 of [`apply_changes`] for an NSEC3 zone: the touched names are signed again
+/// (the apex with its NSEC3PARAM), then the NSEC3 records of the touched names and of all their
+/// ancestors (empty non-terminals appear and disappear with the names below them) are rebuilt,
+/// with their predecessors in hash order. A changed NSEC3 TTL rebuilds every NSEC3.
+fn apply_nsec3(
+    signer: &Signer<'_, '_>,
+    params: &Nsec3Params,
+    prev: &SignedZone,
+    mut nodes: imbl::OrdMap<Name, Arc<SignedNode>>,
+    touched: &BTreeSet<Name>,
+    ttl: u32,
+    serial: u32,
+) -> Result<(SignedZone, ZoneDelta), SignError> {
+    let origin = &prev.origin;
+    for name in touched {
+        if prev.nsec3.contains(name) {
+            return Err(SignError::BadZone {
+                name: name.clone(),
+                reason: "this name is the owner of an NSEC3 record of the zone".into(),
+            });
+        }
+        let Some(node) = nodes.get(name).cloned() else {
+            continue;
+        };
+        let mut rrsets: Vec<Rrset> = node.rrsets.iter().map(|s| s.rrset.clone()).collect();
+        if name == origin {
+            insert_sorted(&mut rrsets, nsec3::nsec3param_rrset(params, origin, ttl)?);
+        }
+        let old = prev.nodes.get(name);
+        let new = signer.build_node(node.kind, rrsets, old.map(|n| &**n), &|_| false)?;
+        match old {
+            Some(old) if **old == new => nodes.insert(name.clone(), Arc::clone(old)),
+            _ => nodes.insert(name.clone(), Arc::new(new)),
+        };
+    }
+
+    let prev_ttl = prev
+        .nsec3
+        .get_min()
+        .and_then(|o| prev.nodes.get(o))
+        .and_then(|n| n.get(RecordType::NSEC3))
+        .map(|s| s.rrset.ttl());
+    let mut names: BTreeSet<Name> = BTreeSet::new();
+    let mut index = prev.nsec3.clone();
+    if prev_ttl.is_some_and(|t| t != ttl) {
+        // Every NSEC3 changes: rebuild the chain from scratch over the new content.
+        for o in &prev.nsec3 {
+            nodes.remove(o);
+        }
+        index = imbl::OrdSet::new();
+        for (name, node) in &nodes {
+            if nsec3::in_chain(node.kind) {
+                names.insert(name.clone());
+            }
+        }
+    } else {
+        names.extend(touched.iter().cloned());
+    }
+    for name in names.clone() {
+        let mut ancestor = name.base_name();
+        while ancestor.num_labels() > origin.num_labels() {
+            names.insert(ancestor.clone());
+            ancestor = ancestor.base_name();
+        }
+    }
+    nsec3::rebuild(
+        params,
+        origin,
+        ttl,
+        &names,
+        &mut nodes,
+        &mut index,
+        |owner, rrset| {
+            let old = prev.nodes.get(owner).map(|n| &**n);
+            signer.build_node(NodeKind::Nsec3, vec![rrset], old, &|_| false)
+        },
+    )?;
+    // Keep the previous NSEC3 node (and the sharing with `prev`) when nothing changed.
+    for owner in &index {
+        if let (Some(old), Some(new)) = (prev.nodes.get(owner), nodes.get(owner))
+            && !Arc::ptr_eq(old, new)
+            && old == new
+        {
+            nodes.insert(owner.clone(), Arc::clone(old));
+        }
+    }
+    let next = SignedZone {
+        origin: origin.clone(),
+        serial,
+        nodes,
+        nsec3: index,
     };
     let delta = zone_delta(prev, &next);
     Ok((next, delta))
@@ -377,6 +543,7 @@ pub fn refresh_signatures(
         origin: origin.clone(),
         serial,
         nodes,
+        nsec3: prev.nsec3.clone(),
     };
     let delta = zone_delta(prev, &next);
     Ok(Some((next, delta)))
@@ -537,6 +704,7 @@ fn should_sign(kind: NodeKind, rtype: RecordType) -> bool {
         NodeKind::Authoritative => true,
         NodeKind::Delegation => matches!(rtype, RecordType::DS | RecordType::NSEC),
         NodeKind::Occluded => false,
+        NodeKind::Nsec3 => rtype == RecordType::NSEC3,
     }
 }
 
@@ -624,7 +792,7 @@ fn check_node(
         })
     };
     let find = |t: RecordType| rrsets.iter().find(|r| r.rtype() == t);
-    if kind == NodeKind::Occluded {
+    if matches!(kind, NodeKind::Occluded | NodeKind::Nsec3) {
         return Ok(());
     }
     if name == origin {

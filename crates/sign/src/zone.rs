@@ -304,6 +304,9 @@ pub enum NodeKind {
     Delegation,
     /// Below a zone cut (glue or occluded data): neither signed nor in the NSEC chain.
     Occluded,
+    /// An NSEC3 owner name (`<base32hex hash>.<origin>`, RFC 5155 §3): holds only its signed
+    /// NSEC3 RRset and is not a name of the zone's content (RFC 5155 §7.2.9).
+    Nsec3,
 }
 
 /// An RRset with the RRSIG records that cover it (empty when the RRset is not signed).
@@ -345,6 +348,8 @@ pub struct SignedZone {
     pub(crate) origin: Name,
     pub(crate) serial: u32,
     pub(crate) nodes: imbl::OrdMap<Name, Arc<SignedNode>>,
+    /// The owner names of the [`NodeKind::Nsec3`] nodes, in hash order (empty with NSEC).
+    pub(crate) nsec3: imbl::OrdSet<Name>,
 }
 
 impl SignedZone {
@@ -374,6 +379,36 @@ impl SignedZone {
         self.nodes
             .range((Bound::Excluded(name.clone()), Bound::Unbounded))
             .next()
+    }
+
+    /// The NSEC3 parameters of the zone (from its apex NSEC3PARAM), or `None` for an NSEC
+    /// zone.
+    pub fn nsec3_params(&self) -> Option<crate::nsec3::Nsec3Params> {
+        crate::nsec3::params_of(self.nodes.get(&self.origin)?)
+    }
+
+    /// The NSEC3 node whose owner name is `owner` exactly (RFC 5155 §7.2: the NSEC3 that
+    /// "matches" a name), with its name.
+    pub fn nsec3_matching(&self, owner: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
+        let owner = self.nsec3.get(owner)?;
+        Some((owner, self.nodes.get(owner)?))
+    }
+
+    /// The NSEC3 node that covers the hashed owner name `owner` (RFC 5155 §1.3: its owner
+    /// hash sorts before it and its next hash after it, wrapping around), or the one matching it.
+    /// A lookup in an ordered set: no scan.
+    pub fn nsec3_covering(&self, owner: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
+        let found = self
+            .nsec3
+            .range(..=owner.clone())
+            .next_back()
+            .or_else(|| self.nsec3.get_max())?;
+        Some((found, self.nodes.get(found)?))
+    }
+
+    /// Every NSEC3 owner name in hash order.
+    pub fn nsec3_owners(&self) -> impl Iterator<Item = &Name> {
+        self.nsec3.iter()
     }
 
     /// Every node in canonical order.
@@ -481,6 +516,7 @@ impl SignedZone {
         let cuts = zone_cuts(&origin, sets.iter().map(|(n, t)| (n, t.keys().copied())));
         let mut serial = 0;
         let mut nodes = imbl::OrdMap::new();
+        let mut nsec3 = imbl::OrdSet::new();
         for (name, types) in sets {
             let mut rrsets = Vec::with_capacity(types.len());
             for (code, (ttl, rdatas)) in types {
@@ -495,13 +531,20 @@ impl SignedZone {
                 let rrsigs = sigs.remove(&(name.clone(), code)).unwrap_or_default();
                 rrsets.push(SignedRrset { rrset, rrsigs });
             }
-            let kind = node_kind(&origin, &name, &cuts);
+            let only_nsec3 = rrsets.iter().all(|s| s.rrset.rtype() == RecordType::NSEC3);
+            let kind = if only_nsec3 {
+                nsec3.insert(name.clone());
+                NodeKind::Nsec3
+            } else {
+                node_kind(&origin, &name, &cuts)
+            };
             nodes.insert(name, Arc::new(SignedNode { kind, rrsets }));
         }
         Ok(Self {
             origin,
             serial,
             nodes,
+            nsec3,
         })
     }
 }

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 
 use daned_sign::SignError;
-use daned_sign::hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG};
+use daned_sign::hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, NSEC3, RRSIG};
 use daned_sign::hickory_proto::rr::{Name, RData, Record, RecordType};
 use daned_sign::keys::{KeyAlgorithm, KeyRole, SigningKey};
+use daned_sign::nsec3::{Denial, Nsec3Params};
 use daned_sign::rrsig::verify_rrsig;
 use daned_sign::sign::{SignCtx, SignPolicy, apply_changes, refresh_signatures, sign_zone};
 use daned_sign::zone::{NodeKind, Rrset, SignedZone, Zone, ZoneDelta};
@@ -107,12 +108,27 @@ fn p256_csk(rng: &SystemRandom) -> Result<Vec<SigningKey>, SignError> {
 }
 
 fn ctx<'a>(now: u32, keys: &'a [SigningKey], rng: &'a SystemRandom) -> SignCtx<'a> {
+    ctx_with(now, keys, rng, Denial::Nsec)
+}
+
+/// NSEC3 with the RFC 9276 parameters.
+fn nsec3() -> Denial {
+    Denial::Nsec3(Nsec3Params::default())
+}
+
+fn ctx_with<'a>(
+    now: u32,
+    keys: &'a [SigningKey],
+    rng: &'a SystemRandom,
+    denial: Denial,
+) -> SignCtx<'a> {
     SignCtx {
         now,
         policy: SignPolicy::default(),
         keys,
         dnskey_ttl: 3600,
         rng,
+        denial,
     }
 }
 
@@ -140,6 +156,7 @@ fn must_be_signed(kind: NodeKind, rtype: RecordType) -> bool {
     match kind {
         NodeKind::Authoritative => true,
         NodeKind::Delegation => matches!(rtype, RecordType::DS | RecordType::NSEC),
+        NodeKind::Nsec3 => rtype == RecordType::NSEC3,
         _ => false,
     }
 }
@@ -480,14 +497,21 @@ const SCENARIOS: &[Scenario] = &[
 
 /// Runs one incremental scenario and checks it against a full signing of the result.
 fn check_incremental(keys: &[SigningKey], s: &Scenario) -> TestResult {
+    check_incremental_with(keys, s, Denial::Nsec)
+}
+
+/// [`check_incremental`] with NSEC or NSEC3.
+fn check_incremental_with(keys: &[SigningKey], s: &Scenario, denial: Denial) -> TestResult {
     let rng = SystemRandom::new();
     let t1 = T0 + DAY;
     let a = zone(BASE)?;
     let b = zone(&edited(s.drop, s.add))?;
-    let signed_a = sign_zone(&ctx(T0, keys, &rng), &a, 1)?;
+    let signed_a = sign_zone(&ctx_with(T0, keys, &rng, denial), &a, 1)?;
     let before = record_set(&signed_a);
-    let (inc, delta) = apply_changes(&ctx(t1, keys, &rng), &signed_a, &a.diff(&b), 2)?;
-    let full = sign_zone(&ctx(t1, keys, &rng), &b, 2)?;
+    let (inc, delta) = apply_changes(&ctx_with(t1, keys, &rng, denial), &signed_a, &a.diff(&b), 2)?;
+    let full = sign_zone(&ctx_with(t1, keys, &rng, denial), &b, 2)?;
+    let owners = |z: &SignedZone| z.nsec3_owners().cloned().collect::<Vec<_>>();
+    assert_eq!(owners(&inc), owners(&full), "{}: NSEC3 index", s.label);
 
     assert_eq!(record_set(&signed_a), before, "{}: prev untouched", s.label);
     assert_eq!(structure(&inc), structure(&full), "{}: structure", s.label);
@@ -523,6 +547,164 @@ fn rfc4035_s2_incremental_matches_full_signing() -> TestResult {
         for scenario in SCENARIOS {
             check_incremental(&keys, scenario)?;
         }
+    }
+    Ok(())
+}
+
+/// The NSEC3 RDATA of an NSEC3 node.
+fn nsec3_of(node: &daned_sign::zone::SignedNode) -> Result<NSEC3, String> {
+    match node
+        .get(RecordType::NSEC3)
+        .and_then(|s| s.rrset.records().first())
+    {
+        Some(r) => match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC3(n)) => Ok(n.clone()),
+            other => Err(format!("not an NSEC3: {other:?}")),
+        },
+        None => Err("no NSEC3 RRset".into()),
+    }
+}
+
+#[test]
+fn rfc5155_s7_1_nsec3_chain_covers_every_name_and_ent() -> TestResult {
+    // RFC 5155 §7.1: "Each owner name within the zone that owns authoritative RRSets MUST have
+    // a corresponding NSEC3 RR. Owner names that correspond to unsigned delegations MAY have a
+    // corresponding NSEC3 RR [without opt-out they do] ... Each empty non-terminal MUST have a
+    // corresponding NSEC3 RR ... The NSEC3 RRs are linked in hash order; the last one's Next
+    // Hashed Owner Name is the first one's hash." Occluded names and glue get none.
+    let rng = SystemRandom::new();
+    let keys = ksk_zsk()?;
+    let params = Nsec3Params::default();
+    let signed = sign_zone(&ctx_with(T0, &keys, &rng, nsec3()), &zone(BASE)?, 1)?;
+    check_signatures(&signed, &keys)?;
+
+    // The members, by hand: authoritative names, both delegations, and the ENTs b, w and
+    // _tcp.mail; not ns.sub or deep.ns.sub (below the cut) and not the absent ns.sub ENT.
+    let members: [(&str, &[RecordType]); 13] = {
+        use RecordType::*;
+        [
+            ("@", &[NS, SOA, MX, RRSIG, DNSKEY, NSEC3PARAM]),
+            ("ns1", &[A, RRSIG]),
+            ("ns2", &[A, RRSIG]),
+            ("mail", &[A, RRSIG]),
+            ("_tcp.mail", &[]),
+            ("_443._tcp.mail", &[TLSA, RRSIG]),
+            ("b", &[]),
+            ("a.b", &[A, RRSIG]),
+            ("w", &[]),
+            ("*.w", &[TXT, RRSIG]),
+            ("www", &[CNAME, RRSIG]),
+            ("sub", &[NS, DS, RRSIG]),
+            ("insecure", &[NS]),
+        ]
+    };
+    let mut expected: Vec<(Name, Vec<RecordType>)> = Vec::new();
+    for (rel, types) in members {
+        let owner = params.hashed_owner(&origin(), &name(rel))?;
+        expected.push((owner, types.to_vec()));
+    }
+    expected.sort();
+    let owners: Vec<Name> = signed.nsec3_owners().cloned().collect();
+    let want: Vec<Name> = expected.iter().map(|(o, _)| o.clone()).collect();
+    assert_eq!(owners, want, "one NSEC3 per member, in hash order");
+
+    // RFC 9077 §3.3 (NSEC3 too): TTL = min(SOA MINIMUM, SOA TTL) = 300.
+    for (i, (owner, types)) in expected.iter().enumerate() {
+        let node = signed.node(owner).ok_or("NSEC3 node")?;
+        assert_eq!(node.kind, NodeKind::Nsec3);
+        assert_eq!(node.rrsets.len(), 1, "{owner}: only the NSEC3 RRset");
+        let set = node.get(RecordType::NSEC3).ok_or("NSEC3")?;
+        assert_eq!(set.rrset.ttl(), 300, "{owner} TTL");
+        let n = nsec3_of(node)?;
+        assert_eq!((n.iterations(), n.salt(), n.opt_out()), (0, &[][..], false));
+        let mut got: Vec<RecordType> = n.type_bit_maps().collect();
+        got.sort_by_key(|t| u16::from(*t));
+        let mut want = types.clone();
+        want.sort_by_key(|t| u16::from(*t));
+        assert_eq!(got, want, "{owner} bitmap");
+        // The chain is closed: each next hash is the following owner, the last the first.
+        let (next, _) = &expected[(i + 1) % expected.len()];
+        let next_label = next.iter().next().ok_or("label")?;
+        let decoded = data_encoding::BASE32_DNSSEC.decode(next_label)?;
+        assert_eq!(n.next_hashed_owner_name(), &decoded[..], "{owner} next");
+    }
+    // No NSEC anywhere; one NSEC3PARAM, at the apex, flags 0, signed.
+    assert!(
+        !signed
+            .records()
+            .any(|r| r.record_type() == RecordType::NSEC)
+    );
+    let apex = signed.node(&origin()).ok_or("apex")?;
+    let param = apex.get(RecordType::NSEC3PARAM).ok_or("NSEC3PARAM")?;
+    assert!(!param.rrsigs.is_empty(), "NSEC3PARAM is signed");
+    match &param.rrset.records()[0].data {
+        RData::DNSSEC(DNSSECRData::NSEC3PARAM(p)) => {
+            assert_eq!((p.flags(), p.iterations(), p.salt()), (0, 0, &[][..]));
+        }
+        other => return Err(format!("not an NSEC3PARAM: {other:?}").into()),
+    }
+    assert_eq!(signed.nsec3_params(), Some(params));
+    Ok(())
+}
+
+#[test]
+fn rfc5155_s7_1_incremental_nsec3_matches_full_signing() -> TestResult {
+    // RFC 5155 §7.1: "Whenever there is a change in the zone, the NSEC3 chain MUST be updated".
+    // Every scenario, applied incrementally to an NSEC3 zone, gives the zone a full signing
+    // gives, re-signing only what changed.
+    let rng = SystemRandom::new();
+    for keys in [ksk_zsk()?, p256_csk(&rng)?] {
+        for scenario in SCENARIOS {
+            check_incremental_with(&keys, scenario, nsec3())?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn rfc5155_s7_1_incremental_nsec3_all_scenarios_at_once() -> TestResult {
+    let drop: Vec<&'static str> = SCENARIOS
+        .iter()
+        .flat_map(|s| s.drop.iter().copied())
+        .collect();
+    let add: Vec<&'static str> = SCENARIOS
+        .iter()
+        .flat_map(|s| s.add.iter().copied())
+        .collect();
+    let all = Scenario {
+        label: "everything at once (NSEC3)",
+        drop: Box::leak(drop.into_boxed_slice()),
+        add: Box::leak(add.into_boxed_slice()),
+    };
+    check_incremental_with(&ksk_zsk()?, &all, nsec3())
+}
+
+#[test]
+fn rfc5155_s12_switching_denial_resigns_the_whole_zone() -> TestResult {
+    // Switching between NSEC and NSEC3 (or changing NSEC3 parameters) replaces the whole
+    // denial chain: the result equals a full signing with the new setting, with no NSEC left
+    // in an NSEC3 zone and no NSEC3 left in an NSEC zone.
+    let rng = SystemRandom::new();
+    let keys = ksk_zsk()?;
+    let a = zone(BASE)?;
+    let salted = Denial::Nsec3(Nsec3Params {
+        iterations: 1,
+        salt: daned_sign::nsec3::Nsec3Salt::new(&[0xaa, 0xbb]).ok_or("salt")?,
+    });
+    let mut prev = sign_zone(&ctx(T0, &keys, &rng), &a, 1)?;
+    for (serial, denial) in [(2, nsec3()), (3, salted), (4, Denial::Nsec)] {
+        let c = ctx_with(T0 + DAY, &keys, &rng, denial);
+        let (next, delta) = apply_changes(&c, &prev, &[], serial)?;
+        let full = sign_zone(&c, &a, serial)?;
+        assert_eq!(structure(&next), structure(&full), "{denial:?}");
+        check_signatures(&next, &keys)?;
+        check_delta(&prev, &next, &delta)?;
+        let has = |t: RecordType| next.records().any(|r| r.record_type() == t);
+        let is_nsec3 = denial != Denial::Nsec;
+        assert_eq!(has(RecordType::NSEC3), is_nsec3, "{denial:?}");
+        assert_eq!(has(RecordType::NSEC3PARAM), is_nsec3, "{denial:?}");
+        assert_eq!(has(RecordType::NSEC), !is_nsec3, "{denial:?}");
+        prev = next;
     }
     Ok(())
 }
@@ -707,6 +889,76 @@ fn rfc4035_s2_2_refresh_resigns_exactly_what_is_due() -> TestResult {
 }
 
 #[test]
+fn rfc5155_s7_1_refresh_renews_nsec3_and_nsec3param_signatures() -> TestResult {
+    // RFC 4034 §3.1.5: a signature is only good until its expiration; in an NSEC3 zone the
+    // NSEC3 and NSEC3PARAM RRsets are renewed like every other signed RRset, and the chain
+    // itself does not change.
+    let rng = SystemRandom::new();
+    let keys = ksk_zsk()?;
+    let policy = SignPolicy::default();
+    let signed = sign_zone(&ctx_with(T0, &keys, &rng, nsec3()), &zone(BASE)?, 1)?;
+    let now = T0 + policy.validity - policy.refresh + 1;
+    let (fresh, delta) = refresh_signatures(&ctx_with(now, &keys, &rng, nsec3()), &signed, 2)?
+        .ok_or("refresh is due")?;
+    check_signatures(&fresh, &keys)?;
+    check_delta(&signed, &fresh, &delta)?;
+    let owners = |z: &SignedZone| z.nsec3_owners().cloned().collect::<Vec<_>>();
+    assert_eq!(owners(&fresh), owners(&signed));
+    // Everything but the SOA (new serial) is the same data.
+    let without_soa = |z: &SignedZone| {
+        let mut st = structure(z);
+        for (_, _, sets) in &mut st {
+            sets.retain(|s| s.rtype() != RecordType::SOA);
+        }
+        st
+    };
+    assert_eq!(without_soa(&fresh), without_soa(&signed));
+    let mut renewed = 0;
+    for (owner, node) in fresh.nodes() {
+        for set in &node.rrsets {
+            if matches!(
+                set.rrset.rtype(),
+                RecordType::NSEC3 | RecordType::NSEC3PARAM
+            ) {
+                for sig in &set.rrsigs {
+                    assert_eq!(inception(sig)?, now - policy.inception_offset, "{owner}");
+                    renewed += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        renewed >= 14,
+        "13 NSEC3 and the NSEC3PARAM renewed, got {renewed}"
+    );
+    Ok(())
+}
+
+#[test]
+fn rfc5155_s7_1_a_name_equal_to_an_nsec3_owner_is_refused() -> TestResult {
+    // RFC 5155 §7.1 puts each NSEC3 at `<hash>.<zone>`; a content name equal to one would
+    // mix the zone's data with its chain, so the signer refuses it (full and incremental).
+    let rng = SystemRandom::new();
+    let keys = ksk_zsk()?;
+    let c = ctx_with(T0, &keys, &rng, nsec3());
+    let owner = Nsec3Params::default().hashed_owner(&origin(), &name("mail"))?;
+    let rel = owner.to_ascii().replace(".example.", "");
+    let line = format!("{rel} 3600 A 192.0.2.99");
+    let with = zone(&edited(&[], &[&line]))?;
+    assert!(matches!(
+        sign_zone(&c, &with, 1),
+        Err(SignError::BadZone { .. })
+    ));
+    let base = zone(BASE)?;
+    let signed = sign_zone(&c, &base, 1)?;
+    assert!(matches!(
+        apply_changes(&c, &signed, &base.diff(&with), 2),
+        Err(SignError::BadZone { .. })
+    ));
+    Ok(())
+}
+
+#[test]
 fn rfc4035_s2_2_refresh_after_key_added_signs_with_it() -> TestResult {
     // RFC 4035 §2.2: each RRset is signed with each key of the DNSKEY RRset of its role; a new
     // ZSK makes every RRset due, even when no signature is near expiry.
@@ -795,7 +1047,12 @@ fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs(),
     )?;
-    for (label, keys) in [("ksk-zsk", ksk_zsk()?), ("csk", p256_csk(&rng)?)] {
+    for (label, keys, denial) in [
+        ("ksk-zsk", ksk_zsk()?, Denial::Nsec),
+        ("csk", p256_csk(&rng)?, Denial::Nsec),
+        ("nsec3-ksk-zsk", ksk_zsk()?, nsec3()),
+        ("nsec3-csk", p256_csk(&rng)?, nsec3()),
+    ] {
         let a = zone(BASE)?;
         let drop: Vec<&str> = SCENARIOS
             .iter()
@@ -806,8 +1063,9 @@ fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
             .flat_map(|s| s.add.iter().copied())
             .collect();
         let b = zone(&edited(&drop, &add))?;
-        let signed = sign_zone(&ctx(now, &keys, &rng), &a, 1)?;
-        let (inc, _) = apply_changes(&ctx(now, &keys, &rng), &signed, &a.diff(&b), 2)?;
+        let c = ctx_with(now, &keys, &rng, denial);
+        let signed = sign_zone(&c, &a, 1)?;
+        let (inc, _) = apply_changes(&c, &signed, &a.diff(&b), 2)?;
         for (version, z) in [("full", &signed), ("incremental", &inc)] {
             let file = format!("{label}-{version}.zone");
             if let Some(out) = run_validator(z, "ldns-verify-zone", &[], &file)? {
@@ -822,7 +1080,7 @@ fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
             let tools: [(&str, &[&str]); 2] = [
                 (
                     "dnssec-verify",
-                    if label == "csk" {
+                    if label.ends_with("csk") {
                         &["-o", "example.", "-z"]
                     } else {
                         &["-o", "example."]

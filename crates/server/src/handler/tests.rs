@@ -549,3 +549,60 @@ async fn delv_validates_every_kind_of_answer() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delv_validates_every_kind_of_nsec3_answer() {
+    // The query zone re-signed by our signer with NSEC3 (RFC 5155, RFC 9276 parameters) and
+    // served by our engine: delv must validate every RFC 5155 §7.2 proof we send. Signed at the
+    // wall-clock time, since delv checks signature times against its own clock.
+    use hickory_proto::dnssec::PublicKey;
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let (zone, key) =
+        crate::query::tests::nsec3::nsec3_example_zone(u32::try_from(now).expect("before 2106"));
+    let public = data_encoding::BASE64.encode(key.dnskey().public_key().public_bytes());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let anchors = dir.path().join("anchors.conf");
+    std::fs::write(
+        &anchors,
+        format!(
+            "trust-anchors {{ example. static-key 257 3 {} \"{public}\"; }};\n",
+            u8::from(key.dnssec_algorithm())
+        ),
+    )
+    .expect("anchor file written");
+    let anchors = anchors.to_string_lossy().into_owned();
+    let catalog = Arc::new(ArcSwap::from_pointee(Catalog::new([Arc::new(zone)])));
+    let cases = [
+        ("a.example.", "A", "; fully validated"),
+        // Wildcard answer (§7.2.6) and wildcard CNAME.
+        ("foo.w.example.", "TXT", "; fully validated"),
+        ("foo.c.example.", "A", "; fully validated"),
+        // NODATA (§7.2.3), empty non-terminal NODATA, wildcard NODATA (§7.2.5).
+        ("a.example.", "MX", "; negative response, fully validated"),
+        ("b.example.", "A", "; negative response, fully validated"),
+        ("zz.w.example.", "A", "; negative response, fully validated"),
+        // NXDOMAIN (§7.2.2), at the apex and below an empty non-terminal.
+        ("nx.example.", "A", "; negative response, fully validated"),
+        ("q.b.example.", "A", "; negative response, fully validated"),
+        // No DS at an unsigned delegation (§7.2.4): the insecure delegation is proven.
+        (
+            "unsigned.example.",
+            "DS",
+            "; negative response, fully validated",
+        ),
+    ];
+    for (qname, qtype, expected) in cases {
+        let args = ["-a", &anchors, "+root=example.", qname, qtype];
+        let Some(out) = run_against(catalog.clone(), "delv", &args).await else {
+            return;
+        };
+        assert!(out.contains(expected), "{qname} {qtype}:\n{out}");
+        for failure in ["failure", "broken", "insecur", "no valid", "bogus"] {
+            assert!(!out.contains(failure), "{qname} {qtype}:\n{out}");
+        }
+    }
+}

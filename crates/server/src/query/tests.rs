@@ -814,3 +814,5 @@ fn rfc4035_s3_1_4_1_catalog_sends_ds_at_a_child_apex_to_the_parent() {
         Some("sub.example.".into())
     );
 }
+
+pub(crate) mod nsec3;

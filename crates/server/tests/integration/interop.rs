@@ -217,3 +217,103 @@ fn sighup_reload_publishes_changes_and_keeps_last_good_zone() {
     assert_eq!(query("x.users.example.com.", "A"), "192.0.2.81");
     server.stop();
 }
+
+/// RFC 5155 with `denial = "nsec3"`: delv fully validates every kind of NSEC3 proof daned
+/// serves, and a switch between NSEC and NSEC3 across restarts re-signs the whole zone with one
+/// consistent chain and moves the serial (unchanged settings keep it).
+#[test]
+fn rfc5155_nsec3_zone_validates_and_switching_denial_resigns() {
+    let ws = Workspace::example();
+    let dump = |ws: &Workspace| {
+        let out = ws.daned(&["dump"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let serial = |d: &str| -> u32 {
+        let line = d.lines().find(|l| l.contains("\tSOA\t")).unwrap();
+        line.split_whitespace().nth(6).unwrap().parse().unwrap()
+    };
+    let count = |d: &str, rtype: &str| {
+        d.lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some(rtype))
+            .count()
+    };
+    ws.serve().stop();
+    let nsec = dump(&ws);
+    assert!(
+        count(&nsec, "NSEC") > 0 && count(&nsec, "NSEC3") == 0,
+        "{nsec}"
+    );
+
+    ws.write_config("[zone.signing]\ndenial = \"nsec3\"\n");
+    let server = ws.serve();
+    if let Some(delv) = tool("delv") {
+        let anchors = trust_anchor_file(&ws);
+        let cases: &[(&str, &str, &str)] = &[
+            ("_25._tcp.mail.example.com.", "TLSA", DEMO_SPKI_SHA256),
+            ("nothere.example.com.", "A", "NXDOMAIN"), // RFC 5155 §7.2.2
+            ("mail.example.com.", "TLSA", "NXRRSET"),  // NODATA, §7.2.3
+            ("_tcp.mail.example.com.", "A", "NXRRSET"), // empty non-terminal
+            ("alice.users.example.com.", "A", "192.0.2.80"), // wildcard, §7.2.6
+            ("alice.users.example.com.", "AAAA", "NXRRSET"), // wildcard NODATA, §7.2.5
+            ("sub.example.com.", "DS", "NXRRSET"),     // insecure delegation, §7.2.4
+        ];
+        let mut failures = Vec::new();
+        for (qname, qtype, expect) in cases {
+            let (_, text) = run(Command::new(&delv)
+                .arg(format!("@{}", server.addr.ip()))
+                .args(["-p", &server.addr.port().to_string()])
+                .arg("-a")
+                .arg(&anchors)
+                .arg("+root=example.com.")
+                .args(["+tcp", "+nomtrace"])
+                .args([*qname, *qtype]));
+            let text_lower: String = text.to_lowercase().split_whitespace().collect();
+            if !text.contains("fully validated")
+                || !text_lower.contains(&expect.to_lowercase().replace(' ', ""))
+            {
+                failures.push(format!(
+                    "{qname} {qtype}: expected {expect:?} fully validated, delv said:\n{text}"
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+    server.stop();
+    let nsec3 = dump(&ws);
+    assert!(
+        serial(&nsec3) > serial(&nsec),
+        "the switch moves the serial"
+    );
+    assert_eq!(count(&nsec3, "NSEC"), 0, "{nsec3}");
+    assert_eq!(count(&nsec3, "NSEC3PARAM"), 1, "{nsec3}");
+    assert!(count(&nsec3, "NSEC3") > 0, "{nsec3}");
+    if let Some(verify) = tool("dnssec-verify") {
+        let file = ws.path("nsec3.dump");
+        std::fs::write(&file, &nsec3).unwrap();
+        let (ok, text) = run(Command::new(verify)
+            .args(["-o", "example.com.", "-z"])
+            .arg(&file));
+        assert!(ok, "dnssec-verify: {text}");
+    }
+
+    // Same settings again: same serial.
+    ws.serve().stop();
+    assert_eq!(serial(&dump(&ws)), serial(&nsec3));
+
+    // And back to NSEC.
+    ws.write_config("");
+    ws.serve().stop();
+    let back = dump(&ws);
+    assert!(serial(&back) > serial(&nsec3));
+    assert_eq!(
+        count(&back, "NSEC3") + count(&back, "NSEC3PARAM"),
+        0,
+        "{back}"
+    );
+    assert!(count(&back, "NSEC") > 0);
+}
