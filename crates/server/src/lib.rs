@@ -14,6 +14,7 @@ pub mod query;
 pub mod rollover;
 pub mod serve;
 pub mod state;
+pub mod tsig;
 pub mod status;
 pub mod watch;
 pub mod zonefile;
