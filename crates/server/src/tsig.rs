@@ -330,6 +330,11 @@ impl ResponseSigner {
         }
     }
 
+    /// The name of the key that signs.
+    pub fn key_name(&self) -> &Name {
+        &self.key.name
+    }
+
     /// A signer for a BADTIME answer (§5.2.3): "It MUST include the client's current time in
     /// the Time Signed field, the server's current time (an unsigned 48-bit integer) in the
     /// Other Data field, and an Other Len field of 6."
