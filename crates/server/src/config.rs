@@ -100,7 +100,9 @@ impl IpPrefix {
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.len)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.len))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -138,7 +140,10 @@ impl IpPrefix {
                 u32::from(v4) & !u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0) != 0
             }
             IpAddr::V6(v6) => {
-                u128::from(v6) & !u128::MAX.checked_shl(128 - u32::from(self.len)).unwrap_or(0)
+                u128::from(v6)
+                    & !u128::MAX
+                        .checked_shl(128 - u32::from(self.len))
+                        .unwrap_or(0)
                     != 0
             }
         }
@@ -773,10 +778,13 @@ impl Spec {
         let mut zones = Vec::new();
         for (zone, origin) in self.zones.into_iter().zip(origins) {
             if let Some(origin) = origin {
-                zones.push(
-                    zone.into_inner()
-                        .into_config(origin, &all_origins, &key_names, dir, problems),
-                );
+                zones.push(zone.into_inner().into_config(
+                    origin,
+                    &all_origins,
+                    &key_names,
+                    dir,
+                    problems,
+                ));
             }
         }
         Config {
@@ -977,7 +985,10 @@ impl ZoneSpec {
                 }),
                 Err(e) => problems.add(
                     &span,
-                    format!("zone {origin}: secondary {}: tsig-key: {e}", secondary.address),
+                    format!(
+                        "zone {origin}: secondary {}: tsig-key: {e}",
+                        secondary.address
+                    ),
                 ),
             }
         }
@@ -1411,6 +1422,168 @@ mod tests {
             }
         );
         assert!(org.tlsa.is_empty());
+    }
+
+    #[test]
+    fn transfer_config_gives_keys_secondaries_and_acls() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs/transfer.toml");
+        let config = Config::load(&path).expect("transfer.toml parses");
+        let [inline, file] = config.tsig_keys.as_slice() else {
+            panic!("two keys expected: {:?}", config.tsig_keys);
+        };
+        assert!(inline.name.eq_case(&name("xfr-key.")));
+        assert_eq!(inline.algorithm, TsigAlgorithmConfig::HmacSha256);
+        assert_eq!(inline.secret, b"secret-sha256-key-for-tests");
+        assert!(file.name.eq_case(&name("file.key.")));
+        assert_eq!(file.algorithm, TsigAlgorithmConfig::HmacSha512);
+        // The file's content, base64-decoded after trimming the newline.
+        assert_eq!(file.secret, b"other-key-secret");
+        // The secret never shows in Debug output.
+        assert!(!format!("{inline:?}").contains("secret-sha256"));
+        let [zone] = config.zones.as_slice() else {
+            panic!("one zone expected");
+        };
+        assert_eq!(
+            zone.secondaries,
+            vec![
+                SecondaryConfig {
+                    address: SocketAddr::from(([192, 0, 2, 53], 53)),
+                    tsig_key: Some(name("xfr-key.")),
+                },
+                SecondaryConfig {
+                    address: SocketAddr::from_str("[2001:db8::53]:5353").expect("valid"),
+                    tsig_key: None,
+                },
+            ]
+        );
+        let prefix = |text: &str| IpPrefix::parse(text).expect("valid prefix");
+        assert_eq!(
+            zone.allow_transfer,
+            vec![
+                TransferAcl {
+                    prefix: prefix("10.0.0.0/8"),
+                    tsig_key: Some(name("file.key.")),
+                },
+                TransferAcl {
+                    prefix: prefix("2001:db8::/32"),
+                    tsig_key: None,
+                },
+                // Each secondary's own address, with its key.
+                TransferAcl {
+                    prefix: prefix("192.0.2.53/32"),
+                    tsig_key: Some(name("xfr-key.")),
+                },
+                TransferAcl {
+                    prefix: prefix("2001:db8::53/128"),
+                    tsig_key: None,
+                },
+            ]
+        );
+    }
+
+    /// A zone with `extra` in its table and `keys` before it.
+    fn with_transfer(keys: &str, extra: &str) -> String {
+        format!(
+            "version = \"v1\"\n{keys}\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n{extra}\n"
+        )
+    }
+
+    const SHA256_KEY: &str =
+        "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\n";
+
+    #[test]
+    fn tsig_key_problems_name_the_key() {
+        let message = invalid_message(&with_transfer(
+            "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\n",
+            "",
+        ));
+        assert!(
+            message.contains("tsig-key k.: give exactly one of secret and secret-file"),
+            "{message}"
+        );
+        let message = invalid_message(&with_transfer(
+            "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"not base64!\"\n",
+            "",
+        ));
+        assert!(
+            message.contains("tsig-key k.: the secret is not base64"),
+            "{message}"
+        );
+        let message = invalid_message(&with_transfer(&format!("{SHA256_KEY}{SHA256_KEY}"), ""));
+        assert!(
+            message.contains("tsig-key k.: defined more than once"),
+            "{message}"
+        );
+        let message = invalid_message(&with_transfer(
+            "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret-file = \"/nonexistent/k\"\n",
+            "",
+        ));
+        assert!(
+            message.contains("tsig-key k.: secret-file /nonexistent/k"),
+            "{message}"
+        );
+        let message = parse_message(&with_transfer(
+            "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret = \"c2VjcmV0\"\n",
+            "",
+        ));
+        assert!(message.contains("hmac-md5"), "{message}");
+    }
+
+    #[test]
+    fn secondary_and_acl_problems_name_the_zone_and_key() {
+        let message = invalid_message(&with_transfer(
+            SHA256_KEY,
+            "[[zone.secondary]]\naddress = \"192.0.2.1:53\"\ntsig-key = \"nokey\"\n",
+        ));
+        assert!(
+            message.contains(
+                "zone example.com.: secondary 192.0.2.1:53: tsig-key: no [[tsig-key]] named nokey."
+            ),
+            "{message}"
+        );
+        let message = invalid_message(&with_transfer(
+            SHA256_KEY,
+            "allow-transfer = [{ prefix = \"10.0.0.1/8\" }, { prefix = \"10.0.0.0/33\" }, { prefix = \"x\" }, { prefix = \"10.0.0.0/8\", tsig-key = \"nokey\" }]\n",
+        ));
+        assert!(
+            message.contains("zone example.com.: allow-transfer: \"10.0.0.1/8\": host bits set"),
+            "{message}"
+        );
+        assert!(
+            message.contains("prefix length must be 0..=32"),
+            "{message}"
+        );
+        assert!(
+            message.contains("\"x\" is not an address prefix"),
+            "{message}"
+        );
+        assert!(
+            message.contains("no [[tsig-key]] named nokey."),
+            "{message}"
+        );
+        let config = parse(&with_transfer(
+            SHA256_KEY,
+            "allow-transfer = [{ prefix = \"10.0.0.0/8\", tsig-key = \"K\" }]\n",
+        ))
+        .expect("valid");
+        assert_eq!(config.zones[0].allow_transfer[0].tsig_key, Some(name("k.")));
+    }
+
+    #[test]
+    fn ip_prefix_contains() {
+        let p = IpPrefix::parse("127.0.0.0/8").expect("valid");
+        assert!(p.contains("127.1.2.3".parse().expect("ip")));
+        assert!(p.contains("::ffff:127.0.0.1".parse().expect("ip")));
+        assert!(!p.contains("128.0.0.1".parse().expect("ip")));
+        assert!(!p.contains("::1".parse().expect("ip")));
+        let all = IpPrefix::parse("0.0.0.0/0").expect("valid");
+        assert!(all.contains("192.0.2.1".parse().expect("ip")));
+        let host = IpPrefix::parse("::1").expect("valid");
+        assert!(host.contains("::1".parse().expect("ip")));
+        assert!(!host.contains("::2".parse().expect("ip")));
+        let v6 = IpPrefix::parse("2001:db8::/33").expect("valid");
+        assert!(v6.contains("2001:db8:7fff::1".parse().expect("ip")));
+        assert!(!v6.contains("2001:db8:8000::1".parse().expect("ip")));
     }
 
     #[test]

@@ -84,8 +84,7 @@ impl Handler {
     ) -> Result<ResponseInfo, NetError> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let now = unix_now();
-        let mut signer = match tsig::verify_request(request.as_slice(), &self.transfer.keys, now)
-        {
+        let mut signer = match tsig::verify_request(request.as_slice(), &self.transfer.keys, now) {
             Ok(Outcome::Unsigned) => None,
             Ok(Outcome::Verified(verified)) => Some(ResponseSigner::new(&verified)),
             Ok(Outcome::Failed(failure)) => {
@@ -109,10 +108,7 @@ impl Handler {
                     // §5.3.2: BADKEY and BADSIG answers are unsigned, with an empty MAC.
                     None => {
                         let mut response = builder();
-                        response.set_signature(tsig::unsigned_error(
-                            &failure,
-                            request.metadata.id,
-                        ));
+                        response.set_signature(tsig::unsigned_error(&failure, request.metadata.id));
                         handle.send_response(response).await
                     }
                 };
@@ -236,10 +232,9 @@ impl Handler {
         });
         let key = signer.as_ref().map(|s| s.key_name().clone());
         let src = request.src();
-        let allowed = zone.as_ref().is_some_and(|zone| {
-            self.transfer
-                .allowed(zone.origin(), src.ip(), key.as_ref())
-        });
+        let allowed = zone
+            .as_ref()
+            .is_some_and(|zone| self.transfer.allowed(zone.origin(), src.ip(), key.as_ref()));
         let Some(zone) = zone.filter(|_| allowed && !request.protocol().is_datagram()) else {
             debug!(
                 %src,

@@ -151,11 +151,9 @@ pub async fn notify_one(zone: Name, soa: Record, target: Target, backoff: Backof
             Some((bytes, mac)) => {
                 if let Err(error) = socket.send_to(&bytes, target.address).await {
                     debug!(%zone, serial, secondary = %target.address, attempt, %error, "NOTIFY send failed");
-                } else if let Ok(Some(rcode)) = tokio::time::timeout(
-                    wait,
-                    await_response(&socket, &target, id, mac.as_deref()),
-                )
-                .await
+                } else if let Ok(Some(rcode)) =
+                    tokio::time::timeout(wait, await_response(&socket, &target, id, mac.as_deref()))
+                        .await
                 {
                     if rcode == ResponseCode::NoError {
                         info!(%zone, serial, secondary = %target.address, attempt, "NOTIFY acknowledged");

@@ -96,12 +96,7 @@ pub async fn serve_sockets(
     udp_payload: u16,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    serve_sockets_with(
-        sockets,
-        Handler::new(catalog, udp_payload),
-        shutdown,
-    )
-    .await
+    serve_sockets_with(sockets, Handler::new(catalog, udp_payload), shutdown).await
 }
 
 /// Serves with `handler` on already-bound sockets until `shutdown` completes.

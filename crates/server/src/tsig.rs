@@ -203,7 +203,15 @@ fn mac_input(
     let mut buf = Vec::with_capacity(body.len() + 128);
     let mut encoder = BinEncoder::new(&mut buf);
     // Encoding into a Vec cannot fail except on a length over u16, which prior MACs are not.
-    let _ = encode_mac_input(&mut encoder, prior, header, body, key_name, tsig, timers_only);
+    let _ = encode_mac_input(
+        &mut encoder,
+        prior,
+        header,
+        body,
+        key_name,
+        tsig,
+        timers_only,
+    );
     buf
 }
 
@@ -247,12 +255,7 @@ fn verify(
     prior: Option<&[u8]>,
     now: u64,
 ) -> Result<Outcome, Malformed> {
-    let Some(Split {
-        header,
-        body,
-        tsig,
-    }) = split(raw)?
-    else {
+    let Some(Split { header, body, tsig }) = split(raw)? else {
         return Ok(Outcome::Unsigned);
     };
     let failure = |error, verified| {
@@ -404,7 +407,10 @@ pub fn sign_request(
     let input = mac_input(None, &header, body, &key.name, &tsig, false);
     let mac = hmac::sign(&key.key, &input).as_ref().to_vec();
     Some((
-        Box::new(make_tsig_record(key.name.clone(), tsig.set_mac(mac.clone()))),
+        Box::new(make_tsig_record(
+            key.name.clone(),
+            tsig.set_mac(mac.clone()),
+        )),
         mac,
     ))
 }

@@ -149,7 +149,10 @@ fn hex(text: &str) -> Vec<u8> {
 
 fn verified_sha256(request_mac: Vec<u8>) -> Verified {
     let ring = ring();
-    let key = Arc::clone(ring.get(&Name::from_str("xfr-key.").expect("name")).expect("key"));
+    let key = Arc::clone(
+        ring.get(&Name::from_str("xfr-key.").expect("name"))
+            .expect("key"),
+    );
     Verified { key, request_mac }
 }
 
@@ -178,7 +181,10 @@ fn rfc8945_s5_3_1_response_macs_match_an_independent_hmac() {
 #[test]
 fn rfc8945_s5_3_signed_response_verifies_and_a_tampered_one_does_not() {
     let ring = ring();
-    let key = Arc::clone(ring.get(&Name::from_str("XFR-key.").expect("name")).expect("key"));
+    let key = Arc::clone(
+        ring.get(&Name::from_str("XFR-key.").expect("name"))
+            .expect("key"),
+    );
     let request = hex("abcd00000001000000000000076578616d706c6503636f6d0000060001");
     let (tsig, mac) = sign_request(&request, &key, 1_000_000).expect("header");
     let signed = append(&request, &tsig).expect("appends");

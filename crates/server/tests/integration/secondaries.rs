@@ -100,7 +100,11 @@ fn rfc5936_axfr_with_tsig_is_complete_and_everything_else_is_refused() {
     write_config(&ws, &[], 100);
     let server = ws.serve();
 
-    let good = dig(&dig_bin, &server, &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"]);
+    let good = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"],
+    );
     let records = axfr_records(&good);
     assert!(records.len() > 20, "{good}");
     let first = records.first().expect("records");
@@ -127,14 +131,27 @@ fn rfc5936_axfr_with_tsig_is_complete_and_everything_else_is_refused() {
     let wrong = dig(
         &dig_bin,
         &server,
-        &["-y", &tsig_arg("d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="), "example.com.", "AXFR"],
+        &[
+            "-y",
+            &tsig_arg("d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="),
+            "example.com.",
+            "AXFR",
+        ],
     );
     assert!(axfr_records(&wrong).is_empty(), "{wrong}");
-    assert!(wrong.contains("BADSIG") || wrong.contains("tsig"), "{wrong}");
+    assert!(
+        wrong.contains("BADSIG") || wrong.contains("tsig"),
+        "{wrong}"
+    );
     let soa = dig(
         &dig_bin,
         &server,
-        &["-y", &tsig_arg("d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="), "example.com.", "SOA"],
+        &[
+            "-y",
+            &tsig_arg("d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="),
+            "example.com.",
+            "SOA",
+        ],
     );
     assert!(soa.contains("NOTAUTH") || soa.contains("BADSIG"), "{soa}");
 
@@ -142,23 +159,46 @@ fn rfc5936_axfr_with_tsig_is_complete_and_everything_else_is_refused() {
     let unknown = dig(
         &dig_bin,
         &server,
-        &["-y", &format!("hmac-sha256:nokey:{SECRET}"), "example.com.", "SOA"],
+        &[
+            "-y",
+            &format!("hmac-sha256:nokey:{SECRET}"),
+            "example.com.",
+            "SOA",
+        ],
     );
-    assert!(unknown.contains("NOTAUTH") || unknown.contains("BADKEY"), "{unknown}");
+    assert!(
+        unknown.contains("NOTAUTH") || unknown.contains("BADKEY"),
+        "{unknown}"
+    );
 
     // The other configured key is valid but not the one the ACL asks for: REFUSED.
     let other = dig(
         &dig_bin,
         &server,
-        &["-y", "hmac-sha512:other-key:b3RoZXIta2V5LXNlY3JldA==", "example.com.", "AXFR"],
+        &[
+            "-y",
+            "hmac-sha512:other-key:b3RoZXIta2V5LXNlY3JldA==",
+            "example.com.",
+            "AXFR",
+        ],
     );
     assert!(axfr_records(&other).is_empty(), "{other}");
-    assert!(other.contains("REFUSED") || other.contains("Transfer failed"), "{other}");
+    assert!(
+        other.contains("REFUSED") || other.contains("Transfer failed"),
+        "{other}"
+    );
 
     // A signed query gets a signed answer dig accepts.
-    let signed_query = dig(&dig_bin, &server, &["-y", &tsig_arg(SECRET), "example.com.", "SOA"]);
+    let signed_query = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", "SOA"],
+    );
     assert!(signed_query.contains("status: NOERROR"), "{signed_query}");
-    assert!(!signed_query.contains("tsig verify failure"), "{signed_query}");
+    assert!(
+        !signed_query.contains("tsig verify failure"),
+        "{signed_query}"
+    );
 
     // AXFR over UDP is refused (RFC 5936 §4.2).
     let udp = dig(
@@ -185,9 +225,16 @@ fn rfc5936_s6_transfer_from_an_unlisted_address_is_refused() {
         .replace("prefix = \"127.0.0.0/8\"", "prefix = \"192.0.2.0/24\"");
     std::fs::write(ws.config(), text).unwrap();
     let server = ws.serve();
-    let out = dig(&dig_bin, &server, &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"]);
+    let out = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"],
+    );
     assert!(axfr_records(&out).is_empty(), "{out}");
-    assert!(out.contains("REFUSED") || out.contains("Transfer failed"), "{out}");
+    assert!(
+        out.contains("REFUSED") || out.contains("Transfer failed"),
+        "{out}"
+    );
     server.stop();
 }
 
@@ -203,12 +250,26 @@ fn rfc5936_s2_2_large_zone_transfers_completely() {
     }
     std::fs::write(ws.path("example.com.zone"), zone).unwrap();
     let server = ws.serve();
-    let out = dig(&dig_bin, &server, &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"]);
-    assert!(!out.contains("tsig verify failure"), "{}", &out[..out.len().min(2000)]);
+    let out = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"],
+    );
+    assert!(
+        !out.contains("tsig verify failure"),
+        "{}",
+        &out[..out.len().min(2000)]
+    );
     let records = axfr_records(&out);
-    let a = records.iter().filter(|r| r.contains("\tA\t") && r.starts_with("host")).count();
+    let a = records
+        .iter()
+        .filter(|r| r.contains("\tA\t") && r.starts_with("host"))
+        .count();
     // Each host has A, RRSIG A, NSEC, RRSIG NSEC.
-    let nsec = records.iter().filter(|r| r.starts_with("host") && r.contains("\tNSEC\t")).count();
+    let nsec = records
+        .iter()
+        .filter(|r| r.starts_with("host") && r.contains("\tNSEC\t"))
+        .count();
     assert_eq!(a, 20_000);
     assert_eq!(nsec, 20_000);
     let messages = out
@@ -324,7 +385,11 @@ zone:
     );
     let path = dir.join("knot.conf");
     std::fs::write(&path, conf).unwrap();
-    Some(spawn("knotd", port, Command::new(knotd).arg("-c").arg(&path)))
+    Some(spawn(
+        "knotd",
+        port,
+        Command::new(knotd).arg("-c").arg(&path),
+    ))
 }
 
 fn nsd(dir: &Path, primary: u16, port: u16) -> Option<Secondary> {
@@ -359,7 +424,11 @@ zone:
     );
     let path = dir.join("nsd.conf");
     std::fs::write(&path, conf).unwrap();
-    Some(spawn("nsd", port, Command::new(nsd).arg("-d").arg("-c").arg(&path)))
+    Some(spawn(
+        "nsd",
+        port,
+        Command::new(nsd).arg("-d").arg("-c").arg(&path),
+    ))
 }
 
 fn bind(dir: &Path, primary: u16, port: u16) -> Option<Secondary> {
@@ -399,8 +468,22 @@ fn new_certificate(openssl: &Path, dir: &Path, cert: &Path) -> String {
     let key = dir.join("new.key");
     let tmp = dir.join("new.pem");
     let (ok, text) = run(Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        .args(["-nodes", "-subj", "/CN=mail.example.com", "-days", "30", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-subj",
+            "/CN=mail.example.com",
+            "-days",
+            "30",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&tmp));
@@ -463,9 +546,7 @@ fn rfc1996_secondaries_follow_notify_and_serve_validated_tlsa() {
             secondaries.push(secondary);
         }
     }
-    assert!(
-        std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1") || secondaries.len() == 3
-    );
+    assert!(std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1") || secondaries.len() == 3);
     let serial = daned_serial(&dig_bin, &server);
     for secondary in &secondaries {
         secondary.wait_serial(&dig_bin, serial, Duration::from_secs(30));
@@ -478,12 +559,18 @@ fn rfc1996_secondaries_follow_notify_and_serve_validated_tlsa() {
         if now != serial {
             break now;
         }
-        assert!(Instant::now() < deadline, "daned did not publish the new certificate");
+        assert!(
+            Instant::now() < deadline,
+            "daned did not publish the new certificate"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     for secondary in &secondaries {
         let took = secondary.wait_serial(&dig_bin, new_serial, PROPAGATION);
-        eprintln!("{} serves serial {new_serial} after {took:?}", secondary.name);
+        eprintln!(
+            "{} serves serial {new_serial} after {took:?}",
+            secondary.name
+        );
         let tlsa = secondary.query(&dig_bin, "_25._tcp.mail.example.com.", "TLSA");
         let flat: String = tlsa.split_whitespace().collect::<String>().to_lowercase();
         assert!(flat.contains(&digest), "{}: {tlsa}", secondary.name);
@@ -505,4 +592,3 @@ fn rfc1996_secondaries_follow_notify_and_serve_validated_tlsa() {
     drop(secondaries);
     server.stop();
 }
-
