@@ -86,7 +86,7 @@ fn tsig_arg(secret: &str) -> String {
 fn axfr_records(text: &str) -> Vec<&str> {
     text.lines()
         .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
-        .filter(|l| !l.split_whitespace().nth(3).is_some_and(|t| t == "TSIG"))
+        .filter(|l| l.split_whitespace().nth(3).is_none_or(|t| t != "TSIG"))
         .collect()
 }
 
