@@ -241,17 +241,22 @@ fn rfc5936_s6_transfer_from_an_unlisted_address_is_refused() {
     server.stop();
 }
 
+/// Appends 20 000 names to the workspace's zone file.
+fn make_large(ws: &Workspace) {
+    let mut zone = std::fs::read_to_string(ws.path("example.com.zone")).unwrap();
+    for i in 0..20_000 {
+        zone.push_str(&format!("host{i} IN A 192.0.2.{}\n", i % 250 + 1));
+    }
+    std::fs::write(ws.path("example.com.zone"), zone).unwrap();
+}
+
 /// A large zone (20 000 extra names) transfers completely in many messages, each signed.
 #[test]
 fn rfc5936_s2_2_large_zone_transfers_completely() {
     let Some(dig_bin) = tool("dig") else { return };
     let ws = Workspace::example();
     write_config(&ws, &[], 100);
-    let mut zone = std::fs::read_to_string(ws.path("example.com.zone")).unwrap();
-    for i in 0..20_000 {
-        zone.push_str(&format!("host{i} IN A 192.0.2.{}\n", i % 250 + 1));
-    }
-    std::fs::write(ws.path("example.com.zone"), zone).unwrap();
+    make_large(&ws);
     let server = ws.serve();
     let out = dig(
         &dig_bin,
@@ -375,6 +380,9 @@ acl:
     address: 127.0.0.1
     key: {KEY}
     action: notify
+  - id: transfer_out
+    address: 127.0.0.1
+    action: transfer
 template:
   - id: default
     storage: "{dir}"
@@ -382,7 +390,7 @@ template:
 zone:
   - domain: example.com
     master: primary
-    acl: notify_from_primary
+    acl: [notify_from_primary, transfer_out]
 "#,
         dir = dir.display()
     );
@@ -593,5 +601,52 @@ fn rfc1996_secondaries_follow_notify_and_serve_validated_tlsa() {
         );
     }
     drop(secondaries);
+    server.stop();
+}
+
+/// The large zone reaches a real secondary (Knot) completely: its own AXFR output holds
+/// every record daned's holds.
+#[test]
+fn rfc5936_s2_2_large_zone_reaches_knot_completely() {
+    let Some(dig_bin) = tool("dig") else { return };
+    if tool("knotd").is_none() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let ws = Workspace::example();
+    let port = free_port();
+    write_config(&ws, &[port], 100);
+    make_large(&ws);
+    let server = ws.serve();
+    let Some(secondary) = knot(&scratch.path().join("knot"), server.addr.port(), port) else {
+        return;
+    };
+    let serial = daned_serial(&dig_bin, &server);
+    secondary.wait_serial(&dig_bin, serial, Duration::from_secs(60));
+    let ours = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"],
+    );
+    let (_, theirs) = run(Command::new(&dig_bin)
+        .arg("@127.0.0.1")
+        .args(["-p", &port.to_string(), "+time=10", "+tries=1"])
+        .args(["example.com.", "AXFR"]));
+    let count = |text: &str| -> std::collections::BTreeSet<String> {
+        axfr_records(text)
+            .iter()
+            .map(|r| {
+                r.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            })
+            .collect()
+    };
+    let (ours, theirs) = (count(&ours), count(&theirs));
+    assert!(ours.len() > 80_000, "{}", ours.len());
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours == theirs, "the secondary's zone differs from ours");
+    drop(secondary);
     server.stop();
 }
