@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +33,131 @@ pub struct Config {
     pub server: ServerConfig,
     /// The zones served, in file order.
     pub zones: Vec<ZoneConfig>,
+    /// The TSIG keys (`[[tsig-key]]`), in file order, names unique.
+    pub tsig_keys: Vec<TsigKeyConfig>,
+}
+
+/// One `[[tsig-key]]`: a shared secret for RFC 8945 transaction signatures.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigKeyConfig {
+    /// The key name, absolute and lowercase (the TSIG RR owner).
+    pub name: Name,
+    /// The HMAC algorithm.
+    pub algorithm: TsigAlgorithmConfig,
+    /// The decoded secret (never printed).
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for TsigKeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TsigKeyConfig")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .finish()
+    }
+}
+
+/// The HMAC algorithms daned accepts for TSIG (RFC 8945 §6: both are "MUST implement" or
+/// "RECOMMENDED").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TsigAlgorithmConfig {
+    /// `hmac-sha256`.
+    HmacSha256,
+    /// `hmac-sha512`.
+    HmacSha512,
+}
+
+/// One `[[zone.secondary]]`: a server that transfers the zone from us and is sent NOTIFY.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecondaryConfig {
+    /// Where NOTIFY goes; its IP is also allowed to transfer the zone.
+    pub address: SocketAddr,
+    /// The TSIG key (a `[[tsig-key]]` name) for its NOTIFYs and transfers, if any.
+    pub tsig_key: Option<Name>,
+}
+
+/// One entry of `zone.allow-transfer`: who may transfer the zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpPrefix {
+    /// The network address (host bits zero).
+    pub addr: IpAddr,
+    /// The prefix length.
+    pub len: u8,
+}
+
+impl IpPrefix {
+    /// Whether `ip` lies in this prefix (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V4(_) => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.len))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// Parses `addr/len` (or a bare address: a host prefix).
+    fn parse(text: &str) -> Result<Self, String> {
+        let (addr, len) = match text.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{text:?} is not an address prefix such as \"127.0.0.0/8\""))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            None => max,
+            Some(len) => len
+                .parse::<u8>()
+                .ok()
+                .filter(|len| *len <= max)
+                .ok_or_else(|| format!("{text:?}: prefix length must be 0..={max}"))?,
+        };
+        let prefix = IpPrefix { addr, len };
+        if !prefix.contains(addr) || prefix.host_bits_set() {
+            return Err(format!("{text:?}: host bits set after the prefix length"));
+        }
+        Ok(prefix)
+    }
+
+    fn host_bits_set(&self) -> bool {
+        match self.addr {
+            IpAddr::V4(v4) => {
+                u32::from(v4) & !u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0) != 0
+            }
+            IpAddr::V6(v6) => {
+                u128::from(v6)
+                    & !u128::MAX
+                        .checked_shl(128 - u32::from(self.len))
+                        .unwrap_or(0)
+                    != 0
+            }
+        }
+    }
+}
+
+/// One `zone.allow-transfer` entry: a prefix and, optionally, the TSIG key a transfer from it
+/// must be signed with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferAcl {
+    /// The client addresses allowed.
+    pub prefix: IpPrefix,
+    /// The key required, if any.
+    pub tsig_key: Option<Name>,
 }
 
 /// The `[server]` table.
@@ -81,6 +206,10 @@ pub struct ZoneConfig {
     pub signing: SigningConfig,
     /// The TLSA records published from certificates.
     pub tlsa: Vec<TlsaBinding>,
+    /// The secondaries sent NOTIFY on each new serial (each also allowed to transfer).
+    pub secondaries: Vec<SecondaryConfig>,
+    /// Who may transfer the zone: `allow-transfer` followed by one host entry per secondary.
+    pub allow_transfer: Vec<TransferAcl>,
 }
 
 /// The `[zone.signing]` table.
@@ -214,6 +343,38 @@ struct Spec {
     server: ServerSpec,
     #[serde(default, rename = "zone")]
     zones: Vec<Spanned<ZoneSpec>>,
+    #[serde(default, rename = "tsig-key")]
+    tsig_keys: Vec<Spanned<TsigKeySpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct TsigKeySpec {
+    name: String,
+    algorithm: TsigAlgorithmSpec,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum TsigAlgorithmSpec {
+    HmacSha256,
+    HmacSha512,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SecondarySpec {
+    address: SocketAddr,
+    tsig_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct TransferAclSpec {
+    prefix: String,
+    tsig_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -330,6 +491,10 @@ struct ZoneSpec {
     signing: SigningSpec,
     #[serde(default)]
     tlsa: Vec<Spanned<TlsaBindingSpec>>,
+    #[serde(default)]
+    secondary: Vec<Spanned<SecondarySpec>>,
+    #[serde(default)]
+    allow_transfer: Vec<Spanned<TransferAclSpec>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -584,6 +749,8 @@ impl Problems<'_> {
 impl Spec {
     fn into_config(self, path: &Path, dir: &Path, problems: &mut Problems<'_>) -> Config {
         let server = self.server.into_config(dir, problems);
+        let tsig_keys = tsig_keys_config(self.tsig_keys, dir, problems);
+        let key_names: Vec<Name> = tsig_keys.iter().map(|k| k.name.clone()).collect();
         let origins: Vec<Option<Name>> = self
             .zones
             .iter()
@@ -608,16 +775,20 @@ impl Spec {
         let mut zones = Vec::new();
         for (zone, origin) in self.zones.into_iter().zip(origins) {
             if let Some(origin) = origin {
-                zones.push(
-                    zone.into_inner()
-                        .into_config(origin, &all_origins, dir, problems),
-                );
+                zones.push(zone.into_inner().into_config(
+                    origin,
+                    &all_origins,
+                    &key_names,
+                    dir,
+                    problems,
+                ));
             }
         }
         Config {
             path: path.to_owned(),
             server,
             zones,
+            tsig_keys,
         }
     }
 }
@@ -680,6 +851,85 @@ impl ServerSpec {
     }
 }
 
+/// A TSIG key name as an absolute, lowercase name.
+fn parse_key_name(text: &str) -> Result<Name, String> {
+    let mut name = Name::from_str_relaxed(text)
+        .map_err(|e| format!("tsig key name {text:?} is not a domain name: {e}"))?;
+    if name.is_root() {
+        return Err("tsig key name is empty".to_owned());
+    }
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+/// The `[[tsig-key]]` tables: names unique, exactly one of `secret` and `secret-file`, the
+/// secret base64 (a file's content is trimmed), and not empty.
+fn tsig_keys_config(
+    specs: Vec<Spanned<TsigKeySpec>>,
+    dir: &Path,
+    problems: &mut Problems<'_>,
+) -> Vec<TsigKeyConfig> {
+    let mut keys: Vec<TsigKeyConfig> = Vec::new();
+    for spec in specs {
+        let span = spec.span();
+        let spec = spec.into_inner();
+        let name = match parse_key_name(&spec.name) {
+            Ok(name) => name,
+            Err(e) => {
+                problems.add(&span, e);
+                continue;
+            }
+        };
+        if keys.iter().any(|k| k.name == name) {
+            problems.add(&span, format!("tsig-key {name}: defined more than once"));
+            continue;
+        }
+        let text = match (spec.secret, spec.secret_file) {
+            (Some(secret), None) => secret,
+            (None, Some(file)) => {
+                let file = dir.join(file);
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        problems.add(
+                            &span,
+                            format!("tsig-key {name}: secret-file {}: {e}", file.display()),
+                        );
+                        continue;
+                    }
+                }
+            }
+            _ => {
+                problems.add(
+                    &span,
+                    format!("tsig-key {name}: give exactly one of secret and secret-file"),
+                );
+                continue;
+            }
+        };
+        let secret = match data_encoding::BASE64.decode(text.trim().as_bytes()) {
+            Ok(secret) if !secret.is_empty() => secret,
+            Ok(_) => {
+                problems.add(&span, format!("tsig-key {name}: the secret is empty"));
+                continue;
+            }
+            Err(_) => {
+                problems.add(&span, format!("tsig-key {name}: the secret is not base64"));
+                continue;
+            }
+        };
+        keys.push(TsigKeyConfig {
+            name,
+            algorithm: match spec.algorithm {
+                TsigAlgorithmSpec::HmacSha256 => TsigAlgorithmConfig::HmacSha256,
+                TsigAlgorithmSpec::HmacSha512 => TsigAlgorithmConfig::HmacSha512,
+            },
+            secret,
+        });
+    }
+    keys
+}
+
 /// The origin as an absolute, lowercase name; a missing trailing dot is added.
 fn parse_origin(text: &str) -> Result<Name, String> {
     if text.is_empty() {
@@ -696,9 +946,59 @@ impl ZoneSpec {
         self,
         origin: Name,
         all_origins: &[Name],
+        key_names: &[Name],
         dir: &Path,
         problems: &mut Problems<'_>,
     ) -> ZoneConfig {
+        let key_ref = |text: &str| -> Result<Name, String> {
+            let name = parse_key_name(text)?;
+            if key_names.contains(&name) {
+                Ok(name)
+            } else {
+                Err(format!("no [[tsig-key]] named {name}"))
+            }
+        };
+        let mut allow_transfer = Vec::new();
+        for acl in self.allow_transfer {
+            let span = acl.span();
+            let acl = acl.into_inner();
+            let prefix = IpPrefix::parse(&acl.prefix);
+            let key = acl.tsig_key.as_deref().map(key_ref).transpose();
+            match (prefix, key) {
+                (Ok(prefix), Ok(tsig_key)) => allow_transfer.push(TransferAcl { prefix, tsig_key }),
+                (Err(e), _) | (_, Err(e)) => {
+                    problems.add(&span, format!("zone {origin}: allow-transfer: {e}"));
+                }
+            }
+        }
+        let mut secondaries = Vec::new();
+        for secondary in self.secondary {
+            let span = secondary.span();
+            let secondary = secondary.into_inner();
+            match secondary.tsig_key.as_deref().map(key_ref).transpose() {
+                Ok(tsig_key) => secondaries.push(SecondaryConfig {
+                    address: secondary.address,
+                    tsig_key,
+                }),
+                Err(e) => problems.add(
+                    &span,
+                    format!(
+                        "zone {origin}: secondary {}: tsig-key: {e}",
+                        secondary.address
+                    ),
+                ),
+            }
+        }
+        for secondary in &secondaries {
+            let ip = secondary.address.ip();
+            allow_transfer.push(TransferAcl {
+                prefix: IpPrefix {
+                    addr: ip,
+                    len: if ip.is_ipv4() { 32 } else { 128 },
+                },
+                tsig_key: secondary.tsig_key.clone(),
+            });
+        }
         let signing = self.signing.into_config(&origin, problems);
         let mut names = HashSet::new();
         let mut tlsa = Vec::new();
@@ -725,6 +1025,8 @@ impl ZoneSpec {
             file: dir.join(self.file),
             signing,
             tlsa,
+            secondaries,
+            allow_transfer,
         }
     }
 }
@@ -1119,6 +1421,168 @@ mod tests {
             }
         );
         assert!(org.tlsa.is_empty());
+    }
+
+    #[test]
+    fn transfer_config_gives_keys_secondaries_and_acls() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs/transfer.toml");
+        let config = Config::load(&path).expect("transfer.toml parses");
+        let [inline, file] = config.tsig_keys.as_slice() else {
+            panic!("two keys expected: {:?}", config.tsig_keys);
+        };
+        assert!(inline.name.eq_case(&name("xfr-key.")));
+        assert_eq!(inline.algorithm, TsigAlgorithmConfig::HmacSha256);
+        assert_eq!(inline.secret, b"secret-sha256-key-for-tests");
+        assert!(file.name.eq_case(&name("file.key.")));
+        assert_eq!(file.algorithm, TsigAlgorithmConfig::HmacSha512);
+        // The file's content, base64-decoded after trimming the newline.
+        assert_eq!(file.secret, b"other-key-secret");
+        // The secret never shows in Debug output.
+        assert!(!format!("{inline:?}").contains("secret-sha256"));
+        let [zone] = config.zones.as_slice() else {
+            panic!("one zone expected");
+        };
+        assert_eq!(
+            zone.secondaries,
+            vec![
+                SecondaryConfig {
+                    address: SocketAddr::from(([192, 0, 2, 53], 53)),
+                    tsig_key: Some(name("xfr-key.")),
+                },
+                SecondaryConfig {
+                    address: SocketAddr::from_str("[2001:db8::53]:5353").expect("valid"),
+                    tsig_key: None,
+                },
+            ]
+        );
+        let prefix = |text: &str| IpPrefix::parse(text).expect("valid prefix");
+        assert_eq!(
+            zone.allow_transfer,
+            vec![
+                TransferAcl {
+                    prefix: prefix("10.0.0.0/8"),
+                    tsig_key: Some(name("file.key.")),
+                },
+                TransferAcl {
+                    prefix: prefix("2001:db8::/32"),
+                    tsig_key: None,
+                },
+                // Each secondary's own address, with its key.
+                TransferAcl {
+                    prefix: prefix("192.0.2.53/32"),
+                    tsig_key: Some(name("xfr-key.")),
+                },
+                TransferAcl {
+                    prefix: prefix("2001:db8::53/128"),
+                    tsig_key: None,
+                },
+            ]
+        );
+    }
+
+    /// A zone with `extra` in its table and `keys` before it.
+    fn with_transfer(keys: &str, extra: &str) -> String {
+        format!(
+            "version = \"v1\"\n{keys}\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n{extra}\n"
+        )
+    }
+
+    const SHA256_KEY: &str =
+        "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\n";
+
+    #[test]
+    fn tsig_key_problems_name_the_key() {
+        let message = invalid_message(&with_transfer(
+            "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\n",
+            "",
+        ));
+        assert!(
+            message.contains("tsig-key k.: give exactly one of secret and secret-file"),
+            "{message}"
+        );
+        let message = invalid_message(&with_transfer(
+            "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"not base64!\"\n",
+            "",
+        ));
+        assert!(
+            message.contains("tsig-key k.: the secret is not base64"),
+            "{message}"
+        );
+        let message = invalid_message(&with_transfer(&format!("{SHA256_KEY}{SHA256_KEY}"), ""));
+        assert!(
+            message.contains("tsig-key k.: defined more than once"),
+            "{message}"
+        );
+        let message = invalid_message(&with_transfer(
+            "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret-file = \"/nonexistent/k\"\n",
+            "",
+        ));
+        assert!(
+            message.contains("tsig-key k.: secret-file /nonexistent/k"),
+            "{message}"
+        );
+        let message = parse_message(&with_transfer(
+            "[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret = \"c2VjcmV0\"\n",
+            "",
+        ));
+        assert!(message.contains("hmac-md5"), "{message}");
+    }
+
+    #[test]
+    fn secondary_and_acl_problems_name_the_zone_and_key() {
+        let message = invalid_message(&with_transfer(
+            SHA256_KEY,
+            "[[zone.secondary]]\naddress = \"192.0.2.1:53\"\ntsig-key = \"nokey\"\n",
+        ));
+        assert!(
+            message.contains(
+                "zone example.com.: secondary 192.0.2.1:53: tsig-key: no [[tsig-key]] named nokey."
+            ),
+            "{message}"
+        );
+        let message = invalid_message(&with_transfer(
+            SHA256_KEY,
+            "allow-transfer = [{ prefix = \"10.0.0.1/8\" }, { prefix = \"10.0.0.0/33\" }, { prefix = \"x\" }, { prefix = \"10.0.0.0/8\", tsig-key = \"nokey\" }]\n",
+        ));
+        assert!(
+            message.contains("zone example.com.: allow-transfer: \"10.0.0.1/8\": host bits set"),
+            "{message}"
+        );
+        assert!(
+            message.contains("prefix length must be 0..=32"),
+            "{message}"
+        );
+        assert!(
+            message.contains("\"x\" is not an address prefix"),
+            "{message}"
+        );
+        assert!(
+            message.contains("no [[tsig-key]] named nokey."),
+            "{message}"
+        );
+        let config = parse(&with_transfer(
+            SHA256_KEY,
+            "allow-transfer = [{ prefix = \"10.0.0.0/8\", tsig-key = \"K\" }]\n",
+        ))
+        .expect("valid");
+        assert_eq!(config.zones[0].allow_transfer[0].tsig_key, Some(name("k.")));
+    }
+
+    #[test]
+    fn ip_prefix_contains() {
+        let p = IpPrefix::parse("127.0.0.0/8").expect("valid");
+        assert!(p.contains("127.1.2.3".parse().expect("ip")));
+        assert!(p.contains("::ffff:127.0.0.1".parse().expect("ip")));
+        assert!(!p.contains("128.0.0.1".parse().expect("ip")));
+        assert!(!p.contains("::1".parse().expect("ip")));
+        let all = IpPrefix::parse("0.0.0.0/0").expect("valid");
+        assert!(all.contains("192.0.2.1".parse().expect("ip")));
+        let host = IpPrefix::parse("::1").expect("valid");
+        assert!(host.contains("::1".parse().expect("ip")));
+        assert!(!host.contains("::2".parse().expect("ip")));
+        let v6 = IpPrefix::parse("2001:db8::/33").expect("valid");
+        assert!(v6.contains("2001:db8:7fff::1".parse().expect("ip")));
+        assert!(!v6.contains("2001:db8:8000::1".parse().expect("ip")));
     }
 
     #[test]

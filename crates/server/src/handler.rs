@@ -7,6 +7,11 @@
 //! the *response* OPT's payload and cuts sections in the middle, so a response that does not fit
 //! the client's limit is replaced by an empty one with TC=1 (RFC 2181 §9), which makes the
 //! client retry over TCP.
+//!
+//! A request carrying a TSIG record is verified first (RFC 8945); a failure gets the TSIG
+//! error answer (NOTAUTH with BADKEY/BADSIG unsigned, BADTIME signed), a valid one a signed
+//! response. AXFR and IXFR are answered over TCP only, to peers the zone's transfer ACL
+//! allows, in as many messages as needed, each signed when the request was ([`crate::xfr`]).
 
 use std::sync::Arc;
 
@@ -21,6 +26,12 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Quer
 use tracing::{debug, trace};
 
 use crate::query::{self, Answer, Catalog};
+use crate::tsig::{self, Outcome, ResponseSigner};
+use crate::xfr::{self, TransferPolicy};
+
+/// Room left for our TSIG RR in a signed UDP response: owner and algorithm names up to 255
+/// bytes each would be more, but configured key names are short; 64-byte MAC, fixed fields.
+const TSIG_ROOM: usize = 160;
 
 /// RFC 1035 §4.2.1: "Messages carried by UDP are restricted to 512 bytes".
 const CLASSIC_UDP_LIMIT: u16 = 512;
@@ -36,6 +47,7 @@ pub struct Handler {
     /// The response OPT without and with DO, built once: version 0, payload = our cap.
     edns: Edns,
     edns_dnssec_ok: Edns,
+    transfer: Arc<TransferPolicy>,
 }
 
 impl Handler {
@@ -53,7 +65,16 @@ impl Handler {
             udp_payload_cap,
             edns,
             edns_dnssec_ok,
+            transfer: Arc::new(TransferPolicy::default()),
         }
+    }
+
+    /// The same handler with TSIG keys and zone transfer ACLs (without: no key is known and
+    /// no transfer is allowed).
+    #[must_use]
+    pub fn with_transfer_policy(mut self, transfer: Arc<TransferPolicy>) -> Self {
+        self.transfer = transfer;
+        self
     }
 
     async fn respond<R: ResponseHandler>(
@@ -62,6 +83,42 @@ impl Handler {
         handle: &mut R,
     ) -> Result<ResponseInfo, NetError> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
+        let now = unix_now();
+        let mut signer = match tsig::verify_request(request.as_slice(), &self.transfer.keys, now) {
+            Ok(Outcome::Unsigned) => None,
+            Ok(Outcome::Verified(verified)) => Some(ResponseSigner::new(&verified)),
+            Ok(Outcome::Failed(failure)) => {
+                debug!(
+                    src = %request.src(),
+                    key = %failure.key_name,
+                    error = ?failure.error,
+                    "TSIG verification failed"
+                );
+                metadata.response_code = ResponseCode::NotAuth;
+                let builder = || {
+                    MessageResponseBuilder::new(&request.queries, None).build_no_records(metadata)
+                };
+                return match &failure.verified {
+                    // RFC 8945 §5.2.3: "A response indicating a BADTIME error MUST be signed
+                    // by the same key as the request."
+                    Some(verified) => {
+                        let mut signer = ResponseSigner::bad_time(verified, failure.time, now);
+                        send_signed(handle, Some(&mut signer), now, builder).await
+                    }
+                    // §5.3.2: BADKEY and BADSIG answers are unsigned, with an empty MAC.
+                    None => {
+                        let mut response = builder();
+                        response.set_signature(tsig::unsigned_error(&failure, request.metadata.id));
+                        handle.send_response(response).await
+                    }
+                };
+            }
+            Err(error) => {
+                debug!(src = %request.src(), %error, "malformed TSIG: FORMERR");
+                metadata.response_code = ResponseCode::FormErr;
+                return send_empty(request, handle, metadata, None, None, now).await;
+            }
+        };
         // RFC 6891 §6.1.1: "If an OPT record is present in a received request, compliant
         // responders MUST include an OPT record in their respective responses."
         let dnssec_ok = request
@@ -80,25 +137,30 @@ impl Handler {
         // then it MUST respond with RCODE=BADVERS."
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             metadata.response_code = ResponseCode::BADVERS;
-            return send_empty(request, handle, metadata, edns).await;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         }
         if request.metadata.op_code != OpCode::Query {
             metadata.response_code = ResponseCode::NotImp;
-            return send_empty(request, handle, metadata, edns).await;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         }
         // RFC 9619 constrains "the allowed value of the QDCOUNT parameter in DNS messages with
         // OPCODE = 0 (QUERY) to a maximum of one"; with none there is nothing to answer.
         let [query] = request.queries.queries() else {
             metadata.response_code = ResponseCode::FormErr;
-            return send_empty(request, handle, metadata, edns).await;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         };
         let qtype = query.query_type();
         let qname: &Name = query.name();
-        if query.query_class() != DNSClass::IN
-            || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+        if query.query_class() == DNSClass::IN
+            && matches!(qtype, RecordType::AXFR | RecordType::IXFR)
         {
+            return self
+                .transfer(request, handle, metadata, edns, signer, now)
+                .await;
+        }
+        if query.query_class() != DNSClass::IN {
             metadata.response_code = ResponseCode::Refused;
-            return send_empty(request, handle, metadata, edns).await;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         }
 
         // One snapshot for the whole response; the guard is released before any await.
@@ -109,7 +171,7 @@ impl Handler {
         let Some(zone) = zone else {
             trace!(%qname, %qtype, "query outside our zones: REFUSED");
             metadata.response_code = ResponseCode::Refused;
-            return send_empty(request, handle, metadata, edns).await;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         };
         let answer = query::answer(&zone, qname, qtype, dnssec_ok);
         trace!(
@@ -123,7 +185,10 @@ impl Handler {
         metadata.authoritative = answer.authoritative;
         metadata.response_code = answer.rcode;
 
-        let limit = self.size_limit(request);
+        let mut limit = self.size_limit(request);
+        if signer.is_some() {
+            limit = limit.saturating_sub(TSIG_ROOM);
+        }
         let bound = HEADER_LEN
             + request.queries.as_bytes().len()
             + answer.size_bound()
@@ -133,10 +198,83 @@ impl Handler {
         if bound > limit && !fits(&request.queries, edns, metadata, &answer, limit) {
             trace!(%qname, %qtype, limit, "response too large: TC");
             metadata.truncation = true;
-            return send_empty(request, handle, metadata, edns).await;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         }
-        let response = build(&request.queries, edns, metadata, &answer);
-        handle.send_response(response).await
+        send_signed(handle, signer.as_mut(), now, || {
+            build(&request.queries, edns, metadata, &answer)
+        })
+        .await
+    }
+
+    /// AXFR (and IXFR, answered in full: RFC 1995 §4) over TCP to an allowed peer, from one
+    /// snapshot, in as many messages as needed, each signed when the request was.
+    async fn transfer<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        handle: &mut R,
+        mut metadata: Metadata,
+        edns: Option<&Edns>,
+        mut signer: Option<ResponseSigner>,
+        now: u64,
+    ) -> Result<ResponseInfo, NetError> {
+        let qname = request
+            .queries
+            .queries()
+            .first()
+            .map(|q| Name::from(q.name().clone()));
+        // RFC 5936 §4.2: "AXFR sessions over UDP transport are not defined"; refuse them.
+        let zone = qname.and_then(|qname| {
+            let catalog = self.catalog.load();
+            catalog
+                .find(&qname)
+                .filter(|zone| *zone.origin() == qname.to_lowercase())
+                .cloned()
+        });
+        let key = signer.as_ref().map(|s| s.key_name().clone());
+        let src = request.src();
+        let allowed = zone
+            .as_ref()
+            .is_some_and(|zone| self.transfer.allowed(zone.origin(), src.ip(), key.as_ref()));
+        let Some(zone) = zone.filter(|_| allowed && !request.protocol().is_datagram()) else {
+            debug!(
+                %src,
+                protocol = %request.protocol(),
+                key = ?key.as_ref().map(ToString::to_string),
+                "zone transfer refused"
+            );
+            metadata.response_code = ResponseCode::Refused;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+        };
+        metadata.authoritative = true;
+        let messages = xfr::transfer_messages(&zone);
+        if messages.is_empty() {
+            metadata.response_code = ResponseCode::ServFail;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+        }
+        let mut info = None;
+        let count = messages.len();
+        for records in &messages {
+            let sent = send_signed(handle, signer.as_mut(), now, || {
+                MessageResponseBuilder::new(&request.queries, edns).build(
+                    metadata,
+                    records.iter().copied(),
+                    std::iter::empty(),
+                    std::iter::empty(),
+                    std::iter::empty(),
+                )
+            })
+            .await?;
+            info = Some(sent);
+        }
+        tracing::info!(
+            zone = %zone.origin(),
+            serial = zone.serial(),
+            %src,
+            key = ?key.as_ref().map(ToString::to_string),
+            messages = count,
+            "AXFR sent"
+        );
+        info.ok_or_else(|| NetError::from("empty transfer"))
     }
 
     /// The largest response the client can take: RFC 6891 §6.2.5 "Values lower than 512 MUST
@@ -180,15 +318,59 @@ impl RequestHandler for Handler {
     }
 }
 
-/// A response with the question (and OPT) but no records.
+/// A response with the question (and OPT) but no records, signed when `signer` is given.
 async fn send_empty<R: ResponseHandler>(
     request: &Request,
     handle: &mut R,
     metadata: Metadata,
     edns: Option<&Edns>,
+    signer: Option<&mut ResponseSigner>,
+    now: u64,
 ) -> Result<ResponseInfo, NetError> {
-    let response = MessageResponseBuilder::new(&request.queries, edns).build_no_records(metadata);
+    send_signed(handle, signer, now, || {
+        MessageResponseBuilder::new(&request.queries, edns).build_no_records(metadata)
+    })
+    .await
+}
+
+/// Sends the response `build` makes; with a signer, encodes it once to compute the MAC over
+/// the exact bytes (the encoding is deterministic and the TSIG RR goes last) and sends it again
+/// with the TSIG RR.
+async fn send_signed<'q, 'a, R, F, A, N, S, D>(
+    handle: &mut R,
+    signer: Option<&mut ResponseSigner>,
+    now: u64,
+    build: F,
+) -> Result<ResponseInfo, NetError>
+where
+    R: ResponseHandler,
+    F: Fn() -> MessageResponse<'q, 'a, A, N, S, D>,
+    A: Iterator<Item = &'a Record> + Send + 'a,
+    N: Iterator<Item = &'a Record> + Send + 'a,
+    S: Iterator<Item = &'a Record> + Send + 'a,
+    D: Iterator<Item = &'a Record> + Send + 'a,
+{
+    let Some(signer) = signer else {
+        return handle.send_response(build()).await;
+    };
+    let mut buf = Vec::with_capacity(1024);
+    let mut encoder = BinEncoder::new(&mut buf);
+    build()
+        .destructive_emit(&mut encoder)
+        .map_err(|e| NetError::from(format!("encoding a signed response: {e}")))?;
+    let tsig = signer
+        .sign(&buf, now)
+        .ok_or_else(|| NetError::from("a response without a header"))?;
+    let mut response = build();
+    response.set_signature(tsig);
     handle.send_response(response).await
+}
+
+/// Seconds since the Unix epoch (TSIG's Time Signed); 0 if the clock is before 1970.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn build<'q, 'a>(

@@ -121,6 +121,8 @@ pub struct Manager {
     catalog: Arc<ArcSwap<Catalog>>,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
+    /// Every published catalog also goes here, for the NOTIFY task.
+    published: Option<tokio::sync::watch::Sender<Arc<Catalog>>>,
 }
 
 impl Manager {
@@ -163,7 +165,16 @@ impl Manager {
             catalog,
             clock,
             rng,
+            published: None,
         })
+    }
+
+    /// A channel that receives every catalog published from now on, starting with the
+    /// current one (the NOTIFY task compares serials).
+    pub fn subscribe(&mut self) -> tokio::sync::watch::Receiver<Arc<Catalog>> {
+        let (sender, receiver) = tokio::sync::watch::channel(self.catalog.load_full());
+        self.published = Some(sender);
+        receiver
     }
 
     /// The catalog the query handler reads.
@@ -357,9 +368,12 @@ impl Manager {
     }
 
     fn publish(&self) {
-        self.catalog.store(Arc::new(Catalog::new(
-            self.zones.iter().map(|z| z.signed().clone()),
-        )));
+        let catalog = Arc::new(Catalog::new(self.zones.iter().map(|z| z.signed().clone())));
+        self.catalog.store(Arc::clone(&catalog));
+        if let Some(sender) = &self.published {
+            // No receiver left (the NOTIFY task ended) is not an error of publishing.
+            let _ = sender.send(catalog);
+        }
     }
 }
 

@@ -96,7 +96,20 @@ pub async fn serve_sockets(
     udp_payload: u16,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let mut server = Server::new(Handler::new(catalog, udp_payload));
+    serve_sockets_with(sockets, Handler::new(catalog, udp_payload), shutdown).await
+}
+
+/// Serves with `handler` on already-bound sockets until `shutdown` completes.
+///
+/// # Errors
+///
+/// [`ServeError::Server`] if the server loop fails.
+pub async fn serve_sockets_with(
+    sockets: Vec<(UdpSocket, TcpListener)>,
+    handler: Handler,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let mut server = Server::new(handler);
     for (udp, tcp) in sockets {
         let udp_addr = udp.local_addr().ok();
         let tcp_addr = tcp.local_addr().ok();
@@ -119,8 +132,14 @@ pub async fn serve_sockets(
 ///
 /// A zone that cannot be loaded at start, an address that cannot be bound.
 pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError> {
-    let manager = tokio::task::block_in_place(|| Manager::start(&config, clock))?;
+    let mut manager = tokio::task::block_in_place(|| Manager::start(&config, clock))?;
     let catalog = manager.catalog();
+    let notify_task = tokio::spawn(crate::notify::run(
+        manager.subscribe(),
+        crate::notify::targets(&config),
+        crate::notify::Backoff::default(),
+    ));
+    let transfer = Arc::new(crate::xfr::TransferPolicy::from_config(&config));
     let control =
         crate::control::bind_control(&config.server.control_socket, config.server.control_mode)
             .await?;
@@ -161,7 +180,9 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
             },
         ))
     });
-    let result = serve_sockets(sockets, catalog, config.server.udp_payload, stop_signal()).await;
+    let handler = Handler::new(catalog, config.server.udp_payload).with_transfer_policy(transfer);
+    let result = serve_sockets_with(sockets, handler, stop_signal()).await;
+    notify_task.abort();
     drop(stop_metrics);
     if let Some(task) = metrics_task {
         let _ = task.await;

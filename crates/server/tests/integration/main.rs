@@ -6,4 +6,5 @@ mod refresh;
 mod rollover_clock;
 mod rollover_e2e;
 mod rotation;
+mod secondaries;
 mod support;

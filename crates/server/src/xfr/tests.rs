@@ -1,0 +1,102 @@
+//! Transfer message cutting and ACL decisions.
+
+use std::path::Path;
+
+use hickory_proto::rr::RecordType;
+
+use super::*;
+use crate::query::tests::{example_zone, parse_zone};
+
+#[test]
+fn rfc5936_s2_2_soa_first_and_last_every_record_once() {
+    // RFC 5936 §2.2: "The first message MUST begin with the SOA resource record of the zone,
+    // and the last message MUST conclude with the same SOA resource record. Intermediate
+    // messages MUST NOT contain the SOA resource record."
+    let zone = example_zone();
+    let messages = transfer_messages(&zone);
+    let all: Vec<&Record> = messages.iter().flatten().copied().collect();
+    let soa = zone.soa().expect("has a SOA").rrset.records()[0].clone();
+    assert_eq!(*all[0], soa);
+    assert_eq!(**all.last().expect("records"), soa);
+    let soas = all
+        .iter()
+        .filter(|r| r.record_type() == RecordType::SOA)
+        .count();
+    assert_eq!(soas, 2);
+    // Every record of the snapshot once (RRSIG, NSEC, DNSKEY, glue included), in order.
+    let expected: Vec<&Record> = zone.records().collect();
+    assert_eq!(all[..all.len() - 1], expected[..]);
+    for rtype in [RecordType::RRSIG, RecordType::NSEC, RecordType::NS] {
+        assert!(all.iter().any(|r| r.record_type() == rtype), "{rtype}");
+    }
+}
+
+#[test]
+fn rfc5936_s2_2_large_zone_is_cut_into_bounded_messages() {
+    let mut text = String::from(
+        "big.test. 3600 IN SOA ns.big.test. h.big.test. 1 7200 3600 1209600 300\n\
+         big.test. 3600 IN NS ns.big.test.\nns.big.test. 3600 IN A 192.0.2.1\n",
+    );
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "host{i}.big.test. 3600 IN TXT \"some text for {i}\"\n"
+        ));
+    }
+    let zone = parse_zone(&text, "big.test.");
+    let messages = transfer_messages(&zone);
+    assert!(messages.len() > 5, "{} messages", messages.len());
+    let total: usize = messages.iter().map(Vec::len).sum();
+    assert_eq!(total, zone.records().count() + 1);
+    for message in &messages {
+        assert!(!message.is_empty());
+        let mut buf = Vec::new();
+        let mut encoder = BinEncoder::new(&mut buf);
+        for record in message {
+            record.emit(&mut encoder).expect("encodes");
+        }
+        // Uncompressed, each message stays within the target plus one record.
+        assert!(buf.len() <= MESSAGE_TARGET + 512, "{}", buf.len());
+    }
+}
+
+fn policy(zone_extra: &str) -> TransferPolicy {
+    let text = format!(
+        "version = \"v1\"\n[[tsig-key]]\nname = \"k1\"\nalgorithm = \"hmac-sha256\"\n\
+         secret = \"c2VjcmV0\"\n[[tsig-key]]\nname = \"k2\"\nalgorithm = \"hmac-sha512\"\n\
+         secret = \"c2VjcmV0\"\n[[zone]]\norigin = \"example.\"\nfile = \"z\"\n{zone_extra}\n"
+    );
+    let config = Config::parse(&text, Path::new("/etc/daned.toml")).expect("valid");
+    TransferPolicy::from_config(&config)
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("valid ip")
+}
+
+#[test]
+fn rfc5936_s6_acl_needs_prefix_and_key() {
+    // RFC 5936 §6: "the primary server MUST be configured to restrict zone transfers to
+    // specific peers and/or TSIG keys".
+    let zone = Name::from_ascii("example.").expect("name");
+    let k1 = Name::from_ascii("K1.").expect("name");
+    let k2 = Name::from_ascii("k2.").expect("name");
+    let nobody = policy("");
+    assert!(!nobody.allowed(&zone, ip("127.0.0.1"), Some(&k1)));
+
+    let p = policy(
+        "allow-transfer = [{ prefix = \"127.0.0.0/8\", tsig-key = \"k1\" }, { prefix = \"::1\" }]\n\
+         [[zone.secondary]]\naddress = \"192.0.2.53:53\"\ntsig-key = \"k2\"\n",
+    );
+    assert!(p.allowed(&zone, ip("127.0.0.9"), Some(&k1)));
+    assert!(!p.allowed(&zone, ip("127.0.0.9"), None));
+    assert!(!p.allowed(&zone, ip("127.0.0.9"), Some(&k2)));
+    assert!(p.allowed(&zone, ip("::1"), None));
+    assert!(!p.allowed(&zone, ip("::2"), None));
+    // The secondary's own address, with its key only.
+    assert!(p.allowed(&zone, ip("192.0.2.53"), Some(&k2)));
+    assert!(!p.allowed(&zone, ip("192.0.2.53"), None));
+    assert!(!p.allowed(&zone, ip("192.0.2.54"), Some(&k2)));
+    // Another zone: nobody.
+    let other = Name::from_ascii("other.").expect("name");
+    assert!(!p.allowed(&other, ip("127.0.0.1"), Some(&k1)));
+}
