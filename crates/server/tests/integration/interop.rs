@@ -30,6 +30,38 @@ fn trust_anchor_file(ws: &Workspace) -> std::path::PathBuf {
     path
 }
 
+/// Asks `delv` (trusting `anchors` for example.com.) each `(qname, qtype, expected text)` of
+/// `cases` from the server at `addr`; returns a description of every answer that was not fully
+/// validated or did not contain the expected text.
+fn delv_failures(
+    delv: &std::path::Path,
+    addr: std::net::SocketAddr,
+    anchors: &std::path::Path,
+    cases: &[(&str, &str, &str)],
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (qname, qtype, expect) in cases {
+        let (_, text) = run(Command::new(delv)
+            .arg(format!("@{}", addr.ip()))
+            .args(["-p", &addr.port().to_string()])
+            .arg("-a")
+            .arg(anchors)
+            .arg("+root=example.com.")
+            .args(["+tcp", "+nomtrace"])
+            .args([*qname, *qtype]));
+        // delv splits long hex RDATA with spaces; compare without whitespace.
+        let text_lower: String = text.to_lowercase().split_whitespace().collect();
+        if !text.contains("fully validated")
+            || !text_lower.contains(&expect.to_lowercase().replace(' ', ""))
+        {
+            failures.push(format!(
+                "{qname} {qtype}: expected {expect:?} fully validated, delv said:\n{text}"
+            ));
+        }
+    }
+    failures
+}
+
 /// RFC 4035 §5 / RFC 6698 §4: a validating client (BIND's `delv`, from the trust anchor `daned
 /// ds` prints) fully validates positive and negative answers served by daned.
 #[test]
@@ -51,26 +83,7 @@ fn rfc4035_s5_delv_fully_validates_tlsa_and_denials() {
         ("example.com.", "MX", "mail.example.com."),
         ("sub.example.com.", "DS", "NXRRSET"), // insecure delegation, §3.1.4.1
     ];
-    let mut failures = Vec::new();
-    for (qname, qtype, expect) in cases {
-        let (_, text) = run(Command::new(&delv)
-            .arg(format!("@{}", server.addr.ip()))
-            .args(["-p", &server.addr.port().to_string()])
-            .arg("-a")
-            .arg(&anchors)
-            .arg("+root=example.com.")
-            .args(["+tcp", "+nomtrace"])
-            .args([*qname, *qtype]));
-        // delv splits long hex RDATA with spaces; compare without whitespace.
-        let text_lower: String = text.to_lowercase().split_whitespace().collect();
-        if !text.contains("fully validated")
-            || !text_lower.contains(&expect.to_lowercase().replace(' ', ""))
-        {
-            failures.push(format!(
-                "{qname} {qtype}: expected {expect:?} fully validated, delv said:\n{text}"
-            ));
-        }
-    }
+    let failures = delv_failures(&delv, server.addr, &anchors, cases);
     server.stop();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -262,25 +275,7 @@ fn rfc5155_nsec3_zone_validates_and_switching_denial_resigns() {
             ("alice.users.example.com.", "AAAA", "NXRRSET"), // wildcard NODATA, §7.2.5
             ("sub.example.com.", "DS", "NXRRSET"),     // insecure delegation, §7.2.4
         ];
-        let mut failures = Vec::new();
-        for (qname, qtype, expect) in cases {
-            let (_, text) = run(Command::new(&delv)
-                .arg(format!("@{}", server.addr.ip()))
-                .args(["-p", &server.addr.port().to_string()])
-                .arg("-a")
-                .arg(&anchors)
-                .arg("+root=example.com.")
-                .args(["+tcp", "+nomtrace"])
-                .args([*qname, *qtype]));
-            let text_lower: String = text.to_lowercase().split_whitespace().collect();
-            if !text.contains("fully validated")
-                || !text_lower.contains(&expect.to_lowercase().replace(' ', ""))
-            {
-                failures.push(format!(
-                    "{qname} {qtype}: expected {expect:?} fully validated, delv said:\n{text}"
-                ));
-            }
-        }
+        let failures = delv_failures(&delv, server.addr, &anchors, cases);
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
     server.stop();
