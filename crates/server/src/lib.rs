@@ -7,6 +7,7 @@
 pub mod config;
 pub mod control;
 pub mod handler;
+pub mod journal;
 pub mod keystore;
 pub mod manager;
 pub mod metrics;
