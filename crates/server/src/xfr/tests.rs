@@ -100,3 +100,135 @@ fn rfc5936_s6_acl_needs_prefix_and_key() {
     let other = Name::from_ascii("other.").expect("name");
     assert!(!p.allowed(&other, ip("127.0.0.1"), Some(&k1)));
 }
+
+mod ixfr {
+    use super::*;
+    use crate::journal::tests::{a, delta, soa};
+    use crate::journal::{Journal, JournalLimits};
+
+    /// `ix.test.` at `serial`, with the SOA the journal helpers build and `www` at the address
+    /// the last of their deltas leaves.
+    fn zone_at(serial: u32) -> SignedZone {
+        let octet = serial % 250;
+        parse_zone(
+            &format!(
+                "ix.test. 3600 IN SOA ns.ix.test. hostmaster.ix.test. {serial} 7200 3600 1209600 300\n\
+                 ix.test. 3600 IN NS ns.ix.test.\n\
+                 ns.ix.test. 3600 IN A 192.0.2.200\n\
+                 www.ix.test. 300 IN A 192.0.2.{octet}\n"
+            ),
+            "ix.test.",
+        )
+    }
+
+    fn journal(from: u32, to: u32) -> Journal {
+        let mut journal = Journal::new(JournalLimits::default());
+        for serial in from..to {
+            journal
+                .push(delta("ix.test.", serial, serial + 1))
+                .expect("push");
+        }
+        journal
+    }
+
+    #[test]
+    fn rfc1995_s2_current_serial_gets_the_condensed_answer() {
+        // RFC 1995 §2: "If an IXFR query with the same or newer version number than that of
+        // the server is received, it is replied to with a single SOA record of the server's
+        // current version, just as in AXFR."
+        let zone = zone_at(13);
+        let journal = journal(10, 13);
+        assert_eq!(
+            ixfr_messages(&zone, &journal, 13),
+            IxfrAnswer::Condensed(&zone.soa().expect("soa").rrset.records()[0])
+        );
+    }
+
+    #[test]
+    fn rfc1995_s2_newer_serial_gets_the_condensed_answer() {
+        // Same sentence: a client "newer" than us (RFC 1982) gets our SOA alone.
+        let zone = zone_at(13);
+        let journal = journal(10, 13);
+        for client in [14, 13 + 0x7fff_ffff] {
+            assert!(
+                matches!(
+                    ixfr_messages(&zone, &journal, client),
+                    IxfrAnswer::Condensed(_)
+                ),
+                "{client}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc1995_s4_chain_of_three_deltas() {
+        // RFC 1995 §4: "the first and the last RR of the response is the SOA record of the
+        // zone"; "Each difference sequence represents one update to the zone (one SOA serial
+        // change) consisting of deleted RRs and added RRs. The first RR of the deleted RRs is
+        // the older SOA RR and the first RR of the added RRs is the newer SOA RR."
+        let zone = zone_at(13);
+        let journal = journal(10, 13);
+        let IxfrAnswer::Incremental(messages) = ixfr_messages(&zone, &journal, 10) else {
+            panic!("expected an incremental answer");
+        };
+        let got: Vec<Record> = messages.into_iter().flatten().cloned().collect();
+        let mut want = vec![soa("ix.test.", 13)];
+        for serial in 10..13 {
+            let o = |s: u32| u8::try_from(s).expect("small");
+            want.extend([
+                soa("ix.test.", serial),
+                a("ix.test.", "www", o(serial)),
+                soa("ix.test.", serial + 1),
+                a("ix.test.", "www", o(serial + 1)),
+            ]);
+        }
+        want.push(soa("ix.test.", 13));
+        assert_eq!(got, want);
+        // From the middle of the chain: only the later differences.
+        let IxfrAnswer::Incremental(messages) = ixfr_messages(&zone, &journal, 12) else {
+            panic!("expected an incremental answer");
+        };
+        assert_eq!(messages.iter().flatten().count(), 6);
+    }
+
+    #[test]
+    fn rfc1995_s4_unknown_serial_gets_a_full_transfer() {
+        // RFC 1995 §4: "If incremental zone transfer is not available, the entire zone is
+        // returned. The first and the last RR of the response is the SOA record of the zone."
+        let zone = zone_at(13);
+        let journal = journal(10, 13);
+        for client in [9, 5, 14 + 0x8000_0000] {
+            assert_eq!(
+                ixfr_messages(&zone, &journal, client),
+                IxfrAnswer::Full(transfer_messages(&zone)),
+                "{client}"
+            );
+        }
+    }
+
+    #[test]
+    fn journal_not_ending_at_the_snapshot_gives_a_full_transfer() {
+        // Never a wrong diff: a journal for another version of the zone is not used.
+        let zone = zone_at(13);
+        for journal in [
+            journal(10, 12),
+            journal(10, 14),
+            Journal::new(JournalLimits::default()),
+        ] {
+            assert!(
+                matches!(ixfr_messages(&zone, &journal, 10), IxfrAnswer::Full(_)),
+                "{:?}",
+                journal.last_serial()
+            );
+        }
+        // A delta without the SOAs cannot be sent as a difference sequence.
+        let mut broken = Journal::new(JournalLimits::default());
+        let mut d = delta("ix.test.", 12, 13);
+        d.removed.retain(|r| r.record_type() != RecordType::SOA);
+        broken.push(d).expect("push");
+        assert!(matches!(
+            ixfr_messages(&zone, &broken, 12),
+            IxfrAnswer::Full(_)
+        ));
+    }
+}
