@@ -210,6 +210,8 @@ pub struct ZoneConfig {
     pub secondaries: Vec<SecondaryConfig>,
     /// Who may transfer the zone: `allow-transfer` followed by one host entry per secondary.
     pub allow_transfer: Vec<TransferAcl>,
+    /// How much IXFR history is kept (`journal-max-deltas`, `journal-max-bytes`).
+    pub journal: crate::journal::JournalLimits,
 }
 
 /// The `[zone.signing]` table.
@@ -495,6 +497,18 @@ struct ZoneSpec {
     secondary: Vec<Spanned<SecondarySpec>>,
     #[serde(default)]
     allow_transfer: Vec<Spanned<TransferAclSpec>>,
+    #[serde(default = "default_journal_max_deltas")]
+    journal_max_deltas: usize,
+    #[serde(default = "default_journal_max_bytes")]
+    journal_max_bytes: usize,
+}
+
+fn default_journal_max_deltas() -> usize {
+    crate::journal::DEFAULT_MAX_DELTAS
+}
+
+fn default_journal_max_bytes() -> usize {
+    crate::journal::DEFAULT_MAX_BYTES
 }
 
 #[derive(Debug, Deserialize)]
@@ -1027,6 +1041,10 @@ impl ZoneSpec {
             tlsa,
             secondaries,
             allow_transfer,
+            journal: crate::journal::JournalLimits {
+                max_deltas: self.journal_max_deltas,
+                max_bytes: self.journal_max_bytes,
+            },
         }
     }
 }

@@ -10,14 +10,15 @@
 //!
 //! A request carrying a TSIG record is verified first (RFC 8945); a failure gets the TSIG
 //! error answer (NOTAUTH with BADKEY/BADSIG unsigned, BADTIME signed), a valid one a signed
-//! response. AXFR and IXFR are answered over TCP only, to peers the zone's transfer ACL
-//! allows, in as many messages as needed, each signed when the request was ([`crate::xfr`]).
+//! response. AXFR (over TCP only) and IXFR (over TCP, or UDP when the answer fits, else the
+//! current SOA alone) are answered to peers the zone's transfer ACL allows, in as many messages
+//! as needed, each signed when the request was ([`crate::xfr`]).
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
@@ -25,9 +26,10 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tracing::{debug, trace};
 
+use crate::journal::{Journal, JournalLimits};
 use crate::query::{self, Answer, Catalog};
 use crate::tsig::{self, Outcome, ResponseSigner};
-use crate::xfr::{self, TransferPolicy};
+use crate::xfr::{self, IxfrAnswer, TransferPolicy};
 
 /// Room left for our TSIG RR in a signed UDP response: owner and algorithm names up to 255
 /// bytes each would be more, but configured key names are short; 64-byte MAC, fixed fields.
@@ -206,8 +208,9 @@ impl Handler {
         .await
     }
 
-    /// AXFR (and IXFR, answered in full: RFC 1995 §4) over TCP to an allowed peer, from one
-    /// snapshot, in as many messages as needed, each signed when the request was.
+    /// AXFR over TCP, and IXFR over TCP or UDP, to an allowed peer, from one snapshot (the
+    /// zone and the journal published with it), in as many messages as needed, each signed
+    /// when the request was.
     async fn transfer<R: ResponseHandler>(
         &self,
         request: &Request,
@@ -217,25 +220,33 @@ impl Handler {
         mut signer: Option<ResponseSigner>,
         now: u64,
     ) -> Result<ResponseInfo, NetError> {
-        let qname = request
-            .queries
-            .queries()
-            .first()
-            .map(|q| Name::from(q.name().clone()));
-        // RFC 5936 §4.2: "AXFR sessions over UDP transport are not defined"; refuse them.
-        let zone = qname.and_then(|qname| {
-            let catalog = self.catalog.load();
-            catalog
-                .find(&qname)
-                .filter(|zone| *zone.origin() == qname.to_lowercase())
-                .cloned()
-        });
+        let query = request.queries.queries().first();
+        let qname = query.map(|q| Name::from(q.name().clone()));
+        let ixfr = query.is_some_and(|q| q.query_type() == RecordType::IXFR);
+        let datagram = request.protocol().is_datagram();
+        // One catalog load: the journal must belong to the snapshot it is served with.
+        let (zone, journal) = match qname {
+            Some(qname) => {
+                let catalog = self.catalog.load();
+                let zone = catalog
+                    .find(&qname)
+                    .filter(|zone| *zone.origin() == qname.to_lowercase())
+                    .cloned();
+                let journal = zone
+                    .as_ref()
+                    .and_then(|zone| catalog.journal(zone.origin()).cloned());
+                (zone, journal)
+            }
+            None => (None, None),
+        };
         let key = signer.as_ref().map(|s| s.key_name().clone());
         let src = request.src();
         let allowed = zone
             .as_ref()
             .is_some_and(|zone| self.transfer.allowed(zone.origin(), src.ip(), key.as_ref()));
-        let Some(zone) = zone.filter(|_| allowed && !request.protocol().is_datagram()) else {
+        // RFC 5936 §4.2: "AXFR sessions over UDP transport are not defined"; refuse them. IXFR
+        // over UDP is defined (RFC 1995 §2).
+        let Some(zone) = zone.filter(|_| allowed && (ixfr || !datagram)) else {
             debug!(
                 %src,
                 protocol = %request.protocol(),
@@ -246,10 +257,61 @@ impl Handler {
             return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         };
         metadata.authoritative = true;
-        let messages = xfr::transfer_messages(&zone);
+        let empty_journal;
+        let journal = match &journal {
+            Some(journal) => &**journal,
+            None => {
+                empty_journal = Journal::new(JournalLimits::default());
+                &empty_journal
+            }
+        };
+        let (kind, mut messages, client_serial) = if ixfr {
+            // RFC 1995 §3: "The authority section of the IXFR query contains the SOA record
+            // of client's version of the zone."
+            let client_serial = request.authorities.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) if r.name.to_lowercase() == *zone.origin() => Some(soa.serial),
+                _ => None,
+            });
+            let Some(client_serial) = client_serial else {
+                debug!(%src, "IXFR without the client's SOA: FORMERR");
+                metadata.response_code = ResponseCode::FormErr;
+                return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            };
+            match xfr::ixfr_messages(&zone, journal, client_serial) {
+                IxfrAnswer::Condensed(soa) => {
+                    ("IXFR up to date", vec![vec![soa]], Some(client_serial))
+                }
+                IxfrAnswer::Incremental(messages) => ("IXFR", messages, Some(client_serial)),
+                IxfrAnswer::Full(messages) => {
+                    ("IXFR as full transfer", messages, Some(client_serial))
+                }
+            }
+        } else {
+            ("AXFR", xfr::transfer_messages(&zone), None)
+        };
+        let Some(soa) = zone.soa().and_then(|s| s.rrset.records().first()) else {
+            metadata.response_code = ResponseCode::ServFail;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+        };
         if messages.is_empty() {
             metadata.response_code = ResponseCode::ServFail;
             return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+        }
+        if datagram {
+            // RFC 1995 §2: "If the UDP reply does not fit, the query is responded to with a
+            // single SOA record of the server's current version to inform the client that a
+            // TCP query should be initiated."
+            let mut limit = self.size_limit(request);
+            if signer.is_some() {
+                limit = limit.saturating_sub(TSIG_ROOM);
+            }
+            let fits_one = match messages.as_slice() {
+                [only] => records_fit(&request.queries, edns, metadata, only, limit),
+                _ => false,
+            };
+            if !fits_one {
+                messages = vec![vec![soa]];
+            }
         }
         let mut info = None;
         let count = messages.len();
@@ -269,10 +331,13 @@ impl Handler {
         tracing::info!(
             zone = %zone.origin(),
             serial = zone.serial(),
+            client_serial,
             %src,
+            protocol = %request.protocol(),
             key = ?key.as_ref().map(ToString::to_string),
             messages = count,
-            "AXFR sent"
+            records = messages.iter().map(Vec::len).sum::<usize>(),
+            "{kind} sent"
         );
         info.ok_or_else(|| NetError::from("empty transfer"))
     }
@@ -393,6 +458,31 @@ fn build<'q, 'a>(
         std::iter::empty(),
         answer.additionals.iter().map(|r| &**r),
     )
+}
+
+/// Whether a response with `records` as its answer section, compressed as hickory will send
+/// it, fits in `limit` bytes.
+fn records_fit(
+    queries: &Queries,
+    edns: Option<&Edns>,
+    metadata: Metadata,
+    records: &[&Record],
+    limit: usize,
+) -> bool {
+    let mut buf = Vec::with_capacity(limit);
+    let mut encoder = BinEncoder::new(&mut buf);
+    encoder.set_max_size(u16::try_from(limit).unwrap_or(u16::MAX));
+    let response = MessageResponseBuilder::new(queries, edns).build(
+        metadata,
+        records.iter().copied(),
+        std::iter::empty(),
+        std::iter::empty(),
+        std::iter::empty(),
+    );
+    match response.destructive_emit(&mut encoder) {
+        Ok(info) => !info.truncation,
+        Err(_) => false,
+    }
 }
 
 /// Whether the full response, compressed as hickory will send it, fits in `limit` bytes.

@@ -15,10 +15,12 @@ use ring::rand::SystemRandom;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
+use crate::journal::{self, Journal};
 use crate::query::Catalog;
 use crate::status::{BindingStatus, KeyStatus, StatusReport, ZoneStatus};
 use crate::zones::{Mode, ZoneError, ZoneRuntime};
 use daned_sign::keys::KeyRole;
+use daned_sign::zone::ZoneDelta;
 
 /// Where the time comes from: seconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
@@ -118,6 +120,9 @@ pub enum Command {
 /// Owns the zones and publishes the catalog.
 pub struct Manager {
     zones: Vec<ZoneRuntime>,
+    /// Per zone (same order as `zones`), the IXFR journal ending at its current serial.
+    journals: Vec<Arc<Journal>>,
+    state_dir: PathBuf,
     catalog: Arc<ArcSwap<Catalog>>,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
@@ -157,16 +162,71 @@ impl Manager {
             );
             zones.push(rt);
         }
-        let catalog = Arc::new(ArcSwap::from_pointee(Catalog::new(
-            zones.iter().map(|z| z.signed().clone()),
-        )));
-        Ok(Self {
+        let journals = zones
+            .iter()
+            .map(|rt| {
+                let origin = &rt.config().origin;
+                let journal = journal::load(
+                    &config.server.state_dir,
+                    origin,
+                    rt.signed().serial(),
+                    rt.config().journal,
+                );
+                if let Some(first) = journal.first_serial() {
+                    tracing::debug!(zone = %origin, first, deltas = journal.len(), "IXFR journal loaded");
+                }
+                Arc::new(journal)
+            })
+            .collect();
+        let manager = Self {
             zones,
-            catalog,
+            journals,
+            state_dir: config.server.state_dir.clone(),
+            catalog: Arc::new(ArcSwap::from_pointee(Catalog::default())),
             clock,
             rng,
             published: None,
-        })
+        };
+        manager.catalog.store(Arc::new(manager.build_catalog()));
+        Ok(manager)
+    }
+
+    /// Appends `delta` to zone `index`'s journal and rewrites its file. A journal that cannot
+    /// be written is emptied (in memory too): after a restart it would not chain on anyway.
+    fn record(&mut self, index: usize, delta: ZoneDelta) {
+        let (Some(rt), Some(journal)) = (self.zones.get(index), self.journals.get_mut(index))
+        else {
+            return;
+        };
+        let origin = &rt.config().origin;
+        let journal = Arc::make_mut(journal);
+        let result = journal
+            .push(delta)
+            .and_then(|()| journal::store(&self.state_dir, origin, journal));
+        if let Err(error) = result {
+            journal.clear();
+            tracing::warn!(zone = %origin, %error, "IXFR journal not kept; secondaries get full transfers until the next change");
+        }
+    }
+
+    /// Records each zone's new `deltas` in its journal, then publishes (when there are any).
+    fn record_and_publish(&mut self, deltas: Vec<(usize, ZoneDelta)>) {
+        if deltas.is_empty() {
+            return;
+        }
+        for (index, delta) in deltas {
+            self.record(index, delta);
+        }
+        self.publish();
+    }
+
+    fn build_catalog(&self) -> Catalog {
+        Catalog::new(self.zones.iter().map(|z| z.signed().clone())).with_journals(
+            self.zones
+                .iter()
+                .zip(&self.journals)
+                .map(|(rt, journal)| (rt.config().origin.clone(), Arc::clone(journal))),
+        )
     }
 
     /// A channel that receives every catalog published from now on, starting with the
@@ -235,14 +295,14 @@ impl Manager {
     /// Runs the rollover timers and renews due signatures in every zone, then publishes.
     pub fn run_timers(&mut self) {
         let now = self.clock.now();
-        let mut changed = false;
-        for rt in &mut self.zones {
+        let mut deltas = Vec::new();
+        for (index, rt) in self.zones.iter_mut().enumerate() {
             let origin = rt.config().origin.clone();
             let from = rt.signed().serial();
             match blocking(|| rt.tick_bindings(now, &self.rng)) {
                 Ok(Some(delta)) => {
-                    changed = true;
                     tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "TLSA records updated by the rollover timer");
+                    deltas.push((index, delta));
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -252,8 +312,8 @@ impl Manager {
             let from = rt.signed().serial();
             match blocking(|| rt.refresh(now, &self.rng)) {
                 Ok(Some(delta)) => {
-                    changed = true;
                     tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "signatures refreshed");
+                    deltas.push((index, delta));
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -261,23 +321,25 @@ impl Manager {
                 }
             }
         }
-        if changed {
-            self.publish();
-        }
+        self.record_and_publish(deltas);
     }
 
     /// A certificate or next-key file changed: the zones that use it re-read their bindings'
     /// files (not the zone file), and the result is published.
     pub fn file_changed(&mut self, path: &Path) {
         let now = self.clock.now();
-        let mut changed = false;
-        for rt in self.zones.iter_mut().filter(|rt| rt.watches(path)) {
+        let mut deltas = Vec::new();
+        for (index, rt) in self
+            .zones
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, rt)| rt.watches(path))
+        {
             let origin = rt.config().origin.clone();
             let from = rt.signed().serial();
             let started = std::time::Instant::now();
             match blocking(|| rt.update_bindings(now, &self.rng)) {
                 Ok(Some(delta)) => {
-                    changed = true;
                     tracing::info!(
                         zone = %origin,
                         path = %path.display(),
@@ -288,6 +350,7 @@ impl Manager {
                         elapsed_us = started.elapsed().as_micros() as u64,
                         "certificate change published"
                     );
+                    deltas.push((index, delta));
                 }
                 Ok(None) => {
                     tracing::debug!(zone = %origin, path = %path.display(), "certificate change needs no new records");
@@ -297,9 +360,7 @@ impl Manager {
                 }
             }
         }
-        if changed {
-            self.publish();
-        }
+        self.record_and_publish(deltas);
     }
 
     /// Every certificate and next-key file of every zone, for the watcher.
@@ -314,20 +375,21 @@ impl Manager {
     pub fn reload_all(&mut self) -> Vec<(Name, ReloadOutcome)> {
         let now = self.clock.now();
         let mut outcomes = Vec::with_capacity(self.zones.len());
-        let mut changed = false;
-        for rt in &mut self.zones {
+        let mut deltas = Vec::new();
+        for (index, rt) in self.zones.iter_mut().enumerate() {
             let origin = rt.config().origin.clone();
             let from = rt.signed().serial();
             let outcome = match blocking(|| rt.reload(now, &self.rng)) {
                 Ok(None) => ReloadOutcome::Unchanged { serial: from },
                 Ok(Some(delta)) => {
-                    changed = true;
-                    ReloadOutcome::Changed {
+                    let outcome = ReloadOutcome::Changed {
                         from,
                         to: delta.to_serial,
                         removed: delta.removed.len(),
                         added: delta.added.len(),
-                    }
+                    };
+                    deltas.push((index, delta));
+                    outcome
                 }
                 Err(error) => {
                     tracing::error!(zone = %origin, %error, "reload failed; the previous version is still served");
@@ -348,9 +410,7 @@ impl Manager {
             }
             outcomes.push((origin, outcome));
         }
-        if changed {
-            self.publish();
-        }
+        self.record_and_publish(deltas);
         outcomes
     }
 
@@ -368,7 +428,7 @@ impl Manager {
     }
 
     fn publish(&self) {
-        let catalog = Arc::new(Catalog::new(self.zones.iter().map(|z| z.signed().clone())));
+        let catalog = Arc::new(self.build_catalog());
         self.catalog.store(Arc::clone(&catalog));
         if let Some(sender) = &self.published {
             // No receiver left (the NOTIFY task ended) is not an error of publishing.

@@ -27,6 +27,8 @@ use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use crate::journal::Journal;
+
 /// How many names a CNAME chain may visit inside one zone before we stop following it.
 const MAX_CHAIN: usize = 8;
 
@@ -34,6 +36,8 @@ const MAX_CHAIN: usize = 8;
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     zones: BTreeMap<Name, Arc<SignedZone>>,
+    /// Per zone origin, the IXFR journal published with that zone's snapshot.
+    journals: BTreeMap<Name, Arc<Journal>>,
 }
 
 impl Catalog {
@@ -43,7 +47,27 @@ impl Catalog {
             .into_iter()
             .map(|zone| (zone.origin().clone(), zone))
             .collect();
-        Self { zones }
+        Self {
+            zones,
+            journals: BTreeMap::new(),
+        }
+    }
+
+    /// The same catalog with these IXFR journals, by zone origin; each must end at the serial
+    /// of the zone published with it (the IXFR answer checks, and falls back to a full
+    /// transfer).
+    #[must_use]
+    pub fn with_journals(
+        mut self,
+        journals: impl IntoIterator<Item = (Name, Arc<Journal>)>,
+    ) -> Self {
+        self.journals = journals.into_iter().collect();
+        self
+    }
+
+    /// The IXFR journal published with the zone whose origin is `origin`, if any.
+    pub fn journal(&self, origin: &Name) -> Option<&Arc<Journal>> {
+        self.journals.get(origin)
     }
 
     /// The zone whose origin is the longest suffix of `qname`, if any (RFC 1034 §4.3.2 step 2:

@@ -606,3 +606,144 @@ async fn delv_validates_every_kind_of_nsec3_answer() {
         }
     }
 }
+
+mod ixfr {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::journal::tests::{delta, soa};
+    use crate::journal::{Journal, JournalLimits};
+    use crate::xfr::TransferPolicy;
+
+    /// `ix.test.` at serial 13 (www at 192.0.2.13), with a big TXT RRset so that a full
+    /// transfer does not fit a UDP response, and a journal from 10 to 13.
+    fn handler() -> Handler {
+        let mut text = String::from(
+            "ix.test. 3600 IN SOA ns.ix.test. hostmaster.ix.test. 13 7200 3600 1209600 300\n\
+             ix.test. 3600 IN NS ns.ix.test.\n\
+             ns.ix.test. 3600 IN A 192.0.2.200\n\
+             www.ix.test. 300 IN A 192.0.2.13\n",
+        );
+        for i in 0..40 {
+            text.push_str(&format!(
+                "t{i}.ix.test. 300 IN TXT \"{}\"\n",
+                "x".repeat(100)
+            ));
+        }
+        let zone = Arc::new(parse_zone(&text, "ix.test."));
+        let mut journal = Journal::new(JournalLimits::default());
+        for serial in 10..13 {
+            journal
+                .push(delta("ix.test.", serial, serial + 1))
+                .expect("push");
+        }
+        let catalog = Catalog::new([zone]).with_journals([(
+            Name::from_ascii("ix.test.").expect("name"),
+            Arc::new(journal),
+        )]);
+        let config = Config::parse(
+            "version = \"v1\"\n[[zone]]\norigin = \"ix.test.\"\nfile = \"z\"\n\
+             allow-transfer = [{ prefix = \"192.0.2.0/24\" }]\n",
+            Path::new("/etc/daned.toml"),
+        )
+        .expect("valid");
+        Handler::new(Arc::new(ArcSwap::from_pointee(catalog)), 1232)
+            .with_transfer_policy(Arc::new(TransferPolicy::from_config(&config)))
+    }
+
+    /// Every response to an IXFR for `ix.test.` from a client at `serial` (`None`: no SOA in
+    /// the authority section).
+    async fn ixfr(serial: Option<u32>, protocol: Protocol) -> Vec<Message> {
+        let mut message = Message::new(0x1995, MessageType::Query, OpCode::Query);
+        message.add_query(Query::query(
+            Name::from_ascii("ix.test.").expect("name"),
+            RecordType::IXFR,
+        ));
+        if let Some(serial) = serial {
+            message.add_authority(soa("ix.test.", serial));
+        }
+        let wire = message.to_vec().expect("encodes");
+        let src: SocketAddr = "192.0.2.100:53000".parse().expect("address");
+        let request = Request::from_bytes(wire, src, protocol).expect("request decodes");
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let capture = Capture {
+            protocol,
+            sent: sent.clone(),
+        };
+        handler()
+            .handle_request::<_, TokioTime>(&request, capture)
+            .await;
+        let sent = sent.lock().expect("not poisoned");
+        sent.iter()
+            .map(|wire| Message::from_vec(wire).expect("response decodes"))
+            .collect()
+    }
+
+    fn answers(messages: &[Message]) -> Vec<Record> {
+        messages.iter().flat_map(|m| m.answers.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn rfc1995_s2_current_client_gets_one_soa() {
+        // RFC 1995 §2: "If an IXFR query with the same or newer version number than that of
+        // the server is received, it is replied to with a single SOA record of the server's
+        // current version".
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            let messages = ixfr(Some(13), protocol).await;
+            assert_eq!(messages.len(), 1);
+            assert_eq!(messages[0].metadata.response_code, ResponseCode::NoError);
+            assert!(messages[0].metadata.authoritative);
+            assert_eq!(answers(&messages), [soa("ix.test.", 13)], "{protocol}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rfc1995_s4_differences_over_tcp_and_udp() {
+        // RFC 1995 §4: the response is the new SOA, then per change the old SOA, the deleted
+        // RRs, the new SOA, the added RRs, and the new SOA last.
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            let messages = ixfr(Some(11), protocol).await;
+            let got: Vec<String> = answers(&messages).iter().map(show).collect();
+            let soa_line = |s: u32| show(&soa("ix.test.", s));
+            assert_eq!(got.len(), 10, "{protocol}: {got:#?}");
+            assert_eq!(got[0], soa_line(13));
+            assert_eq!(got[1], soa_line(11));
+            assert!(got[2].contains("192.0.2.11"), "{}", got[2]);
+            assert_eq!(got[3], soa_line(12));
+            assert!(got[4].contains("192.0.2.12"), "{}", got[4]);
+            assert_eq!(got[5], soa_line(12));
+            assert_eq!(got[7], soa_line(13));
+            assert!(got[8].contains("192.0.2.13"), "{}", got[8]);
+            assert_eq!(got[9], soa_line(13));
+        }
+    }
+
+    #[tokio::test]
+    async fn rfc1995_s4_unknown_serial_full_over_tcp_soa_only_over_udp() {
+        // RFC 1995 §4: "If incremental zone transfer is not available, the entire zone is
+        // returned"; §2: "If the UDP reply does not fit, the query is responded to with a
+        // single SOA record of the server's current version to inform the client that a TCP
+        // query should be initiated."
+        let full = answers(&ixfr(Some(3), Protocol::Tcp).await);
+        assert!(full.len() > 40, "{}", full.len());
+        assert_eq!(full[0], soa("ix.test.", 13));
+        assert_eq!(full[full.len() - 1], soa("ix.test.", 13));
+        let soas = full
+            .iter()
+            .filter(|r| r.record_type() == RecordType::SOA)
+            .count();
+        assert_eq!(soas, 2, "an AXFR-style answer");
+        let udp = ixfr(Some(3), Protocol::Udp).await;
+        assert_eq!(answers(&udp), [soa("ix.test.", 13)]);
+    }
+
+    #[tokio::test]
+    async fn rfc1995_s3_ixfr_without_the_client_soa_is_formerr() {
+        // RFC 1995 §3: "The authority section of the IXFR query contains the SOA record of
+        // client's version of the zone."
+        let messages = ixfr(None, Protocol::Tcp).await;
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].metadata.response_code, ResponseCode::FormErr);
+    }
+}
