@@ -265,7 +265,7 @@ impl Handler {
                 &empty_journal
             }
         };
-        let (kind, mut messages, client_serial) = if ixfr {
+        let (mut kind, mut messages, client_serial) = if ixfr {
             // RFC 1995 §3: "The authority section of the IXFR query contains the SOA record
             // of client's version of the zone."
             let client_serial = request.authorities.iter().find_map(|r| match &r.data {
@@ -310,6 +310,7 @@ impl Handler {
                 _ => false,
             };
             if !fits_one {
+                kind = "IXFR over UDP too large: SOA only";
                 messages = vec![vec![soa]];
             }
         }

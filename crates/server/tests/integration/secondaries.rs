@@ -203,15 +203,19 @@ fn rfc5936_axfr_with_tsig_is_complete_and_everything_else_is_refused() {
         "{signed_query}"
     );
 
-    // AXFR over UDP is refused (RFC 5936 §4.2).
+    // IXFR over UDP from a serial daned has no differences for: the full answer does not fit
+    // a datagram, so the current SOA alone tells the client to use TCP (RFC 1995 §2: "If the
+    // UDP reply does not fit, the query is responded to with a single SOA record of the
+    // server's current version to inform the client that a TCP query should be initiated.")
     let udp = dig(
         &dig_bin,
         &server,
         &["+notcp", "-y", &tsig_arg(SECRET), "example.com.", "IXFR=1"],
     );
-    // dig prints no header for an IXFR answer; an answer with records would show the SOA.
     assert!(udp.contains("(UDP)"), "{udp}");
-    assert!(!udp.contains("\tSOA\t"), "{udp}");
+    let soas = axfr_records(&udp);
+    assert_eq!(soas.len(), 1, "{udp}");
+    assert!(soas[0].contains("\tSOA\t"), "{udp}");
     assert!(!udp.contains("tsig verify failure"), "{udp}");
     server.stop();
 }
@@ -467,11 +471,21 @@ zone "example.com" {{
     );
     let path = dir.join("named.conf");
     std::fs::write(&path, conf).unwrap();
-    Some(spawn(
-        "named",
+    // named's log (stderr with -g) goes to `named.log`: tests read how it transferred.
+    let log = std::fs::File::create(dir.join("named.log")).unwrap();
+    let child = Command::new(named)
+        .args(["-g", "-d", "3", "-c"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn named: {e}"));
+    Some(Secondary {
+        child,
         port,
-        Command::new(named).args(["-g", "-c"]).arg(&path),
-    ))
+        name: "named",
+    })
 }
 
 /// A fresh EC P-256 certificate at `cert`, and the SHA-256 of its SPKI (lowercase hex).
@@ -651,5 +665,123 @@ fn rfc5936_s2_2_large_zone_reaches_knot_completely() {
     assert_eq!(ours.len(), theirs.len());
     assert!(ours == theirs, "the secondary's zone differs from ours");
     drop(secondary);
+    server.stop();
+}
+
+/// RFC 1995 against the real binary: after a certificate rotation, `dig ixfr=OLD` with TSIG
+/// gets the difference sequence (new SOA, old SOA, removed, new SOA, added, new SOA), and BIND,
+/// which asks for IXFR by default, takes the change incrementally.
+#[test]
+fn rfc1995_ixfr_after_rotation_for_dig_and_bind() {
+    let (Some(dig_bin), Some(openssl)) = (tool("dig"), tool("openssl")) else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let ws = Workspace::example();
+    let port = free_port();
+    write_config(&ws, &[port], 100);
+    let server = ws.serve();
+    let named_dir = scratch.path().join("bind");
+    let named = bind(&named_dir, server.addr.port(), port);
+    assert!(std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1") || named.is_some());
+    let serial = daned_serial(&dig_bin, &server);
+    if let Some(named) = &named {
+        named.wait_serial(&dig_bin, serial, Duration::from_secs(60));
+    }
+
+    let digest = new_certificate(&openssl, scratch.path(), &ws.path("certs/mail.pem"));
+    let deadline = Instant::now() + PROPAGATION;
+    let new_serial = loop {
+        let now = daned_serial(&dig_bin, &server);
+        if now != serial {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "daned did not publish the new certificate"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    // RFC 1995 §4: "the first and the last RR of the response is the SOA record of the zone";
+    // each difference sequence starts with the older SOA, then the newer SOA before the added
+    // RRs.
+    let ixfr = format!("IXFR={serial}");
+    let out = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", &ixfr],
+    );
+    assert!(!out.contains("tsig verify failure"), "{out}");
+    let records = axfr_records(&out);
+    let soa_serial = |line: &str| -> Option<u32> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(3) == Some(&"SOA")).then(|| fields.get(6).and_then(|s| s.parse().ok()))?
+    };
+    let soas: Vec<(usize, u32)> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| soa_serial(l).map(|s| (i, s)))
+        .collect();
+    assert_eq!(
+        soas.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        [new_serial, serial, new_serial, new_serial],
+        "{out}"
+    );
+    assert_eq!(soas[0].0, 0, "{out}");
+    assert_eq!(soas[3].0, records.len() - 1, "{out}");
+    // Added: the new TLSA (published next to the old one, RFC 7671 §8.1) and its RRSIG;
+    // removed: the old signatures of the TLSA RRset and the SOA.
+    let removed = &records[soas[1].0..soas[2].0];
+    let added = &records[soas[2].0..soas[3].0];
+    let has_tlsa_with = |lines: &[&str], digest: &str| {
+        lines.iter().any(|l| {
+            l.contains("TLSA")
+                && l.split_whitespace()
+                    .collect::<String>()
+                    .to_lowercase()
+                    .contains(digest)
+        })
+    };
+    assert!(has_tlsa_with(added, &digest), "{out}");
+    assert!(!has_tlsa_with(removed, &digest), "{out}");
+    assert!(
+        removed
+            .iter()
+            .any(|l| l.contains("RRSIG") && l.contains("TLSA")),
+        "{out}"
+    );
+    // Far less than the zone.
+    let full = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"],
+    );
+    assert!(records.len() < axfr_records(&full).len(), "{out}\n{full}");
+
+    if let Some(named) = &named {
+        named.wait_serial(&dig_bin, new_serial, PROPAGATION);
+        let tlsa = named.query(&dig_bin, "_25._tcp.mail.example.com.", "TLSA");
+        let flat: String = tlsa.split_whitespace().collect::<String>().to_lowercase();
+        assert!(flat.contains(&digest), "named: {tlsa}");
+        // named (at debug level 3) logs "requesting IXFR for serial N", then "got incremental
+        // response" for an IXFR answer ("got nonincremental response" for an AXFR-style one).
+        let log = std::fs::read_to_string(named_dir.join("named.log")).unwrap();
+        let asked = format!("requesting IXFR for serial {serial}");
+        let after = log
+            .split_once(&asked)
+            .map(|(_, after)| after)
+            .unwrap_or_else(|| panic!("named did not ask for IXFR from {serial}:\n{log}"));
+        let answered = after.lines().find(|l| l.contains("incremental response"));
+        assert!(
+            answered.is_some_and(|l| l.contains("got incremental response")),
+            "named did not take the change by IXFR: {answered:?}\n{log}"
+        );
+        assert!(
+            after.contains(&format!("(serial {new_serial})")),
+            "named did not complete the transfer to {new_serial}:\n{log}"
+        );
+    }
+    drop(named);
     server.stop();
 }
