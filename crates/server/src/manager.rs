@@ -122,6 +122,12 @@ pub struct Manager {
     zones: Vec<ZoneRuntime>,
     /// Per zone (same order as `zones`), the IXFR journal ending at its current serial.
     journals: Vec<Arc<Journal>>,
+    /// Per zone, whether the start kept the serial of before the restart and no delta was
+    /// recorded since. `start` re-signs the zone: at a kept serial it serves other RRSIGs than
+    /// the version the journal (and every secondary that took that serial before the restart)
+    /// knows, so the first delta after such a start, which removes the new RRSIGs, is no valid
+    /// difference for them; it clears the journal instead.
+    serial_kept_at_start: Vec<bool>,
     state_dir: PathBuf,
     catalog: Arc<ArcSwap<Catalog>>,
     clock: Arc<dyn Clock>,
@@ -140,8 +146,14 @@ impl Manager {
     pub fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, ZoneError> {
         let rng = SystemRandom::new();
         let mut zones = Vec::with_capacity(config.zones.len());
+        let mut serial_kept_at_start = Vec::with_capacity(config.zones.len());
         for zone in &config.zones {
             let started = std::time::Instant::now();
+            // The serial of before this start, if any (an unreadable state fails `start` below).
+            let before = crate::state::load(&config.server.state_dir, &zone.origin)
+                .ok()
+                .flatten()
+                .map(|state| state.serial);
             let rt = ZoneRuntime::start(
                 zone.clone(),
                 config.server.key_dir.clone(),
@@ -160,6 +172,7 @@ impl Manager {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "zone loaded and signed"
             );
+            serial_kept_at_start.push(before == Some(rt.signed().serial()));
             zones.push(rt);
         }
         let journals = zones
@@ -179,6 +192,7 @@ impl Manager {
             })
             .collect();
         let manager = Self {
+            serial_kept_at_start,
             zones,
             journals,
             state_dir: config.server.state_dir.clone(),
@@ -200,9 +214,20 @@ impl Manager {
         };
         let origin = &rt.config().origin;
         let journal = Arc::make_mut(journal);
-        let result = journal
-            .push(delta)
-            .and_then(|()| journal::store(&self.state_dir, origin, journal));
+        let first = self
+            .serial_kept_at_start
+            .get_mut(index)
+            .is_some_and(std::mem::take);
+        let result = if first {
+            // Clients at the start serial hold the RRSIGs of before the start: this delta
+            // does not apply to them, and older deltas would lead them there.
+            journal.clear();
+            journal::store(&self.state_dir, origin, journal)
+        } else {
+            journal
+                .push(delta)
+                .and_then(|()| journal::store(&self.state_dir, origin, journal))
+        };
         if let Err(error) = result {
             journal.clear();
             tracing::warn!(zone = %origin, %error, "IXFR journal not kept; secondaries get full transfers until the next change");

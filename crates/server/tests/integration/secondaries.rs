@@ -783,5 +783,51 @@ fn rfc1995_ixfr_after_rotation_for_dig_and_bind() {
         );
     }
     drop(named);
+
+    // After a restart with unchanged content the serial stays and the journal, read back from
+    // the state directory, still gives the same differences.
+    server.stop();
+    let server = ws.serve();
+    assert_eq!(daned_serial(&dig_bin, &server), new_serial);
+    let again = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", &ixfr],
+    );
+    assert_eq!(axfr_records(&again), records, "{again}");
+
+    // The restart re-signed the zone at the kept serial: secondaries that took it before hold
+    // other RRSIGs, so the first change after the restart is no valid difference for them and
+    // every IXFR gets a full transfer until the next one.
+    new_certificate(&openssl, scratch.path(), &ws.path("certs/mail.pem"));
+    let deadline = Instant::now() + PROPAGATION;
+    let third = loop {
+        let now = daned_serial(&dig_bin, &server);
+        if now != new_serial {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "daned did not publish the third certificate"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let full = dig(
+        &dig_bin,
+        &server,
+        &["-y", &tsig_arg(SECRET), "example.com.", "AXFR"],
+    );
+    for from in [serial, new_serial] {
+        let ixfr = format!("IXFR={from}");
+        let out = dig(
+            &dig_bin,
+            &server,
+            &["-y", &tsig_arg(SECRET), "example.com.", &ixfr],
+        );
+        let records = axfr_records(&out);
+        let soas: Vec<u32> = records.iter().filter_map(|l| soa_serial(l)).collect();
+        assert_eq!(soas, [third, third], "{out}");
+        assert_eq!(records.len(), axfr_records(&full).len(), "{out}");
+    }
     server.stop();
 }
