@@ -1604,6 +1604,20 @@ mod tests {
     }
 
     #[test]
+    fn journal_limits_default_and_set() {
+        let base = "version = \"v1\"\n[[zone]]\norigin = \"ix.test.\"\nfile = \"z\"\n";
+        let config = Config::parse(base, Path::new("/etc/daned.toml")).expect("valid");
+        assert_eq!(
+            config.zones[0].journal,
+            crate::journal::JournalLimits::default()
+        );
+        let text = format!("{base}journal-max-deltas = 5\njournal-max-bytes = 4096\n");
+        let config = Config::parse(&text, Path::new("/etc/daned.toml")).expect("valid");
+        assert_eq!(config.zones[0].journal.max_deltas, 5);
+        assert_eq!(config.zones[0].journal.max_bytes, 4096);
+    }
+
+    #[test]
     fn example_toml_commented_values_are_the_defaults() {
         // Uncommenting every `# key = value` line of etc/example.toml must change nothing: the
         // values it documents are the real defaults.
@@ -1626,9 +1640,9 @@ mod tests {
             uncommented.push('\n');
         }
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
-        // watch-debounce-ms, rescan-interval, 6 signing, protocol, usage, selector, matching,
-        // ttl, rollover-margin.
-        assert_eq!(count, 21, "settings found:\n{uncommented}");
+        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes, 6 signing,
+        // protocol, usage, selector, matching, ttl, rollover-margin.
+        assert_eq!(count, 23, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);
