@@ -23,8 +23,8 @@
 //! dropped (with a warning from [`load`]).
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -283,25 +283,8 @@ pub fn load(dir: &Path, origin: &Name, serial: u32, limits: JournalLimits) -> Jo
 ///
 /// Any I/O failure, naming the file.
 pub fn store(dir: &Path, origin: &Name, journal: &Journal) -> Result<(), JournalError> {
-    let path = journal_path(dir, origin);
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| JournalError::Io { path, source }
-    };
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let tmp = path.with_extension(format!("journal.tmp-{}", std::process::id()));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    file.write_all(&journal.encode()).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    crate::state::replace_file(&journal_path(dir, origin), &journal.encode())
+        .map_err(|(path, source)| JournalError::Io { path, source })
 }
 
 fn check(body: &[u8]) -> [u8; CHECK_LEN] {

@@ -222,12 +222,14 @@ impl Manager {
             // Clients at the start serial hold the RRSIGs of before the start: this delta
             // does not apply to them, and older deltas would lead them there.
             journal.clear();
-            journal::store(&self.state_dir, origin, journal)
+            Ok(())
         } else {
-            journal
-                .push(delta)
-                .and_then(|()| journal::store(&self.state_dir, origin, journal))
+            journal.push(delta)
         };
+        // The file (up to the byte cap, fsynced) is written like signing: off the workers
+        // that answer queries.
+        let state_dir = &self.state_dir;
+        let result = result.and_then(|()| blocking(|| journal::store(state_dir, origin, journal)));
         if let Err(error) = result {
             journal.clear();
             tracing::warn!(zone = %origin, %error, "IXFR journal not kept; secondaries get full transfers until the next change");

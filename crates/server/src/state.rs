@@ -86,29 +86,41 @@ pub fn load(dir: &Path, origin: &Name) -> Result<Option<ZoneState>, StateError> 
 /// Any I/O failure, naming the file.
 pub fn store(dir: &Path, origin: &Name, state: &ZoneState) -> Result<(), StateError> {
     let path = state_path(dir, origin);
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StateError::Io { path, source }
-    };
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
     let mut text = serde_json::to_string_pretty(state).map_err(|e| StateError::Corrupt {
         path: path.clone(),
         reason: e.to_string(),
     })?;
     text.push('\n');
+    replace_file(&path, text.as_bytes()).map_err(|(path, source)| StateError::Io { path, source })
+}
+
+/// Replaces the file at `path` with `data` atomically: a temporary file beside it, fsync,
+/// rename over `path`, fsync of the directory (created if missing). On failure, the path that
+/// failed and the error.
+///
+/// # Errors
+///
+/// The first I/O failure, with the path it concerns.
+pub fn replace_file(path: &Path, data: &[u8]) -> Result<(), (PathBuf, io::Error)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let on = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| (p, e)
+    };
+    fs::create_dir_all(dir).map_err(on(dir))?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    file.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+        .map_err(on(&tmp))?;
+    file.write_all(data).map_err(on(&tmp))?;
+    file.sync_all().map_err(on(&tmp))?;
+    fs::rename(&tmp, path).map_err(on(path))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(on(dir))
 }
 
 #[cfg(test)]

@@ -812,10 +812,7 @@ impl ZoneRuntime {
     /// expiration minus the refresh margin, or a rollover deadline, whichever comes first.
     /// `None` when there is nothing to wait for.
     pub fn next_deadline(&self) -> Option<u32> {
-        let refresh = self
-            .signed
-            .earliest_expiration()
-            .map(|exp| exp.wrapping_sub(self.cfg.signing.policy.refresh));
+        let refresh = self.next_refresh_at();
         self.bindings
             .iter()
             .filter_map(|b| b.state.next_deadline())
