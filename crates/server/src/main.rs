@@ -520,7 +520,7 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
     let ctx = daned_sign::sign::SignCtx {
         now: SystemClock.now(),
         policy: zc.signing.policy,
-        keys: std::slice::from_ref(&key),
+        keys: &[daned_sign::sign::ZoneKey::steady(&key)],
         dnskey_ttl: zc.signing.dnskey_ttl,
         rng: &rng,
         denial: zc.signing.denial,
@@ -541,6 +541,7 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
         let pkcs8 = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256, &rng)?;
         keys.push(SigningKey::from_pkcs8(&pkcs8, role, &rng)?);
     }
+    let keys: Vec<_> = keys.iter().map(daned_sign::sign::ZoneKey::steady).collect();
     let ctx = daned_sign::sign::SignCtx {
         now: SystemClock.now(),
         policy: daned_sign::sign::SignPolicy::default(),

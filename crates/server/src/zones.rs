@@ -17,7 +17,7 @@ use daned_sign::SignError;
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 use daned_sign::keys::{KeyRole, SigningKey};
 use daned_sign::serial::{next_serial, serial_gt};
-use daned_sign::sign::{self, SignCtx};
+use daned_sign::sign::{self, SignCtx, ZoneKey};
 use daned_sign::tlsa;
 use daned_sign::zone::{
     Rrset, RrsetChange, SignedZone, Zone, ZoneDelta, canonical_name, canonical_rdata,
@@ -870,10 +870,11 @@ fn with_ctx<T>(
     rng: &dyn SecureRandom,
     f: impl FnOnce(&SignCtx<'_>) -> Result<T, SignError>,
 ) -> Result<T, SignError> {
+    let keys: Vec<ZoneKey<'_>> = keys.iter().map(ZoneKey::steady).collect();
     let ctx = SignCtx {
         now,
         policy: cfg.signing.policy,
-        keys,
+        keys: &keys,
         dnskey_ttl: cfg.signing.dnskey_ttl,
         rng,
         denial: cfg.signing.denial,

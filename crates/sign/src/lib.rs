@@ -20,7 +20,7 @@
 //! use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 //! use daned_sign::keys::{KeyAlgorithm, KeyRole, SigningKey};
 //! use daned_sign::nsec3::Denial;
-//! use daned_sign::sign::{SignCtx, SignPolicy, sign_zone};
+//! use daned_sign::sign::{SignCtx, SignPolicy, ZoneKey, sign_zone};
 //! use daned_sign::zone::{Rrset, Zone};
 //! use ring::rand::SystemRandom;
 //!
@@ -40,7 +40,7 @@
 //! let ctx = SignCtx {
 //!     now: 1_800_000_000,
 //!     policy: SignPolicy::default(),
-//!     keys: std::slice::from_ref(&key),
+//!     keys: &[ZoneKey::steady(&key)],
 //!     dnskey_ttl: 3600,
 //!     denial: Denial::Nsec,
 //!     rng: &rng,
@@ -67,6 +67,7 @@
 
 mod error;
 pub mod keys;
+pub mod lifecycle;
 mod nsec;
 pub mod nsec3;
 pub mod rrsig;

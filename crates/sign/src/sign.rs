@@ -53,14 +53,62 @@ impl Default for SignPolicy {
     }
 }
 
+/// What one key does in a signing pass. The key lifecycle ([`crate::lifecycle`]) decides it
+/// from the key's state; [`KeyUse::steady`] is the plain use of a key of a given role.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KeyUse {
+    /// Its DNSKEY record is in the apex DNSKEY RRset.
+    pub publish: bool,
+    /// It signs the DNSKEY, CDS and CDNSKEY RRsets (the KSK's duty).
+    pub sign_keys: bool,
+    /// It signs every other authoritative RRset (the ZSK's duty).
+    pub sign_zone: bool,
+    /// Its CDS and CDNSKEY records are published at the apex (RFC 7344 §3, RFC 8078): the
+    /// parent should have its DS.
+    pub cds: bool,
+}
+
+impl KeyUse {
+    /// The use of an active key of `role` outside any rollover: published, signing what its
+    /// role signs, no CDS.
+    pub fn steady(role: KeyRole) -> Self {
+        Self {
+            publish: true,
+            sign_keys: matches!(role, KeyRole::Csk | KeyRole::Ksk),
+            sign_zone: matches!(role, KeyRole::Csk | KeyRole::Zsk),
+            cds: false,
+        }
+    }
+}
+
+/// One key of a signing pass and what it does.
+#[derive(Clone, Copy, Debug)]
+pub struct ZoneKey<'a> {
+    /// The key.
+    pub key: &'a SigningKey,
+    /// What it does in this pass.
+    pub usage: KeyUse,
+}
+
+impl<'a> ZoneKey<'a> {
+    /// `key` with the [`KeyUse::steady`] use of its role.
+    pub fn steady(key: &'a SigningKey) -> Self {
+        Self {
+            key,
+            usage: KeyUse::steady(key.role()),
+        }
+    }
+}
+
 /// Everything one signing pass needs from outside: the time, the policy, the keys and the RNG.
 pub struct SignCtx<'a> {
     /// Now, in seconds since the epoch.
     pub now: u32,
     /// The signature timing.
     pub policy: SignPolicy,
-    /// The active keys.
-    pub keys: &'a [SigningKey],
+    /// The zone's keys and what each does: the published ones make the DNSKEY RRset, the
+    /// signing ones sign.
+    pub keys: &'a [ZoneKey<'a>],
     /// TTL of the DNSKEY RRset.
     pub dnskey_ttl: u32,
     /// The randomness for ECDSA.
@@ -570,7 +618,8 @@ impl<'c, 'a> Signer<'c, 'a> {
     fn new(ctx: &'c SignCtx<'a>, origin: &Name) -> Result<Self, SignError> {
         let signs_dnskey = ctx.keys.iter().any(|k| signs(k, RecordType::DNSKEY));
         let signs_rest = ctx.keys.iter().any(|k| signs(k, RecordType::SOA));
-        if !signs_dnskey || !signs_rest {
+        let publishes = ctx.keys.iter().any(|k| k.usage.publish);
+        if !signs_dnskey || !signs_rest || !publishes {
             return Err(SignError::NoKeys {
                 origin: origin.clone(),
             });
@@ -581,7 +630,8 @@ impl<'c, 'a> Signer<'c, 'a> {
             ctx.dnskey_ttl,
             ctx.keys
                 .iter()
-                .map(|k| RData::DNSSEC(DNSSECRData::DNSKEY(k.dnskey().clone()))),
+                .filter(|k| k.usage.publish)
+                .map(|k| RData::DNSSEC(DNSSECRData::DNSKEY(k.key.dnskey().clone()))),
         )?;
         Ok(Self {
             ctx,
@@ -601,7 +651,7 @@ impl<'c, 'a> Signer<'c, 'a> {
             .keys
             .iter()
             .filter(|k| signs(k, rrset.rtype()))
-            .map(|k| rrsig::sign_rrset(rrset, k, &self.origin, self.times, self.ctx.rng))
+            .map(|k| rrsig::sign_rrset(rrset, k.key, &self.origin, self.times, self.ctx.rng))
             .collect()
     }
 
@@ -653,7 +703,7 @@ impl<'c, 'a> Signer<'c, 'a> {
             .keys
             .iter()
             .filter(|k| signs(k, rtype))
-            .map(|k| (k.key_tag(), k.dnssec_algorithm()))
+            .map(|k| (k.key.key_tag(), k.key.dnssec_algorithm()))
             .collect();
         made.sort_unstable();
         wanted.sort_unstable();
@@ -681,17 +731,13 @@ impl<'c, 'a> Signer<'c, 'a> {
     }
 }
 
-/// Whether `key` signs RRsets of `rtype`: the DNSKEY RRset by KSKs and CSKs, everything else by
-/// ZSKs and CSKs, and CDS/CDNSKEY by every key (RFC 7344 §4.1 wants them signed by a key in the
-/// DS RRset, which is the KSK's).
-fn signs(key: &SigningKey, rtype: RecordType) -> bool {
-    match key.role() {
-        KeyRole::Csk => true,
-        KeyRole::Ksk => matches!(
-            rtype,
-            RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY
-        ),
-        KeyRole::Zsk => rtype != RecordType::DNSKEY,
+/// Whether `key` signs RRsets of `rtype` in this pass: the DNSKEY, CDS and CDNSKEY RRsets when
+/// it has the KSK's duty (RFC 7344 §4.1 wants CDS and CDNSKEY signed by a key in the DS RRset,
+/// which is the KSK's), everything else when it has the ZSK's.
+fn signs(key: &ZoneKey<'_>, rtype: RecordType) -> bool {
+    match rtype {
+        RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY => key.usage.sign_keys,
+        _ => key.usage.sign_zone,
     }
 }
 

@@ -12,7 +12,9 @@ use daned_sign::hickory_proto::rr::{Name, RData, Record, RecordType};
 use daned_sign::keys::{KeyAlgorithm, KeyRole, SigningKey};
 use daned_sign::nsec3::{Denial, Nsec3Params};
 use daned_sign::rrsig::verify_rrsig;
-use daned_sign::sign::{SignCtx, SignPolicy, apply_changes, refresh_signatures, sign_zone};
+use daned_sign::sign::{
+    SignCtx, SignPolicy, ZoneKey, apply_changes, refresh_signatures, sign_zone,
+};
 use daned_sign::zone::{NodeKind, Rrset, SignedZone, Zone, ZoneDelta};
 use ring::rand::SystemRandom;
 
@@ -122,6 +124,9 @@ fn ctx_with<'a>(
     rng: &'a SystemRandom,
     denial: Denial,
 ) -> SignCtx<'a> {
+    // Each test builds a handful of contexts: leaking their small key lists keeps the helper's
+    // signature (borrowed keys in, context out) without a holder type.
+    let keys: &'a [ZoneKey<'a>] = Vec::leak(keys.iter().map(ZoneKey::steady).collect());
     SignCtx {
         now,
         policy: SignPolicy::default(),

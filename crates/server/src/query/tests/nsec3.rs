@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use daned_sign::keys::{KeyRole, SigningKey};
 use daned_sign::nsec3::{Denial, Nsec3Params, owner_hash};
-use daned_sign::sign::{SignCtx, SignPolicy, sign_zone};
+use daned_sign::sign::{SignCtx, SignPolicy, ZoneKey, sign_zone};
 use daned_sign::zone::SignedZone;
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
@@ -29,7 +29,7 @@ pub(crate) fn nsec3_example_zone(now: u32) -> (SignedZone, SigningKey) {
     let ctx = SignCtx {
         now,
         policy: SignPolicy::default(),
-        keys: std::slice::from_ref(&key),
+        keys: &[ZoneKey::steady(&key)],
         dnskey_ttl: 3600,
         rng: &rng,
         denial: Denial::Nsec3(Nsec3Params::default()),
