@@ -708,6 +708,8 @@ struct SigningSpec {
     inception_offset: Spanned<Seconds>,
     #[serde(default = "default_dnskey_ttl")]
     dnskey_ttl: Spanned<Seconds>,
+    #[serde(default = "default_jitter")]
+    jitter: Spanned<Seconds>,
 }
 
 impl Default for SigningSpec {
@@ -719,8 +721,13 @@ impl Default for SigningSpec {
             refresh: default_refresh(),
             inception_offset: default_inception_offset(),
             dnskey_ttl: default_dnskey_ttl(),
+            jitter: default_jitter(),
         }
     }
+}
+
+fn default_jitter() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(SignPolicy::default().jitter))
 }
 
 fn default_validity() -> Spanned<Seconds> {
@@ -1239,6 +1246,19 @@ impl SigningSpec {
         let refresh = self.refresh.get_ref().0;
         let inception_offset = self.inception_offset.get_ref().0;
         let dnskey_ttl = self.dnskey_ttl.get_ref().0;
+        let jitter = self.jitter.get_ref().0;
+        // The default is cut to fit short validities by the signer; a value given must fit.
+        let given = self.jitter.span() != (0..0);
+        if given && refresh < validity && jitter >= validity - refresh {
+            problems.add(
+                &self.jitter.span(),
+                format!(
+                    "zone {origin}: signing.jitter ({jitter} s) must be less than signing.validity \
+                     - signing.refresh ({} s)",
+                    validity - refresh
+                ),
+            );
+        }
         if validity == 0 {
             problems.add(
                 &self.validity.span(),
@@ -1280,7 +1300,7 @@ impl SigningSpec {
                 inception_offset,
                 validity,
                 refresh,
-                ..SignPolicy::default()
+                jitter,
             },
             dnskey_ttl,
         }
