@@ -1596,9 +1596,32 @@ mod tests {
                     inception_offset: 7200,
                     validity: 21 * 86400,
                     refresh: 9 * 86400,
-                    ..SignPolicy::default()
+                    jitter: 86400,
                 },
                 dnskey_ttl: 7200,
+            }
+        );
+        assert_eq!(
+            net.keys,
+            KeysConfig {
+                policy: KeyPolicy {
+                    mode: KeyMode::KskZsk,
+                    algorithm: KeyAlgorithm::Ed25519,
+                    ksk_lifetime: Some(365 * 86400),
+                    zsk_lifetime: Some(30 * 86400),
+                    dnskey_ttl: 7200,
+                    max_zone_ttl: 0,
+                    propagation_delay: 600,
+                    parent_ds_ttl: 7200,
+                    parent_propagation_delay: 1200,
+                    safety_margin: 300,
+                    cds: CdsPolicy::Rollover,
+                },
+                parent_servers: vec![
+                    SocketAddr::from(([192, 0, 2, 1], 53)),
+                    SocketAddr::from_str("[2001:db8::1]:53").expect("valid"),
+                ],
+                parent_poll_interval: 900,
             }
         );
         assert_eq!(
@@ -1645,6 +1668,73 @@ mod tests {
             }
         );
         assert!(org.tlsa.is_empty());
+        // No [zone.keys]: one CSK never rolled by itself, ZSKs (if any) every 90 days, CDS
+        // always, no parent polling.
+        assert_eq!(
+            org.keys,
+            KeysConfig {
+                policy: KeyPolicy {
+                    mode: KeyMode::Csk,
+                    algorithm: KeyAlgorithm::EcdsaP256Sha256,
+                    ksk_lifetime: None,
+                    zsk_lifetime: Some(90 * 86400),
+                    dnskey_ttl: 3600,
+                    max_zone_ttl: 0,
+                    propagation_delay: 3600,
+                    parent_ds_ttl: 86400,
+                    parent_propagation_delay: 3600,
+                    safety_margin: 3600,
+                    cds: CdsPolicy::Always,
+                },
+                parent_servers: vec![],
+                parent_poll_interval: 3600,
+            }
+        );
+    }
+
+    /// Every file in tests/data/configs/bad is refused, with the message its first line
+    /// (`# expect: ...`) gives: the key at fault is named, with its line where it has one.
+    #[test]
+    fn bad_key_settings_are_refused_naming_the_key() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs/bad");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("bad configs") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("reads");
+            let expect = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# expect: "))
+                .unwrap_or_else(|| panic!("{}: no `# expect:` line", path.display()));
+            match Config::parse(&text, &path) {
+                Err(e) => {
+                    let message = e.to_string();
+                    assert!(
+                        message.contains(expect),
+                        "{}: {message:?} lacks {expect:?}",
+                        path.display()
+                    );
+                }
+                Ok(_) => panic!("{} was accepted", path.display()),
+            }
+            checked += 1;
+        }
+        assert!(checked >= 6, "{checked} bad configs");
+    }
+
+    #[test]
+    fn key_lifetimes_just_above_the_waits_are_accepted() {
+        // 1h + 1h + 2 x 1h = 4h for a ZSK; + 1h + 1d for a KSK.
+        let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
+                    [zone.keys]\nmode = \"ksk-zsk\"\nzsk-lifetime = 14401\nksk-lifetime = 104401\n";
+        let config = parse(text).expect("valid");
+        assert_eq!(config.zones[0].keys.policy.zsk_lifetime, Some(14401));
+        let message = invalid_message(&text.replace("14401", "14400"));
+        assert!(message.contains("keys.zsk-lifetime (14400 s)"), "{message}");
+        assert!(
+            message.contains("propagation-delay + dnskey-ttl + 2 x safety-margin = 14400 s"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -1846,9 +1936,9 @@ mod tests {
             uncommented.push('\n');
         }
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
-        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes, 6 signing,
-        // protocol, usage, selector, matching, ttl, rollover-margin.
-        assert_eq!(count, 23, "settings found:\n{uncommented}");
+        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes, 7 signing,
+        // 10 keys, protocol, usage, selector, matching, ttl, rollover-margin.
+        assert_eq!(count, 34, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);
