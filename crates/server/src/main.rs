@@ -386,7 +386,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         config.server.key_dir.display()
                     );
                 }
-                for stored in keys.iter().filter(|k| k.key.role() != KeyRole::Zsk) {
+                // With key records, only the keys whose DS the parent should hold (ready or
+                // active); without (before the first start of this version), every KSK/CSK:
+                // they are adopted as active.
+                let records = state::load(&config.server.state_dir, &zc.origin)?
+                    .map(|st| st.keys)
+                    .unwrap_or_default();
+                let wanted = |stored: &keystore::StoredKey| {
+                    let name = stored.path.file_name().and_then(|n| n.to_str());
+                    records.is_empty()
+                        || records.iter().any(|r| {
+                            Some(r.file.as_str()) == name
+                                && matches!(r.state.as_str(), "ready" | "active")
+                        })
+                };
+                for stored in keys
+                    .iter()
+                    .filter(|k| k.key.role() != KeyRole::Zsk && wanted(k))
+                {
                     let ds = stored.key.ds(&zc.origin, DigestType::SHA256)?;
                     if trust_anchor {
                         writeln!(
