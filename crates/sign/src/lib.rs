@@ -65,6 +65,7 @@
 //! [RFC 6698]: https://www.rfc-editor.org/rfc/rfc6698
 //! [RFC 7671]: https://www.rfc-editor.org/rfc/rfc7671
 
+pub mod bindkey;
 mod error;
 pub mod keys;
 pub mod lifecycle;
