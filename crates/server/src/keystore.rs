@@ -12,8 +12,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use daned_sign::hickory_proto::rr::Name;
 use daned_sign::bindkey::{self, BindKeyError};
+use daned_sign::hickory_proto::rr::Name;
 use daned_sign::keys::{KeyAlgorithm, KeyRole, Pkcs8Key, SigningKey};
 use ring::rand::SecureRandom;
 
@@ -360,7 +360,8 @@ pub fn read_key_to_import(
         let key_name = key_path.display().to_string();
         let private_name = private_path.display().to_string();
         let public = bindkey::parse_public_key(&read_text(&key_path)?, &key_name)?;
-        if daned_sign::zone::canonical_name(&public.owner) != daned_sign::zone::canonical_name(origin)
+        if daned_sign::zone::canonical_name(&public.owner)
+            != daned_sign::zone::canonical_name(origin)
         {
             return Err(KeyTransferError::WrongZone {
                 path: key_path,
@@ -628,5 +629,67 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// A PEM key written where `import-key` would read it.
+    fn pem_file(dir: &Path, algorithm: KeyAlgorithm) -> PathBuf {
+        let rng = SystemRandom::new();
+        let path = dir.join(format!("{algorithm}.pem"));
+        let pkcs8 = SigningKey::generate(algorithm, &rng).unwrap();
+        fs::write(&path, pkcs8.to_pem()).unwrap();
+        path
+    }
+
+    #[test]
+    fn import_is_idempotent_and_refuses_a_second_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let kdir = dir.path().join("keys");
+        let rng = SystemRandom::new();
+        let pem = pem_file(dir.path(), KeyAlgorithm::EcdsaP256Sha256);
+        let err = read_key_to_import(&pem, &origin(), None, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::RoleNeeded { .. }), "{err}");
+        let import = read_key_to_import(&pem, &origin(), Some(KeyRole::Zsk), &rng).unwrap();
+        let ImportOutcome::Imported(path) = import_key(&kdir, &origin(), &import, &rng).unwrap()
+        else {
+            panic!("not imported");
+        };
+        assert_eq!(
+            path.file_name().unwrap().to_str().unwrap(),
+            key_file_name(&origin(), &import.key)
+        );
+        assert!(path.to_str().unwrap().ends_with(".zsk.pem"));
+        let again = import_key(&kdir, &origin(), &import, &rng).unwrap();
+        assert!(matches!(again, ImportOutcome::AlreadyImported(ref p) if *p == path));
+        let as_ksk = read_key_to_import(&pem, &origin(), Some(KeyRole::Ksk), &rng).unwrap();
+        let err = import_key(&kdir, &origin(), &as_ksk, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::OtherRole { .. }), "{err}");
+        assert_eq!(fs::read_dir(&kdir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn export_writes_a_bind_pair_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let kdir = dir.path().join("keys");
+        let rng = SystemRandom::new();
+        let created =
+            create_key(&kdir, &origin(), KeyAlgorithm::Ed25519, KeyRole::Csk, &rng).unwrap();
+        let tag = created.key.key_tag();
+        let out = dir.path().join("out");
+        let err = export_key(&kdir, &origin(), tag.wrapping_add(1), 3600, &out, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::NoSuchKey { .. }), "{err}");
+        let exported = export_key(&kdir, &origin(), tag, 3600, &out, &rng).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&exported.private_file), 0o600);
+        assert_eq!(mode(&exported.key_file), 0o644);
+        // Read back as an import from the exported .key file: the same key.
+        let back = read_key_to_import(&exported.key_file, &origin(), None, &rng).unwrap();
+        assert_eq!(back.key.dnskey(), created.key.dnskey());
+        let other = Name::from_ascii("example.org.").unwrap();
+        let err = read_key_to_import(&exported.key_file, &other, None, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::WrongZone { .. }), "{err}");
+        let before = fs::read(&exported.private_file).unwrap();
+        let err = export_key(&kdir, &origin(), tag, 3600, &out, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::Exists { .. }), "{err}");
+        assert_eq!(fs::read(&exported.private_file).unwrap(), before);
     }
 }

@@ -692,7 +692,9 @@ fn import_keys(
             let record = Record::from_rdata(
                 zc.origin.clone(),
                 zc.signing.dnskey_ttl,
-                RData::DNSSEC(daned_sign::hickory_proto::dnssec::rdata::DNSSECRData::DS(ds)),
+                RData::DNSSEC(daned_sign::hickory_proto::dnssec::rdata::DNSSECRData::DS(
+                    ds,
+                )),
             );
             zonefile::write_records(std::iter::once(&record), &mut out)?;
         }
@@ -737,7 +739,12 @@ fn role_name(role: KeyRole) -> &'static str {
 }
 
 /// `daned export-key`: writes the key as a BIND pair.
-fn export_key(config: &Path, zone: &Name, key_tag: u16, out_dir: &Path) -> anyhow::Result<ExitCode> {
+fn export_key(
+    config: &Path,
+    zone: &Name,
+    key_tag: u16,
+    out_dir: &Path,
+) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     let zc = selected_zones(&config, Some(zone))?
         .into_iter()
