@@ -604,10 +604,12 @@ pub fn import_pair(
             }
         }
         Material::Raw(secret, line) => {
+            let scalar =
+                pad_scalar(&secret.0, algorithm).map_err(|e| private_error(Some(*line), e))?;
             // ring derives the public point from the scalar and refuses a DNSKEY that differs.
             let key = SigningKey::from_ecdsa_private_key(
                 algorithm,
-                &pad_scalar(&secret.0, algorithm).map_err(|e| private_error(Some(*line), e))?,
+                &scalar,
                 public.dnskey.public_key().public_bytes(),
                 role,
                 rng,
@@ -618,8 +620,7 @@ pub fn import_pair(
             })?;
             PrivateKeyParts::Ecdsa {
                 algorithm,
-                private_key: pad_scalar(&secret.0, algorithm)
-                    .map_err(|e| private_error(Some(*line), e))?,
+                private_key: scalar,
                 public_key: key.dnskey().public_key().public_bytes().to_vec(),
             }
         }
@@ -749,8 +750,6 @@ pub fn format_private_key(parts: &PrivateKeyParts, created: Option<u32>) -> Stri
         PrivateKeyParts::Ed25519 { seed } => {
             let _ = writeln!(out, "PrivateKey: {}", BASE64.encode(seed));
         }
-        #[allow(unreachable_patterns, reason = "PrivateKeyParts is non_exhaustive")]
-        _ => {}
     }
     if let Some(t) = created {
         let t = timestamp(t);
