@@ -1096,6 +1096,7 @@ impl SigningSpec {
                 inception_offset,
                 validity,
                 refresh,
+                ..SignPolicy::default()
             },
             dnskey_ttl,
         }
@@ -1391,6 +1392,7 @@ mod tests {
                     inception_offset: 7200,
                     validity: 21 * 86400,
                     refresh: 9 * 86400,
+                    ..SignPolicy::default()
                 },
                 dnskey_ttl: 7200,
             }
