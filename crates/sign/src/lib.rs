@@ -84,6 +84,7 @@
 //! [RFC 7671]: https://www.rfc-editor.org/rfc/rfc7671
 //! [RFC 7344]: https://www.rfc-editor.org/rfc/rfc7344
 
+pub mod bindkey;
 mod error;
 pub mod keys;
 pub mod lifecycle;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod interop;
+mod keyimport;
 mod keys_clock;
 mod refresh;
 mod rollover_clock;
