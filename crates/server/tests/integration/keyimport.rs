@@ -231,7 +231,8 @@ fn rfc4033_s2_bind_ksk_and_zsk_split_the_signing() {
     );
     let tags = dump_and_verify(&ws, false);
     for (covered, by) in &tags {
-        let want = if covered == "DNSKEY" {
+        // RFC 7344 §4.1: CDS and CDNSKEY are signed by the KSK, like the DNSKEY RRset.
+        let want = if matches!(covered.as_str(), "DNSKEY" | "CDS" | "CDNSKEY") {
             tag_of(&ksk)
         } else {
             tag_of(&zsk)
