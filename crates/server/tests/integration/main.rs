@@ -2,6 +2,7 @@
 
 mod cli;
 mod interop;
+mod key_rollover;
 mod refresh;
 mod rollover_clock;
 mod rollover_e2e;
