@@ -509,24 +509,35 @@ fn probe_round(tools: &Tools, unbound: SocketAddr, timeline: &Timeline, label: &
 /// Asks unbound the four questions over and over on its own thread until stopped.
 struct Prober {
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    /// Held by the thread during each round, so that `pause` can wait for the current one.
+    round: Arc<Mutex<()>>,
     handle: Option<JoinHandle<u64>>,
 }
 
 impl Prober {
     fn start(tools: &Tools, unbound: SocketAddr, timeline: &Timeline) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let round = Arc::new(Mutex::new(()));
         let handle = {
-            let (tools, timeline, stop) = (tools.clone(), timeline.clone(), stop.clone());
+            let (tools, timeline) = (tools.clone(), timeline.clone());
+            let (stop, paused, round) = (stop.clone(), paused.clone(), round.clone());
             std::thread::spawn(move || {
                 let mut rounds = 0u64;
                 let mut last = String::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let summary = probe_round(&tools, unbound, &timeline, "prober");
-                    rounds += 1;
-                    // Only changes go into the timeline, to keep it readable.
-                    if summary != last {
-                        timeline.note(format!("prober: {summary}"));
-                        last = summary;
+                    {
+                        let _round = round.lock().expect("prober lock");
+                        if !paused.load(Ordering::Relaxed) {
+                            let summary = probe_round(&tools, unbound, &timeline, "prober");
+                            rounds += 1;
+                            // Only changes go into the timeline, to keep it readable.
+                            if summary != last {
+                                timeline.note(format!("prober: {summary}"));
+                                last = summary;
+                            }
+                        }
                     }
                     std::thread::sleep(Duration::from_millis(150));
                 }
@@ -535,8 +546,20 @@ impl Prober {
         };
         Self {
             stop,
+            paused,
+            round,
             handle: Some(handle),
         }
+    }
+
+    /// Stops asking (after the round in progress) until `resume`.
+    fn pause(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+        drop(self.round.lock().expect("prober lock"));
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::Relaxed);
     }
 
     /// Stops the prober; the number of rounds it asked.
@@ -602,8 +625,8 @@ cds = "rollover"
     }
 }
 
-/// A workspace for one daned instance serving `origin` from `zone.file` on 127.0.0.1:0.
-fn instance_workspace(origin: &str, zone_text: &str) -> Workspace {
+/// A workspace for one daned instance serving `origin` from `zone.file` on 127.0.0.1:`port`.
+fn instance_workspace(origin: &str, zone_text: &str, port: u16) -> Workspace {
     let ws = Workspace {
         dir: tempfile::tempdir().expect("temp dir"),
     };
@@ -614,13 +637,14 @@ fn instance_workspace(origin: &str, zone_text: &str) -> Workspace {
         ws.path("certs/mail.pem"),
     )
     .expect("copy certificate");
-    write_instance_config(&ws, origin, "", false);
+    write_instance_config(&ws, origin, port, "", false);
     ws
 }
 
-/// Writes daned.toml for one zone; `zone_extra` goes inside the `[[zone]]` table, and `tlsa`
-/// adds the `mail` binding (port 25).
-fn write_instance_config(ws: &Workspace, origin: &str, zone_extra: &str, tlsa: bool) {
+/// Writes daned.toml for one zone served on 127.0.0.1:`port` (a fixed port, so that a restart
+/// keeps it); `zone_extra` goes inside the `[[zone]]` table, and `tlsa` adds the `mail` binding
+/// (port 25).
+fn write_instance_config(ws: &Workspace, origin: &str, port: u16, zone_extra: &str, tlsa: bool) {
     let binding = if tlsa {
         "[[zone.tlsa]]\nname = \"mail\"\ncertificate = \"certs/mail.pem\"\nhost = \"mail\"\n\
          ports = [25]\nttl = \"2\"\n"
@@ -630,7 +654,7 @@ fn write_instance_config(ws: &Workspace, origin: &str, zone_extra: &str, tlsa: b
     let text = format!(
         r#"version = "v1"
 [server]
-listen = ["127.0.0.1:0"]
+listen = ["127.0.0.1:{port}"]
 key-dir = "keys"
 state-dir = "state"
 
@@ -693,9 +717,9 @@ struct Parent {
 }
 
 impl Parent {
-    /// Creates the parent with `ds` as the child's DS RRset and starts it.
-    fn start(ds: BTreeSet<String>) -> Self {
-        let ws = instance_workspace(PARENT, "");
+    /// Creates the parent on 127.0.0.1:`port` with `ds` as the child's DS RRset and starts it.
+    fn start(ds: BTreeSet<String>, port: u16) -> Self {
+        let ws = instance_workspace(PARENT, "", port);
         let mut parent = Self {
             ws,
             server: None,
@@ -771,17 +795,21 @@ fn data_dir() -> PathBuf {
 struct ChildZone {
     ws: Workspace,
     server: Option<Server>,
+    port: u16,
 }
 
 impl ChildZone {
     /// Creates the child's workspace with `policy` (`None`: main's signing defaults with a
     /// short DNSKEY TTL) and starts it (which creates its first keys).
-    fn start(policy: Option<&Policy>) -> Self {
+    fn start(policy: Option<&Policy>, port: u16) -> Self {
         let zone = std::fs::read_to_string(data_dir().join("child.zone")).expect("read child.zone");
-        let ws = instance_workspace(CHILD, &zone);
-        let child = Self { ws, server: None };
+        let ws = instance_workspace(CHILD, &zone, port);
+        let mut child = Self {
+            ws,
+            server: None,
+            port,
+        };
         child.configure(policy);
-        let mut child = child;
         child.server = Some(child.ws.serve());
         child
     }
@@ -791,7 +819,17 @@ impl ChildZone {
             Some(p) => p.toml(),
             None => "[zone.signing]\ndnskey-ttl = \"2s\"\n".to_owned(),
         };
-        write_instance_config(&self.ws, CHILD, &extra, true);
+        write_instance_config(&self.ws, CHILD, self.port, &extra, true);
+    }
+
+    /// Stops the child, writes `policy` into its config and starts it again on the same port
+    /// with the same key and state directories.
+    fn restart(&mut self, policy: &Policy) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+        self.configure(Some(policy));
+        self.server = Some(self.ws.serve());
     }
 
     fn addr(&self) -> SocketAddr {
@@ -840,14 +878,20 @@ fn field(key: &serde_json::Value, names: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// One key as `TAG/ALGORITHM/ROLE=STATE`.
+/// One key as `TAG/ALGORITHM/ROLE=STATE` (and `,ds=STATE` once its DS is tracked).
 fn key_line(key: &serde_json::Value) -> String {
+    let ds = field(key, &["ds"]);
     format!(
-        "{}/{}/{}={}",
+        "{}/{}/{}={}{}",
         field(key, &["key-tag", "tag", "key_tag"]),
         field(key, &["algorithm"]),
         field(key, &["role"]),
-        field(key, &["state"])
+        field(key, &["state"]),
+        if ds.is_empty() || ds == "none" {
+            String::new()
+        } else {
+            format!(",ds={ds}")
+        }
     )
 }
 
@@ -929,33 +973,27 @@ struct Lab {
     _dir: tempfile::TempDir,
     /// The child's CDS/CDNSKEY RRsets last handed to dnssec-cds.
     last_cds: String,
+    /// Key tags already reported with `daned ds-seen`.
+    told_seen: BTreeSet<String>,
 }
 
 impl Lab {
-    /// Starts the child with `policy`, then the parent with the child's DS (and, for
-    /// `DsSeen::Poll`, restarts the child polling the parent), then unbound.
+    /// Starts the child with `policy` (polling the parent with `DsSeen::Poll`), then the parent
+    /// with the child's DS, then unbound. Both daned instances get fixed free ports up front,
+    /// so that the child knows where its parent is and a restart keeps its address.
     fn start(tools: Tools, policy: Option<Policy>, ds_seen: DsSeen) -> Self {
         let timeline = Timeline::new();
-        let mut child = ChildZone::start(policy.as_ref());
+        let (child_port, parent_port) = (free_port(), free_port());
+        let parent_addr = SocketAddr::from(([127, 0, 0, 1], parent_port));
+        let policy = policy.map(|p| Policy {
+            parent_server: (ds_seen == DsSeen::Poll).then_some(parent_addr),
+            ..p
+        });
+        let child = ChildZone::start(policy.as_ref(), child_port);
         let ds = child.ds();
         timeline.note(format!("child started on {}; DS {ds:?}", child.addr()));
-        let parent = Parent::start(ds);
+        let parent = Parent::start(ds, parent_port);
         timeline.note(format!("parent started on {}", parent.addr()));
-        if let (DsSeen::Poll, Some(policy)) = (ds_seen, policy) {
-            // The parent's port is known only now: restart the child polling it.
-            if let Some(server) = child.server.take() {
-                server.stop();
-            }
-            child.configure(Some(&Policy {
-                parent_server: Some(parent.addr()),
-                ..policy
-            }));
-            child.server = Some(child.ws.serve());
-            timeline.note(format!(
-                "child restarted on {} polling the parent",
-                child.addr()
-            ));
-        }
         let dir = tempfile::tempdir().expect("temp dir");
         let unbound = Unbound::start(
             &tools,
@@ -973,6 +1011,7 @@ impl Lab {
             unbound,
             _dir: dir,
             last_cds: String::new(),
+            told_seen: BTreeSet::new(),
         }
     }
 
@@ -980,14 +1019,13 @@ impl Lab {
     /// child's CDS/CDNSKEY RRsets changed, hands them (with the child's DNSKEY RRset and the
     /// signatures) and the current DS RRset to `dnssec-cds`, which accepts them only when
     /// signed by a key the current DS RRset points to; publishes the DS RRset it computes.
-    /// Returns the DS records that were added.
-    fn follow_cds(&mut self) -> BTreeSet<String> {
+    fn follow_cds(&mut self) {
         let child = self.child.addr();
         let cds = dig_records(&self.tools, child, CHILD, "CDS");
         let cdnskey = dig_records(&self.tools, child, CHILD, "CDNSKEY");
         let signalled = format!("{cds}{cdnskey}");
         if signalled == self.last_cds {
-            return BTreeSet::new();
+            return;
         }
         self.last_cds = signalled.clone();
         let has = |text: &str, rtype: &str| {
@@ -996,14 +1034,25 @@ impl Lab {
         };
         if !has(&cds, "CDS") && !has(&cdnskey, "CDNSKEY") {
             self.timeline.note("child publishes no CDS/CDNSKEY");
-            return BTreeSet::new();
+            return;
         }
+        let cds_rdata: Vec<String> = cds
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() > 4 && f[3] == "CDS").then(|| normalise_ds(&f[4..].join(" ")))
+            })
+            .collect();
+        self.timeline.note(format!(
+            "child publishes CDS {cds_rdata:?} (and CDNSKEY: {})",
+            has(&cdnskey, "CDNSKEY")
+        ));
         let dnskey = dig_records(&self.tools, child, CHILD, "DNSKEY");
         let file = self.parent.ws.path("child-cds.zone");
         std::fs::write(&file, format!("{dnskey}{signalled}")).expect("write child records");
         let dsset = self.parent.dsset_file();
         // -s: accept any signature made since 2000 (daned back-dates inception by an hour,
-        // earlier than the dsset file we just wrote, which dnssec-cds would otherwise use).
+        // earlier than the dsset file just written, which dnssec-cds would otherwise require).
         let (status, out, err) = run_split(
             Command::new(&self.tools.dnssec_cds)
                 .args(["-s", "20000101000000", "-f"])
@@ -1015,22 +1064,21 @@ impl Lab {
         );
         if !status.success() {
             self.timeline.fail(format!(
-                "dnssec-cds rejected the child's CDS/CDNSKEY ({status}): {err}\n--- input ---\n{}{signalled}",
-                dnskey
+                "dnssec-cds rejected the child's CDS/CDNSKEY ({status}): {err}\n--- input ---\n{dnskey}{signalled}"
             ));
-            return BTreeSet::new();
+            return;
         }
         let new = ds_rdata_of(&out);
         if new.is_empty() {
             self.timeline.fail(format!(
                 "dnssec-cds computed an empty DS RRset:\n{out}{err}"
             ));
-            return BTreeSet::new();
+            return;
         }
         if new == self.parent.ds {
             self.timeline
                 .note("CDS/CDNSKEY changed, DS RRset unchanged (dnssec-cds)");
-            return BTreeSet::new();
+            return;
         }
         let added: BTreeSet<String> = new.difference(&self.parent.ds).cloned().collect();
         let removed: BTreeSet<String> = self.parent.ds.difference(&new).cloned().collect();
@@ -1038,26 +1086,45 @@ impl Lab {
         self.timeline.note(format!(
             "parent publishes DS RRset: added {added:?}, removed {removed:?}"
         ));
-        added
+    }
+
+    /// With `DsSeen::Command`: for every tag the child awaits a DS for (`awaiting-ds`) that
+    /// the parent now serves, runs `daned ds-seen CHILD TAG` (once per tag).
+    fn tell_ds_seen(&mut self, keys: &serde_json::Value) {
+        let awaited: Vec<String> = keys
+            .get("awaiting-ds")
+            .and_then(serde_json::Value::as_array)
+            .map(|tags| tags.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let at_parent = ds_tags(&self.parent.ds);
+        for tag in awaited {
+            if at_parent.contains(&tag) && self.told_seen.insert(tag.clone()) {
+                daned_ok(&self.child.ws, &["ds-seen", CHILD, &tag]);
+                self.timeline.note(format!("daned ds-seen {CHILD} {tag}"));
+            }
+        }
     }
 
     /// Polls the child's key states every 0.5 s while a prober asks unbound; at every change
-    /// asks unbound once more and checks `daned dump` with the three validators. Follows the
-    /// child's CDS at the parent; with `DsSeen::Command` tells the child about new DS records.
-    /// Ends once `done` holds for the key summary (then watches 2 TTLs more), or at `timeout`.
+    /// asks unbound once more and checks `daned dump` with the three validators. Runs
+    /// `trigger` after the first look at the keys. Follows the child's CDS at the parent; with
+    /// `DsSeen::Command` tells the child about published DS records. Ends once `done` holds
+    /// for the keys and the parent's DS RRset (then watches two TTLs more), or at `timeout`.
     fn watch_roll(
         &mut self,
         label: &str,
         ds_seen: DsSeen,
         csk: bool,
         timeout: Duration,
-        done: impl Fn(&[serde_json::Value]) -> bool,
+        trigger: impl FnOnce(&mut Lab, &Prober),
+        done: impl Fn(&[serde_json::Value], &BTreeSet<String>) -> bool,
     ) {
         let prober = Prober::start(&self.tools, self.unbound.addr, &self.timeline);
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         let mut finished_at: Option<Instant> = None;
         let mut steps = 0;
+        let mut trigger = Some(trigger);
         loop {
             let (summary, value) = self.child.keys();
             if summary != last {
@@ -1068,18 +1135,17 @@ impl Lab {
                 verify_dump(&self.tools, &self.child, &self.timeline, label, csk);
                 last = summary;
             }
-            if ds_seen != DsSeen::NotNeeded {
-                let added = self.follow_cds();
-                if ds_seen == DsSeen::Command {
-                    for ds in added {
-                        let tag = ds.split_whitespace().next().unwrap_or_default().to_owned();
-                        daned_ok(&self.child.ws, &["ds-seen", CHILD, &tag]);
-                        self.timeline
-                            .note(format!("[{label}] daned ds-seen {CHILD} {tag}"));
-                    }
-                }
+            if let Some(trigger) = trigger.take() {
+                trigger(self, &prober);
+                continue;
             }
-            if finished_at.is_none() && done(&key_list(&value)) {
+            if ds_seen != DsSeen::NotNeeded {
+                self.follow_cds();
+            }
+            if ds_seen == DsSeen::Command {
+                self.tell_ds_seen(&value);
+            }
+            if finished_at.is_none() && done(&key_list(&value), &self.parent.ds) {
                 self.timeline.note(format!("[{label}] roll complete"));
                 finished_at = Some(Instant::now());
             }
@@ -1123,6 +1189,49 @@ impl Lab {
             self.unbound.log_text()
         );
     }
+}
+
+/// The key tags of a DS RRset.
+fn ds_tags(ds: &BTreeSet<String>) -> BTreeSet<String> {
+    ds.iter()
+        .filter_map(|d| d.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// A key's field as a string (`key-tag` and the like are numbers in the JSON).
+fn key_field(key: &serde_json::Value, name: &str) -> String {
+    field(key, &[name])
+}
+
+/// The keys in `state` with `role` (`csk`, `ksk`, `zsk`).
+fn keys_in<'a>(
+    keys: &'a [serde_json::Value],
+    role: &'a str,
+    state: &'a str,
+) -> impl Iterator<Item = &'a serde_json::Value> + 'a {
+    keys.iter()
+        .filter(move |k| key_field(k, "role") == role && key_field(k, "state") == state)
+}
+
+/// Whether the key `tag` is gone: listed as `removed`, or not listed at all.
+fn is_removed(keys: &[serde_json::Value], tag: &str) -> bool {
+    keys.iter()
+        .filter(|k| key_field(k, "key-tag") == tag)
+        .all(|k| key_field(k, "state") == "removed")
+}
+
+/// The tag of the one key with `role` in `state` (a failure when there is not exactly one).
+fn only_key(keys: &[serde_json::Value], role: &str, state: &str) -> String {
+    let found: Vec<String> = keys_in(keys, role, state)
+        .map(|k| key_field(k, "key-tag"))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {state} {role}, daned keys lists {}",
+        summarise_keys(&serde_json::Value::Array(keys.to_vec()))
+    );
+    found[0].clone()
 }
 
 // ---- The tests ----------------------------------------------------------------------------
@@ -1176,5 +1285,159 @@ fn rfc4035_s5_chain_of_trust_parent_to_child_through_unbound() {
             .fail("unbound still validated the child with a DS matching none of its keys");
     }
     lab.parent.publish(good);
+    lab.finish();
+}
+
+/// The policy the roll tests start from: ECDSA P-256, 2 s TTLs, 1 s delays, no lifetimes.
+fn accelerated(mode: &'static str, denial: &'static str) -> Policy {
+    Policy {
+        mode,
+        algorithm: "ecdsap256sha256",
+        denial,
+        zsk_lifetime: "0",
+        parent_server: None,
+    }
+}
+
+/// The keys as `daned keys --json` lists them now.
+fn current_keys(lab: &Lab) -> Vec<serde_json::Value> {
+    key_list(&lab.child.keys().1)
+}
+
+/// RFC 7583 §3.2.1 (ZSK roll by pre-publication), started by the ZSK's lifetime: "the new ZSK
+/// is published in the DNSKEY RRset [...] Once the new ZSK has been published for long enough
+/// (at least the TTL of the DNSKEY RRset [...]), the zone can be signed with it and the old
+/// key withdrawn [...] after the signatures created with it have expired from caches". In
+/// KSK+ZSK mode with NSEC; no parent involvement (the KSK and the DS stay).
+#[test]
+fn rfc7583_s3_2_zsk_prepublication_roll_validates_at_every_step() {
+    let Some(tools) = Tools::find() else { return };
+    let policy = Policy {
+        zsk_lifetime: "8s",
+        ..accelerated("ksk-zsk", "nsec")
+    };
+    let mut lab = Lab::start(tools, Some(policy), DsSeen::NotNeeded);
+    let keys = current_keys(&lab);
+    let ksk = only_key(&keys, "ksk", "active");
+    let old_zsk = only_key(&keys, "zsk", "active");
+    let ds_before = lab.parent.ds.clone();
+    lab.timeline.note(format!(
+        "ksk {ksk}, zsk {old_zsk}; the zsk-lifetime (8 s) starts the roll"
+    ));
+    lab.watch_roll(
+        "zsk roll",
+        DsSeen::NotNeeded,
+        false,
+        Duration::from_secs(90),
+        |_, _| {},
+        |keys, _| {
+            is_removed(keys, &old_zsk)
+                && keys_in(keys, "zsk", "active").count() == 1
+                && keys_in(keys, "ksk", "active")
+                    .map(|k| key_field(k, "key-tag"))
+                    .eq([ksk.clone()])
+        },
+    );
+    let keys = current_keys(&lab);
+    let new_zsk = keys_in(&keys, "zsk", "active")
+        .map(|k| key_field(k, "key-tag"))
+        .next()
+        .unwrap_or_default();
+    lab.timeline.note(format!(
+        "zsk {old_zsk} replaced by {new_zsk}; ksk {ksk} kept"
+    ));
+    if new_zsk == old_zsk || new_zsk.is_empty() {
+        lab.timeline.fail("no new ZSK became active");
+    }
+    if lab.parent.ds != ds_before {
+        lab.timeline
+            .fail("a ZSK roll changed the DS RRset at the parent");
+    }
+    lab.finish();
+}
+
+/// RFC 7583 §3.3.2 (double-DS KSK/CSK roll) with RFC 7344 signalling, started by `daned
+/// key-rollover CHILD csk`: "the new KSK is added to the DNSKEY RRset [...] the DS record for
+/// the new KSK is added to the parent [...] once the DS RRset with both records has
+/// propagated, the old KSK can be removed". The parent follows the child's CDS/CDNSKEY
+/// (RFC 7344 §4.1: "the parent [...] MUST validate the CDS/CDNSKEY [...] using the existing
+/// DS"), and the child learns of the new DS by polling the parent (`parent-servers`). CSK mode
+/// with NSEC3 (RFC 5155, RFC 9276 parameters).
+#[test]
+fn rfc7583_s3_3_csk_double_ds_roll_with_cds_and_parent_polling() {
+    let Some(tools) = Tools::find() else { return };
+    let mut lab = Lab::start(tools, Some(accelerated("csk", "nsec3")), DsSeen::Poll);
+    let old = only_key(&current_keys(&lab), "csk", "active");
+    lab.timeline.note(format!("csk {old}"));
+    lab.watch_roll(
+        "csk roll",
+        DsSeen::Poll,
+        true,
+        Duration::from_secs(100),
+        |lab, _| {
+            daned_ok(&lab.child.ws, &["key-rollover", CHILD, "csk"]);
+            lab.timeline.note(format!("daned key-rollover {CHILD} csk"));
+        },
+        |keys, parent_ds| {
+            let active: Vec<String> = keys_in(keys, "csk", "active")
+                .map(|k| key_field(k, "key-tag"))
+                .collect();
+            is_removed(keys, &old)
+                && active.len() == 1
+                && active[0] != old
+                && ds_tags(parent_ds) == BTreeSet::from([active[0].clone()])
+        },
+    );
+    lab.finish();
+}
+
+/// RFC 6781 §4.1.4 (algorithm rollover), ECDSA P-256 to Ed25519 by a changed config and a
+/// restart: "signatures with the new algorithm are added to the zone [...] then the new key
+/// is added to the DNSKEY RRset [...] then the DS [...] the old DS is removed [...] then the
+/// old key [...] finally the signatures with the old algorithm", so that at every step every
+/// algorithm in the DS RRset signs every RRset (RFC 4035 §2.2; unbound runs with
+/// `harden-algo-downgrade`). The child learns of the new DS from `daned ds-seen`. CSK mode
+/// with NSEC.
+#[test]
+fn rfc6781_s4_1_4_algorithm_roll_ecdsa_to_ed25519_with_ds_seen() {
+    let Some(tools) = Tools::find() else { return };
+    let policy = accelerated("csk", "nsec");
+    let mut lab = Lab::start(tools, Some(policy.clone()), DsSeen::Command);
+    let old = only_key(&current_keys(&lab), "csk", "active");
+    lab.timeline.note(format!("csk {old} (ecdsap256sha256)"));
+    lab.watch_roll(
+        "algorithm roll",
+        DsSeen::Command,
+        true,
+        Duration::from_secs(120),
+        |lab, prober| {
+            // No question reaches unbound while the child is down, so that a refused query
+            // is not taken for a validation failure.
+            prober.pause();
+            lab.child.restart(&Policy {
+                algorithm: "ed25519",
+                ..policy
+            });
+            lab.timeline
+                .note("child restarted with algorithm = \"ed25519\"");
+            prober.resume();
+        },
+        |keys, parent_ds| {
+            let live: Vec<&serde_json::Value> = keys
+                .iter()
+                .filter(|k| key_field(k, "state") != "removed")
+                .collect();
+            let active: Vec<String> = keys_in(keys, "csk", "active")
+                .map(|k| key_field(k, "key-tag"))
+                .collect();
+            is_removed(keys, &old)
+                && live.iter().all(|k| key_field(k, "algorithm") == "ed25519")
+                && active.len() == 1
+                && ds_tags(parent_ds) == BTreeSet::from([active[0].clone()])
+                && parent_ds
+                    .iter()
+                    .all(|ds| ds.split_whitespace().nth(1) == Some("15"))
+        },
+    );
     lab.finish();
 }
