@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use daned_sign::SignError;
 use daned_sign::keys::KeyAlgorithm;
+use daned_sign::lifecycle::{CdsPolicy, KeyMode, KeyPolicy};
 use daned_sign::sign::SignPolicy;
 use daned_sign::tlsa::TlsaSpec;
 use hickory_proto::rr::Name;
@@ -212,6 +213,20 @@ pub struct ZoneConfig {
     pub allow_transfer: Vec<TransferAcl>,
     /// How much IXFR history is kept (`journal-max-deltas`, `journal-max-bytes`).
     pub journal: crate::journal::JournalLimits,
+    /// The key policy and parent polling (`[zone.keys]`).
+    pub keys: KeysConfig,
+}
+
+/// The `[zone.keys]` table: the key lifecycle policy and where the parent's DS is polled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeysConfig {
+    /// The lifecycle policy. `algorithm` and `dnskey_ttl` come from `[zone.signing]`;
+    /// `max_zone_ttl` is 0 here: the zone runtime computes it from the zone's content.
+    pub policy: KeyPolicy,
+    /// Parent name servers polled for the zone's DS while a new DS is awaited.
+    pub parent_servers: Vec<SocketAddr>,
+    /// How often they are polled, in seconds.
+    pub parent_poll_interval: u32,
 }
 
 /// The `[zone.signing]` table.
@@ -501,6 +516,173 @@ struct ZoneSpec {
     journal_max_deltas: usize,
     #[serde(default = "default_journal_max_bytes")]
     journal_max_bytes: usize,
+    #[serde(default)]
+    keys: KeysSpec,
+}
+
+/// `[zone.keys]` as written. Durations of 0 for a lifetime mean "never rolled".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct KeysSpec {
+    #[serde(default)]
+    mode: KeyModeSpec,
+    #[serde(default = "default_ksk_lifetime")]
+    ksk_lifetime: Spanned<Seconds>,
+    #[serde(default = "default_zsk_lifetime")]
+    zsk_lifetime: Spanned<Seconds>,
+    #[serde(default = "default_one_hour")]
+    propagation_delay: Spanned<Seconds>,
+    #[serde(default = "default_parent_ds_ttl")]
+    parent_ds_ttl: Spanned<Seconds>,
+    #[serde(default = "default_one_hour")]
+    parent_propagation_delay: Spanned<Seconds>,
+    #[serde(default = "default_one_hour")]
+    safety_margin: Spanned<Seconds>,
+    #[serde(default)]
+    cds: CdsSpec,
+    #[serde(default)]
+    parent_servers: Vec<SocketAddr>,
+    #[serde(default = "default_one_hour")]
+    parent_poll_interval: Spanned<Seconds>,
+}
+
+impl Default for KeysSpec {
+    fn default() -> Self {
+        Self {
+            mode: KeyModeSpec::default(),
+            ksk_lifetime: default_ksk_lifetime(),
+            zsk_lifetime: default_zsk_lifetime(),
+            propagation_delay: default_one_hour(),
+            parent_ds_ttl: default_parent_ds_ttl(),
+            parent_propagation_delay: default_one_hour(),
+            safety_margin: default_one_hour(),
+            cds: CdsSpec::default(),
+            parent_servers: Vec::new(),
+            parent_poll_interval: default_one_hour(),
+        }
+    }
+}
+
+fn default_ksk_lifetime() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(0))
+}
+
+fn default_zsk_lifetime() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(90 * 86400))
+}
+
+fn default_one_hour() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(3600))
+}
+
+fn default_parent_ds_ttl() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(86400))
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum KeyModeSpec {
+    #[default]
+    Csk,
+    KskZsk,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum CdsSpec {
+    #[default]
+    Always,
+    Rollover,
+    Never,
+}
+
+impl KeysSpec {
+    fn into_config(
+        self,
+        origin: &Name,
+        signing: &SigningConfig,
+        problems: &mut Problems<'_>,
+    ) -> KeysConfig {
+        let secs = |s: &Spanned<Seconds>| s.get_ref().0;
+        let lifetime = |s: &Spanned<Seconds>| Some(secs(s)).filter(|&l| l > 0);
+        let mode = match self.mode {
+            KeyModeSpec::Csk => KeyMode::Csk,
+            KeyModeSpec::KskZsk => KeyMode::KskZsk,
+        };
+        let policy = KeyPolicy {
+            mode,
+            algorithm: signing.algorithm,
+            ksk_lifetime: lifetime(&self.ksk_lifetime),
+            zsk_lifetime: lifetime(&self.zsk_lifetime),
+            dnskey_ttl: signing.dnskey_ttl,
+            max_zone_ttl: 0,
+            propagation_delay: secs(&self.propagation_delay),
+            parent_ds_ttl: secs(&self.parent_ds_ttl),
+            parent_propagation_delay: secs(&self.parent_propagation_delay),
+            safety_margin: secs(&self.safety_margin),
+            cds: match self.cds {
+                CdsSpec::Always => CdsPolicy::Always,
+                CdsSpec::Rollover => CdsPolicy::Rollover,
+                CdsSpec::Never => CdsPolicy::Never,
+            },
+        };
+        for (key, min) in key_lifetime_minimums(&policy) {
+            let (span, value) = match key {
+                "ksk-lifetime" => (self.ksk_lifetime.span(), policy.ksk_lifetime),
+                _ => (self.zsk_lifetime.span(), policy.zsk_lifetime),
+            };
+            if let Some(value) = value
+                && u64::from(value) <= min.0
+            {
+                problems.add(
+                    &span,
+                    format!(
+                        "zone {origin}: keys.{key} ({value} s) is too short for a rollover: it \
+                         must be more than {} = {} s",
+                        min.1, min.0
+                    ),
+                );
+            }
+        }
+        let interval = secs(&self.parent_poll_interval);
+        if interval == 0 {
+            problems.add(
+                &self.parent_poll_interval.span(),
+                format!("zone {origin}: keys.parent-poll-interval must be more than 0"),
+            );
+        }
+        KeysConfig {
+            policy,
+            parent_servers: self.parent_servers,
+            parent_poll_interval: interval,
+        }
+    }
+}
+
+/// The shortest usable lifetime of each rolled key (key name, (seconds, formula)): a key must
+/// outlive the waits of its own rollover, or a new roll would start before the last one ends.
+/// The zone's largest TTL is not known here; the lifecycle checks it again at run time.
+fn key_lifetime_minimums(policy: &KeyPolicy) -> Vec<(&'static str, (u64, &'static str))> {
+    let p = |v: u32| u64::from(v);
+    // RFC 7583 §3.2.1: IpubZ = Dprp + TTLkey, plus the margin on either side.
+    let zsk = p(policy.propagation_delay) + p(policy.dnskey_ttl) + 2 * p(policy.safety_margin);
+    // RFC 7583 §3.3.1: the new key is published, then its DS must reach the parent's caches.
+    let ksk = zsk + p(policy.parent_propagation_delay) + p(policy.parent_ds_ttl);
+    let mut out = vec![(
+        "ksk-lifetime",
+        (
+            ksk,
+            "propagation-delay + dnskey-ttl + parent-propagation-delay + parent-ds-ttl + \
+             2 x safety-margin",
+        ),
+    )];
+    if policy.mode == KeyMode::KskZsk {
+        out.push((
+            "zsk-lifetime",
+            (zsk, "propagation-delay + dnskey-ttl + 2 x safety-margin"),
+        ));
+    }
+    out
 }
 
 fn default_journal_max_deltas() -> usize {
@@ -1014,6 +1196,7 @@ impl ZoneSpec {
             });
         }
         let signing = self.signing.into_config(&origin, problems);
+        let keys = self.keys.into_config(&origin, &signing, problems);
         let mut names = HashSet::new();
         let mut tlsa = Vec::new();
         for binding in self.tlsa {
@@ -1045,6 +1228,7 @@ impl ZoneSpec {
                 max_deltas: self.journal_max_deltas,
                 max_bytes: self.journal_max_bytes,
             },
+            keys,
         }
     }
 }
@@ -1096,6 +1280,7 @@ impl SigningSpec {
                 inception_offset,
                 validity,
                 refresh,
+                ..SignPolicy::default()
             },
             dnskey_ttl,
         }
@@ -1391,6 +1576,7 @@ mod tests {
                     inception_offset: 7200,
                     validity: 21 * 86400,
                     refresh: 9 * 86400,
+                    ..SignPolicy::default()
                 },
                 dnskey_ttl: 7200,
             }

@@ -7,11 +7,15 @@
 //! {"command":"reload"}
 //! {"command":"status"}
 //! {"command":"wait-ready","binding":"mail","zone":"example.com.","timeout-secs":600}
+//! {"command":"keys","zone":"example.com."}
+//! {"command":"ds-seen","zone":"example.com.","key-tag":12345}
+//! {"command":"key-rollover","zone":"example.com.","role":"zsk"}
 //! ```
 //!
 //! (`zone` may be left out when the binding name is unique; `timeout-secs` defaults to 0, a
 //! single check.) Every response carries `"ok"`, and then exactly one of `"reload"`,
-//! `"status"`, `"ready"`, or an `"error"` message with a machine-readable `"reason"`:
+//! `"status"`, `"ready"`, `"keys"` (for the three key commands: the zone's keys once the
+//! re-signed zone is served), or an `"error"` message with a machine-readable `"reason"`:
 //!
 //! ```text
 //! {"ok":true,"reload":[{"zone":"example.com.","outcome":"changed","from":1,"to":2,"removed":4,"added":4}]}
@@ -44,7 +48,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::manager::{Clock, Command, ReloadOutcome, SystemClock};
-use crate::status::{BindingStatus, StatusReport};
+use crate::zones::KeyAction;
+use daned_sign::hickory_proto::rr::Name;
+use crate::status::{BindingStatus, KeysReport, StatusReport};
 
 /// The longest request line accepted, in bytes, not counting the newline.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;
@@ -85,6 +91,25 @@ pub enum Request {
         #[serde(default)]
         timeout_secs: u64,
     },
+    /// Report one zone's keys and the next scheduled key action.
+    Keys {
+        /// The zone apex.
+        zone: String,
+    },
+    /// The DS of key `key_tag` is at the parent; answered once the zone is re-signed and served.
+    DsSeen {
+        /// The zone apex.
+        zone: String,
+        /// The key's tag.
+        key_tag: u16,
+    },
+    /// Start a rollover of the zone's active `role` key (`csk`, `ksk` or `zsk`) now.
+    KeyRollover {
+        /// The zone apex.
+        zone: String,
+        /// `csk`, `ksk` or `zsk`.
+        role: String,
+    },
 }
 
 /// A response to one [`Request`].
@@ -98,6 +123,8 @@ pub enum Response {
     Status(StatusReport),
     /// The binding is ready: its staged next key may be deployed (`"ready"`).
     Ready(Ready),
+    /// One zone's keys (`"keys"`).
+    Keys(KeysReport),
     /// The request failed (`"ok": false`).
     Error {
         /// What kind of failure, for a caller that acts on it (exit codes).
@@ -164,6 +191,8 @@ pub enum ErrorReason {
     Unavailable,
     /// The client sent nothing for the idle timeout.
     Idle,
+    /// A key command named a zone that is not served, or the key lifecycle refused it.
+    KeyRefused,
     /// A reason this client does not know (sent by a newer server).
     #[serde(other)]
     Other,
@@ -467,11 +496,10 @@ pub fn render_status_at(report: &StatusReport, now: u32, out: &mut dyn Write) ->
         }
         for (k, key) in zone.keys.iter().enumerate() {
             let label = if k == 0 { "keys" } else { "" };
-            let text = format!(
-                "{} {} {} ({})",
-                key.key_tag, key.algorithm, key.role, key.file
-            );
-            row(out, 2, label, &text)?;
+            row(out, 2, label, &key_line(key))?;
+        }
+        if !zone.keys.is_empty() {
+            render_key_outlook(zone.next_key_event.as_ref(), &zone.awaiting_ds, now, out)?;
         }
         row(
             out,
@@ -501,6 +529,71 @@ pub fn render_status_at(report: &StatusReport, now: u32, out: &mut dyn Write) ->
         for binding in &zone.bindings {
             render_binding(binding, now, out)?;
         }
+    }
+    Ok(())
+}
+
+/// Writes one zone's keys for a human (`daned keys`): a table with each key's tag, algorithm,
+/// role, state, since when, DS state and file, then the next scheduled key action.
+///
+/// # Errors
+///
+/// Only those of `out`.
+pub fn render_keys(report: &KeysReport, now: u32, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "zone {} serial {}", report.zone, report.serial)?;
+    writeln!(
+        out,
+        "{:>5}  {:<16} {:<4} {:<11} {:<20} {:<10} file",
+        "tag", "algorithm", "role", "state", "since", "ds"
+    )?;
+    for key in &report.keys {
+        writeln!(
+            out,
+            "{:>5}  {:<16} {:<4} {:<11} {:<20} {:<10} {}",
+            key.key_tag, key.algorithm, key.role, key.state, key.since, key.ds, key.file
+        )?;
+    }
+    render_key_outlook(
+        report.next_key_event.as_ref(),
+        &report.awaiting_ds,
+        now,
+        out,
+    )
+}
+
+/// `12345 ecdsap256sha256 csk active (file)`; the state is left out when unknown (an older
+/// daemon).
+fn key_line(key: &crate::status::KeyStatus) -> String {
+    let state = if key.state.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", key.state)
+    };
+    format!(
+        "{} {} {}{state} ({})",
+        key.key_tag, key.algorithm, key.role, key.file
+    )
+}
+
+fn render_key_outlook(
+    next: Option<&crate::status::KeyEvent>,
+    awaiting_ds: &[u16],
+    now: u32,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let next = next.map_or_else(
+        || "-".to_owned(),
+        |e| format!("{}: {}", when(e.at, now), e.what),
+    );
+    row(out, 2, "next key step", &next)?;
+    if !awaiting_ds.is_empty() {
+        let tags: Vec<String> = awaiting_ds.iter().map(u16::to_string).collect();
+        row(
+            out,
+            2,
+            "awaiting DS",
+            &format!("{} (daned ds-seen ZONE TAG once the parent has it)", tags.join(" ")),
+        )?;
     }
     Ok(())
 }
@@ -791,6 +884,50 @@ impl Ctx {
                 let wait = Duration::from_secs(timeout_secs).min(MAX_WAIT);
                 self.wait_ready(&binding, zone.as_deref(), wait).await
             }
+            Request::Keys { zone } => self.keys(&zone, None).await,
+            Request::DsSeen { zone, key_tag } => {
+                self.keys(&zone, Some(KeyAction::DsSeen(key_tag))).await
+            }
+            Request::KeyRollover { zone, role } => match crate::state::parse_role(&role) {
+                Some(role) => self.keys(&zone, Some(KeyAction::Roll(role))).await,
+                None => Response::error(
+                    ErrorReason::BadRequest,
+                    format!("unknown key role {role:?} (csk, ksk or zsk)"),
+                ),
+            },
+        }
+    }
+
+    /// `keys` (no action), `ds-seen` or `key-rollover`: the zone's keys afterwards.
+    async fn keys(&self, zone: &str, action: Option<KeyAction>) -> Response {
+        let zone = match Name::from_str_relaxed(zone) {
+            Ok(mut name) => {
+                name.set_fqdn(true);
+                name
+            }
+            Err(error) => {
+                return Response::error(
+                    ErrorReason::BadRequest,
+                    format!("bad zone name {zone:?}: {error}"),
+                );
+            }
+        };
+        let (reply, rx) = oneshot::channel();
+        let command = match action {
+            None => Command::Keys { zone, reply },
+            Some(action) => Command::KeyAction {
+                zone,
+                action,
+                reply: Some(reply),
+            },
+        };
+        if self.commands.send(command).await.is_err() {
+            return unavailable();
+        }
+        match rx.await {
+            Ok(Ok(report)) => Response::Keys(report),
+            Ok(Err(message)) => Response::error(ErrorReason::KeyRefused, message),
+            Err(_) => unavailable(),
         }
     }
 
@@ -952,6 +1089,8 @@ struct WireResponse {
     status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ready: Option<Ready>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keys: Option<KeysReport>,
 }
 
 impl From<Response> for WireResponse {
@@ -963,8 +1102,10 @@ impl From<Response> for WireResponse {
             reload: None,
             status: None,
             ready: None,
+            keys: None,
         };
         match response {
+            Response::Keys(report) => wire.keys = Some(report),
             Response::Reloaded(zones) => wire.reload = Some(zones),
             Response::Status(report) => wire.status = Some(report),
             Response::Ready(ready) => wire.ready = Some(ready),
@@ -995,21 +1136,31 @@ impl TryFrom<WireResponse> for Response {
                 reload: Some(zones),
                 status: None,
                 ready: None,
+                keys: None,
                 ..
             } => Ok(Self::Reloaded(zones)),
             WireResponse {
                 reload: None,
                 status: Some(report),
                 ready: None,
+                keys: None,
                 ..
             } => Ok(Self::Status(report)),
             WireResponse {
                 reload: None,
                 status: None,
                 ready: Some(ready),
+                keys: None,
                 ..
             } => Ok(Self::Ready(ready)),
-            _ => Err("an ok response needs exactly one of reload, status, ready".to_owned()),
+            WireResponse {
+                reload: None,
+                status: None,
+                ready: None,
+                keys: Some(keys),
+                ..
+            } => Ok(Self::Keys(keys)),
+            _ => Err("an ok response needs exactly one of reload, status, ready, keys".to_owned()),
         }
     }
 }

@@ -76,6 +76,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List ZONE's DNSSEC keys (tag, algorithm, role, state, since, DS state, file) and the
+    /// next scheduled key action.
+    Keys {
+        #[command(flatten)]
+        control: ControlArg,
+        /// The zone.
+        zone: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell the daemon that the parent now serves the DS of ZONE's key KEYTAG (a KSK or CSK
+    /// rollover waits for it); returns once the re-signed zone is served.
+    DsSeen {
+        #[command(flatten)]
+        control: ControlArg,
+        /// The zone.
+        zone: String,
+        /// The key's tag (see `daned keys ZONE`).
+        key_tag: u16,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a rollover of ZONE's active key of ROLE (csk, ksk or zsk) now, whatever its
+    /// lifetime; returns once the zone with the new key is served.
+    KeyRollover {
+        #[command(flatten)]
+        control: ControlArg,
+        /// The zone.
+        zone: String,
+        /// csk, ksk or zsk.
+        #[arg(value_parser = ["csk", "ksk", "zsk"])]
+        role: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the TLSA record for a certificate (PEM chain or DER).
     Tlsa {
         /// The certificate file (end-entity first in a chain).
@@ -279,6 +317,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 other => control_failure(other),
             }
         }
+        Command::Keys {
+            control,
+            zone,
+            json,
+        } => keys_command(&control, control::Request::Keys { zone }, json),
+        Command::DsSeen {
+            control,
+            zone,
+            key_tag,
+            json,
+        } => keys_command(&control, control::Request::DsSeen { zone, key_tag }, json),
+        Command::KeyRollover {
+            control,
+            zone,
+            role,
+            json,
+        } => keys_command(&control, control::Request::KeyRollover { zone, role }, json),
         Command::Tlsa {
             certificate,
             usage,
@@ -408,6 +463,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// How long a control request may take beyond its own wait (a reload signs).
 const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `daned keys`, `ds-seen`, `key-rollover`: one request, the zone's keys printed.
+fn keys_command(
+    control: &ControlArg,
+    request: control::Request,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let response = control::request(&control.socket()?, &request, CONTROL_TIMEOUT)?;
+    let mut out = io::stdout().lock();
+    match response {
+        control::Response::Keys(report) if json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        control::Response::Keys(report) => {
+            control::render_keys(&report, SystemClock.now(), &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        other => control_failure(other),
+    }
+}
 
 /// Reports a control socket error answer on stderr; exit 1.
 fn control_failure(response: control::Response) -> anyhow::Result<ExitCode> {

@@ -17,9 +17,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Config;
 use crate::journal::{self, Journal};
 use crate::query::Catalog;
-use crate::status::{BindingStatus, KeyStatus, StatusReport, ZoneStatus};
-use crate::zones::{Mode, ZoneError, ZoneRuntime};
-use daned_sign::keys::KeyRole;
+use crate::status::{BindingStatus, KeyEvent, KeyStatus, KeysReport, StatusReport, ZoneStatus};
+use crate::zones::{KeyAction, Mode, ZoneError, ZoneRuntime};
+use crate::status::rfc3339;
+use daned_sign::lifecycle::DsState;
 use daned_sign::zone::ZoneDelta;
 
 /// Where the time comes from: seconds since the Unix epoch.
@@ -114,6 +115,23 @@ pub enum Command {
     Status {
         /// Where to send it.
         reply: oneshot::Sender<StatusReport>,
+    },
+    /// Report one zone's keys (`daned keys`).
+    Keys {
+        /// The zone.
+        zone: Name,
+        /// Where to send them.
+        reply: oneshot::Sender<Result<KeysReport, String>>,
+    },
+    /// Act on one zone's keys (`daned ds-seen`, `daned key-rollover`); the reply comes once
+    /// the re-signed zone is served.
+    KeyAction {
+        /// The zone.
+        zone: Name,
+        /// What to do.
+        action: KeyAction,
+        /// Where to send the zone's keys afterwards, or the error.
+        reply: Option<oneshot::Sender<Result<KeysReport, String>>>,
     },
 }
 
@@ -294,6 +312,15 @@ impl Manager {
                         // The requester may have gone away.
                         let _ = reply.send(self.status());
                     }
+                    Some(Command::Keys { zone, reply }) => {
+                        let _ = reply.send(self.keys_report(&zone));
+                    }
+                    Some(Command::KeyAction { zone, action, reply }) => {
+                        let outcome = self.key_action(&zone, action);
+                        if let Some(reply) = reply {
+                            let _ = reply.send(outcome);
+                        }
+                    }
                     None => break,
                 },
             }
@@ -325,6 +352,17 @@ impl Manager {
         let mut deltas = Vec::new();
         for (index, rt) in self.zones.iter_mut().enumerate() {
             let origin = rt.config().origin.clone();
+            let from = rt.signed().serial();
+            match blocking(|| rt.update_keys(now, &self.rng, KeyAction::Tick)) {
+                Ok(Some(delta)) => {
+                    tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "zone re-signed for a key state change");
+                    deltas.push((index, delta));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(zone = %origin, %error, "key lifecycle step failed; the previous version is still served");
+                }
+            }
             let from = rt.signed().serial();
             match blocking(|| rt.tick_bindings(now, &self.rng)) {
                 Ok(Some(delta)) => {
@@ -441,6 +479,47 @@ impl Manager {
         outcomes
     }
 
+    /// Applies `action` to zone `zone`'s keys, publishes the result and returns the zone's
+    /// keys as they are now served (or what went wrong).
+    pub fn key_action(&mut self, zone: &Name, action: KeyAction) -> Result<KeysReport, String> {
+        let now = self.clock.now();
+        let index = self.zone_index(zone)?;
+        let rt = &mut self.zones[index];
+        let from = rt.signed().serial();
+        let result = blocking(|| rt.update_keys(now, &self.rng, action));
+        match result {
+            Ok(Some(delta)) => {
+                tracing::info!(zone = %zone, from, to = delta.to_serial, ?action, "zone re-signed for a key action");
+                self.record_and_publish(vec![(index, delta)]);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(zone = %zone, %error, ?action, "key action refused");
+                return Err(error.to_string());
+            }
+        }
+        self.keys_report(zone)
+    }
+
+    /// Zone `zone`'s keys, for `daned keys`.
+    pub fn keys_report(&self, zone: &Name) -> Result<KeysReport, String> {
+        let rt = &self.zones[self.zone_index(zone)?];
+        Ok(KeysReport {
+            zone: rt.config().origin.to_string(),
+            serial: rt.signed().serial(),
+            keys: key_statuses(rt),
+            next_key_event: next_key_event(rt),
+            awaiting_ds: rt.key_outlook().awaiting_ds.clone(),
+        })
+    }
+
+    fn zone_index(&self, zone: &Name) -> Result<usize, String> {
+        self.zones
+            .iter()
+            .position(|rt| rt.config().origin == *zone)
+            .ok_or_else(|| format!("no zone {zone}"))
+    }
+
     /// The zones being served.
     pub fn zones(&self) -> &[ZoneRuntime] {
         &self.zones
@@ -464,24 +543,43 @@ impl Manager {
     }
 }
 
+/// Every key of the zone with its lifecycle state.
+fn key_statuses(rt: &ZoneRuntime) -> Vec<KeyStatus> {
+    rt.keys()
+        .iter()
+        .map(|entry| {
+            let record = &entry.record;
+            let (ds, ds_since) = match record.ds {
+                DsState::None => ("none", None),
+                DsState::Submitted { since } => ("submitted", Some(since)),
+                DsState::Seen { at } => ("seen", Some(at)),
+                DsState::Withdrawn { since } => ("withdrawn", Some(since)),
+            };
+            KeyStatus {
+                key_tag: record.tag,
+                algorithm: record.algorithm.to_string(),
+                role: crate::state::role_name(record.role).to_string(),
+                file: entry.file.display().to_string(),
+                state: record.state.name().to_string(),
+                since: rfc3339(record.since),
+                ds: ds.to_string(),
+                ds_since: ds_since.map(rfc3339),
+            }
+        })
+        .collect()
+}
+
+fn next_key_event(rt: &ZoneRuntime) -> Option<KeyEvent> {
+    rt.key_outlook().next.as_ref().map(|next| KeyEvent {
+        at: next.at,
+        at_utc: rfc3339(next.at),
+        what: next.what.clone(),
+    })
+}
+
 fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
     let signed = rt.signed();
-    let keys = rt
-        .keys()
-        .iter()
-        .zip(rt.key_files())
-        .map(|(key, file)| KeyStatus {
-            key_tag: key.key_tag(),
-            algorithm: key.algorithm().to_string(),
-            role: match key.role() {
-                KeyRole::Ksk => "ksk",
-                KeyRole::Zsk => "zsk",
-                _ => "csk",
-            }
-            .to_string(),
-            file: file.display().to_string(),
-        })
-        .collect();
+    let keys = key_statuses(rt);
     let bindings = rt
         .bindings()
         .iter()
@@ -508,6 +606,11 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
         certificate_errors: counters.certificate_errors,
         unsafe_switches: counters.unsafe_switches,
         failed_updates: counters.failed_updates,
+        signature_expiry_seconds: signed
+            .earliest_expiration()
+            .map(|exp| i64::from(exp.wrapping_sub(now) as i32)),
+        next_key_event: next_key_event(rt),
+        awaiting_ds: rt.key_outlook().awaiting_ds.clone(),
     }
 }
 

@@ -8,7 +8,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use daned_sign::hickory_proto::dnssec::Algorithm;
 use daned_sign::hickory_proto::rr::Name;
+use daned_sign::keys::{KeyAlgorithm, KeyRole};
+use daned_sign::lifecycle::{DsState, KeyRecord, KeyState as LifecycleState};
 use serde::{Deserialize, Serialize};
 
 /// What is remembered about one zone.
@@ -23,6 +26,113 @@ pub struct ZoneState {
     /// when, so that a restart neither resets a wait nor drops a record early.
     #[serde(default)]
     pub bindings: std::collections::BTreeMap<String, crate::rollover::BindingState>,
+    /// The zone's DNSSEC keys and their lifecycle states, in the order they were added. Empty
+    /// in state files of before automatic rollovers: the keys found in key-dir are adopted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyState>,
+}
+
+/// One key's lifecycle record as stored: a [`KeyRecord`] plus its file name in key-dir.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KeyState {
+    /// Key tag.
+    pub tag: u16,
+    /// DNSSEC algorithm number (13, 15, ...).
+    pub algorithm: u8,
+    /// `csk`, `ksk` or `zsk`.
+    pub role: String,
+    /// Lifecycle state name (`published`, `active`, ...).
+    pub state: String,
+    /// When the key was created (seconds since the epoch).
+    pub created: u32,
+    /// When it entered `state`.
+    pub since: u32,
+    /// When it became active, if it has been.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_since: Option<u32>,
+    /// Its DS at the parent: `none`, `submitted`, `seen` or `withdrawn`.
+    pub ds: String,
+    /// When `ds` last changed (absent for `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ds_since: Option<u32>,
+    /// The key file's name in key-dir.
+    pub file: String,
+}
+
+impl KeyState {
+    /// The stored form of `record`, kept in `file`.
+    pub fn from_record(record: &KeyRecord, file: &str) -> Self {
+        let (ds, ds_since) = match record.ds {
+            DsState::None => ("none", None),
+            DsState::Submitted { since } => ("submitted", Some(since)),
+            DsState::Seen { at } => ("seen", Some(at)),
+            DsState::Withdrawn { since } => ("withdrawn", Some(since)),
+        };
+        Self {
+            tag: record.tag,
+            algorithm: u8::from(record.algorithm.dnssec_algorithm()),
+            role: role_name(record.role).to_owned(),
+            state: record.state.name().to_owned(),
+            created: record.created,
+            since: record.since,
+            active_since: record.active_since,
+            ds: ds.to_owned(),
+            ds_since,
+            file: file.to_owned(),
+        }
+    }
+
+    /// The lifecycle record, or what is wrong with the stored one.
+    ///
+    /// # Errors
+    ///
+    /// An unknown algorithm, role, state or DS state.
+    pub fn to_record(&self) -> Result<KeyRecord, String> {
+        let algorithm = KeyAlgorithm::from_dnssec_algorithm(Algorithm::from_u8(self.algorithm))
+            .map_err(|e| format!("key {}: {e}", self.tag))?;
+        let role = parse_role(&self.role)
+            .ok_or_else(|| format!("key {}: unknown role {:?}", self.tag, self.role))?;
+        let state = LifecycleState::from_name(&self.state)
+            .ok_or_else(|| format!("key {}: unknown state {:?}", self.tag, self.state))?;
+        let at = self.ds_since.unwrap_or(self.since);
+        let ds = match self.ds.as_str() {
+            "none" => DsState::None,
+            "submitted" => DsState::Submitted { since: at },
+            "seen" => DsState::Seen { at },
+            "withdrawn" => DsState::Withdrawn { since: at },
+            other => return Err(format!("key {}: unknown ds state {other:?}", self.tag)),
+        };
+        Ok(KeyRecord {
+            tag: self.tag,
+            algorithm,
+            role,
+            state,
+            created: self.created,
+            since: self.since,
+            active_since: self.active_since,
+            ds,
+        })
+    }
+}
+
+/// `csk`, `ksk` or `zsk`: the names used in key file names, the state file and status output.
+pub fn role_name(role: KeyRole) -> &'static str {
+    match role {
+        KeyRole::Ksk => "ksk",
+        KeyRole::Zsk => "zsk",
+        _ => "csk",
+    }
+}
+
+/// The inverse of [`role_name`].
+pub fn parse_role(name: &str) -> Option<KeyRole> {
+    match name {
+        "csk" => Some(KeyRole::Csk),
+        "ksk" => Some(KeyRole::Ksk),
+        "zsk" => Some(KeyRole::Zsk),
+        _ => None,
+    }
 }
 
 /// Errors reading or writing the state directory, naming the file.
@@ -136,6 +246,7 @@ mod tests {
             serial: 2026112805,
             content_digest: "ab".into(),
             bindings: Default::default(),
+            keys: Vec::new(),
         };
         store(dir.path(), &origin, &st).unwrap();
         assert_eq!(load(dir.path(), &origin).unwrap(), Some(st));

@@ -38,6 +38,43 @@ pub struct ZoneStatus {
     /// Reloads or updates that failed since start (the previous version stayed).
     #[serde(default)]
     pub failed_updates: u64,
+    /// Seconds from now until the earliest RRSIG expiration (negative once past).
+    #[serde(default)]
+    pub signature_expiry_seconds: Option<i64>,
+    /// The key lifecycle's next timed step.
+    #[serde(default)]
+    pub next_key_event: Option<KeyEvent>,
+    /// Tags of the KSKs/CSKs whose DS is awaited at the parent (`daned ds-seen`).
+    #[serde(default)]
+    pub awaiting_ds: Vec<u16>,
+}
+
+/// A scheduled step of the key lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct KeyEvent {
+    /// When (seconds since the epoch).
+    pub at: u32,
+    /// The same, RFC 3339 UTC.
+    pub at_utc: String,
+    /// What happens: e.g. `key 12345 (zsk) active -> retired`.
+    pub what: String,
+}
+
+/// What `daned keys ZONE` (and `ds-seen`, `key-rollover`) answer: one zone's keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct KeysReport {
+    /// The zone apex.
+    pub zone: String,
+    /// The serial served now (after the action, for `ds-seen` and `key-rollover`).
+    pub serial: u32,
+    /// Every key, removed ones included, in the order they were added.
+    pub keys: Vec<KeyStatus>,
+    /// The lifecycle's next timed step.
+    pub next_key_event: Option<KeyEvent>,
+    /// Tags whose DS is awaited at the parent.
+    pub awaiting_ds: Vec<u16>,
 }
 
 /// One signing key.
@@ -52,6 +89,59 @@ pub struct KeyStatus {
     pub role: String,
     /// The key file.
     pub file: String,
+    /// Lifecycle state: `pre-active`, `published`, `ready`, `active`, `retired`,
+    /// `post-active` or `removed`.
+    #[serde(default)]
+    pub state: String,
+    /// When it entered that state, RFC 3339 UTC.
+    #[serde(default)]
+    pub since: String,
+    /// Its DS at the parent: `none`, `submitted`, `seen` or `withdrawn`.
+    #[serde(default)]
+    pub ds: String,
+    /// When the DS state last changed, RFC 3339 UTC.
+    #[serde(default)]
+    pub ds_since: Option<String>,
+}
+
+/// `t` (seconds since the epoch) as RFC 3339 UTC: `2026-11-28T22:05:03Z`.
+pub fn rfc3339(t: u32) -> String {
+    let t = i64::from(t);
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    // d is in 1..=31 and m in 1..=12 by construction, so the casts cannot truncate.
+    (if m <= 2 { y + 1 } else { y }, m as u32, d as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        // 2000-02-29 (a leap day) 12:34:56.
+        assert_eq!(rfc3339(951_827_696), "2000-02-29T12:34:56Z");
+    }
 }
 
 /// One TLSA binding (a certificate and the owner names it serves).

@@ -16,8 +16,11 @@ use std::sync::Arc;
 use daned_sign::SignError;
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 use daned_sign::keys::{KeyRole, SigningKey};
+use daned_sign::lifecycle::{
+    self, DsState, KeyPolicy, KeyRecord, KeyState, LifecycleError, NextAction, Transition,
+};
 use daned_sign::serial::{next_serial, serial_gt};
-use daned_sign::sign::{self, SignCtx, ZoneKey};
+use daned_sign::sign::{self, KeyUse, SignCtx, ZoneKey};
 use daned_sign::tlsa;
 use daned_sign::zone::{
     Rrset, RrsetChange, SignedZone, Zone, ZoneDelta, canonical_name, canonical_rdata,
@@ -72,6 +75,27 @@ pub enum ZoneError {
         origin: Name,
         /// The key directory.
         dir: PathBuf,
+    },
+    /// A key the zone's records need has no file in key-dir (keys are never deleted by daned:
+    /// restore it from a backup).
+    #[error("zone {origin}: key {tag} ({state}) is missing: {}", path.display())]
+    MissingKey {
+        /// The zone.
+        origin: Name,
+        /// Its tag.
+        tag: u16,
+        /// Its lifecycle state.
+        state: &'static str,
+        /// The file expected.
+        path: PathBuf,
+    },
+    /// The key lifecycle refused (a bad policy, `ds-seen` for a key not awaited, ...).
+    #[error("zone {origin}: {source}")]
+    Lifecycle {
+        /// The zone.
+        origin: Name,
+        /// The lifecycle's error.
+        source: LifecycleError,
     },
     /// Signing failed.
     #[error("zone {origin}: {source}")]
@@ -393,17 +417,29 @@ pub fn rrsets_digest<'r>(rrsets: impl IntoIterator<Item = &'r Rrset>) -> [u8; 32
 /// per read), the generated TLSA RRsets, the keys' DNSKEY records and the NSEC3 parameters
 /// (an NSEC zone adds nothing, so its digest is the one it had before NSEC3 existed). Cheap for
 /// a certificate update: the zone file's part is not hashed again.
+///
+/// A key used as [`KeyUse::steady`] adds its DNSKEY only (the digest of before key rollovers);
+/// any other use (a key being rolled, CDS published) adds the use too.
 pub fn content_digest<'k>(
     base_digest: &[u8; 32],
     generated: &BTreeMap<Name, Rrset>,
-    keys: impl IntoIterator<Item = &'k SigningKey>,
+    keys: impl IntoIterator<Item = (&'k SigningKey, KeyUse)>,
     denial: Denial,
 ) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(base_digest);
     ctx.update(&rrsets_digest(generated.values()));
-    for key in keys {
+    for (key, usage) in keys {
         ctx.update(key.dnskey().to_string().as_bytes());
+        if usage != KeyUse::steady(key.role()) {
+            ctx.update(&[
+                b'u',
+                u8::from(usage.publish),
+                u8::from(usage.sign_keys),
+                u8::from(usage.sign_zone),
+                u8::from(usage.cds),
+            ]);
+        }
     }
     if let Denial::Nsec3(params) = denial {
         // A switch between NSEC and NSEC3 changes the zone, so it moves the serial.
@@ -437,14 +473,56 @@ pub struct ZoneCounters {
     pub failed_updates: u64,
 }
 
+/// One DNSSEC key of a zone: its lifecycle record, its file, and the key itself (absent only
+/// for a removed key whose file is gone).
+#[derive(Clone, Debug)]
+pub struct KeyEntry {
+    /// The lifecycle record (persisted in the state file).
+    pub record: KeyRecord,
+    /// The key file.
+    pub file: PathBuf,
+    /// The key.
+    pub key: Option<Arc<SigningKey>>,
+}
+
+/// What the key lifecycle expects next, from the last [`lifecycle::advance`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyOutlook {
+    /// The next timed step.
+    pub next: Option<NextAction>,
+    /// KSK/CSK tags whose DS is awaited at the parent.
+    pub awaiting_ds: Vec<u16>,
+}
+
+/// An operator's key action, or just the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAction {
+    /// Move the lifecycle to now (a timer).
+    Tick,
+    /// The DS of this key is at the parent (`daned ds-seen`, or polling found it).
+    DsSeen(u16),
+    /// Start a rollover of the active key of this role now (`daned key-rollover`).
+    Roll(KeyRole),
+}
+
+/// How many rounds of "create the asked-for keys, advance again" one lifecycle step may take;
+/// the engine asks at most once per role, so more means it is looping.
+const MAX_KEY_ROUNDS: usize = 8;
+
 /// A zone being served.
 pub struct ZoneRuntime {
     cfg: ZoneConfig,
     key_dir: PathBuf,
     state_dir: PathBuf,
     mode: Mode,
-    keys: Vec<SigningKey>,
-    key_files: Vec<PathBuf>,
+    /// Every key of the zone, in the order they were added (indices are stable).
+    entries: Vec<KeyEntry>,
+    /// The keys the served version was signed with (indices into `entries`) and their use.
+    signed_with: Vec<(usize, KeyUse)>,
+    /// What the lifecycle expects next.
+    outlook: KeyOutlook,
+    /// The largest TTL in the content (never lowered by a partial update).
+    max_ttl: u32,
     /// SHA-256 of the zone file's content, computed once per read.
     base_digest: [u8; 32],
     bindings: Vec<Binding>,
@@ -504,34 +582,42 @@ impl ZoneRuntime {
         let generated = generated_rrsets(&cfg, &bindings)?;
         let content = compose(&cfg, &base.zone, &generated)?;
         let base_digest = rrsets_digest(base.zone.rrsets());
-        let mut stored = stored;
-        if stored.is_empty() {
-            if mode == Mode::ReadOnly {
-                return Err(ZoneError::NoKeys {
-                    origin: cfg.origin.clone(),
-                    dir: key_dir,
-                });
-            }
-            let key = keystore::create_key(
-                &key_dir,
-                &cfg.origin,
-                cfg.signing.algorithm,
-                KeyRole::Csk,
-                rng,
-            )?;
-            tracing::info!(zone = %cfg.origin, key_tag = key.key.key_tag(), path = %key.path.display(), "created signing key");
-            stored.push(key);
+        let mut entries = key_entries(&cfg, &key_dir, &state_dir, saved.as_ref(), stored, now)?;
+        if entries.is_empty() && mode == Mode::ReadOnly {
+            return Err(ZoneError::NoKeys {
+                origin: cfg.origin.clone(),
+                dir: key_dir,
+            });
         }
-        let (keys, key_files): (Vec<SigningKey>, Vec<PathBuf>) =
-            stored.into_iter().map(|k| (k.key, k.path)).unzip();
-        let digest = content_digest(&base_digest, &generated, &keys, cfg.signing.denial);
+        let max_ttl = max_ttl(&content);
+        let policy = key_policy(&cfg, max_ttl);
+        let (transitions, outlook) = run_lifecycle(
+            &cfg,
+            &key_dir,
+            &mut entries,
+            &policy,
+            now,
+            rng,
+            mode == Mode::Serve,
+            None,
+        )?;
+        if mode == Mode::Serve {
+            log_transitions(&cfg.origin, &transitions);
+        }
+        let signed_with = usages(&entries, &policy);
+        let digest = content_digest(
+            &base_digest,
+            &generated,
+            used_keys(&entries, &signed_with),
+            cfg.signing.denial,
+        );
         let wanted = file_serial(&content);
         let serial = match &saved {
             Some(st) if st.content_digest == digest => st.serial,
             Some(st) => next_serial(st.serial, wanted),
             None => wanted,
         };
-        let signed = with_ctx(&cfg, &keys, now, rng, |ctx| {
+        let signed = with_ctx(&cfg, &zone_keys(&entries, &signed_with), now, rng, |ctx| {
             sign::sign_zone(ctx, &content, serial)
         })
         .map_err(|source| ZoneError::Sign {
@@ -543,8 +629,10 @@ impl ZoneRuntime {
             key_dir,
             state_dir,
             mode,
-            keys,
-            key_files,
+            entries,
+            signed_with,
+            outlook,
+            max_ttl,
             base_digest,
             bindings,
             generated,
@@ -568,14 +656,19 @@ impl ZoneRuntime {
         &self.signed
     }
 
-    /// The keys in use.
-    pub fn keys(&self) -> &[SigningKey] {
-        &self.keys
+    /// Every key of the zone with its lifecycle record, removed ones included.
+    pub fn keys(&self) -> &[KeyEntry] {
+        &self.entries
     }
 
-    /// The files the keys were read from, in the order of [`Self::keys`].
-    pub fn key_files(&self) -> &[PathBuf] {
-        &self.key_files
+    /// What the key lifecycle expects next.
+    pub fn key_outlook(&self) -> &KeyOutlook {
+        &self.outlook
+    }
+
+    /// The zone's key policy now (the largest TTL taken from the content).
+    pub fn key_policy(&self) -> KeyPolicy {
+        key_policy(&self.cfg, self.max_ttl)
     }
 
     /// The TLSA bindings with their rollover state.
@@ -730,7 +823,8 @@ impl ZoneRuntime {
             None
         } else {
             let serial = next_serial(current, wanted);
-            let (signed, delta) = with_ctx(&self.cfg, &self.keys, now, rng, |ctx| {
+            let keys = zone_keys(&self.entries, &self.signed_with);
+            let (signed, delta) = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
                 sign::apply_changes(ctx, &self.signed, &changes, serial)
             })
             .map_err(|source| ZoneError::Sign {
@@ -743,13 +837,17 @@ impl ZoneRuntime {
         // Commit everything together: only the signed version changed above, and it already
         // matches what is committed here.
         match new_content {
-            Some(content) => self.content = content,
+            Some(content) => {
+                self.max_ttl = max_ttl(&content);
+                self.content = content;
+            }
             None => {
                 for change in &changes {
                     match &change.rrset {
                         // The owners lie inside the zone: checked when the config was read and
                         // again when the content was first composed, so insert cannot fail.
                         Some(rrset) => {
+                            self.max_ttl = self.max_ttl.max(rrset.ttl());
                             let _ = self.content.insert(rrset.clone());
                         }
                         None => {
@@ -793,7 +891,8 @@ impl ZoneRuntime {
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let serial = self.signed.serial().wrapping_add(1);
-        let result = with_ctx(&self.cfg, &self.keys, now, rng, |ctx| {
+        let keys = zone_keys(&self.entries, &self.signed_with);
+        let result = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
             sign::refresh_signatures(ctx, &self.signed, serial)
         })
         .map_err(|source| ZoneError::Sign {
@@ -808,15 +907,102 @@ impl ZoneRuntime {
         Ok(Some(delta))
     }
 
+    /// Moves the key lifecycle to `now` after `action`: applies it, creates the keys the
+    /// lifecycle asks for, and when what the keys do changed, re-signs what that changes
+    /// ([`sign::refresh_signatures`]) under a new serial. `None` when the served zone stays.
+    ///
+    /// The key records are persisted before the new version is returned (and so before it is
+    /// served); a key file created here stays whatever happens next.
+    ///
+    /// # Errors
+    ///
+    /// [`ZoneError::Lifecycle`] (an unknown or not awaited key for `ds-seen`, no key to roll,
+    /// a bad policy), key creation, signing or state errors. On a signing error the records
+    /// are kept and the next call signs again.
+    pub fn update_keys(
+        &mut self,
+        now: u32,
+        rng: &dyn SecureRandom,
+        action: KeyAction,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        let origin = self.cfg.origin.clone();
+        let lifecycle_err = |source| ZoneError::Lifecycle {
+            origin: origin.clone(),
+            source,
+        };
+        let policy = self.key_policy();
+        let mut entries = self.entries.clone();
+        let roll = match action {
+            KeyAction::Tick => None,
+            KeyAction::Roll(role) => Some(role),
+            KeyAction::DsSeen(tag) => {
+                let mut records: Vec<KeyRecord> = entries.iter().map(|e| e.record).collect();
+                lifecycle::ds_seen(now, &mut records, tag).map_err(lifecycle_err)?;
+                for (entry, record) in entries.iter_mut().zip(records) {
+                    entry.record = record;
+                }
+                tracing::info!(zone = %origin, tag, "DS seen at the parent");
+                None
+            }
+        };
+        let (transitions, outlook) = run_lifecycle(
+            &self.cfg,
+            &self.key_dir,
+            &mut entries,
+            &policy,
+            now,
+            rng,
+            self.mode == Mode::Serve,
+            roll,
+        )?;
+        log_transitions(&origin, &transitions);
+        let records_changed = entries.len() != self.entries.len()
+            || entries
+                .iter()
+                .zip(&self.entries)
+                .any(|(a, b)| a.record != b.record);
+        self.entries = entries;
+        self.outlook = outlook;
+        if records_changed {
+            self.persist()?;
+        }
+        let used = usages(&self.entries, &policy);
+        if used == self.signed_with {
+            return Ok(None);
+        }
+        let serial = next_serial(self.signed.serial(), file_serial(&self.content));
+        let keys = zone_keys(&self.entries, &used);
+        let result = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
+            sign::refresh_signatures(ctx, &self.signed, serial)
+        })
+        .map_err(|source| ZoneError::Sign {
+            origin: origin.clone(),
+            source,
+        });
+        let result = result.inspect_err(|e| {
+            self.counters.failed_updates += 1;
+            self.last_error = Some(e.to_string());
+        })?;
+        self.signed_with = used;
+        let delta = result.map(|(signed, delta)| {
+            self.signed = Arc::new(signed);
+            delta
+        });
+        self.persist()?;
+        Ok(delta)
+    }
+
     /// When (seconds since the epoch) this zone next needs the manager: the earliest RRSIG
     /// expiration minus the refresh margin, or a rollover deadline, whichever comes first.
     /// `None` when there is nothing to wait for.
     pub fn next_deadline(&self) -> Option<u32> {
         let refresh = self.next_refresh_at();
+        let keys = self.outlook.next.as_ref().map(|n| n.at);
         self.bindings
             .iter()
             .filter_map(|b| b.state.next_deadline())
             .chain(refresh)
+            .chain(keys)
             .min_by(|a, b| {
                 if a == b {
                     std::cmp::Ordering::Equal
@@ -849,7 +1035,7 @@ impl ZoneRuntime {
             content_digest: content_digest(
                 &self.base_digest,
                 &self.generated,
-                &self.keys,
+                used_keys(&self.entries, &self.signed_with),
                 self.cfg.signing.denial,
             ),
             bindings: self
@@ -857,6 +1043,7 @@ impl ZoneRuntime {
                 .iter()
                 .map(|b| (b.cfg.name.clone(), b.state.clone()))
                 .collect(),
+            keys: self.entries.iter().map(KeyEntry::stored).collect(),
         };
         state::store(&self.state_dir, &self.cfg.origin, &st)?;
         Ok(())
@@ -865,19 +1052,275 @@ impl ZoneRuntime {
 
 fn with_ctx<T>(
     cfg: &ZoneConfig,
-    keys: &[SigningKey],
+    keys: &[ZoneKey<'_>],
     now: u32,
     rng: &dyn SecureRandom,
     f: impl FnOnce(&SignCtx<'_>) -> Result<T, SignError>,
 ) -> Result<T, SignError> {
-    let keys: Vec<ZoneKey<'_>> = keys.iter().map(ZoneKey::steady).collect();
     let ctx = SignCtx {
         now,
         policy: cfg.signing.policy,
-        keys: &keys,
+        keys,
         dnskey_ttl: cfg.signing.dnskey_ttl,
         rng,
         denial: cfg.signing.denial,
     };
     f(&ctx)
+}
+
+impl KeyEntry {
+    /// The stored form of the record (with the file's name).
+    fn stored(&self) -> state::KeyState {
+        let file = self
+            .file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        state::KeyState::from_record(&self.record, file)
+    }
+}
+
+/// The zone's key policy with `max_ttl` as the largest signed TTL (`TTLsig`).
+fn key_policy(cfg: &ZoneConfig, max_ttl: u32) -> KeyPolicy {
+    KeyPolicy {
+        max_zone_ttl: max_ttl.max(cfg.signing.dnskey_ttl),
+        ..cfg.keys.policy
+    }
+}
+
+/// The largest TTL of any RRset in `content`. The NSEC/NSEC3 TTL (RFC 9077: the smaller of the
+/// SOA's TTL and MINIMUM) is at most the SOA's TTL, so it is covered; the DNSKEY TTL is added
+/// by [`key_policy`].
+fn max_ttl(content: &Zone) -> u32 {
+    content.rrsets().map(Rrset::ttl).max().unwrap_or(0)
+}
+
+/// The zone's keys at start: the records of the state file matched with their files, or, with
+/// no records yet (first start of this version, or keys put in key-dir by hand or by
+/// `daned import-key`), every key file adopted as active with its DS at the parent.
+fn key_entries(
+    cfg: &ZoneConfig,
+    key_dir: &Path,
+    state_dir: &Path,
+    saved: Option<&ZoneState>,
+    stored: Vec<keystore::StoredKey>,
+    now: u32,
+) -> Result<Vec<KeyEntry>, ZoneError> {
+    let mut by_file: BTreeMap<PathBuf, Arc<SigningKey>> = stored
+        .into_iter()
+        .map(|k| (k.path, Arc::new(k.key)))
+        .collect();
+    let saved_keys = saved.map(|s| s.keys.as_slice()).unwrap_or_default();
+    let corrupt = |reason: String| {
+        ZoneError::State(StateError::Corrupt {
+            path: state::state_path(state_dir, &cfg.origin),
+            reason,
+        })
+    };
+    let mut entries = Vec::with_capacity(saved_keys.len());
+    for stored in saved_keys {
+        let record = stored.to_record().map_err(corrupt)?;
+        if stored.file.contains('/') || stored.file.is_empty() {
+            return Err(corrupt(format!("key {}: bad file name {:?}", stored.tag, stored.file)));
+        }
+        let path = key_dir.join(&stored.file);
+        let key = by_file.remove(&path);
+        match &key {
+            Some(key) if key.key_tag() != record.tag || key.role() != record.role => {
+                return Err(corrupt(format!(
+                    "key {}: {} holds key {} ({:?})",
+                    record.tag,
+                    path.display(),
+                    key.key_tag(),
+                    key.role()
+                )));
+            }
+            None if record.state != KeyState::Removed => {
+                return Err(ZoneError::MissingKey {
+                    origin: cfg.origin.clone(),
+                    tag: record.tag,
+                    state: record.state.name(),
+                    path,
+                });
+            }
+            _ => {}
+        }
+        entries.push(KeyEntry {
+            record,
+            file: path,
+            key,
+        });
+    }
+    let adopt = entries.is_empty();
+    for (path, key) in by_file {
+        if adopt {
+            let record = adopted_record(&key, now);
+            tracing::info!(zone = %cfg.origin, tag = record.tag, role = state::role_name(record.role), path = %path.display(), "key adopted as active (its DS is taken to be at the parent)");
+            entries.push(KeyEntry {
+                record,
+                file: path,
+                key: Some(key),
+            });
+        } else {
+            tracing::warn!(zone = %cfg.origin, tag = key.key_tag(), path = %path.display(), "key file is not among the zone's keys; not used");
+        }
+    }
+    Ok(entries)
+}
+
+/// The record of a key found in key-dir with no record: active since `now`, its DS (for a KSK
+/// or CSK) at the parent since `now` — the parent already has it, or the operator adds it.
+fn adopted_record(key: &SigningKey, now: u32) -> KeyRecord {
+    KeyRecord {
+        tag: key.key_tag(),
+        algorithm: key.algorithm(),
+        role: key.role(),
+        state: KeyState::Active,
+        created: now,
+        since: now,
+        active_since: Some(now),
+        ds: if key.role() == KeyRole::Zsk {
+            DsState::None
+        } else {
+            DsState::Seen { at: now }
+        },
+    }
+}
+
+/// Runs [`lifecycle::advance`] (after [`lifecycle::start_roll`] when `roll` is given) over
+/// `entries`, creating the keys it asks for (only when `create`; read-only callers sign with
+/// what they have), until it asks for nothing. Returns the transitions and the outlook.
+#[allow(clippy::too_many_arguments, reason = "one private step of start and update_keys")]
+fn run_lifecycle(
+    cfg: &ZoneConfig,
+    key_dir: &Path,
+    entries: &mut Vec<KeyEntry>,
+    policy: &KeyPolicy,
+    now: u32,
+    rng: &dyn SecureRandom,
+    create: bool,
+    roll: Option<KeyRole>,
+) -> Result<(Vec<Transition>, KeyOutlook), ZoneError> {
+    let origin = &cfg.origin;
+    let lifecycle_err = |source| ZoneError::Lifecycle {
+        origin: origin.clone(),
+        source,
+    };
+    let mut records: Vec<KeyRecord> = entries.iter().map(|e| e.record).collect();
+    let mut advance = match roll {
+        Some(role) => lifecycle::start_roll(now, policy, &mut records, role),
+        None => lifecycle::advance(now, policy, &mut records),
+    }
+    .map_err(lifecycle_err)?;
+    let mut transitions = Vec::new();
+    for round in 0.. {
+        if records.len() != entries.len()
+            || records.iter().zip(entries.iter()).any(|(r, e)| r.tag != e.record.tag)
+        {
+            return Err(lifecycle_err(LifecycleError::BadPolicy(
+                "the lifecycle changed the list of keys".to_owned(),
+            )));
+        }
+        for (entry, record) in entries.iter_mut().zip(&records) {
+            entry.record = *record;
+        }
+        transitions.append(&mut advance.transitions);
+        if advance.generate.is_empty() || !create {
+            break;
+        }
+        if round == MAX_KEY_ROUNDS {
+            return Err(lifecycle_err(LifecycleError::BadPolicy(format!(
+                "the lifecycle still asks for keys after {MAX_KEY_ROUNDS} rounds"
+            ))));
+        }
+        for new in &advance.generate {
+            let taken: Vec<u16> = entries.iter().map(|e| e.record.tag).collect();
+            let stored = create_key_with_new_tag(key_dir, origin, new.algorithm, new.role, &taken, rng)?;
+            let tag = stored.key.key_tag();
+            tracing::info!(zone = %origin, tag, role = state::role_name(new.role), state = new.state.name(), path = %stored.path.display(), "created key");
+            let record = KeyRecord::new(tag, new.algorithm, new.role, new.state, now);
+            records.push(record);
+            entries.push(KeyEntry {
+                record,
+                file: stored.path,
+                key: Some(Arc::new(stored.key)),
+            });
+        }
+        advance = lifecycle::advance(now, policy, &mut records).map_err(lifecycle_err)?;
+    }
+    Ok((
+        transitions,
+        KeyOutlook {
+            next: advance.next,
+            awaiting_ds: advance.awaiting_ds,
+        },
+    ))
+}
+
+/// Creates a key whose tag no other key of the zone has (`daned ds-seen` names keys by tag). A
+/// key drawn with a taken tag stays on disk unused (keys are never deleted) and is logged.
+fn create_key_with_new_tag(
+    key_dir: &Path,
+    origin: &Name,
+    algorithm: daned_sign::keys::KeyAlgorithm,
+    role: KeyRole,
+    taken: &[u16],
+    rng: &dyn SecureRandom,
+) -> Result<keystore::StoredKey, ZoneError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let stored = keystore::create_key(key_dir, origin, algorithm, role, rng)?;
+        if !taken.contains(&stored.key.key_tag()) || attempt == 8 {
+            return Ok(stored);
+        }
+        tracing::warn!(zone = %origin, tag = stored.key.key_tag(), path = %stored.path.display(), "new key has the tag of another key of the zone; not used, drawing another");
+    }
+}
+
+fn log_transitions(origin: &Name, transitions: &[Transition]) {
+    for t in transitions {
+        tracing::info!(
+            zone = %origin,
+            tag = t.tag,
+            role = state::role_name(t.role),
+            from = t.from.name(),
+            to = t.to.name(),
+            "key state changed"
+        );
+    }
+}
+
+/// What each usable key does under `policy` (indices into `entries`; keys that do nothing are
+/// left out).
+fn usages(entries: &[KeyEntry], policy: &KeyPolicy) -> Vec<(usize, KeyUse)> {
+    let records: Vec<KeyRecord> = entries.iter().map(|e| e.record).collect();
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.key.is_some())
+        .map(|(i, e)| (i, e.record.usage(policy, &records)))
+        .filter(|(_, usage)| *usage != KeyUse::default())
+        .collect()
+}
+
+/// The keys of `used` with their use.
+fn used_keys<'e>(
+    entries: &'e [KeyEntry],
+    used: &[(usize, KeyUse)],
+) -> Vec<(&'e SigningKey, KeyUse)> {
+    used.iter()
+        .filter_map(|&(i, usage)| {
+            let key = entries.get(i)?.key.as_deref()?;
+            Some((key, usage))
+        })
+        .collect()
+}
+
+/// The signer's view of `used`.
+fn zone_keys<'e>(entries: &'e [KeyEntry], used: &[(usize, KeyUse)]) -> Vec<ZoneKey<'e>> {
+    used_keys(entries, used)
+        .into_iter()
+        .map(|(key, usage)| ZoneKey { key, usage })
+        .collect()
 }

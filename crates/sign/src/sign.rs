@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use hickory_proto::dnssec::Algorithm;
-use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::dnssec::rdata::{CDNSKEY, CDS, DNSSECRData};
+use hickory_proto::dnssec::{Algorithm, DigestType, PublicKey};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use imbl::ordmap::DiffItem;
 use ring::rand::SecureRandom;
@@ -41,6 +41,12 @@ pub struct SignPolicy {
     /// A signature is renewed once fewer than this many seconds remain before it expires
     /// (default 7 days); must be less than `validity`.
     pub refresh: u32,
+    /// Each RRset's expiration is `now + validity - r`, `r` drawn uniformly from `[0, jitter)`
+    /// (default 12 hours), so that signatures made in one pass do not all expire, and come due
+    /// for refresh, at the same second (RFC 6781 §4.4.2.2). Must stay below
+    /// `validity - refresh`, else a fresh signature could already be due; a larger value is
+    /// used as `validity - refresh - 1`. 0: no jitter.
+    pub jitter: u32,
 }
 
 impl Default for SignPolicy {
@@ -49,6 +55,7 @@ impl Default for SignPolicy {
             inception_offset: 3600,
             validity: 14 * 86400,
             refresh: 7 * 86400,
+            jitter: 12 * 3600,
         }
     }
 }
@@ -143,7 +150,7 @@ pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZo
         let mut rrsets: Vec<Rrset> = types.values().cloned().collect();
         if name == origin {
             insert_sorted(&mut rrsets, soa.clone());
-            insert_sorted(&mut rrsets, signer.dnskey.clone());
+            signer.put_apex_keys(&mut rrsets);
         }
         check_node(origin, name, kind, &rrsets)?;
         staged.push((name, kind, rrsets));
@@ -347,6 +354,14 @@ pub fn apply_changes(
             let soa = content.get(&soa_code).ok_or_else(|| no_soa(origin))?;
             let soa = with_serial(soa, serial)?;
             content.insert(soa_code, soa);
+            for rrset in signer.apex_key_rrsets() {
+                content.insert(u16::from(rrset.rtype()), rrset);
+            }
+            for rtype in [RecordType::CDS, RecordType::CDNSKEY] {
+                if signer.apex_rrset(rtype).is_none() {
+                    content.remove(&u16::from(rtype));
+                }
+            }
         }
         if content.is_empty() {
             nodes.remove(name);
@@ -550,12 +565,10 @@ pub fn refresh_signatures(
     let due = |kind: NodeKind, s: &SignedRrset| -> bool {
         should_sign(kind, s.rrset.rtype()) && signer.is_due(s, limit)
     };
-    let dnskey_changed = prev
-        .nodes
-        .get(origin)
-        .and_then(|n| n.get(RecordType::DNSKEY))
-        .map(|s| &s.rrset)
-        != Some(&signer.dnskey);
+    let apex = prev.nodes.get(origin).ok_or_else(|| no_soa(origin))?;
+    let apex_changed = APEX_KEY_TYPES
+        .into_iter()
+        .any(|t| apex.get(t).map(|s| &s.rrset) != signer.apex_rrset(t));
 
     let due_names: Vec<Name> = prev
         .nodes
@@ -563,13 +576,14 @@ pub fn refresh_signatures(
         .filter(|(_, node)| node.rrsets.iter().any(|s| due(node.kind, s)))
         .map(|(name, _)| name.clone())
         .collect();
-    if due_names.is_empty() && !dnskey_changed {
+    if due_names.is_empty() && !apex_changed {
         return Ok(None);
     }
 
     let mut nodes = prev.nodes.clone();
     let mut names: BTreeSet<Name> = due_names.into_iter().collect();
     names.insert(origin.clone());
+    let mut nsec_ttl = None;
     for name in &names {
         let Some(old) = prev.nodes.get(name) else {
             continue;
@@ -580,18 +594,51 @@ pub fn refresh_signatures(
                 .get(RecordType::SOA)
                 .map(|s| &s.rrset)
                 .ok_or_else(|| no_soa(origin))?;
+            nsec_ttl = Some(nsec::nsec_ttl(soa));
             insert_sorted(&mut rrsets, with_serial(soa, serial)?);
-            insert_sorted(&mut rrsets, signer.dnskey.clone());
+            signer.put_apex_keys(&mut rrsets);
+            // CDS and CDNSKEY come and go with the keys' use: the apex NSEC bitmap follows
+            // (RFC 4035 §2.3). The next name is unchanged.
+            if let Some(i) = rrsets.iter().position(|r| r.rtype() == RecordType::NSEC) {
+                let next = nsec::next_in_chain(&prev.nodes, origin, origin);
+                let types = nsec::bitmap_types(
+                    old.kind,
+                    rrsets
+                        .iter()
+                        .map(Rrset::rtype)
+                        .filter(|t| *t != RecordType::NSEC),
+                );
+                rrsets[i] = nsec::nsec_rrset(origin, &next, nsec::nsec_ttl(soa), types)?;
+            }
         }
         let kind = old.kind;
         let new = signer.build_node(kind, rrsets, Some(old), &|s| due(kind, s))?;
         nodes.insert(name.clone(), Arc::new(new));
     }
+    let mut index = prev.nsec3.clone();
+    if let (Some(params), Some(ttl)) = (prev.nsec3_params(), nsec_ttl) {
+        // The apex NSEC3 bitmap follows CDS and CDNSKEY too (RFC 5155 §3.2.1); `rebuild` keeps
+        // every NSEC3 whose content is unchanged (and its RRSIGs unless due).
+        nsec3::rebuild(
+            &params,
+            origin,
+            ttl,
+            &BTreeSet::from([origin.clone()]),
+            &mut nodes,
+            &mut index,
+            |owner, rrset| {
+                let old = prev.nodes.get(owner).map(|n| &**n);
+                signer.build_node(NodeKind::Nsec3, vec![rrset], old, &|s| {
+                    due(NodeKind::Nsec3, s)
+                })
+            },
+        )?;
+    }
     let next = SignedZone {
         origin: origin.clone(),
         serial,
         nodes,
-        nsec3: prev.nsec3.clone(),
+        nsec3: index,
     };
     let delta = zone_delta(prev, &next);
     Ok(Some((next, delta)))
@@ -606,12 +653,20 @@ pub(crate) fn earliest_expiration(zone: &SignedZone) -> Option<u32> {
         .reduce(|a, b| if serial_gt(a, b) { b } else { a })
 }
 
-/// The keys, times and DNSKEY RRset of one signing pass.
+/// The apex RRsets the signer makes from the keys.
+const APEX_KEY_TYPES: [RecordType; 3] = [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY];
+
+/// The keys, times and apex key RRsets (DNSKEY, CDS, CDNSKEY) of one signing pass.
 struct Signer<'c, 'a> {
     ctx: &'c SignCtx<'a>,
     origin: Name,
-    times: SigTimes,
     dnskey: Rrset,
+    /// The CDS RRset (RFC 7344 §3.1), when a key has [`KeyUse::cds`].
+    cds: Option<Rrset>,
+    /// The CDNSKEY RRset (RFC 7344 §3.2), when a key has [`KeyUse::cds`].
+    cdnskey: Option<Rrset>,
+    /// The jitter actually used: below `validity - refresh`.
+    jitter: u32,
 }
 
 impl<'c, 'a> Signer<'c, 'a> {
@@ -633,25 +688,77 @@ impl<'c, 'a> Signer<'c, 'a> {
                 .filter(|k| k.usage.publish)
                 .map(|k| RData::DNSSEC(DNSSECRData::DNSKEY(k.key.dnskey().clone()))),
         )?;
+        let (cds, cdnskey) = cds_rrsets(ctx, origin)?;
+        let margin = ctx.policy.validity.saturating_sub(ctx.policy.refresh);
         Ok(Self {
             ctx,
             origin: origin.clone(),
-            times: SigTimes {
-                inception: ctx.now.wrapping_sub(ctx.policy.inception_offset),
-                expiration: ctx.now.wrapping_add(ctx.policy.validity),
-            },
             dnskey,
+            cds,
+            cdnskey,
+            jitter: ctx.policy.jitter.min(margin.saturating_sub(1)),
+        })
+    }
+
+    /// The signer-made apex RRset of `rtype` (DNSKEY, CDS or CDNSKEY) in this pass.
+    fn apex_rrset(&self, rtype: RecordType) -> Option<&Rrset> {
+        match rtype {
+            RecordType::DNSKEY => Some(&self.dnskey),
+            RecordType::CDS => self.cds.as_ref(),
+            RecordType::CDNSKEY => self.cdnskey.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The signer-made apex RRsets of this pass.
+    fn apex_key_rrsets(&self) -> impl Iterator<Item = Rrset> + '_ {
+        APEX_KEY_TYPES
+            .into_iter()
+            .filter_map(|t| self.apex_rrset(t).cloned())
+    }
+
+    /// Puts this pass's DNSKEY, CDS and CDNSKEY RRsets in the apex RRsets `rrsets`, removing
+    /// any CDS or CDNSKEY RRset no key asks for: the signer owns them.
+    fn put_apex_keys(&self, rrsets: &mut Vec<Rrset>) {
+        rrsets.retain(|r| !matches!(r.rtype(), RecordType::CDS | RecordType::CDNSKEY));
+        for rrset in self.apex_key_rrsets() {
+            insert_sorted(rrsets, rrset);
+        }
+    }
+
+    /// The signature times of one RRset: inception back-dated, expiration
+    /// `now + validity - r` with `r` uniform in `[0, jitter)` (RFC 6781 §4.4.2.2).
+    fn times(&self, rrset: &Rrset) -> Result<SigTimes, SignError> {
+        let r = if self.jitter == 0 {
+            0
+        } else {
+            uniform_below(self.jitter, self.ctx.rng).ok_or_else(|| SignError::Signing {
+                name: rrset.name().clone(),
+                rtype: rrset.rtype(),
+                key_tag: self.ctx.keys.first().map_or(0, |k| k.key.key_tag()),
+            })?
+        };
+        Ok(SigTimes {
+            inception: self.ctx.now.wrapping_sub(self.ctx.policy.inception_offset),
+            expiration: self
+                .ctx
+                .now
+                .wrapping_add(self.ctx.policy.validity)
+                .wrapping_sub(r),
         })
     }
 
     /// One RRSIG per key that signs this type (RFC 4035 §2.2: "there MUST be an RRSIG for each
     /// RRset using at least one DNSKEY of each algorithm in the zone apex DNSKEY RRset").
     fn sign(&self, rrset: &Rrset) -> Result<Vec<Record>, SignError> {
-        self.ctx
-            .keys
-            .iter()
-            .filter(|k| signs(k, rrset.rtype()))
-            .map(|k| rrsig::sign_rrset(rrset, k.key, &self.origin, self.times, self.ctx.rng))
+        let mut signers = self.ctx.keys.iter().filter(|k| signs(k, rrset.rtype()));
+        let Some(first) = signers.next() else {
+            return Ok(Vec::new());
+        };
+        let times = self.times(rrset)?;
+        std::iter::once(first)
+            .chain(signers)
+            .map(|k| rrsig::sign_rrset(rrset, k.key, &self.origin, times, self.ctx.rng))
             .collect()
     }
 
@@ -724,7 +831,9 @@ impl<'c, 'a> Signer<'c, 'a> {
                 .map(|r| rrsig_fields(r).map(|f| (f.key_tag, f.algorithm)))
                 .collect()
         };
-        apex.get(RecordType::DNSKEY).map(|s| &s.rrset) != Some(&self.dnskey)
+        APEX_KEY_TYPES
+            .into_iter()
+            .any(|t| apex.get(t).map(|s| &s.rrset) != self.apex_rrset(t))
             || [RecordType::SOA, RecordType::DNSKEY]
                 .into_iter()
                 .any(|t| signed_by(t).is_none_or(|made| !self.same_signers(t, made)))
@@ -738,6 +847,60 @@ fn signs(key: &ZoneKey<'_>, rtype: RecordType) -> bool {
     match rtype {
         RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY => key.usage.sign_keys,
         _ => key.usage.sign_zone,
+    }
+}
+
+/// The CDS (SHA-256 digests, the mandatory DS digest of RFC 8624 §3.3) and CDNSKEY RRsets at
+/// the apex for the keys with [`KeyUse::cds`] (RFC 7344 §4: "the child DNS operator ...
+/// publishes CDS and/or CDNSKEY RRsets"), with the DNSKEY TTL; `None` when no key has it.
+fn cds_rrsets(
+    ctx: &SignCtx<'_>,
+    origin: &Name,
+) -> Result<(Option<Rrset>, Option<Rrset>), SignError> {
+    let keys: Vec<&ZoneKey<'_>> = ctx.keys.iter().filter(|k| k.usage.cds).collect();
+    if keys.is_empty() {
+        return Ok((None, None));
+    }
+    let mut cds = Vec::with_capacity(keys.len());
+    let mut cdnskey = Vec::with_capacity(keys.len());
+    for k in keys {
+        let ds = k.key.ds(origin, DigestType::SHA256)?;
+        cds.push(RData::DNSSEC(DNSSECRData::CDS(CDS::new(
+            ds.key_tag(),
+            Some(ds.algorithm()),
+            ds.digest_type(),
+            ds.digest().to_vec(),
+        ))));
+        let dnskey = k.key.dnskey();
+        cdnskey.push(RData::DNSSEC(DNSSECRData::CDNSKEY(CDNSKEY::with_flags(
+            dnskey.flags(),
+            Some(dnskey.public_key().algorithm()),
+            dnskey.public_key().public_bytes().to_vec(),
+        ))));
+    }
+    Ok((
+        Some(Rrset::new(origin, RecordType::CDS, ctx.dnskey_ttl, cds)?),
+        Some(Rrset::new(
+            origin,
+            RecordType::CDNSKEY,
+            ctx.dnskey_ttl,
+            cdnskey,
+        )?),
+    ))
+}
+
+/// A number drawn uniformly from `[0, bound)` (`bound > 0`) by rejection sampling, so that no
+/// value is more likely than another; `None` when the RNG fails.
+fn uniform_below(bound: u32, rng: &dyn SecureRandom) -> Option<u32> {
+    // The largest multiple of `bound` that fits in 2^32: values at or above it are redrawn.
+    let zone = u64::from(u32::MAX) + 1 - (u64::from(u32::MAX) + 1) % u64::from(bound);
+    loop {
+        let mut buf = [0u8; 4];
+        rng.fill(&mut buf).ok()?;
+        let x = u64::from(u32::from_be_bytes(buf));
+        if x < zone {
+            return u32::try_from(x % u64::from(bound)).ok();
+        }
     }
 }
 
@@ -796,7 +959,9 @@ fn group_changes(
                 origin: origin.clone(),
             });
         }
-        if is_signer_owned(change.rtype) {
+        let apex_key_type =
+            &name == origin && matches!(change.rtype, RecordType::CDS | RecordType::CDNSKEY);
+        if is_signer_owned(change.rtype) || apex_key_type {
             return Err(SignError::SignerOwnedType {
                 name,
                 rtype: change.rtype,

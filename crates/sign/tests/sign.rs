@@ -129,7 +129,11 @@ fn ctx_with<'a>(
     let keys: &'a [ZoneKey<'a>] = Vec::leak(keys.iter().map(ZoneKey::steady).collect());
     SignCtx {
         now,
-        policy: SignPolicy::default(),
+        // No jitter: these tests check exact signature times (tests/jitter.rs checks jitter).
+        policy: SignPolicy {
+            jitter: 0,
+            ..SignPolicy::default()
+        },
         keys,
         dnskey_ttl: 3600,
         rng,

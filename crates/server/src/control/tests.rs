@@ -40,6 +40,10 @@ fn zone(origin: &str, bindings: Vec<BindingStatus>) -> ZoneStatus {
             algorithm: "ecdsap256sha256".to_owned(),
             role: "csk".to_owned(),
             file: "/var/lib/daned/keys/Kexample.com.+013+12345.private".to_owned(),
+            state: "active".to_owned(),
+            since: "2024-06-15T00:00:00Z".to_owned(),
+            ds: "seen".to_owned(),
+            ds_since: Some("2024-06-15T00:00:00Z".to_owned()),
         }],
         earliest_expiration: Some(1_718_000_000),
         next_refresh: Some(1_717_000_000),
@@ -48,6 +52,9 @@ fn zone(origin: &str, bindings: Vec<BindingStatus>) -> ZoneStatus {
         certificate_errors: 0,
         unsafe_switches: 0,
         failed_updates: 0,
+        signature_expiry_seconds: None,
+        next_key_event: None,
+        awaiting_ds: Vec::new(),
     }
 }
 
@@ -883,13 +890,21 @@ fn status_is_rendered_with_dates_and_states() {
     );
     zone.earliest_expiration = Some(now + 14 * 86_400);
     zone.next_refresh = None;
+    zone.next_key_event = Some(crate::status::KeyEvent {
+        at: 1_700_006_400,
+        at_utc: "2023-11-15T00:00:00Z".to_owned(),
+        what: "key 12345 (csk) active -> retired".to_owned(),
+    });
+    zone.awaiting_ds = vec![23456];
     let mut out = Vec::new();
     render_status_at(&report(vec![zone]), now, &mut out).expect("render");
     let text = String::from_utf8(out).expect("utf-8");
     let expected = "\
 zone example.com.
   serial        2024061501
-  keys          12345 ecdsap256sha256 csk (/var/lib/daned/keys/Kexample.com.+013+12345.private)
+  keys          12345 ecdsap256sha256 csk active (/var/lib/daned/keys/Kexample.com.+013+12345.private)
+  next key step 2023-11-15 00:00:00 UTC (in 1h 46m): key 12345 (csk) active -> retired
+  awaiting DS   23456 (daned ds-seen ZONE TAG once the parent has it)
   signed until  2023-11-28 22:13:20 UTC (in 14d)
   next refresh  -
   last error    -
