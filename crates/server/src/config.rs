@@ -708,6 +708,8 @@ struct SigningSpec {
     inception_offset: Spanned<Seconds>,
     #[serde(default = "default_dnskey_ttl")]
     dnskey_ttl: Spanned<Seconds>,
+    #[serde(default = "default_jitter")]
+    jitter: Spanned<Seconds>,
 }
 
 impl Default for SigningSpec {
@@ -719,8 +721,13 @@ impl Default for SigningSpec {
             refresh: default_refresh(),
             inception_offset: default_inception_offset(),
             dnskey_ttl: default_dnskey_ttl(),
+            jitter: default_jitter(),
         }
     }
+}
+
+fn default_jitter() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(SignPolicy::default().jitter))
 }
 
 fn default_validity() -> Spanned<Seconds> {
@@ -1239,6 +1246,19 @@ impl SigningSpec {
         let refresh = self.refresh.get_ref().0;
         let inception_offset = self.inception_offset.get_ref().0;
         let dnskey_ttl = self.dnskey_ttl.get_ref().0;
+        let jitter = self.jitter.get_ref().0;
+        // The default is cut to fit short validities by the signer; a value given must fit.
+        let given = self.jitter.span() != (0..0);
+        if given && refresh < validity && jitter >= validity - refresh {
+            problems.add(
+                &self.jitter.span(),
+                format!(
+                    "zone {origin}: signing.jitter ({jitter} s) must be less than signing.validity \
+                     - signing.refresh ({} s)",
+                    validity - refresh
+                ),
+            );
+        }
         if validity == 0 {
             problems.add(
                 &self.validity.span(),
@@ -1280,7 +1300,7 @@ impl SigningSpec {
                 inception_offset,
                 validity,
                 refresh,
-                ..SignPolicy::default()
+                jitter,
             },
             dnskey_ttl,
         }
@@ -1576,9 +1596,32 @@ mod tests {
                     inception_offset: 7200,
                     validity: 21 * 86400,
                     refresh: 9 * 86400,
-                    ..SignPolicy::default()
+                    jitter: 86400,
                 },
                 dnskey_ttl: 7200,
+            }
+        );
+        assert_eq!(
+            net.keys,
+            KeysConfig {
+                policy: KeyPolicy {
+                    mode: KeyMode::KskZsk,
+                    algorithm: KeyAlgorithm::Ed25519,
+                    ksk_lifetime: Some(365 * 86400),
+                    zsk_lifetime: Some(30 * 86400),
+                    dnskey_ttl: 7200,
+                    max_zone_ttl: 0,
+                    propagation_delay: 600,
+                    parent_ds_ttl: 7200,
+                    parent_propagation_delay: 1200,
+                    safety_margin: 300,
+                    cds: CdsPolicy::Rollover,
+                },
+                parent_servers: vec![
+                    SocketAddr::from(([192, 0, 2, 1], 53)),
+                    SocketAddr::from_str("[2001:db8::1]:53").expect("valid"),
+                ],
+                parent_poll_interval: 900,
             }
         );
         assert_eq!(
@@ -1625,6 +1668,73 @@ mod tests {
             }
         );
         assert!(org.tlsa.is_empty());
+        // No [zone.keys]: one CSK never rolled by itself, ZSKs (if any) every 90 days, CDS
+        // always, no parent polling.
+        assert_eq!(
+            org.keys,
+            KeysConfig {
+                policy: KeyPolicy {
+                    mode: KeyMode::Csk,
+                    algorithm: KeyAlgorithm::EcdsaP256Sha256,
+                    ksk_lifetime: None,
+                    zsk_lifetime: Some(90 * 86400),
+                    dnskey_ttl: 3600,
+                    max_zone_ttl: 0,
+                    propagation_delay: 3600,
+                    parent_ds_ttl: 86400,
+                    parent_propagation_delay: 3600,
+                    safety_margin: 3600,
+                    cds: CdsPolicy::Always,
+                },
+                parent_servers: vec![],
+                parent_poll_interval: 3600,
+            }
+        );
+    }
+
+    /// Every file in tests/data/configs/bad is refused, with the message its first line
+    /// (`# expect: ...`) gives: the key at fault is named, with its line where it has one.
+    #[test]
+    fn bad_key_settings_are_refused_naming_the_key() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs/bad");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("bad configs") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("reads");
+            let expect = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# expect: "))
+                .unwrap_or_else(|| panic!("{}: no `# expect:` line", path.display()));
+            match Config::parse(&text, &path) {
+                Err(e) => {
+                    let message = e.to_string();
+                    assert!(
+                        message.contains(expect),
+                        "{}: {message:?} lacks {expect:?}",
+                        path.display()
+                    );
+                }
+                Ok(_) => panic!("{} was accepted", path.display()),
+            }
+            checked += 1;
+        }
+        assert!(checked >= 6, "{checked} bad configs");
+    }
+
+    #[test]
+    fn key_lifetimes_just_above_the_waits_are_accepted() {
+        // 1h + 1h + 2 x 1h = 4h for a ZSK; + 1h + 1d for a KSK.
+        let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
+                    [zone.keys]\nmode = \"ksk-zsk\"\nzsk-lifetime = 14401\nksk-lifetime = 104401\n";
+        let config = parse(text).expect("valid");
+        assert_eq!(config.zones[0].keys.policy.zsk_lifetime, Some(14401));
+        let message = invalid_message(&text.replace("14401", "14400"));
+        assert!(message.contains("keys.zsk-lifetime (14400 s)"), "{message}");
+        assert!(
+            message.contains("propagation-delay + dnskey-ttl + 2 x safety-margin = 14400 s"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -1826,9 +1936,9 @@ mod tests {
             uncommented.push('\n');
         }
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
-        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes, 6 signing,
-        // protocol, usage, selector, matching, ttl, rollover-margin.
-        assert_eq!(count, 23, "settings found:\n{uncommented}");
+        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes, 7 signing,
+        // 10 keys, protocol, usage, selector, matching, ttl, rollover-margin.
+        assert_eq!(count, 34, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);

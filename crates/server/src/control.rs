@@ -48,9 +48,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::manager::{Clock, Command, ReloadOutcome, SystemClock};
+use crate::status::{BindingStatus, KeysReport, StatusReport};
 use crate::zones::KeyAction;
 use daned_sign::hickory_proto::rr::Name;
-use crate::status::{BindingStatus, KeysReport, StatusReport};
 
 /// The longest request line accepted, in bytes, not counting the newline.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;
@@ -592,7 +592,10 @@ fn render_key_outlook(
             out,
             2,
             "awaiting DS",
-            &format!("{} (daned ds-seen ZONE TAG once the parent has it)", tags.join(" ")),
+            &format!(
+                "{} (daned ds-seen ZONE TAG once the parent has it)",
+                tags.join(" ")
+            ),
         )?;
     }
     Ok(())

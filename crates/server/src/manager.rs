@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Config;
 use crate::journal::{self, Journal};
 use crate::query::Catalog;
+use crate::status::rfc3339;
 use crate::status::{BindingStatus, KeyEvent, KeyStatus, KeysReport, StatusReport, ZoneStatus};
 use crate::zones::{KeyAction, Mode, ZoneError, ZoneRuntime};
-use crate::status::rfc3339;
 use daned_sign::lifecycle::DsState;
 use daned_sign::zone::ZoneDelta;
 
@@ -295,10 +295,16 @@ impl Manager {
         mut commands: mpsc::Receiver<Command>,
         mut changed_files: Option<mpsc::Receiver<PathBuf>>,
     ) {
+        let mut polls = ParentPolls::new(self.zones.len());
         loop {
-            let wait = self.until_next_deadline();
+            polls.start_due(&self.zones);
+            let wait = polls.until_next(self.until_next_deadline());
             tokio::select! {
                 () = tokio::time::sleep(wait) => self.run_timers(),
+                Some(Ok((index, seen))) = polls.tasks.join_next(), if !polls.tasks.is_empty() => {
+                    polls.in_flight[index] = false;
+                    self.parent_answered(index, &seen);
+                }
                 Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
                 command = commands.recv() => match command {
                     Some(Command::Reload { reply }) => {
@@ -479,6 +485,19 @@ impl Manager {
         outcomes
     }
 
+    /// The parent serves the DS of keys `seen` of zone `index` (polling found it at every
+    /// parent server): tells the lifecycle.
+    fn parent_answered(&mut self, index: usize, seen: &[u16]) {
+        let Some(origin) = self.zones.get(index).map(|rt| rt.config().origin.clone()) else {
+            return;
+        };
+        for &tag in seen {
+            tracing::info!(zone = %origin, tag, "DS found at every parent server");
+            // A refusal (the key is no longer awaited: `daned ds-seen` came first) is logged.
+            let _ = self.key_action(&origin, KeyAction::DsSeen(tag));
+        }
+    }
+
     /// Applies `action` to zone `zone`'s keys, publishes the result and returns the zone's
     /// keys as they are now served (or what went wrong).
     pub fn key_action(&mut self, zone: &Name, action: KeyAction) -> Result<KeysReport, String> {
@@ -631,4 +650,82 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
         }
         _ => f(),
     }
+}
+
+/// The parent DS polls of the zones (see [`crate::parent`]): when each is next due, which are
+/// running.
+struct ParentPolls {
+    next: Vec<Option<tokio::time::Instant>>,
+    in_flight: Vec<bool>,
+    tasks: tokio::task::JoinSet<(usize, Vec<u16>)>,
+}
+
+impl ParentPolls {
+    fn new(zones: usize) -> Self {
+        Self {
+            next: vec![None; zones],
+            in_flight: vec![false; zones],
+            tasks: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Starts the polls that are due: a zone with parent servers whose DS is awaited is polled
+    /// right after the wait starts, then every `parent-poll-interval`.
+    fn start_due(&mut self, zones: &[ZoneRuntime]) {
+        let now = tokio::time::Instant::now();
+        for (index, rt) in zones.iter().enumerate() {
+            let (Some(next), Some(in_flight)) =
+                (self.next.get_mut(index), self.in_flight.get_mut(index))
+            else {
+                continue;
+            };
+            let Some(poll) = parent_poll(rt) else {
+                *next = None;
+                continue;
+            };
+            let due = *next.get_or_insert(now);
+            if *in_flight || due > now {
+                continue;
+            }
+            let interval = rt.config().keys.parent_poll_interval;
+            *next = Some(now + Duration::from_secs(u64::from(interval.max(1))));
+            *in_flight = true;
+            self.tasks.spawn(async move {
+                let seen = crate::parent::poll(&poll, &SystemRandom::new()).await;
+                (index, seen)
+            });
+        }
+    }
+
+    /// `deadline`, or less when a poll is due sooner.
+    fn until_next(&self, deadline: Duration) -> Duration {
+        let now = tokio::time::Instant::now();
+        self.next
+            .iter()
+            .zip(&self.in_flight)
+            .filter(|(_, running)| !**running)
+            .filter_map(|(next, _)| *next)
+            .map(|at| at.saturating_duration_since(now))
+            .fold(deadline, Duration::min)
+    }
+}
+
+/// What to ask the parent for zone `rt`: `None` without parent servers or awaited DS.
+fn parent_poll(rt: &ZoneRuntime) -> Option<crate::parent::ParentPoll> {
+    let servers = &rt.config().keys.parent_servers;
+    let awaiting = &rt.key_outlook().awaiting_ds;
+    if servers.is_empty() || awaiting.is_empty() {
+        return None;
+    }
+    let awaited = rt
+        .keys()
+        .iter()
+        .filter(|e| awaiting.contains(&e.record.tag))
+        .filter_map(|e| Some((e.record.tag, e.key.as_ref()?.dnskey().clone())))
+        .collect();
+    Some(crate::parent::ParentPoll {
+        origin: rt.config().origin.clone(),
+        servers: servers.clone(),
+        awaited,
+    })
 }

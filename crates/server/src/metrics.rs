@@ -129,6 +129,48 @@ pub fn render(report: &StatusReport) -> String {
             .collect(),
     );
     family(
+        "daned_zone_signature_expiry_seconds",
+        "gauge",
+        "Seconds until the earliest RRSIG expiration in the zone.",
+        zones
+            .iter()
+            .filter_map(|z| {
+                z.signature_expiry_seconds
+                    .map(|s| (zone_label(&z.origin), s.to_string()))
+            })
+            .collect(),
+    );
+    family(
+        "daned_zone_keys",
+        "gauge",
+        "DNSSEC keys of the zone in each lifecycle state.",
+        zones
+            .iter()
+            .flat_map(|z| {
+                KEY_STATES.iter().map(move |state| {
+                    let n = z.keys.iter().filter(|k| k.state == *state).count();
+                    (
+                        format!("{},state=\"{state}\"", zone_label(&z.origin)),
+                        n.to_string(),
+                    )
+                })
+            })
+            .collect(),
+    );
+    family(
+        "daned_zone_next_key_event_timestamp_seconds",
+        "gauge",
+        "When the key lifecycle's next timed step is due (Unix time).",
+        zones
+            .iter()
+            .filter_map(|z| {
+                z.next_key_event
+                    .as_ref()
+                    .map(|e| (zone_label(&z.origin), e.at.to_string()))
+            })
+            .collect(),
+    );
+    family(
         "daned_certificate_errors_total",
         "counter",
         "Certificate or next-key files found unusable (the last good records stayed).",
@@ -196,6 +238,17 @@ pub fn render(report: &StatusReport) -> String {
     out
 }
 
+/// The key lifecycle states, each a `daned_zone_keys` sample (0 included).
+const KEY_STATES: [&str; 7] = [
+    "pre-active",
+    "published",
+    "ready",
+    "active",
+    "retired",
+    "post-active",
+    "removed",
+];
+
 /// Label values escape backslash, double quote and newline.
 fn escape(value: &str) -> String {
     value
@@ -214,7 +267,16 @@ mod tests {
             zones: vec![ZoneStatus {
                 origin: "example.com.".into(),
                 serial: 7,
-                keys: vec![],
+                keys: vec![crate::status::KeyStatus {
+                    key_tag: 1,
+                    algorithm: "ecdsap256sha256".into(),
+                    role: "csk".into(),
+                    file: "k".into(),
+                    state: "active".into(),
+                    since: "1970-01-01T00:00:00Z".into(),
+                    ds: "seen".into(),
+                    ds_since: None,
+                }],
                 earliest_expiration: Some(1_900_000_000),
                 next_refresh: None,
                 bindings: vec![BindingStatus {
@@ -231,6 +293,13 @@ mod tests {
                 certificate_errors: 3,
                 unsafe_switches: 1,
                 failed_updates: 0,
+                signature_expiry_seconds: Some(86_400),
+                next_key_event: Some(crate::status::KeyEvent {
+                    at: 1_800_000_000,
+                    at_utc: crate::status::rfc3339(1_800_000_000),
+                    what: "key 1 (csk) active -> retired".into(),
+                }),
+                awaiting_ds: vec![],
             }],
         }
     }
@@ -246,6 +315,10 @@ mod tests {
             "daned_tlsa_binding_error{zone=\"example.com.\",binding=\"mail\\\"x\"} 1",
             "daned_tlsa_next_key_ready{zone=\"example.com.\",binding=\"mail\\\"x\"} 1",
             "# TYPE daned_certificate_errors_total counter",
+            "daned_zone_signature_expiry_seconds{zone=\"example.com.\"} 86400",
+            "daned_zone_keys{zone=\"example.com.\",state=\"active\"} 1",
+            "daned_zone_keys{zone=\"example.com.\",state=\"retired\"} 0",
+            "daned_zone_next_key_event_timestamp_seconds{zone=\"example.com.\"} 1800000000",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

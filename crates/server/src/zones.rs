@@ -1121,7 +1121,10 @@ fn key_entries(
     for stored in saved_keys {
         let record = stored.to_record().map_err(corrupt)?;
         if stored.file.contains('/') || stored.file.is_empty() {
-            return Err(corrupt(format!("key {}: bad file name {:?}", stored.tag, stored.file)));
+            return Err(corrupt(format!(
+                "key {}: bad file name {:?}",
+                stored.tag, stored.file
+            )));
         }
         let path = key_dir.join(&stored.file);
         let key = by_file.remove(&path);
@@ -1190,7 +1193,10 @@ fn adopted_record(key: &SigningKey, now: u32) -> KeyRecord {
 /// Runs [`lifecycle::advance`] (after [`lifecycle::start_roll`] when `roll` is given) over
 /// `entries`, creating the keys it asks for (only when `create`; read-only callers sign with
 /// what they have), until it asks for nothing. Returns the transitions and the outlook.
-#[allow(clippy::too_many_arguments, reason = "one private step of start and update_keys")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private step of start and update_keys"
+)]
 fn run_lifecycle(
     cfg: &ZoneConfig,
     key_dir: &Path,
@@ -1215,7 +1221,10 @@ fn run_lifecycle(
     let mut transitions = Vec::new();
     for round in 0.. {
         if records.len() != entries.len()
-            || records.iter().zip(entries.iter()).any(|(r, e)| r.tag != e.record.tag)
+            || records
+                .iter()
+                .zip(entries.iter())
+                .any(|(r, e)| r.tag != e.record.tag)
         {
             return Err(lifecycle_err(LifecycleError::BadPolicy(
                 "the lifecycle changed the list of keys".to_owned(),
@@ -1235,7 +1244,8 @@ fn run_lifecycle(
         }
         for new in &advance.generate {
             let taken: Vec<u16> = entries.iter().map(|e| e.record.tag).collect();
-            let stored = create_key_with_new_tag(key_dir, origin, new.algorithm, new.role, &taken, rng)?;
+            let stored =
+                create_key_with_new_tag(key_dir, origin, new.algorithm, new.role, &taken, rng)?;
             let tag = stored.key.key_tag();
             tracing::info!(zone = %origin, tag, role = state::role_name(new.role), state = new.state.name(), path = %stored.path.display(), "created key");
             let record = KeyRecord::new(tag, new.algorithm, new.role, new.state, now);

@@ -83,6 +83,14 @@ fn fake_manager(
                     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
                     let _ = reply.send(status(n));
                 }
+                Command::Keys { zone, reply } => {
+                    let _ = reply.send(Err(format!("no zone {zone}")));
+                }
+                Command::KeyAction { zone, reply, .. } => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(format!("no zone {zone}")));
+                    }
+                }
             }
         }
     });
