@@ -56,6 +56,8 @@ struct Tools {
     dnssec_verify: PathBuf,
     ldns_verify_zone: PathBuf,
     kzonecheck: PathBuf,
+    dnssec_keygen: PathBuf,
+    dnssec_signzone: PathBuf,
 }
 
 impl Tools {
@@ -69,6 +71,8 @@ impl Tools {
             tool("dnssec-verify"),
             tool("ldns-verify-zone"),
             tool("kzonecheck"),
+            tool("dnssec-keygen"),
+            tool("dnssec-signzone"),
         ];
         let [
             Some(unbound),
@@ -77,6 +81,8 @@ impl Tools {
             Some(dnssec_verify),
             Some(ldns_verify_zone),
             Some(kzonecheck),
+            Some(dnssec_keygen),
+            Some(dnssec_signzone),
         ] = found
         else {
             return None;
@@ -88,6 +94,8 @@ impl Tools {
             dnssec_verify,
             ldns_verify_zone,
             kzonecheck,
+            dnssec_keygen,
+            dnssec_signzone,
         })
     }
 }
@@ -933,6 +941,7 @@ fn verify_dump(tools: &Tools, child: &ChildZone, timeline: &Timeline, label: &st
     let mut knot = Command::new(&tools.kzonecheck);
     knot.args(["-o", CHILD, "--dnssec", "on"]).arg(&file);
     let mut passed = Vec::new();
+    let several_sep = several_sep_keys_only(&dump);
     for (name, mut cmd) in [
         ("dnssec-verify", verify),
         ("ldns-verify-zone", ldns),
@@ -941,6 +950,17 @@ fn verify_dump(tools: &Tools, child: &ChildZone, timeline: &Timeline, label: &st
         let (status, text) = run_bounded(&mut cmd, Duration::from_secs(60));
         if status.success() {
             passed.push(name);
+        } else if name == "kzonecheck"
+            && several_sep
+            && only_unverified_signatures(&text)
+            && kzonecheck_rejects_bind_signed_csk_pairs(tools)
+        {
+            timeline.note(format!(
+                "[{label}] kzonecheck rejects the dump with several SEP keys and no ZSK, as it \
+                 rejects BIND-signed zones with two CSKs (a stand-by one, or two algorithms); \
+                 not counted: {}",
+                text.lines().next().unwrap_or_default()
+            ));
         } else {
             timeline.fail(format!(
                 "[{label}] {name} rejects `daned dump`:\n{text}\n--- dump ---\n{dump}"
@@ -948,6 +968,102 @@ fn verify_dump(tools: &Tools, child: &ChildZone, timeline: &Timeline, label: &st
         }
     }
     timeline.note(format!("[{label}] dump accepted by: {}", passed.join(", ")));
+}
+
+/// Whether the DNSKEY RRset of a master-file zone holds two or more keys, all with the SEP
+/// flag (257): CSKs during a CSK or algorithm roll.
+fn several_sep_keys_only(zone: &str) -> bool {
+    let flags: Vec<&str> = zone
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 4 && f[3] == "DNSKEY").then(|| f[4])
+        })
+        .collect();
+    flags.len() >= 2 && flags.iter().all(|f| *f == "257")
+}
+
+/// Whether every error kzonecheck summarised is "no valid signature for a record".
+fn only_unverified_signatures(text: &str) -> bool {
+    let mut summary = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Error summary"))
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .peekable();
+    summary.peek().is_some()
+        && summary.all(|l| {
+            l.trim_start_matches([' ', '\t', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+                .trim()
+                == "no valid signature for a record"
+        })
+}
+
+/// Whether kzonecheck rejects zones that BIND's `dnssec-signzone` signed correctly (each
+/// accepted by dnssec-verify) with two CSKs: one active and one stand-by (pre-published, as in
+/// RFC 7583 §3.3), and two of different algorithms both signing everything (RFC 6781 §4.1.4).
+/// Knot 3.2's kzonecheck does (it reports "no valid signature for a record"), so its verdict
+/// on such a state of daned's zone says nothing about daned. Computed once per run.
+fn kzonecheck_rejects_bind_signed_csk_pairs(tools: &Tools) -> bool {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zone = dir.path().join("child.zone");
+        std::fs::copy(data_dir().join("child.zone"), &zone).expect("copy child.zone");
+        let keygen = |keys: &str, args: &[&str]| {
+            let keys = dir.path().join(keys);
+            std::fs::create_dir_all(&keys).expect("key dir");
+            let (status, text) = run_bounded(
+                Command::new(&tools.dnssec_keygen)
+                    .arg("-q")
+                    .arg("-K")
+                    .arg(&keys)
+                    .args(args)
+                    .args(["-f", "KSK", CHILD])
+                    .current_dir(dir.path()),
+                Duration::from_secs(30),
+            );
+            assert!(status.success(), "dnssec-keygen: {text}");
+        };
+        keygen("standby", &["-a", "ECDSAP256SHA256"]);
+        keygen(
+            "standby",
+            &["-a", "ECDSAP256SHA256", "-P", "now", "-A", "+30d"],
+        );
+        keygen("two-alg", &["-a", "ECDSAP256SHA256"]);
+        keygen("two-alg", &["-a", "ED25519"]);
+        ["standby", "two-alg"].iter().all(|keys| {
+            let signed = dir.path().join(format!("{keys}.signed"));
+            let (status, text) = run_bounded(
+                Command::new(&tools.dnssec_signzone)
+                    .args(["-q", "-S", "-z", "-K"])
+                    .arg(dir.path().join(keys))
+                    .args(["-o", CHILD, "-f"])
+                    .arg(&signed)
+                    .arg(&zone)
+                    .current_dir(dir.path()),
+                Duration::from_secs(30),
+            );
+            assert!(status.success(), "dnssec-signzone: {text}");
+            let (bind_ok, text) = run_bounded(
+                Command::new(&tools.dnssec_verify)
+                    .args(["-z", "-o", CHILD])
+                    .arg(&signed),
+                Duration::from_secs(30),
+            );
+            assert!(
+                bind_ok.success(),
+                "dnssec-verify on BIND's own zone: {text}"
+            );
+            let (knot_ok, _) = run_bounded(
+                Command::new(&tools.kzonecheck)
+                    .args(["-o", CHILD, "--dnssec", "on"])
+                    .arg(&signed),
+                Duration::from_secs(30),
+            );
+            !knot_ok.success()
+        })
+    })
 }
 
 // ---- The lab: parent, child, unbound ------------------------------------------------------
@@ -1020,9 +1136,11 @@ impl Lab {
     /// signatures) and the current DS RRset to `dnssec-cds`, which accepts them only when
     /// signed by a key the current DS RRset points to; publishes the DS RRset it computes.
     fn follow_cds(&mut self) {
-        let child = self.child.addr();
-        let cds = dig_records(&self.tools, child, CHILD, "CDS");
-        let cdnskey = dig_records(&self.tools, child, CHILD, "CDNSKEY");
+        let Some((dnskey, cds, cdnskey)) = self.child_signal() else {
+            self.timeline
+                .fail("the child's zone changed during every attempt to read DNSKEY, CDS, CDNSKEY");
+            return;
+        };
         let signalled = format!("{cds}{cdnskey}");
         if signalled == self.last_cds {
             return;
@@ -1047,7 +1165,6 @@ impl Lab {
             "child publishes CDS {cds_rdata:?} (and CDNSKEY: {})",
             has(&cdnskey, "CDNSKEY")
         ));
-        let dnskey = dig_records(&self.tools, child, CHILD, "DNSKEY");
         let file = self.parent.ws.path("child-cds.zone");
         std::fs::write(&file, format!("{dnskey}{signalled}")).expect("write child records");
         let dsset = self.parent.dsset_file();
@@ -1086,6 +1203,31 @@ impl Lab {
         self.timeline.note(format!(
             "parent publishes DS RRset: added {added:?}, removed {removed:?}"
         ));
+    }
+
+    /// The child's DNSKEY, CDS and CDNSKEY RRsets with their signatures, all from one version
+    /// of the zone (the SOA serial is the same before and after; a few tries).
+    fn child_signal(&self) -> Option<(String, String, String)> {
+        let child = self.child.addr();
+        let serial = || {
+            dig_records(&self.tools, child, CHILD, "SOA")
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.len() > 6 && f[3] == "SOA").then(|| f[6].to_owned())
+                })
+                .unwrap_or_default()
+        };
+        for _ in 0..5 {
+            let before = serial();
+            let dnskey = dig_records(&self.tools, child, CHILD, "DNSKEY");
+            let cds = dig_records(&self.tools, child, CHILD, "CDS");
+            let cdnskey = dig_records(&self.tools, child, CHILD, "CDNSKEY");
+            if serial() == before {
+                return Some((dnskey, cds, cdnskey));
+            }
+        }
+        None
     }
 
     /// With `DsSeen::Command`: for every tag the child awaits a DS for (`awaiting-ds`) that
@@ -1145,6 +1287,15 @@ impl Lab {
             if ds_seen == DsSeen::Command {
                 self.tell_ds_seen(&value);
             }
+            // A step daned itself scheduled must happen on time (with slack for a loaded
+            // machine): a stalled timer shows here rather than as a timeout.
+            if let Some(overdue) = overdue_key_event(&value, OVERDUE_SLACK) {
+                self.timeline.fail(format!(
+                    "[{label}] {overdue}; keys: {last}; raw: {}",
+                    value.get("next-key-event").cloned().unwrap_or_default()
+                ));
+                break;
+            }
             if finished_at.is_none() && done(&key_list(&value), &self.parent.ds) {
                 self.timeline.note(format!("[{label}] roll complete"));
                 finished_at = Some(Instant::now());
@@ -1189,6 +1340,28 @@ impl Lab {
             self.unbound.log_text()
         );
     }
+}
+
+/// How late a scheduled key step may be before the test calls it stalled.
+const OVERDUE_SLACK: u64 = 6;
+
+/// The `next-key-event` of a `daned keys --json` answer when it is more than `slack` seconds
+/// past due, described.
+fn overdue_key_event(keys: &serde_json::Value, slack: u64) -> Option<String> {
+    let event = keys.get("next-key-event")?;
+    let at = event.get("at")?.as_u64()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    (now > at + slack).then(|| {
+        format!(
+            "the scheduled key step {:?} was due at {} and is {} s overdue",
+            field(event, &["what"]),
+            field(event, &["at-utc"]),
+            now - at
+        )
+    })
 }
 
 /// The key tags of a DS RRset.
@@ -1328,7 +1501,7 @@ fn rfc7583_s3_2_zsk_prepublication_roll_validates_at_every_step() {
         "zsk roll",
         DsSeen::NotNeeded,
         false,
-        Duration::from_secs(90),
+        Duration::from_secs(60),
         |_, _| {},
         |keys, _| {
             is_removed(keys, &old_zsk)
@@ -1373,7 +1546,7 @@ fn rfc7583_s3_3_csk_double_ds_roll_with_cds_and_parent_polling() {
         "csk roll",
         DsSeen::Poll,
         true,
-        Duration::from_secs(100),
+        Duration::from_secs(60),
         |lab, _| {
             daned_ok(&lab.child.ws, &["key-rollover", CHILD, "csk"]);
             lab.timeline.note(format!("daned key-rollover {CHILD} csk"));
@@ -1409,7 +1582,7 @@ fn rfc6781_s4_1_4_algorithm_roll_ecdsa_to_ed25519_with_ds_seen() {
         "algorithm roll",
         DsSeen::Command,
         true,
-        Duration::from_secs(120),
+        Duration::from_secs(60),
         |lab, prober| {
             // No question reaches unbound while the child is down, so that a refused query
             // is not taken for a validation failure.
