@@ -42,6 +42,11 @@ const DS_TTL: u32 = 2;
 const TLSA_NAME: &str = "_25._tcp.mail.child.parent.test.";
 /// A name that does not exist in the child.
 const NX_NAME: &str = "nothere.child.parent.test.";
+/// How long the parent takes to act on a change of the child's CDS/CDNSKEY RRsets (RFC 7344
+/// §4.1 leaves the schedule to the parent; registries take hours). The child must not depend
+/// on the parent acting at once: it learns of a new DS by `ds-seen` or by polling, and must
+/// not drop what the old DS still points to before the parent removed it (RFC 6781 §4.1.4).
+const PARENT_REACTION: Duration = Duration::from_secs(2);
 /// How often the key states are polled.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -1089,6 +1094,8 @@ struct Lab {
     _dir: tempfile::TempDir,
     /// The child's CDS/CDNSKEY RRsets last handed to dnssec-cds.
     last_cds: String,
+    /// A CDS/CDNSKEY change seen but not acted on yet, and since when.
+    pending_cds: Option<(String, Instant)>,
     /// Key tags already reported with `daned ds-seen`.
     told_seen: BTreeSet<String>,
 }
@@ -1127,6 +1134,7 @@ impl Lab {
             unbound,
             _dir: dir,
             last_cds: String::new(),
+            pending_cds: None,
             told_seen: BTreeSet::new(),
         }
     }
@@ -1143,8 +1151,22 @@ impl Lab {
         };
         let signalled = format!("{cds}{cdnskey}");
         if signalled == self.last_cds {
+            self.pending_cds = None;
             return;
         }
+        // Like a registry, act on a change only once it has been published for a while.
+        match &self.pending_cds {
+            Some((pending, since)) if *pending == signalled => {
+                if since.elapsed() < PARENT_REACTION {
+                    return;
+                }
+            }
+            _ => {
+                self.pending_cds = Some((signalled, Instant::now()));
+                return;
+            }
+        }
+        self.pending_cds = None;
         self.last_cds = signalled.clone();
         let has = |text: &str, rtype: &str| {
             text.lines()
@@ -1319,6 +1341,26 @@ impl Lab {
         self.timeline.note(format!(
             "[{label}] {steps} key states seen, prober asked {rounds} rounds"
         ));
+        self.check_status_matches_keys(label);
+    }
+
+    /// `daned status --json` shows the child's keys with the same states as `daned keys`.
+    fn check_status_matches_keys(&self, label: &str) {
+        let (keys, _) = self.child.keys();
+        let text = daned_ok(&self.child.ws, &["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("daned status --json is not JSON ({e}):\n{text}"));
+        let zone = status["zones"]
+            .as_array()
+            .and_then(|zones| zones.iter().find(|z| z["origin"] == CHILD))
+            .cloned()
+            .unwrap_or_default();
+        let in_status = summarise_keys(&zone);
+        if in_status != keys {
+            self.timeline.fail(format!(
+                "[{label}] daned status --json lists keys {in_status:?}, daned keys {keys:?}"
+            ));
+        }
     }
 
     /// Stops every process and fails with the timeline and unbound's log if anything failed.
