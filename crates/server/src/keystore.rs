@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use daned_sign::bindkey::{self, BindKeyError};
 use daned_sign::hickory_proto::rr::Name;
 use daned_sign::keys::{KeyAlgorithm, KeyRole, Pkcs8Key, SigningKey};
 use ring::rand::SecureRandom;
@@ -248,6 +249,285 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> Result<(), KeyStoreError> {
     result
 }
 
+/// The file name daned gives `key` of `origin`: `<zone>+<alg>+<tag>.<role>.pem`.
+pub fn key_file_name(origin: &Name, key: &SigningKey) -> String {
+    format!(
+        "{}+{:03}+{:05}.{}.pem",
+        zone_prefix(origin),
+        u8::from(key.dnssec_algorithm()),
+        key.key_tag(),
+        role_suffix(key.role())
+    )
+}
+
+/// Errors importing or exporting keys (BIND key files, PKCS#8 PEM). Each names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyTransferError {
+    /// A key-directory problem, see [`KeyStoreError`].
+    #[error(transparent)]
+    Store(#[from] KeyStoreError),
+    /// A BIND key file is malformed, unsupported, or not half of the other file's key.
+    #[error(transparent)]
+    Bind(#[from] BindKeyError),
+    /// The key is for another zone.
+    #[error("{}: the key is for zone {found}, not {wanted}", path.display())]
+    WrongZone {
+        /// The `.key` file.
+        path: PathBuf,
+        /// Its owner.
+        found: Name,
+        /// The zone asked for.
+        wanted: Name,
+    },
+    /// A PKCS#8 PEM file was given without a role (PEM has no DNSKEY flags to take it from).
+    #[error("{}: a PEM key has no DNSKEY flags; say which role it has with --role csk|ksk|zsk", path.display())]
+    RoleNeeded {
+        /// The PEM file.
+        path: PathBuf,
+    },
+    /// The same public key is already in the key directory under another role.
+    #[error(
+        "{}: this key is already in the key directory as {}, with another role",
+        source_file.display(), existing.display()
+    )]
+    OtherRole {
+        /// The file being imported.
+        source_file: PathBuf,
+        /// The key file already there.
+        existing: PathBuf,
+    },
+    /// No key, or more than one, of the zone has the key tag.
+    #[error("zone {origin}: {reason} in {}", dir.display())]
+    NoSuchKey {
+        /// The zone.
+        origin: Name,
+        /// The key directory.
+        dir: PathBuf,
+        /// "no key with tag N" or "several keys with tag N: ...".
+        reason: String,
+    },
+    /// An export would replace an existing file.
+    #[error("{}: already exists; export never overwrites a file", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// A key read from files given to `daned import-key`, not yet stored.
+#[derive(Debug)]
+pub struct KeyToImport {
+    /// The key.
+    pub key: SigningKey,
+    /// Its PKCS#8 form, to store.
+    pub pkcs8: Pkcs8Key,
+    /// Where it came from (the `.private` file for a BIND pair).
+    pub source: PathBuf,
+}
+
+/// What [`import_key`] did.
+#[derive(Debug)]
+pub enum ImportOutcome {
+    /// The key was written to this file.
+    Imported(PathBuf),
+    /// The same key (same DNSKEY, same role) was already in this file; nothing was written.
+    AlreadyImported(PathBuf),
+}
+
+fn read_text(path: &Path) -> Result<String, KeyStoreError> {
+    fs::read_to_string(path).map_err(|e| KeyStoreError::io(path, e))
+}
+
+/// Reads a key to import for `origin` from `path`: one file of a BIND pair (`.key` or
+/// `.private`; the other is found by name beside it) or a PKCS#8 PEM private key. The role of
+/// a BIND key comes from its DNSKEY flags (257: CSK, or KSK when `role` says so; 256: ZSK);
+/// a PEM key needs `role`.
+///
+/// # Errors
+///
+/// [`KeyTransferError`], naming the file (and line) at fault.
+pub fn read_key_to_import(
+    path: &Path,
+    origin: &Name,
+    role: Option<KeyRole>,
+    rng: &dyn SecureRandom,
+) -> Result<KeyToImport, KeyTransferError> {
+    let extension = path.extension().and_then(|e| e.to_str());
+    if let Some("key" | "private") = extension {
+        let key_path = path.with_extension("key");
+        let private_path = path.with_extension("private");
+        let key_name = key_path.display().to_string();
+        let private_name = private_path.display().to_string();
+        let public = bindkey::parse_public_key(&read_text(&key_path)?, &key_name)?;
+        if daned_sign::zone::canonical_name(&public.owner)
+            != daned_sign::zone::canonical_name(origin)
+        {
+            return Err(KeyTransferError::WrongZone {
+                path: key_path,
+                found: public.owner,
+                wanted: origin.clone(),
+            });
+        }
+        let private = bindkey::parse_private_key(&read_text(&private_path)?, &private_name)?;
+        let imported =
+            bindkey::import_pair(&public, &key_name, &private, &private_name, role, rng)?;
+        return Ok(KeyToImport {
+            key: imported.key,
+            pkcs8: imported.pkcs8,
+            source: private_path,
+        });
+    }
+    let role = role.ok_or_else(|| KeyTransferError::RoleNeeded {
+        path: path.to_path_buf(),
+    })?;
+    let bad = |reason: String| KeyStoreError::BadKey {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pkcs8 = Pkcs8Key::from_pem(&read_text(path)?).map_err(|e| bad(e.to_string()))?;
+    let key = SigningKey::from_pkcs8(&pkcs8, role, rng).map_err(|e| bad(e.to_string()))?;
+    Ok(KeyToImport {
+        key,
+        pkcs8,
+        source: path.to_path_buf(),
+    })
+}
+
+/// Stores an imported key of `origin` in `dir` under daned's own name
+/// ([`key_file_name`]), the way [`create_key`] stores a new one: mode 0600, atomically, never
+/// replacing a file. A key whose DNSKEY is already in the directory with the same role is
+/// reported as [`ImportOutcome::AlreadyImported`].
+///
+/// # Errors
+///
+/// [`KeyTransferError::OtherRole`] when the key is there under another role; an unreadable key
+/// directory; any I/O failure, naming the file.
+pub fn import_key(
+    dir: &Path,
+    origin: &Name,
+    import: &KeyToImport,
+    rng: &dyn SecureRandom,
+) -> Result<ImportOutcome, KeyTransferError> {
+    let public = import.key.dnskey().public_key();
+    for stored in load_keys(dir, origin, rng)? {
+        let there = stored.key.dnskey().public_key();
+        // Same algorithm and public key bytes (flags aside: those are the role).
+        if there == public {
+            if stored.key.role() == import.key.role() {
+                return Ok(ImportOutcome::AlreadyImported(stored.path));
+            }
+            return Err(KeyTransferError::OtherRole {
+                source_file: import.source.clone(),
+                existing: stored.path,
+            });
+        }
+    }
+    ensure_private_dir(dir)?;
+    let path = dir.join(key_file_name(origin, &import.key));
+    write_new_file(&path, import.pkcs8.to_pem().as_bytes())?;
+    // Read it back as the daemon will, so a key that does not load is never left unnoticed.
+    let stored = load_key(&path, rng)?;
+    if stored.key.dnskey() != import.key.dnskey() {
+        return Err(KeyStoreError::BadKey {
+            path,
+            reason: "the stored key reads back as another key".into(),
+        }
+        .into());
+    }
+    Ok(ImportOutcome::Imported(path))
+}
+
+/// A key written as a BIND pair by [`export_key`].
+#[derive(Debug)]
+pub struct ExportedKey {
+    /// The key.
+    pub key: SigningKey,
+    /// The daned key file it came from.
+    pub from: PathBuf,
+    /// The `K<zone>+<alg>+<tag>.key` file written.
+    pub key_file: PathBuf,
+    /// The `K<zone>+<alg>+<tag>.private` file written (mode 0600).
+    pub private_file: PathBuf,
+}
+
+/// Writes the key of `origin` with `key_tag` from `dir` as a BIND pair in `out_dir`
+/// (`.private` mode 0600, `.key` mode 0644; the DNSKEY with `dnskey_ttl`). The key file's
+/// modification time is written as its `Created`, `Publish` and `Activate` times, so BIND
+/// treats the key as active. Never replaces a file.
+///
+/// # Errors
+///
+/// [`KeyTransferError::NoSuchKey`] when no key (or more than one) has the tag,
+/// [`KeyTransferError::Exists`] when either output file exists, any I/O failure naming the file.
+pub fn export_key(
+    dir: &Path,
+    origin: &Name,
+    key_tag: u16,
+    dnskey_ttl: u32,
+    out_dir: &Path,
+    rng: &dyn SecureRandom,
+) -> Result<ExportedKey, KeyTransferError> {
+    let mut found: Vec<StoredKey> = load_keys(dir, origin, rng)?
+        .into_iter()
+        .filter(|k| k.key.key_tag() == key_tag)
+        .collect();
+    let no_such = |reason: String| KeyTransferError::NoSuchKey {
+        origin: origin.clone(),
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    let stored = match (found.pop(), found.is_empty()) {
+        (Some(stored), true) => stored,
+        (None, _) => return Err(no_such(format!("no key with tag {key_tag}"))),
+        (Some(stored), false) => {
+            let names: Vec<String> = found
+                .iter()
+                .chain(std::iter::once(&stored))
+                .map(|k| k.path.display().to_string())
+                .collect();
+            return Err(no_such(format!(
+                "several keys with tag {key_tag} ({})",
+                names.join(", ")
+            )));
+        }
+    };
+    let bad = |reason: String| KeyStoreError::BadKey {
+        path: stored.path.clone(),
+        reason,
+    };
+    let pkcs8 = Pkcs8Key::from_pem(&read_text(&stored.path)?).map_err(|e| bad(e.to_string()))?;
+    let parts = pkcs8.parts().map_err(|e| bad(e.to_string()))?;
+    let created = fs::metadata(&stored.path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| u32::try_from(d.as_secs()).ok());
+    let stem = bindkey::file_stem(origin, &stored.key);
+    let key_file = out_dir.join(format!("{stem}.key"));
+    let private_file = out_dir.join(format!("{stem}.private"));
+    for path in [&key_file, &private_file] {
+        if fs::symlink_metadata(path).is_ok() {
+            return Err(KeyTransferError::Exists { path: path.clone() });
+        }
+    }
+    fs::create_dir_all(out_dir).map_err(|e| KeyStoreError::io(out_dir, e))?;
+    write_new_file(
+        &private_file,
+        bindkey::format_private_key(&parts, created).as_bytes(),
+    )?;
+    let public = bindkey::format_public_key(origin, Some(dnskey_ttl), &stored.key, created);
+    write_new_file(&key_file, public.as_bytes())?;
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(0o644))
+        .map_err(|e| KeyStoreError::io(&key_file, e))?;
+    Ok(ExportedKey {
+        key: stored.key,
+        from: stored.path,
+        key_file,
+        private_file,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,5 +629,67 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// A PEM key written where `import-key` would read it.
+    fn pem_file(dir: &Path, algorithm: KeyAlgorithm) -> PathBuf {
+        let rng = SystemRandom::new();
+        let path = dir.join(format!("{algorithm}.pem"));
+        let pkcs8 = SigningKey::generate(algorithm, &rng).unwrap();
+        fs::write(&path, pkcs8.to_pem()).unwrap();
+        path
+    }
+
+    #[test]
+    fn import_is_idempotent_and_refuses_a_second_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let kdir = dir.path().join("keys");
+        let rng = SystemRandom::new();
+        let pem = pem_file(dir.path(), KeyAlgorithm::EcdsaP256Sha256);
+        let err = read_key_to_import(&pem, &origin(), None, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::RoleNeeded { .. }), "{err}");
+        let import = read_key_to_import(&pem, &origin(), Some(KeyRole::Zsk), &rng).unwrap();
+        let ImportOutcome::Imported(path) = import_key(&kdir, &origin(), &import, &rng).unwrap()
+        else {
+            panic!("not imported");
+        };
+        assert_eq!(
+            path.file_name().unwrap().to_str().unwrap(),
+            key_file_name(&origin(), &import.key)
+        );
+        assert!(path.to_str().unwrap().ends_with(".zsk.pem"));
+        let again = import_key(&kdir, &origin(), &import, &rng).unwrap();
+        assert!(matches!(again, ImportOutcome::AlreadyImported(ref p) if *p == path));
+        let as_ksk = read_key_to_import(&pem, &origin(), Some(KeyRole::Ksk), &rng).unwrap();
+        let err = import_key(&kdir, &origin(), &as_ksk, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::OtherRole { .. }), "{err}");
+        assert_eq!(fs::read_dir(&kdir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn export_writes_a_bind_pair_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let kdir = dir.path().join("keys");
+        let rng = SystemRandom::new();
+        let created =
+            create_key(&kdir, &origin(), KeyAlgorithm::Ed25519, KeyRole::Csk, &rng).unwrap();
+        let tag = created.key.key_tag();
+        let out = dir.path().join("out");
+        let err = export_key(&kdir, &origin(), tag.wrapping_add(1), 3600, &out, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::NoSuchKey { .. }), "{err}");
+        let exported = export_key(&kdir, &origin(), tag, 3600, &out, &rng).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&exported.private_file), 0o600);
+        assert_eq!(mode(&exported.key_file), 0o644);
+        // Read back as an import from the exported .key file: the same key.
+        let back = read_key_to_import(&exported.key_file, &origin(), None, &rng).unwrap();
+        assert_eq!(back.key.dnskey(), created.key.dnskey());
+        let other = Name::from_ascii("example.org.").unwrap();
+        let err = read_key_to_import(&exported.key_file, &other, None, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::WrongZone { .. }), "{err}");
+        let before = fs::read(&exported.private_file).unwrap();
+        let err = export_key(&kdir, &origin(), tag, 3600, &out, &rng).unwrap_err();
+        assert!(matches!(err, KeyTransferError::Exists { .. }), "{err}");
+        assert_eq!(fs::read(&exported.private_file).unwrap(), before);
     }
 }

@@ -150,6 +150,35 @@ enum Command {
         /// Only this zone.
         zone: Option<Name>,
     },
+    /// Import DNSSEC keys into the key directory: BIND key pairs (`K<zone>+<alg>+<tag>.key` and
+    /// `.private`; name either file) or PKCS#8 PEM private keys (with --role). Prints the DS of
+    /// each; a running daemon adopts them at its next start.
+    ImportKey {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The zone (as configured).
+        zone: Name,
+        /// The role: by default CSK for DNSKEY flags 257 and ZSK for 256; `ksk` makes a 257 key
+        /// a KSK. Required for PEM keys.
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        /// The key files.
+        #[arg(required = true, value_hint = ValueHint::FilePath)]
+        files: Vec<PathBuf>,
+    },
+    /// Write one of a zone's keys as a BIND key pair (`K<zone>+<alg>+<tag>.key` and `.private`)
+    /// into a directory, e.g. to move the zone back to BIND. Never overwrites a file.
+    ExportKey {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The zone (as configured).
+        zone: Name,
+        /// The key tag of the key.
+        key_tag: u16,
+        /// The directory to write the two files into (created if missing).
+        #[arg(long, value_hint = ValueHint::DirPath)]
+        out: PathBuf,
+    },
     /// Sign a zone file offline with fresh throwaway keys (a KSK and a ZSK), through the same
     /// signer as `serve` (benchmarks and tests).
     #[command(hide = true)]
@@ -183,6 +212,27 @@ enum Command {
         #[arg(long, default_value_t = 1232)]
         udp_payload: u16,
     },
+}
+
+/// A key role on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum RoleArg {
+    /// Combined signing key (DNSKEY flags 257, signs everything).
+    Csk,
+    /// Key-signing key (DNSKEY flags 257, signs the DNSKEY RRset).
+    Ksk,
+    /// Zone-signing key (DNSKEY flags 256, signs the rest).
+    Zsk,
+}
+
+impl From<RoleArg> for KeyRole {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Csk => KeyRole::Csk,
+            RoleArg::Ksk => KeyRole::Ksk,
+            RoleArg::Zsk => KeyRole::Zsk,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -386,7 +436,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         config.server.key_dir.display()
                     );
                 }
-                for stored in keys.iter().filter(|k| k.key.role() != KeyRole::Zsk) {
+                // With key records, only the keys whose DS the parent should hold (ready or
+                // active); without (before the first start of this version), every KSK/CSK:
+                // they are adopted as active.
+                let records = state::load(&config.server.state_dir, &zc.origin)?
+                    .map(|st| st.keys)
+                    .unwrap_or_default();
+                let wanted = |stored: &keystore::StoredKey| {
+                    let name = stored.path.file_name().and_then(|n| n.to_str());
+                    records.is_empty()
+                        || records.iter().any(|r| {
+                            Some(r.file.as_str()) == name
+                                && matches!(r.state.as_str(), "ready" | "active")
+                        })
+                };
+                for stored in keys
+                    .iter()
+                    .filter(|k| k.key.role() != KeyRole::Zsk && wanted(k))
+                {
                     let ds = stored.key.ds(&zc.origin, DigestType::SHA256)?;
                     if trust_anchor {
                         writeln!(
@@ -433,6 +500,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::ImportKey {
+            config,
+            zone,
+            role,
+            files,
+        } => import_keys(&config.config, &zone, role.map(KeyRole::from), &files),
+        Command::ExportKey {
+            config,
+            zone,
+            key_tag,
+            out,
+        } => export_key(&config.config, &zone, key_tag, &out),
         Command::Sign { zone, origin, out } => {
             init_tracing(LogFormat::Human, "info");
             sign_offline(&zone, &origin, &out)?;
@@ -651,6 +730,137 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
         "signed"
     );
     Ok(())
+}
+
+/// `daned import-key`: stores each key (a BIND pair once, whichever of its files is named) and
+/// prints its DS. A key already in the key directory is reported and is not an error.
+fn import_keys(
+    config: &Path,
+    zone: &Name,
+    role: Option<KeyRole>,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let zc = selected_zones(&config, Some(zone))?
+        .into_iter()
+        .next()
+        .context("no such zone")?;
+    let rng = ring::rand::SystemRandom::new();
+    let mut out = io::stdout().lock();
+    let mut seen = Vec::new();
+    for file in files {
+        // Both halves of a BIND pair name one key.
+        let id = match file.extension().and_then(|e| e.to_str()) {
+            Some("key" | "private") => file.with_extension(""),
+            _ => file.clone(),
+        };
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let import = keystore::read_key_to_import(file, &zc.origin, role, &rng)?;
+        let key = &import.key;
+        let what = format!(
+            "key tag {}, algorithm {} ({}), role {}",
+            key.key_tag(),
+            u8::from(key.dnssec_algorithm()),
+            key.algorithm(),
+            role_name(key.role())
+        );
+        match keystore::import_key(&config.server.key_dir, &zc.origin, &import, &rng)? {
+            keystore::ImportOutcome::Imported(path) => writeln!(
+                out,
+                "imported {} as {} ({what})",
+                import.source.display(),
+                path.display()
+            )?,
+            keystore::ImportOutcome::AlreadyImported(path) => writeln!(
+                out,
+                "already imported: {} is {} ({what})",
+                import.source.display(),
+                path.display()
+            )?,
+        }
+        if key.role() != KeyRole::Zsk {
+            let ds = key.ds(&zc.origin, DigestType::SHA256)?;
+            let record = Record::from_rdata(
+                zc.origin.clone(),
+                zc.signing.dnskey_ttl,
+                RData::DNSSEC(daned_sign::hickory_proto::dnssec::rdata::DNSSECRData::DS(
+                    ds,
+                )),
+            );
+            zonefile::write_records(std::iter::once(&record), &mut out)?;
+        }
+    }
+    writeln!(
+        out,
+        "; `daned serve` adopts imported keys at its next start (a reload does not re-read keys)"
+    )?;
+    // RFC 6840 §5.11 / RFC 4035 §2.2: every algorithm in the DNSKEY RRset signs the DNSKEY
+    // RRset and all other RRsets, so each needs a key for both jobs.
+    let keys = keystore::load_keys(&config.server.key_dir, &zc.origin, &rng)?;
+    let mut algorithms = Vec::new();
+    for key in &keys {
+        if !algorithms.contains(&key.key.algorithm()) {
+            algorithms.push(key.key.algorithm());
+        }
+    }
+    for algorithm in algorithms {
+        let of_alg = || keys.iter().filter(move |k| k.key.algorithm() == algorithm);
+        let signs_dnskey = of_alg().any(|k| k.key.role() != KeyRole::Zsk);
+        let signs_zone = of_alg().any(|k| k.key.role() != KeyRole::Ksk);
+        if !(signs_dnskey && signs_zone) {
+            let missing = if signs_dnskey { "ZSK" } else { "KSK" };
+            let _ = writeln!(
+                io::stderr(),
+                "daned: warning: zone {}: {algorithm} keys have no {missing} (or CSK) in {}; the \
+                 zone cannot be signed completely with them until one is there",
+                zc.origin,
+                config.server.key_dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn role_name(role: KeyRole) -> &'static str {
+    match role {
+        KeyRole::Ksk => "ksk",
+        KeyRole::Zsk => "zsk",
+        _ => "csk",
+    }
+}
+
+/// `daned export-key`: writes the key as a BIND pair.
+fn export_key(
+    config: &Path,
+    zone: &Name,
+    key_tag: u16,
+    out_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let zc = selected_zones(&config, Some(zone))?
+        .into_iter()
+        .next()
+        .context("no such zone")?;
+    let exported = keystore::export_key(
+        &config.server.key_dir,
+        &zc.origin,
+        key_tag,
+        zc.signing.dnskey_ttl,
+        out_dir,
+        &ring::rand::SystemRandom::new(),
+    )?;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "exported {} as {} and {}",
+        exported.from.display(),
+        exported.key_file.display(),
+        exported.private_file.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn selected_zones<'c>(

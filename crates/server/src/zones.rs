@@ -1334,3 +1334,212 @@ fn zone_keys<'e>(entries: &'e [KeyEntry], used: &[(usize, KeyUse)]) -> Vec<ZoneK
         .map(|(key, usage)| ZoneKey { key, usage })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use daned_sign::hickory_proto::dnssec::DigestType;
+    use daned_sign::keys::KeyAlgorithm;
+    use ring::rand::SystemRandom;
+
+    const NOW: u32 = 1_800_000_000;
+
+    struct Dir {
+        dir: tempfile::TempDir,
+    }
+
+    impl Dir {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let zone = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../zones/example.com.zone");
+            std::fs::copy(zone, dir.path().join("example.com.zone")).unwrap();
+            Self { dir }
+        }
+
+        fn cfg(&self) -> ZoneConfig {
+            let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com.\"\n\
+                        file = \"example.com.zone\"\n";
+            let config = Config::parse(text, &self.dir.path().join("daned.toml")).unwrap();
+            config.zones[0].clone()
+        }
+
+        fn keys(&self) -> PathBuf {
+            self.dir.path().join("keys")
+        }
+
+        fn state(&self) -> PathBuf {
+            self.dir.path().join("state")
+        }
+
+        fn start(&self, now: u32) -> Result<ZoneRuntime, ZoneError> {
+            ZoneRuntime::start(
+                self.cfg(),
+                self.keys(),
+                self.state(),
+                Mode::Serve,
+                now,
+                &SystemRandom::new(),
+            )
+        }
+
+        fn key_files(&self) -> usize {
+            std::fs::read_dir(self.keys()).unwrap().count()
+        }
+    }
+
+    fn origin() -> Name {
+        Name::from_ascii("example.com.").unwrap()
+    }
+
+    fn published_tags(rt: &ZoneRuntime) -> Vec<u16> {
+        let apex = rt.signed().node(&origin()).unwrap();
+        let mut tags: Vec<u16> = apex
+            .get(RecordType::DNSKEY)
+            .unwrap()
+            .rrset
+            .rdatas()
+            .filter_map(|r| match r {
+                RData::DNSSEC(daned_sign::hickory_proto::dnssec::rdata::DNSSECRData::DNSKEY(k)) => {
+                    daned_sign::keys::key_tag(k).ok()
+                }
+                _ => None,
+            })
+            .collect();
+        tags.sort_unstable();
+        tags
+    }
+
+    /// An existing `make run` directory (one CSK made by an earlier daned, a state file without
+    /// key records) keeps working: the key is adopted as active with its DS taken to be at the
+    /// parent, no key is created, the DNSKEY and the DS stay the same, and the records are
+    /// written to the state file and read back unchanged.
+    #[test]
+    fn old_single_csk_key_dir_is_adopted_unchanged() {
+        let d = Dir::new();
+        let rng = SystemRandom::new();
+        let old = keystore::create_key(
+            &d.keys(),
+            &origin(),
+            KeyAlgorithm::EcdsaP256Sha256,
+            KeyRole::Csk,
+            &rng,
+        )
+        .unwrap();
+        let ds_before = old.key.ds(&origin(), DigestType::SHA256).unwrap();
+        // The state file of before key records: no "keys" field.
+        std::fs::create_dir_all(d.state()).unwrap();
+        std::fs::write(
+            state::state_path(&d.state(), &origin()),
+            "{\"serial\": 2026112801, \"content-digest\": \"00\"}\n",
+        )
+        .unwrap();
+
+        let rt = d.start(NOW).unwrap();
+        assert_eq!(d.key_files(), 1, "no key created");
+        let [entry] = rt.keys() else {
+            panic!("one key: {:?}", rt.keys());
+        };
+        assert_eq!(entry.record.tag, old.key.key_tag());
+        assert_eq!(entry.record.state, KeyState::Active);
+        assert_eq!(entry.record.ds, DsState::Seen { at: NOW });
+        assert_eq!(published_tags(&rt), vec![old.key.key_tag()]);
+        let key = entry.key.as_ref().unwrap();
+        assert_eq!(key.dnskey(), old.key.dnskey());
+        assert_eq!(key.ds(&origin(), DigestType::SHA256).unwrap(), ds_before);
+        assert!(rt.key_outlook().awaiting_ds.is_empty());
+
+        // The records are persisted and read back as they were.
+        let saved = state::load(&d.state(), &origin()).unwrap().unwrap();
+        assert_eq!(saved.keys.len(), 1);
+        assert_eq!(saved.keys[0].to_record().unwrap(), entry.record);
+        assert_eq!(
+            saved.keys[0].file,
+            old.path.file_name().unwrap().to_str().unwrap()
+        );
+        let serial = rt.signed().serial();
+        drop(rt);
+        let again = d.start(NOW + 60).unwrap();
+        assert_eq!(again.keys()[0].record, saved.keys[0].to_record().unwrap());
+        assert_eq!(
+            again.signed().serial(),
+            serial,
+            "unchanged content keeps its serial"
+        );
+    }
+
+    /// A first start with an empty key-dir creates the first key (a CSK by default), active,
+    /// with its DS wanted at the parent.
+    #[test]
+    fn first_start_creates_an_active_csk_awaiting_its_ds() {
+        let d = Dir::new();
+        let rt = d.start(NOW).unwrap();
+        let [entry] = rt.keys() else {
+            panic!("one key: {:?}", rt.keys());
+        };
+        assert_eq!(entry.record.role, KeyRole::Csk);
+        assert_eq!(entry.record.state, KeyState::Active);
+        assert_eq!(rt.key_outlook().awaiting_ds, vec![entry.record.tag]);
+        assert_eq!(d.key_files(), 1);
+    }
+
+    /// Once a zone has key records, a key file they do not name is not used (logged), and a
+    /// record whose file is gone is an error naming the file, not a silent new key.
+    #[test]
+    fn stray_key_file_is_ignored_and_missing_key_file_is_an_error() {
+        let d = Dir::new();
+        let rng = SystemRandom::new();
+        let first = d.start(NOW).unwrap();
+        let tag = first.keys()[0].record.tag;
+        let path = first.keys()[0].file.clone();
+        drop(first);
+        let stray = keystore::create_key(
+            &d.keys(),
+            &origin(),
+            KeyAlgorithm::EcdsaP256Sha256,
+            KeyRole::Csk,
+            &rng,
+        )
+        .unwrap();
+        let rt = d.start(NOW + 1).unwrap();
+        assert_eq!(rt.keys().len(), 1);
+        assert_eq!(published_tags(&rt), vec![tag]);
+        assert!(!published_tags(&rt).contains(&stray.key.key_tag()));
+        drop(rt);
+
+        std::fs::remove_file(&path).unwrap();
+        match d.start(NOW + 2) {
+            Err(e @ ZoneError::MissingKey { .. }) => {
+                assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+            Ok(_) => panic!("started without its key"),
+        }
+    }
+
+    /// Every DS state survives the state file.
+    #[test]
+    fn key_records_round_trip_through_the_state_file_form() {
+        for ds in [
+            DsState::None,
+            DsState::Submitted { since: 5 },
+            DsState::Seen { at: 6 },
+            DsState::Withdrawn { since: 7 },
+        ] {
+            let record = KeyRecord {
+                tag: 4242,
+                algorithm: KeyAlgorithm::Ed25519,
+                role: KeyRole::Ksk,
+                state: KeyState::Retired,
+                created: 1,
+                since: 3,
+                active_since: Some(2),
+                ds,
+            };
+            let stored = state::KeyState::from_record(&record, "example.com+015+04242.ksk.pem");
+            let json = serde_json::to_string(&stored).unwrap();
+            let back: state::KeyState = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.to_record().unwrap(), record, "{json}");
+        }
+    }
+}

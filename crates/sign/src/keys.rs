@@ -591,6 +591,429 @@ fn pkcs8_algorithm(der: &[u8]) -> Result<KeyAlgorithm, SignError> {
     }
 }
 
+/// The private half of an RSA key, as RFC 8017 Appendix A.1.2 `RSAPrivateKey` (and BIND's
+/// `.private` file) lists it. All integers are big-endian and unsigned. The bytes are cleared
+/// when the value is dropped, and never appear in `Debug` output.
+pub struct RsaPrivateParts {
+    /// n.
+    pub modulus: Vec<u8>,
+    /// e.
+    pub public_exponent: Vec<u8>,
+    /// d.
+    pub private_exponent: Vec<u8>,
+    /// p.
+    pub prime1: Vec<u8>,
+    /// q.
+    pub prime2: Vec<u8>,
+    /// d mod (p - 1).
+    pub exponent1: Vec<u8>,
+    /// d mod (q - 1).
+    pub exponent2: Vec<u8>,
+    /// (inverse of q) mod p.
+    pub coefficient: Vec<u8>,
+}
+
+impl RsaPrivateParts {
+    fn fields_mut(&mut self) -> [&mut Vec<u8>; 8] {
+        [
+            &mut self.modulus,
+            &mut self.public_exponent,
+            &mut self.private_exponent,
+            &mut self.prime1,
+            &mut self.prime2,
+            &mut self.exponent1,
+            &mut self.exponent2,
+            &mut self.coefficient,
+        ]
+    }
+}
+
+impl fmt::Debug for RsaPrivateParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RsaPrivateParts(<{}-bit modulus, redacted>)",
+            significant(&self.modulus).len() * 8
+        )
+    }
+}
+
+impl Drop for RsaPrivateParts {
+    fn drop(&mut self) {
+        for field in self.fields_mut() {
+            field.fill(0);
+            std::hint::black_box(&*field);
+        }
+    }
+}
+
+/// The private key of any algorithm daned signs with, in the raw form the DNSSEC RFCs and BIND
+/// key files use. Convert with [`Pkcs8Key::from_parts`] and [`Pkcs8Key::parts`]. Secret bytes
+/// are cleared on drop and never appear in `Debug` output.
+#[non_exhaustive]
+pub enum PrivateKeyParts {
+    /// RSA (RFC 3110, RFC 5702).
+    Rsa(RsaPrivateParts),
+    /// ECDSA (RFC 6605 §6): the private scalar, fixed length, and the public point `x || y`
+    /// (the DNSKEY public key field) that PKCS#8 carries beside it.
+    Ecdsa {
+        /// P-256 or P-384.
+        algorithm: KeyAlgorithm,
+        /// The private scalar, big-endian.
+        private_key: Vec<u8>,
+        /// The public point without its `0x04` prefix.
+        public_key: Vec<u8>,
+    },
+    /// Ed25519 (RFC 8080 §6): the 32-byte private seed of RFC 8032 §5.1.5.
+    Ed25519 {
+        /// The seed.
+        seed: Vec<u8>,
+    },
+}
+
+impl PrivateKeyParts {
+    /// The algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            PrivateKeyParts::Rsa(_) => KeyAlgorithm::RsaSha256,
+            PrivateKeyParts::Ecdsa { algorithm, .. } => *algorithm,
+            PrivateKeyParts::Ed25519 { .. } => KeyAlgorithm::Ed25519,
+        }
+    }
+}
+
+impl fmt::Debug for PrivateKeyParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrivateKeyParts::Rsa(rsa) => rsa.fmt(f),
+            other => write!(f, "PrivateKeyParts({}, <redacted>)", other.algorithm()),
+        }
+    }
+}
+
+impl Drop for PrivateKeyParts {
+    fn drop(&mut self) {
+        let secret = match self {
+            // RsaPrivateParts clears itself.
+            PrivateKeyParts::Rsa(_) => return,
+            PrivateKeyParts::Ecdsa { private_key, .. } => private_key,
+            PrivateKeyParts::Ed25519 { seed } => seed,
+        };
+        secret.fill(0);
+        std::hint::black_box(&*secret);
+    }
+}
+
+/// DER encodings of the AlgorithmIdentifier OIDs (tag, length, value).
+const DER_OID_RSA_ENCRYPTION: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+];
+const DER_OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const DER_OID_SECP256R1: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const DER_OID_SECP384R1: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+const DER_OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+const DER_NULL: &[u8] = &[0x05, 0x00];
+
+/// The length of a private scalar of an ECDSA curve (RFC 5915 §3: ceiling(log2(n)/8) octets).
+fn ecdsa_scalar_len(algorithm: KeyAlgorithm) -> Result<usize, SignError> {
+    match algorithm {
+        KeyAlgorithm::EcdsaP256Sha256 => Ok(32),
+        KeyAlgorithm::EcdsaP384Sha384 => Ok(48),
+        other => Err(SignError::Key(format!("{other} is not an ECDSA algorithm"))),
+    }
+}
+
+/// `bytes` without leading zero octets.
+fn significant(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// `bytes` left-padded with zeros to `len`, or an error when it is longer (after dropping
+/// leading zeros).
+fn left_pad(bytes: &[u8], len: usize, what: &str) -> Result<Vec<u8>, SignError> {
+    let bytes = significant(bytes);
+    if bytes.len() > len {
+        return Err(SignError::Key(format!(
+            "{what} is {} bytes, expected at most {len}",
+            bytes.len()
+        )));
+    }
+    let mut out = vec![0; len - bytes.len()];
+    out.extend_from_slice(bytes);
+    Ok(out)
+}
+
+impl Pkcs8Key {
+    /// Encodes raw key parts as PKCS#8 (RFC 5208 §5) DER that [`SigningKey::from_pkcs8`] and
+    /// OpenSSL read: RSA as a PKCS#1 `RSAPrivateKey` (RFC 8017 Appendix A.1.2), ECDSA as an
+    /// `ECPrivateKey` with its public key (RFC 5915 §3, RFC 5480), Ed25519 as a version 1
+    /// `OneAsymmetricKey` holding the seed (RFC 8410 §7).
+    ///
+    /// Nothing checks that the parts belong together; load the result with
+    /// [`SigningKey::from_pkcs8`] for that.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::Key`] when an ECDSA scalar or seed has the wrong length or an RSA field is
+    /// empty.
+    pub fn from_parts(parts: &PrivateKeyParts) -> Result<Self, SignError> {
+        let (algorithm_id, private_key) = match parts {
+            PrivateKeyParts::Rsa(rsa) => {
+                let fields = [
+                    &rsa.modulus,
+                    &rsa.public_exponent,
+                    &rsa.private_exponent,
+                    &rsa.prime1,
+                    &rsa.prime2,
+                    &rsa.exponent1,
+                    &rsa.exponent2,
+                    &rsa.coefficient,
+                ];
+                if fields.iter().any(|f| significant(f).is_empty()) {
+                    return Err(SignError::Key("an RSA key field is zero or empty".into()));
+                }
+                // RFC 8017 A.1.2: version 0 (two-prime), then n, e, d, p, q, dP, dQ, qInv.
+                let mut body = der::uint(&[0]);
+                for field in fields {
+                    body.extend(der::uint(field));
+                }
+                let algorithm_id = [DER_OID_RSA_ENCRYPTION, DER_NULL].concat();
+                (algorithm_id, der::tlv(der::SEQUENCE, &body))
+            }
+            PrivateKeyParts::Ecdsa {
+                algorithm,
+                private_key,
+                public_key,
+            } => {
+                let len = ecdsa_scalar_len(*algorithm)?;
+                let curve = match algorithm {
+                    KeyAlgorithm::EcdsaP384Sha384 => DER_OID_SECP384R1,
+                    _ => DER_OID_SECP256R1,
+                };
+                if public_key.len() != 2 * len {
+                    return Err(SignError::Key(format!(
+                        "{algorithm} public key is {} bytes, expected {}",
+                        public_key.len(),
+                        2 * len
+                    )));
+                }
+                let scalar = left_pad(private_key, len, "ECDSA private key")?;
+                // RFC 5915 §3: ECPrivateKey { version 1, privateKey, [1] publicKey BIT STRING }.
+                let mut bits = vec![0x00, 0x04];
+                bits.extend_from_slice(public_key);
+                let mut body = der::uint(&[1]);
+                body.extend(der::tlv(der::OCTET_STRING, &scalar));
+                body.extend(der::tlv(0xa1, &der::tlv(der::BIT_STRING, &bits)));
+                let algorithm_id = [DER_OID_EC_PUBLIC_KEY, curve].concat();
+                (algorithm_id, der::tlv(der::SEQUENCE, &body))
+            }
+            PrivateKeyParts::Ed25519 { seed } => {
+                if seed.len() != 32 {
+                    return Err(SignError::Key(format!(
+                        "ed25519 seed is {} bytes, expected 32",
+                        seed.len()
+                    )));
+                }
+                // RFC 8410 §7: CurvePrivateKey ::= OCTET STRING.
+                (DER_OID_ED25519.to_vec(), der::tlv(der::OCTET_STRING, seed))
+            }
+        };
+        let mut body = der::uint(&[0]);
+        body.extend(der::tlv(der::SEQUENCE, &algorithm_id));
+        body.extend(der::tlv(der::OCTET_STRING, &private_key));
+        Ok(Pkcs8Key(der::tlv(der::SEQUENCE, &body)))
+    }
+
+    /// Decodes the key into its raw parts (the inverse of [`Pkcs8Key::from_parts`]). Reads what
+    /// ring, OpenSSL and [`Pkcs8Key::from_parts`] write: PKCS#8 v1 or v2.
+    ///
+    /// # Errors
+    ///
+    /// [`SignError::Key`] when the DER is malformed, of an unsupported algorithm, a multi-prime
+    /// RSA key, or an EC key without its public key.
+    pub fn parts(&self) -> Result<PrivateKeyParts, SignError> {
+        let algorithm = pkcs8_algorithm(&self.0)?;
+        let mut outer = der::Reader::new(&self.0).nested(der::SEQUENCE, "PrivateKeyInfo")?;
+        outer.uint("version")?;
+        outer.read(der::SEQUENCE, "privateKeyAlgorithm")?;
+        let private_key = outer.read(der::OCTET_STRING, "privateKey")?;
+        match algorithm {
+            KeyAlgorithm::RsaSha256 => {
+                let mut rsa =
+                    der::Reader::new(private_key).nested(der::SEQUENCE, "RSAPrivateKey")?;
+                if !significant(rsa.uint("RSAPrivateKey version")?).is_empty() {
+                    return Err(SignError::Key(
+                        "multi-prime RSA keys are not supported".into(),
+                    ));
+                }
+                let mut field = |what: &str| rsa.uint(what).map(<[u8]>::to_vec);
+                Ok(PrivateKeyParts::Rsa(RsaPrivateParts {
+                    modulus: field("modulus")?,
+                    public_exponent: field("publicExponent")?,
+                    private_exponent: field("privateExponent")?,
+                    prime1: field("prime1")?,
+                    prime2: field("prime2")?,
+                    exponent1: field("exponent1")?,
+                    exponent2: field("exponent2")?,
+                    coefficient: field("coefficient")?,
+                }))
+            }
+            KeyAlgorithm::EcdsaP256Sha256 | KeyAlgorithm::EcdsaP384Sha384 => {
+                let len = ecdsa_scalar_len(algorithm)?;
+                let mut ec = der::Reader::new(private_key).nested(der::SEQUENCE, "ECPrivateKey")?;
+                ec.uint("ECPrivateKey version")?;
+                let scalar = left_pad(
+                    ec.read(der::OCTET_STRING, "ECPrivateKey privateKey")?,
+                    len,
+                    "ECDSA private key",
+                )?;
+                if ec.peek_tag() == Some(0xa0) {
+                    ec.read(0xa0, "ECPrivateKey parameters")?;
+                }
+                let bits = ec
+                    .nested(0xa1, "ECPrivateKey publicKey")
+                    .and_then(|mut r| r.read(der::BIT_STRING, "ECPrivateKey publicKey"))
+                    .map_err(|_| {
+                        SignError::Key("EC private key does not carry its public key".into())
+                    })?;
+                let public_key = match bits {
+                    [0x00, 0x04, xy @ ..] if xy.len() == 2 * len => xy.to_vec(),
+                    _ => {
+                        return Err(SignError::Key(
+                            "EC public key is not an uncompressed point".into(),
+                        ));
+                    }
+                };
+                Ok(PrivateKeyParts::Ecdsa {
+                    algorithm,
+                    private_key: scalar,
+                    public_key,
+                })
+            }
+            KeyAlgorithm::Ed25519 => {
+                let seed =
+                    der::Reader::new(private_key).read(der::OCTET_STRING, "CurvePrivateKey")?;
+                if seed.len() != 32 {
+                    return Err(SignError::Key(format!(
+                        "ed25519 seed is {} bytes, expected 32",
+                        seed.len()
+                    )));
+                }
+                Ok(PrivateKeyParts::Ed25519 {
+                    seed: seed.to_vec(),
+                })
+            }
+        }
+    }
+}
+
+/// The little DER this module writes and reads (X.690 §8, §10): definite lengths, one-byte
+/// tags.
+mod der {
+    use crate::error::SignError;
+
+    pub(super) const BIT_STRING: u8 = 0x03;
+    pub(super) const OCTET_STRING: u8 = 0x04;
+    pub(super) const SEQUENCE: u8 = 0x30;
+    const INTEGER: u8 = 0x02;
+
+    /// Tag, definite length (short form below 128, else long form), content.
+    pub(super) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(content.len() + 6);
+        out.push(tag);
+        let len = content.len();
+        if len < 0x80 {
+            // Checked just above: fits in seven bits.
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let start = bytes
+                .iter()
+                .position(|&b| b != 0)
+                .unwrap_or(bytes.len() - 1);
+            // At most size_of::<usize>() (8) octets follow: fits the seven-bit count.
+            out.push(0x80 | (bytes.len() - start) as u8);
+            out.extend_from_slice(&bytes[start..]);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// A non-negative INTEGER: minimal octets, with a leading zero when the top bit is set.
+    pub(super) fn uint(value: &[u8]) -> Vec<u8> {
+        let value = super::significant(value);
+        let mut content = Vec::with_capacity(value.len() + 1);
+        if value.first().is_none_or(|&b| b & 0x80 != 0) {
+            content.push(0);
+        }
+        content.extend_from_slice(value);
+        tlv(INTEGER, &content)
+    }
+
+    /// Reads TLVs from a byte slice.
+    pub(super) struct Reader<'a> {
+        rest: &'a [u8],
+    }
+
+    impl<'a> Reader<'a> {
+        pub(super) fn new(bytes: &'a [u8]) -> Self {
+            Self { rest: bytes }
+        }
+
+        pub(super) fn peek_tag(&self) -> Option<u8> {
+            self.rest.first().copied()
+        }
+
+        /// The content of the next element, which must have `tag`.
+        pub(super) fn read(&mut self, tag: u8, what: &str) -> Result<&'a [u8], SignError> {
+            let bad = |why: &str| SignError::Key(format!("malformed DER in {what}: {why}"));
+            let (&found, rest) = self.rest.split_first().ok_or_else(|| bad("truncated"))?;
+            if found != tag {
+                return Err(bad(&format!("tag {found:#04x}, expected {tag:#04x}")));
+            }
+            let (&first, mut rest) = rest.split_first().ok_or_else(|| bad("truncated"))?;
+            let len = if first < 0x80 {
+                usize::from(first)
+            } else {
+                let count = usize::from(first & 0x7f);
+                if count == 0 || count > 4 || rest.len() < count {
+                    return Err(bad("bad length"));
+                }
+                let (bytes, after) = rest.split_at(count);
+                rest = after;
+                bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b))
+            };
+            if rest.len() < len {
+                return Err(bad("truncated"));
+            }
+            let (content, after) = rest.split_at(len);
+            self.rest = after;
+            Ok(content)
+        }
+
+        /// A reader over the content of the next element, which must have `tag`.
+        pub(super) fn nested(&mut self, tag: u8, what: &str) -> Result<Reader<'a>, SignError> {
+            self.read(tag, what).map(Reader::new)
+        }
+
+        /// The magnitude of a non-negative INTEGER (its leading zero octet removed).
+        pub(super) fn uint(&mut self, what: &str) -> Result<&'a [u8], SignError> {
+            let content = self.read(INTEGER, what)?;
+            match content {
+                [] => Err(SignError::Key(format!(
+                    "malformed DER in {what}: empty INTEGER"
+                ))),
+                [b, ..] if b & 0x80 != 0 => Err(SignError::Key(format!(
+                    "malformed DER in {what}: negative INTEGER"
+                ))),
+                [0, rest @ ..] if !rest.is_empty() => Ok(rest),
+                _ => Ok(content),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,5 +1063,62 @@ mod tests {
             SigningKey::generate(KeyAlgorithm::RsaSha256, &rng),
             Err(SignError::Key(_))
         ));
+    }
+
+    /// PKCS#8 from OpenSSL (`openssl genpkey`) and from ring decodes into parts that encode back
+    /// into a key with the same DNSKEY (RFC 5208 §5, RFC 5915 §3, RFC 8410 §7, RFC 8017 A.1.2).
+    #[test]
+    fn pkcs8_parts_round_trip_for_openssl_and_ring_keys() {
+        let rng = ring::rand::SystemRandom::new();
+        let mut keys = vec![
+            Pkcs8Key::from_pem(include_str!("../tests/data/pkcs8/rsa2048.pem")).unwrap(),
+            Pkcs8Key::from_pem(include_str!("../tests/data/pkcs8/p256.pem")).unwrap(),
+            Pkcs8Key::from_pem(include_str!("../tests/data/pkcs8/ed25519.pem")).unwrap(),
+        ];
+        for alg in [
+            KeyAlgorithm::EcdsaP256Sha256,
+            KeyAlgorithm::EcdsaP384Sha384,
+            KeyAlgorithm::Ed25519,
+        ] {
+            keys.push(SigningKey::generate(alg, &rng).unwrap());
+        }
+        for pkcs8 in &keys {
+            let key = SigningKey::from_pkcs8(pkcs8, KeyRole::Csk, &rng).unwrap();
+            let parts = pkcs8.parts().unwrap();
+            assert_eq!(parts.algorithm(), key.algorithm());
+            let again = Pkcs8Key::from_parts(&parts).unwrap();
+            let back = SigningKey::from_pkcs8(&again, KeyRole::Csk, &rng).unwrap();
+            assert_eq!(back.dnskey(), key.dnskey(), "{:?}", key.algorithm());
+            assert!(!format!("{parts:?}").contains(&format!("{:?}", &again.as_der()[..8])));
+        }
+    }
+
+    #[test]
+    fn malformed_pkcs8_is_a_typed_error() {
+        let good = Pkcs8Key::from_pem(include_str!("../tests/data/pkcs8/p256.pem")).unwrap();
+        for len in [0, 1, 10, 30, good.as_der().len() - 1] {
+            let cut = Pkcs8Key::from_der(good.as_der()[..len].to_vec());
+            assert!(
+                matches!(cut.parts(), Err(SignError::Key(_))),
+                "length {len}"
+            );
+        }
+        let short_seed = PrivateKeyParts::Ed25519 { seed: vec![1; 31] };
+        assert!(matches!(
+            Pkcs8Key::from_parts(&short_seed),
+            Err(SignError::Key(_))
+        ));
+    }
+
+    #[test]
+    fn der_lengths_use_the_long_form_above_127() {
+        let long = der::tlv(der::OCTET_STRING, &[7; 300]);
+        assert_eq!(&long[..4], &[0x04, 0x82, 0x01, 0x2c]);
+        let mut reader = der::Reader::new(&long);
+        assert_eq!(reader.read(der::OCTET_STRING, "x").unwrap().len(), 300);
+        // A leading zero is added when the top bit is set, and stripped on reading.
+        let int = der::uint(&[0x00, 0x80]);
+        assert_eq!(int, vec![0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(der::Reader::new(&int).uint("x").unwrap(), &[0x80]);
     }
 }

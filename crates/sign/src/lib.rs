@@ -54,6 +54,24 @@
 //! # }
 //! ```
 //!
+//! Each [`sign::ZoneKey`] says what its key does in the pass ([`sign::KeyUse`]): published in
+//! the DNSKEY RRset, signing the DNSKEY/CDS/CDNSKEY RRsets, signing the rest, named in the apex
+//! CDS and CDNSKEY RRsets ([RFC 7344]; SHA-256 digests, TTL of the DNSKEY RRset, signed only by
+//! the keys that sign the DNSKEY RRset; absent when no key is named). The signer owns the apex
+//! CDS and CDNSKEY RRsets as it owns the DNSKEY RRset. Each RRset's signatures expire at
+//! `now + validity - r`, `r` uniform in `[0, jitter)` ([`sign::SignPolicy::jitter`], RFC 6781
+//! §4.4.2.2), so that refreshes spread out.
+//!
+//! # Key rollovers
+//!
+//! [`lifecycle`] is the pure key lifecycle: from the zone's [`lifecycle::KeyRecord`]s, a
+//! [`lifecycle::KeyPolicy`] and the time, [`lifecycle::advance`] moves keys through their states
+//! with the RFC 7583 timings (ZSK pre-publication, KSK/CSK double-DS waiting for the parent,
+//! RFC 6781 §4.1.4 algorithm rollover), asks for new keys and says when to call it again;
+//! [`lifecycle::KeyRecord::usage`] turns each key's state into the [`sign::KeyUse`] of the
+//! next signing pass, and [`sign::refresh_signatures`] applies a step (it re-signs whatever
+//! RRset's signer set changed and rebuilds the apex key RRsets).
+//!
 //! # Limitations
 //!
 //! NSEC3 without opt-out only; ring cannot generate RSA keys, so RSA keys can only be
@@ -64,7 +82,9 @@
 //! [RFC 4035]: https://www.rfc-editor.org/rfc/rfc4035
 //! [RFC 6698]: https://www.rfc-editor.org/rfc/rfc6698
 //! [RFC 7671]: https://www.rfc-editor.org/rfc/rfc7671
+//! [RFC 7344]: https://www.rfc-editor.org/rfc/rfc7344
 
+pub mod bindkey;
 mod error;
 pub mod keys;
 pub mod lifecycle;

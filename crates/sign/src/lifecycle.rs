@@ -30,22 +30,51 @@
 //! - `Dprp` = [`KeyPolicy::propagation_delay`], `TTLkey` = [`KeyPolicy::dnskey_ttl`],
 //!   `TTLsig` = [`KeyPolicy::max_zone_ttl`], `TTLds` = [`KeyPolicy::parent_ds_ttl`],
 //!   `DprpP` = [`KeyPolicy::parent_propagation_delay`].
+//! - Every wait below includes [`KeyPolicy::safety_margin`] once. Deadlines are absolute:
+//!   `since` (or the DS's `Seen::at`) plus the wait, so a restart resumes them.
+//! - First keys: with no key `Active` or on its way to it, [`advance`] asks for the mode's keys
+//!   (CSK, or KSK+ZSK) created `Active`; a new KSK or CSK's DS is then `Submitted` (wanted at
+//!   the parent, listed in [`Advance::awaiting_ds`]) but nothing waits for it.
 //! - ZSK, pre-publication (RFC 7583 §3.2.1): a successor is `Published` at
-//!   `Tact(old) + Lzsk - IpubZ - safety`, `Ready` after `IpubZ = Dprp + TTLkey`, then the old
-//!   key's lifetime ends: the successor becomes `Active`, the old one `Retired`, and `Removed`
-//!   after `Iret = Dprp + TTLsig` (+ retire safety).
+//!   `Tact(old) + Lzsk - IpubZ`, `Ready` after `IpubZ = Dprp + TTLkey`, which is when the old
+//!   key's lifetime ends: the successor becomes `Active` as soon as it is `Ready`, the old one
+//!   `Retired`, and `Removed` after `Iret = Dprp + TTLsig`.
 //! - KSK or CSK, double-DS (RFC 7583 §3.3; the parent holds both DS during the roll): the
-//!   successor is `Published` (and, for a KSK or CSK, also signs the DNSKEY RRset), `Ready`
-//!   after `Dprp + TTLkey`; from `Ready` the CDS/CDNSKEY RRsets carry both the old and the new
-//!   key and the new key's [`DsState`] is `Submitted`. When the new DS is seen at the parent
-//!   ([`ds_seen`], from `daned ds-seen` or from polling the parent), the roll waits
-//!   `DprpP + TTLds`, then the successor is `Active` and the old key `Retired` (CDS/CDNSKEY: only
-//!   the new key), `Removed` after `Dprp + max(TTLkey, TTLsig)`.
-//! - Algorithm, conservative (RFC 6781 §4.1.4): the new keys are `PreActive` (sign everything,
-//!   DNSKEY not published) for `Dprp + TTLsig`, then `Published` (still signing) for
-//!   `Dprp + TTLkey`, then `Ready` (CDS/CDNSKEY: old and new) until the new DS is seen, plus
-//!   `DprpP + TTLds`; then the new keys are `Active`, the old ones `PostActive` (DNSKEY
-//!   withdrawn, still signing) for `Dprp + TTLkey`, then `Removed`.
+//!   successor is `Published` at `Tact(old) + L - (IpubK + DprpP + TTLds)` (and, for a KSK or
+//!   CSK, also signs the DNSKEY RRset), `Ready` after `IpubK = Dprp + TTLkey`; from `Ready` the
+//!   CDS/CDNSKEY RRsets carry both the old and the new key and the new key's [`DsState`] is
+//!   `Submitted`. When the new DS is seen at the parent ([`ds_seen`], from `daned ds-seen` or
+//!   from polling the parent), the roll waits `DprpP + TTLds`, then the successor is `Active`
+//!   and the old key `Retired` (its DS `Withdrawn`; CDS/CDNSKEY: only the new key), `Removed`
+//!   after `Dprp + max(TTLkey, TTLsig)` (a CSK's signatures must expire from caches too).
+//! - Algorithm, conservative (RFC 6781 §4.1.4), when [`KeyPolicy::algorithm`] differs from an
+//!   active key's: new keys for every role of [`KeyPolicy::mode`] are `PreActive` (sign
+//!   everything as their role, DNSKEY not published) for `Dprp + TTLsig`, then `Published`
+//!   (still signing) for `Dprp + TTLkey`, then `Ready` (CDS/CDNSKEY: old and new) until the new
+//!   DS is seen, plus `DprpP + TTLds`; then the new keys are `Active`, the old ones `PostActive`
+//!   (DNSKEY withdrawn, still signing) for `Dprp + TTLkey`, then `Removed`. At every step each
+//!   algorithm of the DNSKEY RRset signs every RRset (RFC 4035 §2.2), also for every DNSKEY
+//!   RRset a cache may still hold.
+//! - Mode change with the same algorithm (CSK to KSK+ZSK or back): the new keys are `Published`
+//!   (a new KSK or CSK signing the DNSKEY RRset, a new ZSK pre-published, signing nothing) and
+//!   follow the KSK/CSK steps above together: all become `Active` when the new SEP key's DS has
+//!   been seen `DprpP + TTLds` ago, and every old key is `Retired`.
+//!
+//! # Which rolls may run at once
+//!
+//! - At most one successor per role. An algorithm or mode roll (a "whole set" roll) starts only
+//!   when every remaining key is `Active` (earlier rolls fully over), and no other roll starts
+//!   until it is over (no `PreActive`, `PostActive` or successor of a new role or algorithm
+//!   left). Its successors become `Active` together.
+//! - With KSK+ZSK, a KSK roll and a ZSK roll may overlap: the KSK roll only changes which keys
+//!   sign the DNSKEY RRset and which DS the parent holds (every DNSKEY RRset a cache may hold
+//!   is signed by a key whose DS every cached DS RRset has, whatever ZSKs it lists), the ZSK
+//!   roll only which key signs the rest (every cached signature is by a ZSK of every DNSKEY
+//!   RRset a cache may hold, whatever KSKs it lists): neither condition depends on the other.
+//! - [`start_roll`] starts the same roll as a lifetime would, at once; the successor becomes
+//!   `Active` as soon as it is ready.
+//! - A lifetime shorter than its roll's own waits is refused ([`LifecycleError::BadPolicy`]):
+//!   `Lzsk >= IpubZ + Iret`, `Lksk >= IpubK + DprpP + TTLds + Dprp + max(TTLkey, TTLsig)`.
 
 use crate::keys::{KeyAlgorithm, KeyRole};
 use crate::sign::KeyUse;
@@ -369,6 +398,10 @@ pub enum LifecycleError {
 /// # Errors
 ///
 /// [`LifecycleError::BadPolicy`] when `policy` cannot work.
+#[allow(
+    clippy::ptr_arg,
+    reason = "the public signature takes the Vec so that a later version may add keys itself"
+)]
 pub fn advance(
     now: u32,
     policy: &KeyPolicy,

@@ -126,6 +126,10 @@ pub struct SignCtx<'a> {
 
 /// Signs a whole zone, setting its SOA serial to `serial`.
 ///
+/// The apex DNSKEY, CDS and CDNSKEY RRsets come from `ctx.keys` (CDS and CDNSKEY for the keys
+/// with [`KeyUse::cds`], none when no key has it); any CDS or CDNSKEY RRset at the apex of
+/// `zone` is replaced.
+///
 /// Checks the zone first: exactly one SOA record and an NS RRset at the apex, no CNAME or DS at
 /// the apex, a CNAME alone at its name, DS only at delegation points. Then builds the DNSKEY
 /// RRset from `ctx.keys`, the NSEC chain or, with [`Denial::Nsec3`], the NSEC3 chain and the
@@ -548,8 +552,10 @@ fn apply_nsec3(
 /// were made by a key no longer in `ctx.keys`), with a new SOA `serial`. `None` when nothing
 /// needed it.
 ///
-/// An RRset is also due when a key in `ctx.keys` that should sign it has not (a key was added),
-/// and the DNSKEY RRset is rebuilt from `ctx.keys`. Signature times use RFC 1982 arithmetic.
+/// An RRset is also due when a key in `ctx.keys` that should sign it has not (a key was added
+/// or its use changed), and the DNSKEY, CDS and CDNSKEY RRsets are rebuilt from `ctx.keys`
+/// (the apex NSEC or NSEC3 bitmap follows CDS and CDNSKEY as they come and go): this is how a
+/// key lifecycle step is applied. Signature times use RFC 1982 arithmetic.
 ///
 /// # Errors
 ///

@@ -3,6 +3,8 @@
 mod cli;
 mod interop;
 mod key_rollover;
+mod keyimport;
+mod keys_clock;
 mod refresh;
 mod rollover_clock;
 mod rollover_e2e;
