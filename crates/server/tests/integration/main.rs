@@ -2,6 +2,7 @@
 
 mod cli;
 mod interop;
+mod key_rollover;
 mod keyimport;
 mod keys_clock;
 mod refresh;
