@@ -296,11 +296,22 @@ impl Manager {
         mut changed_files: Option<mpsc::Receiver<PathBuf>>,
     ) {
         let mut polls = ParentPolls::new(self.zones.len());
+        // Deadlines are absolute: a command or a file event arriving every few hundred
+        // milliseconds must not keep pushing a due timer back. Timers run at most once a second,
+        // so a deadline that stays in the past (a failing re-sign) cannot spin the loop.
+        let mut timers_ran: Option<tokio::time::Instant> = None;
         loop {
             polls.start_due(&self.zones);
             let wait = polls.until_next(self.until_next_deadline());
+            let mut at = tokio::time::Instant::now() + wait;
+            if let Some(ran) = timers_ran {
+                at = at.max(ran + Duration::from_secs(1));
+            }
             tokio::select! {
-                () = tokio::time::sleep(wait) => self.run_timers(),
+                () = tokio::time::sleep_until(at) => {
+                    self.run_timers();
+                    timers_ran = Some(tokio::time::Instant::now());
+                }
                 Some(Ok((index, seen))) = polls.tasks.join_next(), if !polls.tasks.is_empty() => {
                     polls.in_flight[index] = false;
                     self.parent_answered(index, &seen);
@@ -334,7 +345,7 @@ impl Manager {
     }
 
     /// How long until the earliest zone needs the manager (a signature refresh or a rollover
-    /// deadline), between 1 s and 1 h (the upper bound re-checks periodically, which also
+    /// deadline), zero when one is due, at most 1 h (which re-checks periodically and also
     /// covers a clock jump).
     fn until_next_deadline(&self) -> Duration {
         let now = self.clock.now();
@@ -349,7 +360,7 @@ impl Manager {
             })
             .min()
             .unwrap_or(3600);
-        Duration::from_secs(u64::from(secs.clamp(1, 3600)))
+        Duration::from_secs(u64::from(secs.min(3600)))
     }
 
     /// Runs the rollover timers and renews due signatures in every zone, then publishes.
@@ -722,10 +733,32 @@ fn parent_poll(rt: &ZoneRuntime) -> Option<crate::parent::ParentPoll> {
         .iter()
         .filter(|e| awaiting.contains(&e.record.tag))
         .filter_map(|e| Some((e.record.tag, e.key.as_ref()?.dnskey().clone())))
+        .collect::<Vec<_>>();
+    // In an algorithm roll the parent's DS changes from the old keys to the new ones (RFC 6781
+    // §4.1.4): the active SEP keys of an algorithm no awaited key has must be gone from it.
+    let new_algorithms: Vec<_> = rt
+        .keys()
+        .iter()
+        .filter(|e| awaiting.contains(&e.record.tag))
+        .map(|e| e.record.algorithm)
+        .collect();
+    let superseded = rt
+        .keys()
+        .iter()
+        .filter(|e| {
+            e.record.state == daned_sign::lifecycle::KeyState::Active
+                && matches!(
+                    e.record.role,
+                    daned_sign::keys::KeyRole::Csk | daned_sign::keys::KeyRole::Ksk
+                )
+                && !new_algorithms.contains(&e.record.algorithm)
+        })
+        .filter_map(|e| Some((e.record.tag, e.key.as_ref()?.dnskey().clone())))
         .collect();
     Some(crate::parent::ParentPoll {
         origin: rt.config().origin.clone(),
         servers: servers.clone(),
         awaited,
+        superseded,
     })
 }

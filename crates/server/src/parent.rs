@@ -32,6 +32,9 @@ pub struct ParentPoll {
     pub servers: Vec<SocketAddr>,
     /// The keys whose DS is awaited, by tag.
     pub awaited: Vec<(u16, DNSKEY)>,
+    /// Keys whose DS must be gone from every server before any awaited one counts as seen (the
+    /// old algorithm's keys in an algorithm roll, RFC 6781 §4.1.4).
+    pub superseded: Vec<(u16, DNSKEY)>,
 }
 
 /// Why a parent server gave no usable answer.
@@ -74,8 +77,9 @@ pub fn ds_matches(origin: &Name, dnskey: &DNSKEY, tag: u16, ds: &DS) -> bool {
     ds_for(origin, dnskey, ds.digest_type()).is_ok_and(|mine| mine.digest() == ds.digest())
 }
 
-/// The tags of `poll.awaited` whose DS every server in `poll.servers` serves now. A server
-/// that does not answer holds up every key (logged); no servers means nothing is seen.
+/// The tags of `poll.awaited` whose DS every server in `poll.servers` serves now, while none
+/// serves a DS of `poll.superseded`. A server that does not answer holds up every key
+/// (logged); no servers means nothing is seen.
 pub async fn poll(poll: &ParentPoll, rng: &(dyn SecureRandom + Sync)) -> Vec<u16> {
     if poll.servers.is_empty() {
         return Vec::new();
@@ -84,6 +88,15 @@ pub async fn poll(poll: &ParentPoll, rng: &(dyn SecureRandom + Sync)) -> Vec<u16
     for &server in &poll.servers {
         match query_ds(server, &poll.origin, rng).await {
             Ok(ds_set) => {
+                let stale = poll.superseded.iter().find(|(tag, key)| {
+                    ds_set
+                        .iter()
+                        .any(|ds| ds_matches(&poll.origin, key, *tag, ds))
+                });
+                if let Some((tag, _)) = stale {
+                    tracing::debug!(zone = %poll.origin, %server, superseded = tag, "parent still serves the superseded DS");
+                    return Vec::new();
+                }
                 seen.retain(|tag| {
                     poll.awaited
                         .iter()
@@ -323,11 +336,38 @@ mod tests {
             origin: origin(),
             servers: vec![both, both_tcp],
             awaited,
+            superseded: vec![],
         };
         assert_eq!(poll(&p, &rng).await, vec![new.key_tag()]);
         p.servers.push(only_old);
         assert!(poll(&p, &rng).await.is_empty(), "one server lacks the DS");
         p.servers = vec![];
         assert!(poll(&p, &rng).await.is_empty());
+    }
+
+    /// RFC 6781 §4.1.4: in an algorithm roll the parent's DS changes from the old algorithm's
+    /// key to the new one; the new DS counts only once the old one is gone from every server.
+    #[tokio::test]
+    async fn rfc6781_s4_1_4_algorithm_roll_ds_seen_only_after_the_swap() {
+        let old = key(KeyRole::Csk);
+        let rng = SystemRandom::new();
+        let pkcs8 = SigningKey::generate(KeyAlgorithm::Ed25519, &rng).unwrap();
+        let new = SigningKey::from_pkcs8(&pkcs8, KeyRole::Csk, &rng).unwrap();
+        let ds_old = old.ds(&origin(), DigestType::SHA256).unwrap();
+        let ds_new = new.ds(&origin(), DigestType::SHA256).unwrap();
+        let both = parent(vec![ds_old, ds_new.clone()], false).await;
+        let swapped = parent(vec![ds_new], false).await;
+        let mut p = ParentPoll {
+            origin: origin(),
+            servers: vec![swapped, both],
+            awaited: vec![(new.key_tag(), new.dnskey().clone())],
+            superseded: vec![(old.key_tag(), old.dnskey().clone())],
+        };
+        assert!(
+            poll(&p, &rng).await.is_empty(),
+            "one server still has the old DS"
+        );
+        p.servers = vec![swapped];
+        assert_eq!(poll(&p, &rng).await, vec![new.key_tag()]);
     }
 }

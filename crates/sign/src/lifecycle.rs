@@ -50,9 +50,15 @@
 //! - Algorithm, conservative (RFC 6781 §4.1.4), when [`KeyPolicy::algorithm`] differs from an
 //!   active key's: new keys for every role of [`KeyPolicy::mode`] are `PreActive` (sign
 //!   everything as their role, DNSKEY not published) for `Dprp + TTLsig`, then `Published`
-//!   (still signing) for `Dprp + TTLkey`, then `Ready` (CDS/CDNSKEY: old and new) until the new
-//!   DS is seen, plus `DprpP + TTLds`; then the new keys are `Active`, the old ones `PostActive`
-//!   (DNSKEY withdrawn, still signing) for `Dprp + TTLkey`, then `Removed`. At every step each
+//!   (still signing) for `Dprp + TTLkey`, then `Ready`. From `Ready` the CDS/CDNSKEY RRsets
+//!   carry only the new keys: RFC 6781 §4.1.4 swaps the DS ("DS change") rather than adding
+//!   one, because a validator that checks every DS algorithm (unbound's
+//!   `harden-algo-downgrade`) fails once the old algorithm's DNSKEY is gone while its DS is still
+//!   cached. The swap is safe at `Ready`: both algorithms have signed everything and both
+//!   DNSKEYs have been in every cache since. The DS counts as seen when the parent serves the
+//!   new DS and no longer the old one (the server's parent polling checks both; `daned ds-seen`
+//!   asserts both). After `DprpP + TTLds` more the new keys are `Active`, the old ones
+//!   `PostActive` (DNSKEY withdrawn, still signing) for `Dprp + TTLkey`, then `Removed`. At every step each
 //!   algorithm of the DNSKEY RRset signs every RRset (RFC 4035 §2.2), also for every DNSKEY
 //!   RRset a cache may still hold.
 //! - Mode change with the same algorithm (CSK to KSK+ZSK or back): the new keys are `Published`
@@ -93,7 +99,9 @@ pub enum KeyMode {
 pub enum CdsPolicy {
     /// Always, for every key whose DS the parent should hold (BIND's default).
     Always,
-    /// Only while a KSK or CSK roll waits for the parent (Knot's `rollover`).
+    /// Only during a KSK or CSK roll, from the successor's `Ready` step until the old key is
+    /// removed (the CDS names the new key alone after the swap, so a parent following it drops
+    /// the old DS). Like Knot's `rollover`.
     Rollover,
     /// Never: the operator updates the parent by other means (`daned ds`).
     Never,
@@ -256,7 +264,7 @@ impl KeyRecord {
     /// |------------------------|---------|----------------------------------------|-----------|
     /// | `PreActive`            | no      | as its role                            | no        |
     /// | `Published`, `Ready`   | yes     | KSK/CSK: keys only; ZSK: nothing; in an algorithm roll (its algorithm is no active key's): as its role | `Ready` KSK/CSK unless [`CdsPolicy::Never`] |
-    /// | `Active`               | yes     | as its role                            | KSK/CSK: `Always`; `Rollover` while a KSK/CSK successor is `Ready` |
+    /// | `Active`               | yes     | as its role                            | KSK/CSK: `Always`, `Rollover` from a successor's `Ready` until the old key is removed; not during an algorithm roll's DS swap |
     /// | `Retired`              | yes     | nothing                                | no        |
     /// | `PostActive`           | no      | as its role                            | no        |
     /// | `Removed`              | no      | nothing                                | no        |
@@ -282,17 +290,32 @@ impl KeyRecord {
                     ..role
                 }
             }
-            KeyState::Active => KeyUse {
-                cds: sep
-                    && match policy.cds {
-                        CdsPolicy::Always => true,
-                        CdsPolicy::Rollover => keys
-                            .iter()
-                            .any(|k| is_sep(k.role) && k.state == KeyState::Ready),
-                        CdsPolicy::Never => false,
-                    },
-                ..role
-            },
+            KeyState::Active => {
+                // An algorithm roll swaps the DS (RFC 6781 §4.1.4): from its `Ready` step the
+                // CDS names only the new keys, so the old algorithm's keys drop out of it.
+                let superseded = keys.iter().any(|k| {
+                    is_sep(k.role) && k.state == KeyState::Ready && k.algorithm != self.algorithm
+                });
+                // With `Rollover`, the CDS stays up after the swap (naming the new key alone)
+                // until the old key is gone, so that a parent following it drops the old DS.
+                let rolling = keys.iter().any(|k| {
+                    is_sep(k.role)
+                        && matches!(
+                            k.state,
+                            KeyState::Ready | KeyState::Retired | KeyState::PostActive
+                        )
+                });
+                KeyUse {
+                    cds: sep
+                        && !superseded
+                        && match policy.cds {
+                            CdsPolicy::Always => true,
+                            CdsPolicy::Rollover => rolling,
+                            CdsPolicy::Never => false,
+                        },
+                    ..role
+                }
+            }
             KeyState::Retired => KeyUse {
                 publish: true,
                 ..KeyUse::default()

@@ -271,10 +271,12 @@ fn rfc7583_s3_3_csk_double_ds_waits_for_the_parent() -> TestResult {
             .filter(|k| k.usage(&p, &keys).cds)
             .map(|k| k.tag)
             .collect();
-        let want: Vec<u16> = if cds == CdsPolicy::Always {
-            vec![2]
-        } else {
+        // After the swap the CDS names the new key alone, with `Rollover` too (until the old
+        // key is removed), so that a parent following the CDS drops the old DS.
+        let want: Vec<u16> = if cds == CdsPolicy::Never {
             vec![]
+        } else {
+            vec![2]
         };
         assert_eq!(cds_keys, want, "{cds:?} after the roll");
         assert!(adv.awaiting_ds.is_empty());
@@ -327,6 +329,15 @@ fn rfc6781_s4_1_4_conservative_algorithm_rollover() -> TestResult {
     let adv = advance(t + pre + IPUB, &p, &mut keys)?;
     assert_eq!(adv.awaiting_ds, vec![3]);
     assert_eq!(state(&keys, 4), KeyState::Ready);
+    // New DS: in RFC 6781 §4.1.4 the parent's DS changes from the old key to the new one, so
+    // the CDS names the new KSK alone; a validator checking every DS algorithm would otherwise
+    // fail once the old DNSKEYs go while the old DS is still cached.
+    let cds_keys: Vec<u16> = keys
+        .iter()
+        .filter(|k| k.usage(&p, &keys).cds)
+        .map(|k| k.tag)
+        .collect();
+    assert_eq!(cds_keys, vec![3]);
     let seen = t + pre + IPUB + 5 * HOUR;
     ds_seen(seen, &mut keys, 3)?;
     advance(seen + DSWAIT, &p, &mut keys)?;
