@@ -212,6 +212,10 @@ pub struct ZoneConfig {
     pub allow_transfer: Vec<TransferAcl>,
     /// How much IXFR history is kept (`journal-max-deltas`, `journal-max-bytes`).
     pub journal: crate::journal::JournalLimits,
+    /// How often a secondary serving the current serial is polled (`secondary-poll-interval`).
+    pub secondary_poll_interval: std::time::Duration,
+    /// A secondary lagging longer than this is logged (`secondary-lag-warning`, seconds).
+    pub secondary_lag_warning: u32,
 }
 
 /// The `[zone.signing]` table.
@@ -501,6 +505,18 @@ struct ZoneSpec {
     journal_max_deltas: usize,
     #[serde(default = "default_journal_max_bytes")]
     journal_max_bytes: usize,
+    #[serde(default = "default_secondary_poll_interval")]
+    secondary_poll_interval: Seconds,
+    #[serde(default = "default_secondary_lag_warning")]
+    secondary_lag_warning: Seconds,
+}
+
+fn default_secondary_poll_interval() -> Seconds {
+    Seconds(300)
+}
+
+fn default_secondary_lag_warning() -> Seconds {
+    Seconds(600)
 }
 
 fn default_journal_max_deltas() -> usize {
@@ -1045,6 +1061,10 @@ impl ZoneSpec {
                 max_deltas: self.journal_max_deltas,
                 max_bytes: self.journal_max_bytes,
             },
+            secondary_poll_interval: std::time::Duration::from_secs(u64::from(
+                self.secondary_poll_interval.0.max(1),
+            )),
+            secondary_lag_warning: self.secondary_lag_warning.0,
         }
     }
 }
@@ -1640,9 +1660,10 @@ mod tests {
             uncommented.push('\n');
         }
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
-        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes, 6 signing,
-        // protocol, usage, selector, matching, ttl, rollover-margin.
-        assert_eq!(count, 23, "settings found:\n{uncommented}");
+        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes,
+        // secondary-poll-interval, secondary-lag-warning, 6 signing, protocol, usage, selector,
+        // matching, ttl, rollover-margin.
+        assert_eq!(count, 25, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);

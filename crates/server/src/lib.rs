@@ -12,6 +12,7 @@ pub mod keystore;
 pub mod manager;
 pub mod metrics;
 pub mod notify;
+pub mod propagation;
 pub mod query;
 pub mod rollover;
 pub mod serve;

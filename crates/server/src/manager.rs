@@ -115,6 +115,8 @@ pub enum Command {
         /// Where to send it.
         reply: oneshot::Sender<StatusReport>,
     },
+    /// What a NOTIFY round or SOA poll learned about a secondary.
+    Secondary(crate::propagation::SecondaryReport),
 }
 
 /// Owns the zones and publishes the catalog.
@@ -294,6 +296,7 @@ impl Manager {
                         // The requester may have gone away.
                         let _ = reply.send(self.status());
                     }
+                    Some(Command::Secondary(report)) => self.secondary_report(&report),
                     None => break,
                 },
             }
@@ -441,6 +444,29 @@ impl Manager {
         outcomes
     }
 
+    /// Records what a NOTIFY or SOA poll learned; when every secondary now serves a serial,
+    /// runs the zone's rollover timers (a staged key's wait may start) and publishes.
+    pub fn secondary_report(&mut self, report: &crate::propagation::SecondaryReport) {
+        let now = self.clock.now();
+        let mut deltas = Vec::new();
+        if let Some((index, rt)) = self
+            .zones
+            .iter_mut()
+            .enumerate()
+            .find(|(_, rt)| rt.config().origin == report.zone)
+            && rt.secondary_report(report, now)
+        {
+            match blocking(|| rt.tick_bindings(now, &self.rng)) {
+                Ok(Some(delta)) => deltas.push((index, delta)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(zone = %report.zone, %error, "rollover update failed; the previous version is still served");
+                }
+            }
+        }
+        self.record_and_publish(deltas);
+    }
+
     /// The zones being served.
     pub fn zones(&self) -> &[ZoneRuntime] {
         &self.zones
@@ -494,6 +520,16 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
             ready_at: b.state.ready_at(),
             ready: b.state.is_ready(now),
             last_error: b.last_error.clone(),
+            waiting: b.state.awaiting_propagation().map(|serial| {
+                let waiting = serial.map(|s| rt.propagation().waiting_for(s));
+                match (serial, waiting) {
+                    (Some(s), Some(w)) if w.is_empty() => {
+                        format!("waiting for secondaries: all serve serial {s}")
+                    }
+                    (_, Some(w)) => format!("waiting for secondaries: {}", w.join(", ")),
+                    _ => "waiting for secondaries: not signed yet".to_owned(),
+                }
+            }),
         })
         .collect();
     let counters = rt.counters();
@@ -508,6 +544,8 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
         certificate_errors: counters.certificate_errors,
         unsafe_switches: counters.unsafe_switches,
         failed_updates: counters.failed_updates,
+        secondaries: rt.propagation().status(now),
+        propagated_at: rt.propagated_at(signed.serial()),
     }
 }
 

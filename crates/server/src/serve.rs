@@ -134,10 +134,19 @@ pub async fn serve_sockets_with(
 pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError> {
     let mut manager = tokio::task::block_in_place(|| Manager::start(&config, clock))?;
     let catalog = manager.catalog();
+    let (commands, receiver) = mpsc::channel(16);
+    let published = manager.subscribe();
+    let poll_task = tokio::spawn(crate::propagation::run(
+        published.clone(),
+        crate::propagation::poll_targets(&config),
+        crate::propagation::PollOptions::default(),
+        commands.clone(),
+    ));
     let notify_task = tokio::spawn(crate::notify::run(
-        manager.subscribe(),
+        published,
         crate::notify::targets(&config),
         crate::notify::Backoff::default(),
+        Some(commands.clone()),
     ));
     let transfer = Arc::new(crate::xfr::TransferPolicy::from_config(&config));
     let control =
@@ -158,7 +167,6 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         config.server.watch_debounce,
         config.server.rescan_interval,
     )?;
-    let (commands, receiver) = mpsc::channel(16);
     let manager_task = tokio::spawn(manager.run(receiver, Some(changed_files)));
     let signals = tokio::spawn(forward_signals(commands.clone()));
     let (stop_control, control_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -183,6 +191,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
     let handler = Handler::new(catalog, config.server.udp_payload).with_transfer_policy(transfer);
     let result = serve_sockets_with(sockets, handler, stop_signal()).await;
     notify_task.abort();
+    poll_task.abort();
     drop(stop_metrics);
     if let Some(task) = metrics_task {
         let _ = task.await;
