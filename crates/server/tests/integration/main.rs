@@ -2,6 +2,7 @@
 
 mod cli;
 mod interop;
+mod propagation_clock;
 mod refresh;
 mod rollover_clock;
 mod rollover_e2e;
