@@ -44,8 +44,11 @@ pub enum ServeError {
     Control(#[from] crate::control::ControlError),
 }
 
-/// How long a TCP connection may stay idle between requests.
-const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TCP connection may stay idle between requests. hickory-server starts this timer
+/// when a request is read and does not reset it while the answer is built and written, so it
+/// also bounds how long one zone transfer may take: at 10 s, a 100 000-name AXFR from a debug
+/// build on a busy machine was cut off mid-stream (the secondary saw a connection reset).
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Binds UDP and TCP on every address. With port 0, UDP gets a free port and TCP is bound to
 /// the same one, so one port number serves both (retrying a few times if TCP finds it taken).

@@ -70,7 +70,14 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
 
     let next_key = ws.path("certs/next.key");
     let (ok, out) = run(Command::new(&openssl)
-        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
         .arg(&next_key));
     assert!(ok, "{out}");
     manager.file_changed(&next_key);
@@ -79,8 +86,14 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
     let (state, ready_at, ready, waiting) = binding(&manager);
     assert_eq!((state.as_str(), ready_at, ready), ("staged", None, false));
     let waiting = waiting.expect("says why");
-    assert!(waiting.contains(&format!("{ns2} at serial {before}")), "{waiting}");
-    assert!(waiting.contains(&format!("{ns3} at serial {before}")), "{waiting}");
+    assert!(
+        waiting.contains(&format!("{ns2} at serial {before}")),
+        "{waiting}"
+    );
+    assert!(
+        waiting.contains(&format!("{ns3} at serial {before}")),
+        "{waiting}"
+    );
 
     // ns2 takes the new serial after 5 s; ns3 is down.
     tokio::time::advance(Duration::from_secs(5)).await;
@@ -116,7 +129,11 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
     // ns3 comes back: once both serve the serial the wait starts, from that moment.
     tokio::time::advance(Duration::from_secs(10)).await;
     poll(&mut manager, ns2, Ok(staged_serial));
-    assert_eq!(binding(&manager).1, None, "ns3 has not answered since the restart");
+    assert_eq!(
+        binding(&manager).1,
+        None,
+        "ns3 has not answered since the restart"
+    );
     tokio::time::advance(Duration::from_secs(1)).await;
     poll(&mut manager, ns3, Ok(staged_serial));
     let propagated = clock.now();
