@@ -1624,6 +1624,27 @@ mod tests {
     }
 
     #[test]
+    fn secondary_poll_interval_and_lag_warning_default_and_set() {
+        let base = "version = \"v1\"\n[[zone]]\norigin = \"p.test.\"\nfile = \"z\"\n";
+        let config = Config::parse(base, Path::new("/etc/daned.toml")).expect("valid");
+        let zone = &config.zones[0];
+        assert_eq!(
+            zone.secondary_poll_interval,
+            std::time::Duration::from_secs(300)
+        );
+        assert_eq!(zone.secondary_lag_warning, 600);
+        let text =
+            format!("{base}secondary-poll-interval = \"30s\"\nsecondary-lag-warning = \"1h\"\n");
+        let config = Config::parse(&text, Path::new("/etc/daned.toml")).expect("valid");
+        let zone = &config.zones[0];
+        assert_eq!(
+            zone.secondary_poll_interval,
+            std::time::Duration::from_secs(30)
+        );
+        assert_eq!(zone.secondary_lag_warning, 3600);
+    }
+
+    #[test]
     fn journal_limits_default_and_set() {
         let base = "version = \"v1\"\n[[zone]]\norigin = \"ix.test.\"\nfile = \"z\"\n";
         let config = Config::parse(base, Path::new("/etc/daned.toml")).expect("valid");
