@@ -215,6 +215,10 @@ pub struct ZoneConfig {
     pub journal: crate::journal::JournalLimits,
     /// The key policy and parent polling (`[zone.keys]`).
     pub keys: KeysConfig,
+    /// How often a secondary serving the current serial is polled (`secondary-poll-interval`).
+    pub secondary_poll_interval: std::time::Duration,
+    /// A secondary lagging longer than this is logged (`secondary-lag-warning`, seconds).
+    pub secondary_lag_warning: u32,
 }
 
 /// The `[zone.keys]` table: the key lifecycle policy and where the parent's DS is polled.
@@ -518,6 +522,18 @@ struct ZoneSpec {
     journal_max_bytes: usize,
     #[serde(default)]
     keys: KeysSpec,
+    #[serde(default = "default_secondary_poll_interval")]
+    secondary_poll_interval: Seconds,
+    #[serde(default = "default_secondary_lag_warning")]
+    secondary_lag_warning: Seconds,
+}
+
+fn default_secondary_poll_interval() -> Seconds {
+    Seconds(300)
+}
+
+fn default_secondary_lag_warning() -> Seconds {
+    Seconds(600)
 }
 
 /// `[zone.keys]` as written. Durations of 0 for a lifetime mean "never rolled".
@@ -1236,6 +1252,10 @@ impl ZoneSpec {
                 max_bytes: self.journal_max_bytes,
             },
             keys,
+            secondary_poll_interval: std::time::Duration::from_secs(u64::from(
+                self.secondary_poll_interval.0.max(1),
+            )),
+            secondary_lag_warning: self.secondary_lag_warning.0,
         }
     }
 }
@@ -1900,6 +1920,27 @@ mod tests {
     }
 
     #[test]
+    fn secondary_poll_interval_and_lag_warning_default_and_set() {
+        let base = "version = \"v1\"\n[[zone]]\norigin = \"p.test.\"\nfile = \"z\"\n";
+        let config = Config::parse(base, Path::new("/etc/daned.toml")).expect("valid");
+        let zone = &config.zones[0];
+        assert_eq!(
+            zone.secondary_poll_interval,
+            std::time::Duration::from_secs(300)
+        );
+        assert_eq!(zone.secondary_lag_warning, 600);
+        let text =
+            format!("{base}secondary-poll-interval = \"30s\"\nsecondary-lag-warning = \"1h\"\n");
+        let config = Config::parse(&text, Path::new("/etc/daned.toml")).expect("valid");
+        let zone = &config.zones[0];
+        assert_eq!(
+            zone.secondary_poll_interval,
+            std::time::Duration::from_secs(30)
+        );
+        assert_eq!(zone.secondary_lag_warning, 3600);
+    }
+
+    #[test]
     fn journal_limits_default_and_set() {
         let base = "version = \"v1\"\n[[zone]]\norigin = \"ix.test.\"\nfile = \"z\"\n";
         let config = Config::parse(base, Path::new("/etc/daned.toml")).expect("valid");
@@ -1936,9 +1977,10 @@ mod tests {
             uncommented.push('\n');
         }
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
-        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes, 7 signing,
-        // 10 keys, protocol, usage, selector, matching, ttl, rollover-margin.
-        assert_eq!(count, 34, "settings found:\n{uncommented}");
+        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes,
+        // secondary-poll-interval, secondary-lag-warning, 7 signing, 10 keys, protocol, usage,
+        // selector, matching, ttl, rollover-margin.
+        assert_eq!(count, 36, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);

@@ -48,7 +48,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::manager::{Clock, Command, ReloadOutcome, SystemClock};
-use crate::status::{BindingStatus, KeysReport, StatusReport};
+use crate::status::{BindingStatus, KeysReport, StatusReport, ZoneStatus};
 use crate::zones::KeyAction;
 use daned_sign::hickory_proto::rr::Name;
 
@@ -523,6 +523,7 @@ pub fn render_status_at(report: &StatusReport, now: u32, out: &mut dyn Write) ->
             "last error",
             zone.last_error.as_deref().unwrap_or("-"),
         )?;
+        render_secondaries(zone, now, out)?;
         if zone.bindings.is_empty() {
             row(out, 2, "bindings", "none")?;
         }
@@ -994,7 +995,8 @@ impl Ctx {
                     ready_at: found.ready_at,
                 });
             }
-            let Some(ready_at) = found.ready_at else {
+            let ready_at = found.ready_at;
+            if ready_at.is_none() && found.waiting.is_none() {
                 return Response::error(
                     ErrorReason::NotStaged,
                     format!(
@@ -1003,16 +1005,18 @@ impl Ctx {
                         found.state
                     ),
                 );
-            };
+            }
             let now = Instant::now();
             if now >= deadline {
+                let when = match (ready_at, &found.waiting) {
+                    (Some(ready_at), _) => format!("it will be at {}", format_utc(ready_at)),
+                    (None, waiting) => waiting.clone().unwrap_or_default(),
+                };
                 return Response::error(
                     ErrorReason::Timeout,
                     format!(
-                        "binding {binding} in {origin} is not ready within {} s; \
-                         it will be at {}",
+                        "binding {binding} in {origin} is not ready within {} s; {when}",
                         wait.as_secs(),
-                        format_utc(ready_at)
                     ),
                 );
             }
@@ -1189,12 +1193,45 @@ fn render_binding(b: &BindingStatus, now: u32, out: &mut dyn Write) -> io::Resul
         row(out, 4, if i == 0 { "records" } else { "" }, record)?;
     }
     let ready = match (b.ready_at, b.ready) {
+        (None, _) if b.waiting.is_some() => format!("- ({})", b.waiting.as_deref().unwrap_or("")),
         (None, _) => "- (no next key staged)".to_owned(),
         (Some(t), true) => format!("{} (ready now)", when(t, now)),
         (Some(t), false) => when(t, now),
     };
     row(out, 4, "ready at", &ready)?;
     row(out, 4, "last error", b.last_error.as_deref().unwrap_or("-"))
+}
+
+/// One line per secondary: `secondary  192.0.2.2:53 serial 7 lag 0s notify serial 7
+/// acknowledged`, plus its last poll error; and when every secondary served the serial.
+fn render_secondaries(zone: &ZoneStatus, now: u32, out: &mut dyn Write) -> io::Result<()> {
+    if zone.secondaries.is_empty() {
+        return Ok(());
+    }
+    for (i, sec) in zone.secondaries.iter().enumerate() {
+        let serial = sec
+            .serial
+            .map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+        let mut text = format!(
+            "{} serial {serial} lag {} notify {}",
+            sec.address,
+            format_span(u64::from(sec.lag)),
+            sec.last_notify.as_deref().unwrap_or("-"),
+        );
+        if let Some(error) = &sec.last_error {
+            text.push_str(&format!(" error {error}"));
+        }
+        row(out, 2, if i == 0 { "secondaries" } else { "" }, &text)?;
+    }
+    row(
+        out,
+        2,
+        "propagated",
+        &zone.propagated_at.map_or_else(
+            || "- (not every secondary serves this serial)".to_owned(),
+            |t| when(t, now),
+        ),
+    )
 }
 
 /// `2024-06-15 13:00:00 UTC (in 42m)`.

@@ -13,6 +13,7 @@ pub mod manager;
 pub mod metrics;
 pub mod notify;
 pub mod parent;
+pub mod propagation;
 pub mod query;
 pub mod rollover;
 pub mod serve;

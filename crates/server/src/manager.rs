@@ -133,6 +133,8 @@ pub enum Command {
         /// Where to send the zone's keys afterwards, or the error.
         reply: Option<oneshot::Sender<Result<KeysReport, String>>>,
     },
+    /// What a NOTIFY round or SOA poll learned about a secondary.
+    Secondary(crate::propagation::SecondaryReport),
 }
 
 /// Owns the zones and publishes the catalog.
@@ -338,6 +340,7 @@ impl Manager {
                             let _ = reply.send(outcome);
                         }
                     }
+                    Some(Command::Secondary(report)) => self.secondary_report(&report),
                     None => break,
                 },
             }
@@ -496,6 +499,29 @@ impl Manager {
         outcomes
     }
 
+    /// Records what a NOTIFY or SOA poll learned; when every secondary now serves a serial,
+    /// runs the zone's rollover timers (a staged key's wait may start) and publishes.
+    pub fn secondary_report(&mut self, report: &crate::propagation::SecondaryReport) {
+        let now = self.clock.now();
+        let mut deltas = Vec::new();
+        if let Some((index, rt)) = self
+            .zones
+            .iter_mut()
+            .enumerate()
+            .find(|(_, rt)| rt.config().origin == report.zone)
+            && rt.secondary_report(report, now)
+        {
+            match blocking(|| rt.tick_bindings(now, &self.rng)) {
+                Ok(Some(delta)) => deltas.push((index, delta)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(zone = %report.zone, %error, "rollover update failed; the previous version is still served");
+                }
+            }
+        }
+        self.record_and_publish(deltas);
+    }
+
     /// The parent serves the DS of keys `seen` of zone `index` (polling found it at every
     /// parent server): tells the lifecycle.
     fn parent_answered(&mut self, index: usize, seen: &[u16]) {
@@ -622,6 +648,16 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
             ready_at: b.state.ready_at(),
             ready: b.state.is_ready(now),
             last_error: b.last_error.clone(),
+            waiting: b.state.awaiting_propagation().map(|serial| {
+                let waiting = serial.map(|s| rt.propagation().waiting_for(s));
+                match (serial, waiting) {
+                    (Some(s), Some(w)) if w.is_empty() => {
+                        format!("waiting for secondaries: all serve serial {s}")
+                    }
+                    (_, Some(w)) => format!("waiting for secondaries: {}", w.join(", ")),
+                    _ => "waiting for secondaries: not signed yet".to_owned(),
+                }
+            }),
         })
         .collect();
     let counters = rt.counters();
@@ -641,6 +677,8 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
             .map(|exp| i64::from(exp.wrapping_sub(now) as i32)),
         next_key_event: next_key_event(rt),
         awaiting_ds: rt.key_outlook().awaiting_ds.clone(),
+        secondaries: rt.propagation().status(now),
+        propagated_at: rt.propagated_at(signed.serial()),
     }
 }
 

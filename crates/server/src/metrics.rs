@@ -235,6 +235,46 @@ pub fn render(report: &StatusReport) -> String {
             .map(|(l, b)| (l.clone(), u8::from(b.ready).to_string()))
             .collect(),
     );
+    let secondaries: Vec<_> = zones
+        .iter()
+        .flat_map(|z| {
+            z.secondaries.iter().map(move |s| {
+                let label = format!(
+                    "{},secondary=\"{}\"",
+                    zone_label(&z.origin),
+                    escape(&s.address)
+                );
+                (label, s)
+            })
+        })
+        .collect();
+    family(
+        "daned_secondary_serial",
+        "gauge",
+        "SOA serial the secondary served at the last poll.",
+        secondaries
+            .iter()
+            .filter_map(|(l, s)| s.serial.map(|serial| (l.clone(), serial.to_string())))
+            .collect(),
+    );
+    family(
+        "daned_secondary_lag_seconds",
+        "gauge",
+        "Seconds since a serial the secondary does not serve yet was published (0: current).",
+        secondaries
+            .iter()
+            .map(|(l, s)| (l.clone(), s.lag.to_string()))
+            .collect(),
+    );
+    family(
+        "daned_notify_unanswered_total",
+        "counter",
+        "NOTIFY rounds the secondary left unanswered after every retry.",
+        secondaries
+            .iter()
+            .map(|(l, s)| (l.clone(), s.notify_unanswered.to_string()))
+            .collect(),
+    );
     out
 }
 
@@ -260,7 +300,7 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{BindingStatus, ZoneStatus};
+    use crate::status::{BindingStatus, SecondaryStatus, ZoneStatus};
 
     fn report() -> StatusReport {
         StatusReport {
@@ -288,6 +328,7 @@ mod tests {
                     ready_at: Some(5),
                     ready: true,
                     last_error: Some("bad".into()),
+                    waiting: None,
                 }],
                 last_error: None,
                 certificate_errors: 3,
@@ -300,6 +341,16 @@ mod tests {
                     what: "key 1 (csk) active -> retired".into(),
                 }),
                 awaiting_ds: vec![],
+                secondaries: vec![SecondaryStatus {
+                    address: "192.0.2.2:53".into(),
+                    serial: Some(6),
+                    seen_at: Some(1_900_000_000),
+                    lag: 42,
+                    last_notify: Some("serial 7 unanswered".into()),
+                    notify_unanswered: 2,
+                    last_error: None,
+                }],
+                propagated_at: None,
             }],
         }
     }
@@ -319,6 +370,9 @@ mod tests {
             "daned_zone_keys{zone=\"example.com.\",state=\"active\"} 1",
             "daned_zone_keys{zone=\"example.com.\",state=\"retired\"} 0",
             "daned_zone_next_key_event_timestamp_seconds{zone=\"example.com.\"} 1800000000",
+            "daned_secondary_serial{zone=\"example.com.\",secondary=\"192.0.2.2:53\"} 6",
+            "daned_secondary_lag_seconds{zone=\"example.com.\",secondary=\"192.0.2.2:53\"} 42",
+            "daned_notify_unanswered_total{zone=\"example.com.\",secondary=\"192.0.2.2:53\"} 2",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -16,11 +16,13 @@ use std::time::Duration;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::manager::Command;
+use crate::propagation::{ReportKind, SecondaryReport};
 use crate::query::Catalog;
 use crate::tsig::{self, KeyRing, TsigKey};
 
@@ -78,11 +80,12 @@ pub fn targets(config: &Config) -> HashMap<Name, Vec<Target>> {
 }
 
 /// Runs until `catalogs` closes: NOTIFY for the serial of every zone at start and on every
-/// change after.
+/// change after. The outcome of each round goes to `reports` (the manager), when given.
 pub async fn run(
     mut catalogs: watch::Receiver<Arc<Catalog>>,
     targets: HashMap<Name, Vec<Target>>,
     backoff: Backoff,
+    reports: Option<mpsc::Sender<Command>>,
 ) {
     let mut notified: HashMap<Name, u32> = HashMap::new();
     let mut pending: HashMap<Name, Vec<JoinHandle<bool>>> = HashMap::new();
@@ -107,12 +110,26 @@ pub async fn run(
             let tasks = zone_targets
                 .iter()
                 .map(|target| {
-                    tokio::spawn(notify_one(
-                        zone.origin().clone(),
-                        soa.clone(),
-                        target.clone(),
-                        backoff,
-                    ))
+                    let (zone, soa, target) = (zone.origin().clone(), soa.clone(), target.clone());
+                    let reports = reports.clone();
+                    tokio::spawn(async move {
+                        let secondary = target.address;
+                        let acknowledged = notify_one(zone.clone(), soa, target, backoff).await;
+                        if let Some(reports) = reports {
+                            let kind = ReportKind::Notify {
+                                serial,
+                                acknowledged,
+                            };
+                            let report = SecondaryReport {
+                                zone,
+                                secondary,
+                                kind,
+                            };
+                            // The manager gone means daned is stopping.
+                            let _ = reports.send(Command::Secondary(report)).await;
+                        }
+                        acknowledged
+                    })
                 })
                 .collect();
             pending.insert(zone.origin().clone(), tasks);

@@ -16,7 +16,7 @@
 //! | phase | published |
 //! |---|---|
 //! | steady | CUR |
-//! | staged | CUR + NEXT, NEXT published at `staged_at`, `ready_at = staged_at + 2×TTL + margin` |
+//! | staged | CUR + NEXT, NEXT published at `staged_at`, `ready_at = staged_at + 2×TTL + margin`; in a zone with secondaries `ready_at = propagated_at + 2×TTL + margin`, unknown until every secondary serves NEXT |
 //! | ready | CUR + NEXT, now ≥ `ready_at`: NEXT may be deployed |
 //! | switched | NEXT (now CUR) + the old CUR, kept for a hold-down of 2×TTL |
 //! | unsafe-switch | the new key + the old one, at once: the key changed without staging |
@@ -32,6 +32,11 @@
 //! replace `*.key.next` a moment before the certificate that uses the old next key (acme.sh
 //! does) roll over safely instead of unsafely, and keeping the old CUR lets a failed
 //! deployment roll back.
+//!
+//! A zone with secondaries is served by them too: a resolver may get the RRset from one that
+//! has not transferred NEXT yet, so the 2×TTL wait only starts once every secondary serves the
+//! serial that first published NEXT ([`BindingState::published_in`],
+//! [`BindingState::propagated`]). Until then the binding is staged with no `ready_at`.
 //!
 //! Waits are computed with the longest TTL an RRset of this binding may still be cached with:
 //! lowering the TTL does not shorten a wait until the RRsets served with the old TTL expired.
@@ -187,6 +192,9 @@ pub struct Timing {
     /// Added to the 2×TTL wait before a staged key is ready: covers the time to sign, publish
     /// and transfer the zone to every secondary, and clock differences.
     pub margin: u32,
+    /// Whether the zone has secondaries: a newly staged key's wait then starts only once every
+    /// secondary serves it ([`BindingState::propagated`]), not when daned publishes it.
+    pub await_propagation: bool,
 }
 
 /// What the certificate file and the next-key file give now.
@@ -250,6 +258,18 @@ pub enum Event {
     Staged {
         /// Its record.
         record: TlsaRdata,
+        /// When it may be deployed; `None` while the wait has not started because the
+        /// secondaries do not serve it yet.
+        ready_at: Option<u32>,
+    },
+    /// Every secondary serves the staged key: its wait has started.
+    Propagated {
+        /// Its record.
+        record: TlsaRdata,
+        /// The serial that first published it.
+        serial: u32,
+        /// When every secondary served that serial (or a newer one).
+        propagated_at: u32,
         /// When it may be deployed.
         ready_at: u32,
     },
@@ -311,9 +331,27 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Published { record } => write!(f, "published {record}"),
-            Self::Staged { record, ready_at } => {
-                write!(f, "staged next key {record}, ready at {ready_at}")
-            }
+            Self::Staged {
+                record,
+                ready_at: Some(ready_at),
+            } => write!(f, "staged next key {record}, ready at {ready_at}"),
+            Self::Staged {
+                record,
+                ready_at: None,
+            } => write!(
+                f,
+                "staged next key {record}; its wait starts once every secondary serves it"
+            ),
+            Self::Propagated {
+                record,
+                serial,
+                propagated_at,
+                ready_at,
+            } => write!(
+                f,
+                "next key {record} served by every secondary since {propagated_at} (serial \
+                 {serial}), ready at {ready_at}"
+            ),
             Self::Ready { record, ready_at } => {
                 write!(
                     f,
@@ -386,9 +424,22 @@ struct Live {
 struct Staged {
     record: TlsaRdata,
     staged_at: u32,
+    /// Meaningless while `awaiting` is set.
     ready_at: u32,
     /// Whether the `Ready` event was given.
     ready_announced: bool,
+    /// Set while the wait has not started: the secondaries do not all serve the key yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    awaiting: Option<Awaiting>,
+}
+
+/// A staged key whose wait starts once every secondary serves it (RFC 7671 §8.1 counts the
+/// 2×TTL from when the RRset with it is served, and a secondary serves what it transferred).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Awaiting {
+    /// The serial that first published the key; `None` until the zone was signed with it.
+    serial: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,7 +502,7 @@ impl BindingState {
             None => {
                 // The first observation (or a record still in a hold-down, deployed again).
                 let ready_at = self
-                    .take_published(current)
+                    .take_published(current, now, timing)
                     .unwrap_or_else(|| self.wait_from(now, timing));
                 self.current = Some(Live {
                     record: current.clone(),
@@ -476,6 +527,7 @@ impl BindingState {
         self.note_ttl(now, timing.ttl);
         let mut events = Vec::new();
         if let Some(next) = &mut self.next
+            && next.awaiting.is_none()
             && !next.ready_announced
             && now >= next.ready_at
         {
@@ -526,15 +578,60 @@ impl BindingState {
             _ => {}
         }
         match &self.next {
-            Some(next) if now >= next.ready_at => Phase::Ready,
+            Some(next) if next.awaiting.is_none() && now >= next.ready_at => Phase::Ready,
             Some(_) => Phase::Staged,
             None => Phase::Steady,
         }
     }
 
-    /// When the staged next key may be deployed, if one is staged.
+    /// When the staged next key may be deployed, if one is staged and its wait has started
+    /// (see [`Self::awaiting_propagation`]).
     pub fn ready_at(&self) -> Option<u32> {
-        self.next.as_ref().map(|next| next.ready_at)
+        self.next
+            .as_ref()
+            .filter(|next| next.awaiting.is_none())
+            .map(|next| next.ready_at)
+    }
+
+    /// Whether a staged next key waits for the secondaries before its wait starts, and the
+    /// serial that first published it (`None` until the zone was signed with it).
+    pub fn awaiting_propagation(&self) -> Option<Option<u32>> {
+        self.next
+            .as_ref()
+            .and_then(|next| next.awaiting.as_ref())
+            .map(|awaiting| awaiting.serial)
+    }
+
+    /// The zone was signed as `serial` with the current records: a staged key waiting for the
+    /// secondaries learns the serial that first published it (later serials change nothing).
+    pub fn published_in(&mut self, serial: u32) {
+        if let Some(awaiting) = self.next.as_mut().and_then(|next| next.awaiting.as_mut())
+            && awaiting.serial.is_none()
+        {
+            awaiting.serial = Some(serial);
+        }
+    }
+
+    /// Every secondary served the zone at the serial that first published the staged key (or
+    /// a newer one) from `propagated_at` on: the key's wait starts there, RFC 7671 §8.1's
+    /// "at least two Times to Live (TTLs)" plus the margin. Nothing happens unless a key waits
+    /// for that.
+    pub fn propagated(&mut self, propagated_at: u32, timing: &Timing) -> Vec<Event> {
+        let ready_at = self.wait_from(propagated_at, timing);
+        let Some(next) = self.next.as_mut() else {
+            return Vec::new();
+        };
+        let Some(serial) = next.awaiting.as_ref().and_then(|a| a.serial) else {
+            return Vec::new();
+        };
+        next.awaiting = None;
+        next.ready_at = ready_at;
+        vec![Event::Propagated {
+            record: next.record.clone(),
+            serial,
+            propagated_at,
+            ready_at,
+        }]
     }
 
     /// Whether a staged next key may be deployed at `now` (what `daned wait-ready` waits for).
@@ -563,7 +660,7 @@ impl BindingState {
         let ready = self
             .next
             .iter()
-            .filter(|next| !next.ready_announced)
+            .filter(|next| next.awaiting.is_none() && !next.ready_announced)
             .map(|next| next.ready_at);
         let holds = self.retiring.iter().map(|retiring| retiring.until);
         let switch = self.last_switch.iter().map(|switch| switch.until);
@@ -576,7 +673,7 @@ impl BindingState {
             return;
         };
         let hold_until = now.saturating_add(self.hold_down(now, timing));
-        let prior_ready_at = self.take_published(to);
+        let prior_ready_at = self.take_published(to, now, timing);
         let safety = match prior_ready_at {
             Some(ready_at) if now >= ready_at => SwitchSafety::Ready,
             Some(_) => SwitchSafety::Early,
@@ -637,45 +734,62 @@ impl BindingState {
         }
         if let Some(old) = self.next.take() {
             let hold_until = now.saturating_add(self.hold_down(now, timing));
+            let ready_at = self.known_ready_at(&old, now, timing);
             events.push(Event::Unstaged {
                 record: old.record.clone(),
                 hold_until,
             });
             self.retiring.push(Retiring {
                 record: old.record,
-                ready_at: old.ready_at,
+                ready_at,
                 until: hold_until,
             });
         }
         if let Some(next) = next {
             // A record still in its hold-down has been published all along: its wait goes on.
-            let ready_at = self
-                .take_published(next)
-                .unwrap_or_else(|| self.wait_from(now, timing));
+            let (ready_at, awaiting) = match self.take_published(next, now, timing) {
+                Some(ready_at) => (ready_at, None),
+                None if timing.await_propagation => {
+                    (self.wait_from(now, timing), Some(Awaiting { serial: None }))
+                }
+                None => (self.wait_from(now, timing), None),
+            };
             events.push(Event::Staged {
                 record: next.clone(),
-                ready_at,
+                ready_at: awaiting.is_none().then_some(ready_at),
             });
             self.next = Some(Staged {
                 record: next.clone(),
                 staged_at: now,
                 ready_at,
                 ready_announced: false,
+                awaiting,
             });
         }
     }
 
     /// Removes `record` from the staged key or the hold-downs, returning its `ready_at`.
-    fn take_published(&mut self, record: &TlsaRdata) -> Option<u32> {
+    fn take_published(&mut self, record: &TlsaRdata, now: u32, timing: &Timing) -> Option<u32> {
         if self
             .next
             .as_ref()
             .is_some_and(|next| next.record == *record)
         {
-            return self.next.take().map(|next| next.ready_at);
+            let next = self.next.take()?;
+            return Some(self.known_ready_at(&next, now, timing));
         }
         let position = self.retiring.iter().position(|r| r.record == *record)?;
         Some(self.retiring.remove(position).ready_at)
+    }
+
+    /// A staged key's `ready_at`; for one still waiting for the secondaries, a full wait from
+    /// `now` (its wait has not started, so it cannot be shorter).
+    fn known_ready_at(&self, staged: &Staged, now: u32, timing: &Timing) -> u32 {
+        if staged.awaiting.is_some() {
+            self.wait_from(now, timing)
+        } else {
+            staged.ready_at
+        }
     }
 
     fn note_ttl(&mut self, now: u32, ttl: u32) {

@@ -44,8 +44,11 @@ pub enum ServeError {
     Control(#[from] crate::control::ControlError),
 }
 
-/// How long a TCP connection may stay idle between requests.
-const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TCP connection may stay idle between requests. hickory-server starts this timer
+/// when a request is read and does not reset it while the answer is built and written, so it
+/// also bounds how long one zone transfer may take: at 10 s, a 100 000-name AXFR from a debug
+/// build on a busy machine was cut off mid-stream (the secondary saw a connection reset).
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Binds UDP and TCP on every address. With port 0, UDP gets a free port and TCP is bound to
 /// the same one, so one port number serves both (retrying a few times if TCP finds it taken).
@@ -134,10 +137,19 @@ pub async fn serve_sockets_with(
 pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError> {
     let mut manager = tokio::task::block_in_place(|| Manager::start(&config, clock))?;
     let catalog = manager.catalog();
+    let (commands, receiver) = mpsc::channel(16);
+    let published = manager.subscribe();
+    let poll_task = tokio::spawn(crate::propagation::run(
+        published.clone(),
+        crate::propagation::poll_targets(&config),
+        crate::propagation::PollOptions::default(),
+        commands.clone(),
+    ));
     let notify_task = tokio::spawn(crate::notify::run(
-        manager.subscribe(),
+        published,
         crate::notify::targets(&config),
         crate::notify::Backoff::default(),
+        Some(commands.clone()),
     ));
     let transfer = Arc::new(crate::xfr::TransferPolicy::from_config(&config));
     let control =
@@ -158,7 +170,6 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         config.server.watch_debounce,
         config.server.rescan_interval,
     )?;
-    let (commands, receiver) = mpsc::channel(16);
     let manager_task = tokio::spawn(manager.run(receiver, Some(changed_files)));
     let signals = tokio::spawn(forward_signals(commands.clone()));
     let (stop_control, control_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -183,6 +194,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
     let handler = Handler::new(catalog, config.server.udp_payload).with_transfer_policy(transfer);
     let result = serve_sockets_with(sockets, handler, stop_signal()).await;
     notify_task.abort();
+    poll_task.abort();
     drop(stop_metrics);
     if let Some(task) = metrics_task {
         let _ = task.await;

@@ -47,6 +47,35 @@ pub struct ZoneStatus {
     /// Tags of the KSKs/CSKs whose DS is awaited at the parent (`daned ds-seen`).
     #[serde(default)]
     pub awaiting_ds: Vec<u16>,
+    /// The configured secondaries and what they serve.
+    #[serde(default)]
+    pub secondaries: Vec<SecondaryStatus>,
+    /// When every secondary served the current serial (or a newer one); for a zone without
+    /// secondaries, when it was published. `None` while a secondary does not serve it.
+    #[serde(default)]
+    pub propagated_at: Option<u32>,
+}
+
+/// One secondary of a zone, as the SOA polls and NOTIFYs see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SecondaryStatus {
+    /// Its configured address (`192.0.2.1:53`).
+    pub address: String,
+    /// The serial it served at the last successful poll.
+    pub serial: Option<u32>,
+    /// When that poll was (seconds since the epoch).
+    pub seen_at: Option<u32>,
+    /// Seconds since daned published a serial this secondary does not serve yet; 0 when it
+    /// serves the newest.
+    pub lag: u32,
+    /// The last NOTIFY round: `serial 7 acknowledged` or `serial 7 unanswered`.
+    pub last_notify: Option<String>,
+    /// NOTIFY rounds that ended unanswered since start.
+    #[serde(default)]
+    pub notify_unanswered: u64,
+    /// The last poll's error, cleared by the next answer.
+    pub last_error: Option<String>,
 }
 
 /// A scheduled step of the key lifecycle.
@@ -165,4 +194,8 @@ pub struct BindingStatus {
     /// The last problem with the certificate or next-key file; the last good records stay
     /// published meanwhile.
     pub last_error: Option<String>,
+    /// While a staged next key's wait has not started because a secondary does not serve it
+    /// yet: `waiting for secondaries: 192.0.2.2:53 at serial 6`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }

@@ -30,6 +30,7 @@ use ring::rand::SecureRandom;
 
 use crate::config::{Denial, TlsaBinding, ZoneConfig};
 use crate::keystore::{self, KeyStoreError};
+use crate::propagation::{SecondaryReport, Tracker};
 use crate::rollover::{BindingState, Event, Observation, Timing, TlsaRdata};
 use crate::state::{self, StateError, ZoneState};
 use crate::zonefile::{self, ZoneFileError, ZoneFileErrors};
@@ -213,6 +214,8 @@ pub struct Binding {
     pub state: BindingState,
     /// The last problem with the certificate or next-key file; `None` once they are good.
     pub last_error: Option<String>,
+    /// Whether the zone has secondaries: a staged key's wait then starts once they serve it.
+    pub await_propagation: bool,
 }
 
 impl Binding {
@@ -220,6 +223,22 @@ impl Binding {
         Timing {
             ttl: self.cfg.ttl,
             margin: self.cfg.rollover_margin,
+            await_propagation: self.await_propagation,
+        }
+    }
+
+    /// Starts the wait of a staged key waiting for the secondaries once every one serves the
+    /// serial that first published it.
+    fn apply_propagation(&mut self, tracker: &Tracker) -> Vec<Event> {
+        let Some(Some(serial)) = self.state.awaiting_propagation() else {
+            return Vec::new();
+        };
+        match tracker.propagated_at(serial) {
+            Some(at) => {
+                let timing = self.timing();
+                self.state.propagated(at, &timing)
+            }
+            None => Vec::new(),
         }
     }
 
@@ -383,6 +402,7 @@ pub fn preview_content(cfg: &ZoneConfig, now: u32) -> Result<Zone, ZoneError> {
             cfg: binding_cfg.clone(),
             state: BindingState::default(),
             last_error: None,
+            await_propagation: !cfg.secondaries.is_empty(),
         };
         let timing = binding.timing();
         binding
@@ -534,6 +554,8 @@ pub struct ZoneRuntime {
     warnings: Vec<ZoneFileError>,
     counters: ZoneCounters,
     last_error: Option<String>,
+    /// What the secondaries serve, and when each serial was served by all of them.
+    propagation: Tracker,
 }
 
 impl ZoneRuntime {
@@ -567,6 +589,7 @@ impl ZoneRuntime {
                     .and_then(|s| s.bindings.get(&binding_cfg.name).cloned())
                     .unwrap_or_default(),
                 last_error: None,
+                await_propagation: !cfg.secondaries.is_empty(),
             };
             if binding.state.published().is_empty() {
                 // Nothing good from before: the certificate must be usable now.
@@ -624,6 +647,23 @@ impl ZoneRuntime {
             origin: cfg.origin.clone(),
             source,
         })?;
+        let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
+        let propagation = Tracker::new(
+            &secondaries,
+            signed.serial(),
+            now,
+            cfg.secondary_lag_warning,
+        );
+        for binding in &mut bindings {
+            binding.state.published_in(signed.serial());
+            // Without secondaries (a config changed since the key was staged), the wait starts
+            // now; with them, a restart starts it no earlier than they serve this serial.
+            let mut events = binding.apply_propagation(&propagation);
+            events.extend(binding.tick(now));
+            if mode == Mode::Serve {
+                log_events(&cfg.origin, &binding.cfg.name, &events);
+            }
+        }
         let rt = Self {
             cfg,
             key_dir,
@@ -641,6 +681,7 @@ impl ZoneRuntime {
             warnings: base.warnings,
             counters: ZoneCounters::default(),
             last_error: None,
+            propagation,
         };
         rt.persist()?;
         Ok(rt)
@@ -684,6 +725,25 @@ impl ZoneRuntime {
     /// The counters since start.
     pub fn counters(&self) -> ZoneCounters {
         self.counters
+    }
+
+    /// When every secondary served `serial` or a newer one (for a zone without secondaries,
+    /// when daned published it); `None` while one does not serve it yet. For timings that
+    /// count from when the whole zone's servers publish something (TLSA, key rollovers).
+    pub fn propagated_at(&self, serial: u32) -> Option<u32> {
+        self.propagation.propagated_at(serial)
+    }
+
+    /// What the secondaries serve.
+    pub fn propagation(&self) -> &Tracker {
+        &self.propagation
+    }
+
+    /// Records what a NOTIFY or SOA poll learned about a secondary; true when a serial became
+    /// propagated (call [`Self::tick_bindings`] then: a staged key's wait may start).
+    pub fn secondary_report(&mut self, report: &SecondaryReport, now: u32) -> bool {
+        self.propagation
+            .report(&self.cfg.origin, report.secondary, &report.kind, now)
     }
 
     /// The last reload or update error, cleared by the next success.
@@ -795,13 +855,14 @@ impl ZoneRuntime {
         let mut all_events = Vec::new();
         let mut new_problems = 0;
         for binding in &mut bindings {
-            let events = if read_files {
+            let mut events = binding.apply_propagation(&self.propagation);
+            events.extend(if read_files {
                 let (events, new_problem) = binding.observe(&self.cfg.origin, now);
                 new_problems += u64::from(new_problem);
                 events
             } else {
                 binding.tick(now)
-            };
+            });
             all_events.push((binding.cfg.name.clone(), events));
         }
         let generated = generated_rrsets(&self.cfg, &bindings)?;
@@ -832,8 +893,13 @@ impl ZoneRuntime {
                 source,
             })?;
             self.signed = Arc::new(signed);
+            self.propagation.published(serial, now);
             Some(delta)
         };
+        for binding in &mut bindings {
+            // A key staged just now waits for the secondaries to serve this serial.
+            binding.state.published_in(self.signed.serial());
+        }
         // Commit everything together: only the signed version changed above, and it already
         // matches what is committed here.
         match new_content {
@@ -903,6 +969,7 @@ impl ZoneRuntime {
             return Ok(None);
         };
         self.signed = Arc::new(signed);
+        self.propagation.published(self.signed.serial(), now);
         self.persist()?;
         Ok(Some(delta))
     }

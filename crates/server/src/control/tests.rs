@@ -28,6 +28,7 @@ fn binding(name: &str, state: &str, ready_at: Option<u32>, ready: bool) -> Bindi
         ready_at,
         ready,
         last_error: None,
+        waiting: None,
     }
 }
 
@@ -55,6 +56,8 @@ fn zone(origin: &str, bindings: Vec<BindingStatus>) -> ZoneStatus {
         signature_expiry_seconds: None,
         next_key_event: None,
         awaiting_ds: Vec::new(),
+        secondaries: vec![],
+        propagated_at: None,
     }
 }
 
@@ -91,6 +94,8 @@ fn fake_manager(
                         let _ = reply.send(Err(format!("no zone {zone}")));
                     }
                 }
+
+                Command::Secondary(_) => {}
             }
         }
     });
@@ -974,4 +979,108 @@ ex.net.       unchanged  serial 9
     );
     assert!(reload_failed(&zones));
     assert!(!reload_failed(&zones[..1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc7671_s8_1_wait_ready_keeps_waiting_while_secondaries_lag() {
+    // A staged key whose wait has not started (a secondary does not serve it) has no ready_at
+    // yet; wait-ready must keep waiting, not answer "not staged".
+    let (tx, polls) = fake_manager(
+        |n| {
+            let mut mail = binding("mail", "staged", None, false);
+            if n < 3 {
+                mail.waiting = Some("waiting for secondaries: 192.0.2.2:53 at serial 6".into());
+            } else {
+                mail.state = "ready".into();
+                mail.ready_at = Some(1_700_000_000);
+                mail.ready = true;
+            }
+            report(vec![zone("example.com.", vec![mail])])
+        },
+        vec![],
+    );
+    let dir = TempDir::new().expect("tempdir");
+    let server = start(&dir, tx).await;
+    let response = ask(
+        &server.path,
+        Request::WaitReady {
+            binding: "mail".to_owned(),
+            zone: None,
+            timeout_secs: 30,
+        },
+    )
+    .await;
+    assert!(matches!(response, Response::Ready(_)), "{response:?}");
+    assert_eq!(polls.load(Ordering::SeqCst), 3);
+    server.stop().await.expect("clean stop");
+
+    // And a timeout says why.
+    let (tx, _) = fake_manager(
+        |_| {
+            let mut mail = binding("mail", "staged", None, false);
+            mail.waiting = Some("waiting for secondaries: 192.0.2.2:53 at serial 6".into());
+            report(vec![zone("example.com.", vec![mail])])
+        },
+        vec![],
+    );
+    let dir = TempDir::new().expect("tempdir");
+    let server = start(&dir, tx).await;
+    let response = ask(
+        &server.path,
+        Request::WaitReady {
+            binding: "mail".to_owned(),
+            zone: None,
+            timeout_secs: 1,
+        },
+    )
+    .await;
+    let Response::Error { reason, message } = response else {
+        panic!("expected a timeout, got {response:?}");
+    };
+    assert_eq!(reason, ErrorReason::Timeout);
+    assert!(message.contains("192.0.2.2:53 at serial 6"), "{message}");
+    server.stop().await.expect("clean stop");
+}
+
+#[test]
+fn status_shows_secondaries_and_why_a_binding_waits() {
+    let now = 1_700_000_000;
+    let mut mail = binding("mail", "staged", None, false);
+    mail.waiting =
+        Some("waiting for secondaries: 192.0.2.3:53 at serial 6 (no answer within 5 s)".into());
+    let mut zone = zone("example.com.", vec![mail]);
+    zone.secondaries = vec![
+        crate::status::SecondaryStatus {
+            address: "192.0.2.2:53".into(),
+            serial: Some(2024061501),
+            seen_at: Some(now - 10),
+            lag: 0,
+            last_notify: Some("serial 2024061501 acknowledged".into()),
+            notify_unanswered: 0,
+            last_error: None,
+        },
+        crate::status::SecondaryStatus {
+            address: "192.0.2.3:53".into(),
+            serial: Some(6),
+            seen_at: Some(now - 600),
+            lag: 125,
+            last_notify: Some("serial 2024061501 unanswered".into()),
+            notify_unanswered: 1,
+            last_error: Some("no answer within 5 s".into()),
+        },
+    ];
+    let mut out = Vec::new();
+    render_status_at(&report(vec![zone]), now, &mut out).expect("render");
+    let text = String::from_utf8(out).expect("utf-8");
+    for line in [
+        "  secondaries   192.0.2.2:53 serial 2024061501 lag 0s notify serial 2024061501 acknowledged",
+        "                192.0.2.3:53 serial 6 lag 2m notify serial 2024061501 unanswered error no answer within 5 s",
+        "  propagated    - (not every secondary serves this serial)",
+        "    ready at    - (waiting for secondaries: 192.0.2.3:53 at serial 6 (no answer within 5 s))",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
 }

@@ -187,7 +187,7 @@ async fn a_newer_serial_supersedes_pending_notifies() {
         max: Duration::from_millis(300),
         tries: 50,
     };
-    let task = tokio::spawn(run(receiver, targets, backoff));
+    let task = tokio::spawn(run(receiver, targets, backoff, None));
     let serials = tokio::task::spawn_blocking(move || {
         secondary
             .set_read_timeout(Some(Duration::from_secs(2)))

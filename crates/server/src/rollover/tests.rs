@@ -12,6 +12,7 @@ use super::*;
 const TIMING: Timing = Timing {
     ttl: 300,
     margin: 60,
+    await_propagation: false,
 };
 
 const LABELS: [&str; 4] = ["A", "B", "C", "D"];
@@ -31,9 +32,23 @@ fn label(record: &TlsaRdata) -> &'static str {
 fn describe(event: &Event) -> String {
     match event {
         Event::Published { record } => format!("published {}", label(record)),
-        Event::Staged { record, ready_at } => {
-            format!("staged {} ready {ready_at}", label(record))
-        }
+        Event::Staged {
+            record,
+            ready_at: Some(ready_at),
+        } => format!("staged {} ready {ready_at}", label(record)),
+        Event::Staged {
+            record,
+            ready_at: None,
+        } => format!("staged {} awaiting secondaries", label(record)),
+        Event::Propagated {
+            record,
+            propagated_at,
+            ready_at,
+            ..
+        } => format!(
+            "propagated {} at {propagated_at} ready {ready_at}",
+            label(record)
+        ),
         Event::Ready { record, .. } => format!("ready {}", label(record)),
         Event::Unstaged { record, hold_until } => {
             format!("unstaged {} hold {hold_until}", label(record))
@@ -518,6 +533,7 @@ fn rfc7671_s8_1_lowered_ttl_does_not_shorten_the_wait() {
     let long = Timing {
         ttl: 3600,
         margin: 60,
+        await_propagation: false,
     };
     let mut state = BindingState::default();
     state.observe(0, &see("A", None), &long);
@@ -691,4 +707,115 @@ fn phase_displays_kebab_case() {
         r#""unsafe-switch""#
     );
     assert_eq!(Phase::Ready.to_string(), "ready");
+}
+
+/// `TIMING` in a zone with secondaries.
+const WITH_SECONDARIES: Timing = Timing {
+    await_propagation: true,
+    ..TIMING
+};
+
+fn described(events: &[Event]) -> Vec<String> {
+    events.iter().map(describe).collect()
+}
+
+#[test]
+fn rfc7671_s8_1_without_secondaries_the_wait_counts_from_publication() {
+    // "at least two Times to Live (TTLs) or longer before the new chain is deployed": with no
+    // secondary, daned's own publication is when the RRset is served.
+    let mut state = BindingState::default();
+    state.observe(0, &see("A", None), &TIMING);
+    let events = state.observe(100, &see("A", Some("B")), &TIMING);
+    assert_eq!(described(&events), ["staged B ready 760"]);
+    assert_eq!(state.awaiting_propagation(), None);
+    // The serial and propagation calls change nothing then.
+    state.published_in(7);
+    assert!(state.propagated(5000, &TIMING).is_empty());
+    assert_eq!(state.ready_at(), Some(760));
+}
+
+#[test]
+fn rfc7671_s8_1_a_lagging_secondary_delays_ready_at() {
+    // The 2×TTL counts from when the RRset with the new key is served, and a secondary that
+    // has not transferred it still serves the old RRset: the wait starts once all serve it.
+    let mut state = BindingState::default();
+    state.observe(0, &see("A", None), &WITH_SECONDARIES);
+    let events = state.observe(100, &see("A", Some("B")), &WITH_SECONDARIES);
+    assert_eq!(described(&events), ["staged B awaiting secondaries"]);
+    assert_eq!(state.awaiting_propagation(), Some(None));
+    // A propagation before the zone was signed with the key is not about this key.
+    assert!(state.propagated(150, &WITH_SECONDARIES).is_empty());
+    state.published_in(7);
+    // A later serial does not move the one that first published the key.
+    state.published_in(8);
+    assert_eq!(state.awaiting_propagation(), Some(Some(7)));
+    assert_eq!(state.phase(10_000), Phase::Staged);
+    assert_eq!(state.ready_at(), None);
+    assert!(!state.is_ready(10_000));
+    assert_eq!(state.next_deadline(), None);
+    assert!(state.tick(10_000, &WITH_SECONDARIES).is_empty());
+    // The last secondary serves serial 7 from 400: ready at 400 + 2×300 + 60.
+    let events = state.propagated(400, &WITH_SECONDARIES);
+    assert_eq!(described(&events), ["propagated B at 400 ready 1060"]);
+    assert_eq!(state.awaiting_propagation(), None);
+    assert_eq!(state.ready_at(), Some(1060));
+    assert_eq!(state.next_deadline(), Some(1060));
+    assert_eq!(state.phase(1059), Phase::Staged);
+    assert!(state.tick(1059, &WITH_SECONDARIES).is_empty());
+    assert_eq!(described(&state.tick(1060, &WITH_SECONDARIES)), ["ready B"]);
+    assert!(state.is_ready(1060));
+    // Only once.
+    assert!(state.propagated(2000, &WITH_SECONDARIES).is_empty());
+    assert_eq!(state.ready_at(), Some(1060));
+}
+
+#[test]
+fn rfc7671_s8_1_a_secondary_that_is_down_keeps_the_key_staged_across_restarts() {
+    // A secondary that never serves the new RRset keeps resolvers it answers on the old one:
+    // no time passing makes the key ready, and a restart neither loses nor shortens the wait.
+    let mut state = BindingState::default();
+    state.observe(0, &see("A", None), &WITH_SECONDARIES);
+    state.observe(100, &see("A", Some("B")), &WITH_SECONDARIES);
+    state.published_in(7);
+    let json = serde_json::to_string(&state).expect("serialises");
+    assert!(json.contains(r#""awaiting":{"serial":7}"#), "{json}");
+    let mut state: BindingState = serde_json::from_str(&json).expect("loads");
+    for now in [1000, 100_000, 10_000_000] {
+        assert!(state.tick(now, &WITH_SECONDARIES).is_empty());
+        assert_eq!(state.phase(now), Phase::Staged);
+        assert!(!state.is_ready(now));
+    }
+    // The secondary comes back at 10_000_000: the wait starts then.
+    let events = state.propagated(10_000_000, &WITH_SECONDARIES);
+    assert_eq!(
+        described(&events),
+        ["propagated B at 10000000 ready 10000660"]
+    );
+}
+
+#[test]
+fn rfc7671_s8_1_deploying_a_key_not_yet_on_the_secondaries_is_an_early_switch() {
+    // The key was never served by every secondary: switching to it is early by a full wait.
+    let mut state = BindingState::default();
+    state.observe(0, &see("A", None), &WITH_SECONDARIES);
+    state.observe(100, &see("A", Some("B")), &WITH_SECONDARIES);
+    state.published_in(7);
+    let events = state.observe(5000, &see("B", None), &WITH_SECONDARIES);
+    assert_eq!(
+        described(&events),
+        ["switched A>B hold 5600", "early-switch B by 660"]
+    );
+}
+
+#[test]
+fn state_without_the_awaiting_field_reads_as_not_awaiting() {
+    // State files written before propagation awareness have no "awaiting": their staged keys
+    // keep the wait they had.
+    let mut state = BindingState::default();
+    state.observe(0, &see("A", None), &TIMING);
+    state.observe(100, &see("A", Some("B")), &TIMING);
+    let json = serde_json::to_string(&state).expect("serialises");
+    assert!(!json.contains("awaiting"), "{json}");
+    let loaded: BindingState = serde_json::from_str(&json).expect("loads");
+    assert_eq!(loaded.ready_at(), Some(760));
 }

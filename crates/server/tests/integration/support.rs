@@ -113,7 +113,12 @@ ttl = "300"
 
     /// Starts `daned serve` and waits (bounded) until it listens.
     pub(crate) fn serve(&self) -> Server {
-        Server::start(self)
+        Server::start(self, Duration::from_secs(60))
+    }
+
+    /// [`Self::serve`] for a zone whose signing at start may take longer than a minute.
+    pub(crate) fn serve_within(&self, timeout: Duration) -> Server {
+        Server::start(self, timeout)
     }
 }
 
@@ -127,7 +132,7 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(ws: &Workspace) -> Self {
+    fn start(ws: &Workspace, timeout: Duration) -> Self {
         let mut child = Command::new(daned_bin())
             .args(["serve", "--threads", "2", "-c"])
             .arg(ws.config())
@@ -154,12 +159,12 @@ impl Server {
             addr: "127.0.0.1:0".parse().unwrap(),
             log: rx,
         };
-        server.addr = server.wait_listening();
+        server.addr = server.wait_listening(timeout);
         server
     }
 
-    fn wait_listening(&mut self) -> SocketAddr {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    fn wait_listening(&mut self, timeout: Duration) -> SocketAddr {
+        let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
             match self.log.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => {
@@ -177,7 +182,7 @@ impl Server {
                 }
             }
         }
-        panic!("daned did not listen within 60 s");
+        panic!("daned did not listen within {timeout:?}");
     }
 
     /// Waits (bounded) for a log line containing `needle`.
