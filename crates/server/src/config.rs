@@ -648,13 +648,13 @@ impl KeysSpec {
                 _ => (self.zsk_lifetime.span(), policy.zsk_lifetime),
             };
             if let Some(value) = value
-                && u64::from(value) <= min.0
+                && u64::from(value) < min.0
             {
                 problems.add(
                     &span,
                     format!(
                         "zone {origin}: keys.{key} ({value} s) is too short for a rollover: it \
-                         must be more than {} = {} s",
+                         must be at least {} = {} s",
                         min.1, min.0
                     ),
                 );
@@ -677,25 +677,35 @@ impl KeysSpec {
 
 /// The shortest usable lifetime of each rolled key (key name, (seconds, formula)): a key must
 /// outlive the waits of its own rollover, or a new roll would start before the last one ends.
-/// The zone's largest TTL is not known here; the lifecycle checks it again at run time.
+/// These are the lifecycle's own bounds (`daned_sign::lifecycle`, each wait plus one
+/// safety margin) with the zone's largest TTL (TTLsig) taken as dnskey-ttl, its least value:
+/// the zone's content is not known here, so `serve` checks again with it and may ask for more.
 fn key_lifetime_minimums(policy: &KeyPolicy) -> Vec<(&'static str, (u64, &'static str))> {
     let p = |v: u32| u64::from(v);
-    // RFC 7583 §3.2.1: IpubZ = Dprp + TTLkey, plus the margin on either side.
-    let zsk = p(policy.propagation_delay) + p(policy.dnskey_ttl) + 2 * p(policy.safety_margin);
-    // RFC 7583 §3.3.1: the new key is published, then its DS must reach the parent's caches.
-    let ksk = zsk + p(policy.parent_propagation_delay) + p(policy.parent_ds_ttl);
+    let m = p(policy.safety_margin);
+    // RFC 7583 §3.2.1: IpubZ = IpubK = Dprp + TTLkey.
+    let publish = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
+    // The ZSK's retire wait, Iret = Dprp + TTLsig, and TTLsig >= TTLkey.
+    let retire_zsk = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
+    // RFC 7583 §3.3: the new DS must reach the parent's caches, then the old key retires for
+    // Dprp + max(TTLkey, TTLsig).
+    let ds = p(policy.parent_propagation_delay) + p(policy.parent_ds_ttl) + m;
+    let retire_sep = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
     let mut out = vec![(
         "ksk-lifetime",
         (
-            ksk,
-            "propagation-delay + dnskey-ttl + parent-propagation-delay + parent-ds-ttl + \
-             2 x safety-margin",
+            publish + ds + retire_sep,
+            "2 x (propagation-delay + dnskey-ttl) + parent-propagation-delay + parent-ds-ttl + \
+             3 x safety-margin",
         ),
     )];
     if policy.mode == KeyMode::KskZsk {
         out.push((
             "zsk-lifetime",
-            (zsk, "propagation-delay + dnskey-ttl + 2 x safety-margin"),
+            (
+                publish + retire_zsk,
+                "2 x (propagation-delay + dnskey-ttl) + 2 x safety-margin",
+            ),
         ));
     }
     out
@@ -1743,18 +1753,37 @@ mod tests {
     }
 
     #[test]
-    fn key_lifetimes_just_above_the_waits_are_accepted() {
-        // 1h + 1h + 2 x 1h = 4h for a ZSK; + 1h + 1d for a KSK.
+    fn key_lifetimes_at_the_waits_are_accepted() {
+        // The lifecycle's bounds with the defaults (Dprp 1h, TTLkey 1h, margin 1h, DprpP 1h,
+        // TTLds 1d) and TTLsig at its least, TTLkey: ZSK (1h + 1h + 1h) + (1h + 1h + 1h) = 6h;
+        // KSK (1h + 1h + 1h) + (1h + 1d + 1h) + (1h + 1h + 1h) = 32h.
         let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
-                    [zone.keys]\nmode = \"ksk-zsk\"\nzsk-lifetime = 14401\nksk-lifetime = 104401\n";
+                    [zone.keys]\nmode = \"ksk-zsk\"\nzsk-lifetime = 21600\nksk-lifetime = 115200\n";
         let config = parse(text).expect("valid");
-        assert_eq!(config.zones[0].keys.policy.zsk_lifetime, Some(14401));
-        let message = invalid_message(&text.replace("14401", "14400"));
-        assert!(message.contains("keys.zsk-lifetime (14400 s)"), "{message}");
+        assert_eq!(config.zones[0].keys.policy.zsk_lifetime, Some(21600));
+        // The same bounds as the lifecycle itself applies (with TTLsig 0).
+        let policy = KeyPolicy {
+            max_zone_ttl: config.zones[0].keys.policy.dnskey_ttl,
+            ..config.zones[0].keys.policy
+        };
+        let mut keys = Vec::new();
+        assert!(daned_sign::lifecycle::advance(1_800_000_000, &policy, &mut keys).is_ok());
+        let message = invalid_message(&text.replace("21600", "21599"));
+        assert!(message.contains("keys.zsk-lifetime (21599 s)"), "{message}");
         assert!(
-            message.contains("propagation-delay + dnskey-ttl + 2 x safety-margin = 14400 s"),
+            message.contains("2 x (propagation-delay + dnskey-ttl) + 2 x safety-margin = 21600 s"),
             "{message}"
         );
+        let message = invalid_message(&text.replace("115200", "115199"));
+        assert!(
+            message.contains("keys.ksk-lifetime (115199 s)"),
+            "{message}"
+        );
+        let short = KeyPolicy {
+            ksk_lifetime: Some(115_199),
+            ..policy
+        };
+        assert!(daned_sign::lifecycle::advance(1_800_000_000, &short, &mut Vec::new()).is_err());
     }
 
     #[test]

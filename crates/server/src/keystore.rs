@@ -386,7 +386,21 @@ pub fn read_key_to_import(
         reason,
     };
     let pkcs8 = Pkcs8Key::from_pem(&read_text(path)?).map_err(|e| bad(e.to_string()))?;
-    let key = SigningKey::from_pkcs8(&pkcs8, role, rng).map_err(|e| bad(e.to_string()))?;
+    let (key, pkcs8) = match SigningKey::from_pkcs8(&pkcs8, role, rng) {
+        Ok(key) => (key, pkcs8),
+        // ring wants the ECDSA scalar at its exact length (RFC 5915 §3); GnuTLS, so Knot's
+        // keymgr, writes it as a DER integer with a leading zero byte when its top bit is set.
+        // Re-encoding from the key's parts gives the canonical form daned then stores.
+        Err(first) => {
+            let canonical = pkcs8
+                .parts()
+                .and_then(|parts| Pkcs8Key::from_parts(&parts))
+                .map_err(|_| bad(first.to_string()))?;
+            let key = SigningKey::from_pkcs8(&canonical, role, rng)
+                .map_err(|_| bad(first.to_string()))?;
+            (key, canonical)
+        }
+    };
     Ok(KeyToImport {
         key,
         pkcs8,
@@ -664,6 +678,31 @@ mod tests {
         let err = import_key(&kdir, &origin(), &as_ksk, &rng).unwrap_err();
         assert!(matches!(err, KeyTransferError::OtherRole { .. }), "{err}");
         assert_eq!(fs::read_dir(&kdir).unwrap().count(), 1);
+    }
+
+    /// Knot's keymgr (GnuTLS) writes a P-256 scalar whose top bit is set as 33 bytes with a
+    /// leading zero; RFC 5915 §3 wants exactly 32. The key imports, stored canonically.
+    #[test]
+    fn knot_keymgr_ecdsa_key_with_a_33_byte_scalar_imports() {
+        let dir = tempfile::tempdir().unwrap();
+        let kdir = dir.path().join("keys");
+        let rng = SystemRandom::new();
+        let pem = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../sign/tests/data/pkcs8/knot-p256-33-byte-scalar.pem");
+        let original = Pkcs8Key::from_pem(&fs::read_to_string(&pem).unwrap()).unwrap();
+        assert!(
+            SigningKey::from_pkcs8(&original, KeyRole::Ksk, &rng).is_err(),
+            "ring accepts the 33-byte scalar as it is: the test data no longer tests anything"
+        );
+        let import = read_key_to_import(&pem, &origin(), Some(KeyRole::Ksk), &rng).unwrap();
+        let ImportOutcome::Imported(path) = import_key(&kdir, &origin(), &import, &rng).unwrap()
+        else {
+            panic!("not imported");
+        };
+        let loaded = load_keys(&kdir, &origin(), &rng).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].path, path);
+        assert_eq!(loaded[0].key.dnskey(), import.key.dnskey());
     }
 
     #[test]

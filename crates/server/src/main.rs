@@ -273,10 +273,27 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(io::stderr(), "daned: error: {error:#}");
+            let _ = writeln!(io::stderr(), "daned: error: {}", error_chain(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message
+/// before it already contains (our error types print their source in their own message).
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -431,23 +448,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )?;
                 if keys.is_empty() {
                     bail!(
-                        "zone {}: no key in {} yet; `daned serve` creates one on first start",
+                        "zone {}: no key in {} yet; `daned serve` creates the zone's keys on first start",
                         zc.origin,
                         config.server.key_dir.display()
                     );
                 }
                 // With key records, only the keys whose DS the parent should hold (ready or
-                // active); without (before the first start of this version), every KSK/CSK:
+                // active), as the CDS names them: in an algorithm roll the DS changes from the
+                // old keys to the new ones (RFC 6781 §4.1.4), so an active key of the old
+                // algorithm is left out once a successor of another algorithm is ready.
+                // Without records (before the first start of this version), every KSK/CSK:
                 // they are adopted as active.
                 let records = state::load(&config.server.state_dir, &zc.origin)?
                     .map(|st| st.keys)
                     .unwrap_or_default();
+                let superseded = |r: &state::KeyState| {
+                    r.state == "active"
+                        && records.iter().any(|o| {
+                            o.role != "zsk" && o.state == "ready" && o.algorithm != r.algorithm
+                        })
+                };
                 let wanted = |stored: &keystore::StoredKey| {
                     let name = stored.path.file_name().and_then(|n| n.to_str());
                     records.is_empty()
                         || records.iter().any(|r| {
                             Some(r.file.as_str()) == name
                                 && matches!(r.state.as_str(), "ready" | "active")
+                                && !superseded(r)
                         })
                 };
                 for stored in keys
@@ -623,9 +650,13 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         ) {
             Ok(keys) if keys.is_empty() => writeln!(
                 out,
-                "note: zone {}: no key in {} yet; `daned serve` will create one",
+                "note: zone {}: no key in {} yet; `daned serve` will create {}",
                 zc.origin,
-                config.server.key_dir.display()
+                config.server.key_dir.display(),
+                match zc.keys.policy.mode {
+                    daned_sign::lifecycle::KeyMode::Csk => "a CSK",
+                    daned_sign::lifecycle::KeyMode::KskZsk => "a KSK and a ZSK",
+                }
             )?,
             Ok(_) => {}
             Err(error) => {
@@ -748,6 +779,8 @@ fn import_keys(
     let rng = ring::rand::SystemRandom::new();
     let mut out = io::stdout().lock();
     let mut seen = Vec::new();
+    // Every file is read and checked before any is stored: one bad file imports nothing.
+    let mut imports = Vec::new();
     for file in files {
         // Both halves of a BIND pair name one key.
         let id = match file.extension().and_then(|e| e.to_str()) {
@@ -758,7 +791,9 @@ fn import_keys(
             continue;
         }
         seen.push(id);
-        let import = keystore::read_key_to_import(file, &zc.origin, role, &rng)?;
+        imports.push(keystore::read_key_to_import(file, &zc.origin, role, &rng)?);
+    }
+    for import in &imports {
         let key = &import.key;
         let what = format!(
             "key tag {}, algorithm {} ({}), role {}",
@@ -767,7 +802,7 @@ fn import_keys(
             key.algorithm(),
             role_name(key.role())
         );
-        match keystore::import_key(&config.server.key_dir, &zc.origin, &import, &rng)? {
+        match keystore::import_key(&config.server.key_dir, &zc.origin, import, &rng)? {
             keystore::ImportOutcome::Imported(path) => writeln!(
                 out,
                 "imported {} as {} ({what})",
@@ -793,10 +828,25 @@ fn import_keys(
             zonefile::write_records(std::iter::once(&record), &mut out)?;
         }
     }
-    writeln!(
-        out,
-        "; `daned serve` adopts imported keys at its next start (a reload does not re-read keys)"
-    )?;
+    // Key files are adopted only while the zone has no key records (its first start, or an
+    // upgrade); afterwards the lifecycle owns the key set and an unknown file is not used.
+    let has_records = daned::state::load(&config.server.state_dir, &zc.origin)?
+        .is_some_and(|st| !st.keys.is_empty());
+    if has_records {
+        writeln!(
+            out,
+            "; warning: zone {} already has key records in {}: `daned serve` adopts key files \
+             only before the zone's first start, so it will NOT use the keys imported now",
+            zc.origin,
+            config.server.state_dir.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "; `daned serve` adopts the imported keys at its next start, as active keys (a \
+             reload does not re-read keys)"
+        )?;
+    }
     // RFC 6840 §5.11 / RFC 4035 §2.2: every algorithm in the DNSKEY RRset signs the DNSKEY
     // RRset and all other RRsets, so each needs a key for both jobs.
     let keys = keystore::load_keys(&config.server.key_dir, &zc.origin, &rng)?;
@@ -907,5 +957,29 @@ fn init_tracing(format: LogFormat, default_level: &str) {
     match format {
         LogFormat::Json => builder.json().init(),
         _ => builder.init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connecting to /run/daned.sock: {source}")]
+    struct Outer {
+        source: io::Error,
+    }
+
+    #[test]
+    fn error_chain_prints_each_cause_once() {
+        let inner = io::Error::new(io::ErrorKind::ConnectionRefused, "Connection refused");
+        let error = anyhow::Error::new(Outer { source: inner });
+        assert_eq!(
+            error_chain(&error),
+            "connecting to /run/daned.sock: Connection refused"
+        );
+        // A context that does not repeat its cause still shows it.
+        let error = anyhow::Error::new(io::Error::other("disk full")).context("writing state");
+        assert_eq!(error_chain(&error), "writing state: disk full");
     }
 }
