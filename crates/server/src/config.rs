@@ -348,6 +348,96 @@ impl Config {
     }
 }
 
+/// The `[server]` settings a reload cannot apply (sockets bound, directories and logging set up
+/// at start), by their name in the file.
+pub const RESTART_ONLY: [&str; 7] = [
+    "listen",
+    "control-socket",
+    "control-mode",
+    "key-dir",
+    "state-dir",
+    "metrics-listen",
+    "log-format",
+];
+
+impl Config {
+    /// The `[server]` settings of [`RESTART_ONLY`] whose value differs in `new`, by their name
+    /// in the file (in that order).
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let (old, new) = (&self.server, &new.server);
+        let differs = [
+            old.listen != new.listen,
+            old.control_socket != new.control_socket,
+            old.control_mode != new.control_mode,
+            old.key_dir != new.key_dir,
+            old.state_dir != new.state_dir,
+            old.metrics_listen != new.metrics_listen,
+            old.log_format != new.log_format,
+        ];
+        RESTART_ONLY
+            .into_iter()
+            .zip(differs)
+            .filter_map(|(name, differs)| differs.then_some(name))
+            .collect()
+    }
+
+    /// `new` with the [`RESTART_ONLY`] settings of `self`: what a reload of `new` applies to a
+    /// daemon started with `self`.
+    #[must_use]
+    pub fn reloaded(&self, new: Config) -> Config {
+        let old = &self.server;
+        Config {
+            server: ServerConfig {
+                listen: old.listen.clone(),
+                control_socket: old.control_socket.clone(),
+                control_mode: old.control_mode,
+                key_dir: old.key_dir.clone(),
+                state_dir: old.state_dir.clone(),
+                metrics_listen: old.metrics_listen,
+                log_format: old.log_format,
+                ..new.server
+            },
+            ..new
+        }
+    }
+
+    /// The zone with apex `origin`, if configured.
+    pub fn zone(&self, origin: &Name) -> Option<&ZoneConfig> {
+        self.zones.iter().find(|z| z.origin == *origin)
+    }
+}
+
+impl ZoneConfig {
+    /// The settings of this zone whose value differs in `new`, by their name in the file
+    /// (`tlsa` for any change to the bindings, `secondary` for the list of secondaries).
+    pub fn changed_settings(&self, new: &ZoneConfig) -> Vec<&'static str> {
+        let (a, b) = (&self.signing, &new.signing);
+        [
+            ("file", self.file != new.file),
+            ("signing.algorithm", a.algorithm != b.algorithm),
+            ("signing.denial", a.denial != b.denial),
+            ("signing.dnskey-ttl", a.dnskey_ttl != b.dnskey_ttl),
+            ("signing (signature timing)", a.policy != b.policy),
+            ("keys", self.keys != new.keys),
+            ("tlsa", self.tlsa != new.tlsa),
+            ("secondary", self.secondaries != new.secondaries),
+            ("allow-transfer", self.allow_transfer != new.allow_transfer),
+            ("journal", self.journal != new.journal),
+            (
+                "secondary-poll-interval",
+                self.secondary_poll_interval != new.secondary_poll_interval,
+            ),
+            (
+                "secondary-lag-warning",
+                self.secondary_lag_warning != new.secondary_lag_warning,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, differs)| differs.then_some(name))
+        .collect()
+    }
+}
+
 // ---- The raw file format ------------------------------------------------------------------
 
 /// The file as written: serde with defaults, no meaning yet.
