@@ -407,6 +407,15 @@ impl Config {
     }
 }
 
+/// `keys` with the algorithm and DNSKEY TTL of `signing` (the key policy repeats them from
+/// `[zone.signing]`, where a change is reported).
+fn keys_with_signing_of(keys: &KeysConfig, signing: &SigningConfig) -> KeysConfig {
+    let mut keys = keys.clone();
+    keys.policy.algorithm = signing.algorithm;
+    keys.policy.dnskey_ttl = signing.dnskey_ttl;
+    keys
+}
+
 impl ZoneConfig {
     /// The settings of this zone whose value differs in `new`, by their name in the file
     /// (`tlsa` for any change to the bindings, `secondary` for the list of secondaries).
@@ -418,7 +427,7 @@ impl ZoneConfig {
             ("signing.denial", a.denial != b.denial),
             ("signing.dnskey-ttl", a.dnskey_ttl != b.dnskey_ttl),
             ("signing (signature timing)", a.policy != b.policy),
-            ("keys", self.keys != new.keys),
+            ("keys", self.keys != keys_with_signing_of(&new.keys, &self.signing)),
             ("tlsa", self.tlsa != new.tlsa),
             ("secondary", self.secondaries != new.secondaries),
             ("allow-transfer", self.allow_transfer != new.allow_transfer),

@@ -690,8 +690,16 @@ impl Manager {
         };
         let mut changes = Vec::new();
         let mut error = None;
+        let (mut removed, mut added) = (0, 0);
+        let mut count = |delta: &ZoneDelta| {
+            removed += delta.removed.len();
+            added += delta.added.len();
+        };
         match result {
             Ok(delta) => {
+                if let Some(delta) = &delta {
+                    count(delta);
+                }
                 if denial_switch && delta.is_some() {
                     // The delta replaces every RRSIG and the whole denial chain: larger than a
                     // full transfer. Secondaries get one (RFC 1995 §4 allows it).
@@ -708,7 +716,12 @@ impl Manager {
                 if reconfigured {
                     // The key lifecycle sees the new policy now, not at its next timer.
                     match blocking(|| rt.update_keys(now, &self.rng, KeyAction::Tick)) {
-                        Ok(delta) => changes.extend(delta),
+                        Ok(delta) => {
+                            if let Some(delta) = &delta {
+                                count(delta);
+                            }
+                            changes.extend(delta);
+                        }
                         Err(e) => {
                             tracing::error!(zone = %origin, error = %e, "key lifecycle step under the new policy failed");
                             error = Some(e.to_string());
@@ -722,8 +735,6 @@ impl Manager {
             }
         }
         let to = rt.signed().serial();
-        let removed = changes.iter().map(|d| d.removed.len()).sum();
-        let added = changes.iter().map(|d| d.added.len()).sum();
         deltas.extend(changes.into_iter().map(|delta| (index, delta)));
         match error {
             Some(error) => ReloadOutcome::Failed { serial: to, error },
