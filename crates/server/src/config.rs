@@ -2528,4 +2528,71 @@ mod tests {
             other => panic!("expected a Read error, got {other:?}"),
         }
     }
+
+    /// What a reload compares: each zone setting by its name, the algorithm and DNSKEY TTL under
+    /// `signing.*` only (the key policy repeats them), and the restart-only server settings.
+    #[test]
+    fn reload_diff_names_each_changed_setting() {
+        let base = "version = \"v1\"\n[server]\nlisten = [\"127.0.0.1:53\"]\n\
+                    [[zone]]\norigin = \"d.test.\"\nfile = \"z\"\n";
+        let old = Config::parse(base, Path::new("/etc/daned.toml")).expect("valid");
+        assert!(old.zones[0].changed_settings(&old.zones[0]).is_empty());
+        assert!(old.restart_only_changes(&old).is_empty());
+        let cases: &[(&str, &[&str])] = &[
+            ("[zone.signing]\nalgorithm = \"ed25519\"\n", &["signing.algorithm"]),
+            ("[zone.signing]\ndenial = \"nsec3\"\n", &["signing.denial"]),
+            ("[zone.signing]\ndnskey-ttl = \"2h\"\n", &["signing.dnskey-ttl"]),
+            ("[zone.signing]\nvalidity = \"20d\"\n", &["signing (signature timing)"]),
+            ("[zone.keys]\nmode = \"ksk-zsk\"\n", &["keys"]),
+            ("journal-max-deltas = 3\n", &["journal"]),
+            ("allow-transfer = [{ prefix = \"10.0.0.0/8\" }]\n", &["allow-transfer"]),
+            (
+                "[[zone.secondary]]\naddress = \"192.0.2.1:53\"\n",
+                &["secondary", "allow-transfer"],
+            ),
+            ("secondary-poll-interval = \"1m\"\n", &["secondary-poll-interval"]),
+            ("secondary-lag-warning = \"1m\"\n", &["secondary-lag-warning"]),
+            (
+                "[[zone.tlsa]]\nname = \"m\"\ncertificate = \"c.pem\"\nhost = \"m\"\nports = [25]\n",
+                &["tlsa"],
+            ),
+        ];
+        for (extra, want) in cases {
+            let new = Config::parse(&format!("{base}{extra}"), Path::new("/etc/daned.toml"))
+                .expect("valid");
+            assert_eq!(
+                old.zones[0].changed_settings(&new.zones[0]),
+                *want,
+                "{extra}"
+            );
+            assert!(old.restart_only_changes(&new).is_empty(), "{extra}");
+        }
+        let moved = base.replace("file = \"z\"", "file = \"y\"");
+        let new = Config::parse(&moved, Path::new("/etc/daned.toml")).expect("valid");
+        assert_eq!(old.zones[0].changed_settings(&new.zones[0]), ["file"]);
+
+        let server = base
+            .replace("127.0.0.1:53", "127.0.0.1:5353")
+            .replace(
+                "[[zone]]",
+                "udp-payload = 1400\nstate-dir = \"/tmp/s\"\nlog-format = \"json\"\n\
+                 metrics-listen = \"127.0.0.1:9\"\n[[zone]]",
+            );
+        let new = Config::parse(&server, Path::new("/etc/daned.toml")).expect("valid");
+        // The control socket's default lies in state-dir: it moves with it.
+        assert_eq!(
+            old.restart_only_changes(&new),
+            [
+                "listen",
+                "control-socket",
+                "state-dir",
+                "metrics-listen",
+                "log-format"
+            ]
+        );
+        let applied = old.reloaded(new.clone());
+        assert!(applied.restart_only_changes(&old).is_empty());
+        assert_eq!(applied.server.udp_payload, 1400);
+        assert_eq!(applied.zones, new.zones);
+    }
 }

@@ -583,3 +583,86 @@ fn daned_reload_applies_the_config_file() {
     assert_eq!(soa_serial("example.com."), served_serial);
     server.stop();
 }
+
+/// What follows the config in the running daemon after `daned reload`: the transfer ACL (an
+/// AXFR refused before is answered after, RFC 5936 §6), the NOTIFY targets (a secondary added
+/// is sent NOTIFY, RFC 1996 §3.5), and the certificate watcher (the certificate of a binding
+/// added is watched: replacing it publishes the new TLSA record without another reload).
+#[test]
+fn rfc1996_reload_notifies_new_secondary_allows_transfer_and_watches_new_certificate() {
+    let (Some(dig), Some(openssl)) = (tool("dig"), tool("openssl")) else {
+        return;
+    };
+    let ws = Workspace::example();
+    write(&ws, &config_text("", "", MAIL, ""));
+    let server = ws.serve();
+    let dig_at = |args: &[&str]| -> String {
+        let (_, text) = run(Command::new(&dig)
+            .arg(format!("@{}", server.addr.ip()))
+            .args(["-p", &server.addr.port().to_string(), "+norecurse", "+tries=1"])
+            .args(args));
+        text
+    };
+    let axfr_soas = || {
+        dig_at(&["example.com.", "AXFR"])
+            .lines()
+            .filter(|l| l.contains("\tSOA\t"))
+            .count()
+    };
+    assert_eq!(axfr_soas(), 0, "AXFR refused before the reload");
+
+    let new_cert = |name: &str| {
+        let (ok, text) = run(Command::new(&openssl)
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "30"])
+            .args(["-subj", "/CN=www2.example.com", "-keyout"])
+            .arg(ws.path(&format!("certs/{name}.key")))
+            .arg("-out")
+            .arg(ws.path(&format!("certs/{name}.pem"))));
+        assert!(ok, "openssl: {text}");
+        std::fs::read(ws.path(&format!("certs/{name}.pem"))).unwrap()
+    };
+    let first = new_cert("a");
+    std::fs::write(ws.path("certs/www.pem"), &first).unwrap();
+    let secondary = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    secondary
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let extra = format!(
+        "allow-transfer = [{{ prefix = \"127.0.0.1\" }}]\n\
+         [[zone.secondary]]\naddress = \"{}\"\n",
+        secondary.local_addr().unwrap()
+    );
+    let www = WWW.replace("certs/mail.pem", "certs/www.pem");
+    write(&ws, &config_text("", &extra, &format!("{MAIL}{www}"), ""));
+    let out = ws.daned(&["reload"]);
+    assert!(
+        out.status.success(),
+        "reload: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(axfr_soas(), 2, "AXFR: the SOA first and last");
+
+    // The new secondary is sent NOTIFY (opcode 4) for the serial served now.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut notified = false;
+    while !notified && std::time::Instant::now() < deadline {
+        let mut buf = [0u8; 1500];
+        if let Ok((n, _)) = secondary.recv_from(&mut buf) {
+            notified = n > 2 && (buf[2] >> 3) & 0x0f == 4;
+        }
+    }
+    assert!(notified, "no NOTIFY reached the secondary added by the reload");
+
+    // The certificate of the new binding is watched.
+    let tlsa = || dig_at(&["+short", "_443._tcp.www2.example.com.", "TLSA"]);
+    let before = tlsa();
+    assert!(before.starts_with("3 1 1"), "{before}");
+    let second = new_cert("b");
+    std::fs::write(ws.path("certs/www.pem"), &second).unwrap();
+    server.wait_log("certificate change published", Duration::from_secs(20));
+    let after = tlsa();
+    assert!(after.starts_with("3 1 1") && after != before, "{before} -> {after}");
+    server.stop();
+}
