@@ -427,7 +427,10 @@ impl ZoneConfig {
             ("signing.denial", a.denial != b.denial),
             ("signing.dnskey-ttl", a.dnskey_ttl != b.dnskey_ttl),
             ("signing (signature timing)", a.policy != b.policy),
-            ("keys", self.keys != keys_with_signing_of(&new.keys, &self.signing)),
+            (
+                "keys",
+                self.keys != keys_with_signing_of(&new.keys, &self.signing),
+            ),
             ("tlsa", self.tlsa != new.tlsa),
             ("secondary", self.secondaries != new.secondaries),
             ("allow-transfer", self.allow_transfer != new.allow_transfer),
@@ -2539,19 +2542,37 @@ mod tests {
         assert!(old.zones[0].changed_settings(&old.zones[0]).is_empty());
         assert!(old.restart_only_changes(&old).is_empty());
         let cases: &[(&str, &[&str])] = &[
-            ("[zone.signing]\nalgorithm = \"ed25519\"\n", &["signing.algorithm"]),
+            (
+                "[zone.signing]\nalgorithm = \"ed25519\"\n",
+                &["signing.algorithm"],
+            ),
             ("[zone.signing]\ndenial = \"nsec3\"\n", &["signing.denial"]),
-            ("[zone.signing]\ndnskey-ttl = \"2h\"\n", &["signing.dnskey-ttl"]),
-            ("[zone.signing]\nvalidity = \"20d\"\n", &["signing (signature timing)"]),
+            (
+                "[zone.signing]\ndnskey-ttl = \"2h\"\n",
+                &["signing.dnskey-ttl"],
+            ),
+            (
+                "[zone.signing]\nvalidity = \"20d\"\n",
+                &["signing (signature timing)"],
+            ),
             ("[zone.keys]\nmode = \"ksk-zsk\"\n", &["keys"]),
             ("journal-max-deltas = 3\n", &["journal"]),
-            ("allow-transfer = [{ prefix = \"10.0.0.0/8\" }]\n", &["allow-transfer"]),
+            (
+                "allow-transfer = [{ prefix = \"10.0.0.0/8\" }]\n",
+                &["allow-transfer"],
+            ),
             (
                 "[[zone.secondary]]\naddress = \"192.0.2.1:53\"\n",
                 &["secondary", "allow-transfer"],
             ),
-            ("secondary-poll-interval = \"1m\"\n", &["secondary-poll-interval"]),
-            ("secondary-lag-warning = \"1m\"\n", &["secondary-lag-warning"]),
+            (
+                "secondary-poll-interval = \"1m\"\n",
+                &["secondary-poll-interval"],
+            ),
+            (
+                "secondary-lag-warning = \"1m\"\n",
+                &["secondary-lag-warning"],
+            ),
             (
                 "[[zone.tlsa]]\nname = \"m\"\ncertificate = \"c.pem\"\nhost = \"m\"\nports = [25]\n",
                 &["tlsa"],
@@ -2571,13 +2592,11 @@ mod tests {
         let new = Config::parse(&moved, Path::new("/etc/daned.toml")).expect("valid");
         assert_eq!(old.zones[0].changed_settings(&new.zones[0]), ["file"]);
 
-        let server = base
-            .replace("127.0.0.1:53", "127.0.0.1:5353")
-            .replace(
-                "[[zone]]",
-                "udp-payload = 1400\nstate-dir = \"/tmp/s\"\nlog-format = \"json\"\n\
+        let server = base.replace("127.0.0.1:53", "127.0.0.1:5353").replace(
+            "[[zone]]",
+            "udp-payload = 1400\nstate-dir = \"/tmp/s\"\nlog-format = \"json\"\n\
                  metrics-listen = \"127.0.0.1:9\"\n[[zone]]",
-            );
+        );
         let new = Config::parse(&server, Path::new("/etc/daned.toml")).expect("valid");
         // The control socket's default lies in state-dir: it moves with it.
         assert_eq!(

@@ -559,7 +559,10 @@ impl Manager {
         let mut zones = Vec::with_capacity(new.zones.len());
         let mut pending: Vec<(usize, usize, Option<ZoneConfig>, Vec<String>)> = Vec::new();
         for cfg in &new.zones {
-            match old.iter().position(|(rt, _, _)| rt.config().origin == cfg.origin) {
+            match old
+                .iter()
+                .position(|(rt, _, _)| rt.config().origin == cfg.origin)
+            {
                 Some(position) => {
                     let (rt, journal, kept) = old.remove(position);
                     let changed: Vec<String> = rt

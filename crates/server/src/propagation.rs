@@ -136,19 +136,21 @@ impl Tracker {
         let mut old = std::mem::take(&mut self.secondaries);
         self.secondaries = secondaries
             .iter()
-            .map(|&address| match old.iter().position(|s| s.address == address) {
-                Some(index) => old.swap_remove(index),
-                None => Secondary {
-                    address,
-                    serial: None,
-                    seen_at: None,
-                    first_served: VecDeque::new(),
-                    last_error: None,
-                    last_notify: None,
-                    notify_unanswered: 0,
-                    lag_warned: false,
+            .map(
+                |&address| match old.iter().position(|s| s.address == address) {
+                    Some(index) => old.swap_remove(index),
+                    None => Secondary {
+                        address,
+                        serial: None,
+                        seen_at: None,
+                        first_served: VecDeque::new(),
+                        last_error: None,
+                        last_notify: None,
+                        notify_unanswered: 0,
+                        lag_warned: false,
+                    },
                 },
-            })
+            )
             .collect();
         self.lag_warning = lag_warning;
         if self.secondaries.is_empty() {

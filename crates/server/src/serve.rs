@@ -455,7 +455,10 @@ impl Followers {
         });
         match started {
             Ok(watcher) => {
-                tracing::info!(files = files.len(), "certificate watcher restarted for the new set of files");
+                tracing::info!(
+                    files = files.len(),
+                    "certificate watcher restarted for the new set of files"
+                );
                 let old = std::mem::replace(&mut self.watcher, (watcher, files.clone()));
                 // Dropping the watcher joins its thread (one file read at most).
                 tokio::task::block_in_place(|| drop(old));

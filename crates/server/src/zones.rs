@@ -861,7 +861,10 @@ impl ZoneRuntime {
         let base = load_base(cfg)?;
         let mut bindings = Vec::with_capacity(cfg.tlsa.len());
         for binding_cfg in &cfg.tlsa {
-            let kept = self.bindings.iter().find(|b| b.cfg.name == binding_cfg.name);
+            let kept = self
+                .bindings
+                .iter()
+                .find(|b| b.cfg.name == binding_cfg.name);
             let (state, last_error) = match kept {
                 Some(old) => (old.state.clone(), old.last_error.clone()),
                 None => {
@@ -924,10 +927,11 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
-        self.update(None, read_files, now, rng, false).inspect_err(|e| {
-            self.counters.failed_updates += 1;
-            self.last_error = Some(e.to_string());
-        })
+        self.update(None, read_files, now, rng, false)
+            .inspect_err(|e| {
+                self.counters.failed_updates += 1;
+                self.last_error = Some(e.to_string());
+            })
     }
 
     /// The one path every content change takes: rollover states advanced on copies, the

@@ -111,13 +111,21 @@ fn rfc5155_reload_switches_denial_nsec_to_nsec3() {
     write(&ws, &config_text("", "", MAIL, ""));
     let mut manager = start(&ws);
     let before = serial(&manager, "example.com.").unwrap();
-    assert!(served(&manager, "example.com.", "example.com.", RecordType::NSEC));
+    assert!(served(
+        &manager,
+        "example.com.",
+        "example.com.",
+        RecordType::NSEC
+    ));
     // A zone file change first, so the journal holds a delta.
     let zone = ws.path("example.com.zone");
     let text = std::fs::read_to_string(&zone).unwrap();
     std::fs::write(&zone, text.replace("192.0.2.80", "192.0.2.81")).unwrap();
     let report = reload(&mut manager);
-    assert!(matches!(outcome(&report, "example.com."), ReloadOutcome::Changed { .. }));
+    assert!(matches!(
+        outcome(&report, "example.com."),
+        ReloadOutcome::Changed { .. }
+    ));
     assert_eq!(journal_len(&manager, "example.com."), 1);
     let middle = serial(&manager, "example.com.").unwrap();
 
@@ -133,14 +141,29 @@ fn rfc5155_reload_switches_denial_nsec_to_nsec3() {
     assert_eq!(from, middle);
     assert!(to > from && from > before, "{before} {from} {to}");
     assert_eq!(serial(&manager, "example.com."), Some(to));
-    assert!(served(&manager, "example.com.", "example.com.", RecordType::NSEC3PARAM));
-    assert!(!served(&manager, "example.com.", "example.com.", RecordType::NSEC));
+    assert!(served(
+        &manager,
+        "example.com.",
+        "example.com.",
+        RecordType::NSEC3PARAM
+    ));
+    assert!(!served(
+        &manager,
+        "example.com.",
+        "example.com.",
+        RecordType::NSEC
+    ));
     assert_eq!(journal_len(&manager, "example.com."), 0, "journal cleared");
     // The state file follows: a restart keeps the NSEC3 zone at this serial.
     drop(manager);
     let manager = start(&ws);
     assert_eq!(serial(&manager, "example.com."), Some(to));
-    assert!(served(&manager, "example.com.", "example.com.", RecordType::NSEC3PARAM));
+    assert!(served(
+        &manager,
+        "example.com.",
+        "example.com.",
+        RecordType::NSEC3PARAM
+    ));
 }
 
 /// A config file that does not parse, or parses to an invalid config: the reload is refused
@@ -164,11 +187,22 @@ fn invalid_config_is_refused_with_file_and_line_and_changes_nothing() {
     // A syntax error.
     write(&ws, "version = \"v1\"\n[server\nlisten = 1\n");
     let error = manager.reload().expect_err("a broken file is refused");
-    assert!(error.contains("daned.toml") && error.contains("line 2"), "{error}");
+    assert!(
+        error.contains("daned.toml") && error.contains("line 2"),
+        "{error}"
+    );
 
     assert_eq!(serial(&manager, "example.com."), before);
-    assert!(Arc::ptr_eq(manager.config(), &config), "config in effect changed");
-    assert!(served(&manager, "example.com.", "example.com.", RecordType::NSEC));
+    assert!(
+        Arc::ptr_eq(manager.config(), &config),
+        "config in effect changed"
+    );
+    assert!(served(
+        &manager,
+        "example.com.",
+        "example.com.",
+        RecordType::NSEC
+    ));
 }
 
 /// A zone added to the config is loaded, signed and served; a zone removed is no longer served
@@ -187,9 +221,22 @@ fn zones_added_and_removed_by_reload() {
         panic!("{report:?}");
     };
     assert_eq!(serial(&manager, "example.net."), Some(added));
-    assert!(served(&manager, "example.net.", "www.example.net.", RecordType::A));
-    assert!(served(&manager, "example.net.", "example.net.", RecordType::DNSKEY));
-    assert!(matches!(outcome(&report, "example.com."), ReloadOutcome::Unchanged { .. }));
+    assert!(served(
+        &manager,
+        "example.net.",
+        "www.example.net.",
+        RecordType::A
+    ));
+    assert!(served(
+        &manager,
+        "example.net.",
+        "example.net.",
+        RecordType::DNSKEY
+    ));
+    assert!(matches!(
+        outcome(&report, "example.com."),
+        ReloadOutcome::Unchanged { .. }
+    ));
     assert_eq!(manager.status().zones.len(), 2);
     let keys = manager.keys_report(&name("example.net.")).unwrap().keys;
 
@@ -200,7 +247,13 @@ fn zones_added_and_removed_by_reload() {
         ReloadOutcome::Removed { serial: added }
     );
     assert_eq!(serial(&manager, "example.net."), None);
-    assert!(manager.catalog().load().find(&name("www.example.net.")).is_none());
+    assert!(
+        manager
+            .catalog()
+            .load()
+            .find(&name("www.example.net."))
+            .is_none()
+    );
     assert!(manager.config().zone(&name("example.net.")).is_none());
     assert!(ws.path("state").read_dir().unwrap().any(|e| {
         e.unwrap()
@@ -249,7 +302,10 @@ fn tlsa_bindings_added_changed_and_removed_by_reload() {
 
     write(&ws, &config_text("", "", &format!("{MAIL}{WWW}"), ""));
     let report = reload(&mut manager);
-    assert!(matches!(outcome(&report, "example.com."), ReloadOutcome::Changed { .. }));
+    assert!(matches!(
+        outcome(&report, "example.com."),
+        ReloadOutcome::Changed { .. }
+    ));
     assert_eq!(changed(&report, "example.com."), ["tlsa"]);
     assert!(served(&manager, "example.com.", www, RecordType::TLSA));
     assert_eq!(manager.status().zones[0].bindings.len(), 2);
@@ -270,7 +326,10 @@ fn tlsa_bindings_added_changed_and_removed_by_reload() {
     write(&ws, &config_text("", "", &www_600, ""));
     let before = serial(&manager, "example.com.").unwrap();
     let report = reload(&mut manager);
-    assert!(matches!(outcome(&report, "example.com."), ReloadOutcome::Changed { .. }));
+    assert!(matches!(
+        outcome(&report, "example.com."),
+        ReloadOutcome::Changed { .. }
+    ));
     assert!(!served(&manager, "example.com.", mail, RecordType::TLSA));
     assert!(served(&manager, "example.com.", www, RecordType::TLSA));
     assert!(serial(&manager, "example.com.").unwrap() > before);
@@ -279,10 +338,17 @@ fn tlsa_bindings_added_changed_and_removed_by_reload() {
     let missing = WWW
         .replace("\"www\"", "\"gone\"")
         .replace("certs/mail.pem", "certs/none.pem");
-    write(&ws, &config_text("", "", &format!("{www_600}{missing}"), ""));
+    write(
+        &ws,
+        &config_text("", "", &format!("{www_600}{missing}"), ""),
+    );
     let served_serial = serial(&manager, "example.com.").unwrap();
     let report = reload(&mut manager);
-    let ReloadOutcome::Failed { serial: kept, error } = outcome(&report, "example.com.") else {
+    let ReloadOutcome::Failed {
+        serial: kept,
+        error,
+    } = outcome(&report, "example.com.")
+    else {
         panic!("{report:?}");
     };
     assert_eq!(*kept, served_serial);
@@ -298,18 +364,29 @@ fn restart_only_settings_are_reported_and_kept() {
     let ws = Workspace::example();
     write(&ws, &config_text("", "", MAIL, ""));
     let mut manager = start(&ws);
-    let text = config_text("udp-payload = 1400\nmetrics-listen = \"127.0.0.1:9\"", "", MAIL, "")
-        .replace("127.0.0.1:0", "127.0.0.1:5399")
-        .replace("key-dir = \"keys\"", "key-dir = \"other-keys\"");
+    let text = config_text(
+        "udp-payload = 1400\nmetrics-listen = \"127.0.0.1:9\"",
+        "",
+        MAIL,
+        "",
+    )
+    .replace("127.0.0.1:0", "127.0.0.1:5399")
+    .replace("key-dir = \"keys\"", "key-dir = \"other-keys\"");
     write(&ws, &text);
     let report = reload(&mut manager);
-    assert_eq!(report.restart_needed, ["listen", "key-dir", "metrics-listen"]);
+    assert_eq!(
+        report.restart_needed,
+        ["listen", "key-dir", "metrics-listen"]
+    );
     let config = manager.config();
     assert_eq!(config.server.listen, ["127.0.0.1:0".parse().unwrap()]);
     assert_eq!(config.server.key_dir, ws.path("keys"));
     assert_eq!(config.server.metrics_listen, None);
     assert_eq!(config.server.udp_payload, 1400);
-    assert!(matches!(outcome(&report, "example.com."), ReloadOutcome::Unchanged { .. }));
+    assert!(matches!(
+        outcome(&report, "example.com."),
+        ReloadOutcome::Unchanged { .. }
+    ));
 }
 
 /// RFC 6781 §4.1.4: a new `[zone.signing] algorithm` starts the algorithm roll at the reload:
@@ -344,11 +421,28 @@ fn rfc6781_s4_1_4_algorithm_change_by_reload_starts_the_roll() {
     let snapshot = catalog.load();
     let zone = snapshot.zones().next().unwrap().clone();
     let apex = zone.node(&origin).unwrap();
-    assert_eq!(apex.get(RecordType::DNSKEY).unwrap().rrset.rdatas().count(), 1);
+    assert_eq!(
+        apex.get(RecordType::DNSKEY).unwrap().rrset.rdatas().count(),
+        1
+    );
     for rtype in [RecordType::SOA, RecordType::NS, RecordType::MX] {
         let sigs = &apex.get(rtype).unwrap().rrsigs;
         assert_eq!(sigs.len(), 2, "{rtype} is signed by each algorithm");
     }
+
+    // A restart in the middle of the roll resumes it from what the reload wrote: the same
+    // keys in the same states, the same serial, no second roll.
+    drop(manager);
+    let manager = start(&ws);
+    let resumed = manager.keys_report(&origin).unwrap();
+    let states = |r: &daned::status::KeysReport| {
+        r.keys
+            .iter()
+            .map(|k| (k.key_tag, k.algorithm.clone(), k.state.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(&resumed), states(&after));
+    assert_eq!(serial(&manager, "example.com."), Some(to));
 }
 
 /// A changed `[zone.keys]` policy is seen by the key lifecycle at the reload, not at its next
@@ -394,7 +488,11 @@ fn secondaries_transfer_acl_and_journal_limits_follow_the_config() {
     let zone = ws.path("example.com.zone");
     let text = std::fs::read_to_string(&zone).unwrap();
     for last in 1..=3 {
-        std::fs::write(&zone, text.replace("192.0.2.80", &format!("192.0.2.9{last}"))).unwrap();
+        std::fs::write(
+            &zone,
+            text.replace("192.0.2.80", &format!("192.0.2.9{last}")),
+        )
+        .unwrap();
         reload(&mut manager);
     }
     assert_eq!(journal_len(&manager, "example.com."), 3);
@@ -447,8 +545,16 @@ fn zone_file_path_change_by_reload() {
     );
     let report = reload(&mut manager);
     assert_eq!(changed(&report, "example.com."), ["file"]);
-    assert!(matches!(outcome(&report, "example.com."), ReloadOutcome::Changed { .. }));
-    assert!(served(&manager, "example.com.", "new.example.com.", RecordType::A));
+    assert!(matches!(
+        outcome(&report, "example.com."),
+        ReloadOutcome::Changed { .. }
+    ));
+    assert!(served(
+        &manager,
+        "example.com.",
+        "new.example.com.",
+        RecordType::A
+    ));
 }
 
 // ---- Through the real binary ---------------------------------------------------------------
@@ -482,7 +588,12 @@ fn daned_reload_applies_the_config_file() {
     let dig_at = |args: &[&str]| -> String {
         let (_, text) = run(Command::new(&dig)
             .arg(format!("@{}", server.addr.ip()))
-            .args(["-p", &server.addr.port().to_string(), "+norecurse", "+tries=1"])
+            .args([
+                "-p",
+                &server.addr.port().to_string(),
+                "+norecurse",
+                "+tries=1",
+            ])
             .args(args));
         text
     };
@@ -500,7 +611,11 @@ fn daned_reload_applies_the_config_file() {
         (out.status.success(), stdout, stderr)
     };
     let before = soa_serial("example.com.");
-    assert!(dig_at(&["+short", "example.com.", "NSEC3PARAM"]).trim().is_empty());
+    assert!(
+        dig_at(&["+short", "example.com.", "NSEC3PARAM"])
+            .trim()
+            .is_empty()
+    );
 
     // NSEC -> NSEC3.
     write(
@@ -509,7 +624,10 @@ fn daned_reload_applies_the_config_file() {
     );
     let (ok, out, err) = reload();
     assert!(ok, "reload failed: {out}{err}");
-    assert!(out.contains("changed") && out.contains("signing.denial"), "{out}");
+    assert!(
+        out.contains("changed") && out.contains("signing.denial"),
+        "{out}"
+    );
     assert!(soa_serial("example.com.") > before);
     let param = dig_at(&["+short", "example.com.", "NSEC3PARAM"]);
     assert_eq!(param.trim(), "1 0 0 -", "{param}");
@@ -534,7 +652,10 @@ fn daned_reload_applies_the_config_file() {
     write(&ws, &config_text("", nsec3, MAIL, net));
     let (ok, out, err) = reload();
     assert!(ok, "reload failed: {out}{err}");
-    assert!(out.contains("example.net.") && out.contains("added"), "{out}");
+    assert!(
+        out.contains("example.net.") && out.contains("added"),
+        "{out}"
+    );
     assert_eq!(
         dig_at(&["+short", "www.example.net.", "A"]).trim(),
         "192.0.2.180"
@@ -599,7 +720,12 @@ fn rfc1996_reload_notifies_new_secondary_allows_transfer_and_watches_new_certifi
     let dig_at = |args: &[&str]| -> String {
         let (_, text) = run(Command::new(&dig)
             .arg(format!("@{}", server.addr.ip()))
-            .args(["-p", &server.addr.port().to_string(), "+norecurse", "+tries=1"])
+            .args([
+                "-p",
+                &server.addr.port().to_string(),
+                "+norecurse",
+                "+tries=1",
+            ])
             .args(args));
         text
     };
@@ -653,7 +779,10 @@ fn rfc1996_reload_notifies_new_secondary_allows_transfer_and_watches_new_certifi
             notified = n > 2 && (buf[2] >> 3) & 0x0f == 4;
         }
     }
-    assert!(notified, "no NOTIFY reached the secondary added by the reload");
+    assert!(
+        notified,
+        "no NOTIFY reached the secondary added by the reload"
+    );
 
     // The certificate of the new binding is watched.
     let tlsa = || dig_at(&["+short", "_443._tcp.www2.example.com.", "TLSA"]);
@@ -663,6 +792,9 @@ fn rfc1996_reload_notifies_new_secondary_allows_transfer_and_watches_new_certifi
     std::fs::write(ws.path("certs/www.pem"), &second).unwrap();
     server.wait_log("certificate change published", Duration::from_secs(20));
     let after = tlsa();
-    assert!(after.starts_with("3 1 1") && after != before, "{before} -> {after}");
+    assert!(
+        after.starts_with("3 1 1") && after != before,
+        "{before} -> {after}"
+    );
     server.stop();
 }
