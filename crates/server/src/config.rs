@@ -348,6 +348,108 @@ impl Config {
     }
 }
 
+/// The `[server]` settings a reload cannot apply (sockets bound, directories and logging set up
+/// at start), by their name in the file.
+pub const RESTART_ONLY: [&str; 7] = [
+    "listen",
+    "control-socket",
+    "control-mode",
+    "key-dir",
+    "state-dir",
+    "metrics-listen",
+    "log-format",
+];
+
+impl Config {
+    /// The `[server]` settings of [`RESTART_ONLY`] whose value differs in `new`, by their name
+    /// in the file (in that order).
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let (old, new) = (&self.server, &new.server);
+        let differs = [
+            old.listen != new.listen,
+            old.control_socket != new.control_socket,
+            old.control_mode != new.control_mode,
+            old.key_dir != new.key_dir,
+            old.state_dir != new.state_dir,
+            old.metrics_listen != new.metrics_listen,
+            old.log_format != new.log_format,
+        ];
+        RESTART_ONLY
+            .into_iter()
+            .zip(differs)
+            .filter_map(|(name, differs)| differs.then_some(name))
+            .collect()
+    }
+
+    /// `new` with the [`RESTART_ONLY`] settings of `self`: what a reload of `new` applies to a
+    /// daemon started with `self`.
+    #[must_use]
+    pub fn reloaded(&self, new: Config) -> Config {
+        let old = &self.server;
+        Config {
+            server: ServerConfig {
+                listen: old.listen.clone(),
+                control_socket: old.control_socket.clone(),
+                control_mode: old.control_mode,
+                key_dir: old.key_dir.clone(),
+                state_dir: old.state_dir.clone(),
+                metrics_listen: old.metrics_listen,
+                log_format: old.log_format,
+                ..new.server
+            },
+            ..new
+        }
+    }
+
+    /// The zone with apex `origin`, if configured.
+    pub fn zone(&self, origin: &Name) -> Option<&ZoneConfig> {
+        self.zones.iter().find(|z| z.origin == *origin)
+    }
+}
+
+/// `keys` with the algorithm and DNSKEY TTL of `signing` (the key policy repeats them from
+/// `[zone.signing]`, where a change is reported).
+fn keys_with_signing_of(keys: &KeysConfig, signing: &SigningConfig) -> KeysConfig {
+    let mut keys = keys.clone();
+    keys.policy.algorithm = signing.algorithm;
+    keys.policy.dnskey_ttl = signing.dnskey_ttl;
+    keys
+}
+
+impl ZoneConfig {
+    /// The settings of this zone whose value differs in `new`, by their name in the file
+    /// (`tlsa` for any change to the bindings, `secondary` for the list of secondaries).
+    pub fn changed_settings(&self, new: &ZoneConfig) -> Vec<&'static str> {
+        let (a, b) = (&self.signing, &new.signing);
+        [
+            ("file", self.file != new.file),
+            ("signing.algorithm", a.algorithm != b.algorithm),
+            ("signing.denial", a.denial != b.denial),
+            ("signing.dnskey-ttl", a.dnskey_ttl != b.dnskey_ttl),
+            ("signing (signature timing)", a.policy != b.policy),
+            (
+                "keys",
+                self.keys != keys_with_signing_of(&new.keys, &self.signing),
+            ),
+            ("tlsa", self.tlsa != new.tlsa),
+            ("secondary", self.secondaries != new.secondaries),
+            ("allow-transfer", self.allow_transfer != new.allow_transfer),
+            ("journal", self.journal != new.journal),
+            (
+                "secondary-poll-interval",
+                self.secondary_poll_interval != new.secondary_poll_interval,
+            ),
+            (
+                "secondary-lag-warning",
+                self.secondary_lag_warning != new.secondary_lag_warning,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, differs)| differs.then_some(name))
+        .collect()
+    }
+}
+
 // ---- The raw file format ------------------------------------------------------------------
 
 /// The file as written: serde with defaults, no meaning yet.
@@ -2457,5 +2559,88 @@ mod tests {
             }
             other => panic!("expected a Read error, got {other:?}"),
         }
+    }
+
+    /// What a reload compares: each zone setting by its name, the algorithm and DNSKEY TTL under
+    /// `signing.*` only (the key policy repeats them), and the restart-only server settings.
+    #[test]
+    fn reload_diff_names_each_changed_setting() {
+        let base = "version = \"v1\"\n[server]\nlisten = [\"127.0.0.1:53\"]\n\
+                    [[zone]]\norigin = \"d.test.\"\nfile = \"z\"\n";
+        let old = Config::parse(base, Path::new("/etc/daned.toml")).expect("valid");
+        assert!(old.zones[0].changed_settings(&old.zones[0]).is_empty());
+        assert!(old.restart_only_changes(&old).is_empty());
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[zone.signing]\nalgorithm = \"ed25519\"\n",
+                &["signing.algorithm"],
+            ),
+            ("[zone.signing]\ndenial = \"nsec3\"\n", &["signing.denial"]),
+            (
+                "[zone.signing]\ndnskey-ttl = \"2h\"\n",
+                &["signing.dnskey-ttl"],
+            ),
+            (
+                "[zone.signing]\nvalidity = \"20d\"\n",
+                &["signing (signature timing)"],
+            ),
+            ("[zone.keys]\nmode = \"ksk-zsk\"\n", &["keys"]),
+            ("journal-max-deltas = 3\n", &["journal"]),
+            (
+                "allow-transfer = [{ prefix = \"10.0.0.0/8\" }]\n",
+                &["allow-transfer"],
+            ),
+            (
+                "[[zone.secondary]]\naddress = \"192.0.2.1:53\"\n",
+                &["secondary", "allow-transfer"],
+            ),
+            (
+                "secondary-poll-interval = \"1m\"\n",
+                &["secondary-poll-interval"],
+            ),
+            (
+                "secondary-lag-warning = \"1m\"\n",
+                &["secondary-lag-warning"],
+            ),
+            (
+                "[[zone.tlsa]]\nname = \"m\"\ncertificate = \"c.pem\"\nhost = \"m\"\nports = [25]\n",
+                &["tlsa"],
+            ),
+        ];
+        for (extra, want) in cases {
+            let new = Config::parse(&format!("{base}{extra}"), Path::new("/etc/daned.toml"))
+                .expect("valid");
+            assert_eq!(
+                old.zones[0].changed_settings(&new.zones[0]),
+                *want,
+                "{extra}"
+            );
+            assert!(old.restart_only_changes(&new).is_empty(), "{extra}");
+        }
+        let moved = base.replace("file = \"z\"", "file = \"y\"");
+        let new = Config::parse(&moved, Path::new("/etc/daned.toml")).expect("valid");
+        assert_eq!(old.zones[0].changed_settings(&new.zones[0]), ["file"]);
+
+        let server = base.replace("127.0.0.1:53", "127.0.0.1:5353").replace(
+            "[[zone]]",
+            "udp-payload = 1400\nstate-dir = \"/tmp/s\"\nlog-format = \"json\"\n\
+                 metrics-listen = \"127.0.0.1:9\"\n[[zone]]",
+        );
+        let new = Config::parse(&server, Path::new("/etc/daned.toml")).expect("valid");
+        // The control socket's default lies in state-dir: it moves with it.
+        assert_eq!(
+            old.restart_only_changes(&new),
+            [
+                "listen",
+                "control-socket",
+                "state-dir",
+                "metrics-listen",
+                "log-format"
+            ]
+        );
+        let applied = old.reloaded(new.clone());
+        assert!(applied.restart_only_changes(&old).is_empty());
+        assert_eq!(applied.server.udp_payload, 1400);
+        assert_eq!(applied.zones, new.zones);
     }
 }

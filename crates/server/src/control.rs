@@ -18,7 +18,8 @@
 //! re-signed zone is served), or an `"error"` message with a machine-readable `"reason"`:
 //!
 //! ```text
-//! {"ok":true,"reload":[{"zone":"example.com.","outcome":"changed","from":1,"to":2,"removed":4,"added":4}]}
+//! {"ok":true,"reload":[{"zone":"example.com.","outcome":"changed","from":1,"to":2,"removed":4,"added":4,"changed":["signing.denial"]}],"restart-needed":["listen"]}
+//! {"ok":false,"reason":"config-invalid","error":"/etc/daned/daned.toml: line 12: ..."}
 //! {"ok":true,"status":{"zones":[...]}}
 //! {"ok":true,"ready":{"zone":"example.com.","binding":"mail","state":"ready","ready-at":1700000000}}
 //! {"ok":false,"reason":"timeout","error":"binding mail in example.com. is not ready ..."}
@@ -76,7 +77,8 @@ pub const DEFAULT_MODE: u32 = 0o600;
 )]
 #[non_exhaustive]
 pub enum Request {
-    /// Re-read every zone file and certificate; answered once the new versions are served.
+    /// Re-read the config file, then every zone file and certificate; answered once the new
+    /// versions are served.
     Reload,
     /// Report every zone and binding.
     Status,
@@ -117,8 +119,9 @@ pub enum Request {
 #[serde(into = "WireResponse", try_from = "WireResponse")]
 #[non_exhaustive]
 pub enum Response {
-    /// What the reload did to each zone (`"reload"`).
-    Reloaded(Vec<ZoneReload>),
+    /// What the reload did to each zone (`"reload"`), and the settings that need a restart
+    /// (`"restart-needed"`).
+    Reloaded(ReloadAnswer),
     /// The state of every zone and binding (`"status"`).
     Status(StatusReport),
     /// The binding is ready: its staged next key may be deployed (`"ready"`).
@@ -156,6 +159,19 @@ pub struct ZoneReload {
     /// What happened.
     #[serde(flatten)]
     pub outcome: ReloadOutcome,
+    /// The zone's settings that changed in the config file (`"changed"`, left out when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+}
+
+/// What a reload did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadAnswer {
+    /// Per zone: those of the config file, then those removed from it.
+    pub zones: Vec<ZoneReload>,
+    /// `[server]` settings changed in the file that only a restart applies (their running
+    /// values stay).
+    pub restart_needed: Vec<String>,
 }
 
 /// A binding found ready by `wait-ready`.
@@ -193,6 +209,8 @@ pub enum ErrorReason {
     Idle,
     /// A key command named a zone that is not served, or the key lifecycle refused it.
     KeyRefused,
+    /// A reload found the config file unreadable or invalid; nothing changed.
+    ConfigInvalid,
     /// A reason this client does not know (sent by a newer server).
     #[serde(other)]
     Other,
@@ -603,12 +621,25 @@ fn render_key_outlook(
 }
 
 /// Writes what a reload did, one line per zone: unchanged, changed (serials and record
-/// counts) or failed (with the serial still served and the error).
+/// counts), failed (with the serial still served and the error), added, not added or removed,
+/// each with the zone's settings that changed; then the settings that need a restart.
 ///
 /// # Errors
 ///
 /// Only those of `out`.
-pub fn render_reload(zones: &[ZoneReload], out: &mut dyn Write) -> io::Result<()> {
+pub fn render_reload(answer: &ReloadAnswer, out: &mut dyn Write) -> io::Result<()> {
+    render_reload_zones(&answer.zones, out)?;
+    if !answer.restart_needed.is_empty() {
+        writeln!(
+            out,
+            "warning: changed settings need a restart to take effect (the running values stay): {}",
+            answer.restart_needed.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+fn render_reload_zones(zones: &[ZoneReload], out: &mut dyn Write) -> io::Result<()> {
     if zones.is_empty() {
         return writeln!(out, "no zones");
     }
@@ -633,6 +664,27 @@ pub fn render_reload(zones: &[ZoneReload], out: &mut dyn Write) -> io::Result<()
                 "{:width$}  FAILED     serial {serial} still served: {error}",
                 z.zone
             )?,
+            ReloadOutcome::Added { serial } => {
+                writeln!(out, "{:width$}  added      serial {serial}", z.zone)?;
+            }
+            ReloadOutcome::NotAdded { error } => writeln!(
+                out,
+                "{:width$}  FAILED     not added, not served: {error}",
+                z.zone
+            )?,
+            ReloadOutcome::Removed { serial } => writeln!(
+                out,
+                "{:width$}  removed    no longer served (was serial {serial}; state and keys stay)",
+                z.zone
+            )?,
+        }
+        if !z.changed.is_empty() {
+            writeln!(
+                out,
+                "{:width$}  settings changed: {}",
+                "",
+                z.changed.join(", ")
+            )?;
         }
     }
     Ok(())
@@ -640,9 +692,7 @@ pub fn render_reload(zones: &[ZoneReload], out: &mut dyn Write) -> io::Result<()
 
 /// Whether any zone's reload failed (for the CLI's exit status).
 pub fn reload_failed(zones: &[ZoneReload]) -> bool {
-    zones
-        .iter()
-        .any(|z| matches!(z.outcome, ReloadOutcome::Failed { .. }))
+    zones.iter().any(|z| z.outcome.failed())
 }
 
 /// Formats seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -947,15 +997,19 @@ impl Ctx {
             return unavailable();
         }
         match rx.await {
-            Ok(outcomes) => Response::Reloaded(
-                outcomes
+            Ok(Ok(report)) => Response::Reloaded(ReloadAnswer {
+                zones: report
+                    .zones
                     .into_iter()
-                    .map(|(zone, outcome)| ZoneReload {
-                        zone: zone.to_string(),
-                        outcome,
+                    .map(|z| ZoneReload {
+                        zone: z.zone.to_string(),
+                        outcome: z.outcome,
+                        changed: z.changed,
                     })
                     .collect(),
-            ),
+                restart_needed: report.restart_needed,
+            }),
+            Ok(Err(message)) => Response::error(ErrorReason::ConfigInvalid, message),
             Err(_) => unavailable(),
         }
     }
@@ -1092,6 +1146,8 @@ struct WireResponse {
     error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reload: Option<Vec<ZoneReload>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    restart_needed: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status: Option<StatusReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1107,13 +1163,17 @@ impl From<Response> for WireResponse {
             reason: None,
             error: None,
             reload: None,
+            restart_needed: Vec::new(),
             status: None,
             ready: None,
             keys: None,
         };
         match response {
             Response::Keys(report) => wire.keys = Some(report),
-            Response::Reloaded(zones) => wire.reload = Some(zones),
+            Response::Reloaded(answer) => {
+                wire.reload = Some(answer.zones);
+                wire.restart_needed = answer.restart_needed;
+            }
             Response::Status(report) => wire.status = Some(report),
             Response::Ready(ready) => wire.ready = Some(ready),
             Response::Error { reason, message } => {
@@ -1141,11 +1201,15 @@ impl TryFrom<WireResponse> for Response {
             }),
             WireResponse {
                 reload: Some(zones),
+                restart_needed,
                 status: None,
                 ready: None,
                 keys: None,
                 ..
-            } => Ok(Self::Reloaded(zones)),
+            } => Ok(Self::Reloaded(ReloadAnswer {
+                zones,
+                restart_needed,
+            })),
             WireResponse {
                 reload: None,
                 status: Some(report),

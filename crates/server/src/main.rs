@@ -44,8 +44,11 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Ask the running daemon to re-read zone files and certificates; returns once the new
-    /// versions are served, with each zone's serial (exit 1 if a zone failed to reload).
+    /// Ask the running daemon to re-read its config file, zone files and certificates; returns
+    /// once the new versions are served, with each zone's serial (exit 1 if the config file is
+    /// invalid, which changes nothing, or a zone failed to reload). Settings that need a
+    /// restart (listen, control-socket, control-mode, key-dir, state-dir, metrics-listen,
+    /// log-format) are named in a warning and keep their running values.
     Reload {
         #[command(flatten)]
         control: ControlArg,
@@ -316,9 +319,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             let mut out = io::stdout().lock();
             match response {
-                control::Response::Reloaded(zones) => {
-                    control::render_reload(&zones, &mut out)?;
-                    Ok(if control::reload_failed(&zones) {
+                control::Response::Reloaded(answer) => {
+                    control::render_reload(&answer, &mut out)?;
+                    Ok(if control::reload_failed(&answer.zones) {
                         ExitCode::FAILURE
                     } else {
                         ExitCode::SUCCESS

@@ -14,7 +14,7 @@ use daned_sign::hickory_proto::rr::Name;
 use ring::rand::SystemRandom;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::Config;
+use crate::config::{Config, ZoneConfig};
 use crate::journal::{self, Journal};
 use crate::query::Catalog;
 use crate::status::rfc3339;
@@ -99,17 +99,63 @@ pub enum ReloadOutcome {
         /// Why (with file and line where there is one).
         error: String,
     },
+    /// The zone is new in the configuration and now served.
+    Added {
+        /// The serial served.
+        serial: u32,
+    },
+    /// The zone is new in the configuration but could not be loaded: it is not served.
+    NotAdded {
+        /// Why (with file and line where there is one).
+        error: String,
+    },
+    /// The zone is gone from the configuration and no longer served (its state and keys stay
+    /// on disk).
+    Removed {
+        /// The serial it was served with last.
+        serial: u32,
+    },
+}
+
+impl ReloadOutcome {
+    /// Whether this zone's part of the reload failed.
+    pub fn failed(&self) -> bool {
+        matches!(self, Self::Failed { .. } | Self::NotAdded { .. })
+    }
+}
+
+/// What one zone's part of a reload did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneReloaded {
+    /// The zone.
+    pub zone: Name,
+    /// What happened to it.
+    pub outcome: ReloadOutcome,
+    /// The zone's settings that changed in the config file, by their name there.
+    pub changed: Vec<String>,
+}
+
+/// What a reload did: per zone (those of the config file in its order, then those removed),
+/// and the server settings that need a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Per zone.
+    pub zones: Vec<ZoneReloaded>,
+    /// `[server]` settings changed in the file that only a restart applies; the running values
+    /// stay.
+    pub restart_needed: Vec<String>,
 }
 
 /// A request to the manager.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Command {
-    /// Re-read zone files and certificates of every zone; the reply comes once the new
-    /// versions are served.
+    /// Re-read the config file, then the zone files and certificates of every zone; the reply
+    /// comes once the new versions are served. An invalid config file changes nothing and is
+    /// answered with its error.
     Reload {
-        /// Where to send the outcome per zone, if anyone waits.
-        reply: Option<oneshot::Sender<Vec<(Name, ReloadOutcome)>>>,
+        /// Where to send the outcome, if anyone waits.
+        reply: Option<oneshot::Sender<Result<ReloadReport, String>>>,
     },
     /// Report the state of every zone and binding.
     Status {
@@ -154,6 +200,13 @@ pub struct Manager {
     rng: SystemRandom,
     /// Every published catalog also goes here, for the NOTIFY task.
     published: Option<tokio::sync::watch::Sender<Arc<Catalog>>>,
+    /// The configuration in effect: the one started with, then each reloaded one (with the
+    /// restart-only settings of the start, and each zone's settings as its runtime applied
+    /// them).
+    config: Arc<Config>,
+    /// Every configuration put in effect by a reload also goes here, for the tasks that follow
+    /// it (NOTIFY and SOA poll targets, transfer ACLs and TSIG keys, the file watcher).
+    configs: Option<tokio::sync::watch::Sender<Arc<Config>>>,
 }
 
 impl Manager {
@@ -166,51 +219,14 @@ impl Manager {
     pub fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, ZoneError> {
         let rng = SystemRandom::new();
         let mut zones = Vec::with_capacity(config.zones.len());
+        let mut journals = Vec::with_capacity(config.zones.len());
         let mut serial_kept_at_start = Vec::with_capacity(config.zones.len());
         for zone in &config.zones {
-            let started = std::time::Instant::now();
-            // The serial of before this start, if any (an unreadable state fails `start` below).
-            let before = crate::state::load(&config.server.state_dir, &zone.origin)
-                .ok()
-                .flatten()
-                .map(|state| state.serial);
-            let rt = ZoneRuntime::start(
-                zone.clone(),
-                config.server.key_dir.clone(),
-                config.server.state_dir.clone(),
-                Mode::Serve,
-                clock.now(),
-                &rng,
-            )?;
-            for warning in rt.warnings() {
-                tracing::warn!(zone = %zone.origin, %warning, "zone file warning");
-            }
-            tracing::info!(
-                zone = %zone.origin,
-                serial = rt.signed().serial(),
-                keys = rt.keys().len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "zone loaded and signed"
-            );
-            serial_kept_at_start.push(before == Some(rt.signed().serial()));
+            let (rt, journal, kept) = start_zone(config, zone, clock.now(), &rng)?;
             zones.push(rt);
+            journals.push(Arc::new(journal));
+            serial_kept_at_start.push(kept);
         }
-        let journals = zones
-            .iter()
-            .map(|rt| {
-                let origin = &rt.config().origin;
-                let journal = journal::load(
-                    &config.server.state_dir,
-                    origin,
-                    rt.signed().serial(),
-                    rt.config().journal,
-                );
-                if let Some(first) = journal.first_serial() {
-                    tracing::debug!(zone = %origin, first, deltas = journal.len(), "IXFR journal loaded");
-                }
-                Arc::new(journal)
-            })
-            .collect();
         let manager = Self {
             serial_kept_at_start,
             zones,
@@ -220,6 +236,8 @@ impl Manager {
             clock,
             rng,
             published: None,
+            config: Arc::new(config.clone()),
+            configs: None,
         };
         manager.catalog.store(Arc::new(manager.build_catalog()));
         Ok(manager)
@@ -284,6 +302,19 @@ impl Manager {
         receiver
     }
 
+    /// A channel that receives every configuration a reload puts in effect, starting with the
+    /// current one.
+    pub fn subscribe_config(&mut self) -> tokio::sync::watch::Receiver<Arc<Config>> {
+        let (sender, receiver) = tokio::sync::watch::channel(Arc::clone(&self.config));
+        self.configs = Some(sender);
+        receiver
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
     /// The catalog the query handler reads.
     pub fn catalog(&self) -> Arc<ArcSwap<Catalog>> {
         self.catalog.clone()
@@ -321,7 +352,13 @@ impl Manager {
                 Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
                 command = commands.recv() => match command {
                     Some(Command::Reload { reply }) => {
-                        let outcome = self.reload_all();
+                        let before: Vec<Name> = self.origins();
+                        let outcome = self.reload();
+                        if self.origins() != before {
+                            // Poll state is kept by zone index: start over for the new set
+                            // (dropping the old set aborts its polls in flight).
+                            polls = ParentPolls::new(self.zones.len());
+                        }
                         if let Some(reply) = reply {
                             // The requester may have gone away; the reload happened anyway.
                             let _ = reply.send(outcome);
@@ -456,7 +493,286 @@ impl Manager {
             .collect()
     }
 
-    /// Reloads every zone and publishes the result; returns what happened to each.
+    fn origins(&self) -> Vec<Name> {
+        self.zones
+            .iter()
+            .map(|rt| rt.config().origin.clone())
+            .collect()
+    }
+
+    /// `daned reload` and SIGHUP: re-reads the config file the daemon started with (same
+    /// path) and applies it, then reloads every zone's files. See [`Self::apply_config`].
+    ///
+    /// # Errors
+    ///
+    /// The config file cannot be read or is invalid (the message names the file and line):
+    /// nothing changes.
+    pub fn reload(&mut self) -> Result<ReloadReport, String> {
+        let path = self.config.path.clone();
+        match blocking(|| Config::load(&path)) {
+            Ok(new) => Ok(self.apply_config(new)),
+            Err(error) => {
+                tracing::error!(%error, "configuration not reloaded; the running configuration stays");
+                Err(error.to_string())
+            }
+        }
+    }
+
+    /// Puts `new` in effect, as read from the config file:
+    ///
+    /// - a changed restart-only `[server]` setting ([`crate::config::RESTART_ONLY`]) is logged
+    ///   and keeps its running value;
+    /// - a zone whose settings changed is reconfigured ([`ZoneRuntime::reconfigure`]: re-signed
+    ///   through the update path as needed, with a new serial and a journal delta; a denial
+    ///   switch clears the journal instead), then its key lifecycle runs under the new policy at
+    ///   once ([`ZoneRuntime::update_keys`]: an algorithm change starts the roll);
+    /// - a zone whose settings did not change is reloaded ([`ZoneRuntime::reload`]);
+    /// - a zone added is loaded, signed and served; a zone removed is no longer served (its
+    ///   state, journal and keys stay on disk);
+    /// - the result is published, and the configuration in effect goes to the tasks that
+    ///   follow it.
+    ///
+    /// A zone that fails keeps its previous settings and version (its outcome says why).
+    pub fn apply_config(&mut self, new: Config) -> ReloadReport {
+        let restart_needed: Vec<String> = self
+            .config
+            .restart_only_changes(&new)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for setting in &restart_needed {
+            tracing::warn!(
+                setting = setting.as_str(),
+                "changed in the config file, but only a restart applies it; the running value stays"
+            );
+        }
+        let new = self.config.reloaded(new);
+        let now = self.clock.now();
+        let mut old: Vec<(ZoneRuntime, Arc<Journal>, bool)> = std::mem::take(&mut self.zones)
+            .into_iter()
+            .zip(std::mem::take(&mut self.journals))
+            .zip(std::mem::take(&mut self.serial_kept_at_start))
+            .map(|((rt, journal), kept)| (rt, journal, kept))
+            .collect();
+        // First the new set of zones (the kept ones moved over, the new ones started), in the
+        // file's order; then the kept ones are reloaded in place.
+        let mut zones = Vec::with_capacity(new.zones.len());
+        let mut pending: Vec<(usize, usize, Option<ZoneConfig>, Vec<String>)> = Vec::new();
+        for cfg in &new.zones {
+            match old
+                .iter()
+                .position(|(rt, _, _)| rt.config().origin == cfg.origin)
+            {
+                Some(position) => {
+                    let (rt, journal, kept) = old.remove(position);
+                    let changed: Vec<String> = rt
+                        .config()
+                        .changed_settings(cfg)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect();
+                    let reconfigure = (!changed.is_empty()).then(|| cfg.clone());
+                    pending.push((zones.len(), self.zones.len(), reconfigure, changed));
+                    self.zones.push(rt);
+                    self.journals.push(journal);
+                    self.serial_kept_at_start.push(kept);
+                    zones.push(None);
+                }
+                None => match blocking(|| self.start_zone(cfg, now)) {
+                    Ok((rt, journal, kept)) => {
+                        let serial = rt.signed().serial();
+                        tracing::info!(zone = %cfg.origin, serial, "zone added by the configuration; now served");
+                        self.zones.push(rt);
+                        self.journals.push(Arc::new(journal));
+                        self.serial_kept_at_start.push(kept);
+                        zones.push(Some(ZoneReloaded {
+                            zone: cfg.origin.clone(),
+                            outcome: ReloadOutcome::Added { serial },
+                            changed: Vec::new(),
+                        }));
+                    }
+                    Err(error) => {
+                        tracing::error!(zone = %cfg.origin, %error, "zone added by the configuration cannot be loaded; not served");
+                        zones.push(Some(ZoneReloaded {
+                            zone: cfg.origin.clone(),
+                            outcome: ReloadOutcome::NotAdded {
+                                error: error.to_string(),
+                            },
+                            changed: Vec::new(),
+                        }));
+                    }
+                },
+            }
+        }
+        let mut deltas = Vec::new();
+        let mut cleared = Vec::new();
+        for (slot, index, reconfigure, changed) in pending {
+            let outcome = self.reload_zone(index, reconfigure, now, &mut deltas, &mut cleared);
+            if let (Some(slot), Some(rt)) = (zones.get_mut(slot), self.zones.get(index)) {
+                *slot = Some(ZoneReloaded {
+                    zone: rt.config().origin.clone(),
+                    outcome,
+                    changed,
+                });
+            }
+        }
+        let mut report = ReloadReport {
+            zones: zones.into_iter().flatten().collect(),
+            restart_needed,
+        };
+        for (rt, _, _) in old {
+            let origin = rt.config().origin.clone();
+            let serial = rt.signed().serial();
+            tracing::info!(zone = %origin, serial, "zone removed from the configuration; no longer served (its state and keys stay on disk)");
+            report.zones.push(ZoneReloaded {
+                zone: origin,
+                outcome: ReloadOutcome::Removed { serial },
+                changed: Vec::new(),
+            });
+        }
+        for index in cleared {
+            self.reset_journal(index);
+        }
+        for (index, delta) in deltas {
+            self.record(index, delta);
+        }
+        self.publish();
+        // What is in effect: the new file's settings, each zone's as its runtime holds them (a
+        // zone that failed keeps its previous ones), and no zone that is not served.
+        let effective = Config {
+            zones: self.zones.iter().map(|rt| rt.config().clone()).collect(),
+            ..new
+        };
+        if effective != *self.config {
+            self.config = Arc::new(effective);
+            if let Some(configs) = &self.configs {
+                // No follower left (stopping) is not an error of reloading.
+                let _ = configs.send(Arc::clone(&self.config));
+            }
+        }
+        report
+    }
+
+    /// Loads and signs one zone of `config` (at start and when a reload adds it), with its
+    /// journal and whether it kept the serial of before.
+    fn start_zone(
+        &self,
+        cfg: &ZoneConfig,
+        now: u32,
+    ) -> Result<(ZoneRuntime, Journal, bool), ZoneError> {
+        start_zone(&self.config, cfg, now, &self.rng)
+    }
+
+    /// Reloads zone `index` in place, reconfigured when `reconfigure` holds its new settings;
+    /// pushes its deltas (or its index to `cleared`, when its journal must be emptied first) and
+    /// returns its outcome.
+    fn reload_zone(
+        &mut self,
+        index: usize,
+        reconfigure: Option<ZoneConfig>,
+        now: u32,
+        deltas: &mut Vec<(usize, ZoneDelta)>,
+        cleared: &mut Vec<usize>,
+    ) -> ReloadOutcome {
+        let Some(rt) = self.zones.get_mut(index) else {
+            return ReloadOutcome::Unchanged { serial: 0 };
+        };
+        let origin = rt.config().origin.clone();
+        let from = rt.signed().serial();
+        let denial_switch = reconfigure
+            .as_ref()
+            .is_some_and(|cfg| cfg.signing.denial != rt.config().signing.denial);
+        let journal_limits = reconfigure
+            .as_ref()
+            .map(|cfg| cfg.journal)
+            .filter(|limits| *limits != rt.config().journal);
+        let reconfigured = reconfigure.is_some();
+        let result = match reconfigure {
+            Some(cfg) => blocking(|| rt.reconfigure(cfg, now, &self.rng)),
+            None => blocking(|| rt.reload(now, &self.rng)),
+        };
+        let mut changes = Vec::new();
+        let mut error = None;
+        let (mut removed, mut added) = (0, 0);
+        let mut count = |delta: &ZoneDelta| {
+            removed += delta.removed.len();
+            added += delta.added.len();
+        };
+        match result {
+            Ok(delta) => {
+                if let Some(delta) = &delta {
+                    count(delta);
+                }
+                if denial_switch && delta.is_some() {
+                    // The delta replaces every RRSIG and the whole denial chain: larger than a
+                    // full transfer. Secondaries get one (RFC 1995 §4 allows it).
+                    tracing::info!(zone = %origin, "denial of existence switched; IXFR journal cleared, secondaries get a full transfer");
+                    cleared.push(index);
+                } else {
+                    changes.extend(delta);
+                }
+                if let Some(limits) = journal_limits
+                    && let Some(journal) = self.journals.get_mut(index)
+                {
+                    *journal = Arc::new(with_limits(journal, limits));
+                }
+                if reconfigured {
+                    // The key lifecycle sees the new policy now, not at its next timer.
+                    match blocking(|| rt.update_keys(now, &self.rng, KeyAction::Tick)) {
+                        Ok(delta) => {
+                            if let Some(delta) = &delta {
+                                count(delta);
+                            }
+                            changes.extend(delta);
+                        }
+                        Err(e) => {
+                            tracing::error!(zone = %origin, error = %e, "key lifecycle step under the new policy failed");
+                            error = Some(e.to_string());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(zone = %origin, error = %e, "reload failed; the previous version is still served");
+                error = Some(e.to_string());
+            }
+        }
+        let to = rt.signed().serial();
+        deltas.extend(changes.into_iter().map(|delta| (index, delta)));
+        match error {
+            Some(error) => ReloadOutcome::Failed { serial: to, error },
+            None if to == from => ReloadOutcome::Unchanged { serial: to },
+            None => {
+                tracing::info!(zone = %origin, from, to, removed, added, reconfigured, "zone reloaded");
+                ReloadOutcome::Changed {
+                    from,
+                    to,
+                    removed,
+                    added,
+                }
+            }
+        }
+    }
+
+    /// Empties zone `index`'s journal (in memory and on disk).
+    fn reset_journal(&mut self, index: usize) {
+        let (Some(rt), Some(journal)) = (self.zones.get(index), self.journals.get_mut(index))
+        else {
+            return;
+        };
+        let journal = Arc::make_mut(journal);
+        journal.clear();
+        if let Some(kept) = self.serial_kept_at_start.get_mut(index) {
+            *kept = false;
+        }
+        let origin = &rt.config().origin;
+        if let Err(error) = blocking(|| journal::store(&self.state_dir, origin, journal)) {
+            tracing::warn!(zone = %origin, %error, "IXFR journal file not emptied");
+        }
+    }
+
+    /// Reloads every zone's files (not the config file) and publishes the result; returns what
+    /// happened to each.
     pub fn reload_all(&mut self) -> Vec<(Name, ReloadOutcome)> {
         let now = self.clock.now();
         let mut outcomes = Vec::with_capacity(self.zones.len());
@@ -597,6 +913,65 @@ impl Manager {
             let _ = sender.send(catalog);
         }
     }
+}
+
+/// Loads and signs zone `zone` of `config` (at start, and when a reload adds it): its runtime,
+/// its IXFR journal, and whether it kept the serial of before (see
+/// `Manager::serial_kept_at_start`).
+fn start_zone(
+    config: &Config,
+    zone: &ZoneConfig,
+    now: u32,
+    rng: &SystemRandom,
+) -> Result<(ZoneRuntime, Journal, bool), ZoneError> {
+    let started = std::time::Instant::now();
+    // The serial of before this start, if any (an unreadable state fails `start` below).
+    let before = crate::state::load(&config.server.state_dir, &zone.origin)
+        .ok()
+        .flatten()
+        .map(|state| state.serial);
+    let rt = ZoneRuntime::start(
+        zone.clone(),
+        config.server.key_dir.clone(),
+        config.server.state_dir.clone(),
+        Mode::Serve,
+        now,
+        rng,
+    )?;
+    for warning in rt.warnings() {
+        tracing::warn!(zone = %zone.origin, %warning, "zone file warning");
+    }
+    tracing::info!(
+        zone = %zone.origin,
+        serial = rt.signed().serial(),
+        keys = rt.keys().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "zone loaded and signed"
+    );
+    let kept = before == Some(rt.signed().serial());
+    let journal = journal::load(
+        &config.server.state_dir,
+        &zone.origin,
+        rt.signed().serial(),
+        zone.journal,
+    );
+    if let Some(first) = journal.first_serial() {
+        tracing::debug!(zone = %zone.origin, first, deltas = journal.len(), "IXFR journal loaded");
+    }
+    Ok((rt, journal, kept))
+}
+
+/// `journal` under new limits (a reload changed them): its deltas, oldest dropped first.
+fn with_limits(journal: &Journal, limits: crate::journal::JournalLimits) -> Journal {
+    let mut resized = Journal::new(limits);
+    for delta in journal.deltas() {
+        // The deltas were encoded once already; one that fails now leaves the journal empty,
+        // which only costs full transfers.
+        if resized.push(delta.clone()).is_err() {
+            break;
+        }
+    }
+    resized
 }
 
 /// Every key of the zone with its lifecycle state.

@@ -127,6 +127,41 @@ impl Tracker {
         tracker
     }
 
+    /// Follows a changed list of secondaries and lag warning (a configuration reload):
+    /// secondaries still listed keep what is known about them, new ones start unknown (a serial
+    /// not yet propagated then waits for them too), removed ones are forgotten. A serial that
+    /// waited only for removed secondaries is propagated from `now` on when none are left, or
+    /// from when the remaining ones served it.
+    pub fn reconfigure(&mut self, secondaries: &[SocketAddr], lag_warning: u32, now: u32) {
+        let mut old = std::mem::take(&mut self.secondaries);
+        self.secondaries = secondaries
+            .iter()
+            .map(
+                |&address| match old.iter().position(|s| s.address == address) {
+                    Some(index) => old.swap_remove(index),
+                    None => Secondary {
+                        address,
+                        serial: None,
+                        seen_at: None,
+                        first_served: VecDeque::new(),
+                        last_error: None,
+                        last_notify: None,
+                        notify_unanswered: 0,
+                        lag_warned: false,
+                    },
+                },
+            )
+            .collect();
+        self.lag_warning = lag_warning;
+        if self.secondaries.is_empty() {
+            for publication in &mut self.publications {
+                publication.propagated_at.get_or_insert(now);
+            }
+        } else {
+            self.update_propagated();
+        }
+    }
+
     /// The zone is served at `serial` from `now` on.
     pub fn published(&mut self, serial: u32, now: u32) {
         if self.publications.back().is_some_and(|p| p.serial == serial) {

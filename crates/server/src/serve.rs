@@ -1,14 +1,22 @@
 //! Sockets and the daemon's lifetime: binds UDP and TCP on each listen address, runs
 //! hickory-server's `Server` with our [`Handler`], and routes signals (SIGHUP reloads,
 //! SIGTERM/SIGINT stop).
+//!
+//! A reload that changes the configuration reaches the tasks that follow it through
+//! [`follow_config`]: the handler (TSIG keys, transfer ACLs, UDP payload cap) is replaced whole,
+//! the NOTIFY and SOA poll tasks restart with the new secondaries, and the certificate watcher
+//! restarts with the new set of files.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hickory_server::Server;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -109,7 +117,7 @@ pub async fn serve_sockets(
 /// [`ServeError::Server`] if the server loop fails.
 pub async fn serve_sockets_with(
     sockets: Vec<(UdpSocket, TcpListener)>,
-    handler: Handler,
+    handler: impl RequestHandler,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let mut server = Server::new(handler);
@@ -139,19 +147,8 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
     let catalog = manager.catalog();
     let (commands, receiver) = mpsc::channel(16);
     let published = manager.subscribe();
-    let poll_task = tokio::spawn(crate::propagation::run(
-        published.clone(),
-        crate::propagation::poll_targets(&config),
-        crate::propagation::PollOptions::default(),
-        commands.clone(),
-    ));
-    let notify_task = tokio::spawn(crate::notify::run(
-        published,
-        crate::notify::targets(&config),
-        crate::notify::Backoff::default(),
-        Some(commands.clone()),
-    ));
-    let transfer = Arc::new(crate::xfr::TransferPolicy::from_config(&config));
+    let configs = manager.subscribe_config();
+    let secondaries = SecondaryTasks::spawn(&config, &published, &commands);
     let control =
         crate::control::bind_control(&config.server.control_socket, config.server.control_mode)
             .await?;
@@ -165,11 +162,13 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         None => None,
     };
     // The watcher reports changes after start; the manager has just read every file.
-    let (watcher, changed_files) = crate::watch::CertWatcher::start(
-        manager.watched_files(),
+    let watched = manager.watched_files();
+    let watcher = crate::watch::CertWatcher::start(
+        watched.clone(),
         config.server.watch_debounce,
         config.server.rescan_interval,
     )?;
+    let (changed_sender, changed_files) = mpsc::channel(64);
     let manager_task = tokio::spawn(manager.run(receiver, Some(changed_files)));
     let signals = tokio::spawn(forward_signals(commands.clone()));
     let (stop_control, control_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -191,10 +190,23 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
             },
         ))
     });
-    let handler = Handler::new(catalog, config.server.udp_payload).with_transfer_policy(transfer);
+    let handler = SwappableHandler::new(handler_for(&config, &catalog));
+    let follower = tokio::spawn(follow_config(
+        configs,
+        Followers {
+            handler: handler.clone(),
+            catalog,
+            published,
+            commands: commands.clone(),
+            secondaries,
+            watcher: (watcher, watched),
+            changed_files: changed_sender,
+        },
+    ));
     let result = serve_sockets_with(sockets, handler, stop_signal()).await;
-    notify_task.abort();
-    poll_task.abort();
+    // Ends the NOTIFY and SOA poll tasks and the certificate watcher with it.
+    follower.abort();
+    let _ = follower.await;
     drop(stop_metrics);
     if let Some(task) = metrics_task {
         let _ = task.await;
@@ -205,7 +217,6 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
     let _ = control_task.await;
     signals.abort();
     drop(commands);
-    drop(watcher);
     // The manager ends once every sender is gone; it holds nothing that needs flushing (state
     // is written before each version is published).
     manager_task.abort();
@@ -246,6 +257,220 @@ async fn forward_signals(commands: mpsc::Sender<Command>) {
             .is_err()
         {
             break;
+        }
+    }
+}
+
+/// The query handler of a running daemon, replaced whole when a reload changes the TSIG keys,
+/// the transfer ACLs or the UDP payload cap. Each request is answered by the handler in place
+/// when it arrived.
+#[derive(Clone)]
+pub struct SwappableHandler(Arc<ArcSwap<Handler>>);
+
+impl SwappableHandler {
+    /// Serves with `handler` until [`Self::replace`].
+    pub fn new(handler: Handler) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(handler)))
+    }
+
+    /// Answers the requests that arrive from now on with `handler`.
+    pub fn replace(&self, handler: Handler) {
+        self.0.store(Arc::new(handler));
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for SwappableHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let handler = self.0.load_full();
+        handler
+            .handle_request::<R, T>(request, response_handle)
+            .await
+    }
+}
+
+/// The handler for `config`: its UDP payload cap, TSIG keys and transfer ACLs.
+fn handler_for(config: &Config, catalog: &Arc<ArcSwap<Catalog>>) -> Handler {
+    let transfer = Arc::new(crate::xfr::TransferPolicy::from_config(config));
+    Handler::new(Arc::clone(catalog), config.server.udp_payload).with_transfer_policy(transfer)
+}
+
+/// The NOTIFY and SOA poll tasks, with what they were started for.
+struct SecondaryTasks {
+    notify: tokio::task::JoinHandle<()>,
+    poll: tokio::task::JoinHandle<()>,
+    /// Per zone with secondaries: the secondaries and poll interval; and the TSIG keys.
+    setup: SecondarySetup,
+}
+
+/// What the NOTIFY and SOA poll tasks depend on in a configuration.
+type SecondarySetup = (
+    Vec<(
+        daned_sign::hickory_proto::rr::Name,
+        Vec<crate::config::SecondaryConfig>,
+        Duration,
+    )>,
+    Vec<crate::config::TsigKeyConfig>,
+);
+
+fn secondary_setup(config: &Config) -> SecondarySetup {
+    (
+        config
+            .zones
+            .iter()
+            .filter(|z| !z.secondaries.is_empty())
+            .map(|z| {
+                (
+                    z.origin.clone(),
+                    z.secondaries.clone(),
+                    z.secondary_poll_interval,
+                )
+            })
+            .collect(),
+        config.tsig_keys.clone(),
+    )
+}
+
+impl SecondaryTasks {
+    /// Starts the tasks: NOTIFY for every zone's current serial, then on every change; SOA
+    /// polls of every secondary.
+    fn spawn(
+        config: &Config,
+        published: &tokio::sync::watch::Receiver<Arc<Catalog>>,
+        commands: &mpsc::Sender<Command>,
+    ) -> Self {
+        let poll = tokio::spawn(crate::propagation::run(
+            published.clone(),
+            crate::propagation::poll_targets(config),
+            crate::propagation::PollOptions::default(),
+            commands.clone(),
+        ));
+        let notify = tokio::spawn(crate::notify::run(
+            published.clone(),
+            crate::notify::targets(config),
+            crate::notify::Backoff::default(),
+            Some(commands.clone()),
+        ));
+        Self {
+            notify,
+            poll,
+            setup: secondary_setup(config),
+        }
+    }
+
+    fn abort(&self) {
+        self.notify.abort();
+        self.poll.abort();
+    }
+}
+
+impl Drop for SecondaryTasks {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// What [`follow_config`] keeps up to date.
+struct Followers {
+    handler: SwappableHandler,
+    catalog: Arc<ArcSwap<Catalog>>,
+    published: tokio::sync::watch::Receiver<Arc<Catalog>>,
+    commands: mpsc::Sender<Command>,
+    secondaries: SecondaryTasks,
+    /// The certificate watcher and the files it watches.
+    watcher: (
+        (crate::watch::CertWatcher, mpsc::Receiver<PathBuf>),
+        Vec<PathBuf>,
+    ),
+    /// Where the changed files go (the manager).
+    changed_files: mpsc::Sender<PathBuf>,
+}
+
+/// Every certificate and next-key file of every zone of `config`.
+fn watched_files(config: &Config) -> Vec<PathBuf> {
+    config
+        .zones
+        .iter()
+        .flat_map(|z| &z.tlsa)
+        .flat_map(|b| std::iter::once(b.certificate.clone()).chain(b.next_key.clone()))
+        .collect()
+}
+
+/// Forwards the certificate watcher's changed files to the manager and, on each configuration
+/// a reload puts in effect: replaces the handler (TSIG keys, transfer ACLs, UDP payload cap);
+/// restarts the NOTIFY and SOA poll tasks when the secondaries, their poll intervals or the
+/// TSIG keys changed (the new NOTIFY task notifies every secondary of the serial served now);
+/// restarts the watcher when the set of files or its timing changed, and then has the manager
+/// re-read every watched file once (a change between the reload's read and the new watcher's
+/// baseline would otherwise wait for the next change). Ends when the manager or the config
+/// channel goes.
+async fn follow_config(
+    mut configs: tokio::sync::watch::Receiver<Arc<Config>>,
+    mut followers: Followers,
+) {
+    let mut current = Arc::clone(&configs.borrow_and_update());
+    loop {
+        let ((_, changed), _) = &mut followers.watcher;
+        tokio::select! {
+            Some(path) = changed.recv() => {
+                if followers.changed_files.send(path).await.is_err() {
+                    break;
+                }
+            }
+            result = configs.changed() => {
+                if result.is_err() {
+                    break;
+                }
+                let new = Arc::clone(&configs.borrow_and_update());
+                followers.apply(&current, &new).await;
+                current = new;
+            }
+        }
+    }
+}
+
+impl Followers {
+    async fn apply(&mut self, old: &Config, new: &Config) {
+        self.handler.replace(handler_for(new, &self.catalog));
+        let setup = secondary_setup(new);
+        if setup != self.secondaries.setup {
+            tracing::info!("secondaries or TSIG keys changed: NOTIFY and SOA polls restart");
+            self.secondaries = SecondaryTasks::spawn(new, &self.published, &self.commands);
+        }
+        let files = watched_files(new);
+        let timing = |c: &Config| (c.server.watch_debounce, c.server.rescan_interval);
+        if files == self.watcher.1 && timing(old) == timing(new) {
+            return;
+        }
+        let started = tokio::task::block_in_place(|| {
+            crate::watch::CertWatcher::start(
+                files.clone(),
+                new.server.watch_debounce,
+                new.server.rescan_interval,
+            )
+        });
+        match started {
+            Ok(watcher) => {
+                tracing::info!(
+                    files = files.len(),
+                    "certificate watcher restarted for the new set of files"
+                );
+                let old = std::mem::replace(&mut self.watcher, (watcher, files.clone()));
+                // Dropping the watcher joins its thread (one file read at most).
+                tokio::task::block_in_place(|| drop(old));
+                for path in files {
+                    if self.changed_files.send(path).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "certificate watcher not restarted: the files of the new configuration are seen at the next reload only");
+            }
         }
     }
 }

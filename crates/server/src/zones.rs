@@ -779,7 +779,7 @@ impl ZoneRuntime {
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let result = load_base(&self.cfg).and_then(|base| {
             let warnings = base.warnings;
-            self.update(Some(base.zone), true, now, rng)
+            self.update(Some(base.zone), true, now, rng, false)
                 .map(|d| (d, warnings))
         });
         match result {
@@ -793,6 +793,103 @@ impl ZoneRuntime {
                 Err(e)
             }
         }
+    }
+
+    /// Applies a changed configuration of this zone (same origin; a `daned reload` of the
+    /// config file) and re-reads the zone file and the certificates, like [`Self::reload`]:
+    ///
+    /// - bindings keep their rollover state by name (a changed certificate or TLSA parameter is
+    ///   then observed like a certificate change); a new binding's certificate must be usable
+    ///   now; a removed binding's records go;
+    /// - the secondaries' propagation tracker follows the new list;
+    /// - the zone is re-signed through the one update path when its content changed, or its
+    ///   denial of existence or DNSKEY TTL did (then whole: [`sign::apply_changes`]);
+    /// - the new signature timing applies to every signature made from now on and to the
+    ///   refresh timer;
+    /// - the key lifecycle sees the new key policy and algorithm at the next
+    ///   [`Self::update_keys`], which the caller runs right after (an algorithm change starts
+    ///   the RFC 6781 roll there).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::reload`], and an unusable certificate of a new binding. On error the
+    /// previous configuration and version stay.
+    pub fn reconfigure(
+        &mut self,
+        cfg: ZoneConfig,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        let prepared = self.prepare_config(&cfg, now);
+        let result = prepared.and_then(|(base, bindings, propagation)| {
+            let resign = cfg.signing.denial != self.cfg.signing.denial
+                || cfg.signing.dnskey_ttl != self.cfg.signing.dnskey_ttl;
+            let previous = (
+                std::mem::replace(&mut self.cfg, cfg),
+                std::mem::replace(&mut self.bindings, bindings),
+                std::mem::replace(&mut self.propagation, propagation),
+            );
+            match self.update(Some(base.zone), true, now, rng, resign) {
+                Ok(delta) => {
+                    self.warnings = base.warnings;
+                    // A binding removed, or settings the digest does not cover: the state file
+                    // follows even when nothing was signed.
+                    self.persist()?;
+                    Ok(delta)
+                }
+                Err(e) => {
+                    // `update` changes nothing on error: put the previous settings back.
+                    (self.cfg, self.bindings, self.propagation) = previous;
+                    Err(e)
+                }
+            }
+        });
+        result.inspect_err(|e| {
+            self.counters.failed_updates += 1;
+            self.last_error = Some(e.to_string());
+        })
+    }
+
+    /// What [`Self::reconfigure`] swaps in for `cfg`: the zone file read, the bindings with the
+    /// rollover state of the same-named ones, and the propagation tracker for the new
+    /// secondaries.
+    fn prepare_config(
+        &self,
+        cfg: &ZoneConfig,
+        now: u32,
+    ) -> Result<(Content, Vec<Binding>, Tracker), ZoneError> {
+        let base = load_base(cfg)?;
+        let mut bindings = Vec::with_capacity(cfg.tlsa.len());
+        for binding_cfg in &cfg.tlsa {
+            let kept = self
+                .bindings
+                .iter()
+                .find(|b| b.cfg.name == binding_cfg.name);
+            let (state, last_error) = match kept {
+                Some(old) => (old.state.clone(), old.last_error.clone()),
+                None => {
+                    // Nothing good from before: the certificate must be usable now.
+                    read_certificate(binding_cfg, now)?;
+                    read_next_key(binding_cfg)?;
+                    (BindingState::default(), None)
+                }
+            };
+            bindings.push(Binding {
+                cfg: binding_cfg.clone(),
+                state,
+                last_error,
+                await_propagation: !cfg.secondaries.is_empty(),
+            });
+        }
+        for old in &self.bindings {
+            if !cfg.tlsa.iter().any(|b| b.name == old.cfg.name) {
+                tracing::info!(zone = %cfg.origin, binding = %old.cfg.name, "TLSA binding removed from the configuration; its records are withdrawn");
+            }
+        }
+        let mut propagation = self.propagation.clone();
+        let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
+        propagation.reconfigure(&secondaries, cfg.secondary_lag_warning, now);
+        Ok((base, bindings, propagation))
     }
 
     /// Re-reads the certificates and next-key files only (a file watcher event). See
@@ -830,10 +927,11 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
-        self.update(None, read_files, now, rng).inspect_err(|e| {
-            self.counters.failed_updates += 1;
-            self.last_error = Some(e.to_string());
-        })
+        self.update(None, read_files, now, rng, false)
+            .inspect_err(|e| {
+                self.counters.failed_updates += 1;
+                self.last_error = Some(e.to_string());
+            })
     }
 
     /// The one path every content change takes: rollover states advanced on copies, the
@@ -844,12 +942,17 @@ impl ZoneRuntime {
     /// (the file was read whole anyway). Without, only the generated TLSA RRsets can change, so
     /// only they are compared and patched in: a certificate update costs the same at 1k and
     /// 100k names.
+    ///
+    /// `resign` signs a new version even when the content did not change (the denial of
+    /// existence or the DNSKEY TTL of the configuration did: [`sign::apply_changes`] then signs
+    /// the whole zone again).
     fn update(
         &mut self,
         new_base: Option<Zone>,
         read_files: bool,
         now: u32,
         rng: &dyn SecureRandom,
+        resign: bool,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let mut bindings = self.bindings.clone();
         let mut all_events = Vec::new();
@@ -880,7 +983,7 @@ impl ZoneRuntime {
         };
         let wanted = file_serial(new_content.as_ref().unwrap_or(&self.content));
         let current = self.signed.serial();
-        let delta = if changes.is_empty() && !serial_gt(wanted, current) {
+        let delta = if changes.is_empty() && !serial_gt(wanted, current) && !resign {
             None
         } else {
             let serial = next_serial(current, wanted);

@@ -11,6 +11,7 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
 use super::*;
+use crate::manager::{ReloadReport, ZoneReloaded};
 use crate::status::{KeyStatus, ZoneStatus};
 
 // ---------------------------------------------------------------------------------------------
@@ -70,6 +71,25 @@ fn report(zones: Vec<ZoneStatus>) -> StatusReport {
 fn fake_manager(
     status: impl Fn(usize) -> StatusReport + Send + 'static,
     reload: Vec<(Name, ReloadOutcome)>,
+) -> (mpsc::Sender<Command>, Arc<AtomicUsize>) {
+    let report = ReloadReport {
+        zones: reload
+            .into_iter()
+            .map(|(zone, outcome)| ZoneReloaded {
+                zone,
+                outcome,
+                changed: Vec::new(),
+            })
+            .collect(),
+        restart_needed: Vec::new(),
+    };
+    fake_manager_with(status, Ok(report))
+}
+
+/// [`fake_manager`] answering Reload with `reload` as given.
+fn fake_manager_with(
+    status: impl Fn(usize) -> StatusReport + Send + 'static,
+    reload: Result<ReloadReport, String>,
 ) -> (mpsc::Sender<Command>, Arc<AtomicUsize>) {
     let (tx, mut rx) = mpsc::channel(8);
     let polls = Arc::new(AtomicUsize::new(0));
@@ -236,9 +256,11 @@ async fn reload_answers_each_zones_outcome() {
     let server = start(&dir, tx).await;
 
     let response = ask(&server.path, Request::Reload).await;
-    let Response::Reloaded(zones) = &response else {
+    let Response::Reloaded(answer) = &response else {
         panic!("expected a reload answer, got {response:?}");
     };
+    let zones = &answer.zones;
+    assert!(answer.restart_needed.is_empty());
     assert_eq!(zones.len(), 3);
     assert_eq!(zones[0].zone, "example.com.");
     assert_eq!(
@@ -268,6 +290,86 @@ async fn reload_answers_each_zones_outcome() {
     assert_eq!(
         wire["reload"][2],
         json!({"zone":"example.net.","outcome":"unchanged","serial":9})
+    );
+    assert_eq!(wire.get("restart-needed"), None);
+    server.stop().await.expect("clean stop");
+}
+
+/// A reload that changed settings: each zone names them, added and removed zones are told
+/// apart, and the restart-only settings come back as `restart-needed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_answers_changed_settings_added_removed_and_restart_needed() {
+    let report = ReloadReport {
+        zones: vec![
+            ZoneReloaded {
+                zone: name("example.com."),
+                outcome: ReloadOutcome::Changed {
+                    from: 1,
+                    to: 2,
+                    removed: 10,
+                    added: 12,
+                },
+                changed: vec!["signing.denial".to_owned()],
+            },
+            ZoneReloaded {
+                zone: name("new.example."),
+                outcome: ReloadOutcome::Added { serial: 5 },
+                changed: Vec::new(),
+            },
+            ZoneReloaded {
+                zone: name("old.example."),
+                outcome: ReloadOutcome::Removed { serial: 8 },
+                changed: Vec::new(),
+            },
+        ],
+        restart_needed: vec!["listen".to_owned()],
+    };
+    let (tx, _) = fake_manager_with(|_| StatusReport::default(), Ok(report));
+    let dir = TempDir::new().expect("tempdir");
+    let server = start(&dir, tx).await;
+    let mut raw = Raw::connect(&server.path).await;
+    raw.send(b"{\"command\":\"reload\"}\n").await;
+    let wire = raw.recv().await.expect("a response");
+    assert_eq!(
+        wire,
+        json!({"ok": true, "reload": [
+            {"zone":"example.com.","outcome":"changed","from":1,"to":2,"removed":10,"added":12,
+             "changed":["signing.denial"]},
+            {"zone":"new.example.","outcome":"added","serial":5},
+            {"zone":"old.example.","outcome":"removed","serial":8},
+        ], "restart-needed": ["listen"]})
+    );
+    let response = ask(&server.path, Request::Reload).await;
+    let Response::Reloaded(answer) = &response else {
+        panic!("expected a reload answer, got {response:?}");
+    };
+    assert_eq!(answer.restart_needed, ["listen"]);
+    assert!(!reload_failed(&answer.zones));
+    server.stop().await.expect("clean stop");
+}
+
+/// An invalid config file: the reload is refused with its error (file and line), as
+/// `config-invalid`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_with_an_invalid_config_answers_config_invalid() {
+    let error = "/etc/daned.toml: line 3: zone example.com.: unknown denial".to_owned();
+    let (tx, _) = fake_manager_with(|_| StatusReport::default(), Err(error.clone()));
+    let dir = TempDir::new().expect("tempdir");
+    let server = start(&dir, tx).await;
+    let response = ask(&server.path, Request::Reload).await;
+    assert_eq!(
+        response,
+        Response::Error {
+            reason: ErrorReason::ConfigInvalid,
+            message: error.clone(),
+        }
+    );
+    let mut raw = Raw::connect(&server.path).await;
+    raw.send(b"{\"command\":\"reload\"}\n").await;
+    let wire = raw.recv().await.expect("a response");
+    assert_eq!(
+        wire,
+        json!({"ok": false, "reason": "config-invalid", "error": error})
     );
     server.stop().await.expect("clean stop");
 }
@@ -816,10 +918,14 @@ fn requests_encode_as_documented() {
 #[test]
 fn responses_round_trip_and_reject_malformed_ones() {
     let responses = [
-        Response::Reloaded(vec![ZoneReload {
-            zone: "example.com.".to_owned(),
-            outcome: ReloadOutcome::Unchanged { serial: 3 },
-        }]),
+        Response::Reloaded(ReloadAnswer {
+            zones: vec![ZoneReload {
+                zone: "example.com.".to_owned(),
+                outcome: ReloadOutcome::Unchanged { serial: 3 },
+                changed: vec!["tlsa".to_owned()],
+            }],
+            restart_needed: vec!["key-dir".to_owned()],
+        }),
         Response::Status(report(vec![zone("example.com.", vec![])])),
         Response::Ready(Ready {
             zone: "example.com.".to_owned(),
@@ -954,6 +1060,7 @@ fn reload_is_rendered_one_line_per_zone() {
                 removed: 3,
                 added: 4,
             },
+            changed: Vec::new(),
         },
         ZoneReload {
             zone: "ex.org.".to_owned(),
@@ -961,22 +1068,51 @@ fn reload_is_rendered_one_line_per_zone() {
                 serial: 7,
                 error: "zone.db:3: bad TTL".to_owned(),
             },
+            changed: Vec::new(),
         },
         ZoneReload {
             zone: "ex.net.".to_owned(),
             outcome: ReloadOutcome::Unchanged { serial: 9 },
+            changed: vec!["allow-transfer".to_owned(), "journal".to_owned()],
+        },
+        ZoneReload {
+            zone: "new.example.".to_owned(),
+            outcome: ReloadOutcome::Added { serial: 1 },
+            changed: Vec::new(),
+        },
+        ZoneReload {
+            zone: "bad.example.".to_owned(),
+            outcome: ReloadOutcome::NotAdded {
+                error: "bad.db:1: no SOA".to_owned(),
+            },
+            changed: Vec::new(),
+        },
+        ZoneReload {
+            zone: "old.example.".to_owned(),
+            outcome: ReloadOutcome::Removed { serial: 4 },
+            changed: Vec::new(),
         },
     ];
+    let answer = ReloadAnswer {
+        zones: zones.clone(),
+        restart_needed: vec!["listen".to_owned(), "state-dir".to_owned()],
+    };
     let mut out = Vec::new();
-    render_reload(&zones, &mut out).expect("render");
+    render_reload(&answer, &mut out).expect("render");
     assert_eq!(
         String::from_utf8(out).expect("utf-8"),
         "\
 example.com.  changed    serial 1 -> 2 (3 records removed, 4 added)
 ex.org.       FAILED     serial 7 still served: zone.db:3: bad TTL
 ex.net.       unchanged  serial 9
+              settings changed: allow-transfer, journal
+new.example.  added      serial 1
+bad.example.  FAILED     not added, not served: bad.db:1: no SOA
+old.example.  removed    no longer served (was serial 4; state and keys stay)
+warning: changed settings need a restart to take effect (the running values stay): listen, state-dir
 "
     );
+    assert!(reload_failed(&zones[4..5]));
     assert!(reload_failed(&zones));
     assert!(!reload_failed(&zones[..1]));
 }

@@ -255,3 +255,32 @@ async fn silent_secondary_times_out_with_a_message() {
         .expect_err("no answer");
     assert_eq!(error, "no answer within 200ms");
 }
+
+/// A reload changes the secondaries: one kept keeps what is known about it, one added starts
+/// unknown (a serial not yet propagated waits for it too), one removed is no longer waited
+/// for; with none left, a waiting serial is propagated at the reload.
+#[test]
+fn rfc1996_reconfigured_secondaries_keep_state_and_change_what_is_waited_for() {
+    let (a, b, c) = (addr(1), addr(2), addr(3));
+    let mut tracker = Tracker::new(&[a, b], 10, 1000, 600);
+    tracker.report(&zone(), a, &soa(10), 1010);
+    assert_eq!(tracker.propagated_at(10), None, "b does not serve 10 yet");
+    // b goes, c comes: 10 waits for c now, and a is still known to serve it.
+    tracker.reconfigure(&[a, c], 300, 1020);
+    assert_eq!(tracker.propagated_at(10), None);
+    assert_eq!(tracker.waiting_for(10), [format!("{c} not answering")]);
+    assert_eq!(tracker.status(1020)[0].serial, Some(10));
+    assert!(tracker.report(&zone(), c, &soa(10), 1030));
+    assert_eq!(tracker.propagated_at(10), Some(1030));
+    // A report about the removed secondary changes nothing.
+    assert!(!tracker.report(&zone(), b, &soa(10), 1040));
+    // Removing a lagging secondary propagates what waited only for it.
+    tracker.published(11, 1100);
+    tracker.report(&zone(), a, &soa(11), 1110);
+    assert_eq!(tracker.propagated_at(11), None);
+    tracker.reconfigure(&[a], 300, 1120);
+    assert_eq!(tracker.propagated_at(11), Some(1110));
+    tracker.published(12, 1200);
+    tracker.reconfigure(&[], 300, 1210);
+    assert_eq!(tracker.propagated_at(12), Some(1210));
+}

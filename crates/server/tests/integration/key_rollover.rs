@@ -836,6 +836,13 @@ impl ChildZone {
         self.server = Some(self.ws.serve());
     }
 
+    /// Writes `policy` into the child's config and has the running child apply it with
+    /// `daned reload`.
+    fn reload(&self, policy: &Policy) {
+        self.configure(Some(policy));
+        daned_ok(&self.ws, &["reload"]);
+    }
+
     fn addr(&self) -> SocketAddr {
         self.server.as_ref().expect("child running").addr
     }
@@ -1724,8 +1731,9 @@ fn rfc7583_s3_3_csk_double_ds_roll_with_cds_and_parent_polling() {
     lab.finish();
 }
 
-/// RFC 6781 §4.1.4 (algorithm rollover), ECDSA P-256 to Ed25519 by a changed config and a
-/// restart: "signatures with the new algorithm are added to the zone [...] then the new key
+/// RFC 6781 §4.1.4 (algorithm rollover), ECDSA P-256 to Ed25519 by a changed config and
+/// `daned reload`, then a restart right after the roll began (it resumes from the state the
+/// reload wrote): "signatures with the new algorithm are added to the zone [...] then the new key
 /// is added to the DNSKEY RRset [...] then the DS [...] the old DS is removed [...] then the
 /// old key [...] finally the signatures with the old algorithm", so that at every step every
 /// algorithm in the DS RRset signs every RRset (RFC 4035 §2.2; unbound runs with
@@ -1744,15 +1752,20 @@ fn rfc6781_s4_1_4_algorithm_roll_ecdsa_to_ed25519_with_ds_seen() {
         true,
         Duration::from_secs(60),
         |lab, prober| {
+            let ed25519 = Policy {
+                algorithm: "ed25519",
+                ..policy
+            };
+            lab.child.reload(&ed25519);
+            lab.timeline
+                .note("child reloaded with algorithm = \"ed25519\"");
+            let (keys, _) = lab.child.keys();
+            lab.timeline.note(format!("keys after the reload: {keys}"));
             // No question reaches unbound while the child is down, so that a refused query
             // is not taken for a validation failure.
             prober.pause();
-            lab.child.restart(&Policy {
-                algorithm: "ed25519",
-                ..policy
-            });
-            lab.timeline
-                .note("child restarted with algorithm = \"ed25519\"");
+            lab.child.restart(&ed25519);
+            lab.timeline.note("child restarted mid-roll");
             prober.resume();
         },
         |keys, parent_ds| {

@@ -7,6 +7,7 @@ mod keyimport;
 mod keys_clock;
 mod propagation_clock;
 mod refresh;
+mod reload;
 mod rollover_clock;
 mod rollover_e2e;
 mod rotation;
