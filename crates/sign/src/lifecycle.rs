@@ -42,8 +42,9 @@
 //! - KSK or CSK, double-DS (RFC 7583 §3.3; the parent holds both DS during the roll): the
 //!   successor is `Published` at `Tact(old) + L - (IpubK + DprpP + TTLds)` (and, for a KSK or
 //!   CSK, also signs the DNSKEY RRset), `Ready` after `IpubK = Dprp + TTLkey`; from `Ready` the
-//!   CDS/CDNSKEY RRsets carry both the old and the new key and the new key's [`DsState`] is
-//!   `Submitted`. When the new DS is seen at the parent ([`ds_seen`], from `daned ds-seen` or
+//!   CDS/CDNSKEY RRsets carry both the old and the new key ([`CdsPolicy::Always`]; with
+//!   [`CdsPolicy::Rollover`] the new key alone, a DS swap that is safe because the successor
+//!   signs the DNSKEY RRset) and the new key's [`DsState`] is `Submitted`. When the new DS is seen at the parent ([`ds_seen`], from `daned ds-seen` or
 //!   from polling the parent), the roll waits `DprpP + TTLds`, then the successor is `Active`
 //!   and the old key `Retired` (its DS `Withdrawn`; CDS/CDNSKEY: only the new key), `Removed`
 //!   after `Dprp + max(TTLkey, TTLsig)` (a CSK's signatures must expire from caches too).
@@ -99,9 +100,9 @@ pub enum KeyMode {
 pub enum CdsPolicy {
     /// Always, for every key whose DS the parent should hold (BIND's default).
     Always,
-    /// Only during a KSK or CSK roll, from the successor's `Ready` step until the old key is
-    /// removed (the CDS names the new key alone after the swap, so a parent following it drops
-    /// the old DS). Like Knot's `rollover`.
+    /// Only while a KSK or CSK successor waits for its DS (`Ready`), naming that key alone: the
+    /// parent swaps the old DS for the new one in one step (the successor already signs the
+    /// DNSKEY RRset, so either DS validates). Like Knot's `rollover`.
     Rollover,
     /// Never: the operator updates the parent by other means (`daned ds`).
     Never,
@@ -264,7 +265,7 @@ impl KeyRecord {
     /// |------------------------|---------|----------------------------------------|-----------|
     /// | `PreActive`            | no      | as its role                            | no        |
     /// | `Published`, `Ready`   | yes     | KSK/CSK: keys only; ZSK: nothing; in an algorithm roll (its algorithm is no active key's): as its role | `Ready` KSK/CSK unless [`CdsPolicy::Never`] |
-    /// | `Active`               | yes     | as its role                            | KSK/CSK: `Always`, `Rollover` from a successor's `Ready` until the old key is removed; not during an algorithm roll's DS swap |
+    /// | `Active`               | yes     | as its role                            | KSK/CSK with `Always`, except during an algorithm roll's DS swap |
     /// | `Retired`              | yes     | nothing                                | no        |
     /// | `PostActive`           | no      | as its role                            | no        |
     /// | `Removed`              | no      | nothing                                | no        |
@@ -296,22 +297,16 @@ impl KeyRecord {
                 let superseded = keys.iter().any(|k| {
                     is_sep(k.role) && k.state == KeyState::Ready && k.algorithm != self.algorithm
                 });
-                // With `Rollover`, the CDS stays up after the swap (naming the new key alone)
-                // until the old key is gone, so that a parent following it drops the old DS.
-                let rolling = keys.iter().any(|k| {
-                    is_sep(k.role)
-                        && matches!(
-                            k.state,
-                            KeyState::Ready | KeyState::Retired | KeyState::PostActive
-                        )
-                });
+                // With `Rollover` only a successor waiting for its DS is named (Knot's way): the
+                // parent replaces the old DS with the new one at once, which is safe because
+                // the successor has signed the DNSKEY RRset since it was published. A parent
+                // that acts on the CDS has then nothing left to remove after the roll.
                 KeyUse {
                     cds: sep
                         && !superseded
                         && match policy.cds {
                             CdsPolicy::Always => true,
-                            CdsPolicy::Rollover => rolling,
-                            CdsPolicy::Never => false,
+                            CdsPolicy::Rollover | CdsPolicy::Never => false,
                         },
                     ..role
                 }

@@ -236,11 +236,13 @@ fn rfc7583_s3_3_csk_double_ds_waits_for_the_parent() -> TestResult {
             .filter(|k| k.usage(&p, &keys).cds)
             .map(|k| k.tag)
             .collect();
-        // RFC 7344 §4: CDS/CDNSKEY name the keys the parent should hold: both during the roll.
-        let want: Vec<u16> = if cds == CdsPolicy::Never {
-            vec![]
-        } else {
-            vec![1, 2]
+        // RFC 7344 §4: CDS/CDNSKEY name the keys the parent should hold: both during the roll
+        // (double-DS), or with `Rollover` the new one alone (a swap: the successor signs the
+        // DNSKEY RRset, so the old DS and the new one both validate it).
+        let want: Vec<u16> = match cds {
+            CdsPolicy::Always => vec![1, 2],
+            CdsPolicy::Rollover => vec![2],
+            CdsPolicy::Never => vec![],
         };
         assert_eq!(cds_keys, want, "{cds:?}");
 
@@ -271,12 +273,12 @@ fn rfc7583_s3_3_csk_double_ds_waits_for_the_parent() -> TestResult {
             .filter(|k| k.usage(&p, &keys).cds)
             .map(|k| k.tag)
             .collect();
-        // After the swap the CDS names the new key alone, with `Rollover` too (until the old
-        // key is removed), so that a parent following the CDS drops the old DS.
-        let want: Vec<u16> = if cds == CdsPolicy::Never {
-            vec![]
-        } else {
+        // After the swap the CDS names the new key alone with `Always`; `Rollover` publishes
+        // none outside a roll's wait for the parent.
+        let want: Vec<u16> = if cds == CdsPolicy::Always {
             vec![2]
+        } else {
+            vec![]
         };
         assert_eq!(cds_keys, want, "{cds:?} after the roll");
         assert!(adv.awaiting_ds.is_empty());

@@ -595,6 +595,9 @@ struct Policy {
     denial: &'static str,
     /// `zsk-lifetime` (`"0"`: never rolls by itself).
     zsk_lifetime: &'static str,
+    /// `cds`: `always` (double-DS: the CDS names the old and the new key during a roll) or
+    /// `rollover` (the CDS names the new key alone while it waits for its DS: a DS swap).
+    cds: &'static str,
     /// The parent's nameserver the child polls for its DS, if any.
     parent_server: Option<SocketAddr>,
 }
@@ -619,8 +622,9 @@ propagation-delay = "1s"
 parent-ds-ttl = "{DS_TTL}s"
 parent-propagation-delay = "1s"
 safety-margin = "1s"
-cds = "rollover"
+cds = "{cds}"
 {parent_servers}"#,
+            cds = self.cds,
             algorithm = self.algorithm,
             denial = self.denial,
             mode = self.mode,
@@ -1635,6 +1639,7 @@ fn accelerated(mode: &'static str, denial: &'static str) -> Policy {
         algorithm: "ecdsap256sha256",
         denial,
         zsk_lifetime: "0",
+        cds: "always",
         parent_server: None,
     }
 }
@@ -1822,12 +1827,18 @@ fn settled_ksk_zsk(keys: &[serde_json::Value], parent_ds: &BTreeSet<String>, old
 /// with both records has propagated, the old KSK can be removed". The lifecycle lets the two
 /// rolls overlap (crates/sign/src/lifecycle.rs, "Which rolls may run at once"): the KSK roll
 /// only changes which keys sign the DNSKEY RRset and which DS the parent holds, the ZSK roll
-/// which key signs the rest. The parent follows the child's CDS/CDNSKEY (`cds = "rollover"`)
-/// with `dnssec-cds`, and the child learns of the new DS by polling the parent. NSEC3.
+/// which key signs the rest. The parent follows the child's CDS/CDNSKEY with `dnssec-cds`;
+/// `cds = "rollover"` names the new KSK alone while it waits, so the parent swaps the DS in
+/// one step (the new KSK signs the DNSKEY RRset from its publication, so either DS validates);
+/// the child learns of the new DS by polling the parent. NSEC3.
 #[test]
 fn rfc7583_s3_3_ksk_double_ds_roll_with_zsk_roll_overlapping() {
     let Some(tools) = Tools::find() else { return };
-    let mut lab = Lab::start(tools, Some(accelerated("ksk-zsk", "nsec3")), DsSeen::Poll);
+    let policy = Policy {
+        cds: "rollover",
+        ..accelerated("ksk-zsk", "nsec3")
+    };
+    let mut lab = Lab::start(tools, Some(policy), DsSeen::Poll);
     let keys = current_keys(&lab);
     let old_ksk = only_key(&keys, "ksk", "active");
     let old_zsk = only_key(&keys, "zsk", "active");
