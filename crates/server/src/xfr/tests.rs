@@ -232,3 +232,31 @@ mod ixfr {
         ));
     }
 }
+
+#[test]
+fn rfc5936_s2_2_messages_are_cut_one_at_a_time() {
+    // A transfer starts at once and holds one message at a time: cutting the first message
+    // reads only its records and the one that did not fit, whatever the zone's size.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut text = String::from(
+        "big.test. 3600 IN SOA ns.big.test. h.big.test. 1 7200 3600 1209600 300\n\
+         big.test. 3600 IN NS ns.big.test.\nns.big.test. 3600 IN A 192.0.2.1\n",
+    );
+    for i in 0..5000 {
+        text.push_str(&format!("host{i}.big.test. 3600 IN TXT \"text {i}\"\n"));
+    }
+    let zone = parse_zone(&text, "big.test.");
+    let read = AtomicUsize::new(0);
+    let mut messages = TransferMessages::new(zone.records().inspect(|_| {
+        read.fetch_add(1, Ordering::Relaxed);
+    }));
+    let first = messages.next().expect("a first message");
+    assert!(first.len() > 10, "{}", first.len());
+    assert_eq!(read.load(Ordering::Relaxed), first.len() + 1);
+    let second = messages.next().expect("a second message");
+    assert_eq!(read.load(Ordering::Relaxed), first.len() + second.len() + 1);
+    let rest: usize = messages.map(|m| m.len()).sum();
+    assert_eq!(first.len() + second.len() + rest, zone.records().count());
+    assert_eq!(read.load(Ordering::Relaxed), zone.records().count());
+}
