@@ -12,7 +12,9 @@
 //! error answer (NOTAUTH with BADKEY/BADSIG unsigned, BADTIME signed), a valid one a signed
 //! response. AXFR (over TCP only) and IXFR (over TCP, or UDP when the answer fits, else the
 //! current SOA alone) are answered to peers the zone's transfer ACL allows, in as many messages
-//! as needed, each signed when the request was ([`crate::xfr`]).
+//! as needed, each signed when the request was ([`crate::xfr`]). Each message is cut, signed
+//! and sent before the next is cut; over our TCP loop ([`crate::serve::tcp`]) `send_response`
+//! returns once the message is written, so a transfer streams from the one snapshot.
 
 use std::sync::Arc;
 
@@ -344,6 +346,9 @@ impl Handler {
         let mut info = None;
         let (mut count, mut records_sent) = (0, 0);
         for records in messages {
+            // A slow reader can make a transfer last longer than the TSIG fudge: each message
+            // is signed with the time it is sent (RFC 8945 §5.3.1 signs each one afresh).
+            let now = if count == 0 { now } else { unix_now() };
             match send_records(
                 request,
                 handle,
