@@ -12,7 +12,9 @@
 //! error answer (NOTAUTH with BADKEY/BADSIG unsigned, BADTIME signed), a valid one a signed
 //! response. AXFR (over TCP only) and IXFR (over TCP, or UDP when the answer fits, else the
 //! current SOA alone) are answered to peers the zone's transfer ACL allows, in as many messages
-//! as needed, each signed when the request was ([`crate::xfr`]).
+//! as needed, each signed when the request was ([`crate::xfr`]). Each message is cut, signed
+//! and sent before the next is cut; over our TCP loop ([`crate::serve::tcp`]) `send_response`
+//! returns once the message is written, so a transfer streams from the one snapshot.
 
 use std::sync::Arc;
 
@@ -29,7 +31,7 @@ use tracing::{debug, trace};
 use crate::journal::{Journal, JournalLimits};
 use crate::query::{self, Answer, Catalog};
 use crate::tsig::{self, Outcome, ResponseSigner};
-use crate::xfr::{self, IxfrAnswer, TransferPolicy};
+use crate::xfr::{self, IxfrAnswer, TransferMessages, TransferPolicy};
 
 /// Room left for our TSIG RR in a signed UDP response: owner and algorithm names up to 255
 /// bytes each would be more, but configured key names are short; 64-byte MAC, fixed fields.
@@ -42,7 +44,9 @@ const HEADER_LEN: usize = 12;
 /// Our OPT record: root owner (1), type (2), class (2), TTL (4), RDLENGTH (2), no options.
 const OPT_LEN: usize = 11;
 
-/// Answers DNS queries from the current [`Catalog`] snapshot.
+/// Answers DNS queries from the current [`Catalog`] snapshot. Clones share the catalog and the
+/// transfer policy (one for hickory's UDP server, one for our TCP loop).
+#[derive(Clone)]
 pub struct Handler {
     catalog: Arc<ArcSwap<Catalog>>,
     udp_payload_cap: u16,
@@ -265,7 +269,7 @@ impl Handler {
                 &empty_journal
             }
         };
-        let (mut kind, mut messages, client_serial) = if ixfr {
+        let (kind, mut messages, client_serial) = if ixfr {
             // RFC 1995 §3: "The authority section of the IXFR query contains the SOA record
             // of client's version of the zone."
             let client_serial = request.authorities.iter().find_map(|r| match &r.data {
@@ -278,9 +282,11 @@ impl Handler {
                 return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
             };
             match xfr::ixfr_messages(&zone, journal, client_serial) {
-                IxfrAnswer::Condensed(soa) => {
-                    ("IXFR up to date", vec![vec![soa]], Some(client_serial))
-                }
+                IxfrAnswer::Condensed(soa) => (
+                    "IXFR up to date",
+                    TransferMessages::new(std::iter::once(soa)),
+                    Some(client_serial),
+                ),
                 IxfrAnswer::Incremental(messages) => ("IXFR", messages, Some(client_serial)),
                 IxfrAnswer::Full(messages) => {
                     ("IXFR as full transfer", messages, Some(client_serial))
@@ -293,10 +299,19 @@ impl Handler {
             metadata.response_code = ResponseCode::ServFail;
             return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         };
-        if messages.is_empty() {
-            metadata.response_code = ResponseCode::ServFail;
-            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
-        }
+        let log_sent = |kind: &str, messages: usize, records: usize| {
+            tracing::info!(
+                zone = %zone.origin(),
+                serial = zone.serial(),
+                client_serial,
+                %src,
+                protocol = %request.protocol(),
+                key = ?key.as_ref().map(ToString::to_string),
+                messages,
+                records,
+                "{kind} sent"
+            );
+        };
         if datagram {
             // RFC 1995 §2: "If the UDP reply does not fit, the query is responded to with a
             // single SOA record of the server's current version to inform the client that a
@@ -305,42 +320,72 @@ impl Handler {
             if signer.is_some() {
                 limit = limit.saturating_sub(TSIG_ROOM);
             }
-            let fits_one = match messages.as_slice() {
-                [only] => records_fit(&request.queries, edns, metadata, only, limit),
-                _ => false,
+            let (kind, records) = match (messages.next(), messages.next()) {
+                (Some(only), None)
+                    if records_fit(&request.queries, edns, metadata, &only, limit) =>
+                {
+                    (kind, only)
+                }
+                _ => ("IXFR over UDP too large: SOA only", vec![soa]),
             };
-            if !fits_one {
-                kind = "IXFR over UDP too large: SOA only";
-                messages = vec![vec![soa]];
+            let info = send_records(
+                request,
+                handle,
+                metadata,
+                edns,
+                signer.as_mut(),
+                now,
+                &records,
+            )
+            .await?;
+            log_sent(kind, 1, records.len());
+            return Ok(info);
+        }
+        // Each message is cut, signed and written before the next is cut: the first leaves at
+        // once, and only one message is held (the write waits while the client does not read).
+        let mut info = None;
+        let (mut count, mut records_sent) = (0, 0);
+        for records in messages {
+            // A slow reader can make a transfer last longer than the TSIG fudge: each message
+            // is signed with the time it is sent (RFC 8945 §5.3.1 signs each one afresh).
+            let now = if count == 0 { now } else { unix_now() };
+            match send_records(
+                request,
+                handle,
+                metadata,
+                edns,
+                signer.as_mut(),
+                now,
+                &records,
+            )
+            .await
+            {
+                Ok(sent) => info = Some(sent),
+                Err(error) => {
+                    tracing::info!(
+                        zone = %zone.origin(),
+                        %src,
+                        messages = count,
+                        %error,
+                        "{kind} aborted"
+                    );
+                    return Err(error);
+                }
+            }
+            count += 1;
+            records_sent += records.len();
+        }
+        match info {
+            Some(info) => {
+                log_sent(kind, count, records_sent);
+                Ok(info)
+            }
+            // Not reached with a SOA (it is always in the first message); answered all the same.
+            None => {
+                metadata.response_code = ResponseCode::ServFail;
+                send_empty(request, handle, metadata, edns, signer.as_mut(), now).await
             }
         }
-        let mut info = None;
-        let count = messages.len();
-        for records in &messages {
-            let sent = send_signed(handle, signer.as_mut(), now, || {
-                MessageResponseBuilder::new(&request.queries, edns).build(
-                    metadata,
-                    records.iter().copied(),
-                    std::iter::empty(),
-                    std::iter::empty(),
-                    std::iter::empty(),
-                )
-            })
-            .await?;
-            info = Some(sent);
-        }
-        tracing::info!(
-            zone = %zone.origin(),
-            serial = zone.serial(),
-            client_serial,
-            %src,
-            protocol = %request.protocol(),
-            key = ?key.as_ref().map(ToString::to_string),
-            messages = count,
-            records = messages.iter().map(Vec::len).sum::<usize>(),
-            "{kind} sent"
-        );
-        info.ok_or_else(|| NetError::from("empty transfer"))
     }
 
     /// The largest response the client can take: RFC 6891 §6.2.5 "Values lower than 512 MUST
@@ -382,6 +427,28 @@ impl RequestHandler for Handler {
             }
         }
     }
+}
+
+/// A response with `records` as its answer section, signed when `signer` is given.
+async fn send_records<R: ResponseHandler>(
+    request: &Request,
+    handle: &mut R,
+    metadata: Metadata,
+    edns: Option<&Edns>,
+    signer: Option<&mut ResponseSigner>,
+    now: u64,
+    records: &[&Record],
+) -> Result<ResponseInfo, NetError> {
+    send_signed(handle, signer, now, || {
+        MessageResponseBuilder::new(&request.queries, edns).build(
+            metadata,
+            records.iter().copied(),
+            std::iter::empty(),
+            std::iter::empty(),
+            std::iter::empty(),
+        )
+    })
+    .await
 }
 
 /// A response with the question (and OPT) but no records, signed when `signer` is given.

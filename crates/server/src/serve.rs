@@ -1,5 +1,6 @@
 //! Sockets and the daemon's lifetime: binds UDP and TCP on each listen address, runs
-//! hickory-server's `Server` with our [`Handler`], and routes signals (SIGHUP reloads,
+//! hickory-server's `Server` with our [`Handler`] for UDP and our own TCP loop ([`tcp`], which
+//! streams zone transfers) with the same handler, and routes signals (SIGHUP reloads,
 //! SIGTERM/SIGINT stop).
 //!
 //! A reload that changes the configuration reaches the tasks that follow it through
@@ -7,11 +8,12 @@
 //! the NOTIFY and SOA poll tasks restart with the new secondaries, and the certificate watcher
 //! restarts with the new set of files.
 
+pub mod tcp;
+
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hickory_server::Server;
@@ -19,12 +21,14 @@ use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::manager::{Clock, Command, Manager};
 use crate::query::Catalog;
 use crate::zones::ZoneError;
+use tcp::TcpTimeouts;
 
 /// Why serving could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +55,6 @@ pub enum ServeError {
     #[error("control socket: {0}")]
     Control(#[from] crate::control::ControlError),
 }
-
-/// How long a TCP connection may stay idle between requests. hickory-server starts this timer
-/// when a request is read and does not reset it while the answer is built and written, so it
-/// also bounds how long one zone transfer may take: at 10 s, a 100 000-name AXFR from a debug
-/// build on a busy machine was cut off mid-stream (the secondary saw a connection reset).
-const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Binds UDP and TCP on every address. With port 0, UDP gets a free port and TCP is bound to
 /// the same one, so one port number serves both (retrying a few times if TCP finds it taken).
@@ -120,16 +118,24 @@ pub async fn serve_sockets_with(
     handler: impl RequestHandler,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    let tcp_handler = Arc::new(handler.clone());
     let mut server = Server::new(handler);
+    let mut tcp_listeners = JoinSet::new();
     for (udp, tcp) in sockets {
         let udp_addr = udp.local_addr().ok();
         let tcp_addr = tcp.local_addr().ok();
         tracing::info!(udp = ?udp_addr, tcp = ?tcp_addr, "listening");
         server.register_socket(udp);
-        server.register_listener(tcp, TCP_IDLE_TIMEOUT, 64 * 1024);
+        tcp_listeners.spawn(tcp::serve_listener(
+            tcp,
+            tcp_handler.clone(),
+            TcpTimeouts::default(),
+        ));
     }
     shutdown.await;
     tracing::info!("shutting down");
+    // As hickory's listeners do on shutdown: stop accepting and drop open connections.
+    tcp_listeners.shutdown().await;
     server
         .shutdown_gracefully()
         .await

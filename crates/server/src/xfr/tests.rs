@@ -13,8 +13,7 @@ fn rfc5936_s2_2_soa_first_and_last_every_record_once() {
     // and the last message MUST conclude with the same SOA resource record. Intermediate
     // messages MUST NOT contain the SOA resource record."
     let zone = example_zone();
-    let messages = transfer_messages(&zone);
-    let all: Vec<&Record> = messages.iter().flatten().copied().collect();
+    let all: Vec<&Record> = transfer_messages(&zone).flatten().collect();
     let soa = zone.soa().expect("has a SOA").rrset.records()[0].clone();
     assert_eq!(*all[0], soa);
     assert_eq!(**all.last().expect("records"), soa);
@@ -43,7 +42,7 @@ fn rfc5936_s2_2_large_zone_is_cut_into_bounded_messages() {
         ));
     }
     let zone = parse_zone(&text, "big.test.");
-    let messages = transfer_messages(&zone);
+    let messages: Vec<Vec<&Record>> = transfer_messages(&zone).collect();
     assert!(messages.len() > 5, "{} messages", messages.len());
     let total: usize = messages.iter().map(Vec::len).sum();
     assert_eq!(total, zone.records().count() + 1);
@@ -138,10 +137,10 @@ mod ixfr {
         // current version, just as in AXFR."
         let zone = zone_at(13);
         let journal = journal(10, 13);
-        assert_eq!(
-            ixfr_messages(&zone, &journal, 13),
-            IxfrAnswer::Condensed(&zone.soa().expect("soa").rrset.records()[0])
-        );
+        let IxfrAnswer::Condensed(got) = ixfr_messages(&zone, &journal, 13) else {
+            panic!("expected the condensed answer");
+        };
+        assert_eq!(*got, zone.soa().expect("soa").rrset.records()[0]);
     }
 
     #[test]
@@ -188,7 +187,7 @@ mod ixfr {
         let IxfrAnswer::Incremental(messages) = ixfr_messages(&zone, &journal, 12) else {
             panic!("expected an incremental answer");
         };
-        assert_eq!(messages.iter().flatten().count(), 6);
+        assert_eq!(messages.flatten().count(), 6);
     }
 
     #[test]
@@ -198,11 +197,12 @@ mod ixfr {
         let zone = zone_at(13);
         let journal = journal(10, 13);
         for client in [9, 5, 14 + 0x8000_0000] {
-            assert_eq!(
-                ixfr_messages(&zone, &journal, client),
-                IxfrAnswer::Full(transfer_messages(&zone)),
-                "{client}"
-            );
+            let IxfrAnswer::Full(messages) = ixfr_messages(&zone, &journal, client) else {
+                panic!("{client}: expected a full transfer");
+            };
+            let got: Vec<Vec<&Record>> = messages.collect();
+            let want: Vec<Vec<&Record>> = transfer_messages(&zone).collect();
+            assert_eq!(got, want, "{client}");
         }
     }
 
@@ -231,4 +231,32 @@ mod ixfr {
             IxfrAnswer::Full(_)
         ));
     }
+}
+
+#[test]
+fn rfc5936_s2_2_messages_are_cut_one_at_a_time() {
+    // A transfer starts at once and holds one message at a time: cutting the first message
+    // reads only its records and the one that did not fit, whatever the zone's size.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut text = String::from(
+        "big.test. 3600 IN SOA ns.big.test. h.big.test. 1 7200 3600 1209600 300\n\
+         big.test. 3600 IN NS ns.big.test.\nns.big.test. 3600 IN A 192.0.2.1\n",
+    );
+    for i in 0..5000 {
+        text.push_str(&format!("host{i}.big.test. 3600 IN TXT \"text {i}\"\n"));
+    }
+    let zone = parse_zone(&text, "big.test.");
+    let read = AtomicUsize::new(0);
+    let mut messages = TransferMessages::new(zone.records().inspect(|_| {
+        read.fetch_add(1, Ordering::Relaxed);
+    }));
+    let first = messages.next().expect("a first message");
+    assert!(first.len() > 10, "{}", first.len());
+    assert_eq!(read.load(Ordering::Relaxed), first.len() + 1);
+    let second = messages.next().expect("a second message");
+    assert_eq!(read.load(Ordering::Relaxed), first.len() + second.len() + 1);
+    let rest: usize = messages.map(|m| m.len()).sum();
+    assert_eq!(first.len() + second.len() + rest, zone.records().count());
+    assert_eq!(read.load(Ordering::Relaxed), zone.records().count());
 }
