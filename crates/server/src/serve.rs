@@ -14,6 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hickory_server::Server;
@@ -115,7 +116,7 @@ pub async fn serve_sockets(
 /// [`ServeError::Server`] if the server loop fails.
 pub async fn serve_sockets_with(
     sockets: Vec<(UdpSocket, TcpListener)>,
-    handler: impl RequestHandler,
+    handler: impl RequestHandler + Clone,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let tcp_handler = Arc::new(handler.clone());
