@@ -4,7 +4,7 @@
 //! SIGTERM/SIGINT stop).
 //!
 //! A reload that changes the configuration reaches the tasks that follow it through
-//! [`follow_config`]: the handler (TSIG keys, transfer ACLs, UDP payload cap) is replaced whole,
+//! `follow_config`: the handler (TSIG keys, transfer ACLs, UDP payload cap) is replaced whole,
 //! the NOTIFY and SOA poll tasks restart with the new secondaries, and the certificate watcher
 //! restarts with the new set of files.
 
