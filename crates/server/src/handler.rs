@@ -29,6 +29,7 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Quer
 use tracing::{debug, trace};
 
 use crate::journal::{Journal, JournalLimits};
+use crate::notify::unix_now;
 use crate::query::{self, Answer, Catalog};
 use crate::tsig::{self, Outcome, ResponseSigner};
 use crate::xfr::{self, IxfrAnswer, TransferMessages, TransferPolicy};
@@ -497,13 +498,6 @@ where
     let mut response = build();
     response.set_signature(tsig);
     handle.send_response(response).await
-}
-
-/// Seconds since the Unix epoch (TSIG's Time Signed); 0 if the clock is before 1970.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn build<'q, 'a>(

@@ -255,7 +255,8 @@ pub fn request(
     }
 }
 
-fn random_id() -> u16 {
+/// A random DNS message ID.
+pub(crate) fn random_id() -> u16 {
     use ring::rand::{SecureRandom, SystemRandom};
     let mut bytes = [0; 2];
     // A failed fill leaves zeros: an ID of 0 still works, it is only guessable.
@@ -263,7 +264,8 @@ fn random_id() -> u16 {
     u16::from_be_bytes(bytes)
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch (TSIG's Time Signed); 0 if the clock is before 1970.
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::manager::Command;
 use crate::notify::Target;
+use crate::notify::{random_id, unix_now};
 use crate::query::Catalog;
 use crate::status::SecondaryStatus;
 use crate::tsig;
@@ -601,20 +602,6 @@ fn answer_serial(
             _ => None,
         })
         .ok_or_else(|| "no SOA of the zone in the answer".to_owned())
-}
-
-fn random_id() -> u16 {
-    use ring::rand::{SecureRandom, SystemRandom};
-    let mut bytes = [0; 2];
-    // A failed fill leaves zeros: an ID of 0 still works, it is only guessable.
-    let _ = SystemRandom::new().fill(&mut bytes);
-    u16::from_be_bytes(bytes)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What `daned status` reports: a serialisable snapshot of every zone and TLSA binding, built by
 //! the manager on request.
 
+use crate::zonefile::civil_from_days;
 use serde::{Deserialize, Serialize};
 
 /// The whole daemon.
@@ -144,21 +145,6 @@ pub fn rfc3339(t: u32) -> String {
         s / 60 % 60,
         s % 60
     )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    // d is in 1..=31 and m in 1..=12 by construction, so the casts cannot truncate.
-    (if m <= 2 { y + 1 } else { y }, m as u32, d as u32)
 }
 
 #[cfg(test)]
