@@ -267,10 +267,19 @@ fn types_of(node: &SignedNode) -> Option<Vec<RecordType>> {
     }
 }
 
-/// Whether a node of this kind is a member of the NSEC3 chain in its own right (empty
-/// non-terminals are members too, but have no node).
-pub(crate) fn in_chain(kind: NodeKind) -> bool {
-    matches!(kind, NodeKind::Authoritative | NodeKind::Delegation)
+/// Whether a node of this kind is a member of the NSEC3 chain in its own right: the same
+/// names as own an NSEC (empty non-terminals are members too, but have no node).
+pub(crate) use crate::nsec::in_chain;
+
+/// Adds `name` and its ancestors strictly below `origin` to `names`: a chain member makes
+/// every empty non-terminal above it a member too (RFC 5155 §7.1).
+pub(crate) fn insert_with_ancestors(names: &mut BTreeSet<Name>, origin: &Name, name: &Name) {
+    names.insert(name.clone());
+    let mut ancestor = name.base_name();
+    while ancestor.num_labels() > origin.num_labels() {
+        names.insert(ancestor.clone());
+        ancestor = ancestor.base_name();
+    }
 }
 
 /// Whether `name` is a chain member in `nodes`: a name with authoritative data or a delegation,

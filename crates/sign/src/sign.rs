@@ -201,12 +201,7 @@ fn sign_zone_nsec3(
             insert_sorted(&mut rrsets, nsec3::nsec3param_rrset(params, origin, ttl)?);
         }
         if nsec3::in_chain(kind) {
-            members.insert(name.clone());
-            let mut ancestor = name.base_name();
-            while ancestor.num_labels() > origin.num_labels() {
-                members.insert(ancestor.clone());
-                ancestor = ancestor.base_name();
-            }
+            nsec3::insert_with_ancestors(&mut members, origin, name);
         }
         let node = signer.build_node(kind, rrsets, None, &|_| false)?;
         nodes.insert(name.clone(), Arc::new(node));
@@ -504,17 +499,12 @@ fn apply_nsec3(
         index = imbl::OrdSet::new();
         for (name, node) in &nodes {
             if nsec3::in_chain(node.kind) {
-                names.insert(name.clone());
+                nsec3::insert_with_ancestors(&mut names, origin, name);
             }
         }
     } else {
-        names.extend(touched.iter().cloned());
-    }
-    for name in names.clone() {
-        let mut ancestor = name.base_name();
-        while ancestor.num_labels() > origin.num_labels() {
-            names.insert(ancestor.clone());
-            ancestor = ancestor.base_name();
+        for name in touched {
+            nsec3::insert_with_ancestors(&mut names, origin, name);
         }
     }
     nsec3::rebuild(
