@@ -22,7 +22,10 @@ use hickory_proto::rr::Name;
 use ring::rand::SecureRandom;
 
 use crate::error::SignError;
-use crate::keys::{KeyAlgorithm, KeyRole, Pkcs8Key, PrivateKeyParts, RsaPrivateParts, SigningKey};
+use crate::keys::{
+    KeyAlgorithm, KeyRole, Pkcs8Key, PrivateKeyParts, RsaPrivateParts, SigningKey,
+    ecdsa_scalar_len, left_pad,
+};
 
 /// An error in a BIND key file, naming the file and, where there is one, the line.
 #[derive(Debug, thiserror::Error)]
@@ -579,16 +582,7 @@ pub fn import_pair(
         BindKeyError::new(private_file, line, BindKeyErrorKind::Key(e))
     };
     let parts = match &private.material {
-        Material::Rsa(rsa) => PrivateKeyParts::Rsa(RsaPrivateParts {
-            modulus: rsa.modulus.clone(),
-            public_exponent: rsa.public_exponent.clone(),
-            private_exponent: rsa.private_exponent.clone(),
-            prime1: rsa.prime1.clone(),
-            prime2: rsa.prime2.clone(),
-            exponent1: rsa.exponent1.clone(),
-            exponent2: rsa.exponent2.clone(),
-            coefficient: rsa.coefficient.clone(),
-        }),
+        Material::Rsa(rsa) => PrivateKeyParts::Rsa(rsa.clone()),
         Material::Raw(secret, line) if algorithm == KeyAlgorithm::Ed25519 => {
             if secret.0.len() != 32 {
                 return Err(private_error(
@@ -604,8 +598,9 @@ pub fn import_pair(
             }
         }
         Material::Raw(secret, line) => {
-            let scalar =
-                pad_scalar(&secret.0, algorithm).map_err(|e| private_error(Some(*line), e))?;
+            let scalar = ecdsa_scalar_len(algorithm)
+                .and_then(|len| left_pad(&secret.0, len, "ECDSA PrivateKey (RFC 6605 §6)"))
+                .map_err(|e| private_error(Some(*line), e))?;
             // ring derives the public point from the scalar and refuses a DNSKEY that differs.
             let key = SigningKey::from_ecdsa_private_key(
                 algorithm,
@@ -627,7 +622,7 @@ pub fn import_pair(
     };
     let pkcs8 = Pkcs8Key::from_parts(&parts).map_err(|e| private_error(None, e))?;
     let key = SigningKey::from_pkcs8(&pkcs8, role, rng).map_err(|e| private_error(None, e))?;
-    if !same_dnskey(key.dnskey(), &public.dnskey) {
+    if key.dnskey() != &public.dnskey {
         return Err(mismatch());
     }
     Ok(ImportedKey {
@@ -635,31 +630,6 @@ pub fn import_pair(
         key,
         pkcs8,
     })
-}
-
-fn pad_scalar(scalar: &[u8], algorithm: KeyAlgorithm) -> Result<Vec<u8>, SignError> {
-    let len = match algorithm {
-        KeyAlgorithm::EcdsaP384Sha384 => 48,
-        _ => 32,
-    };
-    let start = scalar.iter().position(|&b| b != 0).unwrap_or(scalar.len());
-    let significant = &scalar[start..];
-    if significant.len() > len {
-        return Err(SignError::Key(format!(
-            "ECDSA PrivateKey is {} bytes, expected {len} (RFC 6605 §6)",
-            scalar.len()
-        )));
-    }
-    let mut out = vec![0; len - significant.len()];
-    out.extend_from_slice(significant);
-    Ok(out)
-}
-
-/// Flags, algorithm and public key equal: the DNSKEY RDATA is the same, hence its key tag.
-fn same_dnskey(a: &DNSKEY, b: &DNSKEY) -> bool {
-    a.flags() == b.flags()
-        && a.public_key().algorithm() == b.public_key().algorithm()
-        && a.public_key().public_bytes() == b.public_key().public_bytes()
 }
 
 /// The BIND file name stem of `key` at `owner`: `K<zone>+<alg>+<tag>` with the zone's final

@@ -593,7 +593,8 @@ fn pkcs8_algorithm(der: &[u8]) -> Result<KeyAlgorithm, SignError> {
 
 /// The private half of an RSA key, as RFC 8017 Appendix A.1.2 `RSAPrivateKey` (and BIND's
 /// `.private` file) lists it. All integers are big-endian and unsigned. The bytes are cleared
-/// when the value is dropped, and never appear in `Debug` output.
+/// when the value is dropped (each clone's too), and never appear in `Debug` output.
+#[derive(Clone)]
 pub struct RsaPrivateParts {
     /// n.
     pub modulus: Vec<u8>,
@@ -715,7 +716,7 @@ const DER_OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 const DER_NULL: &[u8] = &[0x05, 0x00];
 
 /// The length of a private scalar of an ECDSA curve (RFC 5915 §3: ceiling(log2(n)/8) octets).
-fn ecdsa_scalar_len(algorithm: KeyAlgorithm) -> Result<usize, SignError> {
+pub(crate) fn ecdsa_scalar_len(algorithm: KeyAlgorithm) -> Result<usize, SignError> {
     match algorithm {
         KeyAlgorithm::EcdsaP256Sha256 => Ok(32),
         KeyAlgorithm::EcdsaP384Sha384 => Ok(48),
@@ -731,7 +732,7 @@ fn significant(bytes: &[u8]) -> &[u8] {
 
 /// `bytes` left-padded with zeros to `len`, or an error when it is longer (after dropping
 /// leading zeros).
-fn left_pad(bytes: &[u8], len: usize, what: &str) -> Result<Vec<u8>, SignError> {
+pub(crate) fn left_pad(bytes: &[u8], len: usize, what: &str) -> Result<Vec<u8>, SignError> {
     let bytes = significant(bytes);
     if bytes.len() > len {
         return Err(SignError::Key(format!(
