@@ -387,7 +387,7 @@ fn collision(name: &Name, owner: &Name) -> SignError {
 /// name of the first NSEC3 RR in the zone").
 pub fn next_owner(index: &imbl::OrdSet<Name>, owner: &Name) -> Name {
     index
-        .range((Bound::Excluded(owner.clone()), Bound::Unbounded))
+        .range((Bound::Excluded(owner), Bound::Unbounded))
         .next()
         .or_else(|| index.get_min())
         .cloned()
@@ -397,7 +397,7 @@ pub fn next_owner(index: &imbl::OrdSet<Name>, owner: &Name) -> Name {
 /// The owner before `owner` in the chain, wrapping to the last; `None` when the chain is empty.
 pub fn prev_owner(index: &imbl::OrdSet<Name>, owner: &Name) -> Option<Name> {
     index
-        .range(..owner.clone())
+        .range((Bound::Unbounded, Bound::Excluded(owner)))
         .next_back()
         .or_else(|| index.get_max())
         .cloned()

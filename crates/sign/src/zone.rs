@@ -5,6 +5,7 @@
 //! name order of RFC 4034 §6.1, so iterating a zone walks it in NSEC order.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -400,7 +401,7 @@ impl SignedZone {
     pub fn nsec3_covering(&self, owner: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
         let found = self
             .nsec3
-            .range(..=owner.clone())
+            .range((Bound::Unbounded, Bound::Included(owner)))
             .next_back()
             .or_else(|| self.nsec3.get_max())?;
         Some((found, self.nodes.get(found)?))
