@@ -59,8 +59,8 @@
 //! CDS and CDNSKEY RRsets ([RFC 7344]; SHA-256 digests, TTL of the DNSKEY RRset, signed only by
 //! the keys that sign the DNSKEY RRset; absent when no key is named). The signer owns the apex
 //! CDS and CDNSKEY RRsets as it owns the DNSKEY RRset. Each RRset's signatures expire at
-//! `now + validity - r`, `r` uniform in `[0, jitter)` ([`sign::SignPolicy::jitter`], RFC 6781
-//! §4.4.2.2), so that refreshes spread out.
+//! `now + validity - r`, `r` uniform in `[0, jitter)` ([`sign::SignPolicy::jitter`], as BIND's
+//! `signatures-jitter`), so that refreshes spread out.
 //!
 //! # Key rollovers
 //!

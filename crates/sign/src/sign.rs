@@ -43,7 +43,7 @@ pub struct SignPolicy {
     pub refresh: u32,
     /// Each RRset's expiration is `now + validity - r`, `r` drawn uniformly from `[0, jitter)`
     /// (default 12 hours), so that signatures made in one pass do not all expire, and come due
-    /// for refresh, at the same second (RFC 6781 §4.4.2.2). Must stay below
+    /// for refresh, at the same second (BIND's `signatures-jitter`). Must stay below
     /// `validity - refresh`, else a fresh signature could already be due; a larger value is
     /// used as `validity - refresh - 1`. 0: no jitter.
     pub jitter: u32,
@@ -723,7 +723,7 @@ impl<'c, 'a> Signer<'c, 'a> {
     }
 
     /// The signature times of one RRset: inception back-dated, expiration
-    /// `now + validity - r` with `r` uniform in `[0, jitter)` (RFC 6781 §4.4.2.2).
+    /// `now + validity - r` with `r` uniform in `[0, jitter)` (BIND's `signatures-jitter`).
     fn times(&self, rrset: &Rrset) -> Result<SigTimes, SignError> {
         let r = if self.jitter == 0 {
             0
@@ -847,8 +847,8 @@ fn signs(key: &ZoneKey<'_>, rtype: RecordType) -> bool {
 }
 
 /// The CDS (SHA-256 digests, the mandatory DS digest of RFC 8624 §3.3) and CDNSKEY RRsets at
-/// the apex for the keys with [`KeyUse::cds`] (RFC 7344 §4: "the child DNS operator ...
-/// publishes CDS and/or CDNSKEY RRsets"), with the DNSKEY TTL; `None` when no key has it.
+/// the apex for the keys with [`KeyUse::cds`] (RFC 7344 §4: the child's operator publishes
+/// them to signal the DS set it wants), with the DNSKEY TTL; `None` when no key has it.
 fn cds_rrsets(
     ctx: &SignCtx<'_>,
     origin: &Name,

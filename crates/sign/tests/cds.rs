@@ -1,4 +1,4 @@
-//! CDS and CDNSKEY at the apex (RFC 7344, RFC 8078) and signature jitter (RFC 6781 §4.4.2.2).
+//! CDS and CDNSKEY at the apex (RFC 7344, RFC 8078) and signature jitter.
 
 use std::net::Ipv4Addr;
 
@@ -377,9 +377,9 @@ fn expirations(zone: &SignedZone) -> Result<Vec<(String, Vec<u32>)>, String> {
 }
 
 #[test]
-fn rfc6781_s4_4_2_2_jitter_spreads_expirations_within_bounds() -> TestResult {
-    // RFC 6781 §4.4.2.2: "a jitter value ... is added to the expiration time so that the
-    // signatures do not all expire at the same time".
+fn jitter_spreads_expirations_within_bounds() -> TestResult {
+    // Jitter (BIND's `signatures-jitter`): expirations are spread so that signatures made
+    // together do not all expire, and get renewed, together.
     let rng = SystemRandom::new();
     let k = keys()?;
     let steady = roll(&k, false, false);
