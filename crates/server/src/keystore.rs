@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::state::{parse_role, role_name};
 use daned_sign::bindkey::{self, BindKeyError};
 use daned_sign::hickory_proto::rr::Name;
 use daned_sign::keys::{KeyAlgorithm, KeyRole, Pkcs8Key, SigningKey};
@@ -73,23 +74,6 @@ fn zone_prefix(origin: &Name) -> String {
     match s.strip_suffix('.') {
         Some("") | None => ".".to_string(),
         Some(rest) => rest.to_string(),
-    }
-}
-
-fn role_suffix(role: KeyRole) -> &'static str {
-    match role {
-        KeyRole::Ksk => "ksk",
-        KeyRole::Zsk => "zsk",
-        _ => "csk",
-    }
-}
-
-fn parse_role(s: &str) -> Option<KeyRole> {
-    match s {
-        "csk" => Some(KeyRole::Csk),
-        "ksk" => Some(KeyRole::Ksk),
-        "zsk" => Some(KeyRole::Zsk),
-        _ => None,
     }
 }
 
@@ -192,7 +176,7 @@ pub fn create_key(
         zone_prefix(origin),
         u8::from(key.dnssec_algorithm()),
         key.key_tag(),
-        role_suffix(role)
+        role_name(role)
     );
     let path = dir.join(file_name);
     write_new_file(&path, pkcs8.to_pem().as_bytes())?;
@@ -256,7 +240,7 @@ pub fn key_file_name(origin: &Name, key: &SigningKey) -> String {
         zone_prefix(origin),
         u8::from(key.dnssec_algorithm()),
         key.key_tag(),
-        role_suffix(key.role())
+        role_name(key.role())
     )
 }
 

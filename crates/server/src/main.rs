@@ -803,7 +803,7 @@ fn import_keys(
             key.key_tag(),
             u8::from(key.dnssec_algorithm()),
             key.algorithm(),
-            role_name(key.role())
+            state::role_name(key.role())
         );
         match keystore::import_key(&config.server.key_dir, &zc.origin, import, &rng)? {
             keystore::ImportOutcome::Imported(path) => writeln!(
@@ -875,14 +875,6 @@ fn import_keys(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn role_name(role: KeyRole) -> &'static str {
-    match role {
-        KeyRole::Ksk => "ksk",
-        KeyRole::Zsk => "zsk",
-        _ => "csk",
-    }
 }
 
 /// `daned export-key`: writes the key as a BIND pair.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use daned_sign::hickory_proto::rr::Name;
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, ZoneConfig};
@@ -405,41 +405,39 @@ impl Manager {
 
     /// Runs the rollover timers and renews due signatures in every zone, then publishes.
     pub fn run_timers(&mut self) {
+        type Step =
+            fn(&mut ZoneRuntime, u32, &dyn SecureRandom) -> Result<Option<ZoneDelta>, ZoneError>;
+        // Each step, what its delta is logged as, and what its failure is logged as.
+        let steps: [(Step, &str, &str); 3] = [
+            (
+                |rt, now, rng| rt.update_keys(now, rng, KeyAction::Tick),
+                "zone re-signed for a key state change",
+                "key lifecycle step failed; the previous version is still served",
+            ),
+            (
+                ZoneRuntime::tick_bindings,
+                "TLSA records updated by the rollover timer",
+                "rollover update failed; the previous version is still served",
+            ),
+            (
+                ZoneRuntime::refresh,
+                "signatures refreshed",
+                "signature refresh failed; the previous version is still served",
+            ),
+        ];
         let now = self.clock.now();
         let mut deltas = Vec::new();
         for (index, rt) in self.zones.iter_mut().enumerate() {
             let origin = rt.config().origin.clone();
-            let from = rt.signed().serial();
-            match blocking(|| rt.update_keys(now, &self.rng, KeyAction::Tick)) {
-                Ok(Some(delta)) => {
-                    tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "zone re-signed for a key state change");
-                    deltas.push((index, delta));
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::error!(zone = %origin, %error, "key lifecycle step failed; the previous version is still served");
-                }
-            }
-            let from = rt.signed().serial();
-            match blocking(|| rt.tick_bindings(now, &self.rng)) {
-                Ok(Some(delta)) => {
-                    tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "TLSA records updated by the rollover timer");
-                    deltas.push((index, delta));
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::error!(zone = %origin, %error, "rollover update failed; the previous version is still served");
-                }
-            }
-            let from = rt.signed().serial();
-            match blocking(|| rt.refresh(now, &self.rng)) {
-                Ok(Some(delta)) => {
-                    tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "signatures refreshed");
-                    deltas.push((index, delta));
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::error!(zone = %origin, %error, "signature refresh failed; the previous version is still served");
+            for (step, done, failed) in steps {
+                let from = rt.signed().serial();
+                match blocking(|| step(rt, now, &self.rng)) {
+                    Ok(Some(delta)) => {
+                        tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "{done}");
+                        deltas.push((index, delta));
+                    }
+                    Ok(None) => {}
+                    Err(error) => tracing::error!(zone = %origin, %error, "{failed}"),
                 }
             }
         }
@@ -769,50 +767,6 @@ impl Manager {
         if let Err(error) = blocking(|| journal::store(&self.state_dir, origin, journal)) {
             tracing::warn!(zone = %origin, %error, "IXFR journal file not emptied");
         }
-    }
-
-    /// Reloads every zone's files (not the config file) and publishes the result; returns what
-    /// happened to each.
-    pub fn reload_all(&mut self) -> Vec<(Name, ReloadOutcome)> {
-        let now = self.clock.now();
-        let mut outcomes = Vec::with_capacity(self.zones.len());
-        let mut deltas = Vec::new();
-        for (index, rt) in self.zones.iter_mut().enumerate() {
-            let origin = rt.config().origin.clone();
-            let from = rt.signed().serial();
-            let outcome = match blocking(|| rt.reload(now, &self.rng)) {
-                Ok(None) => ReloadOutcome::Unchanged { serial: from },
-                Ok(Some(delta)) => {
-                    let outcome = ReloadOutcome::Changed {
-                        from,
-                        to: delta.to_serial,
-                        removed: delta.removed.len(),
-                        added: delta.added.len(),
-                    };
-                    deltas.push((index, delta));
-                    outcome
-                }
-                Err(error) => {
-                    tracing::error!(zone = %origin, %error, "reload failed; the previous version is still served");
-                    ReloadOutcome::Failed {
-                        serial: from,
-                        error: error.to_string(),
-                    }
-                }
-            };
-            if let ReloadOutcome::Changed {
-                from,
-                to,
-                removed,
-                added,
-            } = &outcome
-            {
-                tracing::info!(zone = %origin, from, to, removed, added, "zone reloaded");
-            }
-            outcomes.push((origin, outcome));
-        }
-        self.record_and_publish(deltas);
-        outcomes
     }
 
     /// Records what a NOTIFY or SOA poll learned; when every secondary now serves a serial,

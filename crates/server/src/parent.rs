@@ -175,37 +175,33 @@ async fn timed(
 }
 
 async fn udp_exchange(server: SocketAddr, wire: &[u8]) -> Result<Vec<u8>, ParentError> {
-    {
-        let io = |source| ParentError::Io { server, source };
-        let local: SocketAddr = if server.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let socket = UdpSocket::bind(local).await.map_err(io)?;
-        socket.connect(server).await.map_err(io)?;
-        socket.send(wire).await.map_err(io)?;
-        let mut buf = vec![0u8; 65_535];
-        let n = socket.recv(&mut buf).await.map_err(io)?;
-        buf.truncate(n);
-        Ok(buf)
-    }
+    let io = |source| ParentError::Io { server, source };
+    let local: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await.map_err(io)?;
+    socket.connect(server).await.map_err(io)?;
+    socket.send(wire).await.map_err(io)?;
+    let mut buf = vec![0u8; 65_535];
+    let n = socket.recv(&mut buf).await.map_err(io)?;
+    buf.truncate(n);
+    Ok(buf)
 }
 
 async fn tcp_exchange(server: SocketAddr, wire: &[u8]) -> Result<Vec<u8>, ParentError> {
-    {
-        let io = |source| ParentError::Io { server, source };
-        let mut stream = TcpStream::connect(server).await.map_err(io)?;
-        // A DNS message is at most 65535 bytes: the query is a few dozen.
-        let len = u16::try_from(wire.len()).unwrap_or(u16::MAX);
-        stream.write_all(&len.to_be_bytes()).await.map_err(io)?;
-        stream.write_all(wire).await.map_err(io)?;
-        let mut len = [0u8; 2];
-        stream.read_exact(&mut len).await.map_err(io)?;
-        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        stream.read_exact(&mut buf).await.map_err(io)?;
-        Ok(buf)
-    }
+    let io = |source| ParentError::Io { server, source };
+    let mut stream = TcpStream::connect(server).await.map_err(io)?;
+    // A DNS message is at most 65535 bytes: the query is a few dozen.
+    let len = u16::try_from(wire.len()).unwrap_or(u16::MAX);
+    stream.write_all(&len.to_be_bytes()).await.map_err(io)?;
+    stream.write_all(wire).await.map_err(io)?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await.map_err(io)?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut buf).await.map_err(io)?;
+    Ok(buf)
 }
 
 /// The answer, if it is a response to our query (same id and question) without an error code.

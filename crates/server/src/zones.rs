@@ -788,8 +788,7 @@ impl ZoneRuntime {
                 Ok(delta)
             }
             Err(e) => {
-                self.counters.failed_updates += 1;
-                self.last_error = Some(e.to_string());
+                self.note_failure(&e);
                 Err(e)
             }
         }
@@ -844,10 +843,7 @@ impl ZoneRuntime {
                 }
             }
         });
-        result.inspect_err(|e| {
-            self.counters.failed_updates += 1;
-            self.last_error = Some(e.to_string());
-        })
+        result.inspect_err(|e| self.note_failure(e))
     }
 
     /// What [`Self::reconfigure`] swaps in for `cfg`: the zone file read, the bindings with the
@@ -928,10 +924,13 @@ impl ZoneRuntime {
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         self.update(None, read_files, now, rng, false)
-            .inspect_err(|e| {
-                self.counters.failed_updates += 1;
-                self.last_error = Some(e.to_string());
-            })
+            .inspect_err(|e| self.note_failure(e))
+    }
+
+    /// Counts a failed update and keeps its error for `daned status`.
+    fn note_failure(&mut self, error: &ZoneError) {
+        self.counters.failed_updates += 1;
+        self.last_error = Some(error.to_string());
     }
 
     /// The one path every content change takes: rollover states advanced on copies, the
@@ -1149,10 +1148,7 @@ impl ZoneRuntime {
             origin: origin.clone(),
             source,
         });
-        let result = result.inspect_err(|e| {
-            self.counters.failed_updates += 1;
-            self.last_error = Some(e.to_string());
-        })?;
+        let result = result.inspect_err(|e| self.note_failure(e))?;
         self.signed_with = used;
         let delta = result.map(|(signed, delta)| {
             self.signed = Arc::new(signed);
