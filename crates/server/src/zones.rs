@@ -994,8 +994,7 @@ impl ZoneRuntime {
                 origin: self.cfg.origin.clone(),
                 source,
             })?;
-            self.signed = Arc::new(signed);
-            self.propagation.published(serial, now);
+            self.install(signed, now);
             Some(delta)
         };
         for binding in &mut bindings {
@@ -1070,8 +1069,7 @@ impl ZoneRuntime {
         let Some((signed, delta)) = result else {
             return Ok(None);
         };
-        self.signed = Arc::new(signed);
-        self.propagation.published(self.signed.serial(), now);
+        self.install(signed, now);
         self.persist()?;
         Ok(Some(delta))
     }
@@ -1151,7 +1149,7 @@ impl ZoneRuntime {
         let result = result.inspect_err(|e| self.note_failure(e))?;
         self.signed_with = used;
         let delta = result.map(|(signed, delta)| {
-            self.signed = Arc::new(signed);
+            self.install(signed, now);
             delta
         });
         self.persist()?;
@@ -1190,6 +1188,15 @@ impl ZoneRuntime {
     /// The key directory.
     pub fn key_dir(&self) -> &PathBuf {
         &self.key_dir
+    }
+
+    /// Makes `signed` the served version, published at `now`: the propagation tracker counts
+    /// every secondary's wait for its serial from here. Every path that signs a new version
+    /// ends here.
+    fn install(&mut self, signed: SignedZone, now: u32) {
+        let serial = signed.serial();
+        self.signed = Arc::new(signed);
+        self.propagation.published(serial, now);
     }
 
     fn persist(&self) -> Result<(), ZoneError> {
@@ -1647,6 +1654,22 @@ mod tests {
         assert_eq!(entry.record.state, KeyState::Active);
         assert_eq!(rt.key_outlook().awaiting_ds, vec![entry.record.tag]);
         assert_eq!(d.key_files(), 1);
+    }
+
+    /// A version signed for a key step is published like any other: in a zone without
+    /// secondaries it is propagated at once, so nothing that waits on propagation (a staged
+    /// TLSA key, `daned status`) sees it as never served.
+    #[test]
+    fn key_step_publishes_its_serial_for_propagation() {
+        let d = Dir::new();
+        let mut rt = d.start(NOW).unwrap();
+        let rng = SystemRandom::new();
+        let delta = rt
+            .update_keys(NOW + 10, &rng, KeyAction::Roll(KeyRole::Csk))
+            .unwrap()
+            .expect("publishing the successor signs a new version");
+        assert_eq!(rt.signed().serial(), delta.to_serial);
+        assert_eq!(rt.propagated_at(delta.to_serial), Some(NOW + 10));
     }
 
     /// Once a zone has key records, a key file they do not name is not used (logged), and a
