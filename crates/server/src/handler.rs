@@ -91,7 +91,13 @@ impl Handler {
     ) -> Result<ResponseInfo, NetError> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let now = unix_now();
-        let mut signer = match tsig::verify_request(request.as_slice(), &self.transfer.keys, now) {
+        // hickory has already parsed the message and found any TSIG RR (the last record); only
+        // a signed request is read again, from its raw bytes, to check the MAC.
+        let outcome = match request.signature {
+            None => Ok(Outcome::Unsigned),
+            Some(_) => tsig::verify_request(request.as_slice(), &self.transfer.keys, now),
+        };
+        let mut signer = match outcome {
             Ok(Outcome::Unsigned) => None,
             Ok(Outcome::Verified(verified)) => Some(ResponseSigner::new(&verified)),
             Ok(Outcome::Failed(failure)) => {
@@ -226,16 +232,17 @@ impl Handler {
         now: u64,
     ) -> Result<ResponseInfo, NetError> {
         let query = request.queries.queries().first();
-        let qname = query.map(|q| Name::from(q.name().clone()));
+        let qname = query.map(|q| &**q.name());
         let ixfr = query.is_some_and(|q| q.query_type() == RecordType::IXFR);
         let datagram = request.protocol().is_datagram();
         // One catalog load: the journal must belong to the snapshot it is served with.
         let (zone, journal) = match qname {
             Some(qname) => {
                 let catalog = self.catalog.load();
+                // Name equality ignores case.
                 let zone = catalog
-                    .find(&qname)
-                    .filter(|zone| *zone.origin() == qname.to_lowercase())
+                    .find(qname)
+                    .filter(|zone| zone.origin() == qname)
                     .cloned();
                 let journal = zone
                     .as_ref()
@@ -274,7 +281,7 @@ impl Handler {
             // RFC 1995 §3: "The authority section of the IXFR query contains the SOA record
             // of client's version of the zone."
             let client_serial = request.authorities.iter().find_map(|r| match &r.data {
-                RData::SOA(soa) if r.name.to_lowercase() == *zone.origin() => Some(soa.serial),
+                RData::SOA(soa) if r.name == *zone.origin() => Some(soa.serial),
                 _ => None,
             });
             let Some(client_serial) = client_serial else {

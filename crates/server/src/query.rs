@@ -10,7 +10,7 @@
 //!
 //! Zones signed with NSEC3 get the RFC 5155 §7.2 proofs instead, the NSEC3 records found by
 //! hash in the zone's ordered set of NSEC3 owners. NSEC3 owner names are not names of the zone:
-//! a query for one is answered as if it did not exist (RFC 5155 §7.2.9).
+//! a query for one is answered as if it did not exist (RFC 5155 §7.2.8).
 //!
 //! Limitations: no opt-out; DNAME is not interpreted.
 
@@ -285,18 +285,17 @@ impl<'z> Lookup<'z> {
             self.node(w)
                 .filter(|node| node.kind == NodeKind::Authoritative)
         });
-        // RFC 5155 §7.2.1: the "next closer" name is the closest encloser with one more label
-        // of the query name.
-        let next_closer = name.trim_to(encloser.iter().len() + 1);
         let no_closer_match = match self.nsec3 {
             None => self.covering_nsec(name),
-            Some(_) => self.nsec3_covering(&next_closer),
+            // RFC 5155 §7.2.1: the "next closer" name is the closest encloser with one more
+            // label of the query name.
+            Some(_) => self.nsec3_covering(&name.trim_to(encloser.iter().len() + 1)),
         };
         match source {
             Some(source) => {
                 match self.match_node(source, qtype, Some(name)) {
-                    // RFC 4035 §3.1.3.3; RFC 5155 §7.2.6: "the server MUST include the NSEC3
-                    // RR that covers the next closer name".
+                    // RFC 4035 §3.1.3.3; RFC 5155 §7.2.6: "the NSEC3 RR that covers the "next
+                    // closer" name of the immediate ancestor of the wildcard MUST be returned".
                     Matched::Data => {
                         self.push_optional_proof(no_closer_match);
                         Next::Stop
@@ -305,8 +304,9 @@ impl<'z> Lookup<'z> {
                         self.push_optional_proof(no_closer_match);
                         Next::Follow(target)
                     }
-                    // RFC 4035 §3.1.3.4; RFC 5155 §7.2.5: "the server MUST include the closest
-                    // encloser proof ... and the NSEC3 RR that matches the wildcard".
+                    // RFC 4035 §3.1.3.4; RFC 5155 §7.2.5: "the response MUST include a closest
+                    // encloser proof for QNAME and MUST include the NSEC3 RR that matches the
+                    // wildcard".
                     Matched::NoData => {
                         self.push_negative_soa();
                         match self.nsec3 {
@@ -337,9 +337,9 @@ impl<'z> Lookup<'z> {
                         self.push_optional_proof(no_wildcard);
                     }
                     Some(_) => {
-                        // RFC 5155 §7.2.2: "the server MUST include a closest encloser proof
-                        // for QNAME and MUST include an NSEC3 RR that covers the (nonexistent)
-                        // wildcard RR at the closest encloser".
+                        // RFC 5155 §7.2.2: "To prove the nonexistence of QNAME, a closest
+                        // encloser proof and an NSEC3 RR covering the (nonexistent) wildcard RR
+                        // at the closest encloser MUST be included in the response".
                         self.push_optional_proof(self.nsec3_matching(&encloser));
                         self.push_optional_proof(no_closer_match);
                         let no_wildcard = wildcard.as_ref().and_then(|w| self.nsec3_covering(w));
@@ -352,7 +352,8 @@ impl<'z> Lookup<'z> {
     }
 
     /// The node at `name`, unless it is an NSEC3 owner name: those are not names of the zone
-    /// (RFC 5155 §7.2.9: a query for one is answered "as if the QNAME did not exist").
+    /// (RFC 5155 §7.2.8: when no RR types exist at or below it, "the response MUST be
+    /// constructed as a Name Error response").
     fn node(&self, name: &Name) -> Option<&'z SignedNode> {
         self.zone
             .node(name)
@@ -532,7 +533,7 @@ impl<'z> Lookup<'z> {
             labels = labels.max(common_labels(next, name));
         }
         let encloser = name.trim_to(labels);
-        // Below an NSEC3 owner name (not a name of the zone, RFC 5155 §7.2.9), the apex is.
+        // Below an NSEC3 owner name (not a name of the zone, RFC 5155 §7.2.8), the apex is.
         if self
             .zone
             .node(&encloser)

@@ -88,9 +88,9 @@ impl KeyRing {
         }
     }
 
-    /// The key named `name` (any case).
+    /// The key named `name` (any case: `Name` hashes and compares case-insensitively).
     pub fn get(&self, name: &Name) -> Option<&Arc<TsigKey>> {
-        self.keys.get(&name.to_lowercase())
+        self.keys.get(name)
     }
 }
 

@@ -59,7 +59,7 @@ impl TransferPolicy {
                     && acl
                         .tsig_key
                         .as_ref()
-                        .is_none_or(|wanted| key.is_some_and(|k| k.to_lowercase() == *wanted))
+                        .is_none_or(|wanted| key == Some(wanted))
             })
         })
     }

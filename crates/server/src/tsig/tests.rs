@@ -217,3 +217,20 @@ fn rfc8945_s5_2_3_badtime_answer_carries_server_time_and_is_signed() {
     assert_eq!(tsig.data.other, vec![0, 0, 1, 2, 3, 4]);
     assert_eq!(tsig.data.mac.len(), 32);
 }
+
+#[test]
+fn rfc8945_s4_2_key_names_match_in_any_case() {
+    // RFC 8945 §4.2: the TSIG RR's NAME is the key name, in domain name syntax, and domain
+    // names compare without regard to case (RFC 4343). The ring relies on `Name`'s
+    // case-insensitive hash and equality, with no lowercase copy per lookup.
+    let ring = ring();
+    for name in ["xfr-key.", "XFR-Key.", "BIG.KEY."] {
+        let name = Name::from_str(name).expect("valid name");
+        let found = ring.get(&name).expect("configured key");
+        assert_eq!(found.name(), &name);
+    }
+    assert!(
+        ring.get(&Name::from_str("other.").expect("valid name"))
+            .is_none()
+    );
+}

@@ -93,8 +93,9 @@ fn negative_soa(section: &[Cow<'_, Record>]) -> bool {
 
 #[test]
 fn rfc5155_s7_2_2_nxdomain_has_closest_encloser_proof_and_wildcard_cover() {
-    // RFC 5155 §7.2.2: "the server MUST include a closest encloser proof for QNAME and MUST
-    // include an NSEC3 RR that covers the (nonexistent) wildcard RR at the closest encloser."
+    // RFC 5155 §7.2.2: "To prove the nonexistence of QNAME, a closest encloser proof and an
+    // NSEC3 RR covering the (nonexistent) wildcard RR at the closest encloser MUST be included
+    // in the response."
     // §7.2.1: the proof is the NSEC3 matching the closest encloser and the one covering the
     // next closer name.
     let zone = zone();
@@ -168,8 +169,9 @@ fn rfc5155_s7_2_4_ds_nodata_at_an_insecure_delegation_has_the_matching_nsec3() {
 
 #[test]
 fn rfc5155_s7_2_5_wildcard_nodata_has_encloser_proof_and_wildcard_match() {
-    // RFC 5155 §7.2.5: "the server MUST include the closest encloser proof ... , the NSEC3 RR
-    // that covers the next closer name and the NSEC3 RR that matches the wildcard".
+    // RFC 5155 §7.2.5: "the response MUST include a closest encloser proof for QNAME and MUST
+    // include the NSEC3 RR that matches the wildcard". §7.2.1: the closest encloser proof is
+    // the NSEC3 matching the closest encloser and the one covering the next closer name.
     let zone = zone();
     let a = answer(&zone, &name("zz.w.example."), RecordType::A, true);
     assert_eq!(a.rcode, ResponseCode::NoError);
@@ -183,8 +185,8 @@ fn rfc5155_s7_2_5_wildcard_nodata_has_encloser_proof_and_wildcard_match() {
 
 #[test]
 fn rfc5155_s7_2_6_wildcard_answer_has_the_nsec3_covering_the_next_closer_name() {
-    // RFC 5155 §7.2.6: "the server MUST include ... the NSEC3 RR that covers the "next closer"
-    // name".
+    // RFC 5155 §7.2.6: "the NSEC3 RR that covers the "next closer" name of the immediate
+    // ancestor of the wildcard MUST be returned".
     let zone = zone();
     let a = answer(&zone, &name("deep.foo.w.example."), RecordType::TXT, true);
     assert_eq!(a.rcode, ResponseCode::NoError);
@@ -227,9 +229,10 @@ fn rfc5155_s7_2_7_referral_to_an_unsigned_delegation_has_the_matching_nsec3() {
 }
 
 #[test]
-fn rfc5155_s7_2_9_nsec3_owner_names_are_not_names_of_the_zone() {
-    // RFC 5155 §7.2.9: for a QNAME that "equals the owner name of an existing NSEC3 RR" with no
-    // RR types at or below it, "the response MUST be constructed as if the QNAME did not exist".
+fn rfc5155_s7_2_8_nsec3_owner_names_are_not_names_of_the_zone() {
+    // RFC 5155 §7.2.8: if "the QNAME equals the owner name of an existing NSEC3 RR" and "no RR
+    // types exist at the QNAME, nor at any descendant of QNAME", "then the response MUST be
+    // constructed as a Name Error response (Section 7.2.2)".
     let zone = zone();
     let owner = Nsec3Params::default()
         .hashed_owner(&name("example."), &name("a.example."))
