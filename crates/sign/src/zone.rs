@@ -306,7 +306,7 @@ pub enum NodeKind {
     /// Below a zone cut (glue or occluded data): neither signed nor in the NSEC chain.
     Occluded,
     /// An NSEC3 owner name (`<base32hex hash>.<origin>`, RFC 5155 §3): holds only its signed
-    /// NSEC3 RRset and is not a name of the zone's content (RFC 5155 §7.2.9).
+    /// NSEC3 RRset and is not a name of the zone's content (RFC 5155 §7.2.8).
     Nsec3,
 }
 
