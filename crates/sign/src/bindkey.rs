@@ -732,18 +732,8 @@ pub fn format_private_key(parts: &PrivateKeyParts, created: Option<u32>) -> Stri
 
 /// `YYYYMMDDHHMMSS` in UTC, as BIND writes key times.
 fn timestamp(secs: u32) -> String {
-    let days = i64::from(secs / 86_400);
+    let (year, month, day) = crate::civil::civil_from_days(i64::from(secs / 86_400));
     let rest = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
         rest / 3600,

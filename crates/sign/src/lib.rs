@@ -85,6 +85,7 @@
 //! [RFC 7344]: https://www.rfc-editor.org/rfc/rfc7344
 
 pub mod bindkey;
+pub mod civil;
 mod error;
 pub mod keys;
 pub mod lifecycle;

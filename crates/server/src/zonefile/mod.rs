@@ -27,7 +27,7 @@
 mod lexer;
 mod present;
 mod rdata;
-pub(crate) use rdata::civil_from_days;
+pub(crate) use daned_sign::civil::civil_from_days;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -12,7 +12,8 @@ use data_encoding::{BASE32HEX_NOPAD, BASE64, HEXUPPER};
 use hickory_proto::rr::{DNSClass, Name, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
-use super::rdata::{civil_from_days, type_mnemonic};
+use super::rdata::type_mnemonic;
+use daned_sign::civil::civil_from_days;
 
 /// Writes records as `name<TAB>ttl<TAB>class<TAB>type<TAB>rdata`, one per line.
 pub(super) fn write_records<'a>(
