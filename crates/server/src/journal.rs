@@ -228,12 +228,7 @@ impl Journal {
 
 /// The journal file of `origin` in `dir`.
 pub fn journal_path(dir: &Path, origin: &Name) -> PathBuf {
-    let zone = origin.to_lowercase().to_ascii();
-    let zone = zone
-        .strip_suffix('.')
-        .filter(|z| !z.is_empty())
-        .unwrap_or("root");
-    dir.join(format!("{zone}.journal"))
+    dir.join(format!("{}.journal", crate::state::file_stem(origin)))
 }
 
 /// Reads the journal of `origin` for a zone now at `serial`. A missing file gives an empty

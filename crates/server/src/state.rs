@@ -159,12 +159,17 @@ pub enum StateError {
 
 /// The state file of `origin` in `dir`.
 pub fn state_path(dir: &Path, origin: &Name) -> PathBuf {
+    dir.join(format!("{}.state.json", file_stem(origin)))
+}
+
+/// The stem of `origin`'s files in the state directory: the zone in lowercase without its
+/// trailing dot, `root` for the root zone (`example.com.state.json`, `example.com.journal`).
+pub(crate) fn file_stem(origin: &Name) -> String {
     let zone = origin.to_lowercase().to_ascii();
-    let zone = zone
-        .strip_suffix('.')
+    zone.strip_suffix('.')
         .filter(|z| !z.is_empty())
-        .unwrap_or("root");
-    dir.join(format!("{zone}.state.json"))
+        .unwrap_or("root")
+        .to_owned()
 }
 
 /// Reads the state of `origin`; `None` when there is none yet.
