@@ -21,16 +21,17 @@
 //! and each roll is its own test with its own directories and ports.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, Workspace, daned_bin, repo_root, tool};
+use crate::support::{
+    Guard, Server, Workspace, daned_bin, free_port, repo_root, run_bounded, run_split, tool,
+};
 
 /// The child zone, whose keys roll.
 const CHILD: &str = "child.parent.test.";
@@ -103,86 +104,6 @@ impl Tools {
             dnssec_signzone,
         })
     }
-}
-
-/// A child process killed (and reaped) when dropped.
-struct Guard {
-    child: Child,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `cmd` to completion within `timeout` (killed and a panic otherwise); returns its exit
-/// status and its stdout followed by its stderr.
-fn run_bounded(cmd: &mut Command, timeout: Duration) -> (ExitStatus, String) {
-    let (status, out, err) = run_split(cmd, timeout);
-    (status, out + &err)
-}
-
-/// Like [`run_bounded`], with stdout and stderr apart.
-fn run_split(cmd: &mut Command, timeout: Duration) -> (ExitStatus, String, String) {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        pipe.map(|mut pipe| {
-            std::thread::spawn(move || {
-                let mut text = Vec::new();
-                let _ = pipe.read_to_end(&mut text);
-                String::from_utf8_lossy(&text).into_owned()
-            })
-        })
-    };
-    let out = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let join = |h: Option<JoinHandle<String>>| {
-        h.map(|h| h.join().expect("output reader"))
-            .unwrap_or_default()
-    };
-    (status, join(out), join(err))
-}
-
-/// A port on 127.0.0.1 that is free for both UDP and TCP right now.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
-        let port = udp.local_addr().expect("local addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP on 127.0.0.1");
 }
 
 // ---- The timeline -------------------------------------------------------------------------
