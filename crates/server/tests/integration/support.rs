@@ -136,12 +136,17 @@ ttl = "300"
 
     /// Starts `daned serve` and waits (bounded) until it listens.
     pub(crate) fn serve(&self) -> Server {
-        Server::start(self, Duration::from_secs(60))
+        Server::start(self, Duration::from_secs(60), "info")
+    }
+
+    /// [`Self::serve`] with `RUST_LOG` set to `filter` (to see a module's debug lines).
+    pub(crate) fn serve_logging(&self, filter: &str) -> Server {
+        Server::start(self, Duration::from_secs(60), filter)
     }
 
     /// [`Self::serve`] for a zone whose signing at start may take longer than a minute.
     pub(crate) fn serve_within(&self, timeout: Duration) -> Server {
-        Server::start(self, timeout)
+        Server::start(self, timeout, "info")
     }
 }
 
@@ -155,12 +160,12 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(ws: &Workspace, timeout: Duration) -> Self {
+    fn start(ws: &Workspace, timeout: Duration, log_filter: &str) -> Self {
         let mut child = Command::new(daned_bin())
             .args(["serve", "--threads", "2", "-c"])
             .arg(ws.config())
             .current_dir(ws.dir.path())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
