@@ -761,7 +761,15 @@ fn rfc1996_reload_notifies_new_secondary_allows_transfer_and_watches_new_certifi
     let second = new_cert("b");
     std::fs::write(ws.path("certs/www.pem"), &second).unwrap();
     server.wait_log("certificate change published", Duration::from_secs(20));
-    let after = tlsa();
+    // The manager logs the change just before it swaps the zone in: ask until it is served.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let after = tlsa();
+        if after != before || std::time::Instant::now() > deadline {
+            break after;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(
         after.starts_with("3 1 1") && after != before,
         "{before} -> {after}"
