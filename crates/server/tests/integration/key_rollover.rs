@@ -1394,18 +1394,27 @@ impl Lab {
         self.check_status_matches_keys(label);
     }
 
-    /// `daned status --json` shows the child's keys with the same states as `daned keys`.
+    /// `daned status --json` shows the child's keys with the same states as `daned keys`. The
+    /// keys may move between the two commands (a lifetime may start another roll), so the
+    /// status counts only when `daned keys` says the same before and after it (a few tries).
     fn check_status_matches_keys(&self, label: &str) {
-        let (keys, _) = self.child.keys();
-        let text = daned_ok(&self.child.ws, &["status", "--json"]);
-        let status: serde_json::Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("daned status --json is not JSON ({e}):\n{text}"));
-        let zone = status["zones"]
-            .as_array()
-            .and_then(|zones| zones.iter().find(|z| z["origin"] == CHILD))
-            .cloned()
-            .unwrap_or_default();
-        let in_status = summarise_keys(&zone);
+        let (mut keys, mut in_status) = (String::new(), String::new());
+        for _ in 0..5 {
+            let (before, _) = self.child.keys();
+            let text = daned_ok(&self.child.ws, &["status", "--json"]);
+            let status: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("daned status --json is not JSON ({e}):\n{text}"));
+            let zone = status["zones"]
+                .as_array()
+                .and_then(|zones| zones.iter().find(|z| z["origin"] == CHILD))
+                .cloned()
+                .unwrap_or_default();
+            in_status = summarise_keys(&zone);
+            keys = self.child.keys().0;
+            if keys == before {
+                break;
+            }
+        }
         if in_status != keys {
             self.timeline.fail(format!(
                 "[{label}] daned status --json lists keys {in_status:?}, daned keys {keys:?}"
