@@ -4,7 +4,6 @@
 //! a restart. The SOA poll answers are fed to the manager as the poll tasks would.
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use daned::manager::{Clock, Manager, SystemClock, TokioClock};
 use daned::propagation::{ReportKind, SecondaryReport};
 use daned_sign::hickory_proto::rr::Name;
 
-use crate::support::{Workspace, run, start_manager, tool};
+use crate::support::{Workspace, new_p256_key, start_manager, tool};
 
 const TTL: u32 = 60;
 const MARGIN: u32 = 30;
@@ -63,17 +62,7 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
     assert!(zone.secondaries.iter().all(|s| s.lag == 0), "{zone:?}");
 
     let next_key = ws.path("certs/next.key");
-    let (ok, out) = run(Command::new(&openssl)
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&next_key));
-    assert!(ok, "{out}");
+    new_p256_key(&openssl, &next_key);
     manager.file_changed(&next_key);
     let staged_serial = manager.status().zones[0].serial;
     assert_ne!(staged_serial, before);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use daned::manager::{Clock, Manager, SystemClock, TokioClock};
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 
-use crate::support::{Workspace, run, start_manager, tool};
+use crate::support::{Workspace, new_p256_key, run, start_manager, tool};
 
 const TTL: u32 = 60;
 const MARGIN: u32 = 30;
@@ -65,17 +65,7 @@ async fn rfc7671_s8_1_staged_rollover_under_an_injected_clock() {
 
     // Stage a next key: published beside the current one.
     let next_key = ws.path("certs/next.key");
-    let (ok, out) = run(Command::new(&openssl)
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&next_key));
-    assert!(ok, "{out}");
+    new_p256_key(&openssl, &next_key);
     manager.file_changed(&next_key);
     let staged = served_tlsa(&manager);
     assert_eq!(staged.len(), 2, "{staged:?}");

@@ -368,3 +368,18 @@ pub(crate) fn start_manager(ws: &Workspace, clock: Arc<dyn Clock>) -> Manager {
     let config = Config::load(&ws.config()).expect("config");
     Manager::start(&config, clock).expect("zones start")
 }
+
+/// Writes a new EC P-256 private key (PEM) to `path` with `openssl genpkey`, which must succeed.
+pub(crate) fn new_p256_key(openssl: &Path, path: &Path) {
+    let (ok, out) = run(Command::new(openssl)
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(path));
+    assert!(ok, "{out}");
+}
