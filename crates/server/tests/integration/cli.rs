@@ -3,22 +3,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::support::{Workspace, daned_bin, repo_root};
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::support::{Workspace, daned_bin, output_text, repo_root};
 
 #[test]
 fn check_accepts_the_example_config() {
     let ws = Workspace::example();
     let out = ws.daned(&["check"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("ok"), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(output_text(&out).contains("ok"), "{}", output_text(&out));
 }
 
 #[test]
@@ -28,7 +20,7 @@ fn the_shipped_make_run_config_checks() {
         .arg(repo_root().join("etc/daned.toml"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 /// A zone file error is reported as file:line by both `check` and `serve`, which exit non-zero.
@@ -49,9 +41,9 @@ fn zone_file_error_names_file_and_line() {
         let out = ws.daned(&[cmd]);
         assert!(!out.status.success(), "{cmd} succeeded on a broken zone");
         assert!(
-            text(&out).contains(&needle),
+            output_text(&out).contains(&needle),
             "{cmd}: no {needle:?} in:\n{}",
-            text(&out)
+            output_text(&out)
         );
     }
 }
@@ -72,9 +64,9 @@ fn garbage_certificate_is_an_error() {
             "{cmd} accepted a garbage certificate"
         );
         assert!(
-            text(&out).contains("certs/mail.pem"),
+            output_text(&out).contains("certs/mail.pem"),
             "{cmd}:\n{}",
-            text(&out)
+            output_text(&out)
         );
     }
 }
@@ -93,7 +85,7 @@ fn world_readable_key_is_refused() {
     for cmd in ["check", "serve"] {
         let out = ws.daned(&[cmd]);
         assert!(!out.status.success(), "{cmd} accepted a world-readable key");
-        let t = text(&out);
+        let t = output_text(&out);
         assert!(
             t.contains(key.file_name().unwrap().to_str().unwrap()) && t.contains("chmod 600"),
             "{cmd}:\n{t}"
@@ -116,9 +108,9 @@ fn garbage_key_is_refused() {
         let out = ws.daned(&[cmd]);
         assert!(!out.status.success(), "{cmd} accepted a garbage key");
         assert!(
-            text(&out).contains(key.file_name().unwrap().to_str().unwrap()),
+            output_text(&out).contains(key.file_name().unwrap().to_str().unwrap()),
             "{cmd}:\n{}",
-            text(&out)
+            output_text(&out)
         );
     }
 }
@@ -130,7 +122,11 @@ fn unknown_config_key_is_rejected() {
     ws.write_config("bogus-key = 1\n");
     let out = ws.daned(&["check"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("daned.toml"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("daned.toml"),
+        "{}",
+        output_text(&out)
+    );
 }
 
 /// `daned tlsa` prints the record the openssl pipeline computes (see interop.rs).
@@ -142,8 +138,8 @@ fn tlsa_command_matches_openssl() {
         .args(["--name", "_25._tcp.mail.example.com."])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let t = text(&out);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let t = output_text(&out);
     assert!(t.contains("_25._tcp.mail.example.com."), "{t}");
     assert!(t.contains("TLSA"), "{t}");
     assert!(

@@ -18,18 +18,6 @@ fn workspace_with_key() -> Workspace {
     ws
 }
 
-fn trust_anchor_file(ws: &Workspace) -> std::path::PathBuf {
-    let out = ws.daned(&["ds", "--trust-anchor"]);
-    assert!(
-        out.status.success(),
-        "daned ds: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = ws.path("anchors.conf");
-    std::fs::write(&path, &out.stdout).unwrap();
-    path
-}
-
 /// Asks `delv` (trusting `anchors` for example.com.) each `(qname, qtype, expected text)` of
 /// `cases` from the server at `addr`; returns a description of every answer that was not fully
 /// validated or did not contain the expected text.
@@ -69,7 +57,7 @@ fn rfc4035_s5_delv_fully_validates_tlsa_and_denials() {
     let Some(delv) = tool("delv") else { return };
     let ws = Workspace::example();
     let server = ws.serve();
-    let anchors = trust_anchor_file(&ws);
+    let anchors = ws.trust_anchor_file();
     let cases: &[(&str, &str, &str)] = &[
         // (qname, qtype, what delv must print besides "fully validated")
         ("_25._tcp.mail.example.com.", "TLSA", DEMO_SPKI_SHA256),
@@ -265,7 +253,7 @@ fn rfc5155_nsec3_zone_validates_and_switching_denial_resigns() {
     ws.write_config("[zone.signing]\ndenial = \"nsec3\"\n");
     let server = ws.serve();
     if let Some(delv) = tool("delv") {
-        let anchors = trust_anchor_file(&ws);
+        let anchors = ws.trust_anchor_file();
         let cases: &[(&str, &str, &str)] = &[
             ("_25._tcp.mail.example.com.", "TLSA", DEMO_SPKI_SHA256),
             ("nothere.example.com.", "A", "NXDOMAIN"), // RFC 5155 §7.2.2

@@ -21,16 +21,17 @@
 //! and each roll is its own test with its own directories and ports.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, Workspace, daned_bin, repo_root, tool};
+use crate::support::{
+    Guard, Server, Workspace, daned_bin, free_port, repo_root, run_bounded, run_split, tool,
+};
 
 /// The child zone, whose keys roll.
 const CHILD: &str = "child.parent.test.";
@@ -103,86 +104,6 @@ impl Tools {
             dnssec_signzone,
         })
     }
-}
-
-/// A child process killed (and reaped) when dropped.
-struct Guard {
-    child: Child,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `cmd` to completion within `timeout` (killed and a panic otherwise); returns its exit
-/// status and its stdout followed by its stderr.
-fn run_bounded(cmd: &mut Command, timeout: Duration) -> (ExitStatus, String) {
-    let (status, out, err) = run_split(cmd, timeout);
-    (status, out + &err)
-}
-
-/// Like [`run_bounded`], with stdout and stderr apart.
-fn run_split(cmd: &mut Command, timeout: Duration) -> (ExitStatus, String, String) {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        pipe.map(|mut pipe| {
-            std::thread::spawn(move || {
-                let mut text = Vec::new();
-                let _ = pipe.read_to_end(&mut text);
-                String::from_utf8_lossy(&text).into_owned()
-            })
-        })
-    };
-    let out = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let join = |h: Option<JoinHandle<String>>| {
-        h.map(|h| h.join().expect("output reader"))
-            .unwrap_or_default()
-    };
-    (status, join(out), join(err))
-}
-
-/// A port on 127.0.0.1 that is free for both UDP and TCP right now.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
-        let port = udp.local_addr().expect("local addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP on 127.0.0.1");
 }
 
 // ---- The timeline -------------------------------------------------------------------------
@@ -1473,18 +1394,27 @@ impl Lab {
         self.check_status_matches_keys(label);
     }
 
-    /// `daned status --json` shows the child's keys with the same states as `daned keys`.
+    /// `daned status --json` shows the child's keys with the same states as `daned keys`. The
+    /// keys may move between the two commands (a lifetime may start another roll), so the
+    /// status counts only when `daned keys` says the same before and after it (a few tries).
     fn check_status_matches_keys(&self, label: &str) {
-        let (keys, _) = self.child.keys();
-        let text = daned_ok(&self.child.ws, &["status", "--json"]);
-        let status: serde_json::Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("daned status --json is not JSON ({e}):\n{text}"));
-        let zone = status["zones"]
-            .as_array()
-            .and_then(|zones| zones.iter().find(|z| z["origin"] == CHILD))
-            .cloned()
-            .unwrap_or_default();
-        let in_status = summarise_keys(&zone);
+        let (mut keys, mut in_status) = (String::new(), String::new());
+        for _ in 0..5 {
+            let (before, _) = self.child.keys();
+            let text = daned_ok(&self.child.ws, &["status", "--json"]);
+            let status: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("daned status --json is not JSON ({e}):\n{text}"));
+            let zone = status["zones"]
+                .as_array()
+                .and_then(|zones| zones.iter().find(|z| z["origin"] == CHILD))
+                .cloned()
+                .unwrap_or_default();
+            in_status = summarise_keys(&zone);
+            keys = self.child.keys().0;
+            if keys == before {
+                break;
+            }
+        }
         if in_status != keys {
             self.timeline.fail(format!(
                 "[{label}] daned status --json lists keys {in_status:?}, daned keys {keys:?}"

@@ -5,25 +5,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use crate::support::{Workspace, run, tool};
+use crate::support::{Workspace, output_text, run, tool};
 
 /// One DS record: key tag, algorithm, digest type, digest (upper-case hex).
 type Ds = (u16, u8, u8, String);
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Runs `daned ARGS` in `ws`, asserting success; its stdout.
 fn daned_ok(ws: &Workspace, args: &[&str]) -> String {
     let out = ws.daned(args);
-    assert!(out.status.success(), "daned {args:?}:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "daned {args:?}:\n{}",
+        output_text(&out)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -57,7 +53,7 @@ fn keygen(dir: &Path, args: &[&str]) -> String {
     assert!(
         out.status.success(),
         "dnssec-keygen {args:?}: {}",
-        text(&out)
+        output_text(&out)
     );
     let stem = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(stem.starts_with("Kexample.com.+"), "{stem}");
@@ -204,7 +200,11 @@ fn rfc4033_s2_bind_ksk_and_zsk_split_the_signing() {
         "ksk",
         &format!("{ksk}.key"),
     ]);
-    assert!(text(&warned).contains("no ZSK"), "{}", text(&warned));
+    assert!(
+        output_text(&warned).contains("no ZSK"),
+        "{}",
+        output_text(&warned)
+    );
     // A ZSK asked to be a KSK would change its flags, hence its tag and DS: refused.
     let refused = ws.daned(&[
         "import-key",
@@ -215,9 +215,9 @@ fn rfc4033_s2_bind_ksk_and_zsk_split_the_signing() {
     ]);
     assert!(!refused.status.success());
     assert!(
-        text(&refused).contains(&format!("{zsk}.key")),
+        output_text(&refused).contains(&format!("{zsk}.key")),
         "{}",
-        text(&refused)
+        output_text(&refused)
     );
     let out = daned_ok(
         &ws,
@@ -254,8 +254,8 @@ fn mismatched_bind_pair_is_refused() {
     // Pair a's .key with b's .private under a's name.
     std::fs::copy(format!("{b}.private"), format!("{a}.private")).unwrap();
     let out = ws.daned(&["import-key", "example.com.", &format!("{a}.key")]);
-    assert!(!out.status.success(), "{}", text(&out));
-    let msg = text(&out);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let msg = output_text(&out);
     assert!(
         msg.contains(&format!("{a}.key")) && msg.contains(&format!("{a}.private")),
         "{msg}"
@@ -296,7 +296,11 @@ fn rfc4034_s5_exported_keys_sign_in_bind_with_the_same_ds() {
             // A PEM key has no DNSKEY flags: the role must be given.
             let refused = ws.daned(&["import-key", "example.com.", pem.to_str().unwrap()]);
             assert!(!refused.status.success());
-            assert!(text(&refused).contains("--role"), "{}", text(&refused));
+            assert!(
+                output_text(&refused).contains("--role"),
+                "{}",
+                output_text(&refused)
+            );
             daned_ok(
                 &ws,
                 &[
@@ -376,6 +380,10 @@ fn rfc4034_s5_exported_keys_sign_in_bind_with_the_same_ds() {
             out_dir.to_str().unwrap(),
         ]);
         assert!(!again.status.success());
-        assert!(text(&again).contains("already exists"), "{}", text(&again));
+        assert!(
+            output_text(&again).contains("already exists"),
+            "{}",
+            output_text(&again)
+        );
     }
 }

@@ -9,7 +9,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::config::Config;
 use daned::manager::{Clock, Manager, SystemClock, TokioClock};
 use daned::status::KeyStatus;
 use daned::zones::KeyAction;
@@ -18,7 +17,7 @@ use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 use daned_sign::keys::key_tag;
 use daned_sign::rrsig::verify_rrsig;
 
-use crate::support::{Workspace, run, tool};
+use crate::support::{Workspace, run, start_manager, tool};
 
 fn origin() -> Name {
     Name::from_ascii("example.com.").unwrap()
@@ -31,11 +30,6 @@ fn keys_config(mode: &str, zsk_lifetime: u32) -> String {
          zsk-lifetime = {zsk_lifetime}\nksk-lifetime = 0\npropagation-delay = 10\n\
          parent-ds-ttl = 60\nparent-propagation-delay = 10\nsafety-margin = 5\n"
     )
-}
-
-fn start(ws: &Workspace, clock: Arc<TokioClock>) -> Manager {
-    let config = Config::load(&ws.config()).expect("config");
-    Manager::start(&config, clock).expect("zone starts")
 }
 
 fn keys(manager: &Manager) -> Vec<KeyStatus> {
@@ -206,7 +200,7 @@ async fn rfc7583_s3_2_1_zsk_roll_by_pre_publication_under_an_injected_clock() {
     // ZSK lifetime 5000 s (more than its roll: 75 s to publish, 3615 s to retire).
     ws.write_config(&keys_config("ksk-zsk", 5000));
     let clock = Arc::new(TokioClock::new(SystemClock.now()));
-    let mut manager = start(&ws, clock.clone());
+    let mut manager = start_manager(&ws, clock.clone());
     let first = check_served(&manager);
     assert_eq!(
         states(&first),
@@ -264,7 +258,7 @@ async fn rfc7583_s3_3_csk_roll_by_double_ds_with_ds_seen_and_restart() {
     let ws = Workspace::example();
     ws.write_config(&keys_config("csk", 0));
     let clock = Arc::new(TokioClock::new(SystemClock.now()));
-    let mut manager = start(&ws, clock.clone());
+    let mut manager = start_manager(&ws, clock.clone());
     let first = check_served(&manager);
     assert_eq!(states(&first), pairs(&[("csk", "active")]));
     let old = first[0].key_tag;
@@ -310,7 +304,7 @@ async fn rfc7583_s3_3_csk_roll_by_double_ds_with_ds_seen_and_restart() {
     tokio::time::advance(Duration::from_secs(30)).await;
     let serial = manager.status().zones[0].serial;
     drop(manager);
-    let mut manager = start(&ws, clock.clone());
+    let mut manager = start_manager(&ws, clock.clone());
     assert_eq!(states(&check_served(&manager)), states(&keys));
     assert_eq!(
         manager.status().zones[0].serial,
@@ -342,7 +336,7 @@ async fn rfc7583_s3_3_csk_roll_by_double_ds_with_ds_seen_and_restart() {
 
     // Restarted after the roll: nothing moves, the removed key's file stays.
     drop(manager);
-    let manager = start(&ws, clock.clone());
+    let manager = start_manager(&ws, clock.clone());
     assert_eq!(states(&check_served(&manager)), states(&keys));
     assert_eq!(std::fs::read_dir(ws.path("keys")).unwrap().count(), 2);
 }

@@ -4,24 +4,17 @@
 //! a restart. The SOA poll answers are fed to the manager as the poll tasks would.
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::config::Config;
 use daned::manager::{Clock, Manager, SystemClock, TokioClock};
 use daned::propagation::{ReportKind, SecondaryReport};
 use daned_sign::hickory_proto::rr::Name;
 
-use crate::support::{Workspace, run, tool};
+use crate::support::{Workspace, new_p256_key, start_manager, tool};
 
 const TTL: u32 = 60;
 const MARGIN: u32 = 30;
-
-fn start(ws: &Workspace, clock: Arc<TokioClock>) -> Manager {
-    let config = Config::load(&ws.config()).expect("config");
-    Manager::start(&config, clock).expect("zone starts")
-}
 
 fn poll(manager: &mut Manager, secondary: SocketAddr, result: Result<u32, String>) {
     manager.secondary_report(&SecondaryReport {
@@ -60,7 +53,7 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
     std::fs::write(ws.config(), text).unwrap();
 
     let clock = Arc::new(TokioClock::new(SystemClock.now()));
-    let mut manager = start(&ws, clock.clone());
+    let mut manager = start_manager(&ws, clock.clone());
     let before = manager.status().zones[0].serial;
     poll(&mut manager, ns2, Ok(before));
     poll(&mut manager, ns3, Ok(before));
@@ -69,17 +62,7 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
     assert!(zone.secondaries.iter().all(|s| s.lag == 0), "{zone:?}");
 
     let next_key = ws.path("certs/next.key");
-    let (ok, out) = run(Command::new(&openssl)
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&next_key));
-    assert!(ok, "{out}");
+    new_p256_key(&openssl, &next_key);
     manager.file_changed(&next_key);
     let staged_serial = manager.status().zones[0].serial;
     assert_ne!(staged_serial, before);
@@ -120,7 +103,7 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
 
     // A restart keeps the binding waiting (the state file says which serial it waits for).
     drop(manager);
-    let mut manager = start(&ws, clock.clone());
+    let mut manager = start_manager(&ws, clock.clone());
     assert_eq!(manager.status().zones[0].serial, staged_serial);
     let (state, ready_at, _, waiting) = binding(&manager);
     assert_eq!((state.as_str(), ready_at), ("staged", None));

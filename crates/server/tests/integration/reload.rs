@@ -3,17 +3,16 @@
 //! is served after a denial switch, a zone added and removed, a broken config, a changed
 //! `listen`).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::config::Config;
 use daned::manager::{Manager, ReloadOutcome, ReloadReport, SystemClock};
 use daned::xfr::TransferPolicy;
 use daned_sign::hickory_proto::rr::{Name, RecordType};
 
-use crate::support::{Workspace, run, tool};
+use crate::support::{Workspace, run, start_manager, tool};
 
 fn name(text: &str) -> Name {
     Name::from_ascii(text).unwrap()
@@ -48,8 +47,7 @@ fn write(ws: &Workspace, text: &str) {
 }
 
 fn start(ws: &Workspace) -> Manager {
-    let config = Config::load(&ws.config()).expect("config");
-    Manager::start(&config, Arc::new(SystemClock)).expect("zones start")
+    start_manager(ws, Arc::new(SystemClock))
 }
 
 fn reload(manager: &mut Manager) -> ReloadReport {
@@ -556,16 +554,13 @@ fn zone_file_path_change_by_reload() {
 
 // ---- Through the real binary ---------------------------------------------------------------
 
-fn trust_anchor_file(ws: &Workspace) -> std::path::PathBuf {
-    let out = ws.daned(&["ds", "--trust-anchor"]);
-    assert!(
-        out.status.success(),
-        "daned ds: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = ws.path("anchors.conf");
-    std::fs::write(&path, &out.stdout).unwrap();
-    path
+/// `dig ARGS` (no recursion, one try) against the server at `addr`; its whole output.
+fn dig_at(dig: &std::path::Path, addr: SocketAddr, args: &[&str]) -> String {
+    let (_, text) = run(Command::new(dig)
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "+norecurse", "+tries=1"])
+        .args(args));
+    text
 }
 
 /// `daned reload` end to end: a denial switch NSEC -> NSEC3 (dig sees the NSEC3PARAM and a
@@ -582,18 +577,7 @@ fn daned_reload_applies_the_config_file() {
     std::fs::write(ws.path("example.net.zone"), NET_ZONE).unwrap();
     write(&ws, &config_text("", "", MAIL, ""));
     let server = ws.serve();
-    let dig_at = |args: &[&str]| -> String {
-        let (_, text) = run(Command::new(&dig)
-            .arg(format!("@{}", server.addr.ip()))
-            .args([
-                "-p",
-                &server.addr.port().to_string(),
-                "+norecurse",
-                "+tries=1",
-            ])
-            .args(args));
-        text
-    };
+    let dig_at = |args: &[&str]| dig_at(&dig, server.addr, args);
     let soa_serial = |zone: &str| -> u32 {
         let text = dig_at(&["+short", zone, "SOA"]);
         text.split_whitespace()
@@ -628,7 +612,7 @@ fn daned_reload_applies_the_config_file() {
     assert!(soa_serial("example.com.") > before);
     let param = dig_at(&["+short", "example.com.", "NSEC3PARAM"]);
     assert_eq!(param.trim(), "1 0 0 -", "{param}");
-    let anchors = trust_anchor_file(&ws);
+    let anchors = ws.trust_anchor_file();
     let (_, text) = run(Command::new(&delv)
         .arg(format!("@{}", server.addr.ip()))
         .args(["-p", &server.addr.port().to_string()])
@@ -714,18 +698,7 @@ fn rfc1996_reload_notifies_new_secondary_allows_transfer_and_watches_new_certifi
     let ws = Workspace::example();
     write(&ws, &config_text("", "", MAIL, ""));
     let server = ws.serve();
-    let dig_at = |args: &[&str]| -> String {
-        let (_, text) = run(Command::new(&dig)
-            .arg(format!("@{}", server.addr.ip()))
-            .args([
-                "-p",
-                &server.addr.port().to_string(),
-                "+norecurse",
-                "+tries=1",
-            ])
-            .args(args));
-        text
-    };
+    let dig_at = |args: &[&str]| dig_at(&dig, server.addr, args);
     let axfr_soas = || {
         dig_at(&["example.com.", "AXFR"])
             .lines()
@@ -788,7 +761,15 @@ fn rfc1996_reload_notifies_new_secondary_allows_transfer_and_watches_new_certifi
     let second = new_cert("b");
     std::fs::write(ws.path("certs/www.pem"), &second).unwrap();
     server.wait_log("certificate change published", Duration::from_secs(20));
-    let after = tlsa();
+    // The manager logs the change just before it swaps the zone in: ask until it is served.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let after = tlsa();
+        if after != before || std::time::Instant::now() > deadline {
+            break after;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(
         after.starts_with("3 1 1") && after != before,
         "{before} -> {after}"

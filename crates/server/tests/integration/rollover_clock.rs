@@ -6,11 +6,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::config::Config;
 use daned::manager::{Clock, Manager, SystemClock, TokioClock};
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 
-use crate::support::{Workspace, run, tool};
+use crate::support::{Workspace, new_p256_key, run, start_manager, tool};
 
 const TTL: u32 = 60;
 const MARGIN: u32 = 30;
@@ -39,11 +38,6 @@ fn binding_state(manager: &Manager) -> (String, Option<u32>, bool) {
     (b.state.clone(), b.ready_at, b.ready)
 }
 
-fn start(ws: &Workspace, clock: Arc<TokioClock>) -> Manager {
-    let config = Config::load(&ws.config()).expect("config");
-    Manager::start(&config, clock).expect("zone starts")
-}
-
 /// RFC 7671 §8.1: "the new TLSA record is published ... at least two TTLs before the
 /// corresponding certificate is used", and the old one stays until caches forget it.
 #[tokio::test(start_paused = true)]
@@ -64,24 +58,14 @@ async fn rfc7671_s8_1_staged_rollover_under_an_injected_clock() {
 
     // The demo certificate is valid now; the clock starts at the real time for that reason.
     let clock = Arc::new(TokioClock::new(SystemClock.now()));
-    let mut manager = start(&ws, clock.clone());
+    let mut manager = start_manager(&ws, clock.clone());
     let before = served_tlsa(&manager);
     assert_eq!(before.len(), 1, "{before:?}");
     assert_eq!(binding_state(&manager).0, "steady");
 
     // Stage a next key: published beside the current one.
     let next_key = ws.path("certs/next.key");
-    let (ok, out) = run(Command::new(&openssl)
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&next_key));
-    assert!(ok, "{out}");
+    new_p256_key(&openssl, &next_key);
     manager.file_changed(&next_key);
     let staged = served_tlsa(&manager);
     assert_eq!(staged.len(), 2, "{staged:?}");
@@ -95,7 +79,7 @@ async fn rfc7671_s8_1_staged_rollover_under_an_injected_clock() {
     // A restart in the middle of the wait keeps the staging time.
     tokio::time::advance(Duration::from_secs(u64::from(TTL))).await;
     drop(manager);
-    let mut manager = start(&ws, clock.clone());
+    let mut manager = start_manager(&ws, clock.clone());
     let (state, ready_at_after, _) = binding_state(&manager);
     assert_eq!(state, "staged");
     assert_eq!(ready_at_after, Some(ready_at), "restart reset the wait");

@@ -12,13 +12,14 @@
 //! guard, also when an assertion fails.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::support::{Workspace, daned_bin, repo_root, tool};
+use crate::support::{
+    Guard, Workspace, daned_bin, free_port, now_secs, repo_root, run_bounded, tool,
+};
 
 /// TTL of the binding's TLSA records, seconds.
 const TTL: u64 = 2;
@@ -47,64 +48,6 @@ impl Tools {
     }
 }
 
-/// A child process killed (and reaped) when dropped.
-struct Guard {
-    child: Child,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `cmd` to completion within `timeout` (killed and a panic otherwise); returns whether it
-/// succeeded and its stdout followed by its stderr.
-fn run_bounded(cmd: &mut Command, timeout: Duration) -> (ExitStatus, String) {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let readers = [
-        child.stdout.take().map(|mut out| {
-            std::thread::spawn(move || {
-                let mut text = Vec::new();
-                let _ = out.read_to_end(&mut text);
-                text
-            })
-        }),
-        child.stderr.take().map(|mut err| {
-            std::thread::spawn(move || {
-                let mut text = Vec::new();
-                let _ = err.read_to_end(&mut text);
-                text
-            })
-        }),
-    ];
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for a child") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut text = String::new();
-    for reader in readers.into_iter().flatten() {
-        let bytes = reader.join().expect("output reader");
-        text.push_str(&String::from_utf8_lossy(&bytes));
-    }
-    (status, text)
-}
-
 /// Polls `probe` every 200 ms until it gives a value, at most `timeout`.
 fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -115,25 +58,6 @@ fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) 
         assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// A port on 127.0.0.1 that is free for both UDP and TCP right now.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
-        let port = udp.local_addr().expect("local addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP on 127.0.0.1");
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
 }
 
 /// `openssl ARGS` in `dir`, which must succeed.

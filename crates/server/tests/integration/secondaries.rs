@@ -5,12 +5,11 @@
 //! Every secondary runs in its own temporary directory on a free 127.0.0.1 port, is killed on
 //! drop, and every wait is bounded.
 
-use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, Workspace, run, tool};
+use crate::support::{Server, Workspace, free_port, now_secs, run, tool, tools_required};
 
 /// The shared secret (base64 of "daned-secondaries-test-key-32byte").
 const SECRET: &str = "ZGFuZWQtc2Vjb25kYXJpZXMtdGVzdC1rZXktMzJieXRl";
@@ -20,11 +19,6 @@ const PROPAGATION: Duration = Duration::from_secs(20);
 
 /// A free UDP+TCP port on 127.0.0.1 (bound and released; the race with another process
 /// taking it in between is accepted in tests).
-fn free_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("addr").port()
-}
-
 /// The daned config: the example zone with `secondaries` and an allow-transfer entry for
 /// 127.0.0.1 with the key (so `dig -y` may transfer).
 fn write_config(ws: &Workspace, secondary_ports: &[u16], debounce_ms: u64) {
@@ -567,10 +561,7 @@ fn rfc1996_secondaries_follow_notify_and_serve_validated_tlsa() {
     let chosen: Vec<u16> = (0..kinds.len()).map(|_| free_port()).collect();
     write_config(&ws, &chosen, 100);
     let server = ws.serve();
-    let anchors = ws.path("anchors.conf");
-    let out = ws.daned(&["ds", "--trust-anchor"]);
-    assert!(out.status.success());
-    std::fs::write(&anchors, &out.stdout).unwrap();
+    let anchors = ws.trust_anchor_file();
 
     let mut secondaries = Vec::new();
     for ((name, start), port) in kinds.iter().zip(&chosen) {
@@ -578,7 +569,7 @@ fn rfc1996_secondaries_follow_notify_and_serve_validated_tlsa() {
             secondaries.push(secondary);
         }
     }
-    assert!(std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1") || secondaries.len() == 3);
+    assert!(!tools_required() || secondaries.len() == 3);
     let serial = daned_serial(&dig_bin, &server);
     for secondary in &secondaries {
         // The initial load is the secondary's own bootstrap. Knot retries a failed bootstrap
@@ -686,12 +677,6 @@ fn wait_status(
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// RFC 7671 §8.1 with a real secondary: the next key is published "at least two Times to Live
@@ -819,7 +804,7 @@ fn rfc5936_s2_2_100k_name_zone_reaches_knot_and_nsd_completely() {
     .into_iter()
     .flatten()
     .collect();
-    assert!(std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1") || secondaries.len() == 2);
+    assert!(!tools_required() || secondaries.len() == 2);
     for secondary in &secondaries {
         secondary.wait_serial(&dig_bin, serial, Duration::from_secs(120));
     }
@@ -895,7 +880,7 @@ fn rfc1995_ixfr_after_rotation_for_dig_and_bind() {
     let server = ws.serve();
     let named_dir = scratch.path().join("bind");
     let named = bind(&named_dir, server.addr.port(), port);
-    assert!(std::env::var("DANED_REQUIRE_TOOLS").as_deref() != Ok("1") || named.is_some());
+    assert!(!tools_required() || named.is_some());
     let serial = daned_serial(&dig_bin, &server);
     if let Some(named) = &named {
         named.wait_serial(&dig_bin, serial, Duration::from_secs(60));

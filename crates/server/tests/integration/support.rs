@@ -1,11 +1,15 @@
 //! Shared test support: a `daned` process in a temporary directory, and external tools.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use daned::config::Config;
+use daned::manager::{Clock, Manager};
 
 /// The repository root (two levels above this crate).
 pub(crate) fn repo_root() -> PathBuf {
@@ -26,7 +30,7 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        if std::env::var("DANED_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        if tools_required() {
             panic!("required tool `{name}` is not installed (DANED_REQUIRE_TOOLS=1)");
         }
         eprintln!(
@@ -35,6 +39,11 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
         );
     }
     found
+}
+
+/// Whether missing tools fail the tests (`DANED_REQUIRE_TOOLS=1`, as in CI) rather than skip.
+pub(crate) fn tools_required() -> bool {
+    std::env::var("DANED_REQUIRE_TOOLS").as_deref() == Ok("1")
 }
 
 /// A scratch directory with a config serving the example zone (copied from the repository) on
@@ -99,6 +108,20 @@ ttl = "300"
         self.dir.path().join(rel)
     }
 
+    /// Writes what `daned ds --trust-anchor` prints to `anchors.conf` (a trust anchor file for
+    /// delv and unbound) and returns its path; the test fails if the command does.
+    pub(crate) fn trust_anchor_file(&self) -> PathBuf {
+        let out = self.daned(&["ds", "--trust-anchor"]);
+        assert!(
+            out.status.success(),
+            "daned ds: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = self.path("anchors.conf");
+        std::fs::write(&path, &out.stdout).unwrap();
+        path
+    }
+
     /// Runs `daned ARGS... -c daned.toml` to completion.
     pub(crate) fn daned(&self, args: &[&str]) -> Output {
         Command::new(daned_bin())
@@ -113,12 +136,17 @@ ttl = "300"
 
     /// Starts `daned serve` and waits (bounded) until it listens.
     pub(crate) fn serve(&self) -> Server {
-        Server::start(self, Duration::from_secs(60))
+        Server::start(self, Duration::from_secs(60), "info")
+    }
+
+    /// [`Self::serve`] with `RUST_LOG` set to `filter` (to see a module's debug lines).
+    pub(crate) fn serve_logging(&self, filter: &str) -> Server {
+        Server::start(self, Duration::from_secs(60), filter)
     }
 
     /// [`Self::serve`] for a zone whose signing at start may take longer than a minute.
     pub(crate) fn serve_within(&self, timeout: Duration) -> Server {
-        Server::start(self, timeout)
+        Server::start(self, timeout, "info")
     }
 }
 
@@ -132,12 +160,12 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(ws: &Workspace, timeout: Duration) -> Self {
+    fn start(ws: &Workspace, timeout: Duration, log_filter: &str) -> Self {
         let mut child = Command::new(daned_bin())
             .args(["serve", "--threads", "2", "-c"])
             .arg(ws.config())
             .current_dir(ws.dir.path())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -244,4 +272,114 @@ pub(crate) fn run(cmd: &mut Command) -> (bool, String) {
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
+}
+
+/// A command's stdout followed by its stderr.
+pub(crate) fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `cmd` to completion within `timeout` (killed and a panic otherwise); returns its exit
+/// status and its stdout followed by its stderr.
+pub(crate) fn run_bounded(cmd: &mut Command, timeout: Duration) -> (ExitStatus, String) {
+    let (status, out, err) = run_split(cmd, timeout);
+    (status, out + &err)
+}
+
+/// Like [`run_bounded`], with stdout and stderr apart.
+pub(crate) fn run_split(cmd: &mut Command, timeout: Duration) -> (ExitStatus, String, String) {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    // Both pipes are read while the child runs, so that it never blocks on a full one.
+    let out = child.stdout.take().map(read_to_string_in_thread);
+    let err = child.stderr.take().map(read_to_string_in_thread);
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let join = |h: Option<JoinHandle<String>>| {
+        h.map(|h| h.join().expect("output reader"))
+            .unwrap_or_default()
+    };
+    (status, join(out), join(err))
+}
+
+/// Reads `pipe` to its end on a thread of its own; the text (lossy UTF-8).
+fn read_to_string_in_thread(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = pipe.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    })
+}
+
+/// A child process killed (and reaped) when dropped.
+pub(crate) struct Guard {
+    /// The process.
+    pub(crate) child: Child,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port on 127.0.0.1 that is free for both UDP and TCP right now.
+pub(crate) fn free_port() -> u16 {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+        let port = udp.local_addr().expect("local addr").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP on 127.0.0.1");
+}
+
+/// The wall clock in seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// The zones of the workspace's config, started in-process on `clock` (no sockets).
+pub(crate) fn start_manager(ws: &Workspace, clock: Arc<dyn Clock>) -> Manager {
+    let config = Config::load(&ws.config()).expect("config");
+    Manager::start(&config, clock).expect("zones start")
+}
+
+/// Writes a new EC P-256 private key (PEM) to `path` with `openssl genpkey`, which must succeed.
+pub(crate) fn new_p256_key(openssl: &Path, path: &Path) {
+    let (ok, out) = run(Command::new(openssl)
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(path));
+    assert!(ok, "{out}");
 }
