@@ -449,6 +449,7 @@ impl Manager {
     pub fn file_changed(&mut self, path: &Path) {
         let now = self.clock.now();
         let mut deltas = Vec::new();
+        let mut published = Vec::new();
         for (index, rt) in self
             .zones
             .iter_mut()
@@ -460,16 +461,14 @@ impl Manager {
             let started = std::time::Instant::now();
             match blocking(|| rt.update_bindings(now, &self.rng)) {
                 Ok(Some(delta)) => {
-                    tracing::info!(
-                        zone = %origin,
-                        path = %path.display(),
+                    published.push((
+                        origin,
                         from,
-                        to = delta.to_serial,
-                        removed = delta.removed.len(),
-                        added = delta.added.len(),
-                        elapsed_us = started.elapsed().as_micros() as u64,
-                        "certificate change published"
-                    );
+                        delta.to_serial,
+                        delta.removed.len(),
+                        delta.added.len(),
+                        started.elapsed().as_micros() as u64,
+                    ));
                     deltas.push((index, delta));
                 }
                 Ok(None) => {
@@ -481,6 +480,20 @@ impl Manager {
             }
         }
         self.record_and_publish(deltas);
+        // Logged once the new versions are served: a hook or test that waits for this line
+        // and then queries sees the new records.
+        for (zone, from, to, removed, added, elapsed_us) in published {
+            tracing::info!(
+                zone = %zone,
+                path = %path.display(),
+                from,
+                to,
+                removed,
+                added,
+                elapsed_us,
+                "certificate change published"
+            );
+        }
     }
 
     /// Every certificate and next-key file of every zone, for the watcher.
