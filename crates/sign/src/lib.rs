@@ -86,6 +86,7 @@
 
 pub mod bindkey;
 pub mod civil;
+pub mod dane;
 mod error;
 pub mod keys;
 pub mod lifecycle;
