@@ -8,7 +8,7 @@
 //!
 //! `etc/example.toml` documents every setting with its default.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -255,19 +255,110 @@ pub use daned_sign::nsec3::Denial;
 pub struct TlsaBinding {
     /// The binding's name, unique within its zone (used by `daned status` and `wait-ready`).
     pub name: String,
-    /// The certificate (chain) file (absolute).
-    pub certificate: PathBuf,
+    /// The certificates the service presents, each published and rolled over on its own: one
+    /// (`certificate`, `next-key`), or several (`certificates`), e.g. an RSA and an ECDSA one.
+    pub certificates: Vec<CertificateSource>,
     /// The owner names, absolute, inside the zone, in file order without duplicates.
     pub owners: Vec<Name>,
     /// Usage, selector and matching type, range-checked.
     pub spec: TlsaSpec,
     /// TTL of the TLSA records, in seconds.
     pub ttl: u32,
+    /// Extra wait on top of 2 × TTL before a staged key is ready, in seconds.
+    pub rollover_margin: u32,
+    /// How the servers behind the records are checked (`probe*` keys).
+    pub probe: ProbeConfig,
+}
+
+/// One certificate of a binding and its optional staged next key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateSource {
+    /// The certificate (chain) file (absolute).
+    pub file: PathBuf,
     /// A staged next key (public key, private key, CSR or certificate) published beside the
     /// current one before it is deployed (RFC 7671 §8.1); absolute.
     pub next_key: Option<PathBuf>,
-    /// Extra wait on top of 2 × TTL before a staged key is ready, in seconds.
-    pub rollover_margin: u32,
+}
+
+/// The `probe*` keys of a binding: which servers daned connects to, to see the certificate
+/// they present.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// Whether the binding is probed at all (`probe`, default true).
+    pub enabled: bool,
+    /// The addresses probed (`probe-addresses`); `None`: the host's A and AAAA records in the
+    /// zone.
+    pub addresses: Option<Vec<std::net::IpAddr>>,
+    /// How often (`probe-interval`, seconds).
+    pub interval: u32,
+    /// The dialogue per TLSA port where the port's default is not wanted (`probe-protocol`).
+    pub protocols: BTreeMap<u16, ProbeProtocol>,
+    /// The port connected to instead of the TLSA port (`probe-port`): a port forward, a test.
+    pub ports: BTreeMap<u16, u16>,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            addresses: None,
+            interval: 300,
+            protocols: BTreeMap::new(),
+            ports: BTreeMap::new(),
+        }
+    }
+}
+
+impl ProbeConfig {
+    /// The dialogue spoken on TLSA port `port`: `probe-protocol`, else the port's usual one.
+    pub fn protocol(&self, port: u16) -> ProbeProtocol {
+        self.protocols
+            .get(&port)
+            .copied()
+            .unwrap_or_else(|| ProbeProtocol::for_port(port))
+    }
+
+    /// The port connected to for TLSA port `port`.
+    pub fn connect_port(&self, port: u16) -> u16 {
+        self.ports.get(&port).copied().unwrap_or(port)
+    }
+}
+
+/// What the probe says before the TLS handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ProbeProtocol {
+    /// SMTP, then STARTTLS (RFC 3207): ports 25 and 587.
+    Smtp,
+    /// IMAP, then STARTTLS (RFC 9051 §6.2.1): port 143.
+    Imap,
+    /// POP3, then STLS (RFC 2595 §4): port 110.
+    Pop3,
+    /// TLS from the first byte: 465 (RFC 8314), 993, 995, 443 and every other port.
+    Tls,
+}
+
+impl ProbeProtocol {
+    /// The usual dialogue of `port`.
+    pub fn for_port(port: u16) -> Self {
+        match port {
+            25 | 587 => Self::Smtp,
+            143 => Self::Imap,
+            110 => Self::Pop3,
+            _ => Self::Tls,
+        }
+    }
+
+    /// The lowercase name, as the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Smtp => "smtp",
+            Self::Imap => "imap",
+            Self::Pop3 => "pop3",
+            Self::Tls => "tls",
+        }
+    }
 }
 
 /// A configuration that could not be used. Every variant names the file.
@@ -910,7 +1001,8 @@ enum DenialSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct TlsaBindingSpec {
     name: String,
-    certificate: PathBuf,
+    certificate: Option<PathBuf>,
+    certificates: Option<Vec<CertificateSpec>>,
     names: Option<Vec<String>>,
     host: Option<String>,
     ports: Option<Vec<u16>>,
@@ -927,6 +1019,31 @@ struct TlsaBindingSpec {
     next_key: Option<PathBuf>,
     #[serde(default = "default_rollover_margin")]
     rollover_margin: Seconds,
+    #[serde(default = "default_true")]
+    probe: bool,
+    probe_addresses: Option<Vec<String>>,
+    #[serde(default = "default_probe_interval")]
+    probe_interval: Seconds,
+    #[serde(default)]
+    probe_protocol: BTreeMap<String, ProbeProtocol>,
+    #[serde(default)]
+    probe_port: BTreeMap<String, u16>,
+}
+
+/// One entry of `certificates = [{ file = "...", next-key = "..." }, ...]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct CertificateSpec {
+    file: PathBuf,
+    next_key: Option<PathBuf>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_probe_interval() -> Seconds {
+    Seconds(300)
 }
 
 fn default_rollover_margin() -> Seconds {
@@ -1531,16 +1648,118 @@ impl TlsaBindingSpec {
         if self.ttl.0 > MAX_TTL {
             return Err(format!("{label}: ttl {} is above {MAX_TTL} s", self.ttl.0));
         }
+        let certificates = match (self.certificate, self.certificates) {
+            (Some(file), None) => vec![CertificateSource {
+                file: dir.join(file),
+                next_key: self.next_key.map(|p| dir.join(p)),
+            }],
+            (None, Some(list)) => {
+                if self.next_key.is_some() {
+                    return Err(format!(
+                        "{label}: with certificates, give each one's next-key in its entry"
+                    ));
+                }
+                if list.is_empty() {
+                    return Err(format!("{label}: certificates is empty"));
+                }
+                let list: Vec<CertificateSource> = list
+                    .into_iter()
+                    .map(|c| CertificateSource {
+                        file: dir.join(c.file),
+                        next_key: c.next_key.map(|p| dir.join(p)),
+                    })
+                    .collect();
+                for (i, c) in list.iter().enumerate() {
+                    if list[..i].iter().any(|o| o.file == c.file) {
+                        return Err(format!(
+                            "{label}: certificate {} is listed twice",
+                            c.file.display()
+                        ));
+                    }
+                }
+                list
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{label}: give either certificate or certificates, not both"
+                ));
+            }
+            (None, None) => {
+                return Err(format!("{label}: give certificate (or certificates)"));
+            }
+        };
+        let probe = probe_config(
+            &label,
+            self.probe,
+            self.probe_addresses,
+            self.probe_interval,
+            self.probe_protocol,
+            self.probe_port,
+        )?;
         Ok(TlsaBinding {
             name: self.name,
-            certificate: dir.join(self.certificate),
+            certificates,
             owners: unique,
             spec,
             ttl: self.ttl.0,
-            next_key: self.next_key.map(|p| dir.join(p)),
             rollover_margin: self.rollover_margin.0,
+            probe,
         })
     }
+}
+
+/// The typed `probe*` keys of a binding.
+fn probe_config(
+    label: &str,
+    enabled: bool,
+    addresses: Option<Vec<String>>,
+    interval: Seconds,
+    protocols: BTreeMap<String, ProbeProtocol>,
+    ports: BTreeMap<String, u16>,
+) -> Result<ProbeConfig, String> {
+    let port_key = |key: &str, what: &str| {
+        key.parse::<u16>()
+            .ok()
+            .filter(|port| *port != 0)
+            .ok_or_else(|| format!("{label}: {what}: {key:?} is not a port number"))
+    };
+    let addresses = addresses
+        .map(|list| {
+            list.iter()
+                .map(|text| {
+                    text.parse::<std::net::IpAddr>().map_err(|_| {
+                        format!("{label}: probe-addresses: {text:?} is not an IP address")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    if interval.0 < 10 {
+        return Err(format!(
+            "{label}: probe-interval {} s is below 10 s",
+            interval.0
+        ));
+    }
+    let protocols = protocols
+        .into_iter()
+        .map(|(key, protocol)| Ok((port_key(&key, "probe-protocol")?, protocol)))
+        .collect::<Result<_, String>>()?;
+    let ports = ports
+        .into_iter()
+        .map(|(key, port)| {
+            if port == 0 {
+                return Err(format!("{label}: probe-port: port 0 for {key}"));
+            }
+            Ok((port_key(&key, "probe-port")?, port))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(ProbeConfig {
+        enabled,
+        addresses,
+        interval: interval.0,
+        protocols,
+        ports,
+    })
 }
 
 /// A binding name: it appears in `daned status`, `wait-ready` and state file names.
@@ -1676,7 +1895,10 @@ mod tests {
             zone.tlsa,
             vec![TlsaBinding {
                 name: "mail".to_owned(),
-                certificate: etc.join("../zones/certs/mail.example.com.pem"),
+                certificates: vec![CertificateSource {
+                    file: etc.join("../zones/certs/mail.example.com.pem"),
+                    next_key: None,
+                }],
                 owners: vec![
                     name("_25._tcp.mail.example.com."),
                     name("_465._tcp.mail.example.com."),
@@ -1684,8 +1906,11 @@ mod tests {
                 ],
                 spec: TlsaSpec::default(),
                 ttl: 3600,
-                next_key: None,
                 rollover_margin: 300,
+                probe: ProbeConfig {
+                    enabled: false,
+                    ..ProbeConfig::default()
+                },
             }]
         );
     }
@@ -1761,7 +1986,10 @@ mod tests {
             vec![
                 TlsaBinding {
                     name: "web".to_owned(),
-                    certificate: dir.join("certs/www.pem"),
+                    certificates: vec![CertificateSource {
+                        file: dir.join("certs/www.pem"),
+                        next_key: Some(dir.join("certs/www.key.next")),
+                    }],
                     // The duplicate owner (differing only in case) is listed once.
                     owners: vec![name("_443._tcp.www.example.net."), name("example.net.")],
                     spec: TlsaSpec {
@@ -1770,20 +1998,23 @@ mod tests {
                         matching: 2
                     },
                     ttl: 600,
-                    next_key: Some(dir.join("certs/www.key.next")),
                     rollover_margin: 120,
+                    probe: ProbeConfig::default(),
                 },
                 TlsaBinding {
                     name: "quic".to_owned(),
-                    certificate: PathBuf::from("/etc/ssl/quic.pem"),
+                    certificates: vec![CertificateSource {
+                        file: PathBuf::from("/etc/ssl/quic.pem"),
+                        next_key: None,
+                    }],
                     owners: vec![
                         name("_443._udp.www.example.net."),
                         name("_8443._udp.www.example.net."),
                     ],
                     spec: TlsaSpec::default(),
                     ttl: 1800,
-                    next_key: None,
                     rollover_margin: 300,
+                    probe: ProbeConfig::default(),
                 },
             ]
         );
@@ -2528,7 +2759,7 @@ mod tests {
         assert_eq!(config.server.state_dir, PathBuf::from("/abs/state"));
         assert_eq!(config.zones[0].file, PathBuf::from("/etc/daned/../zones/z"));
         assert_eq!(
-            config.zones[0].tlsa[0].certificate,
+            config.zones[0].tlsa[0].certificates[0].file,
             PathBuf::from("/etc/daned/certs/m.pem")
         );
         // Defaults are relative too.
@@ -2544,7 +2775,7 @@ mod tests {
         assert_eq!(config.path, path);
         assert_eq!(config.server.key_dir, dir.path().join("k"));
         assert_eq!(
-            config.zones[0].tlsa[0].certificate,
+            config.zones[0].tlsa[0].certificates[0].file,
             dir.path().join("certs/m.pem")
         );
     }

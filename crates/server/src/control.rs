@@ -113,6 +113,16 @@ pub enum Request {
         /// `csk`, `ksk` or `zsk`.
         role: String,
     },
+    /// Probe the servers behind the TLSA records now; answered with the status of the probed
+    /// bindings once every probe finished.
+    Probe {
+        /// Only the bindings of this name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        binding: Option<String>,
+        /// Only this zone's bindings.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
+    },
 }
 
 /// A response to one [`Request`].
@@ -163,6 +173,10 @@ pub struct ZoneReload {
     /// The zone's settings that changed in the config file (`"changed"`, left out when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
+    /// The bindings' rollover events since the last reload and their unusable files
+    /// (`"events"`, left out when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<crate::status::BindingEvent>,
 }
 
 /// What a reload did.
@@ -543,6 +557,9 @@ pub fn render_status_at(report: &StatusReport, now: u32, out: &mut dyn Write) ->
             zone.last_error.as_deref().unwrap_or("-"),
         )?;
         render_secondaries(zone, now, out)?;
+        for (i, reason) in zone.unprotected.iter().enumerate() {
+            row(out, 2, if i == 0 { "NOT PROTECTING" } else { "" }, reason)?;
+        }
         if zone.bindings.is_empty() {
             row(out, 2, "bindings", "none")?;
         }
@@ -687,6 +704,126 @@ fn render_reload_zones(zones: &[ZoneReload], out: &mut dyn Write) -> io::Result<
                 z.changed.join(", ")
             )?;
         }
+        for event in &z.events {
+            let label = match event.kind.as_str() {
+                "error" => "ERROR",
+                "unsafe-switch" => "UNSAFE SWITCH",
+                other => other,
+            };
+            writeln!(
+                out,
+                "{:width$}  binding {}: {label}: {}",
+                "", event.binding, event.text
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// What `daned probe` found, as its exit status says it (documented in `daned probe --help`
+/// and README.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProbeVerdict {
+    /// Every target presents the key in use or the staged next key (exit 0).
+    Good,
+    /// A target could not be checked: unreachable, no STARTTLS, TLS error (exit 3).
+    Unchecked,
+    /// A target still presents a replaced key, whose record stays until it presents the new
+    /// one (exit 4).
+    Old,
+    /// A target presents a key no published record matches (exit 1).
+    Mismatch,
+}
+
+impl ProbeVerdict {
+    /// The exit status of `daned probe`.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Good => 0,
+            Self::Mismatch => 1,
+            Self::Unchecked => 3,
+            Self::Old => 4,
+        }
+    }
+}
+
+/// The worst result among the targets of `report`'s bindings.
+pub fn probe_verdict(report: &StatusReport) -> ProbeVerdict {
+    report
+        .zones
+        .iter()
+        .flat_map(|z| &z.bindings)
+        .flat_map(|b| &b.targets)
+        .map(|t| match t.result.as_str() {
+            "current" | "next" => ProbeVerdict::Good,
+            "old" => ProbeVerdict::Old,
+            "mismatch" => ProbeVerdict::Mismatch,
+            _ => ProbeVerdict::Unchecked,
+        })
+        .max()
+        .unwrap_or(ProbeVerdict::Good)
+}
+
+/// Prints one row per probed target: zone, binding, certificate, target, result and detail;
+/// then, per zone, why its records do not protect mail yet.
+///
+/// # Errors
+///
+/// Only those of `out`.
+pub fn render_probe(report: &StatusReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut rows = 0;
+    for zone in &report.zones {
+        for b in &zone.bindings {
+            if !b.probing {
+                writeln!(out, "{} {}: probe off (probe = false)", zone.origin, b.name)?;
+                continue;
+            }
+            if b.targets.is_empty() {
+                writeln!(
+                    out,
+                    "{} {}: no target (the host has no A/AAAA record in the zone; set probe-addresses)",
+                    zone.origin, b.name
+                )?;
+            }
+            for t in &b.targets {
+                rows += 1;
+                let detail = match t.result.as_str() {
+                    "current" | "next" | "old" => format!(
+                        "presents 3 1 1 {}{}",
+                        t.presented.as_deref().unwrap_or("?"),
+                        t.presented_not_after
+                            .as_deref()
+                            .map(|n| format!(", valid until {n}"))
+                            .unwrap_or_default()
+                    ),
+                    _ => t.reason.clone().unwrap_or_default(),
+                };
+                writeln!(
+                    out,
+                    "{} {} {} {} {:<11} {detail}",
+                    zone.origin, b.name, b.certificate, t.target, t.result
+                )?;
+            }
+            if !b.held.is_empty() {
+                writeln!(
+                    out,
+                    "{} {}: kept past its hold-down until every target presents the key in use: {}",
+                    zone.origin,
+                    b.name,
+                    b.held.join(", ")
+                )?;
+            }
+        }
+        for reason in &zone.unprotected {
+            writeln!(
+                out,
+                "{}: the published records do not protect mail yet: {reason}",
+                zone.origin
+            )?;
+        }
+    }
+    if rows == 0 {
+        writeln!(out, "no target probed")?;
     }
     Ok(())
 }
@@ -694,6 +831,28 @@ fn render_reload_zones(zones: &[ZoneReload], out: &mut dyn Write) -> io::Result<
 /// Whether any zone's reload failed (for the CLI's exit status).
 pub fn reload_failed(zones: &[ZoneReload]) -> bool {
     zones.iter().any(|z| z.outcome.failed())
+}
+
+/// The exit status of `daned reload`: 1 when the config or a zone failed (nothing changed
+/// for it), 3 when a binding's certificate or next-key file is unusable (its last good records
+/// stay), 4 when a key changed without being staged (an unsafe switch), else 0. The contrib
+/// hooks pass these on, so certbot reports a failed deploy.
+pub fn reload_exit_code(zones: &[ZoneReload]) -> u8 {
+    let kinds = || {
+        zones
+            .iter()
+            .flat_map(|z| &z.events)
+            .map(|e| e.kind.as_str())
+    };
+    if reload_failed(zones) {
+        1
+    } else if kinds().any(|k| k == "error") {
+        3
+    } else if kinds().any(|k| k == "unsafe-switch") {
+        4
+    } else {
+        0
+    }
 }
 
 /// Formats seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -943,6 +1102,7 @@ impl Ctx {
             Request::DsSeen { zone, key_tag } => {
                 self.keys(&zone, Some(KeyAction::DsSeen(key_tag))).await
             }
+            Request::Probe { binding, zone } => self.probe(binding, zone.as_deref()).await,
             Request::KeyRollover { zone, role } => match crate::state::parse_role(&role) {
                 Some(role) => self.keys(&zone, Some(KeyAction::Roll(role))).await,
                 None => Response::error(
@@ -986,6 +1146,33 @@ impl Ctx {
         }
     }
 
+    /// `probe`: the status of the probed bindings once their probes finished.
+    async fn probe(&self, binding: Option<String>, zone: Option<&str>) -> Response {
+        let zone = match zone.map(Name::from_str_relaxed).transpose() {
+            Ok(zone) => zone.map(|mut name| {
+                name.set_fqdn(true);
+                name
+            }),
+            Err(error) => {
+                return Response::error(ErrorReason::BadRequest, format!("bad zone name: {error}"));
+            }
+        };
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Probe {
+            zone,
+            binding,
+            reply,
+        };
+        if self.commands.send(command).await.is_err() {
+            return unavailable();
+        }
+        match rx.await {
+            Ok(Ok(report)) => Response::Status(report),
+            Ok(Err(message)) => Response::error(ErrorReason::UnknownBinding, message),
+            Err(_) => unavailable(),
+        }
+    }
+
     async fn reload(&self) -> Response {
         let (reply, rx) = oneshot::channel();
         // A failed send hands the command (and the reply sender) back: drop it before waiting.
@@ -1006,6 +1193,7 @@ impl Ctx {
                         zone: z.zone.to_string(),
                         outcome: z.outcome,
                         changed: z.changed,
+                        events: z.events,
                     })
                     .collect(),
                 restart_needed: report.restart_needed,
@@ -1264,6 +1452,49 @@ fn render_binding(b: &BindingStatus, now: u32, out: &mut dyn Write) -> io::Resul
         (Some(t), false) => when(t, now),
     };
     row(out, 4, "ready at", &ready)?;
+    if !b.held.is_empty() {
+        row(
+            out,
+            4,
+            "held",
+            &format!(
+                "{} (kept past its hold-down: a target does not present the key in use)",
+                b.held.join(", ")
+            ),
+        )?;
+    }
+    if !b.probing {
+        row(out, 4, "probe", "off")?;
+    } else if b.targets.is_empty() {
+        row(
+            out,
+            4,
+            "probe",
+            "no target (no A/AAAA for the host; see probe-addresses)",
+        )?;
+    }
+    for (i, t) in b.targets.iter().enumerate() {
+        let detail = match t.result.as_str() {
+            "mismatch" => format!(
+                "MISMATCH: presents 3 1 1 {}, which no published record matches",
+                t.presented.as_deref().unwrap_or("?")
+            ),
+            "not-probed" => "not probed yet".to_owned(),
+            "current" | "next" | "old" => t.result.clone(),
+            other => format!("{other}: {}", t.reason.as_deref().unwrap_or("")),
+        };
+        let at = t
+            .probed_at
+            .as_deref()
+            .map(|at| format!(" (probed {at})"))
+            .unwrap_or_default();
+        row(
+            out,
+            4,
+            if i == 0 { "probe" } else { "" },
+            &format!("{} {detail}{at}", t.target),
+        )?;
+    }
     row(out, 4, "last error", b.last_error.as_deref().unwrap_or("-"))
 }
 

@@ -13,6 +13,7 @@ pub mod manager;
 pub mod metrics;
 pub mod notify;
 pub mod parent;
+pub mod probe;
 pub mod propagation;
 pub mod query;
 pub mod rollover;

@@ -45,8 +45,11 @@ enum Command {
         config: ConfigArg,
     },
     /// Ask the running daemon to re-read its config file, zone files and certificates; returns
-    /// once the new versions are served, with each zone's serial (exit 1 if the config file is
-    /// invalid, which changes nothing, or a zone failed to reload). Settings that need a
+    /// once the new versions are served, with each zone's serial and each binding's events
+    /// since the last reload (staged, ready, switched, unsafe switch, error). Exit status: 1
+    /// the config file is invalid (nothing changes) or a zone failed to reload; 3 a binding's
+    /// certificate or next-key file is unusable (its last good records stay); 4 a key changed
+    /// without being staged first (an unsafe switch); 0 otherwise. Settings that need a
     /// restart (listen, control-socket, control-mode, key-dir, state-dir, metrics-listen,
     /// log-format) are named in a warning and keep their running values.
     Reload {
@@ -114,6 +117,24 @@ enum Command {
         #[arg(value_parser = ["csk", "ksk", "zsk"])]
         role: String,
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect to the servers behind BINDING's TLSA records (every binding's without it) now
+    /// and print what each presents: current, next, old, mismatch, no-starttls, tls-error or
+    /// unreachable. Exit status: 0 every target presents the key in use or the staged next
+    /// key; 1 a target presents a key no published record matches (DANE senders fail now);
+    /// 3 a target could not be checked; 4 a target still presents a replaced key (its record
+    /// stays published until it presents the new one: reload that server).
+    Probe {
+        #[command(flatten)]
+        control: ControlArg,
+        /// The binding's name from the config (all bindings without it).
+        binding: Option<String>,
+        /// Only this zone's bindings.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Print JSON (the probed bindings' status) instead of rows.
         #[arg(long)]
         json: bool,
     },
@@ -321,11 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match response {
                 control::Response::Reloaded(answer) => {
                     control::render_reload(&answer, &mut out)?;
-                    Ok(if control::reload_failed(&answer.zones) {
-                        ExitCode::FAILURE
-                    } else {
-                        ExitCode::SUCCESS
-                    })
+                    Ok(ExitCode::from(control::reload_exit_code(&answer.zones)))
                 }
                 other => control_failure(other),
             }
@@ -384,6 +401,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 } else {
                     ExitCode::FAILURE
                 }),
+                other => control_failure(other),
+            }
+        }
+        Command::Probe {
+            control,
+            binding,
+            zone,
+            json,
+        } => {
+            let request = control::Request::Probe { binding, zone };
+            let response = control::request(&control.socket()?, &request, PROBE_TIMEOUT)?;
+            let mut out = io::stdout().lock();
+            match response {
+                control::Response::Status(report) => {
+                    if json {
+                        serde_json::to_writer_pretty(&mut out, &report)?;
+                        writeln!(out)?;
+                    } else {
+                        control::render_probe(&report, &mut out)?;
+                    }
+                    Ok(ExitCode::from(control::probe_verdict(&report).exit_code()))
+                }
                 other => control_failure(other),
             }
         }
@@ -572,6 +611,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// How long a control request may take beyond its own wait (a reload signs).
 const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long `daned probe` waits: every probe ends within its 60 s limit, queued behind at
+/// most a few others.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// `daned keys`, `ds-seen`, `key-rollover`: one request, the zone's keys printed.
 fn keys_command(
@@ -608,6 +650,61 @@ fn control_failure(response: control::Response) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
+/// TLSA parameter choices that break at a renewal (RFC 7671 §5 and §8), as `daned check`
+/// warns about them for one certificate of `binding`.
+fn tlsa_advice(
+    binding: &daned::config::TlsaBinding,
+    source: &daned::config::CertificateSource,
+    chain: &[Vec<u8>],
+) -> Vec<String> {
+    let spec = binding.spec;
+    let label = format!(
+        "{}: binding {:?} ({} {} {})",
+        source.file.display(),
+        binding.name,
+        spec.usage,
+        spec.selector,
+        spec.matching
+    );
+    let mut advice = Vec::new();
+    if spec.usage == 3 && spec.selector == 0 {
+        advice.push(format!(
+            "{label}: selector 0 publishes the whole certificate, which changes at every \
+             renewal even when the key stays: each renewal is then a key change that must be \
+             staged 2 x TTL ahead. `3 1 1` (the key alone) survives renewals that keep the key \
+             (RFC 7671 §5.1, RFC 7672 §3.1.1)"
+        ));
+    }
+    if matches!(spec.usage, 0 | 2)
+        && let Some((subject, self_issued)) = chain
+            .get(1)
+            .and_then(|ta| daned_sign::dane::subject_and_self_issued(ta))
+        && !self_issued
+    {
+        let rotating = [
+            "Let's Encrypt",
+            "ZeroSSL",
+            "Google Trust Services",
+            "Sectigo",
+        ]
+        .iter()
+        .find(|ca| subject.contains(*ca));
+        let why = match rotating {
+            Some(ca) => {
+                format!("{ca} issues from several intermediates and changes them without notice")
+            }
+            None => "a CA may issue the next certificate from another intermediate".to_owned(),
+        };
+        advice.push(format!(
+            "{label}: the trust anchor is the intermediate {subject}; {why}, and a renewal \
+                 issued by another one matches no record. Pin the root (put it in the chain \
+                 file after the intermediate and publish it too) or use `3 1 1` with a staged \
+                 next key (RFC 7671 §5.2.2, §8)"
+        ));
+    }
+    advice
+}
+
 /// `daned check`: reports every problem it finds, not just the first.
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let mut out = io::stdout().lock();
@@ -636,14 +733,19 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
         for binding in &zc.tlsa {
-            let errors = [
-                zones::read_certificate(binding, SystemClock.now()).err(),
-                zones::read_next_key(binding).err(),
-            ];
-            for error in errors.into_iter().flatten() {
-                writeln!(out, "{error}")?;
-                problems += 1;
-                zone_ok = false;
+            for source in &binding.certificates {
+                let read = zones::read_certificate(binding, source, SystemClock.now());
+                if let Ok(read) = &read {
+                    for advice in tlsa_advice(binding, source, &read.chain) {
+                        writeln!(out, "warning: {advice}")?;
+                    }
+                }
+                let errors = [read.err(), zones::read_next_key(binding, source).err()];
+                for error in errors.into_iter().flatten() {
+                    writeln!(out, "{error}")?;
+                    problems += 1;
+                    zone_ok = false;
+                }
             }
         }
         match keystore::load_keys(

@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{Config, ZoneConfig};
 use crate::journal::{self, Journal};
 use crate::query::Catalog;
-use crate::status::rfc3339;
 use crate::status::{BindingStatus, KeyEvent, KeyStatus, KeysReport, StatusReport, ZoneStatus};
+use crate::status::{TargetStatus, rfc3339, rfc3339_i64};
 use crate::zones::{KeyAction, Mode, ZoneError, ZoneRuntime};
 use daned_sign::lifecycle::DsState;
 use daned_sign::zone::ZoneDelta;
@@ -133,6 +133,8 @@ pub struct ZoneReloaded {
     pub outcome: ReloadOutcome,
     /// The zone's settings that changed in the config file, by their name there.
     pub changed: Vec<String>,
+    /// The bindings' rollover events since the last reload, and their unusable files.
+    pub events: Vec<crate::status::BindingEvent>,
 }
 
 /// What a reload did: per zone (those of the config file in its order, then those removed),
@@ -181,6 +183,17 @@ pub enum Command {
     },
     /// What a NOTIFY round or SOA poll learned about a secondary.
     Secondary(crate::propagation::SecondaryReport),
+    /// Probe the servers behind the TLSA records now (`daned probe`): every binding, one
+    /// zone's, or one binding's (by name, in any zone). The reply comes once every probe
+    /// finished and its results were applied.
+    Probe {
+        /// Only this zone.
+        zone: Option<Name>,
+        /// Only the bindings of this name.
+        binding: Option<String>,
+        /// Where to send the status of the probed zones (their bindings filtered), or why not.
+        reply: oneshot::Sender<Result<StatusReport, String>>,
+    },
 }
 
 /// Owns the zones and publishes the catalog.
@@ -329,13 +342,19 @@ impl Manager {
         mut changed_files: Option<mpsc::Receiver<PathBuf>>,
     ) {
         let mut polls = ParentPolls::new(self.zones.len());
+        let mut probes = ProbeRuns::default();
         // Deadlines are absolute: a command or a file event arriving every few hundred
         // milliseconds must not keep pushing a due timer back. Timers run at most once a second,
         // so a deadline that stays in the past (a failing re-sign) cannot spin the loop.
         let mut timers_ran: Option<tokio::time::Instant> = None;
         loop {
             polls.start_due(&self.zones);
-            let wait = polls.until_next(self.until_next_deadline());
+            probes.start_due(&mut self.zones, self.clock.now());
+            let wait = probes.until_next(
+                &self.zones,
+                self.clock.now(),
+                polls.until_next(self.until_next_deadline()),
+            );
             let mut at = tokio::time::Instant::now() + wait;
             if let Some(ran) = timers_ran {
                 at = at.max(ran + Duration::from_secs(1));
@@ -348,6 +367,9 @@ impl Manager {
                 Some(Ok((index, seen))) = polls.tasks.join_next(), if !polls.tasks.is_empty() => {
                     polls.in_flight[index] = false;
                     self.parent_answered(index, &seen);
+                }
+                Some(Ok(job)) = probes.tasks.join_next(), if !probes.tasks.is_empty() => {
+                    self.probes_done(&mut probes, job);
                 }
                 Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
                 command = commands.recv() => match command {
@@ -378,6 +400,15 @@ impl Manager {
                         }
                     }
                     Some(Command::Secondary(report)) => self.secondary_report(&report),
+                    Some(Command::Probe { zone, binding, reply }) => {
+                        let picked = self.pick_bindings(zone.as_ref(), binding.as_deref());
+                        match picked {
+                            Ok(picked) => probes.start(&mut self.zones, picked, Some((zone, binding, reply))),
+                            Err(error) => {
+                                let _ = reply.send(Err(error));
+                            }
+                        }
+                    }
                     None => break,
                 },
             }
@@ -600,6 +631,7 @@ impl Manager {
                             zone: cfg.origin.clone(),
                             outcome: ReloadOutcome::Added { serial },
                             changed: Vec::new(),
+                            events: Vec::new(),
                         }));
                     }
                     Err(error) => {
@@ -610,6 +642,7 @@ impl Manager {
                                 error: error.to_string(),
                             },
                             changed: Vec::new(),
+                            events: Vec::new(),
                         }));
                     }
                 },
@@ -619,11 +652,12 @@ impl Manager {
         let mut cleared = Vec::new();
         for (slot, index, reconfigure, changed) in pending {
             let outcome = self.reload_zone(index, reconfigure, now, &mut deltas, &mut cleared);
-            if let (Some(slot), Some(rt)) = (zones.get_mut(slot), self.zones.get(index)) {
+            if let (Some(slot), Some(rt)) = (zones.get_mut(slot), self.zones.get_mut(index)) {
                 *slot = Some(ZoneReloaded {
                     zone: rt.config().origin.clone(),
                     outcome,
                     changed,
+                    events: binding_events(rt),
                 });
             }
         }
@@ -639,6 +673,7 @@ impl Manager {
                 zone: origin,
                 outcome: ReloadOutcome::Removed { serial },
                 changed: Vec::new(),
+                events: Vec::new(),
             });
         }
         for index in cleared {
@@ -864,6 +899,82 @@ impl Manager {
         &self.zones
     }
 
+    /// The bindings `daned probe [--zone Z] [BINDING]` names: (zone origin, binding key) of
+    /// each probed one.
+    fn pick_bindings(
+        &self,
+        zone: Option<&Name>,
+        binding: Option<&str>,
+    ) -> Result<Vec<(Name, String)>, String> {
+        if let Some(zone) = zone {
+            self.zone_index(zone)?;
+        }
+        let picked: Vec<(Name, String)> = self
+            .zones
+            .iter()
+            .filter(|rt| zone.is_none_or(|z| rt.config().origin == *z))
+            .flat_map(|rt| {
+                rt.bindings()
+                    .iter()
+                    .filter(|b| binding.is_none_or(|name| b.cfg.name == name))
+                    .map(|b| (rt.config().origin.clone(), b.key()))
+            })
+            .collect();
+        if picked.is_empty() {
+            return Err(match binding {
+                Some(name) => format!("no TLSA binding {name:?}"),
+                None => "no TLSA binding to probe".to_owned(),
+            });
+        }
+        Ok(picked)
+    }
+
+    /// A probe job finished: its results go to their bindings (which may now retire a replaced
+    /// key's record), the result is published, and whoever asked gets the status.
+    fn probes_done(&mut self, probes: &mut ProbeRuns, job: ProbeJob) {
+        let now = self.clock.now();
+        let mut deltas = Vec::new();
+        for (origin, key, results) in job.results {
+            probes.in_flight.remove(&(origin.clone(), key.clone()));
+            let Some(index) = self
+                .zones
+                .iter()
+                .position(|rt| rt.config().origin == origin)
+            else {
+                continue;
+            };
+            let rt = &mut self.zones[index];
+            let Some(binding) = rt.bindings().iter().position(|b| b.key() == key) else {
+                continue;
+            };
+            let from = rt.signed().serial();
+            match blocking(|| rt.probed(binding, results, now, &self.rng)) {
+                Ok(Some(delta)) => {
+                    tracing::info!(zone = %origin, from, to = delta.to_serial, "TLSA records updated after a probe");
+                    deltas.push((index, delta));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(zone = %origin, %error, "rollover update after a probe failed; the previous version is still served")
+                }
+            }
+        }
+        self.record_and_publish(deltas);
+        if let Some((zone, binding, reply)) = job.reply {
+            let mut report = self.status();
+            report.zones.retain(|z| {
+                zone.as_ref()
+                    .is_none_or(|want| z.origin == want.to_string())
+            });
+            for z in &mut report.zones {
+                z.bindings
+                    .retain(|b| binding.as_ref().is_none_or(|name| b.name == *name));
+            }
+            report.zones.retain(|z| !z.bindings.is_empty());
+            let _ = reply.send(Ok(report));
+        }
+    }
+
     /// The state of every zone and binding, for `daned status`.
     pub fn status(&self) -> StatusReport {
         let now = self.clock.now();
@@ -983,7 +1094,7 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
         .iter()
         .map(|b| BindingStatus {
             name: b.cfg.name.clone(),
-            certificate: b.cfg.certificate.display().to_string(),
+            certificate: b.certificate().file.display().to_string(),
             owners: b.cfg.owners.iter().map(|o| o.to_string()).collect(),
             state: b.state.phase(now).to_string(),
             records: b.state.published().iter().map(|r| r.to_string()).collect(),
@@ -1000,6 +1111,15 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
                     _ => "waiting for secondaries: not signed yet".to_owned(),
                 }
             }),
+            probing: b.cfg.probe.enabled,
+            targets: if b.cfg.probe.enabled {
+                target_statuses(b)
+            } else {
+                Vec::new()
+            },
+            held: b.state.held(now).iter().map(ToString::to_string).collect(),
+            certificate_not_after: b.not_after.map(rfc3339_i64),
+            certificate_not_after_unix: b.not_after,
         })
         .collect();
     let counters = rt.counters();
@@ -1021,7 +1141,114 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
         awaiting_ds: rt.key_outlook().awaiting_ds.clone(),
         secondaries: rt.propagation().status(now),
         propagated_at: rt.propagated_at(signed.serial()),
+        unprotected: unprotected(rt, now),
     }
+}
+
+/// What `daned reload` says of `rt`'s bindings: their rollover events since the last reload
+/// (a watcher may have applied a certificate change before the hook's reload came), then each
+/// binding whose certificate or next-key file is unusable now.
+fn binding_events(rt: &mut ZoneRuntime) -> Vec<crate::status::BindingEvent> {
+    let mut events: Vec<_> = rt
+        .take_unreported()
+        .into_iter()
+        .map(|(binding, event)| crate::status::BindingEvent {
+            binding,
+            kind: event.kind().to_owned(),
+            text: event.to_string(),
+        })
+        .collect();
+    events.extend(rt.bindings().iter().filter_map(|b| {
+        b.last_error
+            .as_ref()
+            .map(|error| crate::status::BindingEvent {
+                binding: b.key(),
+                kind: "error".to_owned(),
+                text: format!("{error}; the last good records stay published"),
+            })
+    }));
+    events
+}
+
+/// Each probe target of `b` with its last result.
+fn target_statuses(b: &crate::zones::Binding) -> Vec<TargetStatus> {
+    b.probed
+        .verdicts(&b.state)
+        .map(|(target, judged)| {
+            let seen = b.probed.seen.get(target);
+            TargetStatus {
+                target: target.to_string(),
+                host: target.host.to_string(),
+                port: target.port,
+                address: target.connect.to_string(),
+                protocol: target.protocol.as_str().to_owned(),
+                result: judged
+                    .as_ref()
+                    .map_or("not-probed", |j| j.verdict.as_str())
+                    .to_owned(),
+                reason: judged.as_ref().and_then(|j| j.reason.clone()),
+                presented: judged.as_ref().and_then(|j| j.spki_sha256.clone()),
+                presented_not_after: judged.as_ref().and_then(|j| j.not_after.map(rfc3339_i64)),
+                probed_at: seen.map(|s| rfc3339(s.at)),
+                last_good: seen.and_then(|s| s.last_good.map(rfc3339)),
+                last_good_unix: seen.and_then(|s| s.last_good),
+                presented_not_after_unix: judged.as_ref().and_then(|j| j.not_after),
+            }
+        })
+        .collect()
+}
+
+/// Why the zone's TLSA records do not protect mail yet: a sender only uses records that
+/// validate (RFC 7672 §2.2), which needs the zone's DS at the parent, and a secondary that
+/// lags serves records that may not be the ones published.
+fn unprotected(rt: &ZoneRuntime, now: u32) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let origin = &rt.config().origin;
+    let signing_keys: Vec<_> = rt
+        .keys()
+        .iter()
+        .filter(|e| {
+            e.record.role != daned_sign::keys::KeyRole::Zsk
+                && e.record.state == daned_sign::lifecycle::KeyState::Active
+        })
+        .collect();
+    if !signing_keys.is_empty()
+        && !signing_keys
+            .iter()
+            .any(|e| matches!(e.record.ds, DsState::Seen { .. }))
+    {
+        let tags: Vec<String> = signing_keys
+            .iter()
+            .map(|e| e.record.tag.to_string())
+            .collect();
+        let how = if rt.config().keys.parent_servers.is_empty() {
+            format!(
+                "give the parent the DS (`daned ds {origin}`), then run `daned ds-seen {origin} {}`",
+                tags.join(" ")
+            )
+        } else {
+            "parent-servers are polled for it".to_owned()
+        };
+        reasons.push(format!(
+            "the zone's DS (key {}) is not known to be at the parent, so resolvers cannot \
+             validate the TLSA records: {how}",
+            tags.join(", ")
+        ));
+    }
+    let warning = rt.config().secondary_lag_warning;
+    for secondary in rt.propagation().status(now) {
+        if secondary.lag > warning {
+            reasons.push(format!(
+                "secondary {} lags {} s behind (serial {}), past secondary-lag-warning",
+                secondary.address,
+                secondary.lag,
+                secondary
+                    .serial
+                    .map_or_else(|| "unknown".to_owned(), |s| s.to_string())
+            ));
+        }
+    }
+    reasons
 }
 
 /// Receives from an optional channel; pending forever when there is none.
@@ -1045,6 +1272,137 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 /// The parent DS polls of the zones (see [`crate::parent`]): when each is next due, which are
 /// running.
+/// Who asked for a probe and what to answer with.
+type ProbeReply = (
+    Option<Name>,
+    Option<String>,
+    oneshot::Sender<Result<StatusReport, String>>,
+);
+
+/// One finished probe job: per binding (zone origin, binding key), each target's outcome.
+/// What one binding's probe found: (zone origin, binding key, each target's outcome).
+type BindingProbe = (
+    Name,
+    String,
+    Vec<(crate::probe::Target, crate::probe::Outcome)>,
+);
+
+struct ProbeJob {
+    results: Vec<BindingProbe>,
+    reply: Option<ProbeReply>,
+}
+
+/// The TLS probes in flight. A binding is probed at start, after each change of its records
+/// or files (the runtime marks it due), every `probe-interval`, and on demand; never twice at
+/// once. At most [`ProbeRuns::CONNECTIONS`] connections are open at a time.
+#[derive(Default)]
+struct ProbeRuns {
+    in_flight: std::collections::HashSet<(Name, String)>,
+    tasks: tokio::task::JoinSet<ProbeJob>,
+    connections: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl ProbeRuns {
+    const CONNECTIONS: usize = 16;
+
+    /// Starts the probes that are due.
+    fn start_due(&mut self, zones: &mut [ZoneRuntime], now: u32) {
+        let mut due = Vec::new();
+        for rt in zones.iter() {
+            for index in rt.probes_due(now, false) {
+                let key = rt.bindings()[index].key();
+                due.push((rt.config().origin.clone(), key));
+            }
+        }
+        due.retain(|job| !self.in_flight.contains(job));
+        if !due.is_empty() {
+            self.start(zones, due, None);
+        }
+    }
+
+    /// Starts one job probing `picked` (zone origin, binding key); bindings already being
+    /// probed are probed again in this job only if someone waits for the answer.
+    fn start(
+        &mut self,
+        zones: &mut [ZoneRuntime],
+        picked: Vec<(Name, String)>,
+        reply: Option<ProbeReply>,
+    ) {
+        let connections = Arc::clone(
+            self.connections
+                .get_or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(Self::CONNECTIONS))),
+        );
+        let mut work = Vec::new();
+        for (origin, key) in picked {
+            let Some(rt) = zones.iter_mut().find(|rt| rt.config().origin == origin) else {
+                continue;
+            };
+            let Some(binding) = rt.bindings().iter().find(|b| b.key() == key) else {
+                continue;
+            };
+            if !binding.cfg.probe.enabled && reply.is_none() {
+                continue;
+            }
+            let targets = binding.probed.targets.clone();
+            let family = binding.probe_family();
+            rt.probe_started(&key);
+            self.in_flight.insert((origin.clone(), key.clone()));
+            work.push((origin, key, targets, family));
+        }
+        self.tasks.spawn(async move {
+            let limits = crate::probe::Limits::default();
+            let mut results = Vec::new();
+            for (origin, key, targets, family) in work {
+                let mut set = tokio::task::JoinSet::new();
+                for (order, target) in targets.into_iter().enumerate() {
+                    let connections = Arc::clone(&connections);
+                    set.spawn(async move {
+                        // The semaphore is never closed, so acquire only fails if it were.
+                        let _permit = connections.acquire_owned().await;
+                        let outcome = crate::probe::probe(&target, family, &limits).await;
+                        (order, target, outcome)
+                    });
+                }
+                let mut outcomes = Vec::new();
+                while let Some(done) = set.join_next().await {
+                    if let Ok(done) = done {
+                        outcomes.push(done);
+                    }
+                }
+                outcomes.sort_by_key(|(order, _, _)| *order);
+                results.push((
+                    origin,
+                    key,
+                    outcomes.into_iter().map(|(_, t, o)| (t, o)).collect(),
+                ));
+            }
+            ProbeJob { results, reply }
+        });
+    }
+
+    /// `deadline`, or less when a binding's next probe is due sooner.
+    fn until_next(&self, zones: &[ZoneRuntime], now: u32, deadline: Duration) -> Duration {
+        zones
+            .iter()
+            .flat_map(|rt| {
+                rt.bindings()
+                    .iter()
+                    .filter(|b| {
+                        !self
+                            .in_flight
+                            .contains(&(rt.config().origin.clone(), b.key()))
+                    })
+                    .filter_map(|b| b.next_probe_at())
+            })
+            .map(|at| {
+                let delta = at.wrapping_sub(now);
+                // RFC 1982 style: a due time in the past reads as a huge unsigned delta.
+                Duration::from_secs(u64::from(if delta >= 0x8000_0000 { 0 } else { delta }))
+            })
+            .fold(deadline, Duration::min)
+    }
+}
+
 struct ParentPolls {
     next: Vec<Option<tokio::time::Instant>>,
     in_flight: Vec<bool>,

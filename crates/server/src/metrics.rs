@@ -201,10 +201,13 @@ pub fn render(report: &StatusReport) -> String {
         .iter()
         .flat_map(|z| {
             z.bindings.iter().map(move |b| {
-                (
-                    format!("{},binding=\"{}\"", zone_label(&z.origin), escape(&b.name)),
-                    b,
-                )
+                let mut label =
+                    format!("{},binding=\"{}\"", zone_label(&z.origin), escape(&b.name));
+                // A binding with several certificates has a row each: tell them apart.
+                if z.bindings.iter().filter(|o| o.name == b.name).count() > 1 {
+                    label.push_str(&format!(",certificate=\"{}\"", escape(&b.certificate)));
+                }
+                (label, b)
             })
         })
         .collect();
@@ -233,6 +236,121 @@ pub fn render(report: &StatusReport) -> String {
         bindings
             .iter()
             .map(|(l, b)| (l.clone(), u8::from(b.ready).to_string()))
+            .collect(),
+    );
+    family(
+        "daned_tlsa_rollover_state",
+        "gauge",
+        "1 for the binding's rollover state (steady, staged, ready, switched, unsafe-switch).",
+        bindings
+            .iter()
+            .flat_map(|(l, b)| {
+                ["steady", "staged", "ready", "switched", "unsafe-switch"]
+                    .into_iter()
+                    .map(move |state| {
+                        (
+                            format!("{l},state=\"{state}\""),
+                            u8::from(b.state == state).to_string(),
+                        )
+                    })
+            })
+            .collect(),
+    );
+    family(
+        "daned_tlsa_certificate_not_after_timestamp_seconds",
+        "gauge",
+        "notAfter of the binding's certificate file (seconds since the epoch).",
+        bindings
+            .iter()
+            .filter_map(|(l, b)| {
+                b.certificate_not_after_unix
+                    .map(|t| (l.clone(), t.to_string()))
+            })
+            .collect(),
+    );
+    family(
+        "daned_tlsa_held_records",
+        "gauge",
+        "Records kept past their hold-down because a probed server does not present the key in use.",
+        bindings
+            .iter()
+            .map(|(l, b)| (l.clone(), b.held.len().to_string()))
+            .collect(),
+    );
+    family(
+        "daned_tlsa_probe_mismatches",
+        "gauge",
+        "Probed targets that present a key no published TLSA record matches (DANE senders fail).",
+        bindings
+            .iter()
+            .filter(|(_, b)| b.probing)
+            .map(|(l, b)| {
+                let n = b.targets.iter().filter(|t| t.result == "mismatch").count();
+                (l.clone(), n.to_string())
+            })
+            .collect(),
+    );
+    let targets: Vec<_> = bindings
+        .iter()
+        .flat_map(|(l, b)| {
+            b.targets
+                .iter()
+                .map(move |t| (format!("{l},target=\"{}\"", escape(&t.target)), t))
+        })
+        .collect();
+    family(
+        "daned_tlsa_probe_result",
+        "gauge",
+        "1 for what the target presented at the last probe: current, next, old, mismatch, no-starttls, tls-error, unreachable or not-probed.",
+        targets
+            .iter()
+            .flat_map(|(l, t)| {
+                crate::probe::verdict::Verdict::ALL
+                    .iter()
+                    .map(|v| v.as_str())
+                    .chain(["not-probed"])
+                    .map(move |result| {
+                        (
+                            format!("{l},result=\"{result}\""),
+                            u8::from(t.result == result).to_string(),
+                        )
+                    })
+            })
+            .collect(),
+    );
+    family(
+        "daned_tlsa_probe_last_good_timestamp_seconds",
+        "gauge",
+        "When the target last presented a key a published record matches (seconds since the epoch).",
+        targets
+            .iter()
+            .filter_map(|(l, t)| t.last_good_unix.map(|at| (l.clone(), at.to_string())))
+            .collect(),
+    );
+    family(
+        "daned_tlsa_presented_not_after_timestamp_seconds",
+        "gauge",
+        "notAfter of the certificate the target presented at the last probe (seconds since the epoch).",
+        targets
+            .iter()
+            .filter_map(|(l, t)| {
+                t.presented_not_after_unix
+                    .map(|at| (l.clone(), at.to_string()))
+            })
+            .collect(),
+    );
+    family(
+        "daned_zone_dane_protected",
+        "gauge",
+        "1 when the zone's TLSA records can protect mail: its DS is at the parent and no secondary lags past its warning.",
+        zones
+            .iter()
+            .map(|z| {
+                (
+                    zone_label(&z.origin),
+                    u8::from(z.unprotected.is_empty()).to_string(),
+                )
+            })
             .collect(),
     );
     let secondaries: Vec<_> = zones
@@ -329,6 +447,7 @@ mod tests {
                     ready: true,
                     last_error: Some("bad".into()),
                     waiting: None,
+                    ..Default::default()
                 }],
                 last_error: None,
                 certificate_errors: 3,
@@ -351,6 +470,7 @@ mod tests {
                     last_error: None,
                 }],
                 propagated_at: None,
+                ..Default::default()
             }],
         }
     }

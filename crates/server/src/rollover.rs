@@ -53,6 +53,8 @@ use daned_sign::hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
 use data_encoding::{HEXLOWER, HEXLOWER_PERMISSIVE};
 use serde::{Deserialize, Serialize};
 
+use crate::status::rfc3339;
+
 /// One TLSA RDATA, serialised as its presentation format (`3 1 1 ab12..`, lowercase hex).
 ///
 /// Ordered as RFC 4034 §6.3 orders RDATA: by usage, selector, matching type, then the data
@@ -195,6 +197,9 @@ pub struct Timing {
     /// Whether the zone has secondaries: a newly staged key's wait then starts only once every
     /// secondary serves it ([`BindingState::propagated`]), not when daned publishes it.
     pub await_propagation: bool,
+    /// Whether a probed server still does not present the key in use: the record of the key
+    /// it replaced then stays published past its hold-down (see [`BindingState::tick`]).
+    pub hold_replaced: bool,
 }
 
 /// What the certificate file and the next-key file give now.
@@ -327,6 +332,25 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The kind, as `daned reload` and the hooks name it: `published`, `staged`,
+    /// `propagated`, `ready`, `unstaged`, `switched`, `early-switch`, `unsafe-switch`,
+    /// `retired`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Published { .. } => "published",
+            Self::Staged { .. } => "staged",
+            Self::Propagated { .. } => "propagated",
+            Self::Ready { .. } => "ready",
+            Self::Unstaged { .. } => "unstaged",
+            Self::Switched { .. } => "switched",
+            Self::EarlySwitch { .. } => "early-switch",
+            Self::UnsafeSwitch { .. } => "unsafe-switch",
+            Self::Retired { .. } => "retired",
+        }
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -334,7 +358,11 @@ impl fmt::Display for Event {
             Self::Staged {
                 record,
                 ready_at: Some(ready_at),
-            } => write!(f, "staged next key {record}, ready at {ready_at}"),
+            } => write!(
+                f,
+                "staged next key {record}, ready at {}",
+                rfc3339(*ready_at)
+            ),
             Self::Staged {
                 record,
                 ready_at: None,
@@ -349,18 +377,22 @@ impl fmt::Display for Event {
                 ready_at,
             } => write!(
                 f,
-                "next key {record} served by every secondary since {propagated_at} (serial \
-                 {serial}), ready at {ready_at}"
+                "next key {record} served by every secondary since {} (serial {serial}), ready \
+                 at {}",
+                rfc3339(*propagated_at),
+                rfc3339(*ready_at)
             ),
             Self::Ready { record, ready_at } => {
                 write!(
                     f,
-                    "next key {record} ready since {ready_at}: it may be deployed"
+                    "next key {record} ready since {}: it may be deployed",
+                    rfc3339(*ready_at)
                 )
             }
             Self::Unstaged { record, hold_until } => write!(
                 f,
-                "next key {record} withdrawn, kept published until {hold_until}"
+                "next key {record} withdrawn, kept published until {}",
+                rfc3339(*hold_until)
             ),
             Self::Switched {
                 from,
@@ -368,7 +400,9 @@ impl fmt::Display for Event {
                 hold_until,
             } => write!(
                 f,
-                "certificate switched from {from} to {to}; old record kept until {hold_until}"
+                "certificate switched from {from} to {to}; old record kept until {} (and until \
+                 every probed server presents the new key)",
+                rfc3339(*hold_until)
             ),
             Self::EarlySwitch {
                 record,
@@ -376,8 +410,9 @@ impl fmt::Display for Event {
                 early_by,
             } => write!(
                 f,
-                "certificate switched to {record} {early_by} s before it was ready ({ready_at}): \
-                 resolvers may still cache an RRset without it"
+                "certificate switched to {record} {early_by} s before it was ready ({}): \
+                 resolvers may still cache an RRset without it",
+                rfc3339(*ready_at)
             ),
             Self::UnsafeSwitch {
                 from,
@@ -387,8 +422,10 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "certificate changed from {from} to {to}, a key that was not staged: both are \
-                 published now, but DANE senders with the old RRset cached may fail until \
-                 {exposure_until}; old record kept until {hold_until}"
+                 published now, but DANE senders with the old RRset cached may fail until {}; \
+                 old record kept until {}",
+                rfc3339(*exposure_until),
+                rfc3339(*hold_until)
             ),
             Self::Retired { record } => write!(f, "retired {record}"),
         }
@@ -448,6 +485,10 @@ struct Retiring {
     record: TlsaRdata,
     ready_at: u32,
     until: u32,
+    /// The record of a key that was in use (the old CUR of a switch): it is removed only once
+    /// the probed servers present the new key ([`Timing::hold_replaced`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    replaced: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -523,6 +564,11 @@ impl BindingState {
     /// Runs the timers due at `now`: a staged key becoming ready, hold-downs ending. Also
     /// notes the TTL in force, so that waits started later allow for RRsets cached with a
     /// longer TTL served before.
+    ///
+    /// The record of a replaced key (the old one of a switch) leaves only after its hold-down
+    /// *and* once no probed server presents anything but the new key
+    /// ([`Timing::hold_replaced`]): a renewal deployed to the files but not to the server must
+    /// not take down the record the server still needs.
     pub fn tick(&mut self, now: u32, timing: &Timing) -> Vec<Event> {
         self.note_ttl(now, timing.ttl);
         let mut events = Vec::new();
@@ -538,7 +584,7 @@ impl BindingState {
             });
         }
         self.retiring.retain(|retiring| {
-            if now >= retiring.until {
+            if now >= retiring.until && !(retiring.replaced && timing.hold_replaced) {
                 events.push(Event::Retired {
                     record: retiring.record.clone(),
                 });
@@ -576,6 +622,10 @@ impl BindingState {
             }
             Some(switch) if now < switch.until => return Phase::Switched,
             _ => {}
+        }
+        // The old key's record outlived its hold-down: a server still presents it.
+        if self.retiring.iter().any(|r| r.replaced && now >= r.until) {
+            return Phase::Switched;
         }
         match &self.next {
             Some(next) if next.awaiting.is_none() && now >= next.ready_at => Phase::Ready,
@@ -654,15 +704,36 @@ impl BindingState {
         self.next.as_ref().map(|next| &next.record)
     }
 
+    /// The records kept past their hold-down because a probed server does not present the
+    /// key in use yet.
+    pub fn held(&self, now: u32) -> Vec<TlsaRdata> {
+        self.retiring
+            .iter()
+            .filter(|r| r.replaced && now >= r.until)
+            .map(|r| r.record.clone())
+            .collect()
+    }
+
+    /// Every published record that is neither the key in use nor the staged one: withdrawn
+    /// next keys and replaced keys in their hold-down, with the time each may leave.
+    pub fn retiring(&self) -> impl Iterator<Item = (&TlsaRdata, u32)> {
+        self.retiring.iter().map(|r| (&r.record, r.until))
+    }
+
     /// When [`tick`](Self::tick) must run next: a staged key becoming ready, a hold-down
-    /// ending, or the switched phase ending. `None` when nothing is pending.
-    pub fn next_deadline(&self) -> Option<u32> {
+    /// ending, or the switched phase ending. `None` when nothing is pending. A replaced key's
+    /// record held for the probe (`hold_replaced`) waits for the probe's next result instead.
+    pub fn next_deadline(&self, hold_replaced: bool) -> Option<u32> {
         let ready = self
             .next
             .iter()
             .filter(|next| next.awaiting.is_none() && !next.ready_announced)
             .map(|next| next.ready_at);
-        let holds = self.retiring.iter().map(|retiring| retiring.until);
+        let holds = self
+            .retiring
+            .iter()
+            .filter(|retiring| !(retiring.replaced && hold_replaced))
+            .map(|retiring| retiring.until);
         let switch = self.last_switch.iter().map(|switch| switch.until);
         ready.chain(holds).chain(switch).min()
     }
@@ -707,6 +778,7 @@ impl BindingState {
             record: old.record,
             ready_at: old.ready_at,
             until: hold_until,
+            replaced: true,
         });
         self.current = Some(Live {
             record: to.clone(),
@@ -743,6 +815,7 @@ impl BindingState {
                 record: old.record,
                 ready_at,
                 until: hold_until,
+                replaced: false,
             });
         }
         if let Some(next) = next {

@@ -403,7 +403,8 @@ fn watched_files(config: &Config) -> Vec<PathBuf> {
         .zones
         .iter()
         .flat_map(|z| &z.tlsa)
-        .flat_map(|b| std::iter::once(b.certificate.clone()).chain(b.next_key.clone()))
+        .flat_map(|b| &b.certificates)
+        .flat_map(|c| std::iter::once(c.file.clone()).chain(c.next_key.clone()))
         .collect()
 }
 

@@ -13,7 +13,7 @@ pub struct StatusReport {
 }
 
 /// One zone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ZoneStatus {
     /// The zone apex.
@@ -55,6 +55,11 @@ pub struct ZoneStatus {
     /// secondaries, when it was published. `None` while a secondary does not serve it.
     #[serde(default)]
     pub propagated_at: Option<u32>,
+    /// Why the published TLSA records do not protect mail yet (RFC 7672 §2.2: a sender uses
+    /// them only once they validate): the DS is not at the parent, a secondary lags. Empty
+    /// when they do.
+    #[serde(default)]
+    pub unprotected: Vec<String>,
 }
 
 /// One secondary of a zone, as the SOA polls and NOTIFYs see it.
@@ -136,15 +141,7 @@ pub struct KeyStatus {
 
 /// `t` (seconds since the epoch) as RFC 3339 UTC: `2026-11-28T22:05:03Z`.
 pub fn rfc3339(t: u32) -> String {
-    let t = i64::from(t);
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    rfc3339_i64(i64::from(t))
 }
 
 #[cfg(test)]
@@ -160,7 +157,7 @@ mod tests {
 }
 
 /// One TLSA binding (a certificate and the owner names it serves).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct BindingStatus {
     /// The binding's name from the config.
@@ -184,4 +181,80 @@ pub struct BindingStatus {
     /// yet: `waiting for secondaries: 192.0.2.2:53 at serial 6`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// Whether the servers behind the records are probed (`probe`).
+    #[serde(default)]
+    pub probing: bool,
+    /// Each (address, port) the records cover and what it presented at the last probe.
+    #[serde(default)]
+    pub targets: Vec<TargetStatus>,
+    /// Records kept past their hold-down because a target does not present the key in use
+    /// yet (presentation format).
+    #[serde(default)]
+    pub held: Vec<String>,
+    /// The certificate file's notAfter, RFC 3339 UTC.
+    #[serde(default)]
+    pub certificate_not_after: Option<String>,
+    /// The same, seconds since the epoch (for the metrics; not in the JSON).
+    #[serde(skip)]
+    pub certificate_not_after_unix: Option<i64>,
+}
+
+/// Something that happened to a binding, as `daned reload` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BindingEvent {
+    /// The binding (`NAME`, or `NAME@FILE` for a binding's second and later certificates).
+    pub binding: String,
+    /// `published`, `staged`, `propagated`, `ready`, `unstaged`, `switched`, `early-switch`,
+    /// `unsafe-switch`, `retired`, or `error` (the certificate or next-key file is unusable).
+    pub kind: String,
+    /// In words, times in RFC 3339 UTC.
+    pub text: String,
+}
+
+/// One probed (address, port) of a binding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TargetStatus {
+    /// `mail.example.com:25 (192.0.2.25:25, smtp)`.
+    pub target: String,
+    /// The host name (SNI).
+    pub host: String,
+    /// The TLSA port.
+    pub port: u16,
+    /// The address and port connected to.
+    pub address: String,
+    /// `smtp`, `imap`, `pop3` or `tls`.
+    pub protocol: String,
+    /// `current`, `next`, `old`, `mismatch`, `no-starttls`, `tls-error`, `unreachable`, or
+    /// `not-probed` before the first probe.
+    pub result: String,
+    /// Why, for the failures and a mismatch.
+    pub reason: Option<String>,
+    /// SHA-256 of the presented end-entity key: the data of the `3 1 1` record it needs.
+    pub presented: Option<String>,
+    /// The presented certificate's notAfter, RFC 3339 UTC.
+    pub presented_not_after: Option<String>,
+    /// When it was last probed, RFC 3339 UTC.
+    pub probed_at: Option<String>,
+    /// When it last presented a key a published record matches, RFC 3339 UTC.
+    pub last_good: Option<String>,
+    /// `last_good` in seconds since the epoch (for the metrics; not in the JSON).
+    #[serde(skip)]
+    pub last_good_unix: Option<u32>,
+    /// `presented_not_after` in seconds since the epoch (for the metrics; not in the JSON).
+    #[serde(skip)]
+    pub presented_not_after_unix: Option<i64>,
+}
+
+/// `t` (seconds since the epoch, possibly beyond 2106) as RFC 3339 UTC.
+pub fn rfc3339_i64(t: i64) -> String {
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }

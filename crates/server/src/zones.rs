@@ -28,8 +28,10 @@ use daned_sign::zone::{
 use ring::digest;
 use ring::rand::SecureRandom;
 
-use crate::config::{Denial, TlsaBinding, ZoneConfig};
+use crate::config::{CertificateSource, Denial, TlsaBinding, ZoneConfig};
 use crate::keystore::{self, KeyStoreError};
+use crate::probe::verdict::Probed;
+use crate::probe::{Outcome, Target};
 use crate::propagation::{SecondaryReport, Tracker};
 use crate::rollover::{BindingState, Event, Observation, Timing, TlsaRdata};
 use crate::state::{self, StateError, ZoneState};
@@ -153,19 +155,36 @@ pub fn load_base(cfg: &ZoneConfig) -> Result<Content, ZoneError> {
     })
 }
 
-/// The TLSA record of a binding's certificate as it is on disk now. A certificate that has
-/// expired at `now` is refused too.
+/// What a certificate file on disk gives a binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRead {
+    /// The TLSA record.
+    pub record: TlsaRdata,
+    /// The end entity's key family (which TLS signature schemes show it).
+    pub family: daned_sign::dane::KeyFamily,
+    /// The end entity's notAfter, seconds since the epoch.
+    pub not_after: i64,
+    /// The certificates of the file, end entity first (DER), for `daned check`'s advice.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// The TLSA record of one of a binding's certificates as it is on disk now. A certificate
+/// that has expired at `now` is refused too.
 ///
 /// # Errors
 ///
 /// [`ZoneError::Certificate`] naming the file and what is wrong with it.
-pub fn read_certificate(binding: &TlsaBinding, now: u32) -> Result<TlsaRdata, ZoneError> {
+pub fn read_certificate(
+    binding: &TlsaBinding,
+    source: &CertificateSource,
+    now: u32,
+) -> Result<CertificateRead, ZoneError> {
     let bad = |reason: String| ZoneError::Certificate {
-        path: binding.certificate.clone(),
+        path: source.file.clone(),
         binding: binding.name.clone(),
         reason,
     };
-    let data = std::fs::read(&binding.certificate).map_err(|e| bad(e.to_string()))?;
+    let data = std::fs::read(&source.file).map_err(|e| bad(e.to_string()))?;
     let chain = tlsa::parse_chain(&data).map_err(|e| bad(e.to_string()))?;
     let end_entity = chain
         .first()
@@ -178,7 +197,12 @@ pub fn read_certificate(binding: &TlsaBinding, now: u32) -> Result<TlsaRdata, Zo
         )));
     }
     let rdata = tlsa::tlsa_from_chain(&chain, binding.spec).map_err(|e| bad(e.to_string()))?;
-    Ok(TlsaRdata::from(&rdata))
+    Ok(CertificateRead {
+        record: TlsaRdata::from(&rdata),
+        family: daned_sign::dane::key_family_of_certificate(end_entity),
+        not_after: info.not_after,
+        chain,
+    })
 }
 
 /// The TLSA record of a binding's staged next key, if one is configured and its file exists.
@@ -186,8 +210,11 @@ pub fn read_certificate(binding: &TlsaBinding, now: u32) -> Result<TlsaRdata, Zo
 /// # Errors
 ///
 /// [`ZoneError::Certificate`] naming the next-key file when it exists but cannot be used.
-pub fn read_next_key(binding: &TlsaBinding) -> Result<Option<TlsaRdata>, ZoneError> {
-    let Some(path) = &binding.next_key else {
+pub fn read_next_key(
+    binding: &TlsaBinding,
+    source: &CertificateSource,
+) -> Result<Option<TlsaRdata>, ZoneError> {
+    let Some(path) = &source.next_key else {
         return Ok(None);
     };
     let bad = |reason: String| ZoneError::Certificate {
@@ -205,25 +232,105 @@ pub fn read_next_key(binding: &TlsaBinding) -> Result<Option<TlsaRdata>, ZoneErr
     Ok(Some(TlsaRdata::from(&rdata)))
 }
 
-/// One TLSA binding at run time: its configuration, rollover state and last problem.
+/// One certificate of a TLSA binding at run time: the binding's configuration, which of its
+/// certificates this is, its rollover state, last problem and what the probe saw. A binding
+/// with several certificates (RSA and ECDSA, say) has one of these per certificate, each
+/// rolled over on its own; their records share the binding's owner names.
 #[derive(Clone, Debug)]
 pub struct Binding {
     /// The binding's configuration.
     pub cfg: TlsaBinding,
+    /// Which of `cfg.certificates` this is.
+    pub source: usize,
     /// What is published and why.
     pub state: BindingState,
     /// The last problem with the certificate or next-key file; `None` once they are good.
     pub last_error: Option<String>,
     /// Whether the zone has secondaries: a staged key's wait then starts once they serve it.
     pub await_propagation: bool,
+    /// The key family and notAfter of the certificate last read.
+    pub family: Option<daned_sign::dane::KeyFamily>,
+    /// The notAfter of the certificate file last read (seconds since the epoch).
+    pub not_after: Option<i64>,
+    /// What the probe saw.
+    pub probed: Probed,
 }
 
 impl Binding {
+    /// A binding's certificate `source` with its persisted state (or none).
+    fn new(
+        cfg: &TlsaBinding,
+        source: usize,
+        saved: Option<&ZoneState>,
+        await_propagation: bool,
+    ) -> Self {
+        let mut binding = Self {
+            cfg: cfg.clone(),
+            source,
+            state: BindingState::default(),
+            last_error: None,
+            await_propagation,
+            family: None,
+            not_after: None,
+            probed: Probed::default(),
+        };
+        if let Some(state) = saved.and_then(|s| s.bindings.get(&binding.key())) {
+            binding.state = state.clone();
+        }
+        binding
+    }
+
+    /// The certificate (and next key) this is.
+    pub fn certificate(&self) -> &CertificateSource {
+        // `source` indexes the list it was made from, and a binding's list is never empty.
+        &self.cfg.certificates[self.source]
+    }
+
+    /// The name its state is kept under: the binding's name for its first certificate (as
+    /// before bindings had several), `NAME@FILE` for the others.
+    pub fn key(&self) -> String {
+        if self.source == 0 {
+            self.cfg.name.clone()
+        } else {
+            format!("{}@{}", self.cfg.name, self.certificate().file.display())
+        }
+    }
+
+    /// The key family the probe offers signature schemes for: this certificate's when the
+    /// binding has several (so the server shows this one), any when it has one.
+    pub fn probe_family(&self) -> Option<daned_sign::dane::KeyFamily> {
+        if self.cfg.certificates.len() > 1 {
+            self.family
+        } else {
+            None
+        }
+    }
+
+    /// When this binding is to be probed next: now when its records or files changed or it
+    /// was never probed, else `probe-interval` after the last probe. `None` when it is not
+    /// probed (probing off, or no target).
+    pub fn next_probe_at(&self) -> Option<u32> {
+        if !self.cfg.probe.enabled || self.probed.targets.is_empty() {
+            return None;
+        }
+        match self.probed.last_probe {
+            Some(at) if !self.probed.due_now => Some(at.wrapping_add(self.cfg.probe.interval)),
+            _ => Some(0),
+        }
+    }
+
+    /// Whether the probe holds back a replaced key's record: probing is on and a target does
+    /// not present the key in use (or was not probed yet).
+    pub fn holds_replaced(&self) -> bool {
+        self.cfg.probe.enabled && self.probed.holds_replaced(&self.state)
+    }
+
     fn timing(&self) -> Timing {
         Timing {
             ttl: self.cfg.ttl,
             margin: self.cfg.rollover_margin,
             await_propagation: self.await_propagation,
+            hold_replaced: self.holds_replaced(),
         }
     }
 
@@ -247,10 +354,15 @@ impl Binding {
     /// in `last_error`; the return value says whether a new problem appeared.
     fn observe(&mut self, origin: &Name, now: u32) -> (Vec<Event>, bool) {
         let mut problems = Vec::new();
-        let current = read_certificate(&self.cfg, now)
+        let read = read_certificate(&self.cfg, self.certificate(), now)
             .map_err(|e| problems.push(e.to_string()))
             .ok();
-        let next = read_next_key(&self.cfg)
+        if let Some(read) = &read {
+            self.family = Some(read.family);
+            self.not_after = Some(read.not_after);
+        }
+        let current = read.map(|read| read.record);
+        let next = read_next_key(&self.cfg, self.certificate())
             .map_err(|e| problems.push(e.to_string()))
             .ok()
             .flatten();
@@ -286,7 +398,7 @@ fn log_events(origin: &Name, binding: &str, events: &[Event]) {
                 zone = %origin,
                 binding,
                 %event,
-                exposure_until,
+                exposure_until = %crate::status::rfc3339(*exposure_until),
                 "UNSAFE TLSA SWITCH: the certificate's key changed without being staged first; \
                  DANE senders that cached the old TLSA RRset may fail to deliver until \
                  exposure_until. Stage the next key (next-key) before deploying it."
@@ -302,6 +414,66 @@ fn log_events(origin: &Name, binding: &str, events: &[Event]) {
             _ => tracing::info!(zone = %origin, binding, %event, "TLSA rollover"),
         }
     }
+}
+
+/// Every certificate of every binding of `cfg`: one runtime [`Binding`] each.
+fn every_certificate(cfg: &ZoneConfig) -> impl Iterator<Item = (&TlsaBinding, usize)> {
+    cfg.tlsa
+        .iter()
+        .flat_map(|b| (0..b.certificates.len()).map(move |i| (b, i)))
+}
+
+/// The (address, port) pairs a binding's records cover: for each owner `_PORT._tcp.HOST`,
+/// each address of HOST (its A and AAAA records in `content`, or `probe-addresses`), at the
+/// port `probe-port` maps PORT to, speaking `probe-protocol`'s dialogue. Owners of another
+/// form (not `_PORT._tcp.`) have no target.
+pub fn probe_targets(cfg: &TlsaBinding, content: &Zone) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for owner in &cfg.owners {
+        let labels: Vec<&[u8]> = owner.iter().collect();
+        let (Some(port_label), Some(proto)) = (labels.first(), labels.get(1)) else {
+            continue;
+        };
+        if !proto.eq_ignore_ascii_case(b"_tcp") {
+            continue;
+        }
+        let Some(port) = port_label
+            .strip_prefix(b"_")
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .and_then(|p| p.parse::<u16>().ok())
+        else {
+            continue;
+        };
+        let host = owner.base_name().base_name();
+        let addresses: Vec<std::net::IpAddr> = match &cfg.probe.addresses {
+            Some(list) => list.clone(),
+            None => {
+                let host = canonical_name(&host);
+                [RecordType::A, RecordType::AAAA]
+                    .into_iter()
+                    .filter_map(|rtype| content.get(&host, rtype))
+                    .flat_map(|rrset| rrset.rdatas())
+                    .filter_map(|rdata| match rdata {
+                        RData::A(a) => Some(std::net::IpAddr::V4(a.0)),
+                        RData::AAAA(aaaa) => Some(std::net::IpAddr::V6(aaaa.0)),
+                        _ => None,
+                    })
+                    .collect()
+            }
+        };
+        for ip in addresses {
+            let target = Target {
+                host: host.clone(),
+                port,
+                connect: std::net::SocketAddr::new(ip, cfg.probe.connect_port(port)),
+                protocol: cfg.probe.protocol(port),
+            };
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+    }
+    targets
 }
 
 /// One TLSA RRset per binding owner, with the records each binding publishes (several
@@ -395,15 +567,10 @@ fn generated_changes(old: &BTreeMap<Name, Rrset>, new: &BTreeMap<Name, Rrset>) -
 pub fn preview_content(cfg: &ZoneConfig, now: u32) -> Result<Zone, ZoneError> {
     let base = load_base(cfg)?;
     let mut bindings = Vec::with_capacity(cfg.tlsa.len());
-    for binding_cfg in &cfg.tlsa {
-        let current = Some(read_certificate(binding_cfg, now)?);
-        let next = read_next_key(binding_cfg)?;
-        let mut binding = Binding {
-            cfg: binding_cfg.clone(),
-            state: BindingState::default(),
-            last_error: None,
-            await_propagation: !cfg.secondaries.is_empty(),
-        };
+    for (binding_cfg, source) in every_certificate(cfg) {
+        let mut binding = Binding::new(binding_cfg, source, None, !cfg.secondaries.is_empty());
+        let current = Some(read_certificate(binding_cfg, binding.certificate(), now)?.record);
+        let next = read_next_key(binding_cfg, binding.certificate())?;
         let timing = binding.timing();
         binding
             .state
@@ -556,7 +723,13 @@ pub struct ZoneRuntime {
     last_error: Option<String>,
     /// What the secondaries serve, and when each serial was served by all of them.
     propagation: Tracker,
+    /// The bindings' rollover events not yet reported by a `daned reload` (binding key,
+    /// event), oldest first, at most [`MAX_UNREPORTED`].
+    unreported: Vec<(String, Event)>,
 }
+
+/// How many rollover events wait for the next `daned reload` at most (the oldest go first).
+const MAX_UNREPORTED: usize = 64;
 
 impl ZoneRuntime {
     /// Loads keys (creating a CSK in [`Mode::Serve`] when there is none), the zone file, the
@@ -581,20 +754,17 @@ impl ZoneRuntime {
         let base = load_base(&cfg)?;
         let saved = state::load(&state_dir, &cfg.origin)?;
         let mut bindings = Vec::with_capacity(cfg.tlsa.len());
-        for binding_cfg in &cfg.tlsa {
-            let mut binding = Binding {
-                cfg: binding_cfg.clone(),
-                state: saved
-                    .as_ref()
-                    .and_then(|s| s.bindings.get(&binding_cfg.name).cloned())
-                    .unwrap_or_default(),
-                last_error: None,
-                await_propagation: !cfg.secondaries.is_empty(),
-            };
+        for (binding_cfg, source) in every_certificate(&cfg) {
+            let mut binding = Binding::new(
+                binding_cfg,
+                source,
+                saved.as_ref(),
+                !cfg.secondaries.is_empty(),
+            );
             if binding.state.published().is_empty() {
                 // Nothing good from before: the certificate must be usable now.
-                read_certificate(binding_cfg, now)?;
-                read_next_key(binding_cfg)?;
+                read_certificate(binding_cfg, binding.certificate(), now)?;
+                read_next_key(binding_cfg, binding.certificate())?;
             }
             let (events, _) = binding.observe(&cfg.origin, now);
             if mode == Mode::Serve {
@@ -604,6 +774,9 @@ impl ZoneRuntime {
         }
         let generated = generated_rrsets(&cfg, &bindings)?;
         let content = compose(&cfg, &base.zone, &generated)?;
+        for binding in &mut bindings {
+            binding.probed.targets = probe_targets(&binding.cfg, &content);
+        }
         let base_digest = rrsets_digest(base.zone.rrsets());
         let mut entries = key_entries(&cfg, &key_dir, &state_dir, saved.as_ref(), stored, now)?;
         if entries.is_empty() && mode == Mode::ReadOnly {
@@ -682,6 +855,7 @@ impl ZoneRuntime {
             counters: ZoneCounters::default(),
             last_error: None,
             propagation,
+            unreported: Vec::new(),
         };
         rt.persist()?;
         Ok(rt)
@@ -751,19 +925,109 @@ impl ZoneRuntime {
         self.last_error.as_deref()
     }
 
+    /// The rollover events since the last call (binding key, event), for `daned reload`.
+    pub fn take_unreported(&mut self) -> Vec<(String, Event)> {
+        std::mem::take(&mut self.unreported)
+    }
+
     /// Whether `path` is a certificate or next-key file of one of this zone's bindings.
     pub fn watches(&self, path: &Path) -> bool {
-        self.bindings
-            .iter()
-            .any(|b| b.cfg.certificate == path || b.cfg.next_key.as_deref() == Some(path))
+        self.bindings.iter().any(|b| {
+            let source = b.certificate();
+            source.file == path || source.next_key.as_deref() == Some(path)
+        })
     }
 
     /// Every certificate and next-key file of this zone.
     pub fn watched_files(&self) -> Vec<PathBuf> {
         self.bindings
             .iter()
-            .flat_map(|b| std::iter::once(b.cfg.certificate.clone()).chain(b.cfg.next_key.clone()))
+            .map(Binding::certificate)
+            .flat_map(|s| std::iter::once(s.file.clone()).chain(s.next_key.clone()))
             .collect()
+    }
+
+    /// The bindings (by index into [`Self::bindings`]) to probe at `now`: those never probed
+    /// and those whose `probe-interval` has passed. `all` takes every binding with probing on.
+    pub fn probes_due(&self, now: u32, all: bool) -> Vec<usize> {
+        self.bindings
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.cfg.probe.enabled && !b.probed.targets.is_empty())
+            .filter(|(_, b)| all || b.next_probe_at().is_some_and(|at| !serial_gt(at, now)))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// A probe of binding `key` has started: it is no longer due.
+    pub fn probe_started(&mut self, key: &str) {
+        if let Some(binding) = self.bindings.iter_mut().find(|b| b.key() == key) {
+            binding.probed.due_now = false;
+        }
+    }
+
+    /// Records what a probe of binding `index` found at `now`, logs a target that presents a
+    /// key no record matches (at most once per probe interval), then runs the rollover timers:
+    /// a replaced key's record the probe held may leave now.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::tick_bindings`]; the results are kept either way.
+    pub fn probed(
+        &mut self,
+        index: usize,
+        results: Vec<(Target, Outcome)>,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        let origin = self.cfg.origin.clone();
+        if let Some(binding) = self.bindings.get_mut(index) {
+            binding.probed.record(&binding.state, results, now);
+            let mismatches = binding.probed.mismatches(&binding.state);
+            let alarm_due = binding
+                .probed
+                .last_alarm
+                .is_none_or(|at| now.wrapping_sub(at) >= binding.cfg.probe.interval);
+            if !mismatches.is_empty() && alarm_due {
+                binding.probed.last_alarm = Some(now);
+                for (target, judged) in &mismatches {
+                    tracing::error!(
+                        zone = %origin,
+                        binding = %binding.key(),
+                        %target,
+                        presented = judged.spki_sha256.as_deref().unwrap_or("?"),
+                        published = %binding.state.published().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        "TLSA MISMATCH: the server presents a key that no published TLSA \
+                         record matches; DANE senders cannot deliver to it"
+                    );
+                }
+            }
+            let held = binding.state.held(now);
+            if !held.is_empty() && binding.holds_replaced() && alarm_due {
+                let waiting: Vec<String> = binding
+                    .probed
+                    .verdicts(&binding.state)
+                    .filter(|(_, j)| {
+                        j.as_ref()
+                            .is_none_or(|j| j.verdict != crate::probe::verdict::Verdict::Current)
+                    })
+                    .map(|(target, j)| {
+                        format!(
+                            "{target} {}",
+                            j.map_or("not probed yet", |j| j.verdict.as_str())
+                        )
+                    })
+                    .collect();
+                tracing::warn!(
+                    zone = %origin,
+                    binding = %binding.key(),
+                    kept = %held.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    waiting_for = %waiting.join("; "),
+                    "old TLSA record kept past its hold-down: a server does not present the new key yet"
+                );
+            }
+        }
+        self.tick_bindings(now, rng)
     }
 
     /// Re-reads the zone file and the certificates. Unchanged content is a no-op (`None`, same
@@ -856,26 +1120,24 @@ impl ZoneRuntime {
     ) -> Result<(Content, Vec<Binding>, Tracker), ZoneError> {
         let base = load_base(cfg)?;
         let mut bindings = Vec::with_capacity(cfg.tlsa.len());
-        for binding_cfg in &cfg.tlsa {
-            let kept = self
-                .bindings
-                .iter()
-                .find(|b| b.cfg.name == binding_cfg.name);
-            let (state, last_error) = match kept {
-                Some(old) => (old.state.clone(), old.last_error.clone()),
+        for (binding_cfg, source) in every_certificate(cfg) {
+            let mut binding = Binding::new(binding_cfg, source, None, !cfg.secondaries.is_empty());
+            let key = binding.key();
+            match self.bindings.iter().find(|b| b.key() == key) {
+                Some(old) => {
+                    binding.state = old.state.clone();
+                    binding.last_error = old.last_error.clone();
+                    binding.family = old.family;
+                    binding.not_after = old.not_after;
+                    binding.probed = old.probed.clone();
+                }
                 None => {
                     // Nothing good from before: the certificate must be usable now.
-                    read_certificate(binding_cfg, now)?;
-                    read_next_key(binding_cfg)?;
-                    (BindingState::default(), None)
+                    read_certificate(binding_cfg, binding.certificate(), now)?;
+                    read_next_key(binding_cfg, binding.certificate())?;
                 }
-            };
-            bindings.push(Binding {
-                cfg: binding_cfg.clone(),
-                state,
-                last_error,
-                await_propagation: !cfg.secondaries.is_empty(),
-            });
+            }
+            bindings.push(binding);
         }
         for old in &self.bindings {
             if !cfg.tlsa.iter().any(|b| b.name == old.cfg.name) {
@@ -965,7 +1227,7 @@ impl ZoneRuntime {
             } else {
                 binding.tick(now)
             });
-            all_events.push((binding.cfg.name.clone(), events));
+            all_events.push((binding.key(), events));
         }
         let generated = generated_rrsets(&self.cfg, &bindings)?;
         let (changes, new_content, base_digest) = match new_base {
@@ -1025,12 +1287,19 @@ impl ZoneRuntime {
             }
         }
         self.base_digest = base_digest;
-        let state_changed = bindings
-            .iter()
-            .zip(&self.bindings)
-            .any(|(new, old)| new.state != old.state);
+        let mut state_changed = false;
+        for (new, old) in bindings.iter_mut().zip(&self.bindings) {
+            if new.state != old.state {
+                state_changed = true;
+                // New records or a new certificate: look at what the servers present now.
+                new.probed.due_now = true;
+            }
+        }
         self.bindings = bindings;
         self.generated = generated;
+        for binding in &mut self.bindings {
+            binding.probed.targets = probe_targets(&binding.cfg, &self.content);
+        }
         self.counters.certificate_errors += new_problems;
         for (name, events) in &all_events {
             self.counters.unsafe_switches += events
@@ -1039,6 +1308,13 @@ impl ZoneRuntime {
                 .count() as u64;
             log_events(&self.cfg.origin, name, events);
         }
+        self.unreported.extend(
+            all_events
+                .into_iter()
+                .flat_map(|(name, events)| events.into_iter().map(move |e| (name.clone(), e))),
+        );
+        let excess = self.unreported.len().saturating_sub(MAX_UNREPORTED);
+        self.unreported.drain(..excess);
         self.last_error = None;
         if delta.is_some() || state_changed {
             self.persist()?;
@@ -1164,7 +1440,7 @@ impl ZoneRuntime {
         let keys = self.outlook.next.as_ref().map(|n| n.at);
         self.bindings
             .iter()
-            .filter_map(|b| b.state.next_deadline())
+            .filter_map(|b| b.state.next_deadline(b.holds_replaced()))
             .chain(refresh)
             .chain(keys)
             .min_by(|a, b| {
@@ -1214,7 +1490,7 @@ impl ZoneRuntime {
             bindings: self
                 .bindings
                 .iter()
-                .map(|b| (b.cfg.name.clone(), b.state.clone()))
+                .map(|b| (b.key(), b.state.clone()))
                 .collect(),
             keys: self.entries.iter().map(KeyEntry::stored).collect(),
         };

@@ -160,3 +160,11 @@ fn association_matches(matching: u8, selected: &[u8], data: &[u8]) -> bool {
         _ => false,
     }
 }
+
+/// The subject of one DER certificate (RFC 4514 style) and whether it is self-issued (its
+/// issuer is its subject: a root, not an intermediate). `None` when it does not parse.
+pub fn subject_and_self_issued(cert_der: &[u8]) -> Option<(String, bool)> {
+    let (_, cert) = X509Certificate::from_der(cert_der).ok()?;
+    let self_issued = cert.subject().as_raw() == cert.issuer().as_raw();
+    Some((cert.subject().to_string(), self_issued))
+}

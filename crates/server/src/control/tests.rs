@@ -30,6 +30,7 @@ fn binding(name: &str, state: &str, ready_at: Option<u32>, ready: bool) -> Bindi
         ready,
         last_error: None,
         waiting: None,
+        ..Default::default()
     }
 }
 
@@ -59,6 +60,7 @@ fn zone(origin: &str, bindings: Vec<BindingStatus>) -> ZoneStatus {
         awaiting_ds: Vec::new(),
         secondaries: vec![],
         propagated_at: None,
+        ..Default::default()
     }
 }
 
@@ -79,6 +81,7 @@ fn fake_manager(
                 zone,
                 outcome,
                 changed: Vec::new(),
+                events: Vec::new(),
             })
             .collect(),
         restart_needed: Vec::new(),
@@ -114,7 +117,10 @@ fn fake_manager_with(
                         let _ = reply.send(Err(format!("no zone {zone}")));
                     }
                 }
-
+                Command::Probe { reply, .. } => {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    let _ = reply.send(Ok(status(n)));
+                }
                 Command::Secondary(_) => {}
             }
         }
@@ -310,16 +316,19 @@ async fn reload_answers_changed_settings_added_removed_and_restart_needed() {
                     added: 12,
                 },
                 changed: vec!["signing.denial".to_owned()],
+                events: Vec::new(),
             },
             ZoneReloaded {
                 zone: name("new.example."),
                 outcome: ReloadOutcome::Added { serial: 5 },
                 changed: Vec::new(),
+                events: Vec::new(),
             },
             ZoneReloaded {
                 zone: name("old.example."),
                 outcome: ReloadOutcome::Removed { serial: 8 },
                 changed: Vec::new(),
+                events: Vec::new(),
             },
         ],
         restart_needed: vec!["listen".to_owned()],
@@ -923,6 +932,7 @@ fn responses_round_trip_and_reject_malformed_ones() {
                 zone: "example.com.".to_owned(),
                 outcome: ReloadOutcome::Unchanged { serial: 3 },
                 changed: vec!["tlsa".to_owned()],
+                events: Vec::new(),
             }],
             restart_needed: vec!["key-dir".to_owned()],
         }),
@@ -1033,6 +1043,7 @@ zone example.com.
     owners      _25._tcp.mail.example.com.
     records     3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6
     ready at    2023-11-14 22:55:20 UTC (in 42m)
+    probe       off
     last error  next.pem: no such file
   binding web
     state       steady
@@ -1040,6 +1051,7 @@ zone example.com.
     owners      _25._tcp.web.example.com.
     records     3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6
     ready at    - (no next key staged)
+    probe       off
     last error  -
 ";
     assert_eq!(text, expected);
@@ -1061,6 +1073,7 @@ fn reload_is_rendered_one_line_per_zone() {
                 added: 4,
             },
             changed: Vec::new(),
+            events: Vec::new(),
         },
         ZoneReload {
             zone: "ex.org.".to_owned(),
@@ -1069,16 +1082,19 @@ fn reload_is_rendered_one_line_per_zone() {
                 error: "zone.db:3: bad TTL".to_owned(),
             },
             changed: Vec::new(),
+            events: Vec::new(),
         },
         ZoneReload {
             zone: "ex.net.".to_owned(),
             outcome: ReloadOutcome::Unchanged { serial: 9 },
             changed: vec!["allow-transfer".to_owned(), "journal".to_owned()],
+            events: Vec::new(),
         },
         ZoneReload {
             zone: "new.example.".to_owned(),
             outcome: ReloadOutcome::Added { serial: 1 },
             changed: Vec::new(),
+            events: Vec::new(),
         },
         ZoneReload {
             zone: "bad.example.".to_owned(),
@@ -1086,11 +1102,13 @@ fn reload_is_rendered_one_line_per_zone() {
                 error: "bad.db:1: no SOA".to_owned(),
             },
             changed: Vec::new(),
+            events: Vec::new(),
         },
         ZoneReload {
             zone: "old.example.".to_owned(),
             outcome: ReloadOutcome::Removed { serial: 4 },
             changed: Vec::new(),
+            events: Vec::new(),
         },
     ];
     let answer = ReloadAnswer {

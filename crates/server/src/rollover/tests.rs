@@ -13,6 +13,7 @@ const TIMING: Timing = Timing {
     ttl: 300,
     margin: 60,
     await_propagation: false,
+    hold_replaced: false,
 };
 
 const LABELS: [&str; 4] = ["A", "B", "C", "D"];
@@ -181,7 +182,7 @@ fn run(name: &str, steps: &[Step]) {
             _ => {}
         }
         assert_eq!(
-            state.next_deadline(),
+            state.next_deadline(false),
             step.deadline,
             "{name} at {}: deadline",
             step.at
@@ -534,6 +535,7 @@ fn rfc7671_s8_1_lowered_ttl_does_not_shorten_the_wait() {
         ttl: 3600,
         margin: 60,
         await_propagation: false,
+        hold_replaced: false,
     };
     let mut state = BindingState::default();
     state.observe(0, &see("A", None), &long);
@@ -752,14 +754,14 @@ fn rfc7671_s8_1_a_lagging_secondary_delays_ready_at() {
     assert_eq!(state.phase(10_000), Phase::Staged);
     assert_eq!(state.ready_at(), None);
     assert!(!state.is_ready(10_000));
-    assert_eq!(state.next_deadline(), None);
+    assert_eq!(state.next_deadline(false), None);
     assert!(state.tick(10_000, &WITH_SECONDARIES).is_empty());
     // The last secondary serves serial 7 from 400: ready at 400 + 2×300 + 60.
     let events = state.propagated(400, &WITH_SECONDARIES);
     assert_eq!(described(&events), ["propagated B at 400 ready 1060"]);
     assert_eq!(state.awaiting_propagation(), None);
     assert_eq!(state.ready_at(), Some(1060));
-    assert_eq!(state.next_deadline(), Some(1060));
+    assert_eq!(state.next_deadline(false), Some(1060));
     assert_eq!(state.phase(1059), Phase::Staged);
     assert!(state.tick(1059, &WITH_SECONDARIES).is_empty());
     assert_eq!(described(&state.tick(1060, &WITH_SECONDARIES)), ["ready B"]);
@@ -818,4 +820,67 @@ fn state_without_the_awaiting_field_reads_as_not_awaiting() {
     assert!(!json.contains("awaiting"), "{json}");
     let loaded: BindingState = serde_json::from_str(&json).expect("loads");
     assert_eq!(loaded.ready_at(), Some(760));
+}
+
+/// The outage of issue 9, in the state machine: the files switched to the staged key B, but
+/// the server still presents A. A's record must outlive its hold-down until the probe sees B,
+/// and then leave at once; a withdrawn next key is not held.
+#[test]
+fn a_replaced_key_stays_while_a_server_presents_it() {
+    let held = Timing {
+        hold_replaced: true,
+        ..TIMING
+    };
+    let mut state = BindingState::default();
+    state.observe(0, &see("A", Some("B")), &TIMING);
+    state.tick(660, &TIMING);
+    // B deployed to the files at 700: hold-down until 1300.
+    let events = state.observe(700, &see("B", None), &held);
+    assert_eq!(described(&events), ["switched A>B hold 1300"]);
+    assert_eq!(state.next_deadline(false), Some(1300));
+    // Past the hold-down, a server still presents A: A stays, the phase says switched, and
+    // no timer is due for it (the next probe result ticks the binding).
+    assert!(state.tick(5000, &held).is_empty());
+    assert_eq!(
+        state.next_deadline(true),
+        None,
+        "no timer while the probe holds A"
+    );
+    assert_eq!(published_labels(&state), ["A", "B"]);
+    assert_eq!(state.phase(5000), Phase::Switched);
+    assert_eq!(state.held(5000), [key("A")]);
+    // The probe sees B everywhere: A goes.
+    let events = state.tick(5001, &TIMING);
+    assert_eq!(described(&events), ["retired A"]);
+    assert_eq!(published_labels(&state), ["B"]);
+    assert_eq!(state.phase(5001), Phase::Steady);
+    assert!(state.held(5001).is_empty());
+
+    // A next key withdrawn from its file is not a key any server used: never held.
+    let mut state = BindingState::default();
+    state.observe(0, &see("A", Some("B")), &TIMING);
+    state.observe(100, &see("A", None), &held);
+    assert_eq!(described(&state.tick(700, &held)), ["retired B"]);
+}
+
+/// A state file written before the probe existed reads with nothing held, and one written
+/// with a held record keeps it.
+#[test]
+fn replaced_flag_round_trips_through_the_state_file() {
+    let mut state = BindingState::default();
+    state.observe(0, &see("A", Some("B")), &TIMING);
+    state.observe(700, &see("B", None), &TIMING);
+    let json = serde_json::to_string(&state).expect("serialise");
+    assert!(json.contains("\"replaced\":true"), "{json}");
+    let back: BindingState = serde_json::from_str(&json).expect("parse");
+    assert_eq!(back, state);
+    let old = json.replace(",\"replaced\":true", "");
+    let back: BindingState = serde_json::from_str(&old).expect("parse old form");
+    assert!(back.held(1_000_000).is_empty());
+}
+
+fn published_labels(state: &BindingState) -> Vec<&'static str> {
+    let mut labels: Vec<_> = state.published().iter().map(label).collect();
+    labels.sort_unstable();
+    labels
 }

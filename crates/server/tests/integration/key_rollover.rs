@@ -576,7 +576,7 @@ fn instance_workspace(origin: &str, zone_text: &str, port: u16) -> Workspace {
 fn write_instance_config(ws: &Workspace, origin: &str, port: u16, zone_extra: &str, tlsa: bool) {
     let binding = if tlsa {
         "[[zone.tlsa]]\nname = \"mail\"\ncertificate = \"certs/mail.pem\"\nhost = \"mail\"\n\
-         ports = [25]\nttl = \"2\"\n"
+         ports = [25]\nttl = \"2\"\nprobe = false\n"
     } else {
         ""
     };

@@ -37,10 +37,10 @@ fn config_text(server_extra: &str, zone_extra: &str, bindings: &str, more: &str)
 }
 
 const MAIL: &str = "[[zone.tlsa]]\nname = \"mail\"\ncertificate = \"certs/mail.pem\"\n\
-host = \"mail\"\nports = [25, 465, 587]\nttl = \"300\"\n";
+host = \"mail\"\nports = [25, 465, 587]\nttl = \"300\"\nprobe = false\n";
 
 const WWW: &str = "[[zone.tlsa]]\nname = \"www\"\ncertificate = \"certs/mail.pem\"\n\
-host = \"www2\"\nports = [443]\nttl = \"300\"\n";
+host = \"www2\"\nports = [443]\nttl = \"300\"\nprobe = false\n";
 
 fn write(ws: &Workspace, text: &str) {
     std::fs::write(ws.config(), text).unwrap();

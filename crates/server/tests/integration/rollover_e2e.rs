@@ -389,6 +389,7 @@ next-key = "certs/mail.key.next"
 host = "mail"
 ports = [25]
 ttl = {TTL}
+probe = false
 rollover-margin = {MARGIN}
 "#
     );

@@ -227,6 +227,7 @@ certificate = "{certificate}"
 host = "mail"
 ports = [25]
 ttl = "{ttl}"
+probe = false
 {extra}
 "#
         );

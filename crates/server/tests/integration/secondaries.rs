@@ -57,6 +57,7 @@ certificate = "certs/mail.pem"
 host = "mail"
 ports = [25]
 ttl = "300"
+probe = false
 "#
     );
     std::fs::write(ws.path("other.key"), "b3RoZXIta2V5LXNlY3JldA==\n").unwrap();
