@@ -12,13 +12,14 @@
 //! guard, also when an assertion fails.
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Guard, Workspace, daned_bin, free_port, now_secs, repo_root, run_bounded, tool,
+    Fetched, Guard, Workspace, daned_bin, free_port, now_secs, parse_dig, poll, repo_root,
+    run_bounded, tls_server, tool,
 };
 
 /// TTL of the binding's TLSA records, seconds.
@@ -45,18 +46,6 @@ impl Tools {
             dig: tool("dig")?,
             openssl: tool("openssl")?,
         })
-    }
-}
-
-/// Polls `probe` every 200 ms until it gives a value, at most `timeout`.
-fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -130,47 +119,6 @@ fn replace_file(dir: &Path, from: &str, to: &str) {
     let staging = dir.join(format!("{to}.tmp"));
     std::fs::copy(dir.join(from), &staging).expect("copy certificate");
     std::fs::rename(&staging, dir.join(to)).expect("rename certificate into place");
-}
-
-/// What `dig` got through the resolver.
-#[derive(Debug)]
-struct Fetched {
-    status: String,
-    /// The AD flag: the resolver validated the answer (RFC 4035 §3.2.3).
-    ad: bool,
-    /// The TLSA records, as `3 1 1 hex` (lowercase, no spaces in the data).
-    records: BTreeSet<String>,
-    text: String,
-}
-
-/// Reads dig's default output: the header's status and flags, and the TLSA answer records.
-fn parse_dig(text: &str) -> Fetched {
-    let mut status = String::new();
-    let mut ad = false;
-    let mut records = BTreeSet::new();
-    for line in text.lines() {
-        if let Some(rest) = line.split("status: ").nth(1) {
-            status = rest.split(',').next().unwrap_or_default().trim().to_owned();
-        }
-        if let Some(flags) = line.strip_prefix(";; flags:") {
-            let flags = flags.split(';').next().unwrap_or_default();
-            ad = flags.split_whitespace().any(|f| f == "ad");
-        }
-        if line.starts_with(';') || line.trim().is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() >= 8 && fields[3] == "TLSA" {
-            let data: String = fields[7..].concat().to_ascii_lowercase();
-            records.insert(format!("{} {} {} {data}", fields[4], fields[5], fields[6]));
-        }
-    }
-    Fetched {
-        status,
-        ad,
-        records,
-        text: text.to_owned(),
-    }
 }
 
 /// A validating unbound on 127.0.0.1 whose only trust anchor is the zone's DS, resolving
@@ -303,25 +251,11 @@ struct TlsServer {
 
 impl TlsServer {
     fn start(tools: &Tools, dir: &Path, cert: &str, key: &str) -> Self {
-        let port = free_port();
-        let child = Command::new(&tools.openssl)
-            .args(["s_server", "-quiet", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-cert", cert, "-key", key])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start openssl s_server");
-        let server = Self {
-            _guard: Guard { child },
+        let (guard, port) = tls_server(&tools.openssl, dir, cert, key);
+        Self {
+            _guard: guard,
             port,
-        };
-        poll("s_server listening", Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        server
+        }
     }
 
     /// Whether a DANE client holding exactly `records` accepts the server (RFC 6698 §2.1,

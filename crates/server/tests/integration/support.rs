@@ -385,3 +385,77 @@ pub(crate) fn new_p256_key(openssl: &Path, path: &Path) {
         .arg(path));
     assert!(ok, "{out}");
 }
+
+/// Polls `probe` every 200 ms until it gives a value, at most `timeout`.
+pub(crate) fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What `dig` got.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) status: String,
+    /// The AD flag: the resolver validated the answer (RFC 4035 §3.2.3).
+    pub(crate) ad: bool,
+    /// The TLSA records, as `3 1 1 hex` (lowercase, no spaces in the data).
+    pub(crate) records: std::collections::BTreeSet<String>,
+    pub(crate) text: String,
+}
+
+/// Reads dig's default output: the header's status and flags, and the TLSA answer records.
+pub(crate) fn parse_dig(text: &str) -> Fetched {
+    let mut status = String::new();
+    let mut ad = false;
+    let mut records = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.split("status: ").nth(1) {
+            status = rest.split(',').next().unwrap_or_default().trim().to_owned();
+        }
+        if let Some(flags) = line.strip_prefix(";; flags:") {
+            let flags = flags.split(';').next().unwrap_or_default();
+            ad = flags.split_whitespace().any(|f| f == "ad");
+        }
+        if line.starts_with(';') || line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() >= 8 && fields[3] == "TLSA" {
+            let data: String = fields[7..].concat().to_ascii_lowercase();
+            records.insert(format!("{} {} {} {data}", fields[4], fields[5], fields[6]));
+        }
+    }
+    Fetched {
+        status,
+        ad,
+        records,
+        text: text.to_owned(),
+    }
+}
+
+/// `openssl s_server` on a free loopback port presenting `cert` (with `key`, both relative to
+/// `dir`), killed when the guard drops; returns once it accepts connections.
+pub(crate) fn tls_server(openssl: &Path, dir: &Path, cert: &str, key: &str) -> (Guard, u16) {
+    let port = free_port();
+    let child = Command::new(openssl)
+        .args(["s_server", "-quiet", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-cert", cert, "-key", key])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start openssl s_server");
+    let guard = Guard { child };
+    poll("s_server listening", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    (guard, port)
+}
