@@ -452,7 +452,7 @@ fn issue9_old_record_stays_until_the_smtp_server_presents_the_new_key() {
     });
     assert_eq!(code, 0);
     assert_eq!(results(&bindings[0]), ["25 current", "465 current"]);
-    assert_eq!(served(&server, "_25._tcp.mail.example.com."), [b.clone()]);
+    assert_eq!(served(&server, "_25._tcp.mail.example.com."), [b]);
     assert!(bindings[0]["held"].as_array().is_some_and(Vec::is_empty));
     server.stop();
 }
