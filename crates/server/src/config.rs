@@ -2341,8 +2341,8 @@ mod tests {
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
         // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes,
         // secondary-poll-interval, secondary-lag-warning, 7 signing, 10 keys, protocol, usage,
-        // selector, matching, ttl, rollover-margin.
-        assert_eq!(count, 36, "settings found:\n{uncommented}");
+        // selector, matching, ttl, rollover-margin, probe, probe-interval.
+        assert_eq!(count, 38, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);
@@ -2553,6 +2553,98 @@ mod tests {
             "{message}"
         );
         assert!(message.starts_with("line 5: "), "{message}");
+    }
+
+    #[test]
+    fn a_binding_may_name_several_certificates_each_with_its_next_key() {
+        let config = parse(&format!(
+            "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
+             [[zone.tlsa]]\nname = \"mail\"\nhost = \"mail\"\nports = [25]\n\
+             certificates = [{{ file = \"ec.pem\", next-key = \"ec.next\" }}, {{ file = \"rsa.pem\" }}]\n"
+        ))
+        .expect("parses");
+        assert_eq!(
+            config.zones[0].tlsa[0].certificates,
+            [
+                CertificateSource {
+                    file: PathBuf::from("/etc/daned/ec.pem"),
+                    next_key: Some(PathBuf::from("/etc/daned/ec.next")),
+                },
+                CertificateSource {
+                    file: PathBuf::from("/etc/daned/rsa.pem"),
+                    next_key: None,
+                },
+            ]
+        );
+        for (body, want) in [
+            (
+                "certificates = [{ file = \"a\" }]\nnext-key = \"n\"",
+                "give each one's next-key in its entry",
+            ),
+            ("certificates = []", "certificates is empty"),
+            (
+                "certificates = [{ file = \"a\" }, { file = \"a\" }]",
+                "is listed twice",
+            ),
+        ] {
+            let text = format!(
+                "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
+                 [[zone.tlsa]]\nname = \"mail\"\nnames = [\"a\"]\n{body}\n"
+            );
+            let message = invalid_message(&text);
+            assert!(message.contains(want), "{body}: {message}");
+        }
+        let message = invalid_message(&with_binding(
+            "names = [\"a\"]\ncertificates = [{ file = \"b\" }]",
+        ));
+        assert!(
+            message.contains("either certificate or certificates"),
+            "{message}"
+        );
+        let message = parse_message(&with_binding(
+            "names = [\"a\"]\ncertificates = [{ file = \"b\", bogus = 1 }]",
+        ));
+        assert!(message.contains("bogus"), "{message}");
+    }
+
+    #[test]
+    fn probe_keys_are_typed_and_checked() {
+        let config = parse(&with_binding(
+            "host = \"mail\"\nports = [25, 2525]\nprobe-addresses = [\"127.0.0.1\", \"::1\"]\n\
+             probe-interval = \"1m\"\nprobe-protocol = { \"2525\" = \"smtp\" }\n\
+             probe-port = { \"25\" = 10025 }",
+        ))
+        .expect("parses");
+        let probe = &config.zones[0].tlsa[0].probe;
+        assert!(probe.enabled);
+        assert_eq!(
+            probe.addresses,
+            Some(vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()])
+        );
+        assert_eq!(probe.interval, 60);
+        assert_eq!(probe.protocol(2525), ProbeProtocol::Smtp);
+        assert_eq!(probe.protocol(25), ProbeProtocol::Smtp);
+        assert_eq!(probe.protocol(465), ProbeProtocol::Tls);
+        assert_eq!(probe.protocol(143), ProbeProtocol::Imap);
+        assert_eq!(probe.protocol(110), ProbeProtocol::Pop3);
+        assert_eq!(probe.connect_port(25), 10025);
+        assert_eq!(probe.connect_port(2525), 2525);
+        for (body, want) in [
+            ("probe-addresses = [\"mail\"]", "is not an IP address"),
+            ("probe-interval = \"5s\"", "below 10 s"),
+            (
+                "probe-protocol = { \"x\" = \"smtp\" }",
+                "is not a port number",
+            ),
+            ("probe-port = { \"25\" = 0 }", "port 0"),
+        ] {
+            let message = invalid_message(&with_binding(&format!("names = [\"a\"]\n{body}")));
+            assert!(message.contains(want), "{body}: {message}");
+        }
+        let message = parse_message(&with_binding(
+            "names = [\"a\"]\nprobe-protocol = { \"25\" = \"ftp\" }",
+        ));
+        assert!(message.contains("ftp"), "{message}");
     }
 
     #[test]

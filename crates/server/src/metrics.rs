@@ -501,6 +501,68 @@ mod tests {
         }
     }
 
+    /// Issue 9 item 7: per binding and target, the probe result, the last good probe, the
+    /// presented certificate's expiry, and the rollover state; per zone whether the records
+    /// protect mail (item 8). Two certificates of one binding are told apart by a label.
+    #[test]
+    fn probe_and_rollover_families() {
+        let mut report = report();
+        let zone = &mut report.zones[0];
+        zone.unprotected = vec!["the zone's DS is not at the parent".into()];
+        let target = crate::status::TargetStatus {
+            target: "mail.example.com:25 (127.0.0.1:25, smtp)".into(),
+            host: "mail.example.com.".into(),
+            port: 25,
+            address: "127.0.0.1:25".into(),
+            protocol: "smtp".into(),
+            result: "old".into(),
+            reason: None,
+            presented: Some("aa".into()),
+            presented_not_after: Some("2027-01-01T00:00:00Z".into()),
+            probed_at: Some("2026-12-07T00:00:00Z".into()),
+            last_good: Some("2026-12-07T00:00:00Z".into()),
+            last_good_unix: Some(1_796_601_600),
+            presented_not_after_unix: Some(1_798_761_600),
+        };
+        let mut second = zone.bindings[0].clone();
+        second.certificate = "/rsa.pem".into();
+        second.state = "switched".into();
+        second.probing = true;
+        second.targets = vec![target];
+        second.held = vec!["3 1 1 aa".into()];
+        second.certificate_not_after_unix = Some(1_800_000_000);
+        zone.bindings.push(second);
+        let text = render(&report);
+        let rsa = "zone=\"example.com.\",binding=\"mail\\\"x\",certificate=\"/rsa.pem\"";
+        let target = format!("{rsa},target=\"mail.example.com:25 (127.0.0.1:25, smtp)\"");
+        for line in [
+            format!("daned_tlsa_rollover_state{{{rsa},state=\"switched\"}} 1"),
+            format!("daned_tlsa_rollover_state{{{rsa},state=\"steady\"}} 0"),
+            format!("daned_tlsa_held_records{{{rsa}}} 1"),
+            format!("daned_tlsa_probe_mismatches{{{rsa}}} 0"),
+            format!("daned_tlsa_certificate_not_after_timestamp_seconds{{{rsa}}} 1800000000"),
+            format!("daned_tlsa_probe_result{{{target},result=\"old\"}} 1"),
+            format!("daned_tlsa_probe_result{{{target},result=\"current\"}} 0"),
+            format!("daned_tlsa_probe_result{{{target},result=\"not-probed\"}} 0"),
+            format!("daned_tlsa_probe_last_good_timestamp_seconds{{{target}}} 1796601600"),
+            format!("daned_tlsa_presented_not_after_timestamp_seconds{{{target}}} 1798761600"),
+            "daned_zone_dane_protected{zone=\"example.com.\"} 0".to_owned(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        // Every sample line is `name{labels} value` with a number for a value.
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let value = line.rsplit(' ').next().unwrap_or_default();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+
     #[tokio::test]
     async fn scrape_over_http_and_404_elsewhere() {
         let listener = bind_metrics("127.0.0.1:0".parse().unwrap()).await.unwrap();

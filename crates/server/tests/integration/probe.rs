@@ -562,3 +562,118 @@ fn certbot_hook_fails_on_a_garbage_certificate() {
     assert!(!served(&server, "_25._tcp.mail.example.com.").is_empty());
     server.stop();
 }
+
+/// A CA chain made here (rcgen): a root, an intermediate named `intermediate_cn`, and an end
+/// entity for mail.example.com, as PEM, end entity first, root last.
+fn chain_through_intermediate(intermediate_cn: &str) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca = |cn: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params
+    };
+    let root_key = KeyPair::generate().expect("key");
+    let root_params = ca("Test Root");
+    let root = root_params.self_signed(&root_key).expect("root");
+    let root_issuer = Issuer::from_params(&root_params, &root_key);
+    let mid_key = KeyPair::generate().expect("key");
+    let mut mid_params = ca(intermediate_cn);
+    mid_params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Let's Encrypt");
+    let mid = mid_params
+        .signed_by(&mid_key, &root_issuer)
+        .expect("intermediate");
+    let mid_issuer = Issuer::from_params(&mid_params, &mid_key);
+    let ee_key = KeyPair::generate().expect("key");
+    let ee_params = CertificateParams::new(vec!["mail.example.com".to_owned()]).expect("params");
+    let ee = ee_params
+        .signed_by(&ee_key, &mid_issuer)
+        .expect("end entity");
+    format!("{}{}{}", ee.pem(), mid.pem(), root.pem())
+}
+
+/// Issue 9 item 6: `daned check` warns about TLSA parameters that break at a renewal: `3 0 x`
+/// (the whole certificate changes at every renewal, RFC 7671 §5.1) and `2 x x` pinned to an
+/// intermediate of a CA that rotates them (RFC 7671 §5.2.2); `3 1 1` draws no warning.
+#[test]
+fn check_warns_about_parameters_that_break_at_renewal() {
+    let ws = Workspace::example();
+    std::fs::write(
+        ws.path("certs/chain.pem"),
+        chain_through_intermediate("R11"),
+    )
+    .expect("write chain");
+    let check = |binding: &str| {
+        write_config(&ws, free_port(), binding);
+        let out = ws.daned(&["check"]);
+        let text = crate::support::output_text(&out);
+        assert!(out.status.success(), "check failed: {text}");
+        text
+    };
+    let plain = check("certificate = \"certs/chain.pem\"\nports = [25]\nprobe = false\n");
+    assert!(!plain.contains("warning: "), "{plain}");
+    let whole =
+        check("certificate = \"certs/chain.pem\"\nports = [25]\nprobe = false\nselector = 0\n");
+    assert!(
+        whole.contains("(3 0 1): selector 0 publishes the whole certificate"),
+        "{whole}"
+    );
+    let pinned =
+        check("certificate = \"certs/chain.pem\"\nports = [25]\nprobe = false\nusage = 2\n");
+    assert!(
+        pinned.contains("(2 1 1): the trust anchor is the intermediate")
+            && pinned.contains("CN=R11")
+            && pinned.contains("Let's Encrypt issues from several intermediates"),
+        "{pinned}"
+    );
+}
+
+/// Issue 9 item 8 (RFC 7672 §2.2: a sender uses TLSA records only once they validate): until
+/// the zone's DS is known to be at the parent, status and `daned probe` say the records do not
+/// protect mail yet, and the metric says 0; `daned ds-seen` clears it.
+#[test]
+fn records_do_not_protect_mail_until_the_ds_is_at_the_parent() {
+    let ws = Workspace::example();
+    let metrics_port = free_port();
+    write_config(
+        &ws,
+        metrics_port,
+        "certificate = \"certs/mail.pem\"\nports = [25]\nprobe = false\n",
+    );
+    let server = ws.serve();
+    let status = |ws: &Workspace| -> serde_json::Value {
+        let (status, text) = daned(ws, &["status", "--json"]);
+        assert!(status.success(), "{text}");
+        serde_json::from_str(&text).expect("status JSON")
+    };
+    let report = status(&ws);
+    let reasons = report["zones"][0]["unprotected"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(reasons.len(), 1, "{report}");
+    assert!(
+        reasons[0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not known to be at the parent"),
+        "{reasons:?}"
+    );
+    let (code, text) = daned(&ws, &["probe"]);
+    assert_eq!(code.code(), Some(0), "{text}");
+    assert!(text.contains("do not protect mail yet"), "{text}");
+    assert!(metrics(metrics_port).contains("daned_zone_dane_protected{zone=\"example.com.\"} 0"));
+    let tag = report["zones"][0]["keys"][0]["key-tag"].to_string();
+    let (status_code, text) = daned(&ws, &["ds-seen", "example.com.", &tag]);
+    assert!(status_code.success(), "{text}");
+    let report = status(&ws);
+    assert_eq!(
+        report["zones"][0]["unprotected"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    assert!(metrics(metrics_port).contains("daned_zone_dane_protected{zone=\"example.com.\"} 1"));
+    server.stop();
+}
