@@ -2557,11 +2557,11 @@ mod tests {
 
     #[test]
     fn a_binding_may_name_several_certificates_each_with_its_next_key() {
-        let config = parse(&format!(
+        let config = parse(
             "version = \"v1\"\n[[zone]]\norigin = \"example.com\"\nfile = \"z\"\n\
              [[zone.tlsa]]\nname = \"mail\"\nhost = \"mail\"\nports = [25]\n\
-             certificates = [{{ file = \"ec.pem\", next-key = \"ec.next\" }}, {{ file = \"rsa.pem\" }}]\n"
-        ))
+             certificates = [{ file = \"ec.pem\", next-key = \"ec.next\" }, { file = \"rsa.pem\" }]\n",
+        )
         .expect("parses");
         assert_eq!(
             config.zones[0].tlsa[0].certificates,
