@@ -1244,8 +1244,9 @@ impl Ctx {
                     ErrorReason::NotStaged,
                     format!(
                         "binding {binding} in {origin} has no next key staged (state {}); \
-                         it will not become ready by waiting",
-                        found.state
+                         it will not become ready by waiting{}",
+                        found.state,
+                        held_note(found)
                     ),
                 );
             }
@@ -1266,6 +1267,29 @@ impl Ctx {
             tokio::time::sleep_until(deadline.min(now + self.options.poll_interval)).await;
         }
     }
+}
+
+/// For a binding whose replaced key's record the probe holds: which targets do not present
+/// the key in use (empty otherwise).
+fn held_note(binding: &BindingStatus) -> String {
+    if binding.held.is_empty() {
+        return String::new();
+    }
+    let lagging: Vec<String> = binding
+        .targets
+        .iter()
+        .filter(|t| t.result != "current")
+        .map(|t| match &t.presented {
+            Some(key) => format!("{} presents {} (3 1 1 {key})", t.target, t.result),
+            None => format!("{} {}", t.target, t.result),
+        })
+        .collect();
+    format!(
+        "; the replaced key's record {} stays published until every target presents the key \
+         in use: {}",
+        binding.held.join(", "),
+        lagging.join("; ")
+    )
 }
 
 fn unavailable() -> Response {

@@ -1291,7 +1291,10 @@ impl ZoneRuntime {
         for (new, old) in bindings.iter_mut().zip(&self.bindings) {
             if new.state != old.state {
                 state_changed = true;
-                // New records or a new certificate: look at what the servers present now.
+            }
+            // New records, or a certificate file that changed (a renewal that kept the key
+            // too): look at what the servers present now.
+            if new.state != old.state || read_files {
                 new.probed.due_now = true;
             }
         }
