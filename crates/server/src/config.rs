@@ -10,7 +10,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -24,6 +23,8 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
+
+use crate::fsutil::{self, ReadError};
 
 /// The whole configuration, ready to use.
 #[derive(Clone, Debug, PartialEq)]
@@ -274,14 +275,10 @@ pub struct TlsaBinding {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
+    /// The file could not be read (missing, not a regular file, too large, not UTF-8); the
+    /// error names it.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The file is not valid TOML or does not match the format (unknown key, wrong type,
     /// missing key). The message carries the line and column.
     #[error("{}: {message}", path.display())]
@@ -309,10 +306,7 @@ impl Config {
     ///
     /// [`ConfigError::Read`] when the file cannot be read, otherwise as [`Config::parse`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = fsutil::read_bounded_to_string(path, fsutil::MAX_CONFIG_BYTES)?;
         Config::parse(&text, path)
     }
 
@@ -1219,13 +1213,10 @@ fn tsig_keys_config(
             (Some(secret), None) => secret,
             (None, Some(file)) => {
                 let file = dir.join(file);
-                match std::fs::read_to_string(&file) {
+                match fsutil::read_bounded_to_string(&file, fsutil::MAX_SECRET_BYTES) {
                     Ok(text) => text,
                     Err(e) => {
-                        problems.add(
-                            &span,
-                            format!("tsig-key {name}: secret-file {}: {e}", file.display()),
-                        );
+                        problems.add(&span, format!("tsig-key {name}: secret-file {e}"));
                         continue;
                     }
                 }

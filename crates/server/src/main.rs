@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueHint};
 use daned::config::{Config, LogFormat, ZoneConfig};
 use daned::manager::{Clock, SystemClock};
 use daned::zones::{self, Mode, ZoneRuntime};
-use daned::{control, keystore, query, serve, state, zonefile};
+use daned::{control, fsutil, keystore, query, serve, state, zonefile};
 use daned_sign::hickory_proto::dnssec::DigestType;
 use daned_sign::hickory_proto::rr::rdata::TLSA;
 use daned_sign::hickory_proto::rr::{Name, RData, Record};
@@ -416,8 +416,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 selector,
                 matching,
             };
-            let data = std::fs::read(&certificate)
-                .with_context(|| format!("{}", certificate.display()))?;
+            let data = fsutil::read_bounded(&certificate, fsutil::MAX_CERTIFICATE_BYTES)?;
             let chain =
                 tlsa::parse_chain(&data).with_context(|| format!("{}", certificate.display()))?;
             let rdata: TLSA = tlsa::tlsa_from_chain(&chain, spec)

@@ -29,6 +29,7 @@ use ring::digest;
 use ring::rand::SecureRandom;
 
 use crate::config::{Denial, TlsaBinding, ZoneConfig};
+use crate::fsutil;
 use crate::keystore::{self, KeyStoreError};
 use crate::propagation::{SecondaryReport, Tracker};
 use crate::rollover::{BindingState, Event, Observation, Timing, TlsaRdata};
@@ -165,7 +166,8 @@ pub fn read_certificate(binding: &TlsaBinding, now: u32) -> Result<TlsaRdata, Zo
         binding: binding.name.clone(),
         reason,
     };
-    let data = std::fs::read(&binding.certificate).map_err(|e| bad(e.to_string()))?;
+    let data = fsutil::read_bounded(&binding.certificate, fsutil::MAX_CERTIFICATE_BYTES)
+        .map_err(|e| bad(e.kind.to_string()))?;
     let chain = tlsa::parse_chain(&data).map_err(|e| bad(e.to_string()))?;
     let end_entity = chain
         .first()
@@ -195,10 +197,10 @@ pub fn read_next_key(binding: &TlsaBinding) -> Result<Option<TlsaRdata>, ZoneErr
         binding: binding.name.clone(),
         reason,
     };
-    let data = match std::fs::read(path) {
+    let data = match fsutil::read_bounded(path, fsutil::MAX_CERTIFICATE_BYTES) {
         Ok(data) => data,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(bad(e.to_string())),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(bad(e.kind.to_string())),
     };
     let spki = daned_sign::spki::spki_from_pem_or_der(&data).map_err(|e| bad(e.to_string()))?;
     let rdata = tlsa::tlsa_from_spki(&spki, binding.spec).map_err(|e| bad(e.to_string()))?;
