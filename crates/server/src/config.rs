@@ -25,6 +25,7 @@ use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
 use crate::fsutil::{self, ReadError};
+use crate::zonefile::{self, ZoneLimits};
 
 /// The whole configuration, ready to use.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,6 +186,10 @@ pub struct ServerConfig {
     pub rescan_interval: std::time::Duration,
     /// Where Prometheus metrics are served (`GET /metrics`), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// The zone file limits of every zone that sets none of its own (`max-zone-file-bytes`,
+    /// `max-include-depth`, `max-records-per-type`, `max-records`, `include-dirs`). Their
+    /// `include_denied` is empty here; each zone's gets key-dir and state-dir.
+    pub zone_limits: ZoneLimits,
 }
 
 /// How logs are written.
@@ -220,6 +225,9 @@ pub struct ZoneConfig {
     pub secondary_poll_interval: std::time::Duration,
     /// A secondary lagging longer than this is logged (`secondary-lag-warning`, seconds).
     pub secondary_lag_warning: u32,
+    /// What reading the zone file may read and hold: `[server]`'s limits with the zone's own
+    /// settings over them, and key-dir and state-dir closed to `$INCLUDE`.
+    pub limits: ZoneLimits,
 }
 
 /// The `[zone.keys]` table: the key lifecycle policy and where the parent's DS is polled.
@@ -437,6 +445,7 @@ impl ZoneConfig {
                 "secondary-lag-warning",
                 self.secondary_lag_warning != new.secondary_lag_warning,
             ),
+            ("zone file limits", self.limits != new.limits),
         ]
         .into_iter()
         .filter_map(|(name, differs)| differs.then_some(name))
@@ -523,6 +532,32 @@ struct ServerSpec {
     rescan_interval: Seconds,
     #[serde(default)]
     metrics_listen: Option<SocketAddr>,
+    #[serde(default = "default_max_zone_file_bytes")]
+    max_zone_file_bytes: Spanned<u64>,
+    #[serde(default = "default_max_include_depth")]
+    max_include_depth: usize,
+    #[serde(default = "default_max_records_per_type")]
+    max_records_per_type: Spanned<usize>,
+    #[serde(default = "default_max_records")]
+    max_records: Spanned<usize>,
+    #[serde(default)]
+    include_dirs: Vec<PathBuf>,
+}
+
+fn default_max_zone_file_bytes() -> Spanned<u64> {
+    Spanned::new(0..0, zonefile::DEFAULT_MAX_FILE_BYTES)
+}
+
+fn default_max_include_depth() -> usize {
+    zonefile::DEFAULT_MAX_INCLUDE_DEPTH
+}
+
+fn default_max_records_per_type() -> Spanned<usize> {
+    Spanned::new(0..0, zonefile::DEFAULT_MAX_RECORDS_PER_TYPE)
+}
+
+fn default_max_records() -> Spanned<usize> {
+    Spanned::new(0..0, zonefile::DEFAULT_MAX_RECORDS)
 }
 
 fn default_watch_debounce_ms() -> u64 {
@@ -571,6 +606,11 @@ impl Default for ServerSpec {
             watch_debounce_ms: default_watch_debounce_ms(),
             rescan_interval: default_rescan_interval(),
             metrics_listen: None,
+            max_zone_file_bytes: default_max_zone_file_bytes(),
+            max_include_depth: default_max_include_depth(),
+            max_records_per_type: default_max_records_per_type(),
+            max_records: default_max_records(),
+            include_dirs: Vec::new(),
         }
     }
 }
@@ -622,6 +662,11 @@ struct ZoneSpec {
     secondary_poll_interval: Seconds,
     #[serde(default = "default_secondary_lag_warning")]
     secondary_lag_warning: Seconds,
+    max_zone_file_bytes: Option<Spanned<u64>>,
+    max_include_depth: Option<usize>,
+    max_records_per_type: Option<Spanned<usize>>,
+    max_records: Option<Spanned<usize>>,
+    include_dirs: Option<Vec<PathBuf>>,
 }
 
 fn default_secondary_poll_interval() -> Seconds {
@@ -1104,6 +1149,7 @@ impl Spec {
                     origin,
                     &all_origins,
                     &key_names,
+                    &server,
                     dir,
                     problems,
                 ));
@@ -1152,6 +1198,22 @@ impl ServerSpec {
                 0o600
             }),
         };
+        let zone_limits = ZoneLimits {
+            max_file_bytes: at_least_one(
+                self.max_zone_file_bytes,
+                "server.max-zone-file-bytes",
+                problems,
+            ),
+            max_include_depth: self.max_include_depth,
+            max_records_per_type: at_least_one(
+                self.max_records_per_type,
+                "server.max-records-per-type",
+                problems,
+            ),
+            max_records: at_least_one(self.max_records, "server.max-records", problems),
+            include_dirs: self.include_dirs.iter().map(|d| dir.join(d)).collect(),
+            include_denied: Vec::new(),
+        };
         let state_dir = dir.join(self.state_dir);
         ServerConfig {
             listen,
@@ -1167,6 +1229,7 @@ impl ServerSpec {
                 self.rescan_interval.0.max(1),
             )),
             metrics_listen: self.metrics_listen,
+            zone_limits,
             state_dir,
             log_format: match self.log_format {
                 LogFormatSpec::Human => LogFormat::Human,
@@ -1174,6 +1237,19 @@ impl ServerSpec {
             },
         }
     }
+}
+
+/// A count that must be at least 1 (0 would refuse every zone); 1 after reporting a 0.
+fn at_least_one<T: Copy + PartialEq + From<u8>>(
+    value: Spanned<T>,
+    key: &str,
+    problems: &mut Problems<'_>,
+) -> T {
+    if *value.get_ref() == T::from(0) {
+        problems.add(&value.span(), format!("{key} must be at least 1"));
+        return T::from(1);
+    }
+    value.into_inner()
 }
 
 /// A TSIG key name as an absolute, lowercase name.
@@ -1269,6 +1345,7 @@ impl ZoneSpec {
         origin: Name,
         all_origins: &[Name],
         key_names: &[Name],
+        server: &ServerConfig,
         dir: &Path,
         problems: &mut Problems<'_>,
     ) -> ZoneConfig {
@@ -1321,6 +1398,28 @@ impl ZoneSpec {
                 tsig_key: secondary.tsig_key.clone(),
             });
         }
+        let defaults = &server.zone_limits;
+        let limits = ZoneLimits {
+            max_file_bytes: self
+                .max_zone_file_bytes
+                .map_or(defaults.max_file_bytes, |v| {
+                    at_least_one(v, &format!("zone {origin}: max-zone-file-bytes"), problems)
+                }),
+            max_include_depth: self.max_include_depth.unwrap_or(defaults.max_include_depth),
+            max_records_per_type: self
+                .max_records_per_type
+                .map_or(defaults.max_records_per_type, |v| {
+                    at_least_one(v, &format!("zone {origin}: max-records-per-type"), problems)
+                }),
+            max_records: self.max_records.map_or(defaults.max_records, |v| {
+                at_least_one(v, &format!("zone {origin}: max-records"), problems)
+            }),
+            include_dirs: match &self.include_dirs {
+                Some(dirs) => dirs.iter().map(|d| dir.join(d)).collect(),
+                None => defaults.include_dirs.clone(),
+            },
+            include_denied: vec![server.key_dir.clone(), server.state_dir.clone()],
+        };
         let signing = self.signing.into_config(&origin, problems);
         let keys = self.keys.into_config(&origin, &signing, problems);
         let mut names = HashSet::new();
@@ -1359,6 +1458,7 @@ impl ZoneSpec {
                 self.secondary_poll_interval.0.max(1),
             )),
             secondary_lag_warning: self.secondary_lag_warning.0,
+            limits,
         }
     }
 }
@@ -1657,6 +1757,7 @@ mod tests {
                 watch_debounce: std::time::Duration::from_millis(1000),
                 rescan_interval: std::time::Duration::from_secs(300),
                 metrics_listen: None,
+                zone_limits: ZoneLimits::default(),
             }
         );
         assert_eq!(config.zones.len(), 1);
@@ -1702,6 +1803,7 @@ mod tests {
                 watch_debounce: std::time::Duration::from_millis(250),
                 rescan_interval: std::time::Duration::from_secs(60),
                 metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
+                zone_limits: ZoneLimits::default(),
             }
         );
         let [net, org] = config.zones.as_slice() else {
@@ -2099,10 +2201,11 @@ mod tests {
             uncommented.push('\n');
         }
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
-        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes,
-        // secondary-poll-interval, secondary-lag-warning, 7 signing, 10 keys, protocol, usage,
-        // selector, matching, ttl, rollover-margin.
-        assert_eq!(count, 36, "settings found:\n{uncommented}");
+        // 5 zone file limits, watch-debounce-ms, rescan-interval,
+        // journal-max-deltas, journal-max-bytes, secondary-poll-interval,
+        // secondary-lag-warning, 7 signing, 10 keys, protocol, usage, selector, matching, ttl,
+        // rollover-margin.
+        assert_eq!(count, 41, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);
@@ -2633,5 +2736,65 @@ mod tests {
         assert!(applied.restart_only_changes(&old).is_empty());
         assert_eq!(applied.server.udp_payload, 1400);
         assert_eq!(applied.zones, new.zones);
+    }
+
+    /// The zone file limits: `[server]` sets them for every zone, a zone's own setting wins,
+    /// relative include-dirs are resolved against the config's directory, and key-dir and
+    /// state-dir are always closed to `$INCLUDE`.
+    #[test]
+    fn zone_limits_come_from_server_and_zone() {
+        let config = parse(
+            "version = \"v1\"\n[server]\nmax-zone-file-bytes = 5000000\nmax-include-depth = 2\n\
+             max-records-per-type = 500\nmax-records = 1000\ninclude-dirs = [\"shared\"]\n\
+             [[zone]]\norigin = \"a.example\"\nfile = \"a\"\n\
+             [[zone]]\norigin = \"b.example\"\nfile = \"b\"\nmax-records-per-type = 100000\n\
+             max-records = 2000000\ninclude-dirs = []\nmax-include-depth = 0\n\
+             max-zone-file-bytes = 1\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let denied = vec![
+            PathBuf::from("/etc/daned/keys"),
+            PathBuf::from("/etc/daned/state"),
+        ];
+        assert_eq!(
+            config.zones[0].limits,
+            ZoneLimits {
+                max_file_bytes: 5_000_000,
+                max_include_depth: 2,
+                max_records_per_type: 500,
+                max_records: 1000,
+                include_dirs: vec![PathBuf::from("/etc/daned/shared")],
+                include_denied: denied.clone(),
+            }
+        );
+        assert_eq!(
+            config.zones[1].limits,
+            ZoneLimits {
+                max_file_bytes: 1,
+                max_include_depth: 0,
+                max_records_per_type: 100_000,
+                max_records: 2_000_000,
+                include_dirs: Vec::new(),
+                include_denied: denied,
+            }
+        );
+        let defaults =
+            parse(&with_binding("host = \"mail\"\nports = [25]")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            defaults.zones[0].limits.max_records_per_type,
+            zonefile::DEFAULT_MAX_RECORDS_PER_TYPE
+        );
+        let message = invalid_message(
+            "version = \"v1\"\n[server]\nmax-records-per-type = 0\n[[zone]]\n\
+             origin = \"a.example\"\nfile = \"a\"\nmax-records = 0\n",
+        );
+        assert!(
+            message.contains("line 3: server.max-records-per-type must be at least 1"),
+            "{message}"
+        );
+        assert!(
+            message.contains("zone a.example.: max-records must be at least 1"),
+            "{message}"
+        );
     }
 }

@@ -64,7 +64,10 @@ impl fmt::Display for ReadErrorKind {
         match self {
             Self::Io(e) => write!(f, "cannot read: {e}"),
             Self::NotRegular(kind) => {
-                write!(f, "is a {kind}, not a regular file; only regular files are read")
+                write!(
+                    f,
+                    "is a {kind}, not a regular file; only regular files are read"
+                )
             }
             Self::TooLarge { max } => write!(f, "larger than {max} bytes; not read"),
             Self::NotUtf8 => f.write_str("is not UTF-8 text"),
@@ -197,7 +200,10 @@ mod tests {
         let path = dir.path().join("big");
         std::fs::write(&path, b"123456").unwrap();
         let err = read_bounded(&path, 5).unwrap_err();
-        assert!(matches!(err.kind, ReadErrorKind::TooLarge { max: 5 }), "{err}");
+        assert!(
+            matches!(err.kind, ReadErrorKind::TooLarge { max: 5 }),
+            "{err}"
+        );
         assert_eq!(err.path, path);
         assert!(err.to_string().starts_with(&path.display().to_string()));
     }
@@ -209,7 +215,10 @@ mod tests {
         let path = dir.path().join("fifo");
         mkfifo(&path);
         let err = read_bounded(&path, 1024).unwrap_err();
-        assert!(matches!(err.kind, ReadErrorKind::NotRegular("FIFO")), "{err}");
+        assert!(
+            matches!(err.kind, ReadErrorKind::NotRegular("FIFO")),
+            "{err}"
+        );
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
@@ -222,7 +231,10 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let err = read_bounded(dir.path(), 1024).unwrap_err();
-        assert!(matches!(err.kind, ReadErrorKind::NotRegular("directory")), "{err}");
+        assert!(
+            matches!(err.kind, ReadErrorKind::NotRegular("directory")),
+            "{err}"
+        );
     }
 
     #[test]

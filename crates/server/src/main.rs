@@ -555,7 +555,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             init_tracing(LogFormat::Human, "info");
             let started = std::time::Instant::now();
-            let signed = zonefile::load_signed(&zone, &origin)?;
+            let signed = zonefile::load_signed(&zone, &origin, &zonefile::ZoneLimits::default())?;
             tracing::info!(zone = %origin, serial = signed.serial(), elapsed_ms = started.elapsed().as_millis() as u64, "pre-signed zone loaded");
             let catalog = Arc::new(arc_swap::ArcSwap::from_pointee(query::Catalog::new([
                 Arc::new(signed),
@@ -620,7 +620,7 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let mut problems = 0usize;
     for zc in &config.zones {
         let mut zone_ok = true;
-        match zonefile::load_zone(&zc.file, &zc.origin) {
+        match zonefile::load_zone(&zc.file, &zc.origin, &zc.limits) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     writeln!(out, "warning: {warning}")?;
@@ -722,7 +722,7 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
 fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
     use daned_sign::keys::{KeyAlgorithm, SigningKey};
     let started = std::time::Instant::now();
-    let loaded = zonefile::load_zone(zone, origin)?;
+    let loaded = zonefile::load_zone(zone, origin, &zonefile::ZoneLimits::default())?;
     let parsed = started.elapsed();
     let rng = ring::rand::SystemRandom::new();
     let mut keys = Vec::new();

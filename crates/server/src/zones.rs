@@ -133,7 +133,7 @@ pub struct Content {
 ///
 /// Zone file errors; a binding owner with TLSA records in the file.
 pub fn load_base(cfg: &ZoneConfig) -> Result<Content, ZoneError> {
-    let loaded = zonefile::load_zone(&cfg.file, &cfg.origin)?;
+    let loaded = zonefile::load_zone(&cfg.file, &cfg.origin, &cfg.limits)?;
     for binding in &cfg.tlsa {
         for owner in &binding.owners {
             if loaded.zone.get(owner, RecordType::TLSA).is_some() {
