@@ -178,7 +178,8 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// The control socket `daned reload/status/wait-ready` talk to (absolute).
     pub control_socket: PathBuf,
-    /// Permission bits of the control socket (default 0600).
+    /// Permission bits of the control socket (default 0600; wider than 0660 only with
+    /// `control-insecure = true`).
     pub control_mode: u32,
     /// How long certificate files must be quiet after a change before they are re-read.
     pub watch_debounce: std::time::Duration,
@@ -532,6 +533,8 @@ struct ServerSpec {
     rescan_interval: Seconds,
     #[serde(default)]
     metrics_listen: Option<SocketAddr>,
+    #[serde(default)]
+    control_insecure: bool,
     #[serde(default = "default_max_zone_file_bytes")]
     max_zone_file_bytes: Spanned<u64>,
     #[serde(default = "default_max_include_depth")]
@@ -606,6 +609,7 @@ impl Default for ServerSpec {
             watch_debounce_ms: default_watch_debounce_ms(),
             rescan_interval: default_rescan_interval(),
             metrics_listen: None,
+            control_insecure: false,
             max_zone_file_bytes: default_max_zone_file_bytes(),
             max_include_depth: default_max_include_depth(),
             max_records_per_type: default_max_records_per_type(),
@@ -1198,6 +1202,20 @@ impl ServerSpec {
                 0o600
             }),
         };
+        if let Some(mode) = &self.control_mode
+            && control_mode & !CONTROL_MODE_SAFE != 0
+            && !self.control_insecure
+        {
+            problems.add(
+                &mode.span(),
+                format!(
+                    "server.control-mode {control_mode:04o} is wider than {CONTROL_MODE_SAFE:04o}: \
+                     anyone it lets connect can reload, roll keys and confirm DS records; use \
+                     0600 or 0660 (with the socket's group), or set control-insecure = true to \
+                     allow it anyway"
+                ),
+            );
+        }
         let zone_limits = ZoneLimits {
             max_file_bytes: at_least_one(
                 self.max_zone_file_bytes,
@@ -1238,6 +1256,10 @@ impl ServerSpec {
         }
     }
 }
+
+/// The widest control socket mode allowed without `control-insecure`: read and write for the
+/// owner and the group.
+const CONTROL_MODE_SAFE: u32 = 0o660;
 
 /// A count that must be at least 1 (0 would refuse every zone); 1 after reporting a 0.
 fn at_least_one<T: Copy + PartialEq + From<u8>>(
@@ -2201,11 +2223,11 @@ mod tests {
             uncommented.push('\n');
         }
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
-        // 5 zone file limits, watch-debounce-ms, rescan-interval,
+        // control-insecure, 5 zone file limits, watch-debounce-ms, rescan-interval,
         // journal-max-deltas, journal-max-bytes, secondary-poll-interval,
         // secondary-lag-warning, 7 signing, 10 keys, protocol, usage, selector, matching, ttl,
         // rollover-margin.
-        assert_eq!(count, 41, "settings found:\n{uncommented}");
+        assert_eq!(count, 42, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);
@@ -2736,6 +2758,37 @@ mod tests {
         assert!(applied.restart_only_changes(&old).is_empty());
         assert_eq!(applied.server.udp_payload, 1400);
         assert_eq!(applied.zones, new.zones);
+    }
+
+    /// Issue 11, failure 8: `control-mode = "0666"` let another local user roll keys. A mode
+    /// wider than 0660 is refused unless `control-insecure = true` says it is meant.
+    #[test]
+    fn control_mode_wider_than_0660_needs_control_insecure() {
+        let with = |server: &str| format!("version = \"v1\"\n[server]\n{server}\n");
+        for (mode, bits) in [
+            ("\"0666\"", 0o666),
+            ("\"0606\"", 0o606),
+            ("\"0670\"", 0o670),
+            ("\"0700\"", 0o700),
+            ("438", 0o666),
+        ] {
+            let message = invalid_message(&with(&format!("control-mode = {mode}")));
+            assert!(
+                message.contains("is wider than 0660") && message.contains("control-insecure"),
+                "{mode}: {message}"
+            );
+            assert!(message.starts_with("line 3: "), "{message}");
+            let config = parse(&with(&format!(
+                "control-mode = {mode}\ncontrol-insecure = true"
+            )))
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert_eq!(config.server.control_mode, bits, "{mode}");
+        }
+        for mode in ["\"0600\"", "\"0660\"", "\"0640\"", "\"0620\""] {
+            let config = parse(&with(&format!("control-mode = {mode}")))
+                .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert!(config.server.control_mode & !0o660 == 0);
+        }
     }
 
     /// The zone file limits: `[server]` sets them for every zone, a zone's own setting wins,
