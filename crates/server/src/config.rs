@@ -2850,4 +2850,34 @@ mod tests {
             "{message}"
         );
     }
+
+    /// The config file and a TSIG secret file are read through `fsutil`: a FIFO is refused at
+    /// once, naming it.
+    #[test]
+    fn config_or_secret_file_that_is_a_fifo_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        match Config::load(&fifo) {
+            Err(e @ ConfigError::Read { .. }) => assert!(
+                e.to_string()
+                    .contains("fifo: is a FIFO, not a regular file"),
+                "{e}"
+            ),
+            other => panic!("expected a Read error, got {other:?}"),
+        }
+        let text = "version = \"v1\"\n[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\n\
+                    secret-file = \"fifo\"\n";
+        match Config::parse(text, &dir.path().join("daned.toml")) {
+            Err(ConfigError::Invalid { message, .. }) => assert!(
+                message.contains("tsig-key k.: secret-file") && message.contains("fifo: is a FIFO"),
+                "{message}"
+            ),
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
 }

@@ -1733,4 +1733,33 @@ mod tests {
             assert_eq!(back.to_record().unwrap(), record, "{json}");
         }
     }
+
+    /// Issue 11: a FIFO in a certificate's or next-key file's place is refused at once (an
+    /// open for reading would wait for a writer and stall the manager).
+    #[test]
+    fn certificate_or_next_key_that_is_a_fifo_is_refused_at_once() {
+        let d = Dir::new();
+        let fifo = d.dir.path().join("cert.pem");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com.\"\n\
+                    file = \"example.com.zone\"\n[[zone.tlsa]]\nname = \"mail\"\n\
+                    certificate = \"cert.pem\"\nnext-key = \"cert.pem\"\nhost = \"mail\"\n\
+                    ports = [25]\n";
+        let config = Config::parse(text, &d.dir.path().join("daned.toml")).unwrap();
+        let binding = &config.zones[0].tlsa[0];
+        for error in [
+            read_certificate(binding, NOW).unwrap_err(),
+            read_next_key(binding).unwrap_err(),
+        ] {
+            let text = error.to_string();
+            assert!(
+                text.contains("cert.pem") && text.contains("is a FIFO, not a regular file"),
+                "{text}"
+            );
+        }
+    }
 }
