@@ -389,6 +389,15 @@ impl Config {
     #[must_use]
     pub fn reloaded(&self, new: Config) -> Config {
         let old = &self.server;
+        // The running key-dir and state-dir stay closed to `$INCLUDE`, whatever the file says.
+        let zones = new
+            .zones
+            .into_iter()
+            .map(|mut zone| {
+                zone.limits.include_denied = vec![old.key_dir.clone(), old.state_dir.clone()];
+                zone
+            })
+            .collect();
         Config {
             server: ServerConfig {
                 listen: old.listen.clone(),
@@ -400,6 +409,7 @@ impl Config {
                 log_format: old.log_format,
                 ..new.server
             },
+            zones,
             ..new
         }
     }
@@ -2757,7 +2767,11 @@ mod tests {
         let applied = old.reloaded(new.clone());
         assert!(applied.restart_only_changes(&old).is_empty());
         assert_eq!(applied.server.udp_payload, 1400);
-        assert_eq!(applied.zones, new.zones);
+        // The zones are the new ones, with the running state-dir still closed to `$INCLUDE`.
+        let mut expected = new.zones.clone();
+        expected[0].limits.include_denied = old.zones[0].limits.include_denied.clone();
+        assert_ne!(expected, new.zones);
+        assert_eq!(applied.zones, expected);
     }
 
     /// Issue 11, failure 8: `control-mode = "0666"` let another local user roll keys. A mode
