@@ -332,7 +332,7 @@ impl Config {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let spec: Spec = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.clone(),
-            message: e.to_string().trim_end().to_owned(),
+            message: short_lines(e.to_string().trim_end()),
         })?;
         let dir = path.parent().map(Path::to_owned).unwrap_or_default();
         let mut problems = Problems {
@@ -349,6 +349,26 @@ impl Config {
             })
         }
     }
+}
+
+/// The longest line of a TOML error message kept, in characters.
+const MAX_QUOTED_LINE_CHARS: usize = 160;
+
+/// `text` with each line cut to [`MAX_QUOTED_LINE_CHARS`] characters: toml's message quotes
+/// the offending line of the file, which may be megabytes long.
+fn short_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4096));
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut chars = line.chars();
+        out.extend(chars.by_ref().take(MAX_QUOTED_LINE_CHARS));
+        if chars.next().is_some() {
+            out.push('…');
+        }
+    }
+    out
 }
 
 /// The `[server]` settings a reload cannot apply (sockets bound, directories and logging set up
@@ -2893,5 +2913,18 @@ mod tests {
             ),
             other => panic!("expected an Invalid error, got {other:?}"),
         }
+    }
+
+    /// toml's error quotes the offending line: a megabyte-long line makes a short message.
+    #[test]
+    fn parse_error_quotes_a_short_excerpt_of_a_long_line() {
+        let long = "x".repeat(1 << 20);
+        let message = parse_message(&format!("version = \"v1\"\nbogus = \"{long}\"\n"));
+        assert!(message.contains("bogus"), "{message:.300}");
+        assert!(
+            message.len() < 2000,
+            "{} bytes: {message:.300}",
+            message.len()
+        );
     }
 }
