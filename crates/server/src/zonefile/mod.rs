@@ -554,6 +554,12 @@ struct Reader<'l> {
     stack: Vec<PathBuf>,
 }
 
+/// The directories of `dirs` that exist, with symlinks resolved (a directory that does not
+/// exist holds nothing to allow or to deny).
+fn canonical_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    dirs.iter().filter_map(|d| d.canonicalize().ok()).collect()
+}
+
 /// Records with their locations, and the warnings raised reading them.
 type Parsed = (Vec<(Record, Location)>, Vec<ZoneFileError>);
 
@@ -562,25 +568,15 @@ fn parse_with_warnings(
     origin: &Name,
     limits: &ZoneLimits,
 ) -> Result<Parsed, ZoneFileErrors> {
-    let resolved = |dirs: &mut dyn Iterator<Item = &Path>| -> Vec<PathBuf> {
-        // A directory that does not exist holds nothing to allow or to deny.
-        dirs.filter_map(|d| d.canonicalize().ok()).collect()
-    };
     let zone_dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let mut roots = zone_dir
-        .unwrap_or(Path::new("."))
-        .canonicalize()
-        .into_iter()
-        .collect::<Vec<_>>();
-    roots.extend(resolved(
-        &mut limits.include_dirs.iter().map(PathBuf::as_path),
-    ));
+    let mut roots = canonical_dirs(&[zone_dir.unwrap_or(Path::new(".")).to_path_buf()]);
+    roots.extend(canonical_dirs(&limits.include_dirs));
     let mut reader = Reader {
         limits,
         bytes_read: 0,
         includes: 0,
         include_roots: roots,
-        include_denied: resolved(&mut limits.include_denied.iter().map(PathBuf::as_path)),
+        include_denied: canonical_dirs(&limits.include_denied),
         stopped: false,
         errors: Errors::default(),
         warnings: Vec::new(),
