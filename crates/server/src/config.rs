@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -24,6 +23,9 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
+
+use crate::fsutil::{self, ReadError};
+use crate::zonefile::{self, ZoneLimits};
 
 /// The whole configuration, ready to use.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,7 +178,8 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// The control socket `daned reload/status/wait-ready` talk to (absolute).
     pub control_socket: PathBuf,
-    /// Permission bits of the control socket (default 0600).
+    /// Permission bits of the control socket (default 0600; wider than 0660 only with
+    /// `control-insecure = true`).
     pub control_mode: u32,
     /// How long certificate files must be quiet after a change before they are re-read.
     pub watch_debounce: std::time::Duration,
@@ -184,6 +187,10 @@ pub struct ServerConfig {
     pub rescan_interval: std::time::Duration,
     /// Where Prometheus metrics are served (`GET /metrics`), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// The zone file limits of every zone that sets none of its own (`max-zone-file-bytes`,
+    /// `max-include-depth`, `max-records-per-type`, `max-records`, `include-dirs`). Their
+    /// `include_denied` is empty here; each zone's gets key-dir and state-dir.
+    pub zone_limits: ZoneLimits,
 }
 
 /// How logs are written.
@@ -219,6 +226,9 @@ pub struct ZoneConfig {
     pub secondary_poll_interval: std::time::Duration,
     /// A secondary lagging longer than this is logged (`secondary-lag-warning`, seconds).
     pub secondary_lag_warning: u32,
+    /// What reading the zone file may read and hold: `[server]`'s limits with the zone's own
+    /// settings over them, and key-dir and state-dir closed to `$INCLUDE`.
+    pub limits: ZoneLimits,
 }
 
 /// The `[zone.keys]` table: the key lifecycle policy and where the parent's DS is polled.
@@ -365,14 +375,10 @@ impl ProbeProtocol {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
+    /// The file could not be read (missing, not a regular file, too large, not UTF-8); the
+    /// error names it.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The file is not valid TOML or does not match the format (unknown key, wrong type,
     /// missing key). The message carries the line and column.
     #[error("{}: {message}", path.display())]
@@ -400,10 +406,7 @@ impl Config {
     ///
     /// [`ConfigError::Read`] when the file cannot be read, otherwise as [`Config::parse`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = fsutil::read_bounded_to_string(path, fsutil::MAX_CONFIG_BYTES)?;
         Config::parse(&text, path)
     }
 
@@ -420,7 +423,7 @@ impl Config {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let spec: Spec = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.clone(),
-            message: e.to_string().trim_end().to_owned(),
+            message: short_lines(e.to_string().trim_end()),
         })?;
         let dir = path.parent().map(Path::to_owned).unwrap_or_default();
         let mut problems = Problems {
@@ -437,6 +440,26 @@ impl Config {
             })
         }
     }
+}
+
+/// The longest line of a TOML error message kept, in characters.
+const MAX_QUOTED_LINE_CHARS: usize = 160;
+
+/// `text` with each line cut to [`MAX_QUOTED_LINE_CHARS`] characters: toml's message quotes
+/// the offending line of the file, which may be megabytes long.
+fn short_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4096));
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut chars = line.chars();
+        out.extend(chars.by_ref().take(MAX_QUOTED_LINE_CHARS));
+        if chars.next().is_some() {
+            out.push('…');
+        }
+    }
+    out
 }
 
 /// The `[server]` settings a reload cannot apply (sockets bound, directories and logging set up
@@ -477,6 +500,15 @@ impl Config {
     #[must_use]
     pub fn reloaded(&self, new: Config) -> Config {
         let old = &self.server;
+        // The running key-dir and state-dir stay closed to `$INCLUDE`, whatever the file says.
+        let zones = new
+            .zones
+            .into_iter()
+            .map(|mut zone| {
+                zone.limits.include_denied = vec![old.key_dir.clone(), old.state_dir.clone()];
+                zone
+            })
+            .collect();
         Config {
             server: ServerConfig {
                 listen: old.listen.clone(),
@@ -488,6 +520,7 @@ impl Config {
                 log_format: old.log_format,
                 ..new.server
             },
+            zones,
             ..new
         }
     }
@@ -534,6 +567,7 @@ impl ZoneConfig {
                 "secondary-lag-warning",
                 self.secondary_lag_warning != new.secondary_lag_warning,
             ),
+            ("zone file limits", self.limits != new.limits),
         ]
         .into_iter()
         .filter_map(|(name, differs)| differs.then_some(name))
@@ -620,6 +654,34 @@ struct ServerSpec {
     rescan_interval: Seconds,
     #[serde(default)]
     metrics_listen: Option<SocketAddr>,
+    #[serde(default)]
+    control_insecure: bool,
+    #[serde(default = "default_max_zone_file_bytes")]
+    max_zone_file_bytes: Spanned<u64>,
+    #[serde(default = "default_max_include_depth")]
+    max_include_depth: usize,
+    #[serde(default = "default_max_records_per_type")]
+    max_records_per_type: Spanned<usize>,
+    #[serde(default = "default_max_records")]
+    max_records: Spanned<usize>,
+    #[serde(default)]
+    include_dirs: Vec<PathBuf>,
+}
+
+fn default_max_zone_file_bytes() -> Spanned<u64> {
+    Spanned::new(0..0, zonefile::DEFAULT_MAX_FILE_BYTES)
+}
+
+fn default_max_include_depth() -> usize {
+    zonefile::DEFAULT_MAX_INCLUDE_DEPTH
+}
+
+fn default_max_records_per_type() -> Spanned<usize> {
+    Spanned::new(0..0, zonefile::DEFAULT_MAX_RECORDS_PER_TYPE)
+}
+
+fn default_max_records() -> Spanned<usize> {
+    Spanned::new(0..0, zonefile::DEFAULT_MAX_RECORDS)
 }
 
 fn default_watch_debounce_ms() -> u64 {
@@ -668,6 +730,12 @@ impl Default for ServerSpec {
             watch_debounce_ms: default_watch_debounce_ms(),
             rescan_interval: default_rescan_interval(),
             metrics_listen: None,
+            control_insecure: false,
+            max_zone_file_bytes: default_max_zone_file_bytes(),
+            max_include_depth: default_max_include_depth(),
+            max_records_per_type: default_max_records_per_type(),
+            max_records: default_max_records(),
+            include_dirs: Vec::new(),
         }
     }
 }
@@ -719,6 +787,11 @@ struct ZoneSpec {
     secondary_poll_interval: Seconds,
     #[serde(default = "default_secondary_lag_warning")]
     secondary_lag_warning: Seconds,
+    max_zone_file_bytes: Option<Spanned<u64>>,
+    max_include_depth: Option<usize>,
+    max_records_per_type: Option<Spanned<usize>>,
+    max_records: Option<Spanned<usize>>,
+    include_dirs: Option<Vec<PathBuf>>,
 }
 
 fn default_secondary_poll_interval() -> Seconds {
@@ -1227,6 +1300,7 @@ impl Spec {
                     origin,
                     &all_origins,
                     &key_names,
+                    &server,
                     dir,
                     problems,
                 ));
@@ -1275,6 +1349,36 @@ impl ServerSpec {
                 0o600
             }),
         };
+        if let Some(mode) = &self.control_mode
+            && control_mode & !CONTROL_MODE_SAFE != 0
+            && !self.control_insecure
+        {
+            problems.add(
+                &mode.span(),
+                format!(
+                    "server.control-mode {control_mode:04o} is wider than {CONTROL_MODE_SAFE:04o}: \
+                     anyone it lets connect can reload, roll keys and confirm DS records; use \
+                     0600 or 0660 (with the socket's group), or set control-insecure = true to \
+                     allow it anyway"
+                ),
+            );
+        }
+        let zone_limits = ZoneLimits {
+            max_file_bytes: at_least_one(
+                self.max_zone_file_bytes,
+                "server.max-zone-file-bytes",
+                problems,
+            ),
+            max_include_depth: self.max_include_depth,
+            max_records_per_type: at_least_one(
+                self.max_records_per_type,
+                "server.max-records-per-type",
+                problems,
+            ),
+            max_records: at_least_one(self.max_records, "server.max-records", problems),
+            include_dirs: self.include_dirs.iter().map(|d| dir.join(d)).collect(),
+            include_denied: Vec::new(),
+        };
         let state_dir = dir.join(self.state_dir);
         ServerConfig {
             listen,
@@ -1290,6 +1394,7 @@ impl ServerSpec {
                 self.rescan_interval.0.max(1),
             )),
             metrics_listen: self.metrics_listen,
+            zone_limits,
             state_dir,
             log_format: match self.log_format {
                 LogFormatSpec::Human => LogFormat::Human,
@@ -1297,6 +1402,23 @@ impl ServerSpec {
             },
         }
     }
+}
+
+/// The widest control socket mode allowed without `control-insecure`: read and write for the
+/// owner and the group.
+const CONTROL_MODE_SAFE: u32 = 0o660;
+
+/// A count that must be at least 1 (0 would refuse every zone); 1 after reporting a 0.
+fn at_least_one<T: Copy + PartialEq + From<u8>>(
+    value: Spanned<T>,
+    key: &str,
+    problems: &mut Problems<'_>,
+) -> T {
+    if *value.get_ref() == T::from(0) {
+        problems.add(&value.span(), format!("{key} must be at least 1"));
+        return T::from(1);
+    }
+    value.into_inner()
 }
 
 /// A TSIG key name as an absolute, lowercase name.
@@ -1336,13 +1458,10 @@ fn tsig_keys_config(
             (Some(secret), None) => secret,
             (None, Some(file)) => {
                 let file = dir.join(file);
-                match std::fs::read_to_string(&file) {
+                match fsutil::read_bounded_to_string(&file, fsutil::MAX_SECRET_BYTES) {
                     Ok(text) => text,
                     Err(e) => {
-                        problems.add(
-                            &span,
-                            format!("tsig-key {name}: secret-file {}: {e}", file.display()),
-                        );
+                        problems.add(&span, format!("tsig-key {name}: secret-file {e}"));
                         continue;
                     }
                 }
@@ -1395,6 +1514,7 @@ impl ZoneSpec {
         origin: Name,
         all_origins: &[Name],
         key_names: &[Name],
+        server: &ServerConfig,
         dir: &Path,
         problems: &mut Problems<'_>,
     ) -> ZoneConfig {
@@ -1447,6 +1567,28 @@ impl ZoneSpec {
                 tsig_key: secondary.tsig_key.clone(),
             });
         }
+        let defaults = &server.zone_limits;
+        let limits = ZoneLimits {
+            max_file_bytes: self
+                .max_zone_file_bytes
+                .map_or(defaults.max_file_bytes, |v| {
+                    at_least_one(v, &format!("zone {origin}: max-zone-file-bytes"), problems)
+                }),
+            max_include_depth: self.max_include_depth.unwrap_or(defaults.max_include_depth),
+            max_records_per_type: self
+                .max_records_per_type
+                .map_or(defaults.max_records_per_type, |v| {
+                    at_least_one(v, &format!("zone {origin}: max-records-per-type"), problems)
+                }),
+            max_records: self.max_records.map_or(defaults.max_records, |v| {
+                at_least_one(v, &format!("zone {origin}: max-records"), problems)
+            }),
+            include_dirs: match &self.include_dirs {
+                Some(dirs) => dirs.iter().map(|d| dir.join(d)).collect(),
+                None => defaults.include_dirs.clone(),
+            },
+            include_denied: vec![server.key_dir.clone(), server.state_dir.clone()],
+        };
         let signing = self.signing.into_config(&origin, problems);
         let keys = self.keys.into_config(&origin, &signing, problems);
         let mut names = HashSet::new();
@@ -1485,6 +1627,7 @@ impl ZoneSpec {
                 self.secondary_poll_interval.0.max(1),
             )),
             secondary_lag_warning: self.secondary_lag_warning.0,
+            limits,
         }
     }
 }
@@ -1885,6 +2028,7 @@ mod tests {
                 watch_debounce: std::time::Duration::from_millis(1000),
                 rescan_interval: std::time::Duration::from_secs(300),
                 metrics_listen: None,
+                zone_limits: ZoneLimits::default(),
             }
         );
         assert_eq!(config.zones.len(), 1);
@@ -1936,6 +2080,7 @@ mod tests {
                 watch_debounce: std::time::Duration::from_millis(250),
                 rescan_interval: std::time::Duration::from_secs(60),
                 metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
+                zone_limits: ZoneLimits::default(),
             }
         );
         let [net, org] = config.zones.as_slice() else {
@@ -2339,10 +2484,11 @@ mod tests {
             uncommented.push('\n');
         }
         // listen, udp-payload, key-dir, state-dir, log-format, control-socket, control-mode,
-        // watch-debounce-ms, rescan-interval, journal-max-deltas, journal-max-bytes,
-        // secondary-poll-interval, secondary-lag-warning, 7 signing, 10 keys, protocol, usage,
-        // selector, matching, ttl, rollover-margin, probe, probe-interval.
-        assert_eq!(count, 38, "settings found:\n{uncommented}");
+        // control-insecure, 5 zone file limits, watch-debounce-ms, rescan-interval,
+        // journal-max-deltas, journal-max-bytes, secondary-poll-interval,
+        // secondary-lag-warning, 7 signing, 10 keys, protocol, usage, selector, matching, ttl,
+        // rollover-margin, probe, probe-interval.
+        assert_eq!(count, 44, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);
@@ -2964,6 +3110,144 @@ mod tests {
         let applied = old.reloaded(new.clone());
         assert!(applied.restart_only_changes(&old).is_empty());
         assert_eq!(applied.server.udp_payload, 1400);
-        assert_eq!(applied.zones, new.zones);
+        // The zones are the new ones, with the running state-dir still closed to `$INCLUDE`.
+        let mut expected = new.zones.clone();
+        expected[0].limits.include_denied = old.zones[0].limits.include_denied.clone();
+        assert_ne!(expected, new.zones);
+        assert_eq!(applied.zones, expected);
+    }
+
+    /// Issue 11, failure 8: `control-mode = "0666"` let another local user roll keys. A mode
+    /// wider than 0660 is refused unless `control-insecure = true` says it is meant.
+    #[test]
+    fn control_mode_wider_than_0660_needs_control_insecure() {
+        let with = |server: &str| format!("version = \"v1\"\n[server]\n{server}\n");
+        for (mode, bits) in [
+            ("\"0666\"", 0o666),
+            ("\"0606\"", 0o606),
+            ("\"0670\"", 0o670),
+            ("\"0700\"", 0o700),
+            ("438", 0o666),
+        ] {
+            let message = invalid_message(&with(&format!("control-mode = {mode}")));
+            assert!(
+                message.contains("is wider than 0660") && message.contains("control-insecure"),
+                "{mode}: {message}"
+            );
+            assert!(message.starts_with("line 3: "), "{message}");
+            let config = parse(&with(&format!(
+                "control-mode = {mode}\ncontrol-insecure = true"
+            )))
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert_eq!(config.server.control_mode, bits, "{mode}");
+        }
+        for mode in ["\"0600\"", "\"0660\"", "\"0640\"", "\"0620\""] {
+            let config = parse(&with(&format!("control-mode = {mode}")))
+                .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert!(config.server.control_mode & !0o660 == 0);
+        }
+    }
+
+    /// The zone file limits: `[server]` sets them for every zone, a zone's own setting wins,
+    /// relative include-dirs are resolved against the config's directory, and key-dir and
+    /// state-dir are always closed to `$INCLUDE`.
+    #[test]
+    fn zone_limits_come_from_server_and_zone() {
+        let config = parse(
+            "version = \"v1\"\n[server]\nmax-zone-file-bytes = 5000000\nmax-include-depth = 2\n\
+             max-records-per-type = 500\nmax-records = 1000\ninclude-dirs = [\"shared\"]\n\
+             [[zone]]\norigin = \"a.example\"\nfile = \"a\"\n\
+             [[zone]]\norigin = \"b.example\"\nfile = \"b\"\nmax-records-per-type = 100000\n\
+             max-records = 2000000\ninclude-dirs = []\nmax-include-depth = 0\n\
+             max-zone-file-bytes = 1\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let denied = vec![
+            PathBuf::from("/etc/daned/keys"),
+            PathBuf::from("/etc/daned/state"),
+        ];
+        assert_eq!(
+            config.zones[0].limits,
+            ZoneLimits {
+                max_file_bytes: 5_000_000,
+                max_include_depth: 2,
+                max_records_per_type: 500,
+                max_records: 1000,
+                include_dirs: vec![PathBuf::from("/etc/daned/shared")],
+                include_denied: denied.clone(),
+            }
+        );
+        assert_eq!(
+            config.zones[1].limits,
+            ZoneLimits {
+                max_file_bytes: 1,
+                max_include_depth: 0,
+                max_records_per_type: 100_000,
+                max_records: 2_000_000,
+                include_dirs: Vec::new(),
+                include_denied: denied,
+            }
+        );
+        let defaults =
+            parse(&with_binding("host = \"mail\"\nports = [25]")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            defaults.zones[0].limits.max_records_per_type,
+            zonefile::DEFAULT_MAX_RECORDS_PER_TYPE
+        );
+        let message = invalid_message(
+            "version = \"v1\"\n[server]\nmax-records-per-type = 0\n[[zone]]\n\
+             origin = \"a.example\"\nfile = \"a\"\nmax-records = 0\n",
+        );
+        assert!(
+            message.contains("line 3: server.max-records-per-type must be at least 1"),
+            "{message}"
+        );
+        assert!(
+            message.contains("zone a.example.: max-records must be at least 1"),
+            "{message}"
+        );
+    }
+
+    /// The config file and a TSIG secret file are read through `fsutil`: a FIFO is refused at
+    /// once, naming it.
+    #[test]
+    fn config_or_secret_file_that_is_a_fifo_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        match Config::load(&fifo) {
+            Err(e @ ConfigError::Read { .. }) => assert!(
+                e.to_string()
+                    .contains("fifo: is a FIFO, not a regular file"),
+                "{e}"
+            ),
+            other => panic!("expected a Read error, got {other:?}"),
+        }
+        let text = "version = \"v1\"\n[[tsig-key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\n\
+                    secret-file = \"fifo\"\n";
+        match Config::parse(text, &dir.path().join("daned.toml")) {
+            Err(ConfigError::Invalid { message, .. }) => assert!(
+                message.contains("tsig-key k.: secret-file") && message.contains("fifo: is a FIFO"),
+                "{message}"
+            ),
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    /// toml's error quotes the offending line: a megabyte-long line makes a short message.
+    #[test]
+    fn parse_error_quotes_a_short_excerpt_of_a_long_line() {
+        let long = "x".repeat(1 << 20);
+        let message = parse_message(&format!("version = \"v1\"\nbogus = \"{long}\"\n"));
+        assert!(message.contains("bogus"), "{message:.300}");
+        assert!(
+            message.len() < 2000,
+            "{} bytes: {message:.300}",
+            message.len()
+        );
     }
 }

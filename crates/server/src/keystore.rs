@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::fsutil::{self, ReadError};
 use crate::state::{parse_role, role_name};
 use daned_sign::bindkey::{self, BindKeyError};
 use daned_sign::hickory_proto::rr::Name;
@@ -38,6 +39,10 @@ pub enum KeyStoreError {
         /// The I/O error.
         source: io::Error,
     },
+    /// A key file could not be read (not a regular file, too large, not UTF-8, or an I/O
+    /// error); the error names it.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// A private key file is readable by group or others.
     #[error(
         "{}: private key is readable by group or others (mode {mode:o}); run `chmod 600` on it",
@@ -133,7 +138,7 @@ pub fn load_key(path: &Path, rng: &dyn SecureRandom) -> Result<StoredKey, KeySto
         .and_then(|stem| stem.rsplit_once('.'))
         .and_then(|(_, role)| parse_role(role))
         .ok_or_else(|| bad("file name must end in .csk.pem, .ksk.pem or .zsk.pem".into()))?;
-    let text = fs::read_to_string(path).map_err(|e| KeyStoreError::io(path, e))?;
+    let text = read_text(path)?;
     let pkcs8 = Pkcs8Key::from_pem(&text).map_err(|e| bad(e.to_string()))?;
     let key = SigningKey::from_pkcs8(&pkcs8, role, rng).map_err(|e| bad(e.to_string()))?;
     let expected_tag = format!("+{:05}.", key.key_tag());
@@ -320,7 +325,7 @@ pub enum ImportOutcome {
 }
 
 fn read_text(path: &Path) -> Result<String, KeyStoreError> {
-    fs::read_to_string(path).map_err(|e| KeyStoreError::io(path, e))
+    Ok(fsutil::read_bounded_to_string(path, fsutil::MAX_KEY_BYTES)?)
 }
 
 /// Reads a key to import for `origin` from `path`: one file of a BIND pair (`.key` or

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod control;
+pub mod fsutil;
 pub mod handler;
 pub mod journal;
 pub mod keystore;

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueHint};
 use daned::config::{Config, LogFormat, ZoneConfig};
 use daned::manager::{Clock, SystemClock};
 use daned::zones::{self, Mode, ZoneRuntime};
-use daned::{control, keystore, query, serve, state, zonefile};
+use daned::{control, fsutil, keystore, query, serve, state, zonefile};
 use daned_sign::hickory_proto::dnssec::DigestType;
 use daned_sign::hickory_proto::rr::rdata::TLSA;
 use daned_sign::hickory_proto::rr::{Name, RData, Record};
@@ -455,8 +455,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 selector,
                 matching,
             };
-            let data = std::fs::read(&certificate)
-                .with_context(|| format!("{}", certificate.display()))?;
+            let data = fsutil::read_bounded(&certificate, fsutil::MAX_CERTIFICATE_BYTES)?;
             let chain =
                 tlsa::parse_chain(&data).with_context(|| format!("{}", certificate.display()))?;
             let rdata: TLSA = tlsa::tlsa_from_chain(&chain, spec)
@@ -595,7 +594,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             init_tracing(LogFormat::Human, "info");
             let started = std::time::Instant::now();
-            let signed = zonefile::load_signed(&zone, &origin)?;
+            let signed = zonefile::load_signed(&zone, &origin, &zonefile::ZoneLimits::default())?;
             tracing::info!(zone = %origin, serial = signed.serial(), elapsed_ms = started.elapsed().as_millis() as u64, "pre-signed zone loaded");
             let catalog = Arc::new(arc_swap::ArcSwap::from_pointee(query::Catalog::new([
                 Arc::new(signed),
@@ -718,7 +717,7 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let mut problems = 0usize;
     for zc in &config.zones {
         let mut zone_ok = true;
-        match zonefile::load_zone(&zc.file, &zc.origin) {
+        match zonefile::load_zone(&zc.file, &zc.origin, &zc.limits) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     writeln!(out, "warning: {warning}")?;
@@ -825,7 +824,7 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
 fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
     use daned_sign::keys::{KeyAlgorithm, SigningKey};
     let started = std::time::Instant::now();
-    let loaded = zonefile::load_zone(zone, origin)?;
+    let loaded = zonefile::load_zone(zone, origin, &zonefile::ZoneLimits::default())?;
     let parsed = started.elapsed();
     let rng = ring::rand::SystemRandom::new();
     let mut keys = Vec::new();

@@ -42,7 +42,7 @@
 //!   is reported again once complete.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -56,6 +56,8 @@ use ring::digest;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::fsutil::{self, ReadError, ReadErrorKind};
+
 /// Capacity of the channel of changed paths. A full channel never blocks the watcher: the paths
 /// wait in the watcher (each at most once) and are sent when there is room.
 const CHANNEL_CAPACITY: usize = 64;
@@ -65,7 +67,7 @@ const MAX_SYMLINK_HOPS: usize = 40;
 
 /// Files larger than this are not hashed but reported as unreadable (a certificate file is a
 /// few kilobytes).
-const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_FILE_BYTES: u64 = fsutil::MAX_CERTIFICATE_BYTES;
 
 /// A burst of events postpones the re-read by at most this many debounce periods.
 const MAX_DEBOUNCE_PERIODS: u32 = 10;
@@ -718,9 +720,15 @@ fn is_new_empty_file(path: &Path) -> bool {
 
 /// Reads and hashes the file at `path`, following symlinks.
 fn read_state(path: &Path) -> FileState {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) => return state_of_error(&error),
+    // Opened without blocking and refused unless a regular file: a FIFO put in a certificate's
+    // place must not stall the watcher.
+    let file = match fsutil::open_regular(path) {
+        Ok((file, _)) => file,
+        Err(ReadError {
+            kind: ReadErrorKind::Io(error),
+            ..
+        }) => return state_of_error(&error),
+        Err(error) => return FileState::Unreadable(error.io_kind()),
     };
     let mut hasher = Sha256Writer(digest::Context::new(&digest::SHA256));
     match io::copy(&mut file.take(MAX_FILE_BYTES + 1), &mut hasher) {

@@ -29,6 +29,7 @@ use ring::digest;
 use ring::rand::SecureRandom;
 
 use crate::config::{CertificateSource, Denial, TlsaBinding, ZoneConfig};
+use crate::fsutil;
 use crate::keystore::{self, KeyStoreError};
 use crate::probe::verdict::Probed;
 use crate::probe::{Outcome, Target};
@@ -134,7 +135,7 @@ pub struct Content {
 ///
 /// Zone file errors; a binding owner with TLSA records in the file.
 pub fn load_base(cfg: &ZoneConfig) -> Result<Content, ZoneError> {
-    let loaded = zonefile::load_zone(&cfg.file, &cfg.origin)?;
+    let loaded = zonefile::load_zone(&cfg.file, &cfg.origin, &cfg.limits)?;
     for binding in &cfg.tlsa {
         for owner in &binding.owners {
             if loaded.zone.get(owner, RecordType::TLSA).is_some() {
@@ -184,7 +185,8 @@ pub fn read_certificate(
         binding: binding.name.clone(),
         reason,
     };
-    let data = std::fs::read(&source.file).map_err(|e| bad(e.to_string()))?;
+    let data = fsutil::read_bounded(&source.file, fsutil::MAX_CERTIFICATE_BYTES)
+        .map_err(|e| bad(e.kind.to_string()))?;
     let chain = tlsa::parse_chain(&data).map_err(|e| bad(e.to_string()))?;
     let end_entity = chain
         .first()
@@ -222,10 +224,10 @@ pub fn read_next_key(
         binding: binding.name.clone(),
         reason,
     };
-    let data = match std::fs::read(path) {
+    let data = match fsutil::read_bounded(path, fsutil::MAX_CERTIFICATE_BYTES) {
         Ok(data) => data,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(bad(e.to_string())),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(bad(e.kind.to_string())),
     };
     let spki = daned_sign::spki::spki_from_pem_or_der(&data).map_err(|e| bad(e.to_string()))?;
     let rdata = tlsa::tlsa_from_spki(&spki, binding.spec).map_err(|e| bad(e.to_string()))?;
@@ -2008,6 +2010,35 @@ mod tests {
             let json = serde_json::to_string(&stored).unwrap();
             let back: state::KeyState = serde_json::from_str(&json).unwrap();
             assert_eq!(back.to_record().unwrap(), record, "{json}");
+        }
+    }
+
+    /// Issue 11: a FIFO in a certificate's or next-key file's place is refused at once (an
+    /// open for reading would wait for a writer and stall the manager).
+    #[test]
+    fn certificate_or_next_key_that_is_a_fifo_is_refused_at_once() {
+        let d = Dir::new();
+        let fifo = d.dir.path().join("cert.pem");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com.\"\n\
+                    file = \"example.com.zone\"\n[[zone.tlsa]]\nname = \"mail\"\n\
+                    certificate = \"cert.pem\"\nnext-key = \"cert.pem\"\nhost = \"mail\"\n\
+                    ports = [25]\n";
+        let config = Config::parse(text, &d.dir.path().join("daned.toml")).unwrap();
+        let binding = &config.zones[0].tlsa[0];
+        for error in [
+            read_certificate(binding, &binding.certificates[0], NOW).unwrap_err(),
+            read_next_key(binding, &binding.certificates[0]).unwrap_err(),
+        ] {
+            let text = error.to_string();
+            assert!(
+                text.contains("cert.pem") && text.contains("is a FIFO, not a regular file"),
+                "{text}"
+            );
         }
     }
 }

@@ -4,6 +4,12 @@
 //! their spaces, `;` starts a comment. Tokens are byte ranges into the source with their escapes
 //! (`\X`, `\DDD`) left in place; the parser decodes them where it knows what the token is.
 
+/// The most fields one entry may have. RDATA is at most 65,535 octets and few fields encode to
+/// less than one octet (a hex digit is half of one), so no valid record comes near this; the
+/// cap keeps a runaway entry (a file of one open parenthesis) from growing the token list
+/// without bound. Fields past it are scanned but not kept, and the entry is an error.
+pub(super) const MAX_ENTRY_FIELDS: usize = 1 << 18;
+
 /// One token: a byte range of the source, the line it starts on, and whether it was quoted.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Tok {
@@ -59,6 +65,8 @@ impl<'a> Lexer<'a> {
             let blank_owner = matches!(src[self.pos], b' ' | b'\t');
             let mut depth = 0usize;
             let mut open_line = 0usize;
+            // Whether the entry had more fields than the cap.
+            let mut overflow = false;
             loop {
                 let Some(&b) = src.get(self.pos) else {
                     if depth > 0 {
@@ -129,12 +137,16 @@ impl<'a> Lexer<'a> {
                                 Some(_) => self.pos += 1,
                             }
                         }
-                        toks.push(Tok {
-                            start,
-                            end: self.pos,
-                            line,
-                            quoted: true,
-                        });
+                        push_capped(
+                            toks,
+                            &mut overflow,
+                            Tok {
+                                start,
+                                end: self.pos,
+                                line,
+                                quoted: true,
+                            },
+                        );
                         // Step over the closing quote.
                         self.pos += 1;
                     }
@@ -153,14 +165,27 @@ impl<'a> Lexer<'a> {
                                 _ => self.pos += 1,
                             }
                         }
-                        toks.push(Tok {
-                            start,
-                            end: self.pos,
-                            line: self.line,
-                            quoted: false,
-                        });
+                        let line = self.line;
+                        push_capped(
+                            toks,
+                            &mut overflow,
+                            Tok {
+                                start,
+                                end: self.pos,
+                                line,
+                                quoted: false,
+                            },
+                        );
                     }
                 }
+            }
+            if let (Some(first), true) = (toks.first(), overflow) {
+                return Some(Err(LexError {
+                    line: first.line,
+                    message: format!(
+                        "the entry has more than {MAX_ENTRY_FIELDS} fields; no record is that long"
+                    ),
+                }));
             }
             if let Some(first) = toks.first() {
                 return Some(Ok(EntryHead {
@@ -179,6 +204,15 @@ impl<'a> Lexer<'a> {
                 return;
             }
         }
+    }
+}
+
+/// Keeps `tok` unless the entry already has [`MAX_ENTRY_FIELDS`]; then notes the overflow.
+fn push_capped(toks: &mut Vec<Tok>, overflow: &mut bool, tok: Tok) {
+    if toks.len() < MAX_ENTRY_FIELDS {
+        toks.push(tok);
+    } else {
+        *overflow = true;
     }
 }
 

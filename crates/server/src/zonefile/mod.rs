@@ -16,7 +16,26 @@
 //! [`load_zone`] adds the checks an unsigned zone for daned must pass and groups the records
 //! into RRsets; [`load_signed`] reads a zone that is already signed.
 //!
-//! Up to [`MAX_ERRORS`] errors of a file are collected, not only the first.
+//! Up to [`MAX_ERRORS`] errors of a file are collected, not only the first. An error quotes at
+//! most [`EXCERPT_CHARS`] characters of a token, and a message is cut at
+//! [`MAX_MESSAGE_CHARS`]: the file's content never floods a log.
+//!
+//! # Bounds
+//!
+//! [`ZoneLimits`] bounds every load: the bytes read (the file and its includes together), the
+//! `$INCLUDE` depth, the records of one RRset (BIND's `max-records-per-type`) and of the zone
+//! (BIND's `max-records`), each error naming the file and line where the cap was passed. Only
+//! regular files are read (opened without blocking and checked on the handle, see
+//! [`crate::fsutil`]): `$INCLUDE /dev/zero` or a FIFO is an error at once.
+//!
+//! `$INCLUDE` reads only inside the directory tree of the zone file and the configured
+//! `include-dirs`, and never inside key-dir or state-dir. BIND and Knot read any path the
+//! server can; daned does not by default, because an include is a read with daned's
+//! privileges whose content reaches the log in error messages: a zone file written by someone
+//! less trusted than daned (a customer, a CI job) could otherwise quote the private keys,
+//! line by line. `include-dirs = ["/"]` gives BIND's behaviour back (key-dir and state-dir stay
+//! closed). Paths are compared after resolving symlinks, and the file opened is the resolved
+//! path.
 //!
 //! # Writing
 //!
@@ -29,7 +48,7 @@ mod present;
 mod rdata;
 pub(crate) use daned_sign::civil::civil_from_days;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -38,14 +57,73 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use lexer::{Lexer, Tok};
 use rdata::{
-    Cursor, class_code, parse_duration, parse_name, type_code, type_mnemonic, unescape_bytes,
+    Cursor, class_code, excerpt, parse_duration, parse_name, type_code, type_mnemonic,
+    unescape_bytes,
 };
+
+use crate::fsutil::{self, ReadErrorKind};
 
 /// How many errors of one load are collected before giving up.
 pub const MAX_ERRORS: usize = 100;
 
-/// How deep `$INCLUDE` may nest.
-pub const MAX_INCLUDE_DEPTH: usize = 16;
+/// At most this many characters of an input token are quoted in an error message.
+pub const EXCERPT_CHARS: usize = 64;
+
+/// The longest error message kept, in characters (a message quoting a long path or a
+/// hickory error that echoes its input is cut here).
+pub const MAX_MESSAGE_CHARS: usize = 512;
+
+/// How many `$INCLUDE`s one load may open in all (each is a file open; the byte cap alone
+/// would allow millions of includes of an empty file).
+pub const MAX_INCLUDES: usize = 100_000;
+
+/// Default of [`ZoneLimits::max_file_bytes`]: 1 GiB, the file and its includes together
+/// (about 20 million records of ordinary length; BIND and Knot set no such cap).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Default of [`ZoneLimits::max_include_depth`].
+pub const DEFAULT_MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Default of [`ZoneLimits::max_records_per_type`]: BIND's `max-records-per-type` default
+/// since 9.18.28 (CVE-2024-1737). Knot has no such cap.
+pub const DEFAULT_MAX_RECORDS_PER_TYPE: usize = 100;
+
+/// Default of [`ZoneLimits::max_records`]: 10 million records in the zone file. BIND's
+/// `max-records` is unlimited by default; a signed zone of this size already needs many
+/// gigabytes of memory.
+pub const DEFAULT_MAX_RECORDS: usize = 10_000_000;
+
+/// Bounds on one zone file load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneLimits {
+    /// Bytes read in all: the zone file and every file it includes (`max-zone-file-bytes`).
+    pub max_file_bytes: u64,
+    /// How deep `$INCLUDE` may nest (`max-include-depth`); 0 refuses every `$INCLUDE`.
+    pub max_include_depth: usize,
+    /// Records in one RRset, duplicates not counted (`max-records-per-type`).
+    pub max_records_per_type: usize,
+    /// Records in the zone file and its includes (`max-records`).
+    pub max_records: usize,
+    /// Directories (absolute) whose trees `$INCLUDE` may read besides the zone file's own
+    /// directory (`include-dirs`).
+    pub include_dirs: Vec<PathBuf>,
+    /// Directories (absolute) `$INCLUDE` never reads, even inside an allowed tree (key-dir and
+    /// state-dir).
+    pub include_denied: Vec<PathBuf>,
+}
+
+impl Default for ZoneLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_include_depth: DEFAULT_MAX_INCLUDE_DEPTH,
+            max_records_per_type: DEFAULT_MAX_RECORDS_PER_TYPE,
+            max_records: DEFAULT_MAX_RECORDS,
+            include_dirs: Vec::new(),
+            include_denied: Vec::new(),
+        }
+    }
+}
 
 /// Where a record or a problem is: a file and a 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,9 +212,13 @@ pub struct LoadedZone {
 /// # Errors
 ///
 /// Every syntax error of the file and its includes (up to [`MAX_ERRORS`]), each with its file
-/// and line.
-pub fn parse_file(path: &Path, origin: &Name) -> Result<Vec<(Record, Location)>, ZoneFileErrors> {
-    parse_with_warnings(path, origin).map(|(records, _)| records)
+/// and line, and a passed limit of `limits` other than `max_records_per_type`.
+pub fn parse_file(
+    path: &Path,
+    origin: &Name,
+    limits: &ZoneLimits,
+) -> Result<Vec<(Record, Location)>, ZoneFileErrors> {
+    parse_with_warnings(path, origin, limits).map(|(records, _)| records)
 }
 
 /// Reads the unsigned zone content that daned signs, and checks it: every record inside the
@@ -147,19 +229,28 @@ pub fn parse_file(path: &Path, origin: &Name) -> Result<Vec<(Record, Location)>,
 ///
 /// # Errors
 ///
-/// Every syntax and semantic error found (up to [`MAX_ERRORS`]).
-pub fn load_zone(path: &Path, origin: &Name) -> Result<LoadedZone, ZoneFileErrors> {
+/// Every syntax and semantic error found (up to [`MAX_ERRORS`]), and every limit of `limits`
+/// passed.
+pub fn load_zone(
+    path: &Path,
+    origin: &Name,
+    limits: &ZoneLimits,
+) -> Result<LoadedZone, ZoneFileErrors> {
     let origin = canonical_name(origin);
-    let (records, mut warnings) = parse_with_warnings(path, &origin)?;
+    let (records, mut warnings) = parse_with_warnings(path, &origin, limits)?;
     let mut errors = Errors::default();
 
-    // (owner, type) -> first location, ttl, rdatas with their canonical wire form.
+    // (owner, type) -> first location, ttl, rdatas with their canonical wire form. Duplicates
+    // are found by a hash of the wire forms: one RRset of a million records loads in linear
+    // time (a list search per record made it quadratic).
     struct Set {
         loc: Location,
         locs: Vec<Location>,
         ttl: u32,
         rdatas: Vec<RData>,
-        wires: Vec<Vec<u8>>,
+        wires: HashSet<Vec<u8>>,
+        /// The RRset passed `max_records_per_type` (reported once).
+        over: bool,
     }
     let mut sets: BTreeMap<Name, BTreeMap<u16, Set>> = BTreeMap::new();
     let mut soa_seen: Option<Location> = None;
@@ -220,7 +311,8 @@ pub fn load_zone(path: &Path, origin: &Name) -> Result<LoadedZone, ZoneFileError
                         locs: vec![loc.clone()],
                         ttl: record.ttl,
                         rdatas: vec![record.data],
-                        wires: vec![wire],
+                        wires: HashSet::from([wire]),
+                        over: false,
                     },
                 );
             }
@@ -231,6 +323,19 @@ pub fn load_zone(path: &Path, origin: &Name) -> Result<LoadedZone, ZoneFileError
                         type_mnemonic(u16::from(rtype)),
                         set.loc
                     )));
+                    continue;
+                }
+                if set.rdatas.len() >= limits.max_records_per_type {
+                    if !set.over {
+                        set.over = true;
+                        errors.push(at(format!(
+                            "the RRset {name} {} (first at {}) has more than {} records \
+                             (max-records-per-type)",
+                            type_mnemonic(u16::from(rtype)),
+                            set.loc,
+                            limits.max_records_per_type
+                        )));
+                    }
                     continue;
                 }
                 if set.ttl != record.ttl {
@@ -244,7 +349,7 @@ pub fn load_zone(path: &Path, origin: &Name) -> Result<LoadedZone, ZoneFileError
                     )));
                 }
                 set.rdatas.push(record.data);
-                set.wires.push(wire);
+                set.wires.insert(wire);
                 set.locs.push(loc.clone());
             }
         }
@@ -324,9 +429,13 @@ pub fn load_zone(path: &Path, origin: &Name) -> Result<LoadedZone, ZoneFileError
 /// # Errors
 ///
 /// Syntax errors, records outside the origin or of a class other than IN, and a missing SOA.
-pub fn load_signed(path: &Path, origin: &Name) -> Result<SignedZone, ZoneFileErrors> {
+pub fn load_signed(
+    path: &Path,
+    origin: &Name,
+    limits: &ZoneLimits,
+) -> Result<SignedZone, ZoneFileErrors> {
     let origin = canonical_name(origin);
-    let (records, warnings) = parse_with_warnings(path, &origin)?;
+    let (records, warnings) = parse_with_warnings(path, &origin, limits)?;
     for w in &warnings {
         tracing::warn!(zone = %origin, "{w}");
     }
@@ -374,8 +483,9 @@ pub fn write_records<'a>(
 struct Errors(Vec<ZoneFileError>);
 
 impl Errors {
-    fn push(&mut self, e: ZoneFileError) {
+    fn push(&mut self, mut e: ZoneFileError) {
         if self.0.len() < MAX_ERRORS {
+            e.message = bounded_message(&e.message);
             self.0.push(e);
         } else if self.0.len() == MAX_ERRORS {
             self.0.push(ZoneFileError::nowhere(format!(
@@ -397,8 +507,36 @@ impl Errors {
     }
 }
 
+/// `message` with control characters escaped and cut at [`MAX_MESSAGE_CHARS`] characters.
+fn bounded_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS + 8));
+    let mut chars = message.chars();
+    for c in chars.by_ref().take(MAX_MESSAGE_CHARS) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// State that lasts across files of one load.
-struct Reader {
+struct Reader<'l> {
+    limits: &'l ZoneLimits,
+    /// Bytes read so far, every file counted.
+    bytes_read: u64,
+    /// `$INCLUDE`s opened so far.
+    includes: usize,
+    /// Where `$INCLUDE` may read (resolved): the zone file's directory and `include-dirs`.
+    include_roots: Vec<PathBuf>,
+    /// Where it may not (resolved): key-dir and state-dir.
+    include_denied: Vec<PathBuf>,
+    /// A cap was passed: reading stops.
+    stopped: bool,
     errors: Errors,
     warnings: Vec<ZoneFileError>,
     records: Vec<(Record, Location)>,
@@ -416,11 +554,30 @@ struct Reader {
     stack: Vec<PathBuf>,
 }
 
+/// The directories of `dirs` that exist, with symlinks resolved (a directory that does not
+/// exist holds nothing to allow or to deny).
+fn canonical_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    dirs.iter().filter_map(|d| d.canonicalize().ok()).collect()
+}
+
 /// Records with their locations, and the warnings raised reading them.
 type Parsed = (Vec<(Record, Location)>, Vec<ZoneFileError>);
 
-fn parse_with_warnings(path: &Path, origin: &Name) -> Result<Parsed, ZoneFileErrors> {
+fn parse_with_warnings(
+    path: &Path,
+    origin: &Name,
+    limits: &ZoneLimits,
+) -> Result<Parsed, ZoneFileErrors> {
+    let zone_dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let mut roots = canonical_dirs(&[zone_dir.unwrap_or(Path::new(".")).to_path_buf()]);
+    roots.extend(canonical_dirs(&limits.include_dirs));
     let mut reader = Reader {
+        limits,
+        bytes_read: 0,
+        includes: 0,
+        include_roots: roots,
+        include_denied: canonical_dirs(&limits.include_denied),
+        stopped: false,
         errors: Errors::default(),
         warnings: Vec::new(),
         records: Vec::new(),
@@ -434,17 +591,21 @@ fn parse_with_warnings(path: &Path, origin: &Name) -> Result<Parsed, ZoneFileErr
     };
     let mut origin = origin.clone();
     origin.set_fqdn(true);
-    match std::fs::read(path) {
+    match fsutil::read_bounded(path, limits.max_file_bytes) {
         Ok(src) => {
+            reader.bytes_read = src.len() as u64;
             reader
                 .stack
                 .push(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
             reader.read_file(path, &src, origin);
         }
-        Err(e) => reader.errors.push(ZoneFileError::nowhere(format!(
-            "{}: cannot read: {e}",
-            path.display()
-        ))),
+        Err(e) => reader.errors.push(ZoneFileError::nowhere(match e.kind {
+            ReadErrorKind::TooLarge { max } => format!(
+                "{}: larger than {max} bytes (max-zone-file-bytes); not read",
+                path.display()
+            ),
+            _ => e.to_string(),
+        })),
     }
     if !reader.pending_ttl.is_empty() {
         match reader.soa_minimum {
@@ -480,7 +641,7 @@ struct FileState<'p> {
     owner_broken: bool,
 }
 
-impl Reader {
+impl Reader<'_> {
     fn read_file(&mut self, path: &Path, src: &[u8], origin: Name) {
         let mut state = FileState {
             path,
@@ -492,7 +653,7 @@ impl Reader {
         let mut lexer = Lexer::new(src);
         let mut toks: Vec<Tok> = Vec::with_capacity(32);
         while let Some(entry) = lexer.next_entry(&mut toks) {
-            if self.errors.full() {
+            if self.errors.full() || self.stopped {
                 return;
             }
             let head = match entry {
@@ -542,7 +703,7 @@ impl Reader {
                     None => self.error(
                         st.path,
                         line,
-                        format!("$TTL: bad TTL '{}'", String::from_utf8_lossy(raw(&args[0]))),
+                        format!("$TTL: bad TTL '{}'", excerpt(raw(&args[0]))),
                     ),
                 }
             }
@@ -573,10 +734,7 @@ impl Reader {
             _ => self.error(
                 st.path,
                 line,
-                format!(
-                    "unknown directive {}",
-                    String::from_utf8_lossy(raw(&toks[0]))
-                ),
+                format!("unknown directive {}", excerpt(raw(&toks[0]))),
             ),
         }
     }
@@ -588,18 +746,30 @@ impl Reader {
         } else {
             from.parent().unwrap_or_else(|| Path::new("")).join(file)
         };
-        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+        // The stack holds the zone file itself and each include being read.
+        let depth = self.stack.len().saturating_sub(1);
+        if depth >= self.limits.max_include_depth {
             return self.error(
                 from,
                 line,
                 format!(
-                    "$INCLUDE {}: includes nest deeper than {MAX_INCLUDE_DEPTH}",
-                    path.display()
+                    "$INCLUDE {}: includes nest deeper than {} (max-include-depth)",
+                    path.display(),
+                    self.limits.max_include_depth
                 ),
             );
         }
-        let src = match std::fs::read(&path) {
-            Ok(src) => src,
+        if self.includes >= MAX_INCLUDES {
+            self.stopped = true;
+            return self.error(
+                from,
+                line,
+                format!("more than {MAX_INCLUDES} $INCLUDEs in one zone; stopped reading"),
+            );
+        }
+        self.includes += 1;
+        let canonical = match path.canonicalize() {
+            Ok(canonical) => canonical,
             Err(e) => {
                 return self.error(
                     from,
@@ -608,7 +778,39 @@ impl Reader {
                 );
             }
         };
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if let Some(dir) = self
+            .include_denied
+            .iter()
+            .find(|d| canonical.starts_with(d))
+        {
+            return self.error(
+                from,
+                line,
+                format!(
+                    "$INCLUDE {}: inside {}, which daned never includes (key-dir or state-dir)",
+                    path.display(),
+                    dir.display()
+                ),
+            );
+        }
+        if !self.include_roots.iter().any(|d| canonical.starts_with(d)) {
+            let roots: Vec<String> = self
+                .include_roots
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            return self.error(
+                from,
+                line,
+                format!(
+                    "$INCLUDE {}: resolves to {}, outside the directories includes may read ({}); \
+                     add its directory to include-dirs to allow it",
+                    path.display(),
+                    canonical.display(),
+                    roots.join(", ")
+                ),
+            );
+        }
         if self.stack.contains(&canonical) {
             let chain: Vec<String> = self
                 .stack
@@ -622,6 +824,25 @@ impl Reader {
                 format!("$INCLUDE cycle: {}", chain.join(" -> ")),
             );
         }
+        let left = self.limits.max_file_bytes.saturating_sub(self.bytes_read);
+        // The resolved path is the one checked above, so it is the one opened.
+        let src = match fsutil::read_bounded(&canonical, left) {
+            Ok(src) => src,
+            Err(e) => {
+                let reason = match e.kind {
+                    ReadErrorKind::TooLarge { .. } => {
+                        self.stopped = true;
+                        format!(
+                            "the zone file and its includes pass {} bytes (max-zone-file-bytes)",
+                            self.limits.max_file_bytes
+                        )
+                    }
+                    kind => kind.to_string(),
+                };
+                return self.error(from, line, format!("$INCLUDE {}: {reason}", path.display()));
+            }
+        };
+        self.bytes_read += src.len() as u64;
         self.stack.push(canonical);
         self.read_file(&path, &src, origin);
         self.stack.pop();
@@ -680,11 +901,7 @@ impl Reader {
                 match parse_duration(text) {
                     Some(v) => ttl = Some(v),
                     None => {
-                        return self.error(
-                            st.path,
-                            t.line,
-                            format!("bad TTL '{}'", String::from_utf8_lossy(text)),
-                        );
+                        return self.error(st.path, t.line, format!("bad TTL '{}'", excerpt(text)));
                     }
                 }
             } else if let Some(c) = class_code(text) {
@@ -699,7 +916,7 @@ impl Reader {
                 return self.error(
                     st.path,
                     t.line,
-                    format!("unknown RR type '{}'", String::from_utf8_lossy(text)),
+                    format!("unknown RR type '{}'", excerpt(text)),
                 );
             }
         }
@@ -758,6 +975,17 @@ impl Reader {
                 }
             },
         };
+        if self.records.len() >= self.limits.max_records {
+            self.stopped = true;
+            return self.error(
+                st.path,
+                line,
+                format!(
+                    "the zone has more than {} records (max-records); stopped reading",
+                    self.limits.max_records
+                ),
+            );
+        }
         let mut record = Record::from_rdata(owner, ttl, data);
         record.dns_class = DNSClass::from(class.unwrap_or(1));
         if pending {

@@ -13,6 +13,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, Restrict};
 use hickory_proto::serialize::txt::parse_ttl;
 
+use super::EXCERPT_CHARS;
 use super::lexer::Tok;
 
 /// An RDATA error with the line of the token that caused it, when one did.
@@ -121,6 +122,28 @@ pub(super) fn parse_decimal(text: &[u8]) -> Option<u64> {
     )
 }
 
+/// A token as quoted in an error message: at most [`EXCERPT_CHARS`] characters, control
+/// characters escaped (a quoted string may hold a line break), and a longer token cut with an
+/// ellipsis and its length. A 10 MiB token makes a short error line.
+pub(super) fn excerpt(raw: &[u8]) -> String {
+    // EXCERPT_CHARS characters take at most 4 bytes each.
+    let head = &raw[..raw.len().min(EXCERPT_CHARS * 4)];
+    let text = String::from_utf8_lossy(head);
+    let mut chars = text.chars();
+    let mut out = String::with_capacity(EXCERPT_CHARS + 16);
+    for c in chars.by_ref().take(EXCERPT_CHARS) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if chars.next().is_some() || head.len() < raw.len() {
+        out.push_str(&format!("… ({} bytes)", raw.len()));
+    }
+    out
+}
+
 /// A TTL or SOA timer: decimal seconds or BIND units (`1h30m`, `2w`), RFC 2308 style.
 pub(super) fn parse_duration(text: &[u8]) -> Option<u32> {
     let s = std::str::from_utf8(text).ok()?;
@@ -150,7 +173,7 @@ pub(super) fn parse_name(raw: &[u8], origin: &Name) -> Result<Name, String> {
             b'.' => {
                 let len = wire.len() - label_start - 1;
                 if len == 0 {
-                    return Err(format!("empty label in '{}'", String::from_utf8_lossy(raw)));
+                    return Err(format!("empty label in '{}'", excerpt(raw)));
                 }
                 finish_label(&mut wire, label_start, raw)?;
                 if i + 1 == raw.len() {
@@ -163,7 +186,7 @@ pub(super) fn parse_name(raw: &[u8], origin: &Name) -> Result<Name, String> {
             }
             b'\\' => {
                 let (byte, used) = unescape(&raw[i..])
-                    .ok_or_else(|| format!("bad escape in '{}'", String::from_utf8_lossy(raw)))?;
+                    .ok_or_else(|| format!("bad escape in '{}'", excerpt(raw)))?;
                 wire.push(byte);
                 i += used;
             }
@@ -175,7 +198,7 @@ pub(super) fn parse_name(raw: &[u8], origin: &Name) -> Result<Name, String> {
     }
     if !absolute {
         if wire.len() - label_start - 1 == 0 {
-            return Err(format!("empty label in '{}'", String::from_utf8_lossy(raw)));
+            return Err(format!("empty label in '{}'", excerpt(raw)));
         }
         finish_label(&mut wire, label_start, raw)?;
         for label in origin.iter() {
@@ -188,7 +211,7 @@ pub(super) fn parse_name(raw: &[u8], origin: &Name) -> Result<Name, String> {
     if wire.len() > 255 {
         return Err(format!(
             "domain name '{}' is longer than 255 octets",
-            String::from_utf8_lossy(raw)
+            excerpt(raw)
         ));
     }
     Name::read(&mut BinDecoder::new(&wire)).map_err(|e| format!("bad domain name: {e}"))
@@ -197,10 +220,7 @@ pub(super) fn parse_name(raw: &[u8], origin: &Name) -> Result<Name, String> {
 fn finish_label(wire: &mut [u8], label_start: usize, raw: &[u8]) -> Result<(), String> {
     let len = wire.len() - label_start - 1;
     if len > 63 {
-        return Err(format!(
-            "label longer than 63 octets in '{}'",
-            String::from_utf8_lossy(raw)
-        ));
+        return Err(format!("label longer than 63 octets in '{}'", excerpt(raw)));
     }
     // len <= 63 was checked just above.
     wire[label_start] = len as u8;
@@ -226,8 +246,8 @@ pub(super) fn unescape_bytes(raw: &[u8]) -> Result<Vec<u8>, String> {
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'\\' {
-            let (byte, used) = unescape(&raw[i..])
-                .ok_or_else(|| format!("bad escape in '{}'", String::from_utf8_lossy(raw)))?;
+            let (byte, used) =
+                unescape(&raw[i..]).ok_or_else(|| format!("bad escape in '{}'", excerpt(raw)))?;
             out.push(byte);
             i += used;
         } else {
@@ -286,7 +306,7 @@ impl<'a> Cursor<'a> {
                 t,
                 format!(
                     "unexpected '{}' after the record data",
-                    String::from_utf8_lossy(self.raw(t))
+                    excerpt(self.raw(t))
                 ),
             )),
         }
@@ -298,10 +318,7 @@ impl<'a> Cursor<'a> {
             Some(v) if v <= max => Ok(v),
             _ => Err(RdError::at(
                 &t,
-                format!(
-                    "bad {what} '{}': expected 0..={max}",
-                    String::from_utf8_lossy(raw)
-                ),
+                format!("bad {what} '{}': expected 0..={max}", excerpt(raw)),
             )),
         }
     }
@@ -329,9 +346,8 @@ impl<'a> Cursor<'a> {
 
     fn duration(&mut self, what: &str, out: &mut Vec<u8>) -> Result<u32, RdError> {
         let (t, raw) = self.next(what)?;
-        let v = parse_duration(raw).ok_or_else(|| {
-            RdError::at(&t, format!("bad {what} '{}'", String::from_utf8_lossy(raw)))
-        })?;
+        let v = parse_duration(raw)
+            .ok_or_else(|| RdError::at(&t, format!("bad {what} '{}'", excerpt(raw))))?;
         out.extend_from_slice(&v.to_be_bytes());
         Ok(v)
     }
@@ -420,12 +436,7 @@ impl<'a> Cursor<'a> {
                 .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(raw))
                 .map(|(_, v)| *v),
         };
-        let v = v.ok_or_else(|| {
-            RdError::at(
-                &t,
-                format!("bad algorithm '{}'", String::from_utf8_lossy(raw)),
-            )
-        })?;
+        let v = v.ok_or_else(|| RdError::at(&t, format!("bad algorithm '{}'", excerpt(raw))))?;
         out.push(v);
         Ok(())
     }
@@ -435,10 +446,7 @@ impl<'a> Cursor<'a> {
         let v = parse_rrsig_time(raw).ok_or_else(|| {
             RdError::at(
                 &t,
-                format!(
-                    "bad {what} '{}': expected YYYYMMDDHHmmSS",
-                    String::from_utf8_lossy(raw)
-                ),
+                format!("bad {what} '{}': expected YYYYMMDDHHmmSS", excerpt(raw)),
             )
         })?;
         out.extend_from_slice(&v.to_be_bytes());
@@ -450,13 +458,7 @@ impl<'a> Cursor<'a> {
         while let Some(t) = self.toks.get(self.i) {
             let raw = self.raw(t);
             let code = type_code(raw).ok_or_else(|| {
-                RdError::at(
-                    t,
-                    format!(
-                        "unknown type '{}' in type bitmap",
-                        String::from_utf8_lossy(raw)
-                    ),
-                )
+                RdError::at(t, format!("unknown type '{}' in type bitmap", excerpt(raw)))
             })?;
             codes.push(code);
             self.i += 1;
@@ -607,12 +609,7 @@ fn presentation(code: u16, cur: &mut Cursor<'_>, w: &mut Vec<u8>) -> Result<bool
             let addr: Ipv4Addr = std::str::from_utf8(raw)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    RdError::at(
-                        &t,
-                        format!("bad IPv4 address '{}'", String::from_utf8_lossy(raw)),
-                    )
-                })?;
+                .ok_or_else(|| RdError::at(&t, format!("bad IPv4 address '{}'", excerpt(raw))))?;
             w.extend_from_slice(&addr.octets());
         }
         // AAAA
@@ -621,12 +618,7 @@ fn presentation(code: u16, cur: &mut Cursor<'_>, w: &mut Vec<u8>) -> Result<bool
             let addr: Ipv6Addr = std::str::from_utf8(raw)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    RdError::at(
-                        &t,
-                        format!("bad IPv6 address '{}'", String::from_utf8_lossy(raw)),
-                    )
-                })?;
+                .ok_or_else(|| RdError::at(&t, format!("bad IPv6 address '{}'", excerpt(raw))))?;
             w.extend_from_slice(&addr.octets());
         }
         // NS, CNAME, PTR, DNAME
@@ -691,10 +683,7 @@ fn presentation(code: u16, cur: &mut Cursor<'_>, w: &mut Vec<u8>) -> Result<bool
         46 => {
             let (t, raw) = cur.next("type covered")?;
             let covered = type_code(raw).ok_or_else(|| {
-                RdError::at(
-                    &t,
-                    format!("unknown type covered '{}'", String::from_utf8_lossy(raw)),
-                )
+                RdError::at(&t, format!("unknown type covered '{}'", excerpt(raw)))
             })?;
             w.extend_from_slice(&covered.to_be_bytes());
             cur.algorithm(w)?;
@@ -755,10 +744,7 @@ fn presentation(code: u16, cur: &mut Cursor<'_>, w: &mut Vec<u8>) -> Result<bool
             cur.u8("flags", w)?;
             let (t, tag) = cur.next("tag")?;
             if tag.is_empty() || !tag.iter().all(u8::is_ascii_alphanumeric) || t.quoted {
-                return Err(RdError::at(
-                    &t,
-                    format!("bad CAA tag '{}'", String::from_utf8_lossy(tag)),
-                ));
+                return Err(RdError::at(&t, format!("bad CAA tag '{}'", excerpt(tag))));
             }
             // Checked non-empty, alphanumeric; length checked next.
             let len = u8::try_from(tag.len()).map_err(|_| RdError::at(&t, "CAA tag too long"))?;

@@ -35,7 +35,7 @@ fn texts(rdata: &RData) -> Vec<Vec<u8>> {
 }
 
 fn errors_of(file: &str) -> Vec<String> {
-    match load_zone(&data(file), &origin()) {
+    match load_zone(&data(file), &origin(), &ZoneLimits::default()) {
         Ok(_) => panic!("{file} loaded without error"),
         Err(e) => e.0.iter().map(ToString::to_string).collect(),
     }
@@ -52,7 +52,8 @@ fn has(errors: &[String], prefix: &str, needle: &str) -> bool {
 /// comments, quoted strings with escapes, and RFC 3597 generic RDATA.
 #[test]
 fn rfc1035_s5_1_rich_zone_loads_expected_rrsets() {
-    let loaded = load_zone(&data("rich.zone"), &origin()).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_zone(&data("rich.zone"), &origin(), &ZoneLimits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let zone = &loaded.zone;
 
@@ -175,7 +176,7 @@ fn rfc1035_s5_1_rich_zone_loads_expected_rrsets() {
 
 #[test]
 fn parse_file_gives_each_record_its_file_and_line() {
-    let records = parse_file(&data("rich.zone"), &origin()).unwrap();
+    let records = parse_file(&data("rich.zone"), &origin(), &ZoneLimits::default()).unwrap();
     let at = |owner: &str, rtype: RecordType| {
         records
             .iter()
@@ -254,11 +255,16 @@ fn include_cycle_is_an_error_not_a_hang() {
 fn include_depth_is_limited() {
     let dir = tempfile::tempdir().unwrap();
     // self.zone includes a copy of itself under another name, forever.
-    for i in 0..=MAX_INCLUDE_DEPTH + 1 {
+    for i in 0..=DEFAULT_MAX_INCLUDE_DEPTH + 1 {
         let text = format!("x{i} A 192.0.2.1\n$INCLUDE f{}.zone\n", i + 1);
         std::fs::write(dir.path().join(format!("f{i}.zone")), text).unwrap();
     }
-    let err = parse_file(&dir.path().join("f0.zone"), &origin()).unwrap_err();
+    let err = parse_file(
+        &dir.path().join("f0.zone"),
+        &origin(),
+        &ZoneLimits::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("nest deeper than"), "{err}");
 }
 
@@ -292,7 +298,7 @@ fn errors_are_capped() {
     let path = dir.path().join("many.zone");
     let body: String = (0..300).map(|i| format!("h{i} A 999.0.0.1\n")).collect();
     std::fs::write(&path, format!("$TTL 1\n{body}")).unwrap();
-    let err = parse_file(&path, &origin()).unwrap_err();
+    let err = parse_file(&path, &origin(), &ZoneLimits::default()).unwrap_err();
     assert_eq!(err.0.len(), MAX_ERRORS + 1);
     assert!(err.0[MAX_ERRORS].message.contains("too many errors"));
 }
@@ -346,7 +352,9 @@ fn no_ns_at_apex_is_an_error_and_no_soa_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nosoa.zone");
     std::fs::write(&path, "$TTL 60\n@ NS ns1.example.net.\n").unwrap();
-    let err = load_zone(&path, &origin()).unwrap_err().to_string();
+    let err = load_zone(&path, &origin(), &ZoneLimits::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("has no SOA record"), "{err}");
 }
 
@@ -356,7 +364,8 @@ fn no_ns_at_apex_is_an_error_and_no_soa_too() {
 /// the first (as BIND does) and warn; duplicates are dropped with a warning (RFC 2181 §5).
 #[test]
 fn rfc2181_s5_2_ttl_mismatch_and_duplicates_warn() {
-    let loaded = load_zone(&data("warnings.zone"), &origin()).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_zone(&data("warnings.zone"), &origin(), &ZoneLimits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let p = data("warnings.zone").display().to_string();
     let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert!(has(&w, &format!("{p}:2: "), "SOA MINIMUM"), "{w:?}");
@@ -383,7 +392,7 @@ fn parse_text(text: &str, origin: &Name) -> Vec<Record> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.zone");
     std::fs::write(&path, text).unwrap();
-    parse_file(&path, origin)
+    parse_file(&path, origin, &ZoneLimits::default())
         .unwrap_or_else(|e| panic!("{e}\n{text}"))
         .into_iter()
         .map(|(r, _)| r)
@@ -433,7 +442,7 @@ w 1h IN TYPE65000 \# 0
 #[test]
 fn write_records_round_trips_rich_and_dnssec_records() {
     for records in [
-        parse_file(&data("rich.zone"), &origin())
+        parse_file(&data("rich.zone"), &origin(), &ZoneLimits::default())
             .unwrap()
             .into_iter()
             .map(|(r, _)| r)
@@ -506,7 +515,7 @@ fn run(cmd: &mut Command) -> String {
 /// BIND and ldns accept what we write for an unsigned zone.
 #[test]
 fn external_tools_accept_written_unsigned_zone() {
-    let loaded = load_zone(&data("rich.zone"), &origin()).unwrap();
+    let loaded = load_zone(&data("rich.zone"), &origin(), &ZoneLimits::default()).unwrap();
     let records: Vec<Record> = loaded
         .zone
         .rrsets()
@@ -573,8 +582,8 @@ fn external_tools_verify_written_bind_signed_zone() {
         }
         run(sign.arg("rich.zone"));
 
-        let signed =
-            load_signed(&d.join("signed.zone"), &origin()).unwrap_or_else(|e| panic!("{e}"));
+        let signed = load_signed(&d.join("signed.zone"), &origin(), &ZoneLimits::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         let out = d.join("ours.zone");
         let mut file = std::fs::File::create(&out).unwrap();
         write_records(signed.records(), &mut file).unwrap();
@@ -594,8 +603,8 @@ fn external_tools_verify_written_bind_signed_zone() {
                 .arg(&out));
         }
         // And ours parses back to the same records as BIND's file.
-        let ours = parse_file(&out, &origin()).unwrap();
-        let bind = parse_file(&d.join("signed.zone"), &origin()).unwrap();
+        let ours = parse_file(&out, &origin(), &ZoneLimits::default()).unwrap();
+        let bind = parse_file(&d.join("signed.zone"), &origin(), &ZoneLimits::default()).unwrap();
         let mut a = key(&ours.into_iter().map(|(r, _)| r).collect::<Vec<_>>());
         let mut b = key(&bind.into_iter().map(|(r, _)| r).collect::<Vec<_>>());
         let sort = |v: &mut Vec<(Name, u32, u16, RData)>| {
@@ -632,7 +641,7 @@ fn large_zone_parses_quickly() {
     }
     std::fs::write(&path, &text).unwrap();
     let start = std::time::Instant::now();
-    let records = parse_file(&path, &origin()).unwrap();
+    let records = parse_file(&path, &origin(), &ZoneLimits::default()).unwrap();
     let took = start.elapsed();
     assert_eq!(records.len(), 60_002);
     assert!(took.as_secs() < 20, "took {took:?}");
@@ -646,10 +655,268 @@ fn bad_owner_is_reported_once_not_for_each_following_blank_owner_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("o.zone");
     std::fs::write(&path, text).unwrap();
-    let err = parse_file(&path, &origin()).unwrap_err();
+    let err = parse_file(&path, &origin(), &ZoneLimits::default()).unwrap_err();
     assert_eq!(err.0.len(), 1, "{err}");
     assert!(
         err.to_string().contains(":3: owner name: empty label"),
         "{err}"
     );
+}
+
+// ---- Bounds (issue 11) ------------------------------------------------------------------------
+
+const APEX: &str = "$TTL 60\n$ORIGIN example.com.\n@ SOA ns1 hostmaster 1 2 3 4 5\n  NS ns1\n";
+
+/// A zone file `z.zone` in a fresh directory: the apex records, then `body`.
+fn zone_dir(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.zone");
+    std::fs::write(&path, format!("{APEX}{body}")).unwrap();
+    (dir, path)
+}
+
+/// The errors of loading `path` with `limits`, each as `file:line: message`.
+fn load_errors(path: &Path, limits: &ZoneLimits) -> Vec<String> {
+    match load_zone(path, &origin(), limits) {
+        Ok(_) => panic!("{} loaded without error", path.display()),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success());
+}
+
+/// Issue 11, failure 3: `$INCLUDE /dev/zero` took `daned check` to 13.4 GB. It is refused at
+/// once: outside the zone's directory by default, and as a device when `/dev` is allowed.
+#[test]
+fn include_of_dev_zero_is_refused_at_once() {
+    let (_dir, path) = zone_dir("$INCLUDE /dev/zero\n");
+    let prefix = format!("{}:5: ", path.display());
+    let errors = load_errors(&path, &ZoneLimits::default());
+    assert!(
+        has(
+            &errors,
+            &prefix,
+            "outside the directories includes may read"
+        ),
+        "{errors:?}"
+    );
+    let open = ZoneLimits {
+        include_dirs: vec![PathBuf::from("/dev")],
+        ..ZoneLimits::default()
+    };
+    let errors = load_errors(&path, &open);
+    assert!(
+        has(
+            &errors,
+            &prefix,
+            "is a character device, not a regular file"
+        ),
+        "{errors:?}"
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
+/// Issue 11, failure 3: `$INCLUDE` of a FIFO blocked a reload forever (opening a FIFO waits
+/// for a writer). It is refused at once, naming the include line.
+#[test]
+fn include_of_a_fifo_is_refused_without_blocking() {
+    let (dir, path) = zone_dir("www A 192.0.2.1\n$INCLUDE pipe\n");
+    mkfifo(&dir.path().join("pipe"));
+    let errors = load_errors(&path, &ZoneLimits::default());
+    let prefix = format!("{}:6: ", path.display());
+    assert!(has(&errors, &prefix, "is a FIFO"), "{errors:?}");
+}
+
+/// The zone file itself may not be a FIFO either.
+#[test]
+fn zone_file_that_is_a_fifo_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.zone");
+    mkfifo(&path);
+    let errors = load_errors(&path, &ZoneLimits::default());
+    assert!(
+        has(&errors, &path.display().to_string(), "is a FIFO"),
+        "{errors:?}"
+    );
+}
+
+/// An include that resolves (through a symlink) into key-dir is refused even inside the zone's
+/// own directory: its lines would be quoted in error messages.
+#[test]
+fn include_into_the_key_dir_is_refused() {
+    let (dir, path) = zone_dir("$INCLUDE keys/example.com+013+12345.csk.pem\n");
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join("example.com+013+12345.csk.pem"), "secret\n").unwrap();
+    let limits = ZoneLimits {
+        include_denied: vec![keys],
+        ..ZoneLimits::default()
+    };
+    let errors = load_errors(&path, &limits);
+    let prefix = format!("{}:5: ", path.display());
+    assert!(has(&errors, &prefix, "daned never includes"), "{errors:?}");
+    assert!(!errors.iter().any(|e| e.contains("secret")), "{errors:?}");
+}
+
+/// An include through a symlink is judged by where it leads.
+#[test]
+fn include_through_a_symlink_out_of_the_tree_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x.inc"), "www A 192.0.2.1\n").unwrap();
+    let (dir, path) = zone_dir("$INCLUDE link.inc\n");
+    std::os::unix::fs::symlink(outside.path().join("x.inc"), dir.path().join("link.inc")).unwrap();
+    let errors = load_errors(&path, &ZoneLimits::default());
+    assert!(
+        has(&errors, &format!("{}:5: ", path.display()), "outside"),
+        "{errors:?}"
+    );
+    // Allowed once its directory is listed.
+    let limits = ZoneLimits {
+        include_dirs: vec![outside.path().to_path_buf()],
+        ..ZoneLimits::default()
+    };
+    load_zone(&path, &origin(), &limits).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// max-zone-file-bytes counts the zone file and its includes together; the error names the
+/// include line that passed it, or the zone file itself when it alone is too large.
+#[test]
+fn zone_file_size_cap_counts_includes_and_names_the_line() {
+    let (dir, path) = zone_dir("$INCLUDE a.inc\n");
+    let include: String = (0..20).map(|i| format!("h{i} A 192.0.2.1\n")).collect();
+    std::fs::write(dir.path().join("a.inc"), &include).unwrap();
+    let zone_len = std::fs::metadata(&path).unwrap().len();
+    let fits = ZoneLimits {
+        max_file_bytes: zone_len + include.len() as u64,
+        ..ZoneLimits::default()
+    };
+    load_zone(&path, &origin(), &fits).unwrap_or_else(|e| panic!("{e}"));
+    let short = ZoneLimits {
+        max_file_bytes: zone_len + include.len() as u64 - 1,
+        ..ZoneLimits::default()
+    };
+    let errors = load_errors(&path, &short);
+    assert!(
+        has(
+            &errors,
+            &format!("{}:5: ", path.display()),
+            "max-zone-file-bytes"
+        ),
+        "{errors:?}"
+    );
+    let tiny = ZoneLimits {
+        max_file_bytes: 10,
+        ..ZoneLimits::default()
+    };
+    let errors = load_errors(&path, &tiny);
+    assert!(
+        has(
+            &errors,
+            &path.display().to_string(),
+            "larger than 10 bytes (max-zone-file-bytes)"
+        ),
+        "{errors:?}"
+    );
+}
+
+/// BIND's max-records-per-type (default 100 since 9.18.28): the record past the cap is named
+/// by file and line, once per RRset; duplicates do not count.
+#[test]
+fn records_per_rrset_cap_names_the_first_record_past_it() {
+    let mut body = String::from("www A 192.0.2.0\nwww A 192.0.2.0\n");
+    for i in 1..150 {
+        body.push_str(&format!("www A 192.0.2.{i}\n"));
+    }
+    let (_dir, path) = zone_dir(&body);
+    let errors = load_errors(&path, &ZoneLimits::default());
+    // Apex 4 lines, a duplicate at 6, so the 101st distinct record is at line 5 + 101.
+    let prefix = format!("{}:106: ", path.display());
+    assert!(
+        has(
+            &errors,
+            &prefix,
+            "more than 100 records (max-records-per-type)"
+        ),
+        "{errors:?}"
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let raised = ZoneLimits {
+        max_records_per_type: 150,
+        ..ZoneLimits::default()
+    };
+    let loaded = load_zone(&path, &origin(), &raised).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rrset(&loaded.zone, "www.example.com.", RecordType::A)
+            .records()
+            .len(),
+        150
+    );
+}
+
+/// max-records: reading stops at the record past the cap, named by file and line.
+#[test]
+fn records_per_zone_cap_names_the_first_record_past_it() {
+    let body: String = (0..10).map(|i| format!("h{i} A 192.0.2.1\n")).collect();
+    let (_dir, path) = zone_dir(&body);
+    let limits = ZoneLimits {
+        max_records: 7,
+        ..ZoneLimits::default()
+    };
+    let errors = load_errors(&path, &limits);
+    // SOA, NS, then h0..h4: the eighth record, h5, is at line 10.
+    assert_eq!(
+        errors,
+        [format!(
+            "{}:10: the zone has more than 7 records (max-records); stopped reading",
+            path.display()
+        )]
+    );
+}
+
+/// Issue 11, failure 3: a 10 MiB token made a 10 MB error line. Errors quote a short excerpt.
+#[test]
+fn error_quotes_only_a_short_excerpt_of_a_huge_token() {
+    let huge = "x".repeat(10 << 20);
+    let (_dir, path) = zone_dir(&format!("www {huge} 192.0.2.1\nmail A \"a\nb\"\n"));
+    let errors = load_errors(&path, &ZoneLimits::default());
+    assert_eq!(
+        errors.len(),
+        2,
+        "{:?}",
+        errors.iter().map(String::len).collect::<Vec<_>>()
+    );
+    let first = &errors[0];
+    assert!(first.contains("unknown RR type 'xxxx"), "{first:.200}");
+    assert!(
+        first.contains(&format!("… ({} bytes)", huge.len())),
+        "{first:.200}"
+    );
+    assert!(
+        first.len() < path.display().to_string().len() + 200,
+        "{} bytes: {first:.200}",
+        first.len()
+    );
+    // A line break inside a quoted token is escaped, never written raw into the log.
+    assert!(!errors[1].contains('\n'), "{}", errors[1]);
+}
+
+/// An entry of more fields than any record can have (a runaway parenthesis) is an error, and
+/// the reader does not keep them all.
+#[test]
+fn entry_with_too_many_fields_is_an_error() {
+    let fields = "a ".repeat(lexer::MAX_ENTRY_FIELDS + 10);
+    let (_dir, path) = zone_dir(&format!("www TXT ( {fields} )\nok A 192.0.2.1\n"));
+    let errors = load_errors(&path, &ZoneLimits::default());
+    assert!(
+        has(
+            &errors,
+            &format!("{}:5: ", path.display()),
+            "fields; no record is that long"
+        ),
+        "{errors:?}"
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the `daned` binary in temporary directories, judged by external tools.
 
+mod bounds;
 mod cli;
 mod interop;
 mod key_rollover;
