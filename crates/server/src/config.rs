@@ -187,6 +187,10 @@ pub struct ServerConfig {
     pub rescan_interval: std::time::Duration,
     /// Where Prometheus metrics are served (`GET /metrics`), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// The user to run as after binding the sockets, when started as root (`user`).
+    pub user: Option<String>,
+    /// The group to run as with `user` (default: the user's primary group).
+    pub group: Option<String>,
     /// The zone file limits of every zone that sets none of its own (`max-zone-file-bytes`,
     /// `max-include-depth`, `max-records-per-type`, `max-records`, `include-dirs`). Their
     /// `include_denied` is empty here; each zone's gets key-dir and state-dir.
@@ -464,7 +468,7 @@ fn short_lines(text: &str) -> String {
 
 /// The `[server]` settings a reload cannot apply (sockets bound, directories and logging set up
 /// at start), by their name in the file.
-pub const RESTART_ONLY: [&str; 7] = [
+pub const RESTART_ONLY: [&str; 9] = [
     "listen",
     "control-socket",
     "control-mode",
@@ -472,6 +476,8 @@ pub const RESTART_ONLY: [&str; 7] = [
     "state-dir",
     "metrics-listen",
     "log-format",
+    "user",
+    "group",
 ];
 
 impl Config {
@@ -487,6 +493,8 @@ impl Config {
             old.state_dir != new.state_dir,
             old.metrics_listen != new.metrics_listen,
             old.log_format != new.log_format,
+            old.user != new.user,
+            old.group != new.group,
         ];
         RESTART_ONLY
             .into_iter()
@@ -518,6 +526,8 @@ impl Config {
                 state_dir: old.state_dir.clone(),
                 metrics_listen: old.metrics_listen,
                 log_format: old.log_format,
+                user: old.user.clone(),
+                group: old.group.clone(),
                 ..new.server
             },
             zones,
@@ -666,6 +676,10 @@ struct ServerSpec {
     max_records: Spanned<usize>,
     #[serde(default)]
     include_dirs: Vec<PathBuf>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
 }
 
 fn default_max_zone_file_bytes() -> Spanned<u64> {
@@ -736,6 +750,8 @@ impl Default for ServerSpec {
             max_records_per_type: default_max_records_per_type(),
             max_records: default_max_records(),
             include_dirs: Vec::new(),
+            user: None,
+            group: None,
         }
     }
 }
@@ -1396,6 +1412,8 @@ impl ServerSpec {
             metrics_listen: self.metrics_listen,
             zone_limits,
             state_dir,
+            user: self.user,
+            group: self.group,
             log_format: match self.log_format {
                 LogFormatSpec::Human => LogFormat::Human,
                 LogFormatSpec::Json => LogFormat::Json,
@@ -2028,6 +2046,8 @@ mod tests {
                 watch_debounce: std::time::Duration::from_millis(1000),
                 rescan_interval: std::time::Duration::from_secs(300),
                 metrics_listen: None,
+                user: None,
+                group: None,
                 zone_limits: ZoneLimits::default(),
             }
         );
@@ -2080,6 +2100,8 @@ mod tests {
                 watch_debounce: std::time::Duration::from_millis(250),
                 rescan_interval: std::time::Duration::from_secs(60),
                 metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
+                user: None,
+                group: None,
                 zone_limits: ZoneLimits::default(),
             }
         );

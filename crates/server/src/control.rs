@@ -247,6 +247,15 @@ pub enum ControlError {
         /// The path.
         path: PathBuf,
     },
+    /// Nothing listens on the socket path (no such file, or a socket nobody accepts on): the
+    /// daemon is not running, or runs with another control socket.
+    #[error("daned is not running: nothing listens on the control socket {} ({source})", path.display())]
+    NotRunning {
+        /// The socket path.
+        path: PathBuf,
+        /// The cause (no such file, connection refused).
+        source: io::Error,
+    },
     /// An I/O operation on the socket path failed.
     #[error("{context} {}: {source}", path.display())]
     Io {
@@ -440,8 +449,19 @@ pub fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Response
         timeout: total,
     };
 
-    let mut stream =
-        std::os::unix::net::UnixStream::connect(path).map_err(io_err("connecting to"))?;
+    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|source| {
+        if matches!(
+            source.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+        ) {
+            ControlError::NotRunning {
+                path: path.to_path_buf(),
+                source,
+            }
+        } else {
+            io_err("connecting to")(source)
+        }
+    })?;
     let mut line = serde_json::to_vec(req).map_err(|e| ControlError::BadResponse {
         path: path.to_path_buf(),
         detail: format!("cannot encode the request: {e}"),

@@ -14,6 +14,7 @@ pub mod manager;
 pub mod metrics;
 pub mod notify;
 pub mod parent;
+pub mod privileges;
 pub mod probe;
 pub mod propagation;
 pub mod query;

@@ -19,10 +19,16 @@ use daned_sign::hickory_proto::rr::{Name, RData, Record};
 use daned_sign::keys::KeyRole;
 use daned_sign::tlsa::{self, TlsaSpec};
 
+/// The version with the commit it was built from (see build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DANED_COMMIT"), ")");
+
+/// The configuration file when neither `-c` nor `DANED_CONFIG` names one.
+const DEFAULT_CONFIG: &str = "/etc/daned/daned.toml";
+
 /// daned: an authoritative DNS server that publishes DNSSEC-signed DANE TLSA records for the
 /// certificates it watches.
 #[derive(Parser, Debug)]
-#[command(name = "daned", version, about, long_about = None)]
+#[command(name = "daned", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -166,6 +172,12 @@ enum Command {
         /// Print a `trust-anchors { ... static-ds ... };` block for `delv -a` instead.
         #[arg(long)]
         trust_anchor: bool,
+        /// The DS digest: sha256 (what every parent accepts) or sha384.
+        #[arg(long, value_enum, default_value_t = DigestArg::Sha256)]
+        digest: DigestArg,
+        /// Print the DNSKEY records instead (for registrars that take the key, not its digest).
+        #[arg(long, conflicts_with = "trust_anchor")]
+        dnskey: bool,
     },
     /// Print the signed zone in master-file format (what `serve` would publish now).
     Dump {
@@ -189,6 +201,12 @@ enum Command {
         /// The key files.
         #[arg(required = true, value_hint = ValueHint::FilePath)]
         files: Vec<PathBuf>,
+    },
+    /// Write man pages or shell completions generated from this command line (for packaging).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: GenerateWhat,
     },
     /// Write one of a zone's keys as a BIND key pair (`K<zone>+<alg>+<tag>.key` and `.private`)
     /// into a directory, e.g. to move the zone back to BIND. Never overwrites a file.
@@ -262,7 +280,7 @@ impl From<RoleArg> for KeyRole {
 #[derive(Args, Debug)]
 struct ControlArg {
     /// The configuration file (for the control socket's path).
-    #[arg(short, long, value_hint = ValueHint::FilePath, default_value = "daned.toml")]
+    #[arg(short, long, value_hint = ValueHint::FilePath, env = "DANED_CONFIG", default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// The control socket, instead of the one named in the configuration.
     #[arg(long, value_hint = ValueHint::FilePath)]
@@ -270,19 +288,75 @@ struct ControlArg {
 }
 
 impl ControlArg {
-    fn socket(&self) -> anyhow::Result<PathBuf> {
+    /// The socket path and how it was chosen, for the error when nothing listens there.
+    fn socket_and_origin(&self) -> anyhow::Result<(PathBuf, String)> {
         match &self.socket {
-            Some(path) => Ok(path.clone()),
-            None => Ok(Config::load(&self.config)?.server.control_socket),
+            Some(path) => Ok((path.clone(), "given with --socket".to_owned())),
+            None => {
+                let config = Config::load(&self.config)?;
+                let path = config.server.control_socket;
+                let from = if path == config.server.state_dir.join("daned.sock") {
+                    "state-dir/daned.sock (the default)"
+                } else {
+                    "server.control-socket"
+                };
+                Ok((path, format!("{from} in {}", self.config.display())))
+            }
         }
+    }
+
+    /// Sends `request` to the daemon; when nothing listens, the error says so and how the
+    /// socket path was chosen.
+    fn request(
+        &self,
+        request: &control::Request,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<control::Response> {
+        let (path, origin) = self.socket_and_origin()?;
+        control::request(&path, request, timeout).map_err(|error| match error {
+            control::ControlError::NotRunning { path, source } => anyhow::anyhow!(
+                "daned is not running: nothing listens on the control socket {} ({source}); \
+                 that path is {origin}. Start the daemon (`systemctl start daned` or \
+                 `daned serve -c {}`), or name its socket with --socket",
+                path.display(),
+                self.config.display()
+            ),
+            other => other.into(),
+        })
     }
 }
 
 #[derive(Args, Debug)]
 struct ConfigArg {
     /// The configuration file.
-    #[arg(short, long, value_hint = ValueHint::FilePath, default_value = "daned.toml")]
+    #[arg(short, long, value_hint = ValueHint::FilePath, env = "DANED_CONFIG", default_value = DEFAULT_CONFIG)]
     config: PathBuf,
+}
+
+/// What `daned generate` writes.
+#[derive(Subcommand, Debug)]
+enum GenerateWhat {
+    /// Man pages: daned.1 and one daned-COMMAND.1 per command, into DIR.
+    Man {
+        /// The directory to write into (created if missing).
+        #[arg(value_hint = ValueHint::DirPath)]
+        dir: PathBuf,
+    },
+    /// Shell completions for bash, zsh and fish, into DIR.
+    Completions {
+        /// The directory to write into (created if missing).
+        #[arg(value_hint = ValueHint::DirPath)]
+        dir: PathBuf,
+    },
+}
+
+/// The digest of `daned ds`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum DigestArg {
+    /// SHA-256 (digest type 2), what every parent accepts.
+    Sha256,
+    /// SHA-384 (digest type 4).
+    Sha384,
 }
 
 fn main() -> ExitCode {
@@ -333,11 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { config } => check(&config.config),
         Command::Reload { control } => {
-            let response = control::request(
-                &control.socket()?,
-                &control::Request::Reload,
-                CONTROL_TIMEOUT,
-            )?;
+            let response = control.request(&control::Request::Reload, CONTROL_TIMEOUT)?;
             let mut out = io::stdout().lock();
             match response {
                 control::Response::Reloaded(answer) => {
@@ -348,11 +418,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Status { control, json } => {
-            let response = control::request(
-                &control.socket()?,
-                &control::Request::Status,
-                CONTROL_TIMEOUT,
-            )?;
+            let response = control.request(&control::Request::Status, CONTROL_TIMEOUT)?;
             let mut out = io::stdout().lock();
             match response {
                 control::Response::Status(report) if json => {
@@ -379,7 +445,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 zone,
                 timeout_secs: timeout,
             };
-            let response = control::request(&control.socket()?, &request, CONTROL_TIMEOUT)?;
+            let response = control.request(&request, CONTROL_TIMEOUT)?;
             let mut out = io::stdout().lock();
             if json {
                 serde_json::to_writer(&mut out, &response)?;
@@ -411,7 +477,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let request = control::Request::Probe { binding, zone };
-            let response = control::request(&control.socket()?, &request, PROBE_TIMEOUT)?;
+            let response = control.request(&request, PROBE_TIMEOUT)?;
             let mut out = io::stdout().lock();
             match response {
                 control::Response::Status(report) => {
@@ -470,11 +536,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Generate { what } => {
+            generate(what)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ds {
             config,
             zone,
             trust_anchor,
+            digest,
+            dnskey,
         } => {
+            let digest = match digest {
+                DigestArg::Sha256 => DigestType::SHA256,
+                DigestArg::Sha384 => DigestType::SHA384,
+            };
             init_tracing(LogFormat::Human, "warn");
             let config = Config::load(&config.config)?;
             let mut out = io::stdout().lock();
@@ -522,7 +598,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .iter()
                     .filter(|k| k.key.role() != KeyRole::Zsk && wanted(k))
                 {
-                    let ds = stored.key.ds(&zc.origin, DigestType::SHA256)?;
+                    if dnskey {
+                        let record = Record::from_rdata(
+                            zc.origin.clone(),
+                            zc.signing.dnskey_ttl,
+                            RData::DNSSEC(
+                                daned_sign::hickory_proto::dnssec::rdata::DNSSECRData::DNSKEY(
+                                    stored.key.dnskey().clone(),
+                                ),
+                            ),
+                        );
+                        zonefile::write_records(std::iter::once(&record), &mut out)?;
+                        continue;
+                    }
+                    let ds = stored.key.ds(&zc.origin, digest)?;
                     if trust_anchor {
                         writeln!(
                             out,
@@ -608,6 +697,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `daned generate`: man pages or completions from the clap definitions.
+fn generate(what: GenerateWhat) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    match what {
+        GenerateWhat::Man { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            write_man(&cmd, "daned", &dir)?;
+            for sub in cmd.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+                let name = format!("daned-{}", sub.get_name());
+                let sub = sub
+                    .clone()
+                    .display_name(name.clone())
+                    .bin_name(format!("daned {}", sub.get_name()))
+                    .version(VERSION);
+                write_man(&sub, &name, &dir)?;
+            }
+        }
+        GenerateWhat::Completions { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for shell in [
+                clap_complete::Shell::Bash,
+                clap_complete::Shell::Zsh,
+                clap_complete::Shell::Fish,
+            ] {
+                let mut cmd = cmd.clone();
+                clap_complete::generate_to(shell, &mut cmd, "daned", &dir)
+                    .with_context(|| format!("writing {shell} completions to {}", dir.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `cmd`'s man page as `DIR/NAME.1`.
+fn write_man(cmd: &clap::Command, name: &str, dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join(format!("{name}.1"));
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .title(name.to_uppercase())
+        .section("1")
+        .source(format!("daned {VERSION}"))
+        .manual("daned manual")
+        .render(&mut page)
+        .with_context(|| format!("rendering {}", path.display()))?;
+    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// How long a control request may take beyond its own wait (a reload signs).
 const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// How long `daned probe` waits: every probe ends within its 60 s limit, queued behind at
@@ -620,7 +758,7 @@ fn keys_command(
     request: control::Request,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let response = control::request(&control.socket()?, &request, CONTROL_TIMEOUT)?;
+    let response = control.request(&request, CONTROL_TIMEOUT)?;
     let mut out = io::stdout().lock();
     match response {
         control::Response::Keys(report) if json => {

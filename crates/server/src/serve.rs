@@ -55,6 +55,9 @@ pub enum ServeError {
     /// The control socket could not be created.
     #[error("control socket: {0}")]
     Control(#[from] crate::control::ControlError),
+    /// The configured user could not be switched to.
+    #[error(transparent)]
+    Privileges(#[from] crate::privileges::PrivilegeError),
 }
 
 /// Binds UDP and TCP on every address. With port 0, UDP gets a free port and TCP is bound to
@@ -123,9 +126,10 @@ pub async fn serve_sockets_with(
     let mut server = Server::new(handler);
     let mut tcp_listeners = JoinSet::new();
     for (udp, tcp) in sockets {
-        let udp_addr = udp.local_addr().ok();
-        let tcp_addr = tcp.local_addr().ok();
-        tracing::info!(udp = ?udp_addr, tcp = ?tcp_addr, "listening");
+        let plain =
+            |addr: io::Result<SocketAddr>| addr.map_or_else(|e| e.to_string(), |a| a.to_string());
+        let (udp_addr, tcp_addr) = (plain(udp.local_addr()), plain(tcp.local_addr()));
+        tracing::info!(udp = %udp_addr, tcp = %tcp_addr, "listening");
         server.register_socket(udp);
         tcp_listeners.spawn(tcp::serve_listener(
             tcp,
@@ -150,15 +154,18 @@ pub async fn serve_sockets_with(
 ///
 /// A zone that cannot be loaded at start, an address that cannot be bound.
 pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError> {
-    let mut manager = tokio::task::block_in_place(|| Manager::start(&config, clock))?;
-    let catalog = manager.catalog();
-    let (commands, receiver) = mpsc::channel(16);
-    let published = manager.subscribe();
-    let configs = manager.subscribe_config();
-    let secondaries = SecondaryTasks::spawn(&config, &published, &commands);
-    let control =
-        crate::control::bind_control(&config.server.control_socket, config.server.control_mode)
-            .await?;
+    let run_as = crate::privileges::RunAs::resolve(
+        config.server.user.as_deref(),
+        config.server.group.as_deref(),
+    )?;
+    let switch = match &run_as {
+        Some(run_as) => run_as.must_switch()?,
+        None => false,
+    };
+    // Everything that can fail for a reason outside daned (a port in use, a daemon already
+    // running) is tried before anything is written: a failed start leaves no state, key or
+    // socket behind. Ports below 1024 need root or CAP_NET_BIND_SERVICE, so binding also comes
+    // before the switch to the configured user.
     let sockets = bind_all(&config.server.listen).await?;
     let metrics = match config.server.metrics_listen {
         Some(addr) => Some(
@@ -168,6 +175,38 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         ),
         None => None,
     };
+    let control =
+        crate::control::bind_control(&config.server.control_socket, config.server.control_mode)
+            .await?;
+    let (commands, receiver) = mpsc::channel(16);
+    let started = match (&run_as, switch) {
+        (Some(run_as), true) => run_as
+            .give(&config.server.control_socket)
+            .and_then(|()| run_as.switch())
+            .map_err(ServeError::from),
+        _ => Ok(()),
+    }
+    .and_then(|()| {
+        tokio::task::block_in_place(|| Manager::start(&config, clock)).map_err(ServeError::from)
+    });
+    let mut manager = match started {
+        Ok(manager) => manager,
+        Err(error) => {
+            // Removes the control socket file it created (a shutdown that has already come).
+            control
+                .serve(
+                    commands,
+                    std::future::ready(()),
+                    crate::control::ControlOptions::default(),
+                )
+                .await;
+            return Err(error);
+        }
+    };
+    let catalog = manager.catalog();
+    let published = manager.subscribe();
+    let configs = manager.subscribe_config();
+    let secondaries = SecondaryTasks::spawn(&config, &published, &commands);
     // The watcher reports changes after start; the manager has just read every file.
     let watched = manager.watched_files();
     let watcher = crate::watch::CertWatcher::start(
@@ -210,7 +249,14 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
             changed_files: changed_sender,
         },
     ));
-    let result = serve_sockets_with(sockets, handler, stop_signal()).await;
+    // systemd (`Type=notify`): the zones are signed and the sockets bound, queries are
+    // answered from here on. Without NOTIFY_SOCKET this does nothing.
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    let result = serve_sockets_with(sockets, handler, async {
+        stop_signal().await;
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    })
+    .await;
     // Ends the NOTIFY and SOA poll tasks and the certificate watcher with it.
     follower.abort();
     let _ = follower.await;
@@ -228,6 +274,16 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
     // is written before each version is published).
     manager_task.abort();
     result
+}
+
+/// Tells systemd about the daemon's state when it started daned with `Type=notify`.
+fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(error) = sd_notify::notify(states) {
+        tracing::warn!(%error, "could not notify systemd");
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -263,8 +263,12 @@ fn parse_listen(line: &str) -> Option<SocketAddr> {
     if !line.contains("listening") {
         return None;
     }
-    let start = line.find("udp=Some(")? + "udp=Some(".len();
-    let end = line[start..].find(')')? + start;
+    // `listening udp=127.0.0.1:5300 tcp=127.0.0.1:5300` (ANSI colour codes may surround
+    // the field name).
+    let start = line.find("udp=")? + "udp=".len();
+    let end = line[start..]
+        .find(|c: char| c.is_whitespace() || c == '\u{1b}')
+        .map_or(line.len(), |end| end + start);
     line[start..end].parse().ok()
 }
 
