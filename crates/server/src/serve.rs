@@ -55,6 +55,14 @@ pub enum ServeError {
     /// The control socket could not be created.
     #[error("control socket: {0}")]
     Control(#[from] crate::control::ControlError),
+    /// The control socket's directory could not be created.
+    #[error("creating the directory {} of the control socket: {source}", path.display())]
+    SocketDirectory {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// The configured user could not be switched to.
     #[error(transparent)]
     Privileges(#[from] crate::privileges::PrivilegeError),
@@ -175,6 +183,19 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         ),
         None => None,
     };
+    // The socket lives in state-dir by default, which the first start creates; one made here
+    // as root goes to the configured user, who writes the state into it.
+    if let Some(dir) = config.server.control_socket.parent()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| ServeError::SocketDirectory {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if let Some(run_as) = run_as.as_ref().filter(|_| switch) {
+            run_as.give(dir)?;
+        }
+    }
     let control =
         crate::control::bind_control(&config.server.control_socket, config.server.control_mode)
             .await?;

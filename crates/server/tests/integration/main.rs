@@ -6,6 +6,7 @@ mod interop;
 mod key_rollover;
 mod keyimport;
 mod keys_clock;
+mod package;
 mod probe;
 mod propagation_clock;
 mod refresh;

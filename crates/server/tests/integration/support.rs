@@ -228,6 +228,11 @@ impl Server {
         }
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal to the server.
     pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
@@ -258,7 +263,7 @@ impl Drop for Server {
     }
 }
 
-/// The UDP address from a `listening udp=Some(127.0.0.1:PORT) ...` log line.
+/// The UDP address from a `listening udp=127.0.0.1:PORT tcp=...` log line.
 fn parse_listen(line: &str) -> Option<SocketAddr> {
     if !line.contains("listening") {
         return None;
