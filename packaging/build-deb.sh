@@ -10,7 +10,8 @@
 #
 # The package installs /usr/bin/daned, /etc/daned/daned.toml (a conffile), /var/lib/daned
 # with keys/ and state/, the systemd unit, man pages and bash/zsh/fish completions generated
-# from the binary's own command line, and creates the daned system user (postinst).
+# from the binary's own command line, the renewal hooks of contrib/ in /usr/lib/daned, and
+# creates the daned system user (postinst).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +56,14 @@ done
 install -D -m 0644 "$stage/completions/daned.bash" "$pkg/usr/share/bash-completion/completions/daned"
 install -D -m 0644 "$stage/completions/_daned" "$pkg/usr/share/zsh/vendor-completions/_daned"
 install -D -m 0644 "$stage/completions/daned.fish" "$pkg/usr/share/fish/vendor_completions.d/daned.fish"
+
+# The renewal hooks (README.md, docs/rotation.md).
+install -d "$pkg/usr/lib/daned"
+for hook in "$repo"/contrib/*; do
+    if [ -f "$hook" ] && [ -x "$hook" ]; then
+        install -m 0755 "$hook" "$pkg/usr/lib/daned/"
+    fi
+done
 
 doc="$pkg/usr/share/doc/daned"
 install -d "$doc"

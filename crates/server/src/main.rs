@@ -44,6 +44,9 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Write a working config for one zone (and a zone file skeleton if there is none yet),
+    /// then check it. Refuses to replace a config that already serves a zone (unless --force).
+    Init(InitArgs),
     /// Check the config, zone files, certificates and keys; print every problem with its file
     /// and line. Exit status 1 when anything is wrong. Writes nothing.
     Check {
@@ -333,6 +336,49 @@ struct ConfigArg {
     config: PathBuf,
 }
 
+/// `daned init`: what the config and the zone skeleton are made from.
+#[derive(Args, Debug)]
+struct InitArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The zone, e.g. `example.com.`.
+    #[arg(long)]
+    zone: Name,
+    /// A name server of the zone, NAME or NAME=ADDRESS (the address becomes a glue A/AAAA
+    /// record when NAME is inside the zone). At least one; repeat for more.
+    #[arg(long = "ns", required = true, value_name = "NAME[=ADDRESS]")]
+    name_servers: Vec<String>,
+    /// A certificate (PEM chain, end entity first) whose TLSA records daned publishes; repeat
+    /// for an RSA and an ECDSA certificate of the same host.
+    #[arg(long = "certificate", required = true, value_hint = ValueHint::FilePath)]
+    certificates: Vec<PathBuf>,
+    /// The host the certificates are for, inside the zone (`mail` or `mail.example.com.`).
+    #[arg(long, default_value = "mail")]
+    host: String,
+    /// An address of the host (A or AAAA in the zone; the TLS probe connects to it). Without
+    /// one the probe is off.
+    #[arg(long = "host-address")]
+    host_addresses: Vec<std::net::IpAddr>,
+    /// A TCP port of the host's TLS service (`_PORT._tcp.HOST` TLSA); repeat for more.
+    #[arg(long = "port", default_values_t = [25u16])]
+    ports: Vec<u16>,
+    /// An address (and port) daned serves DNS on; repeat for more.
+    #[arg(long = "listen", default_values_t = [SocketAddr::from(([127, 0, 0, 1], 53))])]
+    listen: Vec<SocketAddr>,
+    /// Where the signing keys go.
+    #[arg(long, default_value = "/var/lib/daned/keys", value_hint = ValueHint::DirPath)]
+    key_dir: PathBuf,
+    /// Where daned keeps its state.
+    #[arg(long, default_value = "/var/lib/daned/state", value_hint = ValueHint::DirPath)]
+    state_dir: PathBuf,
+    /// The zone file (default: ZONE.zone beside the config); a skeleton is written if missing.
+    #[arg(long, value_hint = ValueHint::FilePath)]
+    zone_file: Option<PathBuf>,
+    /// Replace a config that already serves zones.
+    #[arg(long)]
+    force: bool,
+}
+
 /// What `daned generate` writes.
 #[derive(Subcommand, Debug)]
 enum GenerateWhat {
@@ -406,6 +452,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => check(&config.config),
+        Command::Init(args) => init(&args),
         Command::Reload { control } => {
             let response = control.request(&control::Request::Reload, CONTROL_TIMEOUT)?;
             let mut out = io::stdout().lock();
@@ -697,6 +744,206 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `daned init`: writes the config (and a zone skeleton), then runs `check` on it.
+fn init(args: &InitArgs) -> anyhow::Result<ExitCode> {
+    let path = std::path::absolute(&args.config.config)
+        .with_context(|| format!("{}", args.config.config.display()))?;
+    if path.exists() && !args.force {
+        // The Debian package installs a config without zones: replacing it loses nothing.
+        let existing = Config::load(&path)?;
+        if !existing.zones.is_empty() {
+            bail!(
+                "{} already serves {} zone(s); add the zone by hand (etc/example.toml) or \
+                 replace the file with --force",
+                path.display(),
+                existing.zones.len()
+            );
+        }
+    }
+    let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+    let origin = args.zone.to_lowercase();
+    let origin = if origin.is_fqdn() {
+        origin
+    } else {
+        let mut origin = origin;
+        origin.set_fqdn(true);
+        origin
+    };
+    let absolute = |name: &str| -> anyhow::Result<Name> {
+        let name = if name.ends_with('.') || name.contains('.') {
+            Name::from_ascii(name.trim_end_matches('.'))?
+        } else {
+            Name::from_ascii(name)?.append_domain(&origin)?
+        };
+        let mut name = name.to_lowercase();
+        name.set_fqdn(true);
+        Ok(name)
+    };
+    let host = absolute(&args.host).with_context(|| format!("--host {}", args.host))?;
+    if !origin.zone_of(&host) {
+        bail!("--host {host} is not inside the zone {origin}");
+    }
+    let zone_file = match &args.zone_file {
+        Some(file) => std::path::absolute(file)?,
+        None => dir.join(format!("{}zone", origin)),
+    };
+    let mut records = Vec::new();
+    let mut servers = Vec::new();
+    for ns in &args.name_servers {
+        let (name, address) = match ns.split_once('=') {
+            Some((name, address)) => (
+                name,
+                Some(
+                    address
+                        .parse::<std::net::IpAddr>()
+                        .with_context(|| format!("--ns {ns}: not an address: {address}"))?,
+                ),
+            ),
+            None => (ns.as_str(), None),
+        };
+        let name = absolute(name).with_context(|| format!("--ns {ns}"))?;
+        if let Some(address) = address
+            && origin.zone_of(&name)
+        {
+            records.push(address_record(&name, address));
+        }
+        servers.push(name);
+    }
+    for address in &args.host_addresses {
+        records.push(address_record(&host, *address));
+    }
+    let quote = |p: &Path| toml_string(&p.display().to_string());
+    let certificates: Vec<String> = args
+        .certificates
+        .iter()
+        .map(|c| std::path::absolute(c).map(|c| format!("{{ file = {} }}", quote(&c))))
+        .collect::<Result<_, _>>()?;
+    let listen: Vec<String> = args
+        .listen
+        .iter()
+        .map(|a| toml_string(&a.to_string()))
+        .collect();
+    let ports: Vec<String> = args.ports.iter().map(u16::to_string).collect();
+    let host_label = host
+        .to_string()
+        .strip_suffix(&format!(".{origin}"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| "@".to_owned());
+    let probe = if args.host_addresses.is_empty() {
+        "# No --host-address: the TLS probe has no address to check; add the host's A/AAAA\n\
+         # records to the zone (or probe-addresses) and remove this line.\nprobe = false\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "# Written by `daned init`; etc/example.toml (/usr/share/doc/daned/example.toml)\n\
+         # documents every setting.\n\
+         version = \"v1\"\n\n\
+         [server]\n\
+         listen = [{listen}]\n\
+         key-dir = {key_dir}\n\
+         state-dir = {state_dir}\n\n\
+         [[zone]]\n\
+         origin = {origin_q}\n\
+         file = {file}\n\n\
+         [[zone.tlsa]]\n\
+         name = {host_q}\n\
+         certificates = [{certificates}]\n\
+         host = {label}\n\
+         ports = [{ports}]\n\
+         {probe}",
+        listen = listen.join(", "),
+        key_dir = quote(&std::path::absolute(&args.key_dir)?),
+        state_dir = quote(&std::path::absolute(&args.state_dir)?),
+        origin_q = toml_string(&origin.to_string()),
+        file = quote(&zone_file),
+        host_q = toml_string(&host_label),
+        certificates = certificates.join(", "),
+        label = toml_string(&host_label),
+        ports = ports.join(", "),
+    );
+    // Checked before it replaces anything: a config that does not parse is not written.
+    Config::parse(&text, &path).context("the config daned init would write")?;
+    let skeleton = !zone_file.exists();
+    if skeleton {
+        let serial = {
+            let days = SystemClock.now() / 86_400;
+            let (year, month, day) = daned_sign::civil::civil_from_days(days as i64);
+            format!("{year:04}{month:02}{day:02}01")
+        };
+        let mut text = format!(
+            "; The zone {origin}, written by `daned init`. daned adds the TLSA, DNSKEY, CDS,\n\
+             ; CDNSKEY, NSEC and RRSIG records itself and raises the serial on every change.\n\
+             $ORIGIN {origin}\n$TTL 3600\n\
+             @\tIN\tSOA\t{primary} hostmaster.{origin} ( {serial} 7200 3600 1209600 3600 )\n",
+            primary = servers[0],
+        );
+        for server in &servers {
+            text.push_str(&format!("@\tIN\tNS\t{server}\n"));
+        }
+        for (name, kind, address) in &records {
+            text.push_str(&format!("{name}\tIN\t{kind}\t{address}\n"));
+        }
+        write_new(&zone_file, &text)?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temporary = dir.join(".daned.toml.init");
+    std::fs::write(&temporary, &text)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, &path)
+        .with_context(|| format!("renaming {} to {}", temporary.display(), path.display()))?;
+    {
+        let mut out = io::stdout().lock();
+        writeln!(out, "wrote {}", path.display())?;
+        if skeleton {
+            writeln!(out, "wrote {} (a skeleton)", zone_file.display())?;
+        } else {
+            writeln!(out, "kept {} (it exists)", zone_file.display())?;
+        }
+    }
+    let code = check(&path)?;
+    if code == ExitCode::SUCCESS {
+        let config = args.config.config.display();
+        let mut out = io::stdout().lock();
+        writeln!(out, "next:")?;
+        writeln!(
+            out,
+            "  start it:          systemctl enable --now daned   (or: daned serve -c {config})"
+        )?;
+        writeln!(
+            out,
+            "  DS for the parent: daned ds -c {config}   (docs/registrar.md)"
+        )?;
+    }
+    Ok(code)
+}
+
+/// An A or AAAA record as `(owner, type, address)` for a zone file.
+fn address_record(name: &Name, address: std::net::IpAddr) -> (Name, &'static str, String) {
+    let kind = if address.is_ipv4() { "A" } else { "AAAA" };
+    (name.clone(), kind, address.to_string())
+}
+
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+/// Writes a new file (never replaces one).
+fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// `daned generate`: man pages or completions from the clap definitions.
 fn generate(what: GenerateWhat) -> anyhow::Result<()> {
     use clap::CommandFactory;
@@ -853,6 +1100,13 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     let mut problems = 0usize;
+    if let Err(error) = daned::privileges::RunAs::resolve(
+        config.server.user.as_deref(),
+        config.server.group.as_deref(),
+    ) {
+        writeln!(out, "{}: {error}", config.path.display())?;
+        problems += 1;
+    }
     for zc in &config.zones {
         let mut zone_ok = true;
         match zonefile::load_zone(&zc.file, &zc.origin, &zc.limits) {

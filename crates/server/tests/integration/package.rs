@@ -26,6 +26,8 @@ const PACKAGE_FILES: &[&str] = &[
     "./usr/share/doc/daned/copyright",
     "./usr/share/doc/daned/changelog.gz",
     "./usr/share/doc/daned/example.toml",
+    "./usr/share/man/man1/daned-init.1.gz",
+    "./usr/lib/daned/certbot-deploy-hook",
 ];
 
 #[test]
