@@ -113,6 +113,12 @@ pub enum Request {
         /// `csk`, `ksk` or `zsk`.
         role: String,
     },
+    /// The zones as served now (one snapshot), in master-file format.
+    Dump {
+        /// Only this zone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
+    },
     /// Probe the servers behind the TLSA records now; answered with the status of the probed
     /// bindings once every probe finished.
     Probe {
@@ -139,6 +145,8 @@ pub enum Response {
     Ready(Ready),
     /// One zone's keys (`"keys"`).
     Keys(KeysReport),
+    /// The served zones in master-file format (`"dump"`).
+    Dump(String),
     /// The request failed (`"ok": false`).
     Error {
         /// What kind of failure, for a caller that acts on it (exit codes).
@@ -354,6 +362,7 @@ pub struct ControlListener {
     listener: UnixListener,
     identity: (u64, u64),
     path: PathBuf,
+    catalog: Option<Arc<arc_swap::ArcSwap<crate::query::Catalog>>>,
 }
 
 /// Creates the control socket at `path` with permission bits `mode` (see [`serve_control`]).
@@ -369,10 +378,18 @@ pub async fn bind_control(path: &Path, mode: u32) -> Result<ControlListener, Con
         listener,
         identity,
         path: path.to_path_buf(),
+        catalog: None,
     })
 }
 
 impl ControlListener {
+    /// Lets `dump` answer with the zones `catalog` serves.
+    #[must_use]
+    pub fn with_catalog(mut self, catalog: Arc<arc_swap::ArcSwap<crate::query::Catalog>>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
     /// Answers requests until `shutdown` completes, then removes the socket if it is still
     /// ours.
     pub async fn serve(
@@ -385,8 +402,13 @@ impl ControlListener {
             listener,
             identity,
             path,
+            catalog,
         } = self;
-        let ctx = Arc::new(Ctx { commands, options });
+        let ctx = Arc::new(Ctx {
+            commands,
+            options,
+            catalog,
+        });
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -908,6 +930,8 @@ pub fn format_relative(t: u32, now: u32) -> String {
 struct Ctx {
     commands: mpsc::Sender<Command>,
     options: ControlOptions,
+    /// The served zones, for `dump`.
+    catalog: Option<Arc<arc_swap::ArcSwap<crate::query::Catalog>>>,
 }
 
 /// Binds the socket at `path` without a window in which it has looser permissions than
@@ -1103,6 +1127,44 @@ async fn send(write: &mut (impl AsyncWriteExt + Unpin), response: &Response) -> 
 }
 
 impl Ctx {
+    /// `dump`: every served zone (or `zone`) from one catalog load, in master-file format.
+    fn dump(&self, zone: Option<&str>) -> Response {
+        let Some(catalog) = &self.catalog else {
+            return Response::error(ErrorReason::Other, "this daemon does not serve zones");
+        };
+        let wanted = match zone.map(Name::from_ascii).transpose() {
+            Ok(name) => name.map(|mut name| {
+                name.set_fqdn(true);
+                name.to_lowercase()
+            }),
+            Err(error) => {
+                return Response::error(
+                    ErrorReason::BadRequest,
+                    format!("{zone:?} is not a zone name: {error}"),
+                );
+            }
+        };
+        let catalog = catalog.load();
+        let mut text = Vec::new();
+        let mut found = false;
+        for signed in catalog.zones() {
+            if wanted.as_ref().is_some_and(|w| w != signed.origin()) {
+                continue;
+            }
+            found = true;
+            if let Err(error) = crate::zonefile::write_records(signed.records(), &mut text) {
+                return Response::error(ErrorReason::Other, error.to_string());
+            }
+        }
+        if !found && let Some(wanted) = wanted {
+            return Response::error(
+                ErrorReason::BadRequest,
+                format!("no zone {wanted} is served"),
+            );
+        }
+        Response::Dump(String::from_utf8_lossy(&text).into_owned())
+    }
+
     async fn answer(&self, request: Request) -> Response {
         match request {
             Request::Reload => self.reload().await,
@@ -1123,6 +1185,7 @@ impl Ctx {
                 self.keys(&zone, Some(KeyAction::DsSeen(key_tag))).await
             }
             Request::Probe { binding, zone } => self.probe(binding, zone.as_deref()).await,
+            Request::Dump { zone } => self.dump(zone.as_deref()),
             Request::KeyRollover { zone, role } => match crate::state::parse_role(&role) {
                 Some(role) => self.keys(&zone, Some(KeyAction::Roll(role))).await,
                 None => Response::error(
@@ -1387,6 +1450,8 @@ struct WireResponse {
     ready: Option<Ready>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keys: Option<KeysReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dump: Option<String>,
 }
 
 impl From<Response> for WireResponse {
@@ -1400,9 +1465,11 @@ impl From<Response> for WireResponse {
             status: None,
             ready: None,
             keys: None,
+            dump: None,
         };
         match response {
             Response::Keys(report) => wire.keys = Some(report),
+            Response::Dump(text) => wire.dump = Some(text),
             Response::Reloaded(answer) => {
                 wire.reload = Some(answer.zones);
                 wire.restart_needed = answer.restart_needed;
@@ -1438,6 +1505,7 @@ impl TryFrom<WireResponse> for Response {
                 status: None,
                 ready: None,
                 keys: None,
+                dump: None,
                 ..
             } => Ok(Self::Reloaded(ReloadAnswer {
                 zones,
@@ -1448,6 +1516,7 @@ impl TryFrom<WireResponse> for Response {
                 status: Some(report),
                 ready: None,
                 keys: None,
+                dump: None,
                 ..
             } => Ok(Self::Status(report)),
             WireResponse {
@@ -1455,6 +1524,7 @@ impl TryFrom<WireResponse> for Response {
                 status: None,
                 ready: Some(ready),
                 keys: None,
+                dump: None,
                 ..
             } => Ok(Self::Ready(ready)),
             WireResponse {
@@ -1462,9 +1532,20 @@ impl TryFrom<WireResponse> for Response {
                 status: None,
                 ready: None,
                 keys: Some(keys),
+                dump: None,
                 ..
             } => Ok(Self::Keys(keys)),
-            _ => Err("an ok response needs exactly one of reload, status, ready, keys".to_owned()),
+            WireResponse {
+                reload: None,
+                status: None,
+                ready: None,
+                keys: None,
+                dump: Some(text),
+                ..
+            } => Ok(Self::Dump(text)),
+            _ => Err(
+                "an ok response needs exactly one of reload, status, ready, keys, dump".to_owned(),
+            ),
         }
     }
 }

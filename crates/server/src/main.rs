@@ -182,12 +182,18 @@ enum Command {
         #[arg(long, conflicts_with = "trust_anchor")]
         dnskey: bool,
     },
-    /// Print the signed zone in master-file format (what `serve` would publish now).
+    /// Print the zones the running daemon serves, in master-file format, from one snapshot
+    /// (the records and signatures a resolver gets now). With --offline: load and sign the
+    /// zones from the files and keys instead, without a daemon (fresh signatures, so they
+    /// differ from the served ones).
     Dump {
         #[command(flatten)]
-        config: ConfigArg,
+        control: ControlArg,
         /// Only this zone.
         zone: Option<Name>,
+        /// Sign the zones from the config's files and keys now instead of asking the daemon.
+        #[arg(long)]
+        offline: bool,
     },
     /// Import DNSSEC keys into the key directory: BIND key pairs (`K<zone>+<alg>+<tag>.key` and
     /// `.private`; name either file) or PKCS#8 PEM private keys (with --role). Prints the DS of
@@ -686,9 +692,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dump { config, zone } => {
+        Command::Dump {
+            control,
+            zone,
+            offline: false,
+        } => {
+            let request = control::Request::Dump {
+                zone: zone.map(|z| z.to_string()),
+            };
+            match control.request(&request, CONTROL_TIMEOUT)? {
+                control::Response::Dump(text) => {
+                    let mut out = io::stdout().lock();
+                    out.write_all(text.as_bytes())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                other => control_failure(other),
+            }
+        }
+        Command::Dump {
+            control,
+            zone,
+            offline: true,
+        } => {
             init_tracing(LogFormat::Human, "warn");
-            let config = Config::load(&config.config)?;
+            let config = Config::load(&control.config)?;
             let rng = ring::rand::SystemRandom::new();
             let mut out = io::stdout().lock();
             for zc in selected_zones(&config, zone.as_ref())? {

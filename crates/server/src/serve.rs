@@ -225,6 +225,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         }
     };
     let catalog = manager.catalog();
+    let control = control.with_catalog(catalog.clone());
     let published = manager.subscribe();
     let configs = manager.subscribe_config();
     let secondaries = SecondaryTasks::spawn(&config, &published, &commands);

@@ -868,14 +868,21 @@ fn client_reports_a_missing_daemon() {
     let dir = TempDir::new().expect("tempdir");
     let path = dir.path().join("control.sock");
     let result = request(&path, &Request::Status, Duration::from_secs(1));
-    let Err(ControlError::Io {
-        context, source, ..
-    }) = result
-    else {
-        panic!("expected a connect error, got {result:?}");
+    let Err(error @ ControlError::NotRunning { .. }) = result else {
+        panic!("expected NotRunning, got {result:?}");
     };
-    assert_eq!(context, "connecting to");
+    let ControlError::NotRunning { source, .. } = &error else {
+        unreachable!()
+    };
     assert_eq!(source.kind(), io::ErrorKind::NotFound);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "daned is not running: nothing listens on the control socket {} \
+             (No such file or directory (os error 2))",
+            path.display()
+        )
+    );
 }
 
 #[test]

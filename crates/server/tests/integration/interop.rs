@@ -89,7 +89,7 @@ fn rfc4035_s2_dump_accepted_by_three_validators_and_tampering_rejected() {
         return;
     }
     let ws = workspace_with_key();
-    let out = ws.daned(&["dump"]);
+    let out = ws.daned(&["dump", "--offline"]);
     assert!(
         out.status.success(),
         "daned dump: {}",
@@ -149,10 +149,10 @@ fn restart_keeps_key_ds_and_serial() {
     let ws = Workspace::example();
     ws.serve().stop();
     let ds1 = ws.daned(&["ds"]);
-    let dump1 = String::from_utf8(ws.daned(&["dump"]).stdout).unwrap();
+    let dump1 = String::from_utf8(ws.daned(&["dump", "--offline"]).stdout).unwrap();
     ws.serve().stop();
     let ds2 = ws.daned(&["ds"]);
-    let dump2 = String::from_utf8(ws.daned(&["dump"]).stdout).unwrap();
+    let dump2 = String::from_utf8(ws.daned(&["dump", "--offline"]).stdout).unwrap();
     assert!(ds1.status.success());
     assert_eq!(ds1.stdout, ds2.stdout, "DS changed across a restart");
     assert!(!ds1.stdout.is_empty());
@@ -172,7 +172,7 @@ fn restart_keeps_key_ds_and_serial() {
     let text = std::fs::read_to_string(&zone).unwrap();
     std::fs::write(&zone, text.replace("192.0.2.80", "192.0.2.81")).unwrap();
     ws.serve().stop();
-    let dump3 = String::from_utf8(ws.daned(&["dump"]).stdout).unwrap();
+    let dump3 = String::from_utf8(ws.daned(&["dump", "--offline"]).stdout).unwrap();
     let serial = |d: &str| -> u32 {
         let line = soa(d).unwrap();
         line.split_whitespace().nth(6).unwrap().parse().unwrap()
@@ -226,7 +226,7 @@ fn sighup_reload_publishes_changes_and_keeps_last_good_zone() {
 fn rfc5155_nsec3_zone_validates_and_switching_denial_resigns() {
     let ws = Workspace::example();
     let dump = |ws: &Workspace| {
-        let out = ws.daned(&["dump"]);
+        let out = ws.daned(&["dump", "--offline"]);
         assert!(
             out.status.success(),
             "{}",

@@ -846,7 +846,7 @@ fn summarise_keys(value: &serde_json::Value) -> String {
 fn verify_dump(tools: &Tools, child: &ChildZone, timeline: &Timeline, label: &str, csk: bool) {
     let (status, dump, err) = run_split(
         Command::new(daned_bin())
-            .args(["dump", CHILD, "-c"])
+            .args(["dump", "--offline", CHILD, "-c"])
             .arg(child.ws.config())
             .current_dir(child.ws.dir.path()),
         Duration::from_secs(60),

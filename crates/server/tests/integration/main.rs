@@ -7,6 +7,7 @@ mod interop;
 mod key_rollover;
 mod keyimport;
 mod keys_clock;
+mod operator;
 mod package;
 mod probe;
 mod propagation_clock;
