@@ -50,7 +50,6 @@ use tokio::time::Instant;
 
 use crate::manager::{Clock, Command, ReloadOutcome, SystemClock};
 use crate::status::{BindingStatus, KeysReport, StatusReport, ZoneStatus};
-use crate::zonefile::civil_from_days;
 use crate::zones::KeyAction;
 use daned_sign::hickory_proto::rr::Name;
 
@@ -574,7 +573,13 @@ pub fn render_status_at(report: &StatusReport, now: u32, out: &mut dyn Write) ->
             row(out, 2, label, &key_line(key))?;
         }
         if !zone.keys.is_empty() {
-            render_key_outlook(zone.next_key_event.as_ref(), &zone.awaiting_ds, now, out)?;
+            render_key_outlook(
+                &zone.origin,
+                zone.next_key_event.as_ref(),
+                &zone.awaiting_ds,
+                now,
+                out,
+            )?;
         }
         row(
             out,
@@ -600,7 +605,7 @@ pub fn render_status_at(report: &StatusReport, now: u32, out: &mut dyn Write) ->
         )?;
         render_secondaries(zone, now, out)?;
         for (i, reason) in zone.unprotected.iter().enumerate() {
-            row(out, 2, if i == 0 { "NOT PROTECTING" } else { "" }, reason)?;
+            row(out, 2, if i == 0 { "NOT PROTECTING " } else { "" }, reason)?;
         }
         if zone.bindings.is_empty() {
             row(out, 2, "bindings", "none")?;
@@ -633,6 +638,7 @@ pub fn render_keys(report: &KeysReport, now: u32, out: &mut dyn Write) -> io::Re
         )?;
     }
     render_key_outlook(
+        &report.zone,
         report.next_key_event.as_ref(),
         &report.awaiting_ds,
         now,
@@ -655,6 +661,7 @@ fn key_line(key: &crate::status::KeyStatus) -> String {
 }
 
 fn render_key_outlook(
+    zone: &str,
     next: Option<&crate::status::KeyEvent>,
     awaiting_ds: &[u16],
     now: u32,
@@ -666,16 +673,14 @@ fn render_key_outlook(
     );
     row(out, 2, "next key step", &next)?;
     if !awaiting_ds.is_empty() {
-        let tags: Vec<String> = awaiting_ds.iter().map(u16::to_string).collect();
-        row(
-            out,
-            2,
-            "awaiting DS",
-            &format!(
-                "{} (daned ds-seen ZONE TAG once the parent has it)",
-                tags.join(" ")
-            ),
-        )?;
+        for (i, tag) in awaiting_ds.iter().enumerate() {
+            row(
+                out,
+                2,
+                if i == 0 { "awaiting DS" } else { "" },
+                &format!("{tag} (once the parent serves it: daned ds-seen {zone} {tag})"),
+            )?;
+        }
     }
     Ok(())
 }
@@ -897,17 +902,54 @@ pub fn reload_exit_code(zones: &[ZoneReload]) -> u8 {
     }
 }
 
-/// Formats seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+/// Formats seconds since the epoch in RFC 3339 UTC: `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_utc(t: u32) -> String {
-    let t = i64::from(t);
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    crate::status::rfc3339(t)
+}
+
+/// The JSON fields of the control protocol that carry seconds since the epoch. The CLI's
+/// `--json` output ([`json_for_output`]) shows each as RFC 3339 UTC under its own name and
+/// keeps the number as `NAME-unix`, for scripts that compute with it.
+pub const EPOCH_FIELDS: [&str; 7] = [
+    "until",
+    "ready-at",
+    "earliest-expiration",
+    "next-refresh",
+    "propagated-at",
+    "seen-at",
+    "at",
+];
+
+/// `value` as the CLI prints it with `--json`: every [`EPOCH_FIELDS`] number becomes an
+/// RFC 3339 string, with the number kept as `NAME-unix`.
+///
+/// # Errors
+///
+/// When `value` cannot be represented as JSON (never for the control types).
+pub fn json_for_output(value: &impl Serialize) -> serde_json::Result<serde_json::Value> {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for field in EPOCH_FIELDS {
+                    let Some(epoch) = map.get(field).and_then(serde_json::Value::as_u64) else {
+                        continue;
+                    };
+                    let text = u32::try_from(epoch).map_or_else(
+                        |_| crate::status::rfc3339_i64(epoch as i64),
+                        crate::status::rfc3339,
+                    );
+                    map.insert(format!("{field}-unix"), epoch.into());
+                    map.insert(field.to_owned(), text.into());
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(value)?;
+    walk(&mut value);
+    Ok(value)
 }
 
 /// How far `t` is from `now`, for a human: `in 42m`, `3h 5m ago`, `now`.
@@ -1567,7 +1609,21 @@ fn render_binding(b: &BindingStatus, now: u32, out: &mut dyn Write) -> io::Resul
     if b.records.is_empty() {
         row(out, 4, "records", "none")?;
     }
-    for (i, record) in b.records.iter().enumerate() {
+    // Each record with its role (from a daemon that reports them), else as published.
+    let labelled: Vec<String> = if b.roles.is_empty() {
+        b.records.clone()
+    } else {
+        b.roles
+            .iter()
+            .map(|r| match (r.role.as_str(), r.until) {
+                ("old", Some(until)) => {
+                    format!("old until {}  {}", when(until, now), r.record)
+                }
+                (role, _) => format!("{role:<8} {}", r.record),
+            })
+            .collect()
+    };
+    for (i, record) in labelled.iter().enumerate() {
         row(out, 4, if i == 0 { "records" } else { "" }, record)?;
     }
     let ready = match (b.ready_at, b.ready) {
@@ -1655,7 +1711,7 @@ fn render_secondaries(zone: &ZoneStatus, now: u32, out: &mut dyn Write) -> io::R
     )
 }
 
-/// `2024-06-15 13:00:00 UTC (in 42m)`.
+/// `2024-06-15T13:00:00Z (in 42m)`.
 fn when(t: u32, now: u32) -> String {
     format!("{} ({})", format_utc(t), format_relative(t, now))
 }

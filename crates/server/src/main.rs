@@ -475,7 +475,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = io::stdout().lock();
             match response {
                 control::Response::Status(report) if json => {
-                    serde_json::to_writer_pretty(&mut out, &report)?;
+                    serde_json::to_writer_pretty(&mut out, &control::json_for_output(&report)?)?;
                     writeln!(out)?;
                     Ok(ExitCode::SUCCESS)
                 }
@@ -493,23 +493,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timeout,
             json,
         } => {
-            let request = control::Request::WaitReady {
-                binding,
-                zone,
-                timeout_secs: timeout,
-            };
-            let response = control.request(&request, CONTROL_TIMEOUT)?;
+            let response = wait_ready(&control, &binding, zone.as_deref(), timeout)?;
             let mut out = io::stdout().lock();
             if json {
-                serde_json::to_writer(&mut out, &response)?;
+                serde_json::to_writer(&mut out, &control::json_for_output(&response)?)?;
                 writeln!(out)?;
             }
             match response {
                 control::Response::Ready(ready) => {
                     if !json {
+                        let since = ready
+                            .ready_at
+                            .map(|t| format!(" since {}", control::format_utc(t)))
+                            .unwrap_or_default();
                         writeln!(
                             out,
-                            "{} in {}: ready ({}); the staged key may be deployed",
+                            "{} in {}: {}{since}; the staged key may be deployed",
                             ready.binding, ready.zone, ready.state
                         )?;
                     }
@@ -535,7 +534,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match response {
                 control::Response::Status(report) => {
                     if json {
-                        serde_json::to_writer_pretty(&mut out, &report)?;
+                        serde_json::to_writer_pretty(
+                            &mut out,
+                            &control::json_for_output(&report)?,
+                        )?;
                         writeln!(out)?;
                     } else {
                         control::render_probe(&report, &mut out)?;
@@ -1026,6 +1028,57 @@ const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300)
 /// most a few others.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// How often `wait-ready` reports on stderr while it waits.
+const WAIT_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `daned wait-ready`: asks once, then (while the answer is "not yet" and the timeout has
+/// time left) again in rounds of [`WAIT_PROGRESS_EVERY`], saying on stderr what it waits for
+/// and how much of the timeout is left; stdout stays for the answer (`--json`).
+fn wait_ready(
+    control: &ControlArg,
+    binding: &str,
+    zone: Option<&str>,
+    timeout: u64,
+) -> anyhow::Result<control::Response> {
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs(timeout);
+    let mut round = std::time::Duration::ZERO;
+    loop {
+        let request = control::Request::WaitReady {
+            binding: binding.to_owned(),
+            zone: zone.map(str::to_owned),
+            timeout_secs: round.as_secs(),
+        };
+        let response = control.request(&request, CONTROL_TIMEOUT)?;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let control::Response::Error {
+            reason: control::ErrorReason::Timeout,
+            message,
+        } = &response
+        else {
+            return Ok(response);
+        };
+        // "binding B in Z is not ready within N s; it will be at T": the part after the
+        // first "; " says what it waits for.
+        let what = message
+            .split_once("; ")
+            .map_or(message.as_str(), |(_, w)| w);
+        if left < std::time::Duration::from_secs(1) {
+            // The last round's message names the round; the operator gave the whole timeout.
+            return Ok(control::Response::Error {
+                reason: control::ErrorReason::Timeout,
+                message: format!("binding {binding} is not ready within {timeout} s; {what}"),
+            });
+        }
+        let _ = writeln!(
+            io::stderr(),
+            "daned: waiting for binding {binding}: {what}; {} s of the {timeout} s timeout left",
+            left.as_secs()
+        );
+        round = left.min(WAIT_PROGRESS_EVERY);
+    }
+}
+
 /// `daned keys`, `ds-seen`, `key-rollover`: one request, the zone's keys printed.
 fn keys_command(
     control: &ControlArg,
@@ -1036,7 +1089,7 @@ fn keys_command(
     let mut out = io::stdout().lock();
     match response {
         control::Response::Keys(report) if json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
+            serde_json::to_writer_pretty(&mut out, &control::json_for_output(&report)?)?;
             writeln!(out)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -139,6 +139,27 @@ pub struct KeyStatus {
     pub ds_since: Option<String>,
 }
 
+/// A binding's published records with their roles: the current key's, the staged next
+/// key's, then the old ones in their hold-down (oldest first).
+pub fn record_roles(state: &crate::rollover::BindingState) -> Vec<RecordRole> {
+    let role = |record: &dyn ToString, role: &str, until: Option<u32>| RecordRole {
+        record: record.to_string(),
+        role: role.to_owned(),
+        until,
+    };
+    let mut roles = Vec::new();
+    if let Some(current) = state.current() {
+        roles.push(role(current, "current", None));
+    }
+    if let Some(next) = state.next() {
+        roles.push(role(next, "next", None));
+    }
+    for (record, until) in state.retiring() {
+        roles.push(role(record, "old", Some(until)));
+    }
+    roles
+}
+
 /// `t` (seconds since the epoch) as RFC 3339 UTC: `2026-11-28T22:05:03Z`.
 pub fn rfc3339(t: u32) -> String {
     rfc3339_i64(i64::from(t))
@@ -197,6 +218,25 @@ pub struct BindingStatus {
     /// The same, seconds since the epoch (for the metrics; not in the JSON).
     #[serde(skip)]
     pub certificate_not_after_unix: Option<i64>,
+    /// Each published record with its role in the rollover: the key in use, the staged next
+    /// key, an old key in its hold-down (until when).
+    #[serde(default)]
+    pub roles: Vec<RecordRole>,
+}
+
+/// One published TLSA record and why it is published.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RecordRole {
+    /// The RDATA in presentation format (`3 1 1 ab..`).
+    pub record: String,
+    /// `current` (the key in use), `next` (the staged next key) or `old` (a replaced key in
+    /// its hold-down, or held for the probe).
+    pub role: String,
+    /// For `old`: when its hold-down ends (seconds since the epoch; `until` in RFC 3339 in
+    /// the CLI's JSON, see `control::json_for_output`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u32>,
 }
 
 /// Something that happened to a binding, as `daned reload` reports it.

@@ -993,11 +993,11 @@ fn responses_round_trip_and_reject_malformed_ones() {
 
 #[test]
 fn utc_dates() {
-    assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+    assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
     // 2000 is a leap year (divisible by 400): 29 February exists.
-    assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
-    assert_eq!(format_utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
-    assert_eq!(format_utc(u32::MAX), "2106-02-07 06:28:15 UTC");
+    assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(format_utc(1_700_000_000), "2023-11-14T22:13:20Z");
+    assert_eq!(format_utc(u32::MAX), "2106-02-07T06:28:15Z");
 }
 
 #[test]
@@ -1020,6 +1020,16 @@ fn status_is_rendered_with_dates_and_states() {
     let now = 1_700_000_000;
     let mut staged = binding("mail", "staged", Some(now + 42 * 60), false);
     staged.last_error = Some("next.pem: no such file".to_owned());
+    let role = |record: &str, role: &str, until: Option<u32>| crate::status::RecordRole {
+        record: format!("3 1 1 {record}"),
+        role: role.to_owned(),
+        until,
+    };
+    staged.roles = vec![
+        role("0c72ac70", "current", None),
+        role("9f4e1b22", "next", None),
+        role("77aa0d01", "old", Some(now + 600)),
+    ];
     let mut zone = zone(
         "example.com.",
         vec![staged, binding("web", "steady", None, false)],
@@ -1039,17 +1049,19 @@ fn status_is_rendered_with_dates_and_states() {
 zone example.com.
   serial        2024061501
   keys          12345 ecdsap256sha256 csk active (/var/lib/daned/keys/Kexample.com.+013+12345.private)
-  next key step 2023-11-15 00:00:00 UTC (in 1h 46m): key 12345 (csk) active -> retired
-  awaiting DS   23456 (daned ds-seen ZONE TAG once the parent has it)
-  signed until  2023-11-28 22:13:20 UTC (in 14d)
+  next key step 2023-11-15T00:00:00Z (in 1h 46m): key 12345 (csk) active -> retired
+  awaiting DS   23456 (once the parent serves it: daned ds-seen example.com. 23456)
+  signed until  2023-11-28T22:13:20Z (in 14d)
   next refresh  -
   last error    -
   binding mail
     state       staged
     certificate /etc/ssl/mail.pem
     owners      _25._tcp.mail.example.com.
-    records     3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6
-    ready at    2023-11-14 22:55:20 UTC (in 42m)
+    records     current  3 1 1 0c72ac70
+                next     3 1 1 9f4e1b22
+                old until 2023-11-14T22:23:20Z (in 10m)  3 1 1 77aa0d01
+    ready at    2023-11-14T22:55:20Z (in 42m)
     probe       off
     last error  next.pem: no such file
   binding web

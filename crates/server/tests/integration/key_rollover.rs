@@ -1450,7 +1450,7 @@ const OVERDUE_SLACK: u64 = 6;
 /// past due, described.
 fn overdue_key_event(keys: &serde_json::Value, slack: u64) -> Option<String> {
     let event = keys.get("next-key-event")?;
-    let at = event.get("at")?.as_u64()?;
+    let at = event.get("at-unix")?.as_u64()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?

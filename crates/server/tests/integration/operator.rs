@@ -44,3 +44,153 @@ fn issue13_dump_prints_the_served_zone_and_offline_signs_anew() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no zone example.net. is served"));
     server.stop();
 }
+
+/// The keys of `daned status --json` (and `wait-ready --json`) that hold a time: RFC 3339 UTC
+/// strings (or null); the seconds since the epoch only under `NAME-unix`.
+const TIME_KEYS: &[&str] = &[
+    "ready-at",
+    "earliest-expiration",
+    "next-refresh",
+    "propagated-at",
+    "seen-at",
+    "at",
+    "at-utc",
+    "until",
+    "since",
+    "ds-since",
+    "certificate-not-after",
+    "presented-not-after",
+    "probed-at",
+    "last-good",
+];
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+fn is_rfc3339_utc(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Every time field in `value` is RFC 3339 UTC; returns how many were checked.
+fn check_times(value: &serde_json::Value, path: &str) -> usize {
+    let mut checked = 0;
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, field) in map {
+                let here = format!("{path}.{key}");
+                if TIME_KEYS.contains(&key.as_str()) {
+                    assert!(
+                        field.is_null() || field.as_str().is_some_and(is_rfc3339_utc),
+                        "{here} is not RFC 3339 UTC: {field}"
+                    );
+                    checked += usize::from(!field.is_null());
+                } else if key.ends_with("-unix") {
+                    assert!(
+                        field.is_null() || field.is_u64() || field.is_i64(),
+                        "{here}"
+                    );
+                } else {
+                    assert!(
+                        !(field.is_number()
+                            && ["-at", "until", "since", "expiration", "refresh", "after"]
+                                .iter()
+                                .any(|end| key.ends_with(end))),
+                        "{here} looks like a time but is a number: {field}"
+                    );
+                }
+                checked += check_times(field, &here);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                checked += check_times(item, &format!("{path}[{i}]"));
+            }
+        }
+        _ => {}
+    }
+    checked
+}
+
+/// With a staged next key: `status --json` has every time in RFC 3339 UTC and each record's
+/// role; `status` labels the records and prints the real `ds-seen` command; `wait-ready`
+/// says on stderr what it waits for and how long is left while stdout keeps one JSON answer;
+/// a stopped daemon is reported as such, with where the socket path came from.
+#[test]
+fn issue13_status_json_times_are_rfc3339_and_text_says_what_it_means() {
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    let ws = Workspace::example();
+    crate::support::new_p256_key(&openssl, &ws.path("certs/next.pem"));
+    let config = std::fs::read_to_string(ws.config()).unwrap() + "next-key = \"certs/next.pem\"\n";
+    std::fs::write(ws.config(), config).unwrap();
+    let server = ws.serve();
+
+    let out = ws.daned(&["status", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checked = check_times(&status, "status");
+    assert!(checked >= 5, "only {checked} time fields in:\n{status:#}");
+    let zone = &status["zones"][0];
+    assert!(zone["earliest-expiration-unix"].is_u64(), "{zone:#}");
+    let roles: Vec<&str> = zone["bindings"][0]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["current", "next"], "{zone:#}");
+    let tag = zone["keys"][0]["key-tag"].as_u64().unwrap();
+
+    let text = String::from_utf8(ws.daned(&["status"]).stdout).unwrap();
+    assert!(text.contains("    records     current  3 1 1 "), "{text}");
+    assert!(text.contains("                next     3 1 1 "), "{text}");
+    assert!(
+        text.contains(&format!("daned ds-seen example.com. {tag})")),
+        "{text}"
+    );
+    assert!(!text.contains("ZONE TAG"), "{text}");
+
+    let waited = ws.daned(&["wait-ready", "mail", "--timeout", "2", "--json"]);
+    assert!(!waited.status.success());
+    let stdout = String::from_utf8(waited.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(answer["reason"], "timeout", "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("binding mail is not ready within 2 s; it will be at 20"),
+        "{answer}"
+    );
+    let stderr = String::from_utf8(waited.stderr).unwrap();
+    assert!(
+        stderr.starts_with("daned: waiting for binding mail: it will be at 20")
+            && stderr.contains("s of the 2 s timeout left"),
+        "{stderr}"
+    );
+    server.stop();
+
+    let stopped = ws.daned(&["status"]);
+    assert!(!stopped.status.success());
+    let socket = ws.dir.path().join("state/daned.sock");
+    assert_eq!(
+        String::from_utf8(stopped.stderr).unwrap(),
+        format!(
+            "daned: error: daned is not running: nothing listens on the control socket {} \
+             (No such file or directory (os error 2)); that path is state-dir/daned.sock (the \
+             default) in {}. Start the daemon (`systemctl start daned` or `daned serve -c {}`), \
+             or name its socket with --socket\n",
+            socket.display(),
+            ws.config().display(),
+            ws.config().display(),
+        )
+    );
+}

@@ -406,7 +406,9 @@ fn rfc7671_s8_1_rollover_through_validating_resolver() {
     // Not ready yet: ready_at = published + 2 x TTL + margin.
     let binding = binding_status(&ws);
     assert_eq!(state_of(&binding), "staged", "{binding}");
-    let ready_at = binding["ready-at"].as_u64().expect("ready-at once staged");
+    let ready_at = binding["ready-at-unix"]
+        .as_u64()
+        .expect("ready-at once staged");
     assert!(
         ready_at >= staged_after + 2 * TTL + MARGIN,
         "RFC 7671 §8.1: ready at {ready_at}, less than 2 x TTL + margin after {staged_after}"

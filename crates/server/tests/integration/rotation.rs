@@ -834,7 +834,7 @@ fn rfc7671_s8_1_staged_next_key_rolls_over_through_the_daemon() {
     assert!(both.aa);
     let status = fx.status();
     let checked_at = unix_now();
-    let ready_at = binding(&status)["ready-at"]
+    let ready_at = binding(&status)["ready-at-unix"]
         .as_u64()
         .unwrap_or_else(|| panic!("no ready-at once staged:\n{status:#}"));
     // ready_at = staged_at + 2 × TTL + margin, with staged_at between our write and now.

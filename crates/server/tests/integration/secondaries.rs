@@ -620,7 +620,7 @@ fn rfc1996_secondaries_follow_notify_and_serve_validated_tlsa() {
     // 0, its NOTIFY acknowledged, and the serial propagated.
     let took = Instant::now();
     let zone = wait_status(&ws, PROPAGATION, |zone| {
-        zone["propagated-at"].is_u64()
+        zone["propagated-at-unix"].is_u64()
             && secondaries.iter().all(|secondary| {
                 secondary_status(zone, secondary.port).is_some_and(|s| {
                     s["serial"] == new_serial
@@ -763,8 +763,10 @@ fn rfc7671_s8_1_staged_key_waits_for_a_stopped_secondary() {
         String::from_utf8_lossy(&ready.stderr)
     );
     let zone = zone_status(&ws);
-    let propagated = zone["propagated-at"].as_u64().expect("propagated");
-    let ready_at = zone["bindings"][0]["ready-at"].as_u64().expect("ready-at");
+    let propagated = zone["propagated-at-unix"].as_u64().expect("propagated");
+    let ready_at = zone["bindings"][0]["ready-at-unix"]
+        .as_u64()
+        .expect("ready-at");
     assert!(propagated >= restarted, "{zone:#}");
     assert_eq!(ready_at, propagated + 2 * TTL + MARGIN, "{zone:#}");
     assert!(now_secs() >= ready_at);
