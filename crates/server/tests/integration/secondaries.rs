@@ -358,47 +358,65 @@ fn knot(dir: &Path, primary: u16, port: u16) -> Option<Secondary> {
     knot_with(dir, primary, port, "")
 }
 
+/// The example secret of docs/secondaries.md, replaced by [`SECRET`].
+const DOC_SECRET: &str = "c2VjcmV0LWZyb20tZGFuZWQtdG9tbC0zMmJ5dGVzISE=";
+
+/// The first fenced block after the heading `## {section}` of docs/secondaries.md: the
+/// secondaries run the configurations the operator reads, so the doc cannot rot.
+fn doc_config(section: &str) -> String {
+    let doc = std::fs::read_to_string(crate::support::repo_root().join("docs/secondaries.md"))
+        .expect("docs/secondaries.md");
+    let heading = format!("\n## {section}\n");
+    let rest = &doc[doc
+        .find(&heading)
+        .unwrap_or_else(|| panic!("no {heading:?}"))..];
+    let fence = rest.find("\n```").expect("a fenced block") + 1;
+    let body = &rest[fence..];
+    let body = &body[body.find('\n').expect("fence line") + 1..];
+    body[..body.find("\n```").expect("closing fence") + 1].to_owned()
+}
+
+/// `text` with `from` replaced by `to`; fails when the doc no longer has `from`.
+fn substitute(text: String, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "docs/secondaries.md changed: {from:?} not in\n{text}"
+    );
+    text.replace(from, to)
+}
+
 /// Knot with `server_extra` (indented lines) added to its `server:` section.
 fn knot_with(dir: &Path, primary: u16, port: u16, server_extra: &str) -> Option<Secondary> {
     let knotd = tool("knotd")?;
     std::fs::create_dir_all(dir).unwrap();
-    let conf = format!(
-        r#"server:
-    listen: 127.0.0.1@{port}
-    rundir: "{dir}"
-{server_extra}
-log:
-  - target: stderr
-    any: info
-database:
-    storage: "{dir}"
-key:
-  - id: {KEY}
-    algorithm: hmac-sha256
-    secret: {SECRET}
-remote:
-  - id: primary
-    address: 127.0.0.1@{primary}
-    key: {KEY}
-acl:
-  - id: notify_from_primary
-    address: 127.0.0.1
-    key: {KEY}
-    action: notify
-  - id: transfer_out
-    address: 127.0.0.1
-    action: transfer
-template:
-  - id: default
-    storage: "{dir}"
-    zonefile-sync: -1
-zone:
-  - domain: example.com
-    master: primary
-    acl: [notify_from_primary, transfer_out]
-"#,
-        dir = dir.display()
-    );
+    let dir_text = dir.display().to_string();
+    let mut conf = doc_config("Knot DNS");
+    for (from, to) in [
+        ("192.0.2.2@53", format!("127.0.0.1@{port}")),
+        ("192.0.2.1@53", format!("127.0.0.1@{primary}")),
+        ("address: 192.0.2.1\n", "address: 127.0.0.1\n".to_owned()),
+        ("\"/var/lib/knot\"", format!("\"{dir_text}\"")),
+        ("target: syslog", "target: stderr".to_owned()),
+        (DOC_SECRET, SECRET.to_owned()),
+        // Test only: its own run directory and database, and a transfer ACL for dig.
+        (
+            "server:\n",
+            format!("server:\n    rundir: \"{dir_text}\"\n{server_extra}\n"),
+        ),
+        (
+            "template:\n",
+            format!(
+                "  - id: transfer_out\n    address: 127.0.0.1\n    action: transfer\n\
+                 database:\n    storage: \"{dir_text}\"\ntemplate:\n"
+            ),
+        ),
+        (
+            "acl: [notify_from_primary]",
+            "acl: [notify_from_primary, transfer_out]".to_owned(),
+        ),
+    ] {
+        conf = substitute(conf, from, &to);
+    }
     let path = dir.join("knot.conf");
     std::fs::write(&path, conf).unwrap();
     Some(spawn(
@@ -411,34 +429,31 @@ zone:
 fn nsd(dir: &Path, primary: u16, port: u16) -> Option<Secondary> {
     let nsd = tool("nsd")?;
     std::fs::create_dir_all(dir).unwrap();
-    let conf = format!(
-        r#"server:
-    ip-address: 127.0.0.1@{port}
-    port: {port}
-    username: ""
-    zonesdir: "{dir}"
-    database: ""
-    pidfile: "{dir}/nsd.pid"
-    xfrdfile: "{dir}/xfrd.state"
-    zonelistfile: "{dir}/zone.list"
-    xfrdir: "{dir}"
-    logfile: "{dir}/nsd.log"
-    verbosity: 2
-remote-control:
-    control-enable: no
-key:
-    name: "{KEY}"
-    algorithm: hmac-sha256
-    secret: "{SECRET}"
-zone:
-    name: "example.com"
-    zonefile: "example.com.zone"
-    request-xfr: AXFR 127.0.0.1@{primary} {KEY}
-    allow-notify: 127.0.0.1 {KEY}
-    provide-xfr: 127.0.0.1 NOKEY
-"#,
-        dir = dir.display()
-    );
+    let dir_text = dir.display().to_string();
+    let mut conf = doc_config("NSD");
+    for (from, to) in [
+        ("192.0.2.2@53", format!("127.0.0.1@{port}")),
+        ("192.0.2.1@53", format!("127.0.0.1@{primary}")),
+        (
+            "allow-notify: 192.0.2.1 ",
+            "allow-notify: 127.0.0.1 ".to_owned(),
+        ),
+        ("\"/var/lib/nsd\"", format!("\"{dir_text}\"")),
+        (DOC_SECRET, SECRET.to_owned()),
+        // Test only: no user switch, every file in the test's directory, no control socket.
+        (
+            "server:\n",
+            format!(
+                "server:\n    port: {port}\n    username: \"\"\n    database: \"\"\n\
+                 \x20   pidfile: \"{dir_text}/nsd.pid\"\n    xfrdfile: \"{dir_text}/xfrd.state\"\n\
+                 \x20   zonelistfile: \"{dir_text}/zone.list\"\n    xfrdir: \"{dir_text}\"\n\
+                 \x20   logfile: \"{dir_text}/nsd.log\"\n    verbosity: 2\n"
+            ),
+        ),
+    ] {
+        conf = substitute(conf, from, &to);
+    }
+    conf.push_str("    provide-xfr: 127.0.0.1 NOKEY\nremote-control:\n    control-enable: no\n");
     let path = dir.join("nsd.conf");
     std::fs::write(&path, conf).unwrap();
     Some(spawn(
@@ -451,26 +466,29 @@ zone:
 fn bind(dir: &Path, primary: u16, port: u16) -> Option<Secondary> {
     let named = tool("named")?;
     std::fs::create_dir_all(dir).unwrap();
-    let conf = format!(
-        r#"options {{
-    directory "{dir}";
-    listen-on port {port} {{ 127.0.0.1; }};
-    listen-on-v6 {{ none; }};
-    pid-file "{dir}/named.pid";
-    recursion no;
-    dnssec-validation no;
-}};
-key "{KEY}" {{ algorithm hmac-sha256; secret "{SECRET}"; }};
-server 127.0.0.1 {{ keys {{ "{KEY}"; }}; }};
-zone "example.com" {{
-    type secondary;
-    file "example.com.bk";
-    primaries port {primary} {{ 127.0.0.1 key "{KEY}"; }};
-    allow-notify {{ key "{KEY}"; }};
-}};
-"#,
-        dir = dir.display()
-    );
+    let dir_text = dir.display().to_string();
+    let mut conf = doc_config("BIND");
+    for (from, to) in [
+        (
+            "directory \"/var/cache/bind\";",
+            format!(
+                "directory \"{dir_text}\";\n    pid-file \"{dir_text}/named.pid\";\n    \
+                 listen-on-v6 {{ none; }};"
+            ),
+        ),
+        (
+            "listen-on port 53 { 192.0.2.2; };",
+            format!("listen-on port {port} {{ 127.0.0.1; }};"),
+        ),
+        ("server 192.0.2.1 {", "server 127.0.0.1 {".to_owned()),
+        (
+            "primaries port 53 { 192.0.2.1 key",
+            format!("primaries port {primary} {{ 127.0.0.1 key"),
+        ),
+        (DOC_SECRET, SECRET.to_owned()),
+    ] {
+        conf = substitute(conf, from, &to);
+    }
     let path = dir.join("named.conf");
     std::fs::write(&path, conf).unwrap();
     // named's log (stderr with -g) goes to `named.log`: tests read how it transferred.
