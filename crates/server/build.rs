@@ -13,11 +13,16 @@ fn main() {
         Ok(commit) if !commit.trim().is_empty() => Some(commit.trim().to_owned()),
         _ => git_commit(),
     };
-    let text = match commit {
+    let text = match &commit {
         Some(commit) => format!("commit {commit}"),
         None => "commit unknown: not built from a git checkout".to_owned(),
     };
     println!("cargo::rustc-env=DANED_COMMIT={text}");
+    // The bare id, for `daned_build_info{commit}`.
+    println!(
+        "cargo::rustc-env=DANED_COMMIT_ID={}",
+        commit.as_deref().unwrap_or("unknown")
+    );
 }
 
 /// The checked-out commit (12 hex digits, `-dirty` when the tree has changes), asking cargo to

@@ -422,7 +422,7 @@ impl RequestHandler for Handler {
         response_handle: R,
     ) -> ResponseInfo {
         let mut response_handle = response_handle;
-        match self.respond(request, &mut response_handle).await {
+        let info = match self.respond(request, &mut response_handle).await {
             Ok(info) => info,
             Err(error) => {
                 debug!(%error, id = request.metadata.id, "failed to send response");
@@ -433,7 +433,14 @@ impl RequestHandler for Handler {
                     counts: HeaderCounts::default(),
                 })
             }
-        }
+        };
+        crate::metrics::QUERIES.record(
+            request.protocol().is_datagram(),
+            request.queries.queries().first().map(|q| q.query_type()),
+            info.response_code,
+            info.truncation,
+        );
+        info
     }
 }
 

@@ -194,3 +194,112 @@ fn issue13_status_json_times_are_rfc3339_and_text_says_what_it_means() {
         )
     );
 }
+
+/// GET /metrics from `addr`: the body.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// The metrics parse with a Prometheus text-format parser, and count what operators alert
+/// on: the build, queries by transport, type and code, truncated responses, the certificate's
+/// notAfter.
+#[test]
+fn issue13_metrics_parse_as_prometheus_text_with_build_and_query_counts() {
+    let Some(dig) = tool("dig") else { return };
+    let ws = Workspace::example();
+    let metrics_port = crate::support::free_port();
+    let config = std::fs::read_to_string(ws.config()).unwrap().replace(
+        "state-dir = \"state\"\n",
+        &format!("state-dir = \"state\"\nmetrics-listen = \"127.0.0.1:{metrics_port}\"\n"),
+    );
+    std::fs::write(ws.config(), config).unwrap();
+    // An RRset larger than 512 octets, for a truncated UDP answer.
+    let zone = ws.path("example.com.zone");
+    let mut text = std::fs::read_to_string(&zone).unwrap();
+    for i in 0..6 {
+        text.push_str(&format!("big IN TXT \"{i}{}\"\n", "x".repeat(150)));
+    }
+    std::fs::write(&zone, text).unwrap();
+    let server = ws.serve();
+    let port = server.addr.port().to_string();
+    for args in [
+        &["+norecurse", "_25._tcp.mail.example.com", "TLSA"][..],
+        &["+norecurse", "+tcp", "example.com", "SOA"],
+        &["+norecurse", "example.net", "A"],
+        // Six 150-octet TXT records do not fit 512 octets: truncated over UDP.
+        &[
+            "+norecurse",
+            "+bufsize=512",
+            "+ignore",
+            "big.example.com",
+            "TXT",
+        ],
+    ] {
+        let (ok, text) = run(Command::new(&dig)
+            .args(["@127.0.0.1", "-p", &port, "+time=2", "+tries=1"])
+            .args(args));
+        assert!(ok, "dig {args:?}: {text}");
+    }
+    let body = scrape(([127, 0, 0, 1], metrics_port).into());
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+        .unwrap_or_else(|e| panic!("not Prometheus text: {e}\n{body}"));
+    let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    let build = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "daned_build_info")
+        .unwrap_or_else(|| panic!("no daned_build_info:\n{body}"));
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    assert!(build.labels.get("commit").is_some_and(|c| !c.is_empty()));
+    let queries = |transport, qtype, rcode| {
+        value(
+            "daned_queries_total",
+            &[("transport", transport), ("qtype", qtype), ("rcode", rcode)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(queries("udp", "TLSA", "NOERROR") >= 1.0, "{body}");
+    assert!(queries("tcp", "SOA", "NOERROR") >= 1.0, "{body}");
+    assert!(queries("udp", "A", "REFUSED") >= 1.0, "{body}");
+    assert!(
+        value("daned_responses_truncated_total", &[]).unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
+    assert!(
+        value(
+            "daned_tlsa_certificate_not_after_timestamp_seconds",
+            &[("binding", "mail")]
+        )
+        .is_some_and(|t| t > 1.7e9),
+        "{body}"
+    );
+    assert_eq!(
+        value("daned_zone_dane_protected", &[("zone", "example.com.")]),
+        Some(0.0),
+        "{body}"
+    );
+    server.stop();
+}
