@@ -1392,7 +1392,7 @@ impl ProbeRuns {
                             .in_flight
                             .contains(&(rt.config().origin.clone(), b.key()))
                     })
-                    .filter_map(|b| b.next_probe_at())
+                    .filter_map(|b| b.next_probe_at(now))
             })
             .map(|at| {
                 let delta = at.wrapping_sub(now);

@@ -308,16 +308,16 @@ impl Binding {
         }
     }
 
-    /// When this binding is to be probed next: now when its records or files changed or it
+    /// When this binding is to be probed next: `now` when its records or files changed or it
     /// was never probed, else `probe-interval` after the last probe. `None` when it is not
     /// probed (probing off, or no target).
-    pub fn next_probe_at(&self) -> Option<u32> {
+    pub fn next_probe_at(&self, now: u32) -> Option<u32> {
         if !self.cfg.probe.enabled || self.probed.targets.is_empty() {
             return None;
         }
         match self.probed.last_probe {
             Some(at) if !self.probed.due_now => Some(at.wrapping_add(self.cfg.probe.interval)),
-            _ => Some(0),
+            _ => Some(now),
         }
     }
 
@@ -956,7 +956,7 @@ impl ZoneRuntime {
             .iter()
             .enumerate()
             .filter(|(_, b)| b.cfg.probe.enabled && !b.probed.targets.is_empty())
-            .filter(|(_, b)| all || b.next_probe_at().is_some_and(|at| !serial_gt(at, now)))
+            .filter(|(_, b)| all || b.next_probe_at(now).is_some_and(|at| !serial_gt(at, now)))
             .map(|(index, _)| index)
             .collect()
     }
@@ -984,7 +984,29 @@ impl ZoneRuntime {
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let origin = self.cfg.origin.clone();
         if let Some(binding) = self.bindings.get_mut(index) {
+            let before: Vec<_> = binding
+                .probed
+                .verdicts(&binding.state)
+                .map(|(target, judged)| (target.clone(), judged.map(|j| j.verdict)))
+                .collect();
             binding.probed.record(&binding.state, results, now);
+            for (target, judged) in binding.probed.verdicts(&binding.state) {
+                let Some(judged) = judged else { continue };
+                let was = before
+                    .iter()
+                    .find(|(t, _)| t == target)
+                    .and_then(|(_, verdict)| *verdict);
+                if was == Some(judged.verdict) {
+                    continue;
+                }
+                let reason = judged.reason.as_deref().unwrap_or("");
+                let presented = judged.spki_sha256.as_deref().unwrap_or("-");
+                if judged.verdict.is_good() {
+                    tracing::info!(zone = %origin, binding = %binding.key(), %target, result = judged.verdict.as_str(), presented, "probe");
+                } else {
+                    tracing::warn!(zone = %origin, binding = %binding.key(), %target, result = judged.verdict.as_str(), reason, "probe");
+                }
+            }
             let mismatches = binding.probed.mismatches(&binding.state);
             let alarm_due = binding
                 .probed
