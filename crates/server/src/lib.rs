@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod control;
+pub mod cookie;
 pub mod handler;
 pub mod journal;
 pub mod keystore;
@@ -15,7 +16,9 @@ pub mod notify;
 pub mod parent;
 pub mod propagation;
 pub mod query;
+pub mod ratelog;
 pub mod rollover;
+pub mod rrl;
 pub mod serve;
 pub mod state;
 pub mod status;

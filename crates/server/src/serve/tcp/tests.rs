@@ -242,7 +242,12 @@ async fn tcp_listener_streams_a_transfer_and_closes_idle_connections() {
         idle: Duration::from_millis(300),
         write: Duration::from_secs(30),
     };
-    let server = tokio::spawn(serve_listener(listener, handler(), timeouts));
+    let server = tokio::spawn(serve_listener(
+        listener,
+        handler(),
+        timeouts,
+        super::ConnectionLimits::unlimited(),
+    ));
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connected");
