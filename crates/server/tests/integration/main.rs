@@ -5,6 +5,7 @@ mod interop;
 mod key_rollover;
 mod keyimport;
 mod keys_clock;
+mod network;
 mod propagation_clock;
 mod refresh;
 mod reload;
