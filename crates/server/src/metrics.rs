@@ -489,4 +489,34 @@ mod tests {
         drop(stop);
         server.await.unwrap();
     }
+
+    #[test]
+    fn network_counters_are_rendered() {
+        let limits = crate::config::NetLimits {
+            rate_limit: 1,
+            rate_limit_slip: 2,
+            ..crate::config::NetLimits::default()
+        };
+        let rrl = std::sync::Arc::new(crate::rrl::RateLimiter::new(&limits).expect("on"));
+        let src = "192.0.2.1".parse().expect("ip");
+        for _ in 0..5 {
+            rrl.check(src, crate::rrl::ResponseClass::Error, None);
+        }
+        let tcp = crate::serve::tcp::ConnectionLimits::new(10, 0);
+        let _open = tcp.admit(src);
+        let text = render_net_counters(&NetCounters {
+            rrl: Some(rrl),
+            tcp,
+        });
+        for line in [
+            "daned_rrl_dropped_total 2",
+            "daned_rrl_slipped_total 2",
+            "daned_tcp_connections 1",
+            "daned_tcp_connections_max 10",
+            "daned_tcp_refused_total 0",
+            "# TYPE daned_rrl_dropped_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+    }
 }

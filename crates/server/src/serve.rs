@@ -595,3 +595,19 @@ impl Followers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_cap_is_half_the_descriptors_and_always_leaves_the_reserve() {
+        // Knot's default: half the descriptor limit.
+        assert_eq!(tcp_connection_cap(None, Some(1024)), 512);
+        assert_eq!(tcp_connection_cap(None, Some(1_048_576)), 524_288);
+        // A configured value is kept below the limit less the reserve.
+        assert_eq!(tcp_connection_cap(Some(150), Some(1024)), 150);
+        assert_eq!(tcp_connection_cap(Some(5000), Some(1024)), 896);
+        assert_eq!(tcp_connection_cap(Some(5000), Some(100)), 1);
+    }
+}
