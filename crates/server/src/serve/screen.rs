@@ -8,6 +8,13 @@
 //! must be plain labels, and every record must fit, the OPT record's options exactly; a request
 //! that fails gets a FORMERR of the bare header (no question echoed), and the reason is logged at
 //! most once per 10 s.
+//!
+//! Two things hickory would log a WARN line for on every packet are rewritten in place instead,
+//! as daned uses neither: a DAU option (RFC 6975) gets a code from the local-use range (hickory
+//! warns once per algorithm number it does not know), and a SIG record (SIG(0), RFC 2931) in the
+//! additional section gets a private-use type (hickory warns that it does not support SIG(0)).
+//! Neither changes the answer: daned answers such requests unauthenticated, as before. A
+//! TSIG-signed request is left as it is (its MAC covers these bytes).
 
 use std::net::SocketAddr;
 
@@ -21,6 +28,16 @@ const MIN_QUESTION: usize = 5;
 const MIN_RECORD: usize = 11;
 /// The OPT pseudo-record's type (RFC 6891 §6.1.1).
 const OPT: u16 = 41;
+/// The SIG record's type (RFC 2535; SIG(0), RFC 2931).
+const SIG: u16 = 24;
+/// Where a SIG record's type is moved: the private-use range (RFC 6895 §3.1).
+const SIG_MOVED: u16 = 0xff00;
+/// The DAU option's code (RFC 6975 §3).
+const DAU: u16 = 5;
+/// Where a DAU option's code is moved: the local/experimental range (RFC 6891 §9).
+const DAU_MOVED: u16 = 65001;
+/// The TSIG record's type (RFC 8945).
+const TSIG: u16 = 250;
 
 /// What to do with a request before parsing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +50,9 @@ pub enum Screened {
     FormErr(Vec<u8>, &'static str),
 }
 
-/// Checks `message` from `src`; logs (rate-limited) what makes it malformed.
-pub fn screen(message: &[u8], src: SocketAddr) -> Screened {
+/// Checks `message` from `src` (rewriting what hickory would warn about); logs (rate-limited)
+/// what makes it malformed.
+pub fn screen(message: &mut [u8], src: SocketAddr) -> Screened {
     let screened = check(message);
     if let Screened::FormErr(_, reason) = &screened {
         static MALFORMED: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
@@ -45,7 +63,7 @@ pub fn screen(message: &[u8], src: SocketAddr) -> Screened {
     screened
 }
 
-fn check(message: &[u8]) -> Screened {
+fn check(message: &mut [u8]) -> Screened {
     if message.len() < HEADER_LEN {
         return Screened::Drop;
     }
@@ -60,6 +78,9 @@ fn check(message: &[u8]) -> Screened {
         return form_err(message, "the header counts more than the message holds");
     }
     let mut at = HEADER_LEN;
+    // Where a type or option code is to be moved out of hickory's way: (offset, new value).
+    let mut moves: Vec<(usize, u16)> = Vec::new();
+    let mut signed = false;
     for _ in 0..questions {
         at = match question_name_end(message, at) {
             Ok(end) => end + 4,
@@ -78,13 +99,30 @@ fn check(message: &[u8]) -> Screened {
         };
         let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
         let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-        let Some(rdata) = message.get(end + 10..end + 10 + rdlength) else {
+        if message.len() < end + 10 + rdlength {
             return form_err(message, "a record's data is cut short");
-        };
-        if rtype == OPT && index >= answers + authorities && !options_fit(rdata) {
+        }
+        let additional = index >= answers + authorities;
+        signed |= rtype == TSIG;
+        if additional && rtype == SIG {
+            moves.push((end, SIG_MOVED));
+        }
+        if rtype == OPT
+            && additional
+            && !options_fit(
+                &message[end + 10..end + 10 + rdlength],
+                end + 10,
+                &mut moves,
+            )
+        {
             return form_err(message, "a malformed EDNS option");
         }
         at = end + 10 + rdlength;
+    }
+    if !signed {
+        for (offset, value) in moves {
+            message[offset..offset + 2].copy_from_slice(&value.to_be_bytes());
+        }
     }
     Screened::Pass
 }
@@ -131,18 +169,23 @@ fn record_name_end(message: &[u8], mut at: usize) -> Option<usize> {
     None
 }
 
-/// Whether `rdata` is a sequence of whole EDNS options (RFC 6891 §6.1.2: code, length, data).
-fn options_fit(rdata: &[u8]) -> bool {
-    let mut rest = rdata;
-    while !rest.is_empty() {
-        let Some(header) = rest.get(..4) else {
+/// Whether `rdata` (at `offset` in the message) is a sequence of whole EDNS options (RFC 6891
+/// §6.1.2: code, length, data); notes where a DAU option's code is.
+fn options_fit(rdata: &[u8], offset: usize, moves: &mut Vec<(usize, u16)>) -> bool {
+    let mut at = 0;
+    while at < rdata.len() {
+        let Some(header) = rdata.get(at..at + 4) else {
             return false;
         };
+        let code = u16::from_be_bytes([header[0], header[1]]);
         let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
-        let Some(tail) = rest.get(4 + length..) else {
+        if rdata.len() < at + 4 + length {
             return false;
-        };
-        rest = tail;
+        }
+        if code == DAU {
+            moves.push((offset + at, DAU_MOVED));
+        }
+        at += 4 + length;
     }
     true
 }
@@ -181,7 +224,7 @@ mod tests {
     }
 
     fn expect_form_err(message: &[u8]) -> &'static str {
-        match check(message) {
+        match check(&mut message.to_vec()) {
             Screened::FormErr(response, reason) => {
                 let parsed = Message::from_vec(&response).expect("the FORMERR parses");
                 assert_eq!(parsed.metadata.response_code, ResponseCode::FormErr);
@@ -199,7 +242,7 @@ mod tests {
             0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8,
         ];
         let message = query(b"\x03www\x07example\x00", &opt, [1, 0, 0, 1]);
-        assert_eq!(check(&message), Screened::Pass);
+        assert_eq!(check(&mut message.clone()), Screened::Pass);
     }
 
     #[test]
@@ -231,10 +274,10 @@ mod tests {
 
     #[test]
     fn short_packets_and_responses_are_dropped() {
-        assert_eq!(check(&[0; 11]), Screened::Drop);
+        assert_eq!(check(&mut [0; 11]), Screened::Drop);
         let mut response = query(b"\x00", &[], [1, 0, 0, 0]);
         response[2] |= 0x80;
-        assert_eq!(check(&response), Screened::Drop);
+        assert_eq!(check(&mut response), Screened::Drop);
     }
 
     #[test]
@@ -247,5 +290,41 @@ mod tests {
             [1, 1, 0, 0],
         );
         expect_form_err(&message);
+    }
+
+    #[test]
+    fn dau_options_and_sig_records_are_moved_out_of_hickorys_way() {
+        // RFC 6975 DAU listing an algorithm hickory does not know (200), and a SIG(0) record.
+        let opt = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 5, 0, 5, 0, 1, 200];
+        let sig = [0, 0, 24, 0, 1, 0, 0, 0, 0, 0, 2, 1, 2];
+        let mut extra = opt.to_vec();
+        extra.extend_from_slice(&sig);
+        let mut message = query(b"\x07example\x00", &extra, [1, 0, 0, 2]);
+        assert_eq!(check(&mut message), Screened::Pass);
+        let parsed = Message::from_vec(&message).expect("parses");
+        let edns = parsed.edns.as_ref().expect("OPT");
+        assert!(
+            edns.options()
+                .as_ref()
+                .iter()
+                .all(|(code, _)| u16::from(*code) == DAU_MOVED)
+        );
+        assert_eq!(
+            parsed.additionals[0].record_type(),
+            hickory_proto::rr::RecordType::Unknown(SIG_MOVED)
+        );
+    }
+
+    #[test]
+    fn a_tsig_signed_request_is_left_as_it_is() {
+        // Its MAC covers every byte: nothing is moved.
+        let opt = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 5, 0, 5, 0, 1, 200];
+        let tsig = [0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 2, 9, 9];
+        let mut extra = opt.to_vec();
+        extra.extend_from_slice(&tsig);
+        let original = query(b"\x07example\x00", &extra, [1, 0, 0, 2]);
+        let mut message = original.clone();
+        assert_eq!(check(&mut message), Screened::Pass);
+        assert_eq!(message, original);
     }
 }

@@ -285,11 +285,11 @@ async fn read_message<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option
 /// or itself a response, it is dropped; a header followed by garbage gets FORMERR.
 async fn handle_message<H: RequestHandler, W: AsyncWrite + Send + 'static>(
     handler: &H,
-    message: Vec<u8>,
+    mut message: Vec<u8>,
     src: SocketAddr,
     mut responder: TcpResponder<W>,
 ) {
-    match screen(&message, src) {
+    match screen(&mut message, src) {
         Screened::Pass => {}
         Screened::Drop => {
             trace!(%src, "TCP message shorter than a header, or a response: dropped");

@@ -47,8 +47,8 @@ pub async fn serve_socket<H: RequestHandler>(socket: UdpSocket, handler: Arc<H>)
         if src.port() == 0 || src.ip().is_unspecified() {
             continue;
         }
-        let message = buffer[..len].to_vec();
-        match screen(&message, src) {
+        let mut message = buffer[..len].to_vec();
+        match screen(&mut message, src) {
             Screened::Pass => {}
             Screened::Drop => continue,
             Screened::FormErr(response, _) => {
