@@ -256,7 +256,8 @@ fn issue_11_rrl_5000_identical_queries_in_one_second_get_at_most_the_rate() {
     }
     let sent_within = started.elapsed();
     let (full, truncated) = counting.join().expect("counter");
-    assert!(sent_within < Duration::from_millis(1100), "{sent_within:?}");
+    // Paced for one second; a loaded machine may stretch it a little (the limit holds on).
+    assert!(sent_within < Duration::from_millis(1500), "{sent_within:?}");
     eprintln!("5000 queries sent in {sent_within:?}: {full} full answers, {truncated} TC");
     // rate-limit = 200 (the default): at most 200 full answers; half the rest slip (slip 2).
     assert!(full <= 200, "{full} full answers");
