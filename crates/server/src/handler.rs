@@ -212,16 +212,16 @@ impl Handler {
                     tracing::info!(%src, %error, suppressed, "malformed DNS cookie: FORMERR");
                 }
                 metadata.response_code = ResponseCode::FormErr;
-                let limit = self.limit(request, false, signer.is_some());
+                let rate = self.rate_limit(request, false, signer.is_some());
                 let edns = request.edns.as_ref().map(|_| base_edns);
-                return send_error(request, handle, metadata, edns, signer.as_mut(), now, limit)
+                return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate)
                     .await;
             }
             Some(Ok(cookie)) => Some(self.cookies.answer(&cookie, src.ip(), now)),
             None => None,
         };
         let valid_cookie = cookie.as_ref().is_some_and(|c| c.valid);
-        let limit = self.limit(request, valid_cookie, signer.is_some());
+        let rate = self.rate_limit(request, valid_cookie, signer.is_some());
         let edns: Option<Cow<'_, Edns>> = request.edns.as_ref().map(|_| match &cookie {
             None => Cow::Borrowed(base_edns),
             Some(cookie) => {
@@ -238,17 +238,17 @@ impl Handler {
         // then it MUST respond with RCODE=BADVERS."
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             metadata.response_code = ResponseCode::BADVERS;
-            return send_error(request, handle, metadata, edns, signer.as_mut(), now, limit).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         }
         if request.metadata.op_code != OpCode::Query {
             metadata.response_code = ResponseCode::NotImp;
-            return send_error(request, handle, metadata, edns, signer.as_mut(), now, limit).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         }
         // RFC 9619 constrains "the allowed value of the QDCOUNT parameter in DNS messages with
         // OPCODE = 0 (QUERY) to a maximum of one"; with none there is nothing to answer.
         let [query] = request.queries.queries() else {
             metadata.response_code = ResponseCode::FormErr;
-            return send_error(request, handle, metadata, edns, signer.as_mut(), now, limit).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         };
         let qtype = query.query_type();
         let qname: &Name = query.name();
@@ -261,7 +261,7 @@ impl Handler {
         }
         if query.query_class() != DNSClass::IN {
             metadata.response_code = ResponseCode::Refused;
-            return send_error(request, handle, metadata, edns, signer.as_mut(), now, limit).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         }
 
         // One snapshot for the whole response; the guard is released before any await.
@@ -272,7 +272,7 @@ impl Handler {
         let Some(zone) = zone else {
             trace!(%qname, %qtype, "query outside our zones: REFUSED");
             metadata.response_code = ResponseCode::Refused;
-            return send_error(request, handle, metadata, edns, signer.as_mut(), now, limit).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         };
         let answer = query::answer(&zone, qname, qtype, dnssec_ok);
         trace!(
@@ -287,7 +287,7 @@ impl Handler {
         metadata.response_code = answer.rcode;
 
         let (class, class_name) = classify(&answer, &zone, qname, qtype);
-        match limit.verdict(class, class_name) {
+        match rate.verdict(class, class_name) {
             Verdict::Send => {}
             Verdict::Drop => return Ok(unsent(metadata)),
             Verdict::Slip => {
@@ -297,8 +297,7 @@ impl Handler {
             }
         }
 
-        let size_limit = self.size_limit(request);
-        let mut limit = size_limit;
+        let mut limit = self.size_limit(request);
         if signer.is_some() {
             limit = limit.saturating_sub(TSIG_ROOM);
         }
@@ -508,7 +507,7 @@ impl Handler {
 
     /// How this request's responses are rate limited: UDP only, and neither a valid server
     /// cookie nor a TSIG signature (the request's source is then not spoofed).
-    fn limit(&self, request: &Request, valid_cookie: bool, signed: bool) -> Limit<'_> {
+    fn rate_limit(&self, request: &Request, valid_cookie: bool, signed: bool) -> Limit<'_> {
         let exempt = valid_cookie || signed || !request.protocol().is_datagram();
         Limit {
             limiter: if exempt { None } else { self.rrl.as_deref() },
@@ -588,9 +587,9 @@ async fn send_error<R: ResponseHandler>(
     edns: Option<&Edns>,
     signer: Option<&mut ResponseSigner>,
     now: u64,
-    limit: Limit<'_>,
+    rate: Limit<'_>,
 ) -> Result<ResponseInfo, NetError> {
-    match limit.verdict(ResponseClass::Error, None) {
+    match rate.verdict(ResponseClass::Error, None) {
         Verdict::Send => {}
         Verdict::Drop => return Ok(unsent(metadata)),
         Verdict::Slip => metadata.truncation = true,
