@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod control;
+pub mod cookie;
 pub mod fsutil;
 pub mod handler;
 pub mod journal;
@@ -17,7 +18,9 @@ pub mod parent;
 pub mod probe;
 pub mod propagation;
 pub mod query;
+pub mod ratelog;
 pub mod rollover;
+pub mod rrl;
 pub mod serve;
 pub mod state;
 pub mod status;

@@ -235,6 +235,10 @@ enum Command {
         /// Largest UDP response.
         #[arg(long, default_value_t = 1232)]
         udp_payload: u16,
+        /// UDP responses per second per client prefix and response class, as `serve`'s
+        /// `rate-limit` (0: off).
+        #[arg(long, default_value_t = 200)]
+        rate_limit: u32,
     },
 }
 
@@ -591,6 +595,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             threads,
             udp_payload,
+            rate_limit,
         } => {
             init_tracing(LogFormat::Human, "info");
             let started = std::time::Instant::now();
@@ -601,7 +606,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ])));
             runtime(threads)?.block_on(async {
                 let sockets = serve::bind_all(&[listen]).await?;
-                serve::serve_sockets(sockets, catalog, udp_payload, serve::stop_signal()).await
+                serve::serve_sockets(
+                    sockets,
+                    catalog,
+                    udp_payload,
+                    rate_limit,
+                    serve::stop_signal(),
+                )
+                .await
             })?;
             Ok(ExitCode::SUCCESS)
         }

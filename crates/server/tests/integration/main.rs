@@ -6,6 +6,7 @@ mod interop;
 mod key_rollover;
 mod keyimport;
 mod keys_clock;
+mod network;
 mod probe;
 mod propagation_clock;
 mod refresh;
