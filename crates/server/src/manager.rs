@@ -23,6 +23,9 @@ use crate::zones::{KeyAction, Mode, ZoneError, ZoneRuntime};
 use daned_sign::lifecycle::DsState;
 use daned_sign::zone::ZoneDelta;
 
+/// How often the manager checks that the key and state files are still there.
+const STORAGE_CHECK: Duration = Duration::from_secs(10);
+
 /// Where the time comes from: seconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
     /// Now.
@@ -218,6 +221,19 @@ impl Manager {
     /// The first zone that fails, with its error.
     pub fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, ZoneError> {
         let rng = SystemRandom::new();
+        // Temporary files of writes a crash or a full disk interrupted.
+        for dir in [&config.server.state_dir, &config.server.key_dir] {
+            for (path, result) in crate::state::sweep_temporaries(dir) {
+                match result {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "stale temporary file removed")
+                    }
+                    Err(error) => {
+                        tracing::warn!(path = %path.display(), %error, "stale temporary file not removed")
+                    }
+                }
+            }
+        }
         let mut zones = Vec::with_capacity(config.zones.len());
         let mut journals = Vec::with_capacity(config.zones.len());
         let mut serial_kept_at_start = Vec::with_capacity(config.zones.len());
@@ -333,6 +349,9 @@ impl Manager {
         // milliseconds must not keep pushing a due timer back. Timers run at most once a second,
         // so a deadline that stays in the past (a failing re-sign) cannot spin the loop.
         let mut timers_ran: Option<tokio::time::Instant> = None;
+        // Key files or the state directory removed under a running daemon are noticed here.
+        let mut storage_check = tokio::time::interval(STORAGE_CHECK);
+        storage_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             polls.start_due(&self.zones);
             let wait = polls.until_next(self.until_next_deadline());
@@ -350,6 +369,7 @@ impl Manager {
                     self.parent_answered(index, &seen);
                 }
                 Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
+                _ = storage_check.tick() => self.check_storage(),
                 command = commands.recv() => match command {
                     Some(Command::Reload { reply }) => {
                         let before: Vec<Name> = self.origins();
@@ -384,6 +404,13 @@ impl Manager {
         }
     }
 
+    /// Checks every zone's key and state files ([`ZoneRuntime::check_storage`]).
+    pub fn check_storage(&mut self) {
+        for rt in &mut self.zones {
+            blocking(|| rt.check_storage());
+        }
+    }
+
     /// How long until the earliest zone needs the manager (a signature refresh or a rollover
     /// deadline), zero when one is due, at most 1 h (which re-checks periodically and also
     /// covers a clock jump).
@@ -408,7 +435,12 @@ impl Manager {
         type Step =
             fn(&mut ZoneRuntime, u32, &dyn SecureRandom) -> Result<Option<ZoneDelta>, ZoneError>;
         // Each step, what its delta is logged as, and what its failure is logged as.
-        let steps: [(Step, &str, &str); 3] = [
+        let steps: [(Step, &str, &str); 4] = [
+            (
+                ZoneRuntime::retry_failed_write,
+                "change published after a failed state write",
+                "state write failed again; the previous version is still served",
+            ),
             (
                 |rt, now, rng| rt.update_keys(now, rng, KeyAction::Tick),
                 "zone re-signed for a key state change",
@@ -430,6 +462,10 @@ impl Manager {
         for (index, rt) in self.zones.iter_mut().enumerate() {
             let origin = rt.config().origin.clone();
             for (step, done, failed) in steps {
+                if rt.write_pending(now) {
+                    // A state write failed: wait for its retry (see `retry_failed_write`).
+                    break;
+                }
                 let from = rt.signed().serial();
                 match blocking(|| step(rt, now, &self.rng)) {
                     Ok(Some(delta)) => {
@@ -1014,6 +1050,8 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
         certificate_errors: counters.certificate_errors,
         unsafe_switches: counters.unsafe_switches,
         failed_updates: counters.failed_updates,
+        validation_failures: counters.validation_failures,
+        storage_error: rt.storage_error().map(str::to_string),
         signature_expiry_seconds: signed
             .earliest_expiration()
             .map(|exp| i64::from(exp.wrapping_sub(now) as i32)),
