@@ -673,6 +673,21 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
             problems += 1;
             zone_ok = false;
         }
+        if zone_ok
+            && let Err(error) = zones::check_keys(
+                zc,
+                &config.server.key_dir,
+                &config.server.state_dir,
+                SystemClock.now(),
+                &ring::rand::SystemRandom::new(),
+            )
+        {
+            // What `serve` would refuse: a key the state's records need is missing, or a key
+            // file does not hold the key its record names.
+            writeln!(out, "{error}")?;
+            problems += 1;
+            zone_ok = false;
+        }
         if zone_ok {
             // The whole content, bindings included, with the signer's own structural checks
             // (signed with a throwaway key; nothing is written).

@@ -1612,6 +1612,25 @@ fn key_entries(
     Ok(entries)
 }
 
+/// Checks a zone's keys as a start would (for `daned check`): the key files load, and every
+/// key the state file's records need has its file, holding that key. Nothing is written.
+///
+/// # Errors
+///
+/// [`ZoneError::MissingKey`] naming the file; a key or state file that cannot be read; a key
+/// file that holds another key than its record says.
+pub fn check_keys(
+    cfg: &ZoneConfig,
+    key_dir: &Path,
+    state_dir: &Path,
+    now: u32,
+    rng: &dyn SecureRandom,
+) -> Result<(), ZoneError> {
+    let stored = keystore::load_keys(key_dir, &cfg.origin, rng)?;
+    let saved = state::load(state_dir, &cfg.origin)?;
+    key_entries(cfg, key_dir, state_dir, saved.as_ref(), stored, now).map(|_| ())
+}
+
 /// The record of a key found in key-dir with no record: active since `now`, its DS (for a KSK
 /// or CSK) at the parent since `now` — the parent already has it, or the operator adds it.
 fn adopted_record(key: &SigningKey, now: u32) -> KeyRecord {
