@@ -459,6 +459,7 @@ impl Manager {
         ];
         let now = self.clock.now();
         let mut deltas = Vec::new();
+        let mut published = Vec::new();
         for (index, rt) in self.zones.iter_mut().enumerate() {
             let origin = rt.config().origin.clone();
             for (step, done, failed) in steps {
@@ -469,7 +470,8 @@ impl Manager {
                 let from = rt.signed().serial();
                 match blocking(|| step(rt, now, &self.rng)) {
                     Ok(Some(delta)) => {
-                        tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "{done}");
+                        let counts = (delta.removed.len(), delta.added.len());
+                        published.push((origin.clone(), from, delta.to_serial, counts, done));
                         deltas.push((index, delta));
                     }
                     Ok(None) => {}
@@ -478,6 +480,10 @@ impl Manager {
             }
         }
         self.record_and_publish(deltas);
+        // Logged once the new versions are served (as in `file_changed`).
+        for (zone, from, to, (removed, added), done) in published {
+            tracing::info!(zone = %zone, from, to, removed, added, "{done}");
+        }
     }
 
     /// A certificate or next-key file changed: the zones that use it re-read their bindings'

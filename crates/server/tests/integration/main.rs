@@ -1,6 +1,7 @@
 //! Integration tests: the `daned` binary in temporary directories, judged by external tools.
 
 mod cli;
+mod durable;
 mod interop;
 mod key_rollover;
 mod keyimport;
