@@ -590,6 +590,9 @@ pub struct ZoneRuntime {
     write_retry: Option<WriteRetry>,
     /// What is missing from the key or state directory, found by [`Self::check_storage`].
     storage_error: Option<String>,
+    /// Keys a key step created whose records could not be written: the next step reuses them
+    /// (a failing state write retried every few seconds must not fill key-dir).
+    unrecorded: Vec<KeyEntry>,
 }
 
 impl ZoneRuntime {
@@ -659,6 +662,7 @@ impl ZoneRuntime {
             rng,
             mode == Mode::Serve,
             None,
+            &mut Vec::new(),
         )?;
         if mode == Mode::Serve {
             log_transitions(&cfg.origin, &transitions);
@@ -730,6 +734,7 @@ impl ZoneRuntime {
             propagation,
             write_retry: None,
             storage_error: None,
+            unrecorded: Vec::new(),
         };
         rt.persist()?;
         Ok(rt)
@@ -1192,6 +1197,7 @@ impl ZoneRuntime {
                 None
             }
         };
+        let mut spare = self.unrecorded.clone();
         let (transitions, outlook) = run_lifecycle(
             &self.cfg,
             &self.key_dir,
@@ -1201,7 +1207,15 @@ impl ZoneRuntime {
             rng,
             self.mode == Mode::Serve,
             roll,
+            &mut spare,
         )?;
+        // Keys created (or reused) by this step: if its records cannot be written, the next
+        // try reuses them rather than creating more.
+        let unrecorded = |spare: &[KeyEntry], entries: &[KeyEntry], recorded: usize| {
+            let mut keep = spare.to_vec();
+            keep.extend(entries.iter().skip(recorded).cloned());
+            keep
+        };
         let records_changed = entries.len() != self.entries.len()
             || entries
                 .iter()
@@ -1239,7 +1253,11 @@ impl ZoneRuntime {
                             &self.signed_with,
                             &self.bindings,
                         );
-                        self.write_state(&st, now, false)?;
+                        if let Err(write) = self.write_state(&st, now, false) {
+                            self.unrecorded = unrecorded(&spare, &entries, self.entries.len());
+                            return Err(write);
+                        }
+                        self.unrecorded = spare;
                         log_transitions(&origin, &transitions);
                         self.entries = entries;
                         self.outlook = outlook;
@@ -1265,8 +1283,12 @@ impl ZoneRuntime {
                 &signed_with,
                 &self.bindings,
             );
-            self.write_state(&st, now, false)?;
+            if let Err(write) = self.write_state(&st, now, false) {
+                self.unrecorded = unrecorded(&spare, &entries, self.entries.len());
+                return Err(write);
+            }
         }
+        self.unrecorded = spare;
         log_transitions(&origin, &transitions);
         self.entries = entries;
         self.outlook = outlook;
@@ -1666,6 +1688,7 @@ fn run_lifecycle(
     rng: &dyn SecureRandom,
     create: bool,
     roll: Option<KeyRole>,
+    spare: &mut Vec<KeyEntry>,
 ) -> Result<(Vec<Transition>, KeyOutlook), ZoneError> {
     let origin = &cfg.origin;
     let lifecycle_err = |source| ZoneError::Lifecycle {
@@ -1704,16 +1727,41 @@ fn run_lifecycle(
         }
         for new in &advance.generate {
             let taken: Vec<u16> = entries.iter().map(|e| e.record.tag).collect();
-            let stored =
-                create_key_with_new_tag(key_dir, origin, new.algorithm, new.role, &taken, rng)?;
-            let tag = stored.key.key_tag();
-            tracing::info!(zone = %origin, tag, role = state::role_name(new.role), state = new.state.name(), path = %stored.path.display(), "created key");
-            let record = KeyRecord::new(tag, new.algorithm, new.role, new.state, now);
+            let reusable = spare.iter().position(|e| {
+                e.key.as_ref().is_some_and(|k| {
+                    k.algorithm() == new.algorithm
+                        && k.role() == new.role
+                        && !taken.contains(&k.key_tag())
+                })
+            });
+            let (file, key) = match reusable.map(|i| spare.remove(i)) {
+                Some(KeyEntry {
+                    file,
+                    key: Some(key),
+                    ..
+                }) => {
+                    tracing::info!(zone = %origin, tag = key.key_tag(), path = %file.display(), "reusing a key created by a step whose records could not be written");
+                    (file, key)
+                }
+                _ => {
+                    let stored = create_key_with_new_tag(
+                        key_dir,
+                        origin,
+                        new.algorithm,
+                        new.role,
+                        &taken,
+                        rng,
+                    )?;
+                    tracing::info!(zone = %origin, tag = stored.key.key_tag(), role = state::role_name(new.role), state = new.state.name(), path = %stored.path.display(), "created key");
+                    (stored.path, Arc::new(stored.key))
+                }
+            };
+            let record = KeyRecord::new(key.key_tag(), new.algorithm, new.role, new.state, now);
             records.push(record);
             entries.push(KeyEntry {
                 record,
-                file: stored.path,
-                key: Some(Arc::new(stored.key)),
+                file,
+                key: Some(key),
             });
         }
         advance = lifecycle::advance(now, policy, &mut records).map_err(lifecycle_err)?;
@@ -2102,6 +2150,13 @@ mod tests {
         assert_eq!(keys_after, keys_before, "key records unchanged");
         assert_eq!(rt.signed().serial(), serial);
         assert_eq!(state_bytes(&d), before);
+        // Its new key file stays (keys are never deleted), and the next try reuses it.
+        assert_eq!(d.key_files(), 2);
+        assert!(
+            rt.update_keys(NOW + 17, &rng, KeyAction::Roll(KeyRole::Csk))
+                .is_err()
+        );
+        assert_eq!(d.key_files(), 2, "a failing retry creates no more keys");
 
         drop(fault);
         let delta = rt
@@ -2113,6 +2168,15 @@ mod tests {
         assert_eq!(saved.serial, rt.signed().serial());
         assert!(rt.last_error().is_none());
         assert!(!rt.write_pending(NOW + 20 + WRITE_RETRY_SECS));
+        rt.update_keys(NOW + 30, &rng, KeyAction::Roll(KeyRole::Csk))
+            .unwrap()
+            .expect("the roll publishes the successor");
+        assert_eq!(rt.keys().len(), 2);
+        assert_eq!(
+            d.key_files(),
+            2,
+            "the key created under the fault is the successor"
+        );
         let served = rt.signed().serial();
         drop(rt);
         let again = d.start(NOW + 60).unwrap();
