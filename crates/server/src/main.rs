@@ -777,11 +777,11 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, verify_all: bool) -> any
         .with_context(|| format!("zone {origin}"))?;
     let sign_done = started.elapsed();
     // What a start checks before serving (zones::START_VALIDATION_SAMPLE).
-    daned_sign::validate::validate_sample(&signed, ctx.now, 2000)
+    daned_sign::validate::validate_sample(&signed, ctx.now, 2000, &[])
         .with_context(|| format!("zone {origin}"))?;
     let validated = started.elapsed();
     let verify_all_ms = if verify_all {
-        daned_sign::validate::validate_sample(&signed, ctx.now, usize::MAX)
+        daned_sign::validate::validate_sample(&signed, ctx.now, usize::MAX, &[])
             .with_context(|| format!("zone {origin}"))?;
         Some((started.elapsed() - validated).as_millis() as u64)
     } else {

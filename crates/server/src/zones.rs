@@ -687,13 +687,17 @@ impl ZoneRuntime {
             origin: cfg.origin.clone(),
             source,
         })?;
-        daned_sign::validate::validate_sample(&signed, now, START_VALIDATION_SAMPLE).map_err(
-            |source| ZoneError::Validation {
-                origin: cfg.origin.clone(),
-                serial,
-                source,
-            },
-        )?;
+        daned_sign::validate::validate_sample(
+            &signed,
+            now,
+            START_VALIDATION_SAMPLE,
+            &signer_keys(&entries),
+        )
+        .map_err(|source| ZoneError::Validation {
+            origin: cfg.origin.clone(),
+            serial,
+            source,
+        })?;
         let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
         let propagation = Tracker::new(
             &secondaries,
@@ -1055,7 +1059,7 @@ impl ZoneRuntime {
                 origin: self.cfg.origin.clone(),
                 source,
             })?;
-            self.validate(&signed, &delta, now)?;
+            self.validate(&signed, &delta, now, &self.entries.clone())?;
             Some((signed, delta))
         };
         let serial = version
@@ -1145,7 +1149,7 @@ impl ZoneRuntime {
         let Some((signed, delta)) = result else {
             return Ok(None);
         };
-        self.validate(&signed, &delta, now)?;
+        self.validate(&signed, &delta, now, &self.entries.clone())?;
         let st = self.state_of(
             signed.serial(),
             &self.base_digest,
@@ -1236,7 +1240,7 @@ impl ZoneRuntime {
             })
             .and_then(|signed| {
                 if let Some((signed, delta)) = &signed {
-                    self.validate(signed, delta, now)?;
+                    self.validate(signed, delta, now, &entries)?;
                 }
                 Ok(signed)
             });
@@ -1413,8 +1417,10 @@ impl ZoneRuntime {
         signed: &SignedZone,
         delta: &ZoneDelta,
         now: u32,
+        entries: &[KeyEntry],
     ) -> Result<(), ZoneError> {
-        daned_sign::validate::validate_delta(signed, delta, now).map_err(|source| {
+        let signers = signer_keys(entries);
+        daned_sign::validate::validate_delta(signed, delta, now, &signers).map_err(|source| {
             self.counters.validation_failures += 1;
             ZoneError::Validation {
                 origin: self.cfg.origin.clone(),
@@ -1832,6 +1838,14 @@ fn used_keys<'e>(
             let key = entries.get(i)?.key.as_deref()?;
             Some((key, usage))
         })
+        .collect()
+}
+
+/// The DNSKEYs of every key of the zone (what a new version's RRSIGs may be made with).
+fn signer_keys(entries: &[KeyEntry]) -> Vec<daned_sign::hickory_proto::dnssec::rdata::DNSKEY> {
+    entries
+        .iter()
+        .filter_map(|e| e.key.as_ref().map(|k| k.dnskey().clone()))
         .collect()
 }
 

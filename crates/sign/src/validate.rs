@@ -33,7 +33,9 @@ use crate::serial::serial_gt;
 use crate::zone::{NodeKind, SignedRrset, SignedZone, ZoneDelta, canonical_name};
 
 /// Checks `zone` (the version `delta` produced) at time `now`: every RRSIG that `delta` adds
-/// verifies with a key of the zone's DNSKEY RRset and is valid at `now`; every RRset it
+/// verifies with a key of the zone's DNSKEY RRset or one of `signers` (the keys the signer
+/// used: in an RFC 6781 §4.1.4 algorithm roll the new key's RRSIGs come before its DNSKEY) and
+/// is valid at `now`; every RRset it
 /// touches that must be signed has such a signature; and the NSEC (or NSEC3) records around
 /// every touched name link the chain in order: each one's next name is the next name of the
 /// chain, wrapping at the end (RFC 4034 §4.1.1, RFC 5155 §3.1.7).
@@ -41,8 +43,13 @@ use crate::zone::{NodeKind, SignedRrset, SignedZone, ZoneDelta, canonical_name};
 /// # Errors
 ///
 /// [`SignError::BadZone`] naming the owner and what is wrong.
-pub fn validate_delta(zone: &SignedZone, delta: &ZoneDelta, now: u32) -> Result<(), SignError> {
-    let keys = apex_keys(zone)?;
+pub fn validate_delta(
+    zone: &SignedZone,
+    delta: &ZoneDelta,
+    now: u32,
+    signers: &[DNSKEY],
+) -> Result<(), SignError> {
+    let keys = known_keys(zone, signers)?;
     let mut touched_rrsets = BTreeSet::new();
     let mut touched_names = BTreeSet::new();
     for record in delta.added.iter().chain(&delta.removed) {
@@ -75,8 +82,13 @@ pub fn validate_delta(zone: &SignedZone, delta: &ZoneDelta, now: u32) -> Result<
 /// # Errors
 ///
 /// As [`validate_delta`].
-pub fn validate_sample(zone: &SignedZone, now: u32, max_rrsets: usize) -> Result<(), SignError> {
-    let keys = apex_keys(zone)?;
+pub fn validate_sample(
+    zone: &SignedZone,
+    now: u32,
+    max_rrsets: usize,
+    signers: &[DNSKEY],
+) -> Result<(), SignError> {
+    let keys = known_keys(zone, signers)?;
     if let Some(apex) = zone.node(zone.origin()) {
         for signed in &apex.rrsets {
             check_rrset(zone, apex.kind, signed, &keys, now)?;
@@ -112,8 +124,8 @@ pub fn validate_sample(zone: &SignedZone, now: u32, max_rrsets: usize) -> Result
     check_chain_around(zone, &names)
 }
 
-/// The zone's DNSKEYs with their tags.
-fn apex_keys(zone: &SignedZone) -> Result<Vec<(u16, DNSKEY)>, SignError> {
+/// The zone's DNSKEYs and `signers`, with their tags.
+fn known_keys(zone: &SignedZone, signers: &[DNSKEY]) -> Result<Vec<(u16, DNSKEY)>, SignError> {
     let bad = |reason: &str| SignError::BadZone {
         name: zone.origin().clone(),
         reason: reason.to_owned(),
@@ -129,6 +141,7 @@ fn apex_keys(zone: &SignedZone) -> Result<Vec<(u16, DNSKEY)>, SignError> {
             RData::DNSSEC(DNSSECRData::DNSKEY(key)) => Some(key),
             _ => None,
         })
+        .chain(signers)
         .map(|key| Ok((key_tag(key)?, key.clone())))
         .collect()
 }
@@ -184,7 +197,7 @@ fn check_rrset(
             .peekable();
         if candidates.peek().is_none() {
             return Err(bad(format!(
-                "RRSIG by key {} which is not in the DNSKEY RRset",
+                "RRSIG by key {} which is neither in the DNSKEY RRset nor a signing key",
                 input.key_tag
             )));
         }
