@@ -120,8 +120,45 @@ pub fn validate_sample(
             index += 1;
         }
     }
-    let names: BTreeSet<Name> = zone.nodes().map(|(name, _)| name.clone()).collect();
-    check_chain_around(zone, &names)
+    check_whole_chain(zone)
+}
+
+/// Every link of the NSEC or NSEC3 chain, in one ordered walk (no lookups per name): each NSEC
+/// names the next name of the chain, each NSEC3 the next hashed owner, and every name of the
+/// chain has its NSEC3.
+fn check_whole_chain(zone: &SignedZone) -> Result<(), SignError> {
+    match zone.nsec3_params() {
+        Some(params) => {
+            let index: imbl::OrdSet<Name> = zone.nsec3_owners().cloned().collect();
+            for (name, node) in zone.nodes() {
+                if in_chain(node.kind) {
+                    let hashed = params.hashed_owner(zone.origin(), name)?;
+                    if !index.contains(&hashed) {
+                        return Err(SignError::BadZone {
+                            name: name.clone(),
+                            reason: format!("no NSEC3 at its hashed owner {hashed}"),
+                        });
+                    }
+                }
+            }
+            for owner in &index {
+                check_nsec3_link(zone, &index, owner)?;
+            }
+            Ok(())
+        }
+        None => {
+            let chain: Vec<&Name> = zone
+                .nodes()
+                .filter(|(_, node)| in_chain(node.kind))
+                .map(|(name, _)| name)
+                .collect();
+            for (i, owner) in chain.iter().enumerate() {
+                let expected = chain.get(i + 1).copied().unwrap_or(zone.origin());
+                check_nsec_next(zone, owner, expected)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The zone's DNSKEYs and `signers`, with their tags.
@@ -296,6 +333,11 @@ fn chain_after(zone: &SignedZone, name: &Name) -> Name {
 
 /// The NSEC at `owner` exists and names the next name of the chain (RFC 4034 §4.1.1).
 fn check_nsec_link(zone: &SignedZone, owner: &Name) -> Result<(), SignError> {
+    check_nsec_next(zone, owner, &chain_after(zone, owner))
+}
+
+/// The NSEC at `owner` exists and names `expected`.
+fn check_nsec_next(zone: &SignedZone, owner: &Name, expected: &Name) -> Result<(), SignError> {
     let bad = |reason: String| SignError::BadZone {
         name: owner.clone(),
         reason,
@@ -308,8 +350,7 @@ fn check_nsec_link(zone: &SignedZone, owner: &Name) -> Result<(), SignError> {
         Some(RData::DNSSEC(DNSSECRData::NSEC(nsec))) => canonical_name(nsec.next_domain_name()),
         _ => return Err(bad("NSEC RRset without an NSEC record".into())),
     };
-    let expected = chain_after(zone, owner);
-    if next != expected {
+    if next != *expected {
         return Err(bad(format!(
             "NSEC next name is {next}, but the next name of the chain is {expected}"
         )));

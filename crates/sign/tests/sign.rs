@@ -1164,6 +1164,9 @@ fn rfc4035_s5_3_validate_delta_refuses_a_corrupted_signature_or_chain() -> TestR
         })?;
         let err = validate_delta(&corrupt, &delta, t1, &[]).expect_err("corrupted signature");
         assert!(err.to_string().contains("does not verify"), "{err}");
+        // The check of a whole version (a start) finds it too when it verifies everything.
+        assert!(validate_sample(&corrupt, t1, usize::MAX, &[]).is_err());
+        validate_sample(&good, t1, usize::MAX, &[])?;
     }
 
     // NSEC: the changed name's NSEC skips the next name of the chain.
@@ -1207,6 +1210,8 @@ fn rfc4035_s5_3_validate_delta_refuses_a_corrupted_signature_or_chain() -> TestR
         _ => record,
     })?;
     let err = validate_delta(&broken, &delta, T0 + DAY, &[]).expect_err("broken chain");
+    assert!(err.to_string().contains("next name"), "{err}");
+    let err = validate_sample(&broken, T0 + DAY, 0, &[]).expect_err("broken chain, whole");
     assert!(err.to_string().contains("next name"), "{err}");
     Ok(())
 }
