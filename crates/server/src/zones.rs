@@ -1137,6 +1137,15 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
+        self.refresh_inner(now, rng)
+            .inspect_err(|e| self.note_failure(e))
+    }
+
+    fn refresh_inner(
+        &mut self,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
         let serial = self.signed.serial().wrapping_add(1);
         let keys = zone_keys(&self.entries, &self.signed_with);
         let result = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
@@ -1259,6 +1268,7 @@ impl ZoneRuntime {
                         );
                         if let Err(write) = self.write_state(&st, now, false) {
                             self.unrecorded = unrecorded(&spare, &entries, self.entries.len());
+                            self.note_failure(&write);
                             return Err(write);
                         }
                         self.unrecorded = spare;
@@ -1289,6 +1299,7 @@ impl ZoneRuntime {
             );
             if let Err(write) = self.write_state(&st, now, false) {
                 self.unrecorded = unrecorded(&spare, &entries, self.entries.len());
+                self.note_failure(&write);
                 return Err(write);
             }
         }
