@@ -129,7 +129,7 @@ pub fn validate_sample(
 fn check_whole_chain(zone: &SignedZone) -> Result<(), SignError> {
     match zone.nsec3_params() {
         Some(params) => {
-            let index: imbl::OrdSet<Name> = zone.nsec3_owners().cloned().collect();
+            let index = &zone.nsec3;
             for (name, node) in zone.nodes() {
                 if in_chain(node.kind) {
                     let hashed = params.hashed_owner(zone.origin(), name)?;
@@ -141,8 +141,8 @@ fn check_whole_chain(zone: &SignedZone) -> Result<(), SignError> {
                     }
                 }
             }
-            for owner in &index {
-                check_nsec3_link(zone, &index, owner)?;
+            for owner in index {
+                check_nsec3_link(zone, index, owner)?;
             }
             Ok(())
         }
@@ -267,13 +267,13 @@ fn rrsig_of(record: &Record) -> Option<&RRSIG> {
 fn check_chain_around(zone: &SignedZone, names: &BTreeSet<Name>) -> Result<(), SignError> {
     match zone.nsec3_params() {
         Some(params) => {
-            let index: imbl::OrdSet<Name> = zone.nsec3_owners().cloned().collect();
+            let index = &zone.nsec3;
             let mut owners = BTreeSet::new();
             for name in names {
                 let kind = zone.node(name).map(|n| n.kind);
                 if kind == Some(NodeKind::Nsec3) || (kind.is_none() && owner_hash(name).is_some()) {
                     owners.insert(name.clone());
-                    owners.extend(prev_owner(&index, name));
+                    owners.extend(prev_owner(index, name));
                 } else if kind.is_some_and(in_chain) {
                     let hashed = params.hashed_owner(zone.origin(), name)?;
                     if !index.contains(&hashed) {
@@ -282,12 +282,12 @@ fn check_chain_around(zone: &SignedZone, names: &BTreeSet<Name>) -> Result<(), S
                             reason: format!("no NSEC3 at its hashed owner {hashed}"),
                         });
                     }
-                    owners.extend(prev_owner(&index, &hashed));
+                    owners.extend(prev_owner(index, &hashed));
                     owners.insert(hashed);
                 }
             }
             for owner in owners.iter().filter(|o| index.contains(*o)) {
-                check_nsec3_link(zone, &index, owner)?;
+                check_nsec3_link(zone, index, owner)?;
             }
             Ok(())
         }
