@@ -690,6 +690,20 @@ impl Manager {
             self.record(index, delta);
         }
         self.publish();
+        // Logged once the new versions are served: a hook or test that waits for this line
+        // and then queries sees them.
+        for zone in &report.zones {
+            if let ReloadOutcome::Changed {
+                from,
+                to,
+                removed,
+                added,
+            } = zone.outcome
+            {
+                let reconfigured = !zone.changed.is_empty();
+                tracing::info!(zone = %zone.zone, from, to, removed, added, reconfigured, "zone reloaded");
+            }
+        }
         // What is in effect: the new file's settings, each zone's as its runtime holds them (a
         // zone that failed keeps its previous ones), and no zone that is not served.
         let effective = Config {
@@ -796,7 +810,7 @@ impl Manager {
             Some(error) => ReloadOutcome::Failed { serial: to, error },
             None if to == from => ReloadOutcome::Unchanged { serial: to },
             None => {
-                tracing::info!(zone = %origin, from, to, removed, added, reconfigured, "zone reloaded");
+                // Logged by `apply_config` once the new version is served.
                 ReloadOutcome::Changed {
                     from,
                     to,
