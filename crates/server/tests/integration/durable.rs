@@ -342,6 +342,7 @@ fn killnine_random_kills_keep_serial_keys_and_journal() {
     let mut last_serial: Option<u32> = None;
     let mut next_cert = 0;
     let (mut kept_serial, mut ixfr_checked, mut journal_behind) = (0, 0, 0);
+    let mut left_behind = 0;
     for cycle in 0..CYCLES {
         assert!(
             started.elapsed() < BUDGET,
@@ -445,6 +446,7 @@ fn killnine_random_kills_keep_serial_keys_and_journal() {
             let _ = child.wait();
         }
 
+        left_behind += temporaries(&ws).len();
         let serial = state_serial(&ws);
         assert!(
             serial == served || serial_gt(serial, served),
@@ -486,7 +488,7 @@ fn killnine_random_kills_keep_serial_keys_and_journal() {
     eprintln!(
         "killnine: {CYCLES} cycles in {:?}; serial kept at restart {kept_serial}, IXFR answered \
          from the journal {ixfr_checked}; journal kept but ending before the restart's serial \
-         {journal_behind}",
+         {journal_behind}; temporary files left by kills (swept at start) {left_behind}",
         started.elapsed()
     );
 
