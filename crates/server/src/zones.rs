@@ -1431,7 +1431,16 @@ impl ZoneRuntime {
         entries: &[KeyEntry],
     ) -> Result<(), ZoneError> {
         let signers = signer_keys(entries);
-        daned_sign::validate::validate_delta(signed, delta, now, &signers).map_err(|source| {
+        let started = std::time::Instant::now();
+        let result = daned_sign::validate::validate_delta(signed, delta, now, &signers);
+        tracing::debug!(
+            zone = %self.cfg.origin,
+            serial = signed.serial(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = result.is_ok(),
+            "new version validated"
+        );
+        result.map_err(|source| {
             self.counters.validation_failures += 1;
             ZoneError::Validation {
                 origin: self.cfg.origin.clone(),

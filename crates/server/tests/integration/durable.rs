@@ -15,7 +15,9 @@ use daned_sign::serial::serial_gt;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use crate::support::{Server, Workspace, daned_bin, free_port, output_text, repo_root, run, tool};
+use crate::support::{
+    Server, Workspace, daned_bin, free_port, output_text, repo_root, run, run_bounded, tool,
+};
 
 const ORIGIN: &str = "example.com.";
 
@@ -386,27 +388,23 @@ fn killnine_random_kills_keep_serial_keys_and_journal() {
             let last = change + 1 == changes;
             if rng.next(4) == 0 {
                 // A key step: `daned key-rollover` (through the control socket) creates a key,
-                // writes the records and re-signs.
-                let child = Command::new(daned_bin())
+                // writes the records and re-signs; it answers once the new version is served
+                // (or refuses: a roll is already under way).
+                let mut command = Command::new(daned_bin());
+                command
                     .args(["key-rollover", ORIGIN, "csk", "-c"])
                     .arg(ws.config())
-                    .current_dir(ws.dir.path())
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap();
+                    .current_dir(ws.dir.path());
                 if last {
+                    let child = command
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap();
                     roll = Some(child);
                 } else {
-                    let mut child = child;
-                    // Bounded: the command answers once the re-signed zone is served (or
-                    // refuses).
-                    let deadline = Instant::now() + Duration::from_secs(20);
-                    while child.try_wait().unwrap().is_none() {
-                        assert!(Instant::now() < deadline, "key-rollover hangs");
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
+                    run_bounded(&mut command, Duration::from_secs(20));
                 }
             } else {
                 // A certificate rename, as certbot and friends do: a new key each time, so
