@@ -197,6 +197,29 @@ pub fn render(report: &StatusReport) -> String {
             .map(|z| (zone_label(&z.origin), z.failed_updates.to_string()))
             .collect(),
     );
+    family(
+        "daned_validation_failures_total",
+        "counter",
+        "New versions refused by the check before serving (the previous version stayed served).",
+        zones
+            .iter()
+            .map(|z| (zone_label(&z.origin), z.validation_failures.to_string()))
+            .collect(),
+    );
+    family(
+        "daned_storage_error",
+        "gauge",
+        "1 when key or state files of the zone are missing under the running daemon.",
+        zones
+            .iter()
+            .map(|z| {
+                (
+                    zone_label(&z.origin),
+                    u8::from(z.storage_error.is_some()).to_string(),
+                )
+            })
+            .collect(),
+    );
     let bindings: Vec<_> = zones
         .iter()
         .flat_map(|z| {
@@ -526,6 +549,8 @@ mod tests {
                 certificate_errors: 3,
                 unsafe_switches: 1,
                 failed_updates: 0,
+                validation_failures: 0,
+                storage_error: None,
                 signature_expiry_seconds: Some(86_400),
                 next_key_event: Some(crate::status::KeyEvent {
                     at: 1_800_000_000,

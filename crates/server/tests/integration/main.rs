@@ -2,6 +2,7 @@
 
 mod bounds;
 mod cli;
+mod durable;
 mod interop;
 mod key_rollover;
 mod keyimport;

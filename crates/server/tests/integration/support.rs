@@ -259,6 +259,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal to the server.
     pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
