@@ -1525,13 +1525,6 @@ impl ZoneRuntime {
             roll,
             &mut spare,
         )?;
-        // Keys created (or reused) by this step: if its records cannot be written, the next
-        // try reuses them rather than creating more.
-        let unrecorded = |spare: &[KeyEntry], entries: &[KeyEntry], recorded: usize| {
-            let mut keep = spare.to_vec();
-            keep.extend(entries.iter().skip(recorded).cloned());
-            keep
-        };
         let records_changed = entries.len() != self.entries.len()
             || entries
                 .iter()
@@ -1561,19 +1554,14 @@ impl ZoneRuntime {
                 Err(e) => {
                     // The records still move forward (durably); the next call signs again.
                     if records_changed {
-                        let st = self.state_of(
+                        let signed_with = self.signed_with.clone();
+                        self.write_key_records(
                             self.signed.serial(),
-                            &self.base_digest,
-                            &self.generated,
                             &entries,
-                            &self.signed_with,
-                            &self.bindings,
-                        );
-                        if let Err(write) = self.write_state(&st, now, false) {
-                            self.unrecorded = unrecorded(&spare, &entries, self.entries.len());
-                            self.note_failure(&write);
-                            return Err(write);
-                        }
+                            &signed_with,
+                            &spare,
+                            now,
+                        )?;
                         self.unrecorded = spare;
                         log_transitions(&origin, &transitions);
                         self.entries = entries;
@@ -1592,19 +1580,7 @@ impl ZoneRuntime {
                 Some(Some((signed, _))) => signed.serial(),
                 _ => self.signed.serial(),
             };
-            let st = self.state_of(
-                serial,
-                &self.base_digest,
-                &self.generated,
-                &entries,
-                &signed_with,
-                &self.bindings,
-            );
-            if let Err(write) = self.write_state(&st, now, false) {
-                self.unrecorded = unrecorded(&spare, &entries, self.entries.len());
-                self.note_failure(&write);
-                return Err(write);
-            }
+            self.write_key_records(serial, &entries, &signed_with, &spare, now)?;
         }
         self.unrecorded = spare;
         log_transitions(&origin, &transitions);
@@ -1679,6 +1655,34 @@ impl ZoneRuntime {
         );
         state::store(&self.state_dir, &self.cfg.origin, &st)?;
         Ok(())
+    }
+
+    /// Writes the state with the key records `entries` (signed with `signed_with`) at
+    /// `serial`, before anything uses them. On failure the keys this step created are kept
+    /// for the next try (with the `spare` ones), so a write retried every few seconds does not
+    /// fill key-dir, and the failure is counted.
+    fn write_key_records(
+        &mut self,
+        serial: u32,
+        entries: &[KeyEntry],
+        signed_with: &[(usize, KeyUse)],
+        spare: &[KeyEntry],
+        now: u32,
+    ) -> Result<(), ZoneError> {
+        let st = self.state_of(
+            serial,
+            &self.base_digest,
+            &self.generated,
+            entries,
+            signed_with,
+            &self.bindings,
+        );
+        self.write_state(&st, now, false).inspect_err(|write| {
+            let mut keep = spare.to_vec();
+            keep.extend(entries.iter().skip(self.entries.len()).cloned());
+            self.unrecorded = keep;
+            self.note_failure(write);
+        })
     }
 
     /// The state file's content for a version at `serial` made of these parts.

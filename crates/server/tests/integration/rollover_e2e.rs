@@ -51,12 +51,7 @@ impl Tools {
 
 /// `openssl ARGS` in `dir`, which must succeed.
 fn openssl(tools: &Tools, dir: &Path, args: &[&str]) -> String {
-    let (status, text) = run_bounded(
-        Command::new(&tools.openssl).args(args).current_dir(dir),
-        Duration::from_secs(30),
-    );
-    assert!(status.success(), "openssl {args:?} failed: {text}");
-    text
+    crate::support::openssl_in(&tools.openssl, dir, args)
 }
 
 /// A new EC P-256 private key at `key` and a self-signed certificate for it at `cert`.

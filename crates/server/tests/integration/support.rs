@@ -495,3 +495,13 @@ pub(crate) fn tls_server(openssl: &Path, dir: &Path, cert: &str, key: &str) -> (
     });
     (guard, port)
 }
+
+/// `openssl ARGS` run in `dir` (bounded), which must succeed; its output.
+pub(crate) fn openssl_in(openssl: &Path, dir: &Path, args: &[&str]) -> String {
+    let (status, text) = run_bounded(
+        Command::new(openssl).args(args).current_dir(dir),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "openssl {args:?} failed: {text}");
+    text
+}
