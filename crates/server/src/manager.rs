@@ -1398,13 +1398,18 @@ impl ProbeRuns {
             let Some(binding) = rt.bindings().iter().find(|b| b.key() == key) else {
                 continue;
             };
-            if !binding.cfg.probe.enabled && reply.is_none() {
+            // `probe = false` is never probed, not even on demand (its targets may be
+            // addresses daned must not connect to); `daned probe` shows it as off.
+            if !binding.cfg.probe.enabled {
                 continue;
             }
             let targets = binding.probed.targets.clone();
             let family = binding.probe_family();
             rt.probe_started(&key);
-            self.in_flight.insert((origin.clone(), key.clone()));
+            // A binding already being probed is probed again only for someone who waits.
+            if !self.in_flight.insert((origin.clone(), key.clone())) && reply.is_none() {
+                continue;
+            }
             work.push((origin, key, targets, family));
         }
         self.tasks.spawn(async move {

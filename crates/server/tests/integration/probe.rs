@@ -655,6 +655,9 @@ fn records_do_not_protect_mail_until_the_ds_is_at_the_parent() {
     let (code, text) = daned(&ws, &["probe"]);
     assert_eq!(code.code(), Some(0), "{text}");
     assert!(text.contains("do not protect mail yet"), "{text}");
+    // `probe = false` is not probed even on demand (the example zone's addresses are
+    // documentation addresses, nobody's server).
+    assert!(text.contains("mail: probe off (probe = false)"), "{text}");
     assert!(metrics(metrics_port).contains("daned_zone_dane_protected{zone=\"example.com.\"} 0"));
     let tag = report["zones"][0]["keys"][0]["key-tag"].to_string();
     let (status_code, text) = daned(&ws, &["ds-seen", "example.com.", &tag]);
