@@ -66,7 +66,7 @@ if has_step serve; then
         case $srv in
         daned) SERVER_CPUS=0 "$H/server-bench.sh" "daned w1" "$port" "$qf" -- \
                    "$DANED" serve-presigned --zone "$signed" --origin "$ZONE_ORIGIN" \
-                   --listen "127.0.0.1:$port" --threads 1 ;;
+                   --listen "127.0.0.1:$port" --threads 1 --rate-limit 0 ;;
         *) SERVER_CPUS=0 "$H/server-bench.sh" "$srv w1" "$port" "$qf" -- \
                "$H/anchor-server.sh" "$srv" "$port" "$signed" 1 "$BENCH_WORK/serve/$srv-w1" ;;
         esac
@@ -83,7 +83,7 @@ if has_step fixed; then
     port=53401
     for srv in $SERVERS; do
         case $srv in
-        daned) cmd=("$DANED" serve-presigned --zone "$signed" --origin "$ZONE_ORIGIN" --listen "127.0.0.1:$port" --threads 1) ;;
+        daned) cmd=("$DANED" serve-presigned --zone "$signed" --origin "$ZONE_ORIGIN" --listen "127.0.0.1:$port" --threads 1 --rate-limit 0) ;;
         *) cmd=("$H/anchor-server.sh" "$srv" "$port" "$signed" 1 "$BENCH_WORK/serve/$srv-fixed") ;;
         esac
         taskset -c 0 "${cmd[@]}" > "$RESULTS/fixed-$srv.log" 2>&1 &

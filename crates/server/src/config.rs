@@ -195,6 +195,46 @@ pub struct ServerConfig {
     /// `max-include-depth`, `max-records-per-type`, `max-records`, `include-dirs`). Their
     /// `include_denied` is empty here; each zone's gets key-dir and state-dir.
     pub zone_limits: ZoneLimits,
+    /// Response rate limiting and TCP connection caps.
+    pub net: NetLimits,
+}
+
+/// Response rate limiting (UDP) and TCP connection caps, from `[server]`. Restart-only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetLimits {
+    /// Responses per second per client prefix and response class (`rate-limit`; 0 disables
+    /// rate limiting). NSD's `rrl-ratelimit` default, 200.
+    pub rate_limit: u32,
+    /// Of the responses over the limit, every `rate-limit-slip`-th is sent as an empty TC=1
+    /// answer (the client retries over TCP) and the others are dropped; 0 drops them all, 1
+    /// slips them all. NSD's default, 2.
+    pub rate_limit_slip: u32,
+    /// IPv4 prefix length that makes one client for rate limiting (NSD: 24).
+    pub rate_limit_ipv4_prefix: u8,
+    /// IPv6 prefix length that makes one client for rate limiting (NSD: 64, at most 64).
+    pub rate_limit_ipv6_prefix: u8,
+    /// Buckets in the fixed-size rate limiting table (memory is bounded by it).
+    pub rate_limit_table_size: u32,
+    /// Concurrent TCP connections over all listen addresses; `None`: half the descriptor limit
+    /// (Knot's default), always capped so that a reserve of descriptors remains.
+    pub tcp_max_clients: Option<u32>,
+    /// Concurrent TCP connections from one client address (an IPv6 /64 counts as one); 0: no
+    /// per-client cap.
+    pub tcp_max_clients_per_address: u32,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        Self {
+            rate_limit: 200,
+            rate_limit_slip: 2,
+            rate_limit_ipv4_prefix: 24,
+            rate_limit_ipv6_prefix: 64,
+            rate_limit_table_size: 1 << 18,
+            tcp_max_clients: None,
+            tcp_max_clients_per_address: 16,
+        }
+    }
 }
 
 /// How logs are written.
@@ -468,7 +508,7 @@ fn short_lines(text: &str) -> String {
 
 /// The `[server]` settings a reload cannot apply (sockets bound, directories and logging set up
 /// at start), by their name in the file.
-pub const RESTART_ONLY: [&str; 9] = [
+pub const RESTART_ONLY: [&str; 10] = [
     "listen",
     "control-socket",
     "control-mode",
@@ -476,6 +516,7 @@ pub const RESTART_ONLY: [&str; 9] = [
     "state-dir",
     "metrics-listen",
     "log-format",
+    "rate-limit (and the other rate-limit-* and tcp-max-* settings)",
     "user",
     "group",
 ];
@@ -493,6 +534,7 @@ impl Config {
             old.state_dir != new.state_dir,
             old.metrics_listen != new.metrics_listen,
             old.log_format != new.log_format,
+            old.net != new.net,
             old.user != new.user,
             old.group != new.group,
         ];
@@ -526,6 +568,7 @@ impl Config {
                 state_dir: old.state_dir.clone(),
                 metrics_listen: old.metrics_listen,
                 log_format: old.log_format,
+                net: old.net,
                 user: old.user.clone(),
                 group: old.group.clone(),
                 ..new.server
@@ -676,6 +719,20 @@ struct ServerSpec {
     max_records: Spanned<usize>,
     #[serde(default)]
     include_dirs: Vec<PathBuf>,
+    #[serde(default = "default_rate_limit")]
+    rate_limit: u32,
+    #[serde(default = "default_rate_limit_slip")]
+    rate_limit_slip: Spanned<u32>,
+    #[serde(default = "default_rate_limit_ipv4_prefix")]
+    rate_limit_ipv4_prefix: Spanned<u8>,
+    #[serde(default = "default_rate_limit_ipv6_prefix")]
+    rate_limit_ipv6_prefix: Spanned<u8>,
+    #[serde(default = "default_rate_limit_table_size")]
+    rate_limit_table_size: Spanned<u32>,
+    #[serde(default)]
+    tcp_max_clients: Option<Spanned<u32>>,
+    #[serde(default = "default_tcp_max_clients_per_address")]
+    tcp_max_clients_per_address: u32,
     #[serde(default)]
     user: Option<String>,
     #[serde(default)]
@@ -696,6 +753,30 @@ fn default_max_records_per_type() -> Spanned<usize> {
 
 fn default_max_records() -> Spanned<usize> {
     Spanned::new(0..0, zonefile::DEFAULT_MAX_RECORDS)
+}
+
+fn default_rate_limit() -> u32 {
+    NetLimits::default().rate_limit
+}
+
+fn default_rate_limit_slip() -> Spanned<u32> {
+    Spanned::new(0..0, NetLimits::default().rate_limit_slip)
+}
+
+fn default_rate_limit_ipv4_prefix() -> Spanned<u8> {
+    Spanned::new(0..0, NetLimits::default().rate_limit_ipv4_prefix)
+}
+
+fn default_rate_limit_ipv6_prefix() -> Spanned<u8> {
+    Spanned::new(0..0, NetLimits::default().rate_limit_ipv6_prefix)
+}
+
+fn default_rate_limit_table_size() -> Spanned<u32> {
+    Spanned::new(0..0, NetLimits::default().rate_limit_table_size)
+}
+
+fn default_tcp_max_clients_per_address() -> u32 {
+    NetLimits::default().tcp_max_clients_per_address
 }
 
 fn default_watch_debounce_ms() -> u64 {
@@ -750,6 +831,13 @@ impl Default for ServerSpec {
             max_records_per_type: default_max_records_per_type(),
             max_records: default_max_records(),
             include_dirs: Vec::new(),
+            rate_limit: default_rate_limit(),
+            rate_limit_slip: default_rate_limit_slip(),
+            rate_limit_ipv4_prefix: default_rate_limit_ipv4_prefix(),
+            rate_limit_ipv6_prefix: default_rate_limit_ipv6_prefix(),
+            rate_limit_table_size: default_rate_limit_table_size(),
+            tcp_max_clients: None,
+            tcp_max_clients_per_address: default_tcp_max_clients_per_address(),
             user: None,
             group: None,
         }
@@ -1333,6 +1421,7 @@ impl Spec {
 
 impl ServerSpec {
     fn into_config(self, dir: &Path, problems: &mut Problems<'_>) -> ServerConfig {
+        let net = self.net_limits(problems);
         let listen_span = self.listen.span();
         let listen = self.listen.into_inner();
         if listen.is_empty() {
@@ -1397,6 +1486,7 @@ impl ServerSpec {
         };
         let state_dir = dir.join(self.state_dir);
         ServerConfig {
+            net,
             listen,
             udp_payload,
             key_dir: dir.join(self.key_dir),
@@ -1437,6 +1527,55 @@ fn at_least_one<T: Copy + PartialEq + From<u8>>(
         return T::from(1);
     }
     value.into_inner()
+}
+
+impl ServerSpec {
+    /// The rate limiting and TCP settings, each checked against its range.
+    fn net_limits(&self, problems: &mut Problems<'_>) -> NetLimits {
+        let mut check = |value: &Spanned<u32>, range: std::ops::RangeInclusive<u32>, key: &str| {
+            let v = *value.get_ref();
+            if !range.contains(&v) {
+                problems.add(
+                    &value.span(),
+                    format!(
+                        "server.{key} {v} is outside {}..={}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+            v
+        };
+        let rate_limit_slip = check(&self.rate_limit_slip, 0..=100, "rate-limit-slip");
+        let rate_limit_table_size = check(
+            &self.rate_limit_table_size,
+            1..=1 << 24,
+            "rate-limit-table-size",
+        );
+        let tcp_max_clients = self
+            .tcp_max_clients
+            .as_ref()
+            .map(|v| check(v, 1..=1 << 20, "tcp-max-clients"));
+        let ipv4 = Spanned::new(
+            self.rate_limit_ipv4_prefix.span(),
+            u32::from(*self.rate_limit_ipv4_prefix.get_ref()),
+        );
+        let ipv6 = Spanned::new(
+            self.rate_limit_ipv6_prefix.span(),
+            u32::from(*self.rate_limit_ipv6_prefix.get_ref()),
+        );
+        check(&ipv4, 1..=32, "rate-limit-ipv4-prefix");
+        check(&ipv6, 1..=64, "rate-limit-ipv6-prefix");
+        NetLimits {
+            rate_limit: self.rate_limit,
+            rate_limit_slip,
+            rate_limit_ipv4_prefix: *self.rate_limit_ipv4_prefix.get_ref(),
+            rate_limit_ipv6_prefix: *self.rate_limit_ipv6_prefix.get_ref(),
+            rate_limit_table_size,
+            tcp_max_clients,
+            tcp_max_clients_per_address: self.tcp_max_clients_per_address,
+        }
+    }
 }
 
 /// A TSIG key name as an absolute, lowercase name.
@@ -2049,6 +2188,7 @@ mod tests {
                 user: None,
                 group: None,
                 zone_limits: ZoneLimits::default(),
+                net: NetLimits::default(),
             }
         );
         assert_eq!(config.zones.len(), 1);
@@ -2103,6 +2243,7 @@ mod tests {
                 user: None,
                 group: None,
                 zone_limits: ZoneLimits::default(),
+                net: NetLimits::default(),
             }
         );
         let [net, org] = config.zones.as_slice() else {
@@ -2509,8 +2650,10 @@ mod tests {
         // control-insecure, 5 zone file limits, watch-debounce-ms, rescan-interval,
         // journal-max-deltas, journal-max-bytes, secondary-poll-interval,
         // secondary-lag-warning, 7 signing, 10 keys, protocol, usage, selector, matching, ttl,
-        // rollover-margin, probe, probe-interval.
-        assert_eq!(count, 44, "settings found:\n{uncommented}");
+        // rollover-margin, probe, probe-interval, rate-limit, rate-limit-slip,
+        // rate-limit-table-size, tcp-max-clients-per-address (keys with digits, like
+        // rate-limit-ipv4-prefix, are not matched here).
+        assert_eq!(count, 48, "settings found:\n{uncommented}");
         let commented = Config::parse(&text, &path).expect("example.toml parses");
         let explicit = Config::parse(&uncommented, &path).expect("uncommented example parses");
         assert_eq!(commented, explicit);
@@ -2928,6 +3071,42 @@ mod tests {
                     assert!(message.contains("outside 512..=4096"), "{message}");
                 }
                 Err(e) => panic!("{value}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rate_limit_and_tcp_settings_are_read_and_range_checked() {
+        let text = "version = \"v1\"\n[server]\nrate-limit = 0\nrate-limit-slip = 1\n\
+                    rate-limit-ipv4-prefix = 32\nrate-limit-ipv6-prefix = 48\n\
+                    rate-limit-table-size = 1024\ntcp-max-clients = 100\n\
+                    tcp-max-clients-per-address = 0\n";
+        let config = parse(text).expect("valid");
+        assert_eq!(
+            config.server.net,
+            NetLimits {
+                rate_limit: 0,
+                rate_limit_slip: 1,
+                rate_limit_ipv4_prefix: 32,
+                rate_limit_ipv6_prefix: 48,
+                rate_limit_table_size: 1024,
+                tcp_max_clients: Some(100),
+                tcp_max_clients_per_address: 0,
+            }
+        );
+        for (setting, range) in [
+            ("rate-limit-slip = 101", "outside 0..=100"),
+            ("rate-limit-ipv4-prefix = 33", "outside 1..=32"),
+            ("rate-limit-ipv6-prefix = 65", "outside 1..=64"),
+            ("rate-limit-table-size = 0", "outside 1..="),
+            ("tcp-max-clients = 0", "outside 1..="),
+        ] {
+            let text = format!("version = \"v1\"\n[server]\n{setting}\n");
+            match parse(&text) {
+                Err(ConfigError::Invalid { message, .. }) => {
+                    assert!(message.contains(range), "{setting}: {message}");
+                }
+                other => panic!("{setting}: {other:?}"),
             }
         }
     }

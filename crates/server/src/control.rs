@@ -603,6 +603,9 @@ pub fn render_status_at(report: &StatusReport, now: u32, out: &mut dyn Write) ->
             "last error",
             zone.last_error.as_deref().unwrap_or("-"),
         )?;
+        if let Some(error) = &zone.storage_error {
+            row(out, 2, "missing files", error)?;
+        }
         render_secondaries(zone, now, out)?;
         for (i, reason) in zone.unprotected.iter().enumerate() {
             row(out, 2, if i == 0 { "NOT PROTECTING " } else { "" }, reason)?;

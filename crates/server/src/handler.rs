@@ -8,6 +8,14 @@
 //! the client's limit is replaced by an empty one with TC=1 (RFC 2181 §9), which makes the
 //! client retry over TCP.
 //!
+//! Over TCP, a response that does not fit 64 KiB gets SERVFAIL, as Knot answers: TC means "retry
+//! over TCP" and would leave a TCP client nowhere to go.
+//!
+//! DNS cookies (RFC 7873, [`crate::cookie`]): a request with a COOKIE option gets one back with
+//! a server cookie; a malformed option gets FORMERR. UDP responses are rate limited
+//! ([`crate::rrl`]) unless the request carried a valid server cookie or was TSIG-signed: over the
+//! limit, a response is dropped or, every `slip`-th time, replaced by an empty TC=1 answer.
+//!
 //! A request carrying a TSIG record is verified first (RFC 8945); a failure gets the TSIG
 //! error answer (NOTAUTH with BADKEY/BADSIG unsigned, BADTIME signed), a valid one a signed
 //! response. AXFR (over TCP only) and IXFR (over TCP, or UDP when the answer fits, else the
@@ -16,10 +24,13 @@
 //! and sent before the next is cut; over our TCP loop ([`crate::serve::tcp`]) `send_response`
 //! returns once the message is written, so a transfer streams from the one snapshot.
 
+use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::NetError;
@@ -28,9 +39,12 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tracing::{debug, trace};
 
+use crate::cookie::{COOKIE_OPTION, CookieSecrets, RequestCookie};
 use crate::journal::{Journal, JournalLimits};
 use crate::notify::unix_now;
 use crate::query::{self, Answer, Catalog};
+use crate::ratelog::{LOG_INTERVAL, RateLimitedLog};
+use crate::rrl::{RateLimiter, ResponseClass, Verdict};
 use crate::tsig::{self, Outcome, ResponseSigner};
 use crate::xfr::{self, IxfrAnswer, TransferMessages, TransferPolicy};
 
@@ -55,6 +69,27 @@ pub struct Handler {
     edns: Edns,
     edns_dnssec_ok: Edns,
     transfer: Arc<TransferPolicy>,
+    /// Response rate limiting for UDP, when on.
+    rrl: Option<Arc<RateLimiter>>,
+    /// The DNS cookie secrets.
+    cookies: Arc<CookieSecrets>,
+}
+
+/// How one request's responses are rate limited: not at all (TCP, a valid cookie, a TSIG
+/// signature, rate limiting off), or by the limiter for the client's address.
+#[derive(Clone, Copy)]
+struct Limit<'h> {
+    limiter: Option<&'h RateLimiter>,
+    src: IpAddr,
+}
+
+impl Limit<'_> {
+    fn verdict(&self, class: ResponseClass, name: Option<&Name>) -> Verdict {
+        match self.limiter {
+            None => Verdict::Send,
+            Some(limiter) => limiter.check(self.src, class, name),
+        }
+    }
 }
 
 impl Handler {
@@ -73,7 +108,24 @@ impl Handler {
             edns,
             edns_dnssec_ok,
             transfer: Arc::new(TransferPolicy::default()),
+            rrl: None,
+            cookies: Arc::new(CookieSecrets::generate(unix_now())),
         }
+    }
+
+    /// The same handler with UDP responses rate limited by `rrl` (`None`: not limited).
+    #[must_use]
+    pub fn with_rate_limiter(mut self, rrl: Option<Arc<RateLimiter>>) -> Self {
+        self.rrl = rrl;
+        self
+    }
+
+    /// The same handler with these DNS cookie secrets (shared across reloads, so that a
+    /// reload does not invalidate the cookies clients hold).
+    #[must_use]
+    pub fn with_cookie_secrets(mut self, cookies: Arc<CookieSecrets>) -> Self {
+        self.cookies = cookies;
+        self
     }
 
     /// The same handler with TSIG keys and zone transfer ACLs (without: no key is known and
@@ -138,29 +190,65 @@ impl Handler {
             .edns
             .as_ref()
             .is_some_and(|edns| edns.flags().dnssec_ok);
-        let edns = request.edns.as_ref().map(|_| {
-            if dnssec_ok {
-                &self.edns_dnssec_ok
-            } else {
-                &self.edns
+        let base_edns = if dnssec_ok {
+            &self.edns_dnssec_ok
+        } else {
+            &self.edns
+        };
+        let cookie_option = request
+            .edns
+            .as_ref()
+            .and_then(|edns| edns.option(EdnsCode::Cookie));
+        let cookie = match cookie_option {
+            Some(EdnsOption::Unknown(_, data)) => Some(RequestCookie::parse(data)),
+            _ => None,
+        };
+        let src = request.src();
+        let cookie = match cookie {
+            Some(Err(error)) => {
+                // RFC 7873 §5.2.2: a malformed COOKIE option gets FORMERR.
+                static MALFORMED: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                if let Some(suppressed) = MALFORMED.admit() {
+                    tracing::info!(%src, %error, suppressed, "malformed DNS cookie: FORMERR");
+                }
+                metadata.response_code = ResponseCode::FormErr;
+                let rate = self.rate_limit(request, false, signer.is_some());
+                let edns = request.edns.as_ref().map(|_| base_edns);
+                return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate)
+                    .await;
+            }
+            Some(Ok(cookie)) => Some(self.cookies.answer(&cookie, src.ip(), now)),
+            None => None,
+        };
+        let valid_cookie = cookie.as_ref().is_some_and(|c| c.valid);
+        let rate = self.rate_limit(request, valid_cookie, signer.is_some());
+        let edns: Option<Cow<'_, Edns>> = request.edns.as_ref().map(|_| match &cookie {
+            None => Cow::Borrowed(base_edns),
+            Some(cookie) => {
+                let mut edns = base_edns.clone();
+                edns.options_mut()
+                    .insert(EdnsOption::Unknown(COOKIE_OPTION, cookie.option.clone()));
+                Cow::Owned(edns)
             }
         });
+        let edns = edns.as_deref();
+        let opt_len = OPT_LEN + cookie.as_ref().map_or(0, |c| 4 + c.option.len());
 
         // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the request,
         // then it MUST respond with RCODE=BADVERS."
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             metadata.response_code = ResponseCode::BADVERS;
-            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         }
         if request.metadata.op_code != OpCode::Query {
             metadata.response_code = ResponseCode::NotImp;
-            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         }
         // RFC 9619 constrains "the allowed value of the QDCOUNT parameter in DNS messages with
         // OPCODE = 0 (QUERY) to a maximum of one"; with none there is nothing to answer.
         let [query] = request.queries.queries() else {
             metadata.response_code = ResponseCode::FormErr;
-            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         };
         let qtype = query.query_type();
         let qname: &Name = query.name();
@@ -173,7 +261,7 @@ impl Handler {
         }
         if query.query_class() != DNSClass::IN {
             metadata.response_code = ResponseCode::Refused;
-            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         }
 
         // One snapshot for the whole response; the guard is released before any await.
@@ -184,7 +272,7 @@ impl Handler {
         let Some(zone) = zone else {
             trace!(%qname, %qtype, "query outside our zones: REFUSED");
             metadata.response_code = ResponseCode::Refused;
-            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         };
         let answer = query::answer(&zone, qname, qtype, dnssec_ok);
         trace!(
@@ -198,6 +286,17 @@ impl Handler {
         metadata.authoritative = answer.authoritative;
         metadata.response_code = answer.rcode;
 
+        let (class, class_name) = classify(&answer, &zone, qname, qtype);
+        match rate.verdict(class, class_name) {
+            Verdict::Send => {}
+            Verdict::Drop => return Ok(unsent(metadata)),
+            Verdict::Slip => {
+                // As NSD slips: the answer's header with TC=1 and no records.
+                metadata.truncation = true;
+                return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            }
+        }
+
         let mut limit = self.size_limit(request);
         if signer.is_some() {
             limit = limit.saturating_sub(TSIG_ROOM);
@@ -205,10 +304,20 @@ impl Handler {
         let bound = HEADER_LEN
             + request.queries.as_bytes().len()
             + answer.size_bound()
-            + edns.map_or(0, |_| OPT_LEN);
+            + edns.map_or(0, |_| opt_len);
         // The bound ignores compression; only when it is over the limit do we encode to learn
         // the real size.
         if bound > limit && !fits(&request.queries, edns, metadata, &answer, limit) {
+            if !request.protocol().is_datagram() {
+                // TC over TCP would send the client back to TCP: SERVFAIL, as Knot answers.
+                static TOO_LARGE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                if let Some(suppressed) = TOO_LARGE.admit() {
+                    tracing::warn!(%qname, %qtype, suppressed, "response larger than 64 KiB: SERVFAIL");
+                }
+                metadata.response_code = ResponseCode::ServFail;
+                metadata.authoritative = false;
+                return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            }
             trace!(%qname, %qtype, limit, "response too large: TC");
             metadata.truncation = true;
             return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
@@ -396,6 +505,16 @@ impl Handler {
         }
     }
 
+    /// How this request's responses are rate limited: UDP only, and neither a valid server
+    /// cookie nor a TSIG signature (the request's source is then not spoofed).
+    fn rate_limit(&self, request: &Request, valid_cookie: bool, signed: bool) -> Limit<'_> {
+        let exempt = valid_cookie || signed || !request.protocol().is_datagram();
+        Limit {
+            limiter: if exempt { None } else { self.rrl.as_deref() },
+            src: request.src().ip(),
+        }
+    }
+
     /// The largest response the client can take: RFC 6891 §6.2.5 "Values lower than 512 MUST
     /// be treated as equal to 512", and never more than our own cap; 512 without EDNS
     /// (RFC 1035 §4.2.1); 65535 over TCP.
@@ -464,6 +583,69 @@ async fn send_records<R: ResponseHandler>(
         )
     })
     .await
+}
+
+/// An error response (no records), unless the rate limiter holds it back: dropped, or sent
+/// with TC=1.
+async fn send_error<R: ResponseHandler>(
+    request: &Request,
+    handle: &mut R,
+    mut metadata: Metadata,
+    edns: Option<&Edns>,
+    signer: Option<&mut ResponseSigner>,
+    now: u64,
+    rate: Limit<'_>,
+) -> Result<ResponseInfo, NetError> {
+    match rate.verdict(ResponseClass::Error, None) {
+        Verdict::Send => {}
+        Verdict::Drop => return Ok(unsent(metadata)),
+        Verdict::Slip => metadata.truncation = true,
+    }
+    send_empty(request, handle, metadata, edns, signer, now).await
+}
+
+/// What a response that was never sent would have been, for the caller's bookkeeping.
+fn unsent(metadata: Metadata) -> ResponseInfo {
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
+}
+
+/// The rate limiting class of `answer` and the name it counts for (NSD's `rrl_classify`).
+fn classify<'n>(
+    answer: &'n Answer<'_>,
+    zone: &'n daned_sign::zone::SignedZone,
+    qname: &'n Name,
+    qtype: RecordType,
+) -> (ResponseClass, Option<&'n Name>) {
+    let origin = Some(zone.origin());
+    if answer.rcode == ResponseCode::NXDomain {
+        return (ResponseClass::NxDomain, origin);
+    }
+    if answer.rcode != ResponseCode::NoError {
+        return (ResponseClass::Error, origin);
+    }
+    if !answer.authoritative {
+        let cut = answer.authorities.first().map(|r| &r.name);
+        return (ResponseClass::Referral, cut.or(origin));
+    }
+    match qtype {
+        RecordType::ANY => return (ResponseClass::Any, Some(qname)),
+        RecordType::RRSIG => return (ResponseClass::Rrsig, Some(qname)),
+        _ => {}
+    }
+    // Wildcard expansions are the only owned records of an answer section.
+    if answer.answers.iter().any(|r| matches!(r, Cow::Owned(_))) {
+        return (ResponseClass::Wildcard, origin);
+    }
+    if answer.answers.is_empty() {
+        return (ResponseClass::NoData, origin);
+    }
+    if qtype == RecordType::DNSKEY {
+        return (ResponseClass::Dnskey, Some(qname));
+    }
+    (ResponseClass::Positive, Some(qname))
 }
 
 /// A response with the question (and OPT) but no records, signed when `signer` is given.

@@ -174,6 +174,21 @@ impl Journal {
         Ok(())
     }
 
+    /// Drops the newest deltas while the journal ends after `serial` (RFC 1982) and returns
+    /// how many went: what is left never leads past `serial`.
+    pub fn cut_after(&mut self, serial: u32) -> usize {
+        let mut cut = 0;
+        while let Some(last) = self.last_serial()
+            && daned_sign::serial::serial_gt(last, serial)
+        {
+            if let Some((_, entry)) = self.entries.pop_back() {
+                self.bytes -= entry.len();
+                cut += 1;
+            }
+        }
+        cut
+    }
+
     /// Drops every delta.
     pub fn clear(&mut self) {
         self.entries.clear();
@@ -232,8 +247,14 @@ pub fn journal_path(dir: &Path, origin: &Name) -> PathBuf {
 }
 
 /// Reads the journal of `origin` for a zone now at `serial`. A missing file gives an empty
-/// journal; a damaged tail is dropped with a warning; a journal that does not end at `serial`
-/// (or an unreadable one) is discarded with a warning: serving it could give a wrong diff.
+/// journal; a damaged tail is dropped with a warning; deltas that lead past `serial` (never
+/// published: the state file, written first, does not know them) are cut with a warning; an
+/// unreadable file or one of another format gives an empty journal.
+///
+/// A journal that ends before `serial` (the zone changed while daned was down, or its write
+/// failed after the state's) is kept whole: it is still the history up to its last serial,
+/// though no IXFR answer uses it until it ends at the zone's serial again (the next delta,
+/// which does not chain on, replaces it).
 pub fn load(dir: &Path, origin: &Name, serial: u32, limits: JournalLimits) -> Journal {
     let path = journal_path(dir, origin);
     let bytes = match fs::read(&path) {
@@ -244,7 +265,7 @@ pub fn load(dir: &Path, origin: &Name, serial: u32, limits: JournalLimits) -> Jo
             return Journal::new(limits);
         }
     };
-    let Some((journal, damaged)) = Journal::decode(&bytes, limits) else {
+    let Some((mut journal, damaged)) = Journal::decode(&bytes, limits) else {
         tracing::warn!(zone = %origin, path = %path.display(), "not a daned journal (version 1); discarded");
         return Journal::new(limits);
     };
@@ -256,19 +277,32 @@ pub fn load(dir: &Path, origin: &Name, serial: u32, limits: JournalLimits) -> Jo
             "journal has a truncated or damaged entry; the rest is dropped"
         );
     }
+    let cut = journal.cut_after(serial);
+    if cut > 0 {
+        tracing::warn!(
+            zone = %origin,
+            path = %path.display(),
+            cut,
+            kept = journal.len(),
+            serial,
+            "journal leads past the zone's serial; the deltas never published are cut"
+        );
+    }
     match journal.last_serial() {
         Some(last) if last != serial => {
-            tracing::warn!(
+            tracing::info!(
                 zone = %origin,
                 path = %path.display(),
                 journal_serial = last,
                 serial,
-                "journal does not end at the zone's serial; discarded"
+                deltas = journal.len(),
+                "journal ends before the zone's serial; kept, but IXFR gives full transfers \
+                 until the next change"
             );
-            Journal::new(limits)
         }
-        _ => journal,
+        _ => {}
     }
+    journal
 }
 
 /// Writes the journal of `origin` atomically (temporary file, fsync, rename, fsync of the

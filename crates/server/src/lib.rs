@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod control;
+pub mod cookie;
 pub mod fsutil;
 pub mod handler;
 pub mod journal;
@@ -18,7 +19,9 @@ pub mod privileges;
 pub mod probe;
 pub mod propagation;
 pub mod query;
+pub mod ratelog;
 pub mod rollover;
+pub mod rrl;
 pub mod serve;
 pub mod state;
 pub mod status;

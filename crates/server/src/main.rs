@@ -243,6 +243,10 @@ enum Command {
         /// Where to write the signed zone.
         #[arg(long, value_hint = ValueHint::FilePath)]
         out: PathBuf,
+        /// Also verify every signature of the signed zone (reports `verify_all_ms`; `serve`
+        /// verifies a sample at start, see `validate_ms`).
+        #[arg(long)]
+        verify_all: bool,
     },
     /// Serve an already-signed master file as is, without signing (benchmarks and tests).
     #[command(hide = true)]
@@ -262,6 +266,10 @@ enum Command {
         /// Largest UDP response.
         #[arg(long, default_value_t = 1232)]
         udp_payload: u16,
+        /// UDP responses per second per client prefix and response class, as `serve`'s
+        /// `rate-limit` (0: off).
+        #[arg(long, default_value_t = 200)]
+        rate_limit: u32,
     },
 }
 
@@ -745,9 +753,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key_tag,
             out,
         } => export_key(&config.config, &zone, key_tag, &out),
-        Command::Sign { zone, origin, out } => {
+        Command::Sign {
+            zone,
+            origin,
+            out,
+            verify_all,
+        } => {
             init_tracing(LogFormat::Human, "info");
-            sign_offline(&zone, &origin, &out)?;
+            sign_offline(&zone, &origin, &out, verify_all)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ServePresigned {
@@ -756,6 +769,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             threads,
             udp_payload,
+            rate_limit,
         } => {
             init_tracing(LogFormat::Human, "info");
             let started = std::time::Instant::now();
@@ -766,7 +780,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ])));
             runtime(threads)?.block_on(async {
                 let sockets = serve::bind_all(&[listen]).await?;
-                serve::serve_sockets(sockets, catalog, udp_payload, serve::stop_signal()).await
+                serve::serve_sockets(
+                    sockets,
+                    catalog,
+                    udp_payload,
+                    rate_limit,
+                    serve::stop_signal(),
+                )
+                .await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -1246,6 +1267,21 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
             problems += 1;
             zone_ok = false;
         }
+        if zone_ok
+            && let Err(error) = zones::check_keys(
+                zc,
+                &config.server.key_dir,
+                &config.server.state_dir,
+                SystemClock.now(),
+                &ring::rand::SystemRandom::new(),
+            )
+        {
+            // What `serve` would refuse: a key the state's records need is missing, or a key
+            // file does not hold the key its record names.
+            writeln!(out, "{error}")?;
+            problems += 1;
+            zone_ok = false;
+        }
         if zone_ok {
             // The whole content, bindings included, with the signer's own structural checks
             // (signed with a throwaway key; nothing is written).
@@ -1293,7 +1329,7 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
+fn sign_offline(zone: &Path, origin: &Name, out: &Path, verify_all: bool) -> anyhow::Result<()> {
     use daned_sign::keys::{KeyAlgorithm, SigningKey};
     let started = std::time::Instant::now();
     let loaded = zonefile::load_zone(zone, origin, &zonefile::ZoneLimits::default())?;
@@ -1325,6 +1361,18 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
     let signed = daned_sign::sign::sign_zone(&ctx, &loaded.zone, serial)
         .with_context(|| format!("zone {origin}"))?;
     let sign_done = started.elapsed();
+    // What a start checks before serving (zones::START_VALIDATION_SAMPLE).
+    daned_sign::validate::validate_sample(&signed, ctx.now, 2000, &[])
+        .with_context(|| format!("zone {origin}"))?;
+    let validated = started.elapsed();
+    let verify_all_ms = if verify_all {
+        daned_sign::validate::validate_sample(&signed, ctx.now, usize::MAX, &[])
+            .with_context(|| format!("zone {origin}"))?;
+        Some((started.elapsed() - validated).as_millis() as u64)
+    } else {
+        None
+    };
+    let write_start = started.elapsed();
     let file = std::fs::File::create(out).with_context(|| format!("{}", out.display()))?;
     let mut writer = io::BufWriter::new(file);
     zonefile::write_records(signed.records(), &mut writer)
@@ -1333,7 +1381,9 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path) -> anyhow::Result<()> {
     tracing::info!(
         parse_ms = parsed.as_millis() as u64,
         sign_ms = (sign_done - parsed).as_millis() as u64,
-        write_ms = (started.elapsed() - sign_done).as_millis() as u64,
+        validate_ms = (validated - sign_done).as_millis() as u64,
+        verify_all_ms,
+        write_ms = (started.elapsed() - write_start).as_millis() as u64,
         "signed"
     );
     Ok(())

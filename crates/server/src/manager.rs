@@ -23,6 +23,9 @@ use crate::zones::{KeyAction, Mode, ZoneError, ZoneRuntime};
 use daned_sign::lifecycle::DsState;
 use daned_sign::zone::ZoneDelta;
 
+/// How often the manager checks that the key and state files are still there.
+const STORAGE_CHECK: Duration = Duration::from_secs(10);
+
 /// Where the time comes from: seconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
     /// Now.
@@ -231,6 +234,19 @@ impl Manager {
     /// The first zone that fails, with its error.
     pub fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, ZoneError> {
         let rng = SystemRandom::new();
+        // Temporary files of writes a crash or a full disk interrupted.
+        for dir in [&config.server.state_dir, &config.server.key_dir] {
+            for (path, result) in crate::state::sweep_temporaries(dir) {
+                match result {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "stale temporary file removed")
+                    }
+                    Err(error) => {
+                        tracing::warn!(path = %path.display(), %error, "stale temporary file not removed")
+                    }
+                }
+            }
+        }
         let mut zones = Vec::with_capacity(config.zones.len());
         let mut journals = Vec::with_capacity(config.zones.len());
         let mut serial_kept_at_start = Vec::with_capacity(config.zones.len());
@@ -347,6 +363,9 @@ impl Manager {
         // milliseconds must not keep pushing a due timer back. Timers run at most once a second,
         // so a deadline that stays in the past (a failing re-sign) cannot spin the loop.
         let mut timers_ran: Option<tokio::time::Instant> = None;
+        // Key files or the state directory removed under a running daemon are noticed here.
+        let mut storage_check = tokio::time::interval(STORAGE_CHECK);
+        storage_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             polls.start_due(&self.zones);
             probes.start_due(&mut self.zones, self.clock.now());
@@ -372,6 +391,7 @@ impl Manager {
                     self.probes_done(&mut probes, job);
                 }
                 Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
+                _ = storage_check.tick() => self.check_storage(),
                 command = commands.recv() => match command {
                     Some(Command::Reload { reply }) => {
                         let before: Vec<Name> = self.origins();
@@ -415,6 +435,13 @@ impl Manager {
         }
     }
 
+    /// Checks every zone's key and state files ([`ZoneRuntime::check_storage`]).
+    pub fn check_storage(&mut self) {
+        for rt in &mut self.zones {
+            blocking(|| rt.check_storage());
+        }
+    }
+
     /// How long until the earliest zone needs the manager (a signature refresh or a rollover
     /// deadline), zero when one is due, at most 1 h (which re-checks periodically and also
     /// covers a clock jump).
@@ -439,7 +466,12 @@ impl Manager {
         type Step =
             fn(&mut ZoneRuntime, u32, &dyn SecureRandom) -> Result<Option<ZoneDelta>, ZoneError>;
         // Each step, what its delta is logged as, and what its failure is logged as.
-        let steps: [(Step, &str, &str); 3] = [
+        let steps: [(Step, &str, &str); 4] = [
+            (
+                ZoneRuntime::retry_failed_write,
+                "change published after a failed state write",
+                "state write failed again; the previous version is still served",
+            ),
             (
                 |rt, now, rng| rt.update_keys(now, rng, KeyAction::Tick),
                 "zone re-signed for a key state change",
@@ -458,13 +490,19 @@ impl Manager {
         ];
         let now = self.clock.now();
         let mut deltas = Vec::new();
+        let mut published = Vec::new();
         for (index, rt) in self.zones.iter_mut().enumerate() {
             let origin = rt.config().origin.clone();
             for (step, done, failed) in steps {
+                if rt.write_pending(now) {
+                    // A state write failed: wait for its retry (see `retry_failed_write`).
+                    break;
+                }
                 let from = rt.signed().serial();
                 match blocking(|| step(rt, now, &self.rng)) {
                     Ok(Some(delta)) => {
-                        tracing::info!(zone = %origin, from, to = delta.to_serial, removed = delta.removed.len(), added = delta.added.len(), "{done}");
+                        let counts = (delta.removed.len(), delta.added.len());
+                        published.push((origin.clone(), from, delta.to_serial, counts, done));
                         deltas.push((index, delta));
                     }
                     Ok(None) => {}
@@ -473,6 +511,10 @@ impl Manager {
             }
         }
         self.record_and_publish(deltas);
+        // Logged once the new versions are served (as in `file_changed`).
+        for (zone, from, to, (removed, added), done) in published {
+            tracing::info!(zone = %zone, from, to, removed, added, "{done}");
+        }
     }
 
     /// A certificate or next-key file changed: the zones that use it re-read their bindings'
@@ -683,6 +725,20 @@ impl Manager {
             self.record(index, delta);
         }
         self.publish();
+        // Logged once the new versions are served: a hook or test that waits for this line
+        // and then queries sees them.
+        for zone in &report.zones {
+            if let ReloadOutcome::Changed {
+                from,
+                to,
+                removed,
+                added,
+            } = zone.outcome
+            {
+                let reconfigured = !zone.changed.is_empty();
+                tracing::info!(zone = %zone.zone, from, to, removed, added, reconfigured, "zone reloaded");
+            }
+        }
         // What is in effect: the new file's settings, each zone's as its runtime holds them (a
         // zone that failed keeps its previous ones), and no zone that is not served.
         let effective = Config {
@@ -789,7 +845,7 @@ impl Manager {
             Some(error) => ReloadOutcome::Failed { serial: to, error },
             None if to == from => ReloadOutcome::Unchanged { serial: to },
             None => {
-                tracing::info!(zone = %origin, from, to, removed, added, reconfigured, "zone reloaded");
+                // Logged by `apply_config` once the new version is served.
                 ReloadOutcome::Changed {
                     from,
                     to,
@@ -1135,6 +1191,8 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
         certificate_errors: counters.certificate_errors,
         unsafe_switches: counters.unsafe_switches,
         failed_updates: counters.failed_updates,
+        validation_failures: counters.validation_failures,
+        storage_error: rt.storage_error().map(str::to_string),
         signature_expiry_seconds: signed
             .earliest_expiration()
             .map(|exp| i64::from(exp.wrapping_sub(now) as i32)),
@@ -1341,13 +1399,18 @@ impl ProbeRuns {
             let Some(binding) = rt.bindings().iter().find(|b| b.key() == key) else {
                 continue;
             };
-            if !binding.cfg.probe.enabled && reply.is_none() {
+            // `probe = false` is never probed, not even on demand (its targets may be
+            // addresses daned must not connect to); `daned probe` shows it as off.
+            if !binding.cfg.probe.enabled {
                 continue;
             }
             let targets = binding.probed.targets.clone();
             let family = binding.probe_family();
             rt.probe_started(&key);
-            self.in_flight.insert((origin.clone(), key.clone()));
+            // A binding already being probed is probed again only for someone who waits.
+            if !self.in_flight.insert((origin.clone(), key.clone())) && reply.is_none() {
+                continue;
+            }
             work.push((origin, key, targets, family));
         }
         self.tasks.spawn(async move {
@@ -1393,7 +1456,7 @@ impl ProbeRuns {
                             .in_flight
                             .contains(&(rt.config().origin.clone(), b.key()))
                     })
-                    .filter_map(|b| b.next_probe_at())
+                    .filter_map(|b| b.next_probe_at(now))
             })
             .map(|at| {
                 let delta = at.wrapping_sub(now);

@@ -82,7 +82,7 @@ async fn serve_one(mut stream: TcpStream, commands: mpsc::Sender<Command>) {
         let (reply, answer) = oneshot::channel();
         match commands.send(Command::Status { reply }).await {
             Ok(()) => match answer.await {
-                Ok(report) => ("200 OK", render(&report)),
+                Ok(report) => ("200 OK", render(&report) + &render_net()),
                 Err(_) => ("503 Service Unavailable", "daned is stopping\n".to_string()),
             },
             Err(_) => ("503 Service Unavailable", "daned is stopping\n".to_string()),
@@ -328,6 +328,29 @@ pub fn render(report: &StatusReport) -> String {
             .map(|z| (zone_label(&z.origin), z.failed_updates.to_string()))
             .collect(),
     );
+    family(
+        "daned_validation_failures_total",
+        "counter",
+        "New versions refused by the check before serving (the previous version stayed served).",
+        zones
+            .iter()
+            .map(|z| (zone_label(&z.origin), z.validation_failures.to_string()))
+            .collect(),
+    );
+    family(
+        "daned_storage_error",
+        "gauge",
+        "1 when key or state files of the zone are missing under the running daemon.",
+        zones
+            .iter()
+            .map(|z| {
+                (
+                    zone_label(&z.origin),
+                    u8::from(z.storage_error.is_some()).to_string(),
+                )
+            })
+            .collect(),
+    );
     let bindings: Vec<_> = zones
         .iter()
         .flat_map(|z| {
@@ -546,6 +569,79 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The network side's counters: response rate limiting and the TCP connection caps.
+#[derive(Debug, Clone)]
+pub struct NetCounters {
+    /// The rate limiter, when rate limiting is on.
+    pub rrl: Option<std::sync::Arc<crate::rrl::RateLimiter>>,
+    /// The TCP connection caps.
+    pub tcp: std::sync::Arc<crate::serve::tcp::ConnectionLimits>,
+}
+
+/// The counters of the running daemon, set once its sockets are served.
+static NET_COUNTERS: std::sync::Mutex<Option<NetCounters>> = std::sync::Mutex::new(None);
+
+/// Makes every scrape from now on include `counters`.
+pub fn set_net_counters(counters: NetCounters) {
+    *NET_COUNTERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(counters);
+}
+
+/// The exposition text of the network counters (empty before [`set_net_counters`]).
+pub fn render_net() -> String {
+    let counters = NET_COUNTERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    counters.map_or_else(String::new, |c| render_net_counters(&c))
+}
+
+fn render_net_counters(counters: &NetCounters) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    let (dropped, slipped) = counters
+        .rrl
+        .as_ref()
+        .map_or((0, 0), |rrl| (rrl.dropped(), rrl.slipped()));
+    family(
+        "daned_rrl_dropped_total",
+        "counter",
+        "UDP responses dropped by response rate limiting.",
+        dropped.to_string(),
+    );
+    family(
+        "daned_rrl_slipped_total",
+        "counter",
+        "UDP responses replaced by an empty TC=1 answer by response rate limiting.",
+        slipped.to_string(),
+    );
+    family(
+        "daned_tcp_connections",
+        "gauge",
+        "TCP connections open.",
+        counters.tcp.open().to_string(),
+    );
+    family(
+        "daned_tcp_connections_max",
+        "gauge",
+        "TCP connections allowed at once (tcp-max-clients, after the descriptor reserve).",
+        counters.tcp.max_total().to_string(),
+    );
+    family(
+        "daned_tcp_refused_total",
+        "counter",
+        "TCP connections closed at once because a connection cap was reached.",
+        counters.tcp.refused().to_string(),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,6 +680,8 @@ mod tests {
                 certificate_errors: 3,
                 unsafe_switches: 1,
                 failed_updates: 0,
+                validation_failures: 0,
+                storage_error: None,
                 signature_expiry_seconds: Some(86_400),
                 next_key_event: Some(crate::status::KeyEvent {
                     at: 1_800_000_000,
@@ -728,5 +826,35 @@ mod tests {
         assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
         drop(stop);
         server.await.unwrap();
+    }
+
+    #[test]
+    fn network_counters_are_rendered() {
+        let limits = crate::config::NetLimits {
+            rate_limit: 1,
+            rate_limit_slip: 2,
+            ..crate::config::NetLimits::default()
+        };
+        let rrl = std::sync::Arc::new(crate::rrl::RateLimiter::new(&limits).expect("on"));
+        let src = "192.0.2.1".parse().expect("ip");
+        for _ in 0..5 {
+            rrl.check(src, crate::rrl::ResponseClass::Error, None);
+        }
+        let tcp = crate::serve::tcp::ConnectionLimits::new(10, 0);
+        let _open = tcp.admit(src);
+        let text = render_net_counters(&NetCounters {
+            rrl: Some(rrl),
+            tcp,
+        });
+        for line in [
+            "daned_rrl_dropped_total 2",
+            "daned_rrl_slipped_total 2",
+            "daned_tcp_connections 1",
+            "daned_tcp_connections_max 10",
+            "daned_tcp_refused_total 0",
+            "# TYPE daned_rrl_dropped_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
     }
 }

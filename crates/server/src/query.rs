@@ -12,6 +12,8 @@
 //! hash in the zone's ordered set of NSEC3 owners. NSEC3 owner names are not names of the zone:
 //! a query for one is answered as if it did not exist (RFC 5155 §7.2.8).
 //!
+//! A query for ANY gets one RRset of the name (RFC 8482 minimal answers), like Knot's.
+//!
 //! Limitations: no opt-out; DNAME is not interpreted.
 
 use std::borrow::Cow;
@@ -384,12 +386,20 @@ impl<'z> Lookup<'z> {
     ) -> Matched {
         match qtype {
             RecordType::ANY => {
-                if node.rrsets.is_empty() {
+                // RFC 8482 §4.2: "A DNS responder can respond to queries for QTYPE=ANY with a
+                // subset of the RRsets at the QNAME"; like Knot, one RRset (the first in type
+                // order), with its RRSIGs when DO is set. An NSEC RRset is never synthesised
+                // from a wildcard (RFC 4592 §4.7 with erratum 5119), so a wildcard answer takes a
+                // data RRset.
+                let rrset = node
+                    .rrsets
+                    .iter()
+                    .find(|rrset| rrset.rrset.rtype() != RecordType::NSEC)
+                    .or_else(|| node.rrsets.first().filter(|_| synthesized.is_none()));
+                let Some(rrset) = rrset else {
                     return Matched::NoData;
-                }
-                for rrset in &node.rrsets {
-                    self.push_answer(rrset, synthesized);
-                }
+                };
+                self.push_answer(rrset, synthesized);
                 Matched::Data
             }
             RecordType::RRSIG => {

@@ -1,14 +1,21 @@
-//! Sockets and the daemon's lifetime: binds UDP and TCP on each listen address, runs
-//! hickory-server's `Server` with our [`Handler`] for UDP and our own TCP loop ([`tcp`], which
-//! streams zone transfers) with the same handler, and routes signals (SIGHUP reloads,
-//! SIGTERM/SIGINT stop).
+//! Sockets and the daemon's lifetime: binds UDP and TCP on each listen address, runs our own
+//! UDP loop ([`udp`]) and TCP loop ([`tcp`], which streams zone transfers and caps connections)
+//! with the same [`Handler`], both screening every request ([`screen`]) before hickory parses
+//! it, and routes signals (SIGHUP reloads, SIGTERM/SIGINT stop).
+//!
+//! At start the soft descriptor limit is raised to the hard one, and the TCP connection cap is
+//! kept below it with a reserve ([`DESCRIPTOR_RESERVE`]), so that DNS clients can never take
+//! the descriptors the control socket, the metrics listener and the zone, key and state files
+//! need.
 //!
 //! A reload that changes the configuration reaches the tasks that follow it through
 //! `follow_config`: the handler (TSIG keys, transfer ACLs, UDP payload cap) is replaced whole,
 //! the NOTIFY and SOA poll tasks restart with the new secondaries, and the certificate watcher
 //! restarts with the new set of files.
 
+pub mod screen;
 pub mod tcp;
+pub mod udp;
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use tokio::net::{TcpListener, UdpSocket};
@@ -25,11 +31,17 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+use crate::cookie::CookieSecrets;
 use crate::handler::Handler;
 use crate::manager::{Clock, Command, Manager};
 use crate::query::Catalog;
+use crate::rrl::RateLimiter;
 use crate::zones::ZoneError;
-use tcp::TcpTimeouts;
+use tcp::{ConnectionLimits, TcpTimeouts};
+
+/// Descriptors never given to TCP clients: for the control socket and its clients, the
+/// metrics listener, the UDP sockets, and the zone, key, state and journal files.
+pub const DESCRIPTOR_RESERVE: u64 = 128;
 
 /// Why serving could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -106,53 +118,106 @@ pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListen
     Ok(bound)
 }
 
-/// Serves `catalog` on already-bound sockets until `shutdown` completes.
+/// Serves `catalog` on already-bound sockets until `shutdown` completes, with `rate_limit`
+/// responses per second (NSD's other defaults; 0: off) and no TCP connection caps (for the
+/// benchmark's `serve-presigned`).
 ///
 /// # Errors
 ///
-/// [`ServeError::Server`] if the server loop fails.
+/// None today; the signature leaves room for a server loop that can fail.
 pub async fn serve_sockets(
     sockets: Vec<(UdpSocket, TcpListener)>,
     catalog: Arc<ArcSwap<Catalog>>,
     udp_payload: u16,
+    rate_limit: u32,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    serve_sockets_with(sockets, Handler::new(catalog, udp_payload), shutdown).await
+    let limits = crate::config::NetLimits {
+        rate_limit,
+        ..crate::config::NetLimits::default()
+    };
+    let rrl = RateLimiter::new(&limits).map(Arc::new);
+    serve_sockets_with(
+        sockets,
+        Handler::new(catalog, udp_payload).with_rate_limiter(rrl),
+        ConnectionLimits::unlimited(),
+        shutdown,
+    )
+    .await
 }
 
-/// Serves with `handler` on already-bound sockets until `shutdown` completes.
+/// Serves with `handler` on already-bound sockets, TCP connections capped by `limits`, until
+/// `shutdown` completes.
 ///
 /// # Errors
 ///
-/// [`ServeError::Server`] if the server loop fails.
-pub async fn serve_sockets_with(
+/// None today; the signature leaves room for a server loop that can fail.
+pub async fn serve_sockets_with<H: RequestHandler + Clone>(
     sockets: Vec<(UdpSocket, TcpListener)>,
-    handler: impl RequestHandler + Clone,
+    handler: H,
+    limits: Arc<ConnectionLimits>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let tcp_handler = Arc::new(handler.clone());
-    let mut server = Server::new(handler);
-    let mut tcp_listeners = JoinSet::new();
+    let handler = Arc::new(handler);
+    let mut listeners = JoinSet::new();
     for (udp, tcp) in sockets {
         let plain =
             |addr: io::Result<SocketAddr>| addr.map_or_else(|e| e.to_string(), |a| a.to_string());
         let (udp_addr, tcp_addr) = (plain(udp.local_addr()), plain(tcp.local_addr()));
         tracing::info!(udp = %udp_addr, tcp = %tcp_addr, "listening");
-        server.register_socket(udp);
-        tcp_listeners.spawn(tcp::serve_listener(
+        listeners.spawn(udp::serve_socket(udp, handler.clone()));
+        listeners.spawn(tcp::serve_listener(
             tcp,
-            tcp_handler.clone(),
+            handler.clone(),
             TcpTimeouts::default(),
+            limits.clone(),
         ));
     }
+    tracing::info!(
+        tcp_max_clients = limits.max_total(),
+        tcp_max_clients_per_address = limits.per_client(),
+        "TCP connection caps"
+    );
     shutdown.await;
     tracing::info!("shutting down");
-    // As hickory's listeners do on shutdown: stop accepting and drop open connections.
-    tcp_listeners.shutdown().await;
-    server
-        .shutdown_gracefully()
-        .await
-        .map_err(|e| ServeError::Server(e.to_string()))
+    // Stop receiving and accepting, and drop open connections and requests in progress.
+    listeners.shutdown().await;
+    Ok(())
+}
+
+/// Raises the soft limit on open descriptors to the hard limit and returns the soft limit in
+/// effect (`None` when it cannot be read). Knot and BIND raise theirs too: the common soft
+/// default of 1024 is far below what a server with many TCP clients needs.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => {
+                tracing::debug!(soft = ?raised.current, "descriptor limit raised to the hard limit");
+                limit = raised;
+            }
+            Err(error) => {
+                tracing::warn!(%error, soft = ?limit.current, hard = ?limit.maximum, "cannot raise the descriptor limit");
+            }
+        }
+    }
+    // `None` means unlimited.
+    Some(limit.current.unwrap_or(u64::MAX))
+}
+
+/// The TCP connection cap for `configured` (`tcp-max-clients`) under a soft descriptor limit
+/// of `descriptors`: by default half the limit (Knot's default); never more than the limit less
+/// [`DESCRIPTOR_RESERVE`], so DNS clients cannot starve the control socket.
+pub fn tcp_connection_cap(configured: Option<u32>, descriptors: Option<u64>) -> usize {
+    let descriptors = descriptors.unwrap_or(1024);
+    let ceiling = descriptors.saturating_sub(DESCRIPTOR_RESERVE).max(1);
+    let wanted = configured.map_or(descriptors / 2, u64::from);
+    usize::try_from(wanted.min(ceiling).max(1)).unwrap_or(usize::MAX)
 }
 
 /// `daned serve`: loads and signs every zone, binds, serves, reloads on SIGHUP, renews
@@ -162,6 +227,39 @@ pub async fn serve_sockets_with(
 ///
 /// A zone that cannot be loaded at start, an address that cannot be bound.
 pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError> {
+    let descriptors = raise_descriptor_limit();
+    let net = &config.server.net;
+    let tcp_cap = tcp_connection_cap(net.tcp_max_clients, descriptors);
+    if net
+        .tcp_max_clients
+        .is_some_and(|c| usize::try_from(c).is_ok_and(|c| c > tcp_cap))
+    {
+        tracing::warn!(
+            configured = net.tcp_max_clients,
+            cap = tcp_cap,
+            descriptors,
+            "tcp-max-clients lowered to keep a reserve of descriptors"
+        );
+    }
+    let limits = ConnectionLimits::new(
+        tcp_cap,
+        usize::try_from(net.tcp_max_clients_per_address).unwrap_or(usize::MAX),
+    );
+    let rrl = RateLimiter::new(net).map(Arc::new);
+    let cookies = Arc::new(CookieSecrets::generate(crate::notify::unix_now()));
+    tracing::info!(
+        descriptors,
+        tcp_max_clients = tcp_cap,
+        tcp_max_clients_per_address = net.tcp_max_clients_per_address,
+        rate_limit = net.rate_limit,
+        rate_limit_slip = net.rate_limit_slip,
+        "network limits"
+    );
+    crate::metrics::set_net_counters(crate::metrics::NetCounters {
+        rrl: rrl.clone(),
+        tcp: limits.clone(),
+    });
+    let shared = SharedState { rrl, cookies };
     let run_as = crate::privileges::RunAs::resolve(
         config.server.user.as_deref(),
         config.server.group.as_deref(),
@@ -258,7 +356,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
             },
         ))
     });
-    let handler = SwappableHandler::new(handler_for(&config, &catalog));
+    let handler = SwappableHandler::new(handler_for(&config, &catalog, &shared));
     let follower = tokio::spawn(follow_config(
         configs,
         Followers {
@@ -269,12 +367,13 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
             secondaries,
             watcher: (watcher, watched),
             changed_files: changed_sender,
+            shared,
         },
     ));
     // systemd (`Type=notify`): the zones are signed and the sockets bound, queries are
     // answered from here on. Without NOTIFY_SOCKET this does nothing.
     notify_systemd(&[sd_notify::NotifyState::Ready]);
-    let result = serve_sockets_with(sockets, handler, async {
+    let result = serve_sockets_with(sockets, handler, limits, async {
         stop_signal().await;
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
     })
@@ -378,10 +477,22 @@ impl RequestHandler for SwappableHandler {
     }
 }
 
-/// The handler for `config`: its UDP payload cap, TSIG keys and transfer ACLs.
-fn handler_for(config: &Config, catalog: &Arc<ArcSwap<Catalog>>) -> Handler {
+/// What every handler of the daemon shares across reloads: the rate limiter's table and the
+/// cookie secrets (a reload must neither reset the one nor invalidate the other).
+#[derive(Clone)]
+struct SharedState {
+    rrl: Option<Arc<RateLimiter>>,
+    cookies: Arc<CookieSecrets>,
+}
+
+/// The handler for `config`: its UDP payload cap, TSIG keys and transfer ACLs, with the
+/// daemon's rate limiter and cookie secrets.
+fn handler_for(config: &Config, catalog: &Arc<ArcSwap<Catalog>>, shared: &SharedState) -> Handler {
     let transfer = Arc::new(crate::xfr::TransferPolicy::from_config(config));
-    Handler::new(Arc::clone(catalog), config.server.udp_payload).with_transfer_policy(transfer)
+    Handler::new(Arc::clone(catalog), config.server.udp_payload)
+        .with_transfer_policy(transfer)
+        .with_rate_limiter(shared.rrl.clone())
+        .with_cookie_secrets(shared.cookies.clone())
 }
 
 /// The NOTIFY and SOA poll tasks, with what they were started for.
@@ -473,6 +584,8 @@ struct Followers {
     ),
     /// Where the changed files go (the manager).
     changed_files: mpsc::Sender<PathBuf>,
+    /// The rate limiter and cookie secrets every handler shares.
+    shared: SharedState,
 }
 
 /// Every certificate and next-key file of every zone of `config`.
@@ -521,7 +634,8 @@ async fn follow_config(
 
 impl Followers {
     async fn apply(&mut self, old: &Config, new: &Config) {
-        self.handler.replace(handler_for(new, &self.catalog));
+        self.handler
+            .replace(handler_for(new, &self.catalog, &self.shared));
         let setup = secondary_setup(new);
         if setup != self.secondaries.setup {
             tracing::info!("secondaries or TSIG keys changed: NOTIFY and SOA polls restart");
@@ -558,5 +672,21 @@ impl Followers {
                 tracing::error!(%error, "certificate watcher not restarted: the files of the new configuration are seen at the next reload only");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_cap_is_half_the_descriptors_and_always_leaves_the_reserve() {
+        // Knot's default: half the descriptor limit.
+        assert_eq!(tcp_connection_cap(None, Some(1024)), 512);
+        assert_eq!(tcp_connection_cap(None, Some(1_048_576)), 524_288);
+        // A configured value is kept below the limit less the reserve.
+        assert_eq!(tcp_connection_cap(Some(150), Some(1024)), 150);
+        assert_eq!(tcp_connection_cap(Some(5000), Some(1024)), 896);
+        assert_eq!(tcp_connection_cap(Some(5000), Some(100)), 1);
     }
 }

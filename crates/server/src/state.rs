@@ -238,6 +238,31 @@ pub fn replace_file(path: &Path, data: &[u8]) -> Result<(), (PathBuf, io::Error)
     File::open(dir).and_then(|d| d.sync_all()).map_err(on(dir))
 }
 
+/// Removes the temporary files that writes interrupted by a crash or a full disk left in
+/// `dir`: [`replace_file`]'s `<name>.tmp-<pid>` and the key store's `.<name>.tmp-<pid>`, of
+/// any process but this one. Returns each file tried and how it went; a missing `dir` has
+/// none.
+pub fn sweep_temporaries(dir: &Path) -> Vec<(PathBuf, io::Result<()>)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let own = format!(".tmp-{}", std::process::id());
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let (_, pid) = name.rsplit_once(".tmp-")?;
+            let temporary = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+            (temporary && !name.ends_with(&own)).then(|| entry.path())
+        })
+        .map(|path| {
+            let result = fs::remove_file(&path);
+            (path, result)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +290,41 @@ mod tests {
         fs::write(state_path(dir.path(), &origin), "{ not json").unwrap();
         let err = load(dir.path(), &origin).unwrap_err();
         assert!(err.to_string().contains("example.com.state.json"), "{err}");
+    }
+
+    /// A crash between writing a temporary file and renaming it leaves the temporary file:
+    /// the next start removes it, and nothing else.
+    #[test]
+    fn stale_temporaries_are_swept_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let keep = [
+            "example.com.state.json",
+            "example.com.journal",
+            "example.com+013+01234.csk.pem",
+            "notes.tmp-old",
+            &format!("example.com.journal.tmp-{}", std::process::id()),
+        ];
+        let stale = [
+            "example.com.state.json.tmp-4242",
+            "example.com.journal.tmp-1",
+            ".example.com+013+01234.csk.pem.tmp-77",
+        ];
+        for name in keep.iter().chain(&stale) {
+            fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let mut removed: Vec<String> = sweep_temporaries(dir.path())
+            .into_iter()
+            .map(|(path, result)| {
+                result.unwrap();
+                path.file_name().unwrap().to_str().unwrap().to_owned()
+            })
+            .collect();
+        removed.sort();
+        let mut expected: Vec<String> = stale.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(removed, expected);
+        for name in keep {
+            assert!(dir.path().join(name).exists(), "{name} kept");
+        }
     }
 }

@@ -39,6 +39,14 @@ pub struct ZoneStatus {
     /// Reloads or updates that failed since start (the previous version stayed).
     #[serde(default)]
     pub failed_updates: u64,
+    /// New versions refused by the check before serving since start (the previous version
+    /// stayed).
+    #[serde(default)]
+    pub validation_failures: u64,
+    /// Key or state files missing under the running daemon (it serves on; a restart would
+    /// fail).
+    #[serde(default)]
+    pub storage_error: Option<String>,
     /// Seconds from now until the earliest RRSIG expiration (negative once past).
     #[serde(default)]
     pub signature_expiry_seconds: Option<i64>,

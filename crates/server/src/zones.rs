@@ -109,6 +109,17 @@ pub enum ZoneError {
         /// The signer's error.
         source: SignError,
     },
+    /// A new version failed its check before serving (a signature that does not verify, a
+    /// broken NSEC or NSEC3 link): it is not served and the last good version stays.
+    #[error("zone {origin}: version {serial} failed validation and is not served: {source}")]
+    Validation {
+        /// The zone.
+        origin: Name,
+        /// The serial of the version refused.
+        serial: u32,
+        /// What failed.
+        source: SignError,
+    },
 }
 
 /// What the runtime may do to the disk.
@@ -308,16 +319,16 @@ impl Binding {
         }
     }
 
-    /// When this binding is to be probed next: now when its records or files changed or it
+    /// When this binding is to be probed next: `now` when its records or files changed or it
     /// was never probed, else `probe-interval` after the last probe. `None` when it is not
     /// probed (probing off, or no target).
-    pub fn next_probe_at(&self) -> Option<u32> {
+    pub fn next_probe_at(&self, now: u32) -> Option<u32> {
         if !self.cfg.probe.enabled || self.probed.targets.is_empty() {
             return None;
         }
         match self.probed.last_probe {
             Some(at) if !self.probed.due_now => Some(at.wrapping_add(self.cfg.probe.interval)),
-            _ => Some(0),
+            _ => Some(now),
         }
     }
 
@@ -660,7 +671,26 @@ pub struct ZoneCounters {
     pub unsafe_switches: u64,
     /// Reloads or binding updates that failed (the previous version stayed).
     pub failed_updates: u64,
+    /// New versions refused by the check before serving (the previous version stayed).
+    pub validation_failures: u64,
 }
+
+/// A state write that failed: the change is tried again at `at` (a failed write changes
+/// nothing, so the change is made again from the files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WriteRetry {
+    /// When (seconds since the epoch).
+    at: u32,
+    /// Whether the zone file must be read again (a failed reload), not only the certificates.
+    zone_file: bool,
+}
+
+/// Seconds between tries of a failed state write (and how long the zone's timers wait).
+const WRITE_RETRY_SECS: u32 = 5;
+
+/// How many RRsets besides the apex the check of a whole new version (a start) verifies; the
+/// NSEC/NSEC3 chain is checked whole. See [`daned_sign::validate::validate_sample`].
+const START_VALIDATION_SAMPLE: usize = 2000;
 
 /// One DNSSEC key of a zone: its lifecycle record, its file, and the key itself (absent only
 /// for a removed key whose file is gone).
@@ -728,6 +758,13 @@ pub struct ZoneRuntime {
     /// The bindings' rollover events not yet reported by a `daned reload` (binding key,
     /// event), oldest first, at most [`MAX_UNREPORTED`].
     unreported: Vec<(String, Event)>,
+    /// A state write that failed and is tried again.
+    write_retry: Option<WriteRetry>,
+    /// What is missing from the key or state directory, found by [`Self::check_storage`].
+    storage_error: Option<String>,
+    /// Keys a key step created whose records could not be written: the next step reuses them
+    /// (a failing state write retried every few seconds must not fill key-dir).
+    unrecorded: Vec<KeyEntry>,
 }
 
 /// How many rollover events wait for the next `daned reload` at most (the oldest go first).
@@ -742,8 +779,10 @@ impl ZoneRuntime {
     ///
     /// # Errors
     ///
-    /// See [`ZoneError`]. A binding whose certificate is unusable and that has nothing
-    /// published from an earlier run is an error (there is no last good record to keep).
+    /// See [`ZoneError`]. A binding whose certificate is unusable is not: it publishes what it
+    /// published before (nothing at a first start) and reports the problem in its
+    /// `last_error`, so that one missing certificate does not keep the zone, or the other
+    /// zones, from being served.
     pub fn start(
         cfg: ZoneConfig,
         key_dir: PathBuf,
@@ -756,6 +795,7 @@ impl ZoneRuntime {
         let base = load_base(&cfg)?;
         let saved = state::load(&state_dir, &cfg.origin)?;
         let mut bindings = Vec::with_capacity(cfg.tlsa.len());
+        let mut certificate_errors = 0;
         for (binding_cfg, source) in every_certificate(&cfg) {
             let mut binding = Binding::new(
                 binding_cfg,
@@ -763,14 +803,13 @@ impl ZoneRuntime {
                 saved.as_ref(),
                 !cfg.secondaries.is_empty(),
             );
-            if binding.state.published().is_empty() {
-                // Nothing good from before: the certificate must be usable now.
-                read_certificate(binding_cfg, binding.certificate(), now)?;
-                read_next_key(binding_cfg, binding.certificate())?;
-            }
-            let (events, _) = binding.observe(&cfg.origin, now);
+            // A certificate that cannot be used (even at the very first start, with nothing
+            // published before) does not stop the zone: the binding publishes what it has
+            // (nothing, then) and reports the error; the watcher picks up the fixed file.
+            let (events, new_problem) = binding.observe(&cfg.origin, now);
+            certificate_errors += u64::from(new_problem);
             if mode == Mode::Serve {
-                log_events(&cfg.origin, &binding_cfg.name, &events);
+                log_events(&cfg.origin, &binding.key(), &events);
             }
             bindings.push(binding);
         }
@@ -798,6 +837,7 @@ impl ZoneRuntime {
             rng,
             mode == Mode::Serve,
             None,
+            &mut Vec::new(),
         )?;
         if mode == Mode::Serve {
             log_transitions(&cfg.origin, &transitions);
@@ -822,6 +862,17 @@ impl ZoneRuntime {
             origin: cfg.origin.clone(),
             source,
         })?;
+        daned_sign::validate::validate_sample(
+            &signed,
+            now,
+            START_VALIDATION_SAMPLE,
+            &signer_keys(&entries),
+        )
+        .map_err(|source| ZoneError::Validation {
+            origin: cfg.origin.clone(),
+            serial,
+            source,
+        })?;
         let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
         let propagation = Tracker::new(
             &secondaries,
@@ -836,7 +887,7 @@ impl ZoneRuntime {
             let mut events = binding.apply_propagation(&propagation);
             events.extend(binding.tick(now));
             if mode == Mode::Serve {
-                log_events(&cfg.origin, &binding.cfg.name, &events);
+                log_events(&cfg.origin, &binding.key(), &events);
             }
         }
         let rt = Self {
@@ -854,10 +905,16 @@ impl ZoneRuntime {
             content,
             signed: Arc::new(signed),
             warnings: base.warnings,
-            counters: ZoneCounters::default(),
+            counters: ZoneCounters {
+                certificate_errors,
+                ..ZoneCounters::default()
+            },
             last_error: None,
             propagation,
             unreported: Vec::new(),
+            write_retry: None,
+            storage_error: None,
+            unrecorded: Vec::new(),
         };
         rt.persist()?;
         Ok(rt)
@@ -956,7 +1013,7 @@ impl ZoneRuntime {
             .iter()
             .enumerate()
             .filter(|(_, b)| b.cfg.probe.enabled && !b.probed.targets.is_empty())
-            .filter(|(_, b)| all || b.next_probe_at().is_some_and(|at| !serial_gt(at, now)))
+            .filter(|(_, b)| all || b.next_probe_at(now).is_some_and(|at| !serial_gt(at, now)))
             .map(|(index, _)| index)
             .collect()
     }
@@ -984,7 +1041,29 @@ impl ZoneRuntime {
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let origin = self.cfg.origin.clone();
         if let Some(binding) = self.bindings.get_mut(index) {
+            let before: Vec<_> = binding
+                .probed
+                .verdicts(&binding.state)
+                .map(|(target, judged)| (target.clone(), judged.map(|j| j.verdict)))
+                .collect();
             binding.probed.record(&binding.state, results, now);
+            for (target, judged) in binding.probed.verdicts(&binding.state) {
+                let Some(judged) = judged else { continue };
+                let was = before
+                    .iter()
+                    .find(|(t, _)| t == target)
+                    .and_then(|(_, verdict)| *verdict);
+                if was == Some(judged.verdict) {
+                    continue;
+                }
+                let reason = judged.reason.as_deref().unwrap_or("");
+                let presented = judged.spki_sha256.as_deref().unwrap_or("-");
+                if judged.verdict.is_good() {
+                    tracing::info!(zone = %origin, binding = %binding.key(), %target, result = judged.verdict.as_str(), presented, "probe");
+                } else {
+                    tracing::warn!(zone = %origin, binding = %binding.key(), %target, result = judged.verdict.as_str(), reason, "probe");
+                }
+            }
             let mismatches = binding.probed.mismatches(&binding.state);
             let alarm_due = binding
                 .probed
@@ -1094,12 +1173,20 @@ impl ZoneRuntime {
                 std::mem::replace(&mut self.bindings, bindings),
                 std::mem::replace(&mut self.propagation, propagation),
             );
-            match self.update(Some(base.zone), true, now, rng, resign) {
+            let result = self
+                .update(Some(base.zone), true, now, rng, resign)
+                .and_then(|delta| {
+                    if delta.is_none() {
+                        // A binding removed, or settings the digest does not cover: the state
+                        // file follows even when nothing was signed (a new version's write
+                        // covered them already).
+                        self.persist()?;
+                    }
+                    Ok(delta)
+                });
+            match result {
                 Ok(delta) => {
                     self.warnings = base.warnings;
-                    // A binding removed, or settings the digest does not cover: the state file
-                    // follows even when nothing was signed.
-                    self.persist()?;
                     Ok(delta)
                 }
                 Err(e) => {
@@ -1246,7 +1333,7 @@ impl ZoneRuntime {
         };
         let wanted = file_serial(new_content.as_ref().unwrap_or(&self.content));
         let current = self.signed.serial();
-        let delta = if changes.is_empty() && !serial_gt(wanted, current) && !resign {
+        let version = if changes.is_empty() && !serial_gt(wanted, current) && !resign {
             None
         } else {
             let serial = next_serial(current, wanted);
@@ -1258,15 +1345,37 @@ impl ZoneRuntime {
                 origin: self.cfg.origin.clone(),
                 source,
             })?;
-            self.install(signed, now);
-            Some(delta)
+            self.validate(&signed, &delta, now, &self.entries.clone())?;
+            Some((signed, delta))
         };
+        let serial = version
+            .as_ref()
+            .map_or(current, |(signed, _)| signed.serial());
         for binding in &mut bindings {
             // A key staged just now waits for the secondaries to serve this serial.
-            binding.state.published_in(self.signed.serial());
+            binding.state.published_in(serial);
         }
-        // Commit everything together: only the signed version changed above, and it already
-        // matches what is committed here.
+        let state_changed = bindings
+            .iter()
+            .zip(&self.bindings)
+            .any(|(new, old)| new.state != old.state);
+        if version.is_some() || state_changed {
+            // Durable before published: nothing below runs unless the state is on disk.
+            let st = self.state_of(
+                serial,
+                &base_digest,
+                &generated,
+                &self.entries,
+                &self.signed_with,
+                &bindings,
+            );
+            self.write_state(&st, now, new_content.is_some())?;
+        }
+        // Commit everything together.
+        let delta = version.map(|(signed, delta)| {
+            self.install(signed, now);
+            delta
+        });
         match new_content {
             Some(content) => {
                 self.max_ttl = max_ttl(&content);
@@ -1289,11 +1398,7 @@ impl ZoneRuntime {
             }
         }
         self.base_digest = base_digest;
-        let mut state_changed = false;
         for (new, old) in bindings.iter_mut().zip(&self.bindings) {
-            if new.state != old.state {
-                state_changed = true;
-            }
             // New records, or a certificate file that changed (a renewal that kept the key
             // too): look at what the servers present now.
             if new.state != old.state || read_files {
@@ -1321,9 +1426,6 @@ impl ZoneRuntime {
         let excess = self.unreported.len().saturating_sub(MAX_UNREPORTED);
         self.unreported.drain(..excess);
         self.last_error = None;
-        if delta.is_some() || state_changed {
-            self.persist()?;
-        }
         Ok(delta)
     }
 
@@ -1334,6 +1436,15 @@ impl ZoneRuntime {
     ///
     /// Signing or state errors; on error nothing changes.
     pub fn refresh(
+        &mut self,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        self.refresh_inner(now, rng)
+            .inspect_err(|e| self.note_failure(e))
+    }
+
+    fn refresh_inner(
         &mut self,
         now: u32,
         rng: &dyn SecureRandom,
@@ -1350,8 +1461,17 @@ impl ZoneRuntime {
         let Some((signed, delta)) = result else {
             return Ok(None);
         };
+        self.validate(&signed, &delta, now, &self.entries.clone())?;
+        let st = self.state_of(
+            signed.serial(),
+            &self.base_digest,
+            &self.generated,
+            &self.entries,
+            &self.signed_with,
+            &self.bindings,
+        );
+        self.write_state(&st, now, false)?;
         self.install(signed, now);
-        self.persist()?;
         Ok(Some(delta))
     }
 
@@ -1393,6 +1513,7 @@ impl ZoneRuntime {
                 None
             }
         };
+        let mut spare = self.unrecorded.clone();
         let (transitions, outlook) = run_lifecycle(
             &self.cfg,
             &self.key_dir,
@@ -1402,45 +1523,84 @@ impl ZoneRuntime {
             rng,
             self.mode == Mode::Serve,
             roll,
+            &mut spare,
         )?;
-        log_transitions(&origin, &transitions);
         let records_changed = entries.len() != self.entries.len()
             || entries
                 .iter()
                 .zip(&self.entries)
                 .any(|(a, b)| a.record != b.record);
+        let used = usages(&entries, &policy);
+        let version = if used == self.signed_with {
+            None
+        } else {
+            let serial = next_serial(self.signed.serial(), file_serial(&self.content));
+            let keys = zone_keys(&entries, &used);
+            let signed = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
+                sign::refresh_signatures(ctx, &self.signed, serial)
+            })
+            .map_err(|source| ZoneError::Sign {
+                origin: origin.clone(),
+                source,
+            })
+            .and_then(|signed| {
+                if let Some((signed, delta)) = &signed {
+                    self.validate(signed, delta, now, &entries)?;
+                }
+                Ok(signed)
+            });
+            match signed {
+                Ok(signed) => Some(signed),
+                Err(e) => {
+                    // The records still move forward (durably); the next call signs again.
+                    if records_changed {
+                        let signed_with = self.signed_with.clone();
+                        self.write_key_records(
+                            self.signed.serial(),
+                            &entries,
+                            &signed_with,
+                            &spare,
+                            now,
+                        )?;
+                        self.unrecorded = spare;
+                        log_transitions(&origin, &transitions);
+                        self.entries = entries;
+                        self.outlook = outlook;
+                    }
+                    self.note_failure(&e);
+                    return Err(e);
+                }
+            }
+        };
+        let signed_with = used;
+        if records_changed || signed_with != self.signed_with {
+            // Durable before published: the key records and the version that depends on them
+            // are written together, before either is used.
+            let serial = match &version {
+                Some(Some((signed, _))) => signed.serial(),
+                _ => self.signed.serial(),
+            };
+            self.write_key_records(serial, &entries, &signed_with, &spare, now)?;
+        }
+        self.unrecorded = spare;
+        log_transitions(&origin, &transitions);
         self.entries = entries;
         self.outlook = outlook;
-        if records_changed {
-            self.persist()?;
-        }
-        let used = usages(&self.entries, &policy);
-        if used == self.signed_with {
-            return Ok(None);
-        }
-        let serial = next_serial(self.signed.serial(), file_serial(&self.content));
-        let keys = zone_keys(&self.entries, &used);
-        let result = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
-            sign::refresh_signatures(ctx, &self.signed, serial)
-        })
-        .map_err(|source| ZoneError::Sign {
-            origin: origin.clone(),
-            source,
-        });
-        let result = result.inspect_err(|e| self.note_failure(e))?;
-        self.signed_with = used;
-        let delta = result.map(|(signed, delta)| {
+        self.signed_with = signed_with;
+        Ok(version.flatten().map(|(signed, delta)| {
             self.install(signed, now);
             delta
-        });
-        self.persist()?;
-        Ok(delta)
+        }))
     }
 
     /// When (seconds since the epoch) this zone next needs the manager: the earliest RRSIG
     /// expiration minus the refresh margin, or a rollover deadline, whichever comes first.
     /// `None` when there is nothing to wait for.
     pub fn next_deadline(&self) -> Option<u32> {
+        if let Some(retry) = self.write_retry {
+            // Every step writes the state: nothing is worth doing before the retry.
+            return Some(retry.at);
+        }
         let refresh = self.next_refresh_at();
         let keys = self.outlook.next.as_ref().map(|n| n.at);
         self.bindings
@@ -1480,27 +1640,209 @@ impl ZoneRuntime {
         self.propagation.published(serial, now);
     }
 
+    /// Writes the state of the version served now.
     fn persist(&self) -> Result<(), ZoneError> {
         if self.mode == Mode::ReadOnly {
             return Ok(());
         }
-        let st = ZoneState {
-            serial: self.signed.serial(),
+        let st = self.state_of(
+            self.signed.serial(),
+            &self.base_digest,
+            &self.generated,
+            &self.entries,
+            &self.signed_with,
+            &self.bindings,
+        );
+        state::store(&self.state_dir, &self.cfg.origin, &st)?;
+        Ok(())
+    }
+
+    /// Writes the state with the key records `entries` (signed with `signed_with`) at
+    /// `serial`, before anything uses them. On failure the keys this step created are kept
+    /// for the next try (with the `spare` ones), so a write retried every few seconds does not
+    /// fill key-dir, and the failure is counted.
+    fn write_key_records(
+        &mut self,
+        serial: u32,
+        entries: &[KeyEntry],
+        signed_with: &[(usize, KeyUse)],
+        spare: &[KeyEntry],
+        now: u32,
+    ) -> Result<(), ZoneError> {
+        let st = self.state_of(
+            serial,
+            &self.base_digest,
+            &self.generated,
+            entries,
+            signed_with,
+            &self.bindings,
+        );
+        self.write_state(&st, now, false).inspect_err(|write| {
+            let mut keep = spare.to_vec();
+            keep.extend(entries.iter().skip(self.entries.len()).cloned());
+            self.unrecorded = keep;
+            self.note_failure(write);
+        })
+    }
+
+    /// The state file's content for a version at `serial` made of these parts.
+    fn state_of(
+        &self,
+        serial: u32,
+        base_digest: &[u8; 32],
+        generated: &BTreeMap<Name, Rrset>,
+        entries: &[KeyEntry],
+        signed_with: &[(usize, KeyUse)],
+        bindings: &[Binding],
+    ) -> ZoneState {
+        ZoneState {
+            serial,
             content_digest: content_digest(
-                &self.base_digest,
-                &self.generated,
-                used_keys(&self.entries, &self.signed_with),
+                base_digest,
+                generated,
+                used_keys(entries, signed_with),
                 self.cfg.signing.denial,
             ),
-            bindings: self
-                .bindings
+            bindings: bindings
                 .iter()
                 .map(|b| (b.key(), b.state.clone()))
                 .collect(),
-            keys: self.entries.iter().map(KeyEntry::stored).collect(),
+            keys: entries.iter().map(KeyEntry::stored).collect(),
+        }
+    }
+
+    /// Writes `st`, the state of a version not installed yet: it is installed only once this
+    /// succeeded. A failure schedules a new try of the change in [`WRITE_RETRY_SECS`]
+    /// ([`Self::retry_failed_write`]); `zone_file` says whether the change needs the zone file
+    /// read again.
+    fn write_state(&mut self, st: &ZoneState, now: u32, zone_file: bool) -> Result<(), ZoneError> {
+        if self.mode == Mode::ReadOnly {
+            return Ok(());
+        }
+        state::store(&self.state_dir, &self.cfg.origin, st).map_err(|e| {
+            self.write_retry = Some(WriteRetry {
+                at: now.wrapping_add(WRITE_RETRY_SECS),
+                zone_file: zone_file || self.write_retry.is_some_and(|r| r.zone_file),
+            });
+            ZoneError::State(e)
+        })
+    }
+
+    /// Checks a new version before it is installed ([`daned_sign::validate::validate_delta`]);
+    /// a failure is counted.
+    fn validate(
+        &mut self,
+        signed: &SignedZone,
+        delta: &ZoneDelta,
+        now: u32,
+        entries: &[KeyEntry],
+    ) -> Result<(), ZoneError> {
+        let signers = signer_keys(entries);
+        let started = std::time::Instant::now();
+        let result = daned_sign::validate::validate_delta(signed, delta, now, &signers);
+        tracing::debug!(
+            zone = %self.cfg.origin,
+            serial = signed.serial(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = result.is_ok(),
+            "new version validated"
+        );
+        result.map_err(|source| {
+            self.counters.validation_failures += 1;
+            ZoneError::Validation {
+                origin: self.cfg.origin.clone(),
+                serial: signed.serial(),
+                source,
+            }
+        })
+    }
+
+    /// Makes again a change whose state write failed, once its retry is due: the zone file and
+    /// the certificates (or only the certificates) are read again and the result signed,
+    /// written and installed as by [`Self::reload`]. `None` when no retry is due or nothing
+    /// changed; a timer or key step that failed to write runs again on its own deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::reload`]; the retry is scheduled again when the write fails again.
+    pub fn retry_failed_write(
+        &mut self,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        let Some(retry) = self.write_retry else {
+            return Ok(None);
         };
-        state::store(&self.state_dir, &self.cfg.origin, &st)?;
-        Ok(())
+        if serial_gt(retry.at, now) {
+            return Ok(None);
+        }
+        self.write_retry = None;
+        if retry.zone_file {
+            self.reload(now, rng)
+        } else {
+            self.update_bindings(now, rng)
+        }
+    }
+
+    /// Whether a failed state write is waiting for its retry: the zone's timers then wait too
+    /// (each would sign again only to fail the same write).
+    pub fn write_pending(&self, now: u32) -> bool {
+        self.write_retry.is_some_and(|r| serial_gt(r.at, now))
+    }
+
+    /// Checks that the key directory, every key file the zone's records need and the state
+    /// directory and file are still there. A new problem is logged at error once, and a
+    /// resolved one at info; [`Self::storage_error`] says what is missing meanwhile. Serving
+    /// goes on (the keys are in memory); a restart would fail.
+    pub fn check_storage(&mut self) {
+        if self.mode == Mode::ReadOnly {
+            return;
+        }
+        let mut missing = Vec::new();
+        if !self.key_dir.is_dir() {
+            missing.push(format!(
+                "key directory {} is missing",
+                self.key_dir.display()
+            ));
+        } else {
+            for entry in &self.entries {
+                if entry.record.state != KeyState::Removed && !entry.file.is_file() {
+                    missing.push(format!(
+                        "key {} ({}) is missing: {}",
+                        entry.record.tag,
+                        entry.record.state.name(),
+                        entry.file.display()
+                    ));
+                }
+            }
+        }
+        let state_file = state::state_path(&self.state_dir, &self.cfg.origin);
+        if !self.state_dir.is_dir() {
+            missing.push(format!(
+                "state directory {} is missing",
+                self.state_dir.display()
+            ));
+        } else if !state_file.is_file() {
+            missing.push(format!("state file {} is missing", state_file.display()));
+        }
+        let error = (!missing.is_empty()).then(|| missing.join("; "));
+        if error != self.storage_error {
+            match &error {
+                Some(error) => tracing::error!(
+                    zone = %self.cfg.origin,
+                    error = error.as_str(),
+                    "key or state files are missing; the zone is still served, but a restart \
+                     would fail: restore them"
+                ),
+                None => tracing::info!(zone = %self.cfg.origin, "key and state files are back"),
+            }
+        }
+        self.storage_error = error;
+    }
+
+    /// What [`Self::check_storage`] found missing, if anything.
+    pub fn storage_error(&self) -> Option<&str> {
+        self.storage_error.as_deref()
     }
 }
 
@@ -1625,6 +1967,25 @@ fn key_entries(
     Ok(entries)
 }
 
+/// Checks a zone's keys as a start would (for `daned check`): the key files load, and every
+/// key the state file's records need has its file, holding that key. Nothing is written.
+///
+/// # Errors
+///
+/// [`ZoneError::MissingKey`] naming the file; a key or state file that cannot be read; a key
+/// file that holds another key than its record says.
+pub fn check_keys(
+    cfg: &ZoneConfig,
+    key_dir: &Path,
+    state_dir: &Path,
+    now: u32,
+    rng: &dyn SecureRandom,
+) -> Result<(), ZoneError> {
+    let stored = keystore::load_keys(key_dir, &cfg.origin, rng)?;
+    let saved = state::load(state_dir, &cfg.origin)?;
+    key_entries(cfg, key_dir, state_dir, saved.as_ref(), stored, now).map(|_| ())
+}
+
 /// The record of a key found in key-dir with no record: active since `now`, its DS (for a KSK
 /// or CSK) at the parent since `now` — the parent already has it, or the operator adds it.
 fn adopted_record(key: &SigningKey, now: u32) -> KeyRecord {
@@ -1660,6 +2021,7 @@ fn run_lifecycle(
     rng: &dyn SecureRandom,
     create: bool,
     roll: Option<KeyRole>,
+    spare: &mut Vec<KeyEntry>,
 ) -> Result<(Vec<Transition>, KeyOutlook), ZoneError> {
     let origin = &cfg.origin;
     let lifecycle_err = |source| ZoneError::Lifecycle {
@@ -1698,16 +2060,41 @@ fn run_lifecycle(
         }
         for new in &advance.generate {
             let taken: Vec<u16> = entries.iter().map(|e| e.record.tag).collect();
-            let stored =
-                create_key_with_new_tag(key_dir, origin, new.algorithm, new.role, &taken, rng)?;
-            let tag = stored.key.key_tag();
-            tracing::info!(zone = %origin, tag, role = state::role_name(new.role), state = new.state.name(), path = %stored.path.display(), "created key");
-            let record = KeyRecord::new(tag, new.algorithm, new.role, new.state, now);
+            let reusable = spare.iter().position(|e| {
+                e.key.as_ref().is_some_and(|k| {
+                    k.algorithm() == new.algorithm
+                        && k.role() == new.role
+                        && !taken.contains(&k.key_tag())
+                })
+            });
+            let (file, key) = match reusable.map(|i| spare.remove(i)) {
+                Some(KeyEntry {
+                    file,
+                    key: Some(key),
+                    ..
+                }) => {
+                    tracing::info!(zone = %origin, tag = key.key_tag(), path = %file.display(), "reusing a key created by a step whose records could not be written");
+                    (file, key)
+                }
+                _ => {
+                    let stored = create_key_with_new_tag(
+                        key_dir,
+                        origin,
+                        new.algorithm,
+                        new.role,
+                        &taken,
+                        rng,
+                    )?;
+                    tracing::info!(zone = %origin, tag = stored.key.key_tag(), role = state::role_name(new.role), state = new.state.name(), path = %stored.path.display(), "created key");
+                    (stored.path, Arc::new(stored.key))
+                }
+            };
+            let record = KeyRecord::new(key.key_tag(), new.algorithm, new.role, new.state, now);
             records.push(record);
             entries.push(KeyEntry {
                 record,
-                file: stored.path,
-                key: Some(Arc::new(stored.key)),
+                file,
+                key: Some(key),
             });
         }
         advance = lifecycle::advance(now, policy, &mut records).map_err(lifecycle_err)?;
@@ -1778,6 +2165,14 @@ fn used_keys<'e>(
             let key = entries.get(i)?.key.as_deref()?;
             Some((key, usage))
         })
+        .collect()
+}
+
+/// The DNSKEYs of every key of the zone (what a new version's RRSIGs may be made with).
+fn signer_keys(entries: &[KeyEntry]) -> Vec<daned_sign::hickory_proto::dnssec::rdata::DNSKEY> {
+    entries
+        .iter()
+        .filter_map(|e| e.key.as_ref().map(|k| k.dnskey().clone()))
         .collect()
 }
 
@@ -2040,5 +2435,193 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// Makes the next state write of `d`'s zone fail, as a full or read-only disk would (also
+    /// for root, which ignores permissions): the temporary file `state::replace_file` opens is
+    /// a directory. Dropping the guard lets writes succeed again.
+    struct WriteFault(PathBuf);
+
+    impl WriteFault {
+        fn new(d: &Dir) -> Self {
+            let mut name = state::state_path(&d.state(), &origin()).into_os_string();
+            name.push(format!(".tmp-{}", std::process::id()));
+            let path = PathBuf::from(name);
+            std::fs::create_dir(&path).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for WriteFault {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+
+    fn state_bytes(d: &Dir) -> Vec<u8> {
+        std::fs::read(state::state_path(&d.state(), &origin())).unwrap()
+    }
+
+    fn add_to_zone_file(d: &Dir, line: &str) {
+        let path = d.dir.path().join("example.com.zone");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(line);
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Issue 11, failure 1 (and issue 12): durable before published. A state write that fails
+    /// leaves the served version, its serial, the content, the keys and the state file exactly
+    /// as they were, reports the error and schedules a retry (also the deadline the manager
+    /// sleeps to), which publishes the change once the disk is writable; a restart then
+    /// serves what the state file says.
+    #[test]
+    fn issue_11_failed_state_write_changes_nothing_and_is_retried() {
+        let d = Dir::new();
+        let rng = SystemRandom::new();
+        let mut rt = d.start(NOW).unwrap();
+        let serial = rt.signed().serial();
+        let before = state_bytes(&d);
+        add_to_zone_file(&d, "new 3600 IN A 192.0.2.99\n");
+
+        let fault = WriteFault::new(&d);
+        let err = rt.reload(NOW + 10, &rng).expect_err("the write fails");
+        assert!(matches!(err, ZoneError::State(_)), "{err}");
+        assert_eq!(rt.signed().serial(), serial, "served serial unchanged");
+        assert!(
+            rt.signed()
+                .node(&Name::from_ascii("new.example.com.").unwrap())
+                .is_none(),
+            "the new record is not served"
+        );
+        assert_eq!(state_bytes(&d), before, "state file unchanged");
+        assert_eq!(rt.propagated_at(serial + 1), None, "not published");
+        assert!(
+            rt.last_error().is_some_and(|e| e.contains(".tmp-")),
+            "{:?}",
+            rt.last_error()
+        );
+        assert_eq!(rt.counters().failed_updates, 1);
+        assert_eq!(rt.next_deadline(), Some(NOW + 10 + WRITE_RETRY_SECS));
+        assert!(rt.write_pending(NOW + 11));
+        // Not due yet: nothing happens.
+        assert!(rt.retry_failed_write(NOW + 11, &rng).unwrap().is_none());
+        // Due, still failing: scheduled again, still nothing changed.
+        assert!(rt.retry_failed_write(NOW + 15, &rng).is_err());
+        assert_eq!(rt.signed().serial(), serial);
+        assert_eq!(state_bytes(&d), before);
+
+        // A key step under the fault: the key records and the served keys stay.
+        let keys_before: Vec<KeyRecord> = rt.keys().iter().map(|e| e.record).collect();
+        assert!(
+            rt.update_keys(NOW + 16, &rng, KeyAction::Roll(KeyRole::Csk))
+                .is_err()
+        );
+        let keys_after: Vec<KeyRecord> = rt.keys().iter().map(|e| e.record).collect();
+        assert_eq!(keys_after, keys_before, "key records unchanged");
+        assert_eq!(rt.signed().serial(), serial);
+        assert_eq!(state_bytes(&d), before);
+        // Its new key file stays (keys are never deleted), and the next try reuses it.
+        assert_eq!(d.key_files(), 2);
+        assert!(
+            rt.update_keys(NOW + 17, &rng, KeyAction::Roll(KeyRole::Csk))
+                .is_err()
+        );
+        assert_eq!(d.key_files(), 2, "a failing retry creates no more keys");
+
+        drop(fault);
+        let delta = rt
+            .retry_failed_write(NOW + 20 + WRITE_RETRY_SECS, &rng)
+            .unwrap()
+            .expect("the retry publishes the change");
+        assert_eq!(delta.from_serial, serial);
+        let saved = state::load(&d.state(), &origin()).unwrap().unwrap();
+        assert_eq!(saved.serial, rt.signed().serial());
+        assert!(rt.last_error().is_none());
+        assert!(!rt.write_pending(NOW + 20 + WRITE_RETRY_SECS));
+        rt.update_keys(NOW + 30, &rng, KeyAction::Roll(KeyRole::Csk))
+            .unwrap()
+            .expect("the roll publishes the successor");
+        assert_eq!(rt.keys().len(), 2);
+        assert_eq!(
+            d.key_files(),
+            2,
+            "the key created under the fault is the successor"
+        );
+        let served = rt.signed().serial();
+        drop(rt);
+        let again = d.start(NOW + 60).unwrap();
+        assert_eq!(again.signed().serial(), served, "restart agrees");
+    }
+
+    /// Issue 11, failure 8: a certificate missing at the very first start does not stop the
+    /// zone: it is served without that binding's records and the binding reports the error.
+    #[test]
+    fn issue_11_missing_certificate_at_first_start_starts_the_zone() {
+        let d = Dir::new();
+        let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com.\"\n\
+                    file = \"example.com.zone\"\n[[zone.tlsa]]\nname = \"mail\"\n\
+                    certificate = \"missing.pem\"\nnames = [\"_25._tcp.mail\"]\n";
+        let config = Config::parse(text, &d.dir.path().join("daned.toml")).unwrap();
+        let rt = ZoneRuntime::start(
+            config.zones[0].clone(),
+            d.keys(),
+            d.state(),
+            Mode::Serve,
+            NOW,
+            &SystemRandom::new(),
+        )
+        .unwrap();
+        let [binding] = rt.bindings() else {
+            panic!("one binding");
+        };
+        assert!(
+            binding
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("missing.pem")),
+            "{:?}",
+            binding.last_error
+        );
+        assert!(binding.state.published().is_empty());
+        assert_eq!(rt.counters().certificate_errors, 1);
+        let owner = Name::from_ascii("_25._tcp.mail.example.com.").unwrap();
+        assert!(
+            rt.signed()
+                .node(&owner)
+                .is_none_or(|n| n.get(RecordType::TLSA).is_none())
+        );
+    }
+
+    /// Issue 11, failure 5: a running zone notices its key file or state directory going away
+    /// (and coming back).
+    #[test]
+    fn issue_11_missing_key_file_or_state_dir_is_noticed() {
+        let d = Dir::new();
+        let mut rt = d.start(NOW).unwrap();
+        rt.check_storage();
+        assert_eq!(rt.storage_error(), None);
+        let key = rt.keys()[0].file.clone();
+        let moved = d.dir.path().join("key.bak");
+        std::fs::rename(&key, &moved).unwrap();
+        rt.check_storage();
+        assert!(
+            rt.storage_error()
+                .is_some_and(|e| e.contains(&key.display().to_string())),
+            "{:?}",
+            rt.storage_error()
+        );
+        std::fs::rename(&moved, &key).unwrap();
+        let state = d.dir.path().join("state.bak");
+        std::fs::rename(d.state(), &state).unwrap();
+        rt.check_storage();
+        assert!(
+            rt.storage_error()
+                .is_some_and(|e| e.contains("state directory")),
+            "{:?}",
+            rt.storage_error()
+        );
+        std::fs::rename(&state, d.state()).unwrap();
+        rt.check_storage();
+        assert_eq!(rt.storage_error(), None);
     }
 }

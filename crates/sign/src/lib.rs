@@ -97,6 +97,7 @@ pub mod serial;
 pub mod sign;
 pub mod spki;
 pub mod tlsa;
+pub mod validate;
 pub mod zone;
 
 pub use error::SignError;

@@ -15,6 +15,7 @@ use daned_sign::rrsig::verify_rrsig;
 use daned_sign::sign::{
     SignCtx, SignPolicy, ZoneKey, apply_changes, refresh_signatures, sign_zone,
 };
+use daned_sign::validate::{validate_delta, validate_sample};
 use daned_sign::zone::{NodeKind, Rrset, SignedZone, Zone, ZoneDelta};
 use ring::rand::SystemRandom;
 
@@ -527,6 +528,9 @@ fn check_incremental_with(keys: &[SigningKey], s: &Scenario, denial: Denial) -> 
     assert_eq!(inc.serial(), 2);
     check_signatures(&inc, keys).map_err(|e| format!("{}: {e}", s.label))?;
     check_delta(&signed_a, &inc, &delta).map_err(|e| format!("{}: {e}", s.label))?;
+    // What the server checks before serving each new version.
+    validate_delta(&inc, &delta, t1, &[]).map_err(|e| format!("{}: {e}", s.label))?;
+    validate_sample(&full, t1, usize::MAX, &[]).map_err(|e| format!("{}: {e}", s.label))?;
 
     // Unchanged RRsets keep their RRSIGs byte for byte; changed ones were signed at t1.
     for (owner, node) in inc.nodes() {
@@ -1113,5 +1117,101 @@ fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
     let _ = std::fs::remove_dir_all(
         std::env::temp_dir().join(format!("daned-sign-{}", std::process::id())),
     );
+    Ok(())
+}
+
+/// `zone`'s records with `edit` applied to each, rebuilt as a served zone (nothing re-signed).
+fn tampered(zone: &SignedZone, edit: impl Fn(Record) -> Record) -> Result<SignedZone, SignError> {
+    SignedZone::from_records(zone.origin(), zone.records().cloned().map(edit))
+}
+
+/// RFC 4035 §5.3.3: "the validator MUST verify the signature" — before serving, a new version
+/// whose changed RRset carries a corrupted signature, or whose changed NSEC points past a name,
+/// is refused; the untouched version passes.
+#[test]
+fn rfc4035_s5_3_validate_delta_refuses_a_corrupted_signature_or_chain() -> TestResult {
+    let rng = SystemRandom::new();
+    for denial in [Denial::Nsec, nsec3()] {
+        let keys = p256_csk(&rng)?;
+        let t1 = T0 + DAY;
+        let a = zone(BASE)?;
+        let b = zone(&edited(&["mail 3600 A"], &["mail 3600 A 192.0.2.33"]))?;
+        let signed_a = sign_zone(&ctx_with(T0, &keys, &rng, denial), &a, 1)?;
+        let (good, delta) = apply_changes(
+            &ctx_with(t1, &keys, &rng, denial),
+            &signed_a,
+            &a.diff(&b),
+            2,
+        )?;
+        validate_delta(&good, &delta, t1, &[])?;
+        // Expired by then: the signatures made at t1 are not valid a year later.
+        assert!(validate_delta(&good, &delta, t1 + 400 * DAY, &[]).is_err());
+
+        // One bit of the new A RRset's signature flipped.
+        let corrupt = tampered(&good, |mut record| {
+            if let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &record.data
+                && record.name == name("mail")
+                && sig.input().type_covered == RecordType::A
+            {
+                let mut bytes = sig.sig().to_vec();
+                bytes[0] ^= 1;
+                record.data = RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(
+                    sig.input().clone(),
+                    bytes,
+                )));
+            }
+            record
+        })?;
+        let err = validate_delta(&corrupt, &delta, t1, &[]).expect_err("corrupted signature");
+        assert!(err.to_string().contains("does not verify"), "{err}");
+        // The check of a whole version (a start) finds it too when it verifies everything.
+        assert!(validate_sample(&corrupt, t1, usize::MAX, &[]).is_err());
+        validate_sample(&good, t1, usize::MAX, &[])?;
+    }
+
+    // NSEC: the changed name's NSEC skips the next name of the chain.
+    let keys = p256_csk(&rng)?;
+    let a = zone(BASE)?;
+    let b = zone(&edited(&[], &["mail 3600 AAAA 2001:db8::3"]))?;
+    let signed_a = sign_zone(&ctx(T0, &keys, &rng), &a, 1)?;
+    let (good, delta) = apply_changes(&ctx(T0 + DAY, &keys, &rng), &signed_a, &a.diff(&b), 2)?;
+    validate_delta(&good, &delta, T0 + DAY, &[])?;
+    let broken = tampered(&good, |mut record| {
+        if let RData::DNSSEC(DNSSECRData::NSEC(nsec)) = &record.data
+            && record.name == name("mail")
+        {
+            record.data = RData::DNSSEC(DNSSECRData::NSEC(
+                daned_sign::hickory_proto::dnssec::rdata::NSEC::new(
+                    name("sub"),
+                    nsec.type_bit_maps().collect::<Vec<_>>(),
+                ),
+            ));
+        }
+        record
+    })?;
+    // Its signature made again, so that only the chain is wrong.
+    let nsec = broken
+        .node(&name("mail"))
+        .and_then(|n| n.get(RecordType::NSEC))
+        .ok_or("mail has an NSEC")?
+        .rrset
+        .clone();
+    let times = daned_sign::rrsig::SigTimes {
+        inception: T0,
+        expiration: T0 + 30 * DAY,
+    };
+    let resigned = daned_sign::rrsig::sign_rrset(&nsec, &keys[0], &origin(), times, &rng)?;
+    let broken = tampered(&broken, |record| match &record.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig))
+            if record.name == name("mail") && sig.input().type_covered == RecordType::NSEC =>
+        {
+            resigned.clone()
+        }
+        _ => record,
+    })?;
+    let err = validate_delta(&broken, &delta, T0 + DAY, &[]).expect_err("broken chain");
+    assert!(err.to_string().contains("next name"), "{err}");
+    let err = validate_sample(&broken, T0 + DAY, 0, &[]).expect_err("broken chain, whole");
+    assert!(err.to_string().contains("next name"), "{err}");
     Ok(())
 }

@@ -55,6 +55,8 @@ fn zone(origin: &str, bindings: Vec<BindingStatus>) -> ZoneStatus {
         certificate_errors: 0,
         unsafe_switches: 0,
         failed_updates: 0,
+        validation_failures: 0,
+        storage_error: None,
         signature_expiry_seconds: None,
         next_key_event: None,
         awaiting_ds: Vec::new(),

@@ -13,9 +13,14 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+
 use super::Handler;
+use crate::config::NetLimits;
+use crate::cookie::COOKIE_OPTION;
 use crate::query::Catalog;
 use crate::query::tests::{example_zone, parse_zone, show};
+use crate::rrl::RateLimiter;
 
 /// Encodes responses exactly as hickory's `ResponseHandle` does (its `encode` is private): over
 /// UDP the encoder is capped at the response OPT's payload, or 512 without OPT.
@@ -86,6 +91,8 @@ struct Ask {
     op_code: OpCode,
     questions: usize,
     protocol: Protocol,
+    /// The COOKIE option data of the request OPT, if any.
+    cookie: Option<Vec<u8>>,
 }
 
 fn ask(qname: &'static str, qtype: RecordType) -> Ask {
@@ -97,6 +104,7 @@ fn ask(qname: &'static str, qtype: RecordType) -> Ask {
         op_code: OpCode::Query,
         questions: 1,
         protocol: Protocol::Udp,
+        cookie: None,
     }
 }
 
@@ -120,9 +128,32 @@ impl Ask {
             edns.set_max_payload(payload)
                 .set_dnssec_ok(dnssec_ok)
                 .set_version(version);
+            if let Some(cookie) = &self.cookie {
+                edns.options_mut()
+                    .insert(EdnsOption::Unknown(COOKIE_OPTION, cookie.clone()));
+            }
             message.set_edns(edns);
         }
         message.to_vec().expect("request encodes")
+    }
+
+    /// Every response `handler` sends (none when the rate limiter drops it).
+    async fn send_all(&self, handler: &Handler) -> Vec<Message> {
+        let src: SocketAddr = "192.0.2.100:53000".parse().expect("address");
+        let request =
+            Request::from_bytes(self.wire(), src, self.protocol).expect("request decodes");
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let capture = Capture {
+            protocol: self.protocol,
+            sent: sent.clone(),
+        };
+        handler
+            .handle_request::<_, TokioTime>(&request, capture)
+            .await;
+        let sent = sent.lock().expect("not poisoned");
+        sent.iter()
+            .map(|wire| Message::from_vec(wire).expect("response decodes"))
+            .collect()
     }
 
     async fn send_to(&self, handler: &Handler) -> (Message, usize) {
@@ -745,5 +776,86 @@ mod ixfr {
         let messages = ixfr(None, Protocol::Tcp).await;
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].metadata.response_code, ResponseCode::FormErr);
+    }
+}
+
+/// The COOKIE option data of `response`'s OPT.
+fn response_cookie(response: &Message) -> Option<Vec<u8>> {
+    match response.edns.as_ref()?.option(EdnsCode::Cookie)? {
+        EdnsOption::Unknown(_, data) => Some(data.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn rfc7873_s5_2_3_a_client_cookie_gets_a_server_cookie_that_then_validates() {
+    let handler = Handler::new(catalog(), 1232);
+    let client = vec![1, 2, 3, 4, 5, 6, 7, 8];
+    let mut request = ask("a.example.", RecordType::A).edns(1232, false);
+    request.cookie = Some(client.clone());
+    let response = request.send_to(&handler).await.0;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    let cookie = response_cookie(&response).expect("a COOKIE option");
+    // RFC 9018 §4.2: client cookie, then version 1, reserved, timestamp, hash.
+    assert_eq!(cookie.len(), 24);
+    assert_eq!(cookie[..8], client[..]);
+    assert_eq!(cookie[8], 1);
+    // Sent back, it validates: the same server cookie comes back (fresh for half an hour).
+    request.cookie = Some(cookie.clone());
+    let response = request.send_to(&handler).await.0;
+    assert_eq!(response_cookie(&response), Some(cookie));
+}
+
+#[tokio::test]
+async fn rfc7873_s5_2_2_a_malformed_cookie_option_gets_formerr() {
+    let mut request = ask("a.example.", RecordType::A).edns(1232, false);
+    request.cookie = Some(vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    let response = request.send().await;
+    assert_eq!(response.metadata.response_code, ResponseCode::FormErr);
+}
+
+#[tokio::test]
+async fn rrl_over_the_limit_drops_and_slips_udp_but_not_tcp_nor_valid_cookies() {
+    let limits = NetLimits {
+        rate_limit: 2,
+        rate_limit_slip: 2,
+        rate_limit_table_size: 64,
+        ..NetLimits::default()
+    };
+    let rrl = RateLimiter::new(&limits).map(Arc::new);
+    let handler = Handler::new(catalog(), 1232).with_rate_limiter(rrl);
+    let request = ask("a.example.", RecordType::A);
+    let mut sent = Vec::new();
+    for _ in 0..6 {
+        sent.push(request.send_all(&handler).await);
+    }
+    let shape: Vec<_> = sent
+        .iter()
+        .map(|responses| match responses.as_slice() {
+            [] => "dropped",
+            [one] if one.metadata.truncation && one.answers.is_empty() => "TC",
+            [one] if !one.answers.is_empty() => "answer",
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        ["answer", "answer", "dropped", "TC", "dropped", "TC"]
+    );
+    // TCP is never limited.
+    let mut tcp = ask("a.example.", RecordType::A);
+    tcp.protocol = Protocol::Tcp;
+    assert_eq!(tcp.send_all(&handler).await[0].answers.len(), 1);
+    // Nor is a client with a valid server cookie (learned over TCP, which is not limited).
+    let mut with_cookie = ask("a.example.", RecordType::A).edns(1232, false);
+    with_cookie.cookie = Some(vec![9; 8]);
+    with_cookie.protocol = Protocol::Tcp;
+    let learned = with_cookie.send_all(&handler).await;
+    with_cookie.cookie = Some(response_cookie(&learned[0]).expect("a server cookie"));
+    with_cookie.protocol = Protocol::Udp;
+    for _ in 0..5 {
+        let responses = with_cookie.send_all(&handler).await;
+        assert_eq!(responses.len(), 1);
+        assert_eq!(responses[0].answers.len(), 1);
     }
 }

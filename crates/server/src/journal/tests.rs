@@ -138,18 +138,30 @@ fn missing_file_is_an_empty_journal() {
     assert!(journal.is_empty());
 }
 
+/// Issue 11 (a journal discarded whole after `kill -9`): a journal that ends before the zone's
+/// serial (the state file is written first, so a crash between the two writes leaves the
+/// journal one delta behind) is kept whole; deltas leading past the zone's serial (never
+/// published) are cut, so no IXFR answer ever leads to a version that was not served.
 #[test]
-fn journal_not_ending_at_the_zone_serial_is_discarded() {
-    // Never serve a wrong diff: a journal whose last serial is not the zone's is dropped.
+fn journal_behind_the_zone_serial_is_kept_and_past_it_is_cut() {
     let dir = tempfile::tempdir().expect("tempdir");
     let origin = name("example.");
     let mut journal = Journal::new(JournalLimits::default());
-    journal.push(delta("example.", 1, 2)).expect("push");
+    for serial in 1..4 {
+        journal
+            .push(delta("example.", serial, serial + 1))
+            .expect("push");
+    }
     store(dir.path(), &origin, &journal).expect("store");
-    assert!(load(dir.path(), &origin, 3, JournalLimits::default()).is_empty());
+    let behind = load(dir.path(), &origin, 5, JournalLimits::default());
+    assert_eq!(behind.len(), 3, "kept whole");
+    assert_eq!(behind.last_serial(), Some(4));
+    let cut = load(dir.path(), &origin, 3, JournalLimits::default());
+    assert_eq!(cut.len(), 2, "the delta 3 -> 4 was never published");
+    assert_eq!(cut.last_serial(), Some(3));
     assert_eq!(
-        load(dir.path(), &origin, 2, JournalLimits::default()).len(),
-        1
+        load(dir.path(), &origin, 4, JournalLimits::default()).len(),
+        3
     );
 }
 
@@ -178,7 +190,8 @@ fn truncated_last_entry_keeps_the_intact_prefix() {
     let (partial, damaged) = Journal::decode(&flipped, JournalLimits::default()).expect("magic");
     assert!(damaged);
     assert_eq!(partial.len(), 2);
-    // On disk: a truncated file loads its prefix only when that prefix ends at the serial.
+    // On disk: a truncated file loads its intact prefix, cut at the torn tail, never dropped
+    // whole (it ends before the zone's serial 4: kept, unused by IXFR until it chains again).
     let dir = tempfile::tempdir().expect("tempdir");
     let origin = name("t.");
     fs::write(journal_path(dir.path(), &origin), &bytes[..bytes.len() - 5]).expect("write");
@@ -186,7 +199,9 @@ fn truncated_last_entry_keeps_the_intact_prefix() {
         load(dir.path(), &origin, 3, JournalLimits::default()).len(),
         2
     );
-    assert!(load(dir.path(), &origin, 4, JournalLimits::default()).is_empty());
+    let torn = load(dir.path(), &origin, 4, JournalLimits::default());
+    assert_eq!(torn.len(), 2);
+    assert_eq!(torn.last_serial(), Some(3));
 }
 
 #[test]

@@ -686,23 +686,38 @@ fn rfc4035_s3_1_4_1_ds_query_at_a_cut_is_answered_by_the_parent() {
 }
 
 #[test]
-fn rfc1035_s3_2_3_any_returns_every_rrset_of_the_node() {
+fn rfc8482_s4_2_any_returns_one_rrset_of_the_node() {
     let zone = example_zone();
     let a = ask(&zone, "a.example.", RecordType::ANY, false);
+    assert_eq!(lines(&a.answers), ["a.example. 3600 A 192.0.2.1"]);
+    // With DO, that RRset's signatures.
+    let a = ask(&zone, "a.example.", RecordType::ANY, true);
     assert_eq!(
         lines(&a.answers),
-        [
-            "a.example. 3600 A 192.0.2.1",
-            "a.example. 3600 AAAA 2001:db8::1",
-            "a.example. 300 NSEC x.b.example. A AAAA RRSIG NSEC",
-        ]
+        ["a.example. 3600 A 192.0.2.1", "a.example. 3600 RRSIG A 2"]
     );
-    let a = ask(&zone, "a.example.", RecordType::ANY, true);
-    assert_eq!(a.answers.len(), 6);
     // ANY at a CNAME is not chased.
     let a = ask(&zone, "cname.example.", RecordType::ANY, false);
+    assert_eq!(a.answers.len(), 1);
     assert_eq!(a.answers[0].record_type(), RecordType::CNAME);
     assert!(a.answers.iter().all(|r| r.name == name("cname.example.")));
+}
+
+#[test]
+fn rfc8482_rfc4592_s4_7_wildcard_any_synthesises_one_data_rrset_never_the_nsec() {
+    let zone = example_zone();
+    let a = ask(&zone, "foo.w.example.", RecordType::ANY, true);
+    assert_eq!(a.rcode, ResponseCode::NoError);
+    let types: Vec<_> = a.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(types, [RecordType::TXT, RecordType::RRSIG]);
+    assert!(a.answers.iter().all(|r| r.name == name("foo.w.example.")));
+    // The only NSEC is the proof that the query name itself does not exist, at its own owner.
+    assert!(
+        a.authorities
+            .iter()
+            .filter(|r| r.record_type() == RecordType::NSEC)
+            .all(|r| r.name != name("foo.w.example."))
+    );
 }
 
 #[test]

@@ -12,10 +12,11 @@
 //! timer, so short of forking it we read and write the socket here and hand every request,
 //! query or transfer alike, to the same [`RequestHandler`] that hickory drives for UDP.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, MessageType, ResponseCode};
@@ -31,6 +32,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
+
+use super::screen::{Screened, screen};
+use crate::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// How long a TCP connection may wait for its next request, and how long one response message
 /// may take to be written.
@@ -56,26 +60,162 @@ impl Default for TcpTimeouts {
     }
 }
 
+/// Caps on concurrent TCP connections, shared by every listener of the daemon: in total, and
+/// per client (one IPv4 address, or one IPv6 /64, which a single host usually has whole).
+#[derive(Debug)]
+pub struct ConnectionLimits {
+    max_total: usize,
+    /// 0: no per-client cap.
+    per_client: usize,
+    counts: SyncMutex<Counts>,
+    refused: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    /// Only clients with at least one open connection (so at most `max_total` entries).
+    per_client: HashMap<IpAddr, usize>,
+}
+
+/// One admitted connection; dropping it frees its place.
+#[derive(Debug)]
+pub struct ConnectionPermit {
+    limits: Arc<ConnectionLimits>,
+    client: IpAddr,
+}
+
+impl ConnectionLimits {
+    /// At most `max_total` connections at once (at least 1), and `per_client` from one client
+    /// (0: no per-client cap).
+    pub fn new(max_total: usize, per_client: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max_total: max_total.max(1),
+            per_client,
+            counts: SyncMutex::new(Counts::default()),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// No cap worth the name: for tests and tools that serve one client.
+    pub fn unlimited() -> Arc<Self> {
+        Self::new(usize::MAX, 0)
+    }
+
+    /// A place for a connection from `ip`, or `None` (counted) when a cap is reached.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionPermit> {
+        let client = client_key(ip);
+        let mut counts = self.lock();
+        let mine = counts.per_client.get(&client).copied().unwrap_or(0);
+        if counts.total >= self.max_total || (self.per_client > 0 && mine >= self.per_client) {
+            drop(counts);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        counts.total += 1;
+        counts.per_client.insert(client, mine + 1);
+        Some(ConnectionPermit {
+            limits: self.clone(),
+            client,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.lock().total
+    }
+
+    /// Connections closed at once because a cap was reached, so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// The total cap.
+    pub fn max_total(&self) -> usize {
+        self.max_total
+    }
+
+    /// The per-client cap (0: none).
+    pub fn per_client(&self) -> usize {
+        self.per_client
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        // Counting cannot leave the map half-updated; a poisoned lock is still consistent.
+        self.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        let mut counts = self.limits.lock();
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(mine) = counts.per_client.get_mut(&self.client) {
+            *mine -= 1;
+            if *mine == 0 {
+                counts.per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// The client a connection from `ip` counts for: the address, or its /64 for IPv6.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 /// Accepts connections on `listener` and serves each with `handler` until the task is aborted
-/// (which aborts every connection it started).
+/// (which aborts every connection it started). A connection over one of `limits`' caps is
+/// closed at once, so one client holding many connections cannot keep others out.
 pub async fn serve_listener<H: RequestHandler>(
     listener: TcpListener,
     handler: Arc<H>,
     timeouts: TcpTimeouts,
+    limits: Arc<ConnectionLimits>,
 ) {
     let mut connections = JoinSet::new();
     loop {
         match listener.accept().await {
             Ok((stream, src)) => {
+                let Some(permit) = limits.admit(src.ip()) else {
+                    static OVER_CAP: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                    if let Some(suppressed) = OVER_CAP.admit() {
+                        tracing::warn!(
+                            %src,
+                            open = limits.open(),
+                            max = limits.max_total,
+                            per_client = limits.per_client,
+                            suppressed,
+                            "TCP connection cap reached: new connections are closed at once"
+                        );
+                    }
+                    drop(stream);
+                    continue;
+                };
                 trace!(%src, "accepted TCP connection");
                 // Each message goes out in one write; no reason to hold it for Nagle.
                 if let Err(error) = stream.set_nodelay(true) {
                     debug!(%src, %error, "cannot set TCP_NODELAY");
                 }
-                connections.spawn(serve_connection(stream, src, handler.clone(), timeouts));
+                let handler = handler.clone();
+                connections.spawn(async move {
+                    serve_connection(stream, src, handler, timeouts).await;
+                    drop(permit);
+                });
             }
             Err(error) => {
-                debug!(%error, "TCP accept failed");
+                static ACCEPT: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                if let Some(suppressed) = ACCEPT.admit() {
+                    tracing::warn!(%error, suppressed, "TCP accept failed");
+                }
                 // Out of file descriptors and the like: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -145,16 +285,27 @@ async fn read_message<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option
 /// or itself a response, it is dropped; a header followed by garbage gets FORMERR.
 async fn handle_message<H: RequestHandler, W: AsyncWrite + Send + 'static>(
     handler: &H,
-    message: Vec<u8>,
+    mut message: Vec<u8>,
     src: SocketAddr,
     mut responder: TcpResponder<W>,
 ) {
+    match screen(&mut message, src) {
+        Screened::Pass => {}
+        Screened::Drop => {
+            trace!(%src, "TCP message shorter than a header, or a response: dropped");
+            return;
+        }
+        Screened::FormErr(response, _) => {
+            if let Err(error) = responder.write_framed(&response).await {
+                debug!(%src, %error, "cannot send FORMERR");
+            }
+            return;
+        }
+    }
     let Ok(header) = Header::read(&mut BinDecoder::new(&message)) else {
-        trace!(%src, "TCP message shorter than a header: dropped");
         return;
     };
     if header.metadata.message_type == MessageType::Response {
-        trace!(%src, "TCP message is a response: dropped");
         return;
     }
     match Request::from_bytes(message, src, Protocol::Tcp) {
@@ -164,7 +315,10 @@ async fn handle_message<H: RequestHandler, W: AsyncWrite + Send + 'static>(
                 .await;
         }
         Err(error) => {
-            debug!(%src, %error, "undecodable request: FORMERR");
+            static UNDECODABLE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+            if let Some(suppressed) = UNDECODABLE.admit() {
+                tracing::info!(%src, %error, suppressed, "undecodable TCP request: FORMERR");
+            }
             let Ok(queries) = Queries::read(&mut BinDecoder::new(&[]), 0) else {
                 return;
             };
@@ -209,10 +363,18 @@ impl<W: AsyncWrite + Send + 'static> ResponseHandler for TcpResponder<W> {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
+        let (info, message) = encode(response)?;
+        self.write_framed(&message).await?;
+        Ok(info)
+    }
+}
+
+impl<W: AsyncWrite + Send + 'static> TcpResponder<W> {
+    /// Writes `message` with its length prefix, within the write timeout.
+    async fn write_framed(&mut self, message: &[u8]) -> Result<(), NetError> {
         if self.broken.load(Ordering::Relaxed) {
             return Err(NetError::from("the TCP connection is closing"));
         }
-        let (info, message) = encode(response)?;
         // The 2-byte length and the message in one write (RFC 7766 §8: "DNS clients and
         // servers SHOULD pass the two-octet length field, and the message described by that
         // length field, to the TCP layer at the same time").
@@ -220,7 +382,7 @@ impl<W: AsyncWrite + Send + 'static> ResponseHandler for TcpResponder<W> {
             .map_err(|_| NetError::from("a response longer than 65535 bytes"))?;
         let mut framed = Vec::with_capacity(message.len() + 2);
         framed.extend_from_slice(&length.to_be_bytes());
-        framed.extend_from_slice(&message);
+        framed.extend_from_slice(message);
         let mut writer = self.writer.lock().await;
         let written = tokio::time::timeout(self.write_timeout, async {
             writer.write_all(&framed).await?;
@@ -228,7 +390,7 @@ impl<W: AsyncWrite + Send + 'static> ResponseHandler for TcpResponder<W> {
         })
         .await;
         match written {
-            Ok(Ok(())) => Ok(info),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => {
                 self.broken.store(true, Ordering::Relaxed);
                 Err(NetError::from(error))

@@ -48,7 +48,9 @@ fn zone_file_error_names_file_and_line() {
     }
 }
 
-/// A garbage certificate is an error naming the certificate file, for `check` and `serve`.
+/// A garbage certificate is an error naming the certificate file for `check`; `serve` starts
+/// anyway, even the very first time (issue 11: one missing or broken certificate must not keep
+/// every zone from being served), with the binding reporting the error and publishing nothing.
 #[test]
 fn garbage_certificate_is_an_error() {
     let ws = Workspace::example();
@@ -57,16 +59,52 @@ fn garbage_certificate_is_an_error() {
         "-----BEGIN CERTIFICATE-----\nAAAA\n",
     )
     .unwrap();
+    let out = ws.daned(&["check"]);
+    assert!(
+        !out.status.success(),
+        "check accepted a garbage certificate"
+    );
+    assert!(
+        output_text(&out).contains("certs/mail.pem"),
+        "check:\n{}",
+        output_text(&out)
+    );
+    let server = ws.serve();
+    let out = ws.daned(&["status", "--json"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let binding = &status["zones"][0]["bindings"][0];
+    assert!(
+        binding["last-error"]
+            .as_str()
+            .is_some_and(|e| e.contains("certs/mail.pem")),
+        "{status}"
+    );
+    assert_eq!(binding["records"], serde_json::json!([]), "{status}");
+    server.stop();
+}
+
+/// Issue 11, failure 5: `check` refuses what `serve` refuses: a key file the zone's key records
+/// need is missing (exit non-zero, naming the file).
+#[test]
+fn missing_active_key_file_fails_check_like_serve() {
+    let ws = Workspace::example();
+    ws.serve().stop();
+    let key = std::fs::read_dir(ws.path("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pem"))
+        .expect("a key was created");
+    let out = ws.daned(&["check"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    std::fs::remove_file(&key).unwrap();
     for cmd in ["check", "serve"] {
         let out = ws.daned(&[cmd]);
+        assert!(!out.status.success(), "{cmd} accepted a missing key");
+        let t = output_text(&out);
         assert!(
-            !out.status.success(),
-            "{cmd} accepted a garbage certificate"
-        );
-        assert!(
-            output_text(&out).contains("certs/mail.pem"),
-            "{cmd}:\n{}",
-            output_text(&out)
+            t.contains(key.to_str().unwrap()) && t.contains("(active) is missing"),
+            "{cmd}:\n{t}"
         );
     }
 }

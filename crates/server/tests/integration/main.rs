@@ -2,11 +2,13 @@
 
 mod bounds;
 mod cli;
+mod durable;
 mod init;
 mod interop;
 mod key_rollover;
 mod keyimport;
 mod keys_clock;
+mod network;
 mod operator;
 mod package;
 mod probe;

@@ -18,23 +18,14 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use crate::support::{
-    Guard, Server, Workspace, daned_bin, free_port, parse_dig, poll, repo_root, run_bounded,
-    tls_server, tool, tools_required,
+    Guard, Server, Workspace, daned_bin, free_port, openssl_in, parse_dig, poll, repo_root,
+    run_bounded, tls_server, tool, tools_required,
 };
 
 /// TTL of the binding's records and its margin, seconds: a staged key is ready 5 s after it
 /// is published, and a replaced key's hold-down is 4 s.
 const TTL: u32 = 2;
 const MARGIN: u32 = 1;
-
-/// `openssl ARGS` in `dir`, which must succeed.
-fn openssl(openssl: &Path, dir: &Path, args: &[&str]) {
-    let (status, text) = run_bounded(
-        Command::new(openssl).args(args).current_dir(dir),
-        Duration::from_secs(30),
-    );
-    assert!(status.success(), "openssl {args:?} failed: {text}");
-}
 
 /// A key (`NAME.key`) and a self-signed certificate for mail.example.com (`NAME.pem`):
 /// `algorithm` is `ec` (P-256) or `rsa` (2048 bits).
@@ -45,8 +36,8 @@ fn key_and_certificate(tool: &Path, dir: &Path, name: &str, algorithm: &str) {
         "ec" => args.extend(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
         _ => args.extend(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
     }
-    openssl(tool, dir, &args);
-    openssl(
+    openssl_in(tool, dir, &args);
+    openssl_in(
         tool,
         dir,
         &[
@@ -664,6 +655,9 @@ fn records_do_not_protect_mail_until_the_ds_is_at_the_parent() {
     let (code, text) = daned(&ws, &["probe"]);
     assert_eq!(code.code(), Some(0), "{text}");
     assert!(text.contains("do not protect mail yet"), "{text}");
+    // `probe = false` is not probed even on demand (the example zone's addresses are
+    // documentation addresses, nobody's server).
+    assert!(text.contains("mail: probe off (probe = false)"), "{text}");
     assert!(metrics(metrics_port).contains("daned_zone_dane_protected{zone=\"example.com.\"} 0"));
     let tag = report["zones"][0]["keys"][0]["key-tag"].to_string();
     let (status_code, text) = daned(&ws, &["ds-seen", "example.com.", &tag]);

@@ -76,12 +76,18 @@ impl Workspace {
 
     /// Writes daned.toml; `zone_extra` is appended inside the `[[zone]]` table.
     pub(crate) fn write_config(&self, zone_extra: &str) {
+        self.write_config_with_server("", zone_extra);
+    }
+
+    /// [`Self::write_config`] with `server_extra` appended inside the `[server]` table.
+    pub(crate) fn write_config_with_server(&self, server_extra: &str, zone_extra: &str) {
         let text = format!(
             r#"version = "v1"
 [server]
 listen = ["127.0.0.1:0"]
 key-dir = "keys"
 state-dir = "state"
+{server_extra}
 
 [[zone]]
 origin = "example.com."
@@ -150,6 +156,12 @@ probe = false
     pub(crate) fn serve_within(&self, timeout: Duration) -> Server {
         Server::start(self, timeout, "info")
     }
+
+    /// [`Self::serve`] with the soft and hard descriptor limits of the daemon set to `limit`
+    /// (`ulimit -n` in a shell that then execs daned).
+    pub(crate) fn serve_with_descriptor_limit(&self, limit: u32) -> Server {
+        Server::start_with(self, Duration::from_secs(60), "info", Some(limit))
+    }
 }
 
 /// A running `daned serve`, killed on drop.
@@ -163,7 +175,26 @@ pub(crate) struct Server {
 
 impl Server {
     fn start(ws: &Workspace, timeout: Duration, log_filter: &str) -> Self {
-        let mut child = Command::new(daned_bin())
+        Self::start_with(ws, timeout, log_filter, None)
+    }
+
+    fn start_with(
+        ws: &Workspace,
+        timeout: Duration,
+        log_filter: &str,
+        descriptor_limit: Option<u32>,
+    ) -> Self {
+        let mut command = match descriptor_limit {
+            None => Command::new(daned_bin()),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(daned_bin());
+                sh
+            }
+        };
+        let mut child = command
             .args(["serve", "--threads", "2", "-c"])
             .arg(ws.config())
             .current_dir(ws.dir.path())
@@ -228,7 +259,7 @@ impl Server {
         }
     }
 
-    /// The process id.
+    /// The server's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -467,4 +498,14 @@ pub(crate) fn tls_server(openssl: &Path, dir: &Path, cert: &str, key: &str) -> (
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
     (guard, port)
+}
+
+/// `openssl ARGS` run in `dir` (bounded), which must succeed; its output.
+pub(crate) fn openssl_in(openssl: &Path, dir: &Path, args: &[&str]) -> String {
+    let (status, text) = run_bounded(
+        Command::new(openssl).args(args).current_dir(dir),
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "openssl {args:?} failed: {text}");
+    text
 }

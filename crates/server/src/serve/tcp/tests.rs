@@ -242,7 +242,12 @@ async fn tcp_listener_streams_a_transfer_and_closes_idle_connections() {
         idle: Duration::from_millis(300),
         write: Duration::from_secs(30),
     };
-    let server = tokio::spawn(serve_listener(listener, handler(), timeouts));
+    let server = tokio::spawn(serve_listener(
+        listener,
+        handler(),
+        timeouts,
+        super::ConnectionLimits::unlimited(),
+    ));
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connected");
@@ -274,4 +279,27 @@ async fn tcp_listener_streams_a_transfer_and_closes_idle_connections() {
         idle.elapsed()
     );
     server.abort();
+}
+
+#[test]
+fn rfc7766_s6_2_2_connections_are_capped_per_client_and_in_total() {
+    // RFC 7766 §6.2.2: servers "MAY impose limits on the number of concurrent TCP connections
+    // being handled for any particular client IP address or subnet".
+    let limits = super::ConnectionLimits::new(3, 2);
+    let a: std::net::IpAddr = "192.0.2.1".parse().expect("ip");
+    let b: std::net::IpAddr = "192.0.2.2".parse().expect("ip");
+    let v6: std::net::IpAddr = "2001:db8::1".parse().expect("ip");
+    let v6_same_64: std::net::IpAddr = "2001:db8::ffff".parse().expect("ip");
+    let first = limits.admit(a).expect("a 1");
+    let _second = limits.admit(a).expect("a 2");
+    assert!(limits.admit(a).is_none(), "a third from one client");
+    let _third = limits.admit(b).expect("b 1");
+    assert!(limits.admit(v6).is_none(), "the total cap");
+    assert_eq!((limits.open(), limits.refused()), (3, 2));
+    // Closing one frees its place.
+    drop(first);
+    let _v6 = limits.admit(v6).expect("v6 1");
+    drop(_third);
+    let _v6b = limits.admit(v6_same_64).expect("the same /64: its second");
+    assert!(limits.admit(v6_same_64).is_none(), "a /64 is one client");
 }
