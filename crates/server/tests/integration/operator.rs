@@ -303,3 +303,49 @@ fn issue13_metrics_parse_as_prometheus_text_with_build_and_query_counts() {
     );
     server.stop();
 }
+
+/// `daned ds --dnskey` prints the key the DS is made from, and BIND's `dnssec-dsfromkey`
+/// derives from it the DS that `daned ds --digest sha256|sha384` prints (RFC 4509, RFC 6605).
+#[test]
+fn issue13_ds_digests_and_dnskey_agree_with_dnssec_dsfromkey() {
+    let Some(dsfromkey) = tool("dnssec-dsfromkey") else {
+        return;
+    };
+    let ws = Workspace::example();
+    ws.serve().stop();
+    let out = |args: &[&str]| {
+        let out = ws.daned(args);
+        assert!(out.status.success(), "daned {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dnskey = out(&["ds", "--dnskey"]);
+    assert!(dnskey.contains("\tDNSKEY\t257 3 13 "), "{dnskey}");
+    let file = ws.path("dnskey.txt");
+    std::fs::write(&file, &dnskey).unwrap();
+    let fields = |text: &str| -> Vec<String> {
+        // `owner ttl IN DS tag alg digest-type digest` (the digest may be split): from the tag on.
+        let text = text.to_uppercase();
+        let tokens: Vec<&str> = text.split_whitespace().collect();
+        let at = tokens.iter().position(|t| *t == "DS").expect("a DS record") + 1;
+        vec![
+            tokens[at].to_owned(),
+            tokens[at + 1].to_owned(),
+            tokens[at + 2].to_owned(),
+            tokens[at + 3..].concat(),
+        ]
+    };
+    for (digest, flag, digest_type, hex_len) in
+        [("sha256", "-2", "2", 64), ("sha384", "-a SHA-384", "4", 96)]
+    {
+        let ours = fields(&out(&["ds", "--digest", digest]));
+        assert_eq!(ours[2], digest_type);
+        assert_eq!(ours[3].len(), hex_len, "{ours:?}");
+        let (ok, theirs) = run(Command::new(&dsfromkey)
+            .args(flag.split(' '))
+            .arg("-f")
+            .arg(&file)
+            .arg("example.com."));
+        assert!(ok, "dnssec-dsfromkey: {theirs}");
+        assert_eq!(ours, fields(&theirs), "{digest}");
+    }
+}
