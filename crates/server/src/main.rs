@@ -1091,13 +1091,35 @@ fn wait_ready(
                 message: format!("binding {binding} is not ready within {timeout} s; {what}"),
             });
         }
+        // "... at 2026-12-07T05:31:34Z": also how far off that is.
+        let relative = what
+            .rsplit(' ')
+            .next()
+            .and_then(parse_rfc3339_utc)
+            .map(|t| format!(" ({})", control::format_relative(t, SystemClock.now())))
+            .unwrap_or_default();
         let _ = writeln!(
             io::stderr(),
-            "daned: waiting for binding {binding}: {what}; {} s of the {timeout} s timeout left",
+            "daned: waiting for binding {binding}: {what}{relative}; {} s of the {timeout} s timeout left",
             left.as_secs()
         );
         round = left.min(WAIT_PROGRESS_EVERY);
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` as seconds since the epoch.
+fn parse_rfc3339_utc(text: &str) -> Option<u32> {
+    let b = text.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<u32>().ok();
+    let days = daned_sign::civil::days_from_civil(i64::from(num(0..4)?), num(5..7)?, num(8..10)?);
+    let secs = days * 86_400
+        + i64::from(num(11..13)?) * 3600
+        + i64::from(num(14..16)?) * 60
+        + i64::from(num(17..19)?);
+    u32::try_from(secs).ok()
 }
 
 /// `daned keys`, `ds-seen`, `key-rollover`: one request, the zone's keys printed.
@@ -1586,6 +1608,16 @@ mod tests {
     #[error("connecting to /run/daned.sock: {source}")]
     struct Outer {
         source: io::Error,
+    }
+
+    #[test]
+    fn rfc3339_utc_parses_back() {
+        assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_utc("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_rfc3339_utc("2023-11-14 22:13:20 UTC"), None);
     }
 
     #[test]

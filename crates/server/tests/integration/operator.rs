@@ -173,6 +173,7 @@ fn issue13_status_json_times_are_rfc3339_and_text_says_what_it_means() {
     let stderr = String::from_utf8(waited.stderr).unwrap();
     assert!(
         stderr.starts_with("daned: waiting for binding mail: it will be at 20")
+            && stderr.contains("Z (in ")
             && stderr.contains("s of the 2 s timeout left"),
         "{stderr}"
     );
