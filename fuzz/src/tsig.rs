@@ -8,6 +8,7 @@ use daned::tsig::{
     KeyRing, Outcome, ResponseSigner, append, sign_request, verify_request, verify_response,
 };
 use hickory_proto::op::Message;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 /// The keys daned knows: the one the seeds sign with, and one of the other algorithm.
 const CONFIG: &str = r#"version = "v1"
@@ -55,7 +56,13 @@ pub fn tsig(data: &[u8]) {
     }
     let _ = verify_response(data, key, &[0x5a; 32], NOW);
 
-    if !matches!(outcome, Ok(Outcome::Unsigned)) || Message::from_vec(data).is_err() {
+    // Only a whole message (hickory ignores bytes after the last record; the verifier reads
+    // them as the start of the next) is signed.
+    let mut decoder = BinDecoder::new(data);
+    if !matches!(outcome, Ok(Outcome::Unsigned))
+        || Message::read(&mut decoder).is_err()
+        || !decoder.is_empty()
+    {
         return;
     }
     let Some((record, _mac)) = sign_request(data, key, NOW) else {
