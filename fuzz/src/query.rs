@@ -17,9 +17,11 @@ use daned_sign::keys::{KeyRole, SigningKey};
 use daned_sign::nsec3::{Denial, Nsec3Params};
 use daned_sign::sign::{SignCtx, SignPolicy, ZoneKey, apply_changes, sign_zone};
 use daned_sign::zone::SignedZone;
-use hickory_proto::op::{Edns, Header, Message, MessageType};
+use hickory_proto::op::{
+    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, ResponseCode,
+};
 use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
@@ -154,9 +156,9 @@ pub fn query(data: &[u8]) {
     // not parse. The fix screens such requests before hickory sees them; until it is in, they
     // are answered without checking the invariants.
     let checked = !question_is_compressed(data);
-    let udp = match &request {
+    let (udp, unencodable) = match &request {
         // An undecodable datagram gets hickory's own FORMERR, not daned's code.
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
         Some(request) => fixture.runtime.block_on(udp(&fixture.handler, request)),
     };
     let tcp = fixture
@@ -191,6 +193,12 @@ pub fn query(data: &[u8]) {
     }
     if request.is_some() {
         assert_eq!(udp.len(), 1, "one UDP response per query");
+    }
+    // Known: the FORMERR to a request without exactly one question echoes every question, and
+    // past 512 bytes hickory sends SERVFAIL instead (and logs at ERROR). With one question
+    // every response must encode.
+    if let (Some(_), [error, ..]) = (&question, unencodable.as_slice()) {
+        panic!("the UDP response to a single question does not encode: {error}");
     }
     assert!(!tcp.is_empty(), "a TCP query with a header is answered");
     let mut full_length = None;
@@ -266,14 +274,19 @@ fn question_is_compressed(message: &[u8]) -> bool {
     false
 }
 
-/// The responses to `request` over UDP, encoded as hickory's UDP server does.
-async fn udp(handler: &Handler, request: &Request) -> Vec<Vec<u8>> {
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let capture = UdpCapture { sent: sent.clone() };
+/// The responses to `request` over UDP, encoded as hickory's UDP server does, and why any of
+/// them did not encode.
+async fn udp(handler: &Handler, request: &Request) -> (Vec<Vec<u8>>, Vec<String>) {
+    let capture = UdpCapture {
+        sent: Arc::default(),
+        failed: Arc::default(),
+    };
     handler
-        .handle_request::<_, TokioTime>(request, capture)
+        .handle_request::<_, TokioTime>(request, capture.clone())
         .await;
-    std::mem::take(&mut *sent.lock().expect("not poisoned"))
+    let sent = std::mem::take(&mut *capture.sent.lock().expect("not poisoned"));
+    let failed = std::mem::take(&mut *capture.failed.lock().expect("not poisoned"));
+    (sent, failed)
 }
 
 /// The responses to `message` through daned's TCP connection loop: the message framed, the
@@ -313,10 +326,13 @@ async fn tcp(handler: Arc<Handler>, message: &[u8], client: SocketAddr) -> Vec<V
 }
 
 /// Encodes responses exactly as hickory's `ResponseHandle` does over UDP (its `encode` is
-/// private): the encoder is capped at the response OPT's payload, or 512 without OPT.
+/// private): the encoder is capped at the response OPT's payload, or 512 without OPT, and a
+/// response that does not encode is replaced by a bare SERVFAIL header.
 #[derive(Clone)]
 struct UdpCapture {
     sent: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Why a response did not encode (and a SERVFAIL went instead).
+    failed: Arc<Mutex<Vec<String>>>,
 }
 
 #[async_trait::async_trait]
@@ -332,13 +348,30 @@ impl ResponseHandler for UdpCapture {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
+        let id = response.metadata().id;
         let max = response.edns().map_or(512, Edns::max_payload);
         let mut buf = Vec::new();
         let mut encoder = BinEncoder::new(&mut buf);
         encoder.set_max_size(max);
-        let info = response
-            .destructive_emit(&mut encoder)
-            .unwrap_or_else(|e| panic!("a UDP response daned built does not encode: {e}"));
+        let info = match response.destructive_emit(&mut encoder) {
+            Ok(info) => info,
+            // hickory's fallback: a bare SERVFAIL header.
+            Err(error) => {
+                self.failed
+                    .lock()
+                    .expect("not poisoned")
+                    .push(error.to_string());
+                let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
+                metadata.response_code = ResponseCode::ServFail;
+                let header = Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                };
+                buf.clear();
+                header.emit(&mut BinEncoder::new(&mut buf))?;
+                ResponseInfo::from(header)
+            }
+        };
         self.sent.lock().expect("not poisoned").push(buf);
         Ok(info)
     }
