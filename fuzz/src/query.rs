@@ -251,7 +251,9 @@ pub fn query(data: &[u8]) {
         if response.metadata.truncation && response.signature().is_none() {
             assert!(
                 full > usize::from(limit),
-                "TC set on a UDP response whose TCP answer of {full} bytes fits {limit}"
+                "TC set on a UDP response whose TCP answer of {full} bytes fits {limit}\n\
+                 UDP {response:?}\nTCP {:?}",
+                tcp.iter().map(|w| Message::from_vec(w)).collect::<Vec<_>>()
             );
         }
     }
