@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= etc/daned.toml
 
-.PHONY: all build run test lint fmt bench clean
+.PHONY: all build run test lint fmt fuzz fuzz-long bench clean
 
 all: build
 
@@ -14,10 +14,27 @@ build:
 run: build
 	./target/release/daned serve -c $(CONFIG)
 
-# Everything CI runs: formatting, lints, unit, integration and interop tests, doctests.
+# Everything CI runs: formatting, lints, unit, integration and interop tests, doctests, and
+# every fuzz target for a bounded number of inputs.
 test: lint
 	$(CARGO) test --workspace --all-targets --locked
 	$(CARGO) test --workspace --doc --locked
+	$(MAKE) fuzz
+
+# Each fuzz target (fuzz/, libFuzzer on stable rustc) over its seeds and then FUZZ_RUNS
+# mutated inputs, with a fixed seed so that a CI run is reproducible; an unoptimised build
+# (about 2.5 CPU minutes) and under a minute of running. See fuzz/run.
+FUZZ_RUNS ?= 2000
+fuzz:
+	fuzz/run -q -n $(FUZZ_RUNS) -- -seed=1
+
+# A long campaign: each target in FUZZ_TARGETS for FUZZ_LONG inputs, one after the other, at
+# the lowest priority. New inputs collect in target/fuzz/corpus/<target>, crashes in
+# target/fuzz/artifacts/<target>/; `make fuzz-long FUZZ_TARGETS=query FUZZ_LONG=100000000`.
+FUZZ_LONG ?= 10000000
+FUZZ_TARGETS ?= query zonefile certificate keys tsig config control
+fuzz-long:
+	for t in $(FUZZ_TARGETS); do nice -n 19 fuzz/run -n $(FUZZ_LONG) $$t || exit 1; done
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -77,6 +77,13 @@ fn check(message: &mut [u8]) -> Screened {
     if questions * MIN_QUESTION + records * MIN_RECORD > message.len() - HEADER_LEN {
         return form_err(message, "the header counts more than the message holds");
     }
+    // RFC 9619 §4: a QUERY with more than one question is malformed; answering it echoed every
+    // question, and past 512 bytes hickory could not even encode the FORMERR (found by the
+    // query fuzz target).
+    let opcode = (message[2] >> 3) & 0x0f;
+    if opcode == 0 && questions > 1 {
+        return form_err(message, "more than one question in a query (RFC 9619)");
+    }
     let mut at = HEADER_LEN;
     // Where a type or option code is to be moved out of hickory's way: (offset, new value).
     let mut moves: Vec<(usize, u16)> = Vec::new();
@@ -254,6 +261,18 @@ mod tests {
         assert!(reason.contains("counts"), "{reason}");
         let message = query(b"\x07example\x00", &[], [1, 0, 0, 65535]);
         expect_form_err(&message);
+    }
+
+    /// RFC 9619 §4: "A DNS message with OPCODE = 0 (QUERY) MUST NOT include a QDCOUNT
+    /// parameter whose value is greater than 1."
+    #[test]
+    fn rfc9619_s4_a_query_with_two_questions_is_formerr_without_echo() {
+        let mut two = b"\x07example\x00".to_vec();
+        two.extend_from_slice(&[0, 1, 0, 1]);
+        two.extend_from_slice(b"\x07example\x00");
+        let message = query(&two, &[], [2, 0, 0, 0]);
+        let reason = expect_form_err(&message);
+        assert!(reason.contains("RFC 9619"), "{reason}");
     }
 
     #[test]
