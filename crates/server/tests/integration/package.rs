@@ -318,3 +318,51 @@ fn issue13_a_start_that_cannot_bind_leaves_nothing_behind() {
     );
     drop(udp);
 }
+
+/// issue 13, `Type=notify`: systemd learns that daned is ready (`READY=1` on NOTIFY_SOCKET)
+/// only once its zones are signed and its sockets bound, so that `systemctl start` returns
+/// when queries are answered; and `STOPPING=1` when it is told to stop. systemd itself is not
+/// needed: the test is the notify socket.
+#[test]
+fn issue13_readiness_is_notified_once_the_zones_are_served() {
+    use std::io::Read;
+    use std::os::unix::net::UnixDatagram;
+    let ws = Workspace::example();
+    let socket_path = ws.path("notify.sock");
+    let notify = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut child = Command::new(daned_bin())
+        .args(["serve", "--threads", "2", "-c"])
+        .arg(ws.config())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .current_dir(ws.dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn daned serve");
+    let mut guard_stderr = child.stderr.take().expect("stderr");
+    let guard = crate::support::Guard { child };
+    let mut buffer = [0u8; 512];
+    let received = notify.recv(&mut buffer).expect("a notification within 60 s");
+    let message = String::from_utf8_lossy(&buffer[..received]).into_owned();
+    assert!(message.lines().any(|l| l == "READY=1"), "{message:?}");
+    // Ready means served: the control socket answers with the zone's serial at once.
+    let out = ws.daned(&["status", "--json"]);
+    assert!(out.status.success(), "{}", crate::support::output_text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert!(report["zones"][0]["serial"].as_u64().is_some_and(|s| s > 0), "{report}");
+    let term = Command::new("kill")
+        .args(["-TERM", &guard.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let received = notify.recv(&mut buffer).expect("STOPPING within 60 s");
+    let message = String::from_utf8_lossy(&buffer[..received]).into_owned();
+    assert!(message.lines().any(|l| l == "STOPPING=1"), "{message:?}");
+    drop(guard);
+    let mut rest = String::new();
+    let _ = guard_stderr.read_to_string(&mut rest);
+}
