@@ -346,14 +346,23 @@ fn issue13_readiness_is_notified_once_the_zones_are_served() {
     let mut guard_stderr = child.stderr.take().expect("stderr");
     let guard = crate::support::Guard { child };
     let mut buffer = [0u8; 512];
-    let received = notify.recv(&mut buffer).expect("a notification within 60 s");
+    let received = notify
+        .recv(&mut buffer)
+        .expect("a notification within 60 s");
     let message = String::from_utf8_lossy(&buffer[..received]).into_owned();
     assert!(message.lines().any(|l| l == "READY=1"), "{message:?}");
     // Ready means served: the control socket answers with the zone's serial at once.
     let out = ws.daned(&["status", "--json"]);
-    assert!(out.status.success(), "{}", crate::support::output_text(&out));
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::output_text(&out)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
-    assert!(report["zones"][0]["serial"].as_u64().is_some_and(|s| s > 0), "{report}");
+    assert!(
+        report["zones"][0]["serial"].as_u64().is_some_and(|s| s > 0),
+        "{report}"
+    );
     let term = Command::new("kill")
         .args(["-TERM", &guard.child.id().to_string()])
         .status()
