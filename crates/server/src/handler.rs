@@ -21,7 +21,7 @@
 //! response. AXFR (over TCP only) and IXFR (over TCP, or UDP when the answer fits, else the
 //! current SOA alone) are answered to peers the zone's transfer ACL allows, in as many messages
 //! as needed, each signed when the request was ([`crate::xfr`]). Each message is cut, signed
-//! and sent before the next is cut; over our TCP loop ([`crate::serve::tcp`]) `send_response`
+//! and sent before the next is cut; over our TCP loop ([`serve::tcp`](super::serve::tcp)) `send_response`
 //! returns once the message is written, so a transfer streams from the one snapshot.
 
 use std::borrow::Cow;

@@ -575,7 +575,18 @@ pub struct NetCounters {
     /// The rate limiter, when rate limiting is on.
     pub rrl: Option<std::sync::Arc<crate::rrl::RateLimiter>>,
     /// The TCP connection caps.
-    pub tcp: std::sync::Arc<crate::serve::tcp::ConnectionLimits>,
+    pub tcp: std::sync::Arc<dyn TcpCounts>,
+}
+
+/// What the metrics read of the TCP connection caps (implemented by the server's
+/// `serve::tcp::ConnectionLimits`; metrics sit below the server and import nothing of it).
+pub trait TcpCounts: std::fmt::Debug + Send + Sync {
+    /// Connections open now.
+    fn open(&self) -> usize;
+    /// The total cap.
+    fn max_total(&self) -> usize;
+    /// Connections closed at once because a cap was reached, so far.
+    fn refused(&self) -> u64;
 }
 
 /// The counters of the running daemon, set once its sockets are served.

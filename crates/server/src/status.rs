@@ -1,7 +1,6 @@
 //! What `daned status` reports: a serialisable snapshot of every zone and TLSA binding, built by
 //! the manager on request.
 
-use crate::zonefile::civil_from_days;
 use serde::{Deserialize, Serialize};
 
 /// The whole daemon.
@@ -297,12 +296,5 @@ pub struct TargetStatus {
 
 /// `t` (seconds since the epoch, possibly beyond 2106) as RFC 3339 UTC.
 pub fn rfc3339_i64(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    daned_sign::civil::rfc3339(t)
 }

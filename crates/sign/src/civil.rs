@@ -28,6 +28,19 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Seconds since the Unix epoch as RFC 3339 UTC, `2026-11-28T22:05:03Z`: the form every time a
+/// person reads from daned takes (logs, text and JSON alike).
+pub fn rfc3339(t: i64) -> String {
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +53,13 @@ mod tests {
             assert_eq!(civil_from_days(days_from_civil(y, m, d)), (y, m, d));
         }
         assert_eq!(days_from_civil(2004, 5, 9), 12_547);
+    }
+
+    #[test]
+    fn rfc3339_before_and_after_2106() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        // Past u32 seconds: a certificate's notAfter of 2126-11-04 19:34:39.
+        assert_eq!(rfc3339(4_949_494_479), "2126-11-04T19:34:39Z");
     }
 }

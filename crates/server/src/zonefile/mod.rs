@@ -46,7 +46,6 @@
 mod lexer;
 mod present;
 mod rdata;
-pub(crate) use daned_sign::civil::civil_from_days;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
