@@ -261,7 +261,7 @@ pub struct Binding {
     pub last_error: Option<String>,
     /// Whether the zone has secondaries: a staged key's wait then starts once they serve it.
     pub await_propagation: bool,
-    /// The key family and notAfter of the certificate last read.
+    /// The key family of the certificate last read (which signature schemes show it).
     pub family: Option<daned_sign::dane::KeyFamily>,
     /// The notAfter of the certificate file last read (seconds since the epoch).
     pub not_after: Option<i64>,

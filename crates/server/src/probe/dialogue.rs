@@ -140,9 +140,8 @@ impl<'l> Dialogue<'l> {
                 .and_then(|c| c.parse::<u16>().ok())
                 .filter(|_| bytes.len() == 3 || matches!(bytes.get(3), Some(b' ' | b'-')))
                 .ok_or_else(|| no_starttls(format!("not an SMTP reply: {}", excerpt(&line))))?;
-            if texts.is_empty() || texts.len() < self.limits.max_lines {
-                texts.push(line.get(4..).unwrap_or("").to_owned());
-            }
+            // At most `max_lines` texts: the loop is bounded by it.
+            texts.push(line.get(4..).unwrap_or("").to_owned());
             if bytes.get(3) != Some(&b'-') {
                 return Ok((code, texts));
             }
