@@ -180,7 +180,16 @@ impl Answer {
 }
 
 /// Reads dig's default output: the header's status and flags, and the answer section.
+/// dig's own query echoed back (see `support::is_own_query`) reads as no answer.
 fn parse_dig(text: &str) -> Answer {
+    if is_own_query(text) {
+        return Answer {
+            status: String::new(),
+            ad: false,
+            records: Vec::new(),
+            text: text.to_owned(),
+        };
+    }
     let mut status = String::new();
     let mut ad = false;
     let mut records = Vec::new();
@@ -405,7 +414,8 @@ fn probe_round(tools: &Tools, unbound: SocketAddr, timeline: &Timeline, label: &
     for (name, rtype, want, holds) in cases {
         let mut answer = dig(tools, unbound, name, rtype, &[]);
         if answer.status.is_empty() {
-            // No answer at all (a loaded machine): ask once more before calling it a failure.
+            // No answer at all (a loaded machine, or dig's own query echoed back): ask once
+            // more before calling it a failure.
             answer = dig(tools, unbound, name, rtype, &[]);
         }
         // RFC 4035 §3.2.3: the AD bit is set only when every RRset in the answer and authority

@@ -451,6 +451,14 @@ pub(crate) struct Fetched {
 
 /// Reads dig's default output: the header's status and flags, and the TLSA answer records.
 pub(crate) fn parse_dig(text: &str) -> Fetched {
+    if is_own_query(text) {
+        return Fetched {
+            status: String::new(),
+            ad: false,
+            records: std::collections::BTreeSet::new(),
+            text: text.to_owned(),
+        };
+    }
     let mut status = String::new();
     let mut ad = false;
     let mut records = std::collections::BTreeSet::new();
@@ -477,6 +485,15 @@ pub(crate) fn parse_dig(text: &str) -> Fetched {
         records,
         text: text.to_owned(),
     }
+}
+
+/// Whether dig printed its own query instead of an answer ("query response not set": QR is
+/// clear). dig binds its UDP socket with SO_REUSEADDR/SO_REUSEPORT and connects it; when the
+/// kernel happens to give it the server's own port as source port, the connected socket
+/// outranks the server's and dig receives what it sent. The server never saw the query, so
+/// this counts as no answer at all: callers ask again.
+pub(crate) fn is_own_query(text: &str) -> bool {
+    text.contains(";; Warning: query response not set")
 }
 
 /// `openssl s_server` on a free loopback port presenting `cert` (with `key`, both relative to
