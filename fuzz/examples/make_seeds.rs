@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use daned::config::Config;
-use daned::tsig::{KeyRing, append, sign_request};
+use daned::serve::tsig::{KeyRing, append, sign_request};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::SOA as SoaData;
 use hickory_proto::rr::rdata::opt::EdnsOption;

@@ -4,7 +4,7 @@
 use daned::control::{
     Request, Response, reload_failed, render_keys, render_reload, render_status_at,
 };
-use daned::state::parse_role;
+use daned::zone::persist::state::parse_role;
 use hickory_proto::rr::Name;
 
 /// "Now" for the renderers: 2026-12-01.

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use daned::config::Config;
-use daned::handler::Handler;
-use daned::journal::{Journal, JournalLimits};
-use daned::query::Catalog;
+use daned::serve::handler::Handler;
+use daned::serve::query::Catalog;
 use daned::serve::screen::Screened;
 use daned::serve::tcp::{TcpTimeouts, serve_connection};
-use daned::xfr::TransferPolicy;
-use daned::zonefile;
+use daned::serve::xfr::TransferPolicy;
+use daned::zone::persist::journal::{Journal, JournalLimits};
+use daned::zone::zonefile;
 use daned_sign::keys::{KeyRole, SigningKey};
 use daned_sign::nsec3::{Denial, Nsec3Params};
 use daned_sign::sign::{SignCtx, SignPolicy, ZoneKey, apply_changes, sign_zone};

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use daned::config::Config;
-use daned::tsig::{
+use daned::serve::tsig::{
     KeyRing, Outcome, ResponseSigner, append, sign_request, verify_request, verify_response,
 };
 use hickory_proto::op::Message;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use daned::zonefile::{self, load_zone};
+use daned::zone::zonefile::{self, load_zone};
 use daned_sign::keys::{KeyRole, SigningKey};
 use daned_sign::nsec3::Denial;
 use daned_sign::rrsig::verify_rrsig;

@@ -10,9 +10,13 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueHint};
 use daned::config::{Config, LogFormat, ZoneConfig};
-use daned::manager::{Clock, SystemClock};
-use daned::zones::{self, Mode, ZoneRuntime};
-use daned::{control, fsutil, keystore, query, serve, state, zonefile};
+use daned::events::manager::{Clock, SystemClock};
+use daned::serve::{self, query};
+use daned::zone::keys::store as keystore;
+use daned::zone::persist::state;
+use daned::zone::zonefile;
+use daned::zone::{self, Mode, ZoneRuntime};
+use daned::{control, daemon, fsutil};
 use daned_sign::hickory_proto::dnssec::DigestType;
 use daned_sign::hickory_proto::rr::rdata::TLSA;
 use daned_sign::hickory_proto::rr::{Name, RData, Record};
@@ -461,7 +465,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing(config.server.log_format, "info");
             runtime(threads)?.block_on(async {
                 let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-                serve::run(config, clock).await
+                daemon::run(config, clock).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -785,7 +789,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     catalog,
                     udp_payload,
                     rate_limit,
-                    serve::stop_signal(),
+                    daemon::stop_signal(),
                 )
                 .await
             })?;
@@ -1223,7 +1227,7 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     let mut problems = 0usize;
-    if let Err(error) = daned::privileges::RunAs::resolve(
+    if let Err(error) = daned::daemon::privileges::RunAs::resolve(
         config.server.user.as_deref(),
         config.server.group.as_deref(),
     ) {
@@ -1248,13 +1252,13 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         }
         for binding in &zc.tlsa {
             for source in &binding.certificates {
-                let read = zones::read_certificate(binding, source, SystemClock.now());
+                let read = zone::read_certificate(binding, source, SystemClock.now());
                 if let Ok(read) = &read {
                     for advice in tlsa_advice(binding, source, &read.chain) {
                         writeln!(out, "warning: {advice}")?;
                     }
                 }
-                let errors = [read.err(), zones::read_next_key(binding, source).err()];
+                let errors = [read.err(), zone::read_next_key(binding, source).err()];
                 for error in errors.into_iter().flatten() {
                     writeln!(out, "{error}")?;
                     problems += 1;
@@ -1290,7 +1294,7 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
             zone_ok = false;
         }
         if zone_ok
-            && let Err(error) = zones::check_keys(
+            && let Err(error) = zone::check_keys(
                 zc,
                 &config.server.key_dir,
                 &config.server.state_dir,
@@ -1334,7 +1338,7 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
-    let content = zones::preview_content(zc, SystemClock.now())?;
+    let content = zone::preview_content(zc, SystemClock.now())?;
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = daned_sign::keys::SigningKey::generate(zc.signing.algorithm, &rng)?;
     let key = daned_sign::keys::SigningKey::from_pkcs8(&pkcs8, KeyRole::Csk, &rng)?;
@@ -1478,7 +1482,7 @@ fn import_keys(
     }
     // Key files are adopted only while the zone has no key records (its first start, or an
     // upgrade); afterwards the lifecycle owns the key set and an unknown file is not used.
-    let has_records = daned::state::load(&config.server.state_dir, &zc.origin)?
+    let has_records = daned::zone::persist::state::load(&config.server.state_dir, &zc.origin)?
         .is_some_and(|st| !st.keys.is_empty());
     if has_records {
         writeln!(

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::manager::Command;
+use crate::events::manager::Command;
 use crate::status::StatusReport;
 
 /// The longest request head read before the connection is dropped.
@@ -459,7 +459,7 @@ pub fn render(report: &StatusReport) -> String {
         targets
             .iter()
             .flat_map(|(l, t)| {
-                crate::probe::verdict::Verdict::ALL
+                crate::zone::tlsa::probe::verdict::Verdict::ALL
                     .iter()
                     .map(|v| v.as_str())
                     .chain(["not-probed"])
@@ -573,7 +573,7 @@ fn escape(value: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct NetCounters {
     /// The rate limiter, when rate limiting is on.
-    pub rrl: Option<std::sync::Arc<crate::rrl::RateLimiter>>,
+    pub rrl: Option<std::sync::Arc<crate::serve::rrl::RateLimiter>>,
     /// The TCP connection caps.
     pub tcp: std::sync::Arc<dyn TcpCounts>,
 }
@@ -846,10 +846,10 @@ mod tests {
             rate_limit_slip: 2,
             ..crate::config::NetLimits::default()
         };
-        let rrl = std::sync::Arc::new(crate::rrl::RateLimiter::new(&limits).expect("on"));
+        let rrl = std::sync::Arc::new(crate::serve::rrl::RateLimiter::new(&limits).expect("on"));
         let src = "192.0.2.1".parse().expect("ip");
         for _ in 0..5 {
-            rrl.check(src, crate::rrl::ResponseClass::Error, None);
+            rrl.check(src, crate::serve::rrl::ResponseClass::Error, None);
         }
         let tcp = crate::serve::tcp::ConnectionLimits::new(10, 0);
         let _open = tcp.admit(src);

@@ -148,7 +148,7 @@ pub struct KeyStatus {
 
 /// A binding's published records with their roles: the current key's, the staged next
 /// key's, then the old ones in their hold-down (oldest first).
-pub fn record_roles(state: &crate::rollover::BindingState) -> Vec<RecordRole> {
+pub fn record_roles(state: &crate::zone::tlsa::rollover::BindingState) -> Vec<RecordRole> {
     let role = |record: &dyn ToString, role: &str, until: Option<u32>| RecordRole {
         record: record.to_string(),
         role: role.to_owned(),

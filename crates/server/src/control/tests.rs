@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::manager::{ReloadReport, ZoneReloaded};
+use crate::events::manager::{ReloadReport, ZoneReloaded};
 use crate::status::{KeyStatus, ZoneStatus};
 
 // ---------------------------------------------------------------------------------------------

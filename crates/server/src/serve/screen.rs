@@ -18,7 +18,7 @@
 
 use std::net::SocketAddr;
 
-use crate::ratelog::{LOG_INTERVAL, RateLimitedLog};
+use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// The fixed header of every DNS message.
 const HEADER_LEN: usize = 12;

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
 use super::screen::{Screened, screen};
-use crate::ratelog::{LOG_INTERVAL, RateLimitedLog};
+use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// How long a TCP connection may wait for its next request, and how long one response message
 /// may take to be written.

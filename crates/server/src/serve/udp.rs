@@ -19,7 +19,7 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
 use super::screen::{Screened, form_err_response, screen};
-use crate::ratelog::{LOG_INTERVAL, RateLimitedLog};
+use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// Requests answered at once per socket.
 pub const MAX_IN_FLIGHT: usize = 1024;

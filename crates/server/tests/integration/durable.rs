@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use daned::journal::{Journal, JournalLimits};
-use daned::state::ZoneState;
+use daned::zone::persist::journal::{Journal, JournalLimits};
+use daned::zone::persist::state::ZoneState;
 use daned_sign::serial::serial_gt;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -351,7 +351,7 @@ fn killnine_random_kills_keep_serial_keys_and_journal() {
             "cycle {cycle} after {:?}",
             started.elapsed()
         );
-        let server = ws.serve_logging("info,daned::manager=debug");
+        let server = ws.serve_logging("info,daned::events::manager=debug");
         let leftovers = temporaries(&ws);
         assert!(leftovers.is_empty(), "not swept at start: {leftovers:?}");
         let mut served = soa_serial(server.addr);

@@ -30,7 +30,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Guard, Server, Workspace, daned_bin, free_port, repo_root, run_bounded, run_split, tool,
+    Guard, Server, Workspace, daned_bin, free_port, is_own_query, repo_root, run_bounded,
+    run_split, tool,
 };
 
 /// The child zone, whose keys roll.

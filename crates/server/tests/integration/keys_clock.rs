@@ -9,9 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::manager::{Clock, Manager, SystemClock, TokioClock};
+use daned::events::manager::{Clock, Manager, SystemClock, TokioClock};
 use daned::status::KeyStatus;
-use daned::zones::KeyAction;
+use daned::zone::KeyAction;
 use daned_sign::hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData};
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 use daned_sign::keys::key_tag;
@@ -362,7 +362,7 @@ fn validators_accept(ws: &Workspace, manager: &Manager) {
         "CDS with both keys"
     );
     let mut text = Vec::new();
-    daned::zonefile::write_records(zone.records(), &mut text).unwrap();
+    daned::zone::zonefile::write_records(zone.records(), &mut text).unwrap();
     let file = ws.path("midroll.zone");
     std::fs::write(&file, &text).unwrap();
     let checks: [(&str, Command); 3] = [

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::manager::{Clock, Manager, SystemClock, TokioClock};
-use daned::propagation::{ReportKind, SecondaryReport};
+use daned::events::manager::{Clock, Manager, SystemClock, TokioClock};
+use daned::secondaries::propagation::{ReportKind, SecondaryReport};
 use daned_sign::hickory_proto::rr::Name;
 
 use crate::support::{Workspace, new_p256_key, start_manager, tool};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use daned::config::Config;
-use daned::manager::{Clock, Manager, TokioClock};
+use daned::events::manager::{Clock, Manager, TokioClock};
 use daned_sign::hickory_proto::dnssec::rdata::DNSSECRData;
 use daned_sign::hickory_proto::rr::RData;
 use daned_sign::serial::serial_gt;

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::manager::{Manager, ReloadOutcome, ReloadReport, SystemClock};
-use daned::xfr::TransferPolicy;
+use daned::events::manager::{Manager, ReloadOutcome, ReloadReport, SystemClock};
+use daned::serve::xfr::TransferPolicy;
 use daned_sign::hickory_proto::rr::{Name, RecordType};
 
 use crate::support::{Workspace, run, start_manager, tool};

@@ -515,7 +515,7 @@ fn rfc7672_s3_1_1_renewal_with_the_same_key_is_a_noop() {
     fx.config("certs/mail.pem", "300", "");
     // The manager's debug line shows that the renewal was read and judged (not merely that
     // nothing happened within some time).
-    let server = fx.ws.serve_logging("info,daned::manager=debug");
+    let server = fx.ws.serve_logging("info,daned::events::manager=debug");
     let before = served(server.addr);
     assert!(
         before.exactly(&[&key]) && before.signed && before.aa,

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use daned::config::Config;
-use daned::manager::{Clock, Manager};
+use daned::events::manager::{Clock, Manager};
 
 /// The repository root (two levels above this crate).
 pub(crate) fn repo_root() -> PathBuf {

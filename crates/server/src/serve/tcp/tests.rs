@@ -16,10 +16,10 @@ use tokio::time::Instant;
 
 use super::{TcpTimeouts, serve_connection, serve_listener};
 use crate::config::Config;
-use crate::handler::Handler;
-use crate::query::Catalog;
-use crate::query::tests::parse_zone;
-use crate::xfr::TransferPolicy;
+use crate::serve::handler::Handler;
+use crate::serve::query::Catalog;
+use crate::serve::query::tests::parse_zone;
+use crate::serve::xfr::TransferPolicy;
 
 /// Names in the test zone: about 180 KB of TXT records, a dozen transfer messages.
 const NAMES: usize = 3000;

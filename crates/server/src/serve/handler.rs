@@ -1,0 +1,764 @@
+//! The hickory-server request handler: header and EDNS processing around the query engine.
+//!
+//! Each request loads the served [`Catalog`] once and builds the whole response from that one
+//! snapshot, so a response never mixes zone versions (a new answer with an old proof). The
+//! handler checks the request (opcode, question count, class, EDNS version), asks
+//! [`query::answer`], and enforces the message size itself: hickory's encoder truncates against
+//! the *response* OPT's payload and cuts sections in the middle, so a response that does not fit
+//! the client's limit is replaced by an empty one with TC=1 (RFC 2181 §9), which makes the
+//! client retry over TCP.
+//!
+//! Over TCP, a response that does not fit 64 KiB gets SERVFAIL, as Knot answers: TC means "retry
+//! over TCP" and would leave a TCP client nowhere to go.
+//!
+//! DNS cookies (RFC 7873, [`crate::serve::cookie`]): a request with a COOKIE option gets one back with
+//! a server cookie; a malformed option gets FORMERR. UDP responses are rate limited
+//! ([`crate::serve::rrl`]) unless the request carried a valid server cookie or was TSIG-signed: over the
+//! limit, a response is dropped or, every `slip`-th time, replaced by an empty TC=1 answer.
+//!
+//! A request carrying a TSIG record is verified first (RFC 8945); a failure gets the TSIG
+//! error answer (NOTAUTH with BADKEY/BADSIG unsigned, BADTIME signed), a valid one a signed
+//! response. AXFR (over TCP only) and IXFR (over TCP, or UDP when the answer fits, else the
+//! current SOA alone) are answered to peers the zone's transfer ACL allows, in as many messages
+//! as needed, each signed when the request was ([`crate::serve::xfr`]). Each message is cut, signed
+//! and sent before the next is cut; over our TCP loop ([`serve::tcp`](super::tcp)) `send_response`
+//! returns once the message is written, so a transfer streams from the one snapshot.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
+use tracing::{debug, trace};
+
+use crate::secondaries::notify::unix_now;
+use crate::serve::cookie::{COOKIE_OPTION, CookieSecrets, RequestCookie};
+use crate::serve::query::{self, Answer, Catalog};
+use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
+use crate::serve::rrl::{RateLimiter, ResponseClass, Verdict};
+use crate::serve::tsig::{self, Outcome, ResponseSigner};
+use crate::serve::xfr::{self, IxfrAnswer, TransferMessages, TransferPolicy};
+use crate::zone::persist::journal::{Journal, JournalLimits};
+
+/// Room left for our TSIG RR in a signed UDP response: owner and algorithm names up to 255
+/// bytes each would be more, but configured key names are short; 64-byte MAC, fixed fields.
+const TSIG_ROOM: usize = 160;
+
+/// RFC 1035 §4.2.1: "Messages carried by UDP are restricted to 512 bytes".
+const CLASSIC_UDP_LIMIT: u16 = 512;
+/// The fixed header of every DNS message.
+const HEADER_LEN: usize = 12;
+/// Our OPT record: root owner (1), type (2), class (2), TTL (4), RDLENGTH (2), no options.
+const OPT_LEN: usize = 11;
+
+/// Answers DNS queries from the current [`Catalog`] snapshot. Clones share the catalog and the
+/// transfer policy (one for hickory's UDP server, one for our TCP loop).
+#[derive(Clone)]
+pub struct Handler {
+    catalog: Arc<ArcSwap<Catalog>>,
+    udp_payload_cap: u16,
+    /// The response OPT without and with DO, built once: version 0, payload = our cap.
+    edns: Edns,
+    edns_dnssec_ok: Edns,
+    transfer: Arc<TransferPolicy>,
+    /// Response rate limiting for UDP, when on.
+    rrl: Option<Arc<RateLimiter>>,
+    /// The DNS cookie secrets.
+    cookies: Arc<CookieSecrets>,
+}
+
+/// How one request's responses are rate limited: not at all (TCP, a valid cookie, a TSIG
+/// signature, rate limiting off), or by the limiter for the client's address.
+#[derive(Clone, Copy)]
+struct Limit<'h> {
+    limiter: Option<&'h RateLimiter>,
+    src: IpAddr,
+}
+
+impl Limit<'_> {
+    fn verdict(&self, class: ResponseClass, name: Option<&Name>) -> Verdict {
+        match self.limiter {
+            None => Verdict::Send,
+            Some(limiter) => limiter.check(self.src, class, name),
+        }
+    }
+}
+
+impl Handler {
+    /// A handler serving whatever catalog `catalog` holds at the time of each request, with UDP
+    /// responses limited to `udp_payload_cap` bytes (at least 512) even when the client offers
+    /// more.
+    pub fn new(catalog: Arc<ArcSwap<Catalog>>, udp_payload_cap: u16) -> Self {
+        let udp_payload_cap = udp_payload_cap.max(CLASSIC_UDP_LIMIT);
+        let mut edns = Edns::new();
+        edns.set_version(0).set_max_payload(udp_payload_cap);
+        let mut edns_dnssec_ok = edns.clone();
+        edns_dnssec_ok.set_dnssec_ok(true);
+        Self {
+            catalog,
+            udp_payload_cap,
+            edns,
+            edns_dnssec_ok,
+            transfer: Arc::new(TransferPolicy::default()),
+            rrl: None,
+            cookies: Arc::new(CookieSecrets::generate(unix_now())),
+        }
+    }
+
+    /// The same handler with UDP responses rate limited by `rrl` (`None`: not limited).
+    #[must_use]
+    pub fn with_rate_limiter(mut self, rrl: Option<Arc<RateLimiter>>) -> Self {
+        self.rrl = rrl;
+        self
+    }
+
+    /// The same handler with these DNS cookie secrets (shared across reloads, so that a
+    /// reload does not invalidate the cookies clients hold).
+    #[must_use]
+    pub fn with_cookie_secrets(mut self, cookies: Arc<CookieSecrets>) -> Self {
+        self.cookies = cookies;
+        self
+    }
+
+    /// The same handler with TSIG keys and zone transfer ACLs (without: no key is known and
+    /// no transfer is allowed).
+    #[must_use]
+    pub fn with_transfer_policy(mut self, transfer: Arc<TransferPolicy>) -> Self {
+        self.transfer = transfer;
+        self
+    }
+
+    async fn respond<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        handle: &mut R,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        let now = unix_now();
+        // hickory has already parsed the message and found any TSIG RR (the last record); only
+        // a signed request is read again, from its raw bytes, to check the MAC.
+        let outcome = match request.signature {
+            None => Ok(Outcome::Unsigned),
+            Some(_) => tsig::verify_request(request.as_slice(), &self.transfer.keys, now),
+        };
+        let mut signer = match outcome {
+            Ok(Outcome::Unsigned) => None,
+            Ok(Outcome::Verified(verified)) => Some(ResponseSigner::new(&verified)),
+            Ok(Outcome::Failed(failure)) => {
+                debug!(
+                    src = %request.src(),
+                    key = %failure.key_name,
+                    error = ?failure.error,
+                    "TSIG verification failed"
+                );
+                metadata.response_code = ResponseCode::NotAuth;
+                let builder = || {
+                    MessageResponseBuilder::new(&request.queries, None).build_no_records(metadata)
+                };
+                return match &failure.verified {
+                    // RFC 8945 §5.2.3: "A response indicating a BADTIME error MUST be signed
+                    // by the same key as the request."
+                    Some(verified) => {
+                        let mut signer = ResponseSigner::bad_time(verified, failure.time, now);
+                        send_signed(handle, Some(&mut signer), now, builder).await
+                    }
+                    // §5.3.2: BADKEY and BADSIG answers are unsigned, with an empty MAC.
+                    None => {
+                        let mut response = builder();
+                        response.set_signature(tsig::unsigned_error(&failure, request.metadata.id));
+                        handle.send_response(response).await
+                    }
+                };
+            }
+            Err(error) => {
+                debug!(src = %request.src(), %error, "malformed TSIG: FORMERR");
+                metadata.response_code = ResponseCode::FormErr;
+                return send_empty(request, handle, metadata, None, None, now).await;
+            }
+        };
+        // RFC 6891 §6.1.1: "If an OPT record is present in a received request, compliant
+        // responders MUST include an OPT record in their respective responses."
+        let dnssec_ok = request
+            .edns
+            .as_ref()
+            .is_some_and(|edns| edns.flags().dnssec_ok);
+        let base_edns = if dnssec_ok {
+            &self.edns_dnssec_ok
+        } else {
+            &self.edns
+        };
+        let cookie_option = request
+            .edns
+            .as_ref()
+            .and_then(|edns| edns.option(EdnsCode::Cookie));
+        let cookie = match cookie_option {
+            Some(EdnsOption::Unknown(_, data)) => Some(RequestCookie::parse(data)),
+            _ => None,
+        };
+        let src = request.src();
+        let cookie = match cookie {
+            Some(Err(error)) => {
+                // RFC 7873 §5.2.2: a malformed COOKIE option gets FORMERR.
+                static MALFORMED: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                if let Some(suppressed) = MALFORMED.admit() {
+                    tracing::info!(%src, %error, suppressed, "malformed DNS cookie: FORMERR");
+                }
+                metadata.response_code = ResponseCode::FormErr;
+                let rate = self.rate_limit(request, false, signer.is_some());
+                let edns = request.edns.as_ref().map(|_| base_edns);
+                return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate)
+                    .await;
+            }
+            Some(Ok(cookie)) => Some(self.cookies.answer(&cookie, src.ip(), now)),
+            None => None,
+        };
+        let valid_cookie = cookie.as_ref().is_some_and(|c| c.valid);
+        let rate = self.rate_limit(request, valid_cookie, signer.is_some());
+        let edns: Option<Cow<'_, Edns>> = request.edns.as_ref().map(|_| match &cookie {
+            None => Cow::Borrowed(base_edns),
+            Some(cookie) => {
+                let mut edns = base_edns.clone();
+                edns.options_mut()
+                    .insert(EdnsOption::Unknown(COOKIE_OPTION, cookie.option.clone()));
+                Cow::Owned(edns)
+            }
+        });
+        let edns = edns.as_deref();
+        let opt_len = OPT_LEN + cookie.as_ref().map_or(0, |c| 4 + c.option.len());
+
+        // RFC 6891 §6.1.3: "If a responder does not implement the VERSION level of the request,
+        // then it MUST respond with RCODE=BADVERS."
+        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            metadata.response_code = ResponseCode::BADVERS;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
+        }
+        if request.metadata.op_code != OpCode::Query {
+            metadata.response_code = ResponseCode::NotImp;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
+        }
+        // RFC 9619 constrains "the allowed value of the QDCOUNT parameter in DNS messages with
+        // OPCODE = 0 (QUERY) to a maximum of one"; with none there is nothing to answer.
+        let [query] = request.queries.queries() else {
+            metadata.response_code = ResponseCode::FormErr;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
+        };
+        let qtype = query.query_type();
+        let qname: &Name = query.name();
+        if query.query_class() == DNSClass::IN
+            && matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+        {
+            return self
+                .transfer(request, handle, metadata, edns, signer, now)
+                .await;
+        }
+        if query.query_class() != DNSClass::IN {
+            metadata.response_code = ResponseCode::Refused;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
+        }
+
+        // One snapshot for the whole response; the guard is released before any await.
+        let zone = {
+            let catalog = self.catalog.load();
+            catalog.find_for_query(qname, qtype).cloned()
+        };
+        let Some(zone) = zone else {
+            trace!(%qname, %qtype, "query outside our zones: REFUSED");
+            metadata.response_code = ResponseCode::Refused;
+            return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
+        };
+        let answer = query::answer(&zone, qname, qtype, dnssec_ok);
+        trace!(
+            %qname,
+            %qtype,
+            dnssec_ok,
+            rcode = %answer.rcode,
+            records = answer.record_count(),
+            "query"
+        );
+        metadata.authoritative = answer.authoritative;
+        metadata.response_code = answer.rcode;
+
+        let (class, class_name) = classify(&answer, &zone, qname, qtype);
+        match rate.verdict(class, class_name) {
+            Verdict::Send => {}
+            Verdict::Drop => return Ok(unsent(metadata)),
+            Verdict::Slip => {
+                // As NSD slips: the answer's header with TC=1 and no records.
+                metadata.truncation = true;
+                return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            }
+        }
+
+        let mut limit = self.size_limit(request);
+        if signer.is_some() {
+            limit = limit.saturating_sub(TSIG_ROOM);
+        }
+        let bound = HEADER_LEN
+            + request.queries.as_bytes().len()
+            + answer.size_bound()
+            + edns.map_or(0, |_| opt_len);
+        // The bound ignores compression; only when it is over the limit do we encode to learn
+        // the real size.
+        if bound > limit && !fits(&request.queries, edns, metadata, &answer, limit) {
+            if !request.protocol().is_datagram() {
+                // TC over TCP would send the client back to TCP: SERVFAIL, as Knot answers.
+                static TOO_LARGE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                if let Some(suppressed) = TOO_LARGE.admit() {
+                    tracing::warn!(%qname, %qtype, suppressed, "response larger than 64 KiB: SERVFAIL");
+                }
+                metadata.response_code = ResponseCode::ServFail;
+                metadata.authoritative = false;
+                return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            }
+            trace!(%qname, %qtype, limit, "response too large: TC");
+            metadata.truncation = true;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+        }
+        send_signed(handle, signer.as_mut(), now, || {
+            build(&request.queries, edns, metadata, &answer)
+        })
+        .await
+    }
+
+    /// AXFR over TCP, and IXFR over TCP or UDP, to an allowed peer, from one snapshot (the
+    /// zone and the journal published with it), in as many messages as needed, each signed
+    /// when the request was.
+    async fn transfer<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        handle: &mut R,
+        mut metadata: Metadata,
+        edns: Option<&Edns>,
+        mut signer: Option<ResponseSigner>,
+        now: u64,
+    ) -> Result<ResponseInfo, NetError> {
+        let query = request.queries.queries().first();
+        let qname = query.map(|q| &**q.name());
+        let ixfr = query.is_some_and(|q| q.query_type() == RecordType::IXFR);
+        let datagram = request.protocol().is_datagram();
+        // One catalog load: the journal must belong to the snapshot it is served with.
+        let (zone, journal) = match qname {
+            Some(qname) => {
+                let catalog = self.catalog.load();
+                // Name equality ignores case.
+                let zone = catalog
+                    .find(qname)
+                    .filter(|zone| zone.origin() == qname)
+                    .cloned();
+                let journal = zone
+                    .as_ref()
+                    .and_then(|zone| catalog.journal(zone.origin()).cloned());
+                (zone, journal)
+            }
+            None => (None, None),
+        };
+        let key = signer.as_ref().map(|s| s.key_name().clone());
+        let src = request.src();
+        let allowed = zone
+            .as_ref()
+            .is_some_and(|zone| self.transfer.allowed(zone.origin(), src.ip(), key.as_ref()));
+        // RFC 5936 §4.2: "AXFR sessions over UDP transport are not defined"; refuse them. IXFR
+        // over UDP is defined (RFC 1995 §2).
+        let Some(zone) = zone.filter(|_| allowed && (ixfr || !datagram)) else {
+            debug!(
+                %src,
+                protocol = %request.protocol(),
+                key = ?key.as_ref().map(ToString::to_string),
+                "zone transfer refused"
+            );
+            metadata.response_code = ResponseCode::Refused;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+        };
+        metadata.authoritative = true;
+        let empty_journal;
+        let journal = match &journal {
+            Some(journal) => &**journal,
+            None => {
+                empty_journal = Journal::new(JournalLimits::default());
+                &empty_journal
+            }
+        };
+        let (kind, mut messages, client_serial) = if ixfr {
+            // RFC 1995 §3: "The authority section of the IXFR query contains the SOA record
+            // of client's version of the zone."
+            let client_serial = request.authorities.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) if r.name == *zone.origin() => Some(soa.serial),
+                _ => None,
+            });
+            let Some(client_serial) = client_serial else {
+                debug!(%src, "IXFR without the client's SOA: FORMERR");
+                metadata.response_code = ResponseCode::FormErr;
+                return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+            };
+            match xfr::ixfr_messages(&zone, journal, client_serial) {
+                IxfrAnswer::Condensed(soa) => (
+                    "IXFR up to date",
+                    TransferMessages::new(std::iter::once(soa)),
+                    Some(client_serial),
+                ),
+                IxfrAnswer::Incremental(messages) => ("IXFR", messages, Some(client_serial)),
+                IxfrAnswer::Full(messages) => {
+                    ("IXFR as full transfer", messages, Some(client_serial))
+                }
+            }
+        } else {
+            ("AXFR", xfr::transfer_messages(&zone), None)
+        };
+        let Some(soa) = zone.soa().and_then(|s| s.rrset.records().first()) else {
+            metadata.response_code = ResponseCode::ServFail;
+            return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
+        };
+        let log_sent = |kind: &str, messages: usize, records: usize| {
+            tracing::info!(
+                zone = %zone.origin(),
+                serial = zone.serial(),
+                client_serial,
+                %src,
+                protocol = %request.protocol(),
+                key = ?key.as_ref().map(ToString::to_string),
+                messages,
+                records,
+                "{kind} sent"
+            );
+        };
+        if datagram {
+            // RFC 1995 §2: "If the UDP reply does not fit, the query is responded to with a
+            // single SOA record of the server's current version to inform the client that a
+            // TCP query should be initiated."
+            let mut limit = self.size_limit(request);
+            if signer.is_some() {
+                limit = limit.saturating_sub(TSIG_ROOM);
+            }
+            let (kind, records) = match (messages.next(), messages.next()) {
+                (Some(only), None)
+                    if records_fit(&request.queries, edns, metadata, &only, limit) =>
+                {
+                    (kind, only)
+                }
+                _ => ("IXFR over UDP too large: SOA only", vec![soa]),
+            };
+            let info = send_records(
+                request,
+                handle,
+                metadata,
+                edns,
+                signer.as_mut(),
+                now,
+                &records,
+            )
+            .await?;
+            log_sent(kind, 1, records.len());
+            return Ok(info);
+        }
+        // Each message is cut, signed and written before the next is cut: the first leaves at
+        // once, and only one message is held (the write waits while the client does not read).
+        let mut info = None;
+        let (mut count, mut records_sent) = (0, 0);
+        for records in messages {
+            // A slow reader can make a transfer last longer than the TSIG fudge: each message
+            // is signed with the time it is sent (RFC 8945 §5.3.1 signs each one afresh).
+            let now = if count == 0 { now } else { unix_now() };
+            match send_records(
+                request,
+                handle,
+                metadata,
+                edns,
+                signer.as_mut(),
+                now,
+                &records,
+            )
+            .await
+            {
+                Ok(sent) => info = Some(sent),
+                Err(error) => {
+                    tracing::info!(
+                        zone = %zone.origin(),
+                        %src,
+                        messages = count,
+                        %error,
+                        "{kind} aborted"
+                    );
+                    return Err(error);
+                }
+            }
+            count += 1;
+            records_sent += records.len();
+        }
+        match info {
+            Some(info) => {
+                log_sent(kind, count, records_sent);
+                Ok(info)
+            }
+            // Not reached with a SOA (it is always in the first message); answered all the same.
+            None => {
+                metadata.response_code = ResponseCode::ServFail;
+                send_empty(request, handle, metadata, edns, signer.as_mut(), now).await
+            }
+        }
+    }
+
+    /// How this request's responses are rate limited: UDP only, and neither a valid server
+    /// cookie nor a TSIG signature (the request's source is then not spoofed).
+    fn rate_limit(&self, request: &Request, valid_cookie: bool, signed: bool) -> Limit<'_> {
+        let exempt = valid_cookie || signed || !request.protocol().is_datagram();
+        Limit {
+            limiter: if exempt { None } else { self.rrl.as_deref() },
+            src: request.src().ip(),
+        }
+    }
+
+    /// The largest response the client can take: RFC 6891 §6.2.5 "Values lower than 512 MUST
+    /// be treated as equal to 512", and never more than our own cap; 512 without EDNS
+    /// (RFC 1035 §4.2.1); 65535 over TCP.
+    fn size_limit(&self, request: &Request) -> usize {
+        if !request.protocol().is_datagram() {
+            return usize::from(u16::MAX);
+        }
+        let limit = match &request.edns {
+            Some(edns) => edns
+                .max_payload()
+                .min(self.udp_payload_cap)
+                .max(CLASSIC_UDP_LIMIT),
+            None => CLASSIC_UDP_LIMIT,
+        };
+        usize::from(limit)
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let mut response_handle = response_handle;
+        let info = match self.respond(request, &mut response_handle).await {
+            Ok(info) => info,
+            Err(error) => {
+                debug!(%error, id = request.metadata.id, "failed to send response");
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.response_code = ResponseCode::ServFail;
+                ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                })
+            }
+        };
+        crate::metrics::QUERIES.record(
+            request.protocol().is_datagram(),
+            request.queries.queries().first().map(|q| q.query_type()),
+            info.response_code,
+            info.truncation,
+        );
+        info
+    }
+}
+
+/// A response with `records` as its answer section, signed when `signer` is given.
+async fn send_records<R: ResponseHandler>(
+    request: &Request,
+    handle: &mut R,
+    metadata: Metadata,
+    edns: Option<&Edns>,
+    signer: Option<&mut ResponseSigner>,
+    now: u64,
+    records: &[&Record],
+) -> Result<ResponseInfo, NetError> {
+    send_signed(handle, signer, now, || {
+        MessageResponseBuilder::new(&request.queries, edns).build(
+            metadata,
+            records.iter().copied(),
+            std::iter::empty(),
+            std::iter::empty(),
+            std::iter::empty(),
+        )
+    })
+    .await
+}
+
+/// An error response (no records), unless the rate limiter holds it back: dropped, or sent
+/// with TC=1.
+async fn send_error<R: ResponseHandler>(
+    request: &Request,
+    handle: &mut R,
+    mut metadata: Metadata,
+    edns: Option<&Edns>,
+    signer: Option<&mut ResponseSigner>,
+    now: u64,
+    rate: Limit<'_>,
+) -> Result<ResponseInfo, NetError> {
+    match rate.verdict(ResponseClass::Error, None) {
+        Verdict::Send => {}
+        Verdict::Drop => return Ok(unsent(metadata)),
+        Verdict::Slip => metadata.truncation = true,
+    }
+    send_empty(request, handle, metadata, edns, signer, now).await
+}
+
+/// What a response that was never sent would have been, for the caller's bookkeeping.
+fn unsent(metadata: Metadata) -> ResponseInfo {
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
+}
+
+/// The rate limiting class of `answer` and the name it counts for (NSD's `rrl_classify`).
+fn classify<'n>(
+    answer: &'n Answer<'_>,
+    zone: &'n daned_sign::zone::SignedZone,
+    qname: &'n Name,
+    qtype: RecordType,
+) -> (ResponseClass, Option<&'n Name>) {
+    let origin = Some(zone.origin());
+    if answer.rcode == ResponseCode::NXDomain {
+        return (ResponseClass::NxDomain, origin);
+    }
+    if answer.rcode != ResponseCode::NoError {
+        return (ResponseClass::Error, origin);
+    }
+    if !answer.authoritative {
+        let cut = answer.authorities.first().map(|r| &r.name);
+        return (ResponseClass::Referral, cut.or(origin));
+    }
+    match qtype {
+        RecordType::ANY => return (ResponseClass::Any, Some(qname)),
+        RecordType::RRSIG => return (ResponseClass::Rrsig, Some(qname)),
+        _ => {}
+    }
+    // Wildcard expansions are the only owned records of an answer section.
+    if answer.answers.iter().any(|r| matches!(r, Cow::Owned(_))) {
+        return (ResponseClass::Wildcard, origin);
+    }
+    if answer.answers.is_empty() {
+        return (ResponseClass::NoData, origin);
+    }
+    if qtype == RecordType::DNSKEY {
+        return (ResponseClass::Dnskey, Some(qname));
+    }
+    (ResponseClass::Positive, Some(qname))
+}
+
+/// A response with the question (and OPT) but no records, signed when `signer` is given.
+async fn send_empty<R: ResponseHandler>(
+    request: &Request,
+    handle: &mut R,
+    metadata: Metadata,
+    edns: Option<&Edns>,
+    signer: Option<&mut ResponseSigner>,
+    now: u64,
+) -> Result<ResponseInfo, NetError> {
+    send_signed(handle, signer, now, || {
+        MessageResponseBuilder::new(&request.queries, edns).build_no_records(metadata)
+    })
+    .await
+}
+
+/// Sends the response `build` makes; with a signer, encodes it once to compute the MAC over
+/// the exact bytes (the encoding is deterministic and the TSIG RR goes last) and sends it again
+/// with the TSIG RR.
+async fn send_signed<'q, 'a, R, F, A, N, S, D>(
+    handle: &mut R,
+    signer: Option<&mut ResponseSigner>,
+    now: u64,
+    build: F,
+) -> Result<ResponseInfo, NetError>
+where
+    R: ResponseHandler,
+    F: Fn() -> MessageResponse<'q, 'a, A, N, S, D>,
+    A: Iterator<Item = &'a Record> + Send + 'a,
+    N: Iterator<Item = &'a Record> + Send + 'a,
+    S: Iterator<Item = &'a Record> + Send + 'a,
+    D: Iterator<Item = &'a Record> + Send + 'a,
+{
+    let Some(signer) = signer else {
+        return handle.send_response(build()).await;
+    };
+    let mut buf = Vec::with_capacity(1024);
+    let mut encoder = BinEncoder::new(&mut buf);
+    build()
+        .destructive_emit(&mut encoder)
+        .map_err(|e| NetError::from(format!("encoding a signed response: {e}")))?;
+    let tsig = signer
+        .sign(&buf, now)
+        .ok_or_else(|| NetError::from("a response without a header"))?;
+    let mut response = build();
+    response.set_signature(tsig);
+    handle.send_response(response).await
+}
+
+fn build<'q, 'a>(
+    queries: &'q Queries,
+    edns: Option<&'q Edns>,
+    metadata: Metadata,
+    answer: &'a Answer<'_>,
+) -> MessageResponse<
+    'q,
+    'a,
+    impl Iterator<Item = &'a Record> + Send + 'a,
+    impl Iterator<Item = &'a Record> + Send + 'a,
+    impl Iterator<Item = &'a Record> + Send + 'a,
+    impl Iterator<Item = &'a Record> + Send + 'a,
+> {
+    MessageResponseBuilder::new(queries, edns).build(
+        metadata,
+        answer.answers.iter().map(|r| &**r),
+        answer.authorities.iter().map(|r| &**r),
+        std::iter::empty(),
+        answer.additionals.iter().map(|r| &**r),
+    )
+}
+
+/// Whether a response with `records` as its answer section, compressed as hickory will send
+/// it, fits in `limit` bytes.
+fn records_fit(
+    queries: &Queries,
+    edns: Option<&Edns>,
+    metadata: Metadata,
+    records: &[&Record],
+    limit: usize,
+) -> bool {
+    let mut buf = Vec::with_capacity(limit);
+    let mut encoder = BinEncoder::new(&mut buf);
+    encoder.set_max_size(u16::try_from(limit).unwrap_or(u16::MAX));
+    let response = MessageResponseBuilder::new(queries, edns).build(
+        metadata,
+        records.iter().copied(),
+        std::iter::empty(),
+        std::iter::empty(),
+        std::iter::empty(),
+    );
+    match response.destructive_emit(&mut encoder) {
+        Ok(info) => !info.truncation,
+        Err(_) => false,
+    }
+}
+
+/// Whether the full response, compressed as hickory will send it, fits in `limit` bytes.
+fn fits(
+    queries: &Queries,
+    edns: Option<&Edns>,
+    metadata: Metadata,
+    answer: &Answer<'_>,
+    limit: usize,
+) -> bool {
+    let mut buf = Vec::with_capacity(limit);
+    let mut encoder = BinEncoder::new(&mut buf);
+    encoder.set_max_size(u16::try_from(limit).unwrap_or(u16::MAX));
+    match build(queries, edns, metadata, answer).destructive_emit(&mut encoder) {
+        Ok(info) => !info.truncation,
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;
