@@ -5,6 +5,7 @@
 //! signing itself is the pure `daned-sign` crate. See ARCHITECTURE.md for the map and the
 //! layers (a module imports only from its own layer or the layers below it).
 
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;

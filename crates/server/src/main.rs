@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueHint};
+use daned::clock::{Clock, SystemClock};
 use daned::config::{Config, LogFormat, ZoneConfig};
-use daned::events::manager::{Clock, SystemClock};
 use daned::serve::{self, query};
 use daned::zone::keys::store as keystore;
 use daned::zone::persist::state;
@@ -791,7 +791,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rate_limit,
                     daemon::stop_signal(),
                 )
-                .await
+                .await;
+                Ok::<_, serve::BindError>(())
             })?;
             Ok(ExitCode::SUCCESS)
         }

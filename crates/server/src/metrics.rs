@@ -6,17 +6,14 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::manager::Command;
+use crate::serve::counters::QUERIES;
 use crate::status::StatusReport;
 
 /// The longest request head read before the connection is dropped.
@@ -100,122 +97,28 @@ async fn serve_one(mut stream: TcpStream, commands: mpsc::Sender<Command>) {
     let _ = stream.shutdown().await;
 }
 
-/// Queries answered since start, by transport, query type and response code, and responses
-/// sent truncated: one process-wide set of counters, fed by the handler
-/// ([`QueryCounters::record`], once per request) and read at each scrape. Query types and
-/// response codes outside the lists below count as `other`, so the label sets stay bounded.
-pub static QUERIES: QueryCounters = QueryCounters::new();
-
-/// The query types counted by name.
-const QTYPES: [RecordType; 14] = [
-    RecordType::A,
-    RecordType::AAAA,
-    RecordType::TLSA,
-    RecordType::SOA,
-    RecordType::NS,
-    RecordType::MX,
-    RecordType::TXT,
-    RecordType::CNAME,
-    RecordType::DNSKEY,
-    RecordType::DS,
-    RecordType::CDS,
-    RecordType::AXFR,
-    RecordType::IXFR,
-    RecordType::ANY,
-];
-/// The response codes counted by name.
-const RCODES: [ResponseCode; 7] = [
-    ResponseCode::NoError,
-    ResponseCode::NXDomain,
-    ResponseCode::Refused,
-    ResponseCode::FormErr,
-    ResponseCode::ServFail,
-    ResponseCode::NotImp,
-    ResponseCode::NotAuth,
-];
-/// Their names in the `rcode` label (RFC 1035 §4.1.1, RFC 2136 §2.2 mnemonics).
-const RCODE_NAMES: [&str; RCODES.len()] = [
-    "NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL", "NOTIMP", "NOTAUTH",
-];
-/// `udp`, `tcp`.
-const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
-
-/// See [`QUERIES`].
-#[derive(Debug)]
-pub struct QueryCounters {
-    /// `[transport][qtype][rcode]`; the last index of each is `other`.
-    queries: [[[AtomicU64; RCODES.len() + 1]; QTYPES.len() + 1]; 2],
-    truncated: AtomicU64,
-}
-
-impl QueryCounters {
-    const fn new() -> Self {
-        Self {
-            queries: [const {
-                [const { [const { AtomicU64::new(0) }; RCODES.len() + 1] }; QTYPES.len() + 1]
-            }; 2],
-            truncated: AtomicU64::new(0),
-        }
-    }
-
-    /// Counts one answered request: over UDP (`datagram`) or TCP, its first question's type
-    /// (none: `other`), the response code and whether the response was truncated.
-    pub fn record(
-        &self,
-        datagram: bool,
-        qtype: Option<RecordType>,
-        rcode: ResponseCode,
-        truncated: bool,
-    ) {
-        let transport = usize::from(!datagram);
-        let qtype = qtype
-            .and_then(|t| QTYPES.iter().position(|q| *q == t))
-            .unwrap_or(QTYPES.len());
-        let rcode = RCODES
-            .iter()
-            .position(|r| *r == rcode)
-            .unwrap_or(RCODES.len());
-        self.queries[transport][qtype][rcode].fetch_add(1, Ordering::Relaxed);
-        if truncated {
-            self.truncated.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Appends the `daned_queries_total` (non-zero series) and
-    /// `daned_responses_truncated_total` families.
-    fn render(&self, out: &mut String) {
+/// Appends the `daned_queries_total` (non-zero series) and
+/// `daned_responses_truncated_total` families from the process-wide [`QUERIES`].
+fn render_queries(out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP daned_queries_total DNS requests answered since start, by transport, query type and response code.\n\
+         # TYPE daned_queries_total counter"
+    );
+    for sample in QUERIES.samples() {
         let _ = writeln!(
             out,
-            "# HELP daned_queries_total DNS requests answered since start, by transport, query type and response code.\n\
-             # TYPE daned_queries_total counter"
-        );
-        for (t, by_qtype) in self.queries.iter().enumerate() {
-            for (q, by_rcode) in by_qtype.iter().enumerate() {
-                for (r, count) in by_rcode.iter().enumerate() {
-                    let count = count.load(Ordering::Relaxed);
-                    if count == 0 {
-                        continue;
-                    }
-                    let qtype = QTYPES
-                        .get(q)
-                        .map_or("other".to_owned(), ToString::to_string);
-                    let rcode = RCODE_NAMES.get(r).copied().unwrap_or("other");
-                    let _ = writeln!(
-                        out,
-                        "daned_queries_total{{transport=\"{}\",qtype=\"{qtype}\",rcode=\"{rcode}\"}} {count}",
-                        TRANSPORTS[t]
-                    );
-                }
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP daned_responses_truncated_total Responses sent with TC=1 (too large for UDP, or slipped by the rate limit).\n\
-             # TYPE daned_responses_truncated_total counter\n\
-             daned_responses_truncated_total {}",
-            self.truncated.load(Ordering::Relaxed)
+            "daned_queries_total{{transport=\"{}\",qtype=\"{}\",rcode=\"{}\"}} {}",
+            sample.transport, sample.qtype, sample.rcode, sample.count
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP daned_responses_truncated_total Responses sent with TC=1 (too large for UDP, or slipped by the rate limit).\n\
+         # TYPE daned_responses_truncated_total counter\n\
+         daned_responses_truncated_total {}",
+        QUERIES.truncated()
+    );
 }
 
 /// The exposition text for a status report.
@@ -229,7 +132,7 @@ pub fn render(report: &StatusReport) -> String {
         env!("CARGO_PKG_VERSION"),
         escape(env!("DANED_COMMIT_ID"))
     );
-    QUERIES.render(&mut out);
+    render_queries(&mut out);
     let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (labels, value) in samples {
@@ -575,18 +478,7 @@ pub struct NetCounters {
     /// The rate limiter, when rate limiting is on.
     pub rrl: Option<std::sync::Arc<crate::serve::rrl::RateLimiter>>,
     /// The TCP connection caps.
-    pub tcp: std::sync::Arc<dyn TcpCounts>,
-}
-
-/// What the metrics read of the TCP connection caps (implemented by the server's
-/// `serve::tcp::ConnectionLimits`; metrics sit below the server and import nothing of it).
-pub trait TcpCounts: std::fmt::Debug + Send + Sync {
-    /// Connections open now.
-    fn open(&self) -> usize;
-    /// The total cap.
-    fn max_total(&self) -> usize;
-    /// Connections closed at once because a cap was reached, so far.
-    fn refused(&self) -> u64;
+    pub tcp: std::sync::Arc<crate::serve::tcp::ConnectionLimits>,
 }
 
 /// The counters of the running daemon, set once its sockets are served.

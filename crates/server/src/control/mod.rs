@@ -48,7 +48,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::events::manager::{Clock, Command, ReloadOutcome, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::events::manager::{Command, ReloadOutcome};
 use crate::status::{BindingStatus, KeysReport, StatusReport, ZoneStatus};
 use crate::zone::KeyAction;
 use daned_sign::hickory_proto::rr::Name;

@@ -17,17 +17,49 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::events::manager::{Clock, Command, Manager};
+use crate::events::manager::{Command, Manager};
 use crate::serve::cookie::CookieSecrets;
 use crate::serve::handler::Handler;
 use crate::serve::query::Catalog;
 use crate::serve::rrl::RateLimiter;
 use crate::serve::tcp::ConnectionLimits;
 use crate::serve::{
-    ServeError, SwappableHandler, bind_all, raise_descriptor_limit, serve_sockets_with,
+    BindError, SwappableHandler, bind_all, raise_descriptor_limit, serve_sockets_with,
     tcp_connection_cap,
 };
+use crate::zone::ZoneError;
+
+/// Why the daemon could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// A zone could not be loaded or signed.
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    /// A listen address could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The certificate watcher could not start.
+    #[error("certificate watcher")]
+    Watch(#[from] crate::events::watch::WatchError),
+    /// The control socket could not be created.
+    #[error("control socket")]
+    Control(#[from] crate::control::ControlError),
+    /// The control socket's directory could not be created.
+    #[error("creating the directory {} of the control socket", path.display())]
+    SocketDirectory {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configured user could not be switched to.
+    #[error(transparent)]
+    Privileges(#[from] privileges::PrivilegeError),
+}
 
 /// `daned serve`: loads and signs every zone, binds, serves, reloads on SIGHUP, renews
 /// signatures before they expire, stops on SIGTERM or SIGINT.
@@ -35,7 +67,7 @@ use crate::serve::{
 /// # Errors
 ///
 /// A zone that cannot be loaded at start, an address that cannot be bound.
-pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError> {
+pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonError> {
     let descriptors = raise_descriptor_limit();
     let net = &config.server.net;
     let tcp_cap = tcp_connection_cap(net.tcp_max_clients, descriptors);
@@ -88,7 +120,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         Some(addr) => Some(
             crate::metrics::bind_metrics(addr)
                 .await
-                .map_err(|source| ServeError::Bind { addr, source })?,
+                .map_err(|source| DaemonError::from(BindError { addr, source }))?,
         ),
         None => None,
     };
@@ -97,7 +129,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
     if let Some(dir) = config.server.control_socket.parent()
         && !dir.exists()
     {
-        std::fs::create_dir_all(dir).map_err(|source| ServeError::SocketDirectory {
+        std::fs::create_dir_all(dir).map_err(|source| DaemonError::SocketDirectory {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -113,11 +145,11 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
         (Some(run_as), true) => run_as
             .give(&config.server.control_socket)
             .and_then(|()| run_as.switch())
-            .map_err(ServeError::from),
+            .map_err(DaemonError::from),
         _ => Ok(()),
     }
     .and_then(|()| {
-        tokio::task::block_in_place(|| Manager::start(&config, clock)).map_err(ServeError::from)
+        tokio::task::block_in_place(|| Manager::start(&config, clock)).map_err(DaemonError::from)
     });
     let mut manager = match started {
         Ok(manager) => manager,
@@ -184,7 +216,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
     // systemd (`Type=notify`): the zones are signed and the sockets bound, queries are
     // answered from here on. Without NOTIFY_SOCKET this does nothing.
     notify_systemd(&[sd_notify::NotifyState::Ready]);
-    let result = serve_sockets_with(sockets, handler, limits, async {
+    serve_sockets_with(sockets, handler, limits, async {
         stop_signal().await;
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
     })
@@ -205,7 +237,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), ServeError
     // The manager ends once every sender is gone; it holds nothing that needs flushing (state
     // is written before each version is published).
     manager_task.abort();
-    result
+    Ok(())
 }
 
 /// Tells systemd about the daemon's state when it started daned with `Type=notify`.

@@ -14,6 +14,7 @@ use daned_sign::hickory_proto::rr::Name;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
 use crate::config::{Config, ZoneConfig};
 use crate::serve::query::Catalog;
 use crate::status::{BindingStatus, KeyEvent, KeyStatus, KeysReport, StatusReport, ZoneStatus};
@@ -25,54 +26,6 @@ use daned_sign::zone::ZoneDelta;
 
 /// How often the manager checks that the key and state files are still there.
 const STORAGE_CHECK: Duration = Duration::from_secs(10);
-
-/// Where the time comes from: seconds since the Unix epoch.
-pub trait Clock: Send + Sync + 'static {
-    /// Now.
-    fn now(&self) -> u32;
-}
-
-/// The system's wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u32 {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        // DNSSEC times are 32-bit serial numbers (RFC 4034 §3.1.5): truncation is the definition.
-        secs as u32
-    }
-}
-
-/// A clock that starts at a fixed Unix time and follows tokio's clock from there, so a test
-/// with a paused runtime (`start_paused = true`) moves it forward without sleeping.
-#[derive(Clone, Copy, Debug)]
-pub struct TokioClock {
-    start_unix: u32,
-    start: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// A clock reading `start_unix` now.
-    pub fn new(start_unix: u32) -> Self {
-        Self {
-            start_unix,
-            start: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> u32 {
-        let elapsed = tokio::time::Instant::now()
-            .duration_since(self.start)
-            .as_secs();
-        self.start_unix.wrapping_add(elapsed as u32)
-    }
-}
 
 /// What one zone's reload did. On the control socket it reads
 /// `{"outcome":"changed","from":1,"to":2,"removed":4,"added":4}`.

@@ -553,7 +553,7 @@ impl RequestHandler for Handler {
                 })
             }
         };
-        crate::metrics::QUERIES.record(
+        crate::serve::counters::QUERIES.record(
             request.protocol().is_datagram(),
             request.queries.queries().first().map(|q| q.query_type()),
             info.response_code,

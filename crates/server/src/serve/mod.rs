@@ -10,6 +10,7 @@
 //! need.
 
 pub mod cookie;
+pub mod counters;
 pub mod handler;
 pub mod query;
 pub mod ratelog;
@@ -33,48 +34,21 @@ use tokio::task::JoinSet;
 use crate::serve::handler::Handler;
 use crate::serve::query::Catalog;
 use crate::serve::rrl::RateLimiter;
-use crate::zone::ZoneError;
 use tcp::{ConnectionLimits, TcpTimeouts};
 
 /// Descriptors never given to TCP clients: for the control socket and its clients, the
 /// metrics listener, the UDP sockets, and the zone, key, state and journal files.
 pub const DESCRIPTOR_RESERVE: u64 = 128;
 
-/// Why serving could not start or stopped.
+/// A listen address could not be bound.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServeError {
-    /// A zone could not be loaded or signed.
-    #[error(transparent)]
-    Zone(#[from] ZoneError),
-    /// A listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// The server loop failed.
-    #[error("server: {0}")]
-    Server(String),
-    /// The certificate watcher could not start.
-    #[error("certificate watcher: {0}")]
-    Watch(#[from] crate::events::watch::WatchError),
-    /// The control socket could not be created.
-    #[error("control socket: {0}")]
-    Control(#[from] crate::control::ControlError),
-    /// The control socket's directory could not be created.
-    #[error("creating the directory {} of the control socket: {source}", path.display())]
-    SocketDirectory {
-        /// The directory.
-        path: std::path::PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// The configured user could not be switched to.
-    #[error(transparent)]
-    Privileges(#[from] crate::daemon::privileges::PrivilegeError),
+#[error("cannot listen on {addr}")]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// The OS error.
+    #[source]
+    pub source: io::Error,
 }
 
 /// Binds UDP and TCP on every address. With port 0, UDP gets a free port and TCP is bound to
@@ -82,18 +56,18 @@ pub enum ServeError {
 ///
 /// # Errors
 ///
-/// [`ServeError::Bind`] naming the address.
-pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListener)>, ServeError> {
+/// [`BindError`] naming the address.
+pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListener)>, BindError> {
     let mut bound = Vec::with_capacity(listen.len());
     for &addr in listen {
         let mut attempt = 0;
         loop {
             let udp = UdpSocket::bind(addr)
                 .await
-                .map_err(|source| ServeError::Bind { addr, source })?;
+                .map_err(|source| BindError { addr, source })?;
             let udp_addr = udp
                 .local_addr()
-                .map_err(|source| ServeError::Bind { addr, source })?;
+                .map_err(|source| BindError { addr, source })?;
             match TcpListener::bind(udp_addr).await {
                 Ok(tcp) => {
                     bound.push((udp, tcp));
@@ -104,7 +78,7 @@ pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListen
                     attempt += 1;
                 }
                 Err(source) => {
-                    return Err(ServeError::Bind {
+                    return Err(BindError {
                         addr: udp_addr,
                         source,
                     });
@@ -118,17 +92,13 @@ pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListen
 /// Serves `catalog` on already-bound sockets until `shutdown` completes, with `rate_limit`
 /// responses per second (NSD's other defaults; 0: off) and no TCP connection caps (for the
 /// benchmark's `serve-presigned`).
-///
-/// # Errors
-///
-/// None today; the signature leaves room for a server loop that can fail.
 pub async fn serve_sockets(
     sockets: Vec<(UdpSocket, TcpListener)>,
     catalog: Arc<ArcSwap<Catalog>>,
     udp_payload: u16,
     rate_limit: u32,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), ServeError> {
+) {
     let limits = crate::config::NetLimits {
         rate_limit,
         ..crate::config::NetLimits::default()
@@ -145,16 +115,12 @@ pub async fn serve_sockets(
 
 /// Serves with `handler` on already-bound sockets, TCP connections capped by `limits`, until
 /// `shutdown` completes.
-///
-/// # Errors
-///
-/// None today; the signature leaves room for a server loop that can fail.
 pub async fn serve_sockets_with<H: RequestHandler + Clone>(
     sockets: Vec<(UdpSocket, TcpListener)>,
     handler: H,
     limits: Arc<ConnectionLimits>,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), ServeError> {
+) {
     let handler = Arc::new(handler);
     let mut listeners = JoinSet::new();
     for (udp, tcp) in sockets {
@@ -179,7 +145,6 @@ pub async fn serve_sockets_with<H: RequestHandler + Clone>(
     tracing::info!("shutting down");
     // Stop receiving and accepting, and drop open connections and requests in progress.
     listeners.shutdown().await;
-    Ok(())
 }
 
 /// Raises the soft limit on open descriptors to the hard limit and returns the soft limit in

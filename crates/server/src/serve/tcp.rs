@@ -148,20 +148,6 @@ impl ConnectionLimits {
     }
 }
 
-impl crate::metrics::TcpCounts for ConnectionLimits {
-    fn open(&self) -> usize {
-        ConnectionLimits::open(self)
-    }
-
-    fn max_total(&self) -> usize {
-        ConnectionLimits::max_total(self)
-    }
-
-    fn refused(&self) -> u64 {
-        ConnectionLimits::refused(self)
-    }
-}
-
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         let mut counts = self.limits.lock();

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::events::manager::{Clock, Manager, SystemClock, TokioClock};
+use daned::clock::{Clock, SystemClock, TokioClock};
+use daned::events::manager::Manager;
 use daned::status::KeyStatus;
 use daned::zone::KeyAction;
 use daned_sign::hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData};

@@ -8,6 +8,7 @@ mod interop;
 mod key_rollover;
 mod keyimport;
 mod keys_clock;
+mod layout;
 mod network;
 mod operator;
 mod package;

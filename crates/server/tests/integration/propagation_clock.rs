@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::events::manager::{Clock, Manager, SystemClock, TokioClock};
+use daned::clock::{Clock, SystemClock, TokioClock};
+use daned::events::manager::Manager;
 use daned::secondaries::propagation::{ReportKind, SecondaryReport};
 use daned_sign::hickory_proto::rr::Name;
 

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use daned::clock::{Clock, TokioClock};
 use daned::config::Config;
-use daned::events::manager::{Clock, Manager, TokioClock};
+use daned::events::manager::Manager;
 use daned_sign::hickory_proto::dnssec::rdata::DNSSECRData;
 use daned_sign::hickory_proto::rr::RData;
 use daned_sign::serial::serial_gt;

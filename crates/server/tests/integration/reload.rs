@@ -8,7 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::events::manager::{Manager, ReloadOutcome, ReloadReport, SystemClock};
+use daned::clock::SystemClock;
+use daned::events::manager::{Manager, ReloadOutcome, ReloadReport};
 use daned::serve::xfr::TransferPolicy;
 use daned_sign::hickory_proto::rr::{Name, RecordType};
 

@@ -6,7 +6,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use daned::events::manager::{Clock, Manager, SystemClock, TokioClock};
+use daned::clock::{Clock, SystemClock, TokioClock};
+use daned::events::manager::Manager;
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::support::{Workspace, new_p256_key, run, start_manager, tool};

@@ -8,8 +8,9 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use daned::clock::Clock;
 use daned::config::Config;
-use daned::events::manager::{Clock, Manager};
+use daned::events::manager::Manager;
 
 /// The repository root (two levels above this crate).
 pub(crate) fn repo_root() -> PathBuf {
