@@ -4,7 +4,7 @@
 //! The chain links the hashed owner names of every authoritative name, every delegation point
 //! and every empty non-terminal (RFC 5155 §7.1), ordered by hash; the last one points back to the
 //! first. Each NSEC3 RRset sits alone at its own node `<base32hex hash>.<origin>` of kind
-//! [`NodeKind::Nsec3`]; the [`SignedZone`](crate::zone::SignedZone) also keeps those owner names in an ordered set so that
+//! [`NodeKind::Nsec3`]; the [`SignedZone`] also keeps those owner names in an ordered set so that
 //! the NSEC3 covering a hash is found without a scan.
 
 #![allow(
@@ -21,7 +21,7 @@ use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC3, NSEC3PARAM};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::error::SignError;
-use crate::zone::{NodeKind, Rrset, SignedNode, canonical_name};
+use crate::zone::{NodeKind, Rrset, SignedNode, SignedZone, canonical_name};
 
 /// An NSEC3 salt: at most 255 octets (RFC 5155 §3.2, the Salt Length field is one octet).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -242,8 +242,19 @@ pub fn owner_hash(owner: &Name) -> Option<Vec<u8>> {
     data_encoding::BASE32_DNSSEC.decode(label).ok()
 }
 
+impl SignedZone {
+    /// The NSEC3 parameters of the zone (from its apex NSEC3PARAM), or `None` for an NSEC
+    /// zone.
+    ///
+    /// Defined here rather than in [`crate::zone`], which is the bottom of the crate and knows
+    /// nothing of NSEC3 parameters.
+    pub fn nsec3_params(&self) -> Option<Nsec3Params> {
+        params_of(self.nodes.get(&self.origin)?)
+    }
+}
+
 /// The NSEC3 parameters a signed apex node announces (its NSEC3PARAM), if any.
-pub(crate) fn params_of(apex: &SignedNode) -> Option<Nsec3Params> {
+fn params_of(apex: &SignedNode) -> Option<Nsec3Params> {
     match &apex
         .get(RecordType::NSEC3PARAM)?
         .rrset

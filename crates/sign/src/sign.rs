@@ -640,15 +640,6 @@ pub fn refresh_signatures(
     Ok(Some((next, delta)))
 }
 
-pub(crate) fn earliest_expiration(zone: &SignedZone) -> Option<u32> {
-    zone.nodes
-        .values()
-        .flat_map(|node| node.rrsets.iter())
-        .flat_map(|s| s.rrsigs.iter())
-        .filter_map(|r| rrsig_fields(r).map(|f| f.expiration))
-        .reduce(|a, b| if serial_gt(a, b) { b } else { a })
-}
-
 /// The apex RRsets the signer makes from the keys.
 const APEX_KEY_TYPES: [RecordType; 3] = [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY];
 
