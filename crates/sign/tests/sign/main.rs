@@ -5,6 +5,7 @@
 
 mod cds;
 mod dane;
+mod imports;
 mod lifecycle;
 mod pkcs8_keys;
 mod rfc_vectors;
