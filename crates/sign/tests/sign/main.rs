@@ -7,6 +7,7 @@ mod cds;
 mod dane;
 mod imports;
 mod lifecycle;
+mod parallel;
 mod pkcs8_keys;
 mod rfc_vectors;
 mod signer;
