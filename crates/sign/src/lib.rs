@@ -54,6 +54,11 @@
 //! # }
 //! ```
 //!
+//! A pass can sign on several threads: [`sign::sign_zone_parallel`],
+//! [`sign::apply_changes_parallel`] and [`sign::refresh_signatures_parallel`] take a
+//! [`sign::Parallelism`] (the thread count, chosen by the caller, and a `Sync` RNG the
+//! threads share) and give what one thread gives (with ECDSA, other signature bytes).
+//!
 //! Each [`sign::ZoneKey`] says what its key does in the pass ([`sign::KeyUse`]): published in
 //! the DNSKEY RRset, signing the DNSKEY/CDS/CDNSKEY RRsets, signing the rest, named in the apex
 //! CDS and CDNSKEY RRsets ([RFC 7344]; SHA-256 digests, TTL of the DNSKEY RRset, signed only by
@@ -96,6 +101,7 @@ pub mod rrsig;
 pub mod serial;
 pub mod sign;
 pub mod spki;
+mod threads;
 pub mod tlsa;
 pub mod validate;
 pub mod zone;

@@ -4,7 +4,7 @@
 //! The chain links the hashed owner names of every authoritative name, every delegation point
 //! and every empty non-terminal (RFC 5155 §7.1), ordered by hash; the last one points back to the
 //! first. Each NSEC3 RRset sits alone at its own node `<base32hex hash>.<origin>` of kind
-//! [`NodeKind::Nsec3`]; the [`SignedZone`](crate::zone::SignedZone) also keeps those owner names in an ordered set so that
+//! [`NodeKind::Nsec3`]; the [`SignedZone`] also keeps those owner names in an ordered set so that
 //! the NSEC3 covering a hash is found without a scan.
 
 #![allow(
@@ -13,6 +13,7 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -21,7 +22,8 @@ use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC3, NSEC3PARAM};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::error::SignError;
-use crate::zone::{NodeKind, Rrset, SignedNode, canonical_name};
+use crate::threads;
+use crate::zone::{NodeKind, Rrset, SignedNode, SignedZone, canonical_name};
 
 /// An NSEC3 salt: at most 255 octets (RFC 5155 §3.2, the Salt Length field is one octet).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -242,8 +244,19 @@ pub fn owner_hash(owner: &Name) -> Option<Vec<u8>> {
     data_encoding::BASE32_DNSSEC.decode(label).ok()
 }
 
+impl SignedZone {
+    /// The NSEC3 parameters of the zone (from its apex NSEC3PARAM), or `None` for an NSEC
+    /// zone.
+    ///
+    /// Defined here rather than in [`crate::zone`], which is the bottom of the crate and knows
+    /// nothing of NSEC3 parameters.
+    pub fn nsec3_params(&self) -> Option<Nsec3Params> {
+        params_of(self.nodes.get(&self.origin)?)
+    }
+}
+
 /// The NSEC3 parameters a signed apex node announces (its NSEC3PARAM), if any.
-pub(crate) fn params_of(apex: &SignedNode) -> Option<Nsec3Params> {
+fn params_of(apex: &SignedNode) -> Option<Nsec3Params> {
     match &apex
         .get(RecordType::NSEC3PARAM)?
         .rrset
@@ -310,11 +323,18 @@ pub(crate) fn chain_types(
 ///
 /// `names` must include every original name whose membership or bitmap may have changed; every
 /// other NSEC3 node is kept, and its RRSIGs too unless its next hash changed. With `index`
-/// empty and `names` every member, this builds the whole chain.
+/// empty and `names` every member, this builds the whole chain. The names are hashed on
+/// `threads` threads; `build` runs on the calling thread, in hash order.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the chain's parameters, the zone's maps and the builder: grouping them would only \
+              move the list into a struct used once"
+)]
 pub(crate) fn rebuild(
     params: &Nsec3Params,
     origin: &Name,
     ttl: u32,
+    threads: NonZeroUsize,
     names: &BTreeSet<Name>,
     nodes: &mut imbl::OrdMap<Name, Arc<SignedNode>>,
     index: &mut imbl::OrdSet<Name>,
@@ -322,8 +342,10 @@ pub(crate) fn rebuild(
 ) -> Result<(), SignError> {
     // The new bitmap (or absence) of each affected hashed owner.
     let mut wanted: BTreeMap<Name, Option<Vec<RecordType>>> = BTreeMap::new();
-    for name in names {
-        let owner = params.hashed_owner(origin, name)?;
+    let names: Vec<&Name> = names.iter().collect();
+    let owners = threads::map(threads, &names, |name| params.hashed_owner(origin, name));
+    for (name, owner) in names.into_iter().zip(owners) {
+        let owner = owner?;
         let types = chain_types(nodes, name);
         // Two names of the zone hashing alike would need one NSEC3 for both: refuse.
         if types.is_some()

@@ -11,6 +11,8 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::num::NonZeroUsize;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ use crate::nsec;
 use crate::nsec3::{self, Denial, Nsec3Params};
 use crate::rrsig::{self, SigTimes};
 use crate::serial::serial_gt;
+use crate::threads;
 use crate::zone::{
     NodeKind, Rrset, RrsetChange, SignedNode, SignedRrset, SignedZone, Zone, ZoneDelta,
     canonical_name, is_signer_owned, node_kind, zone_cuts,
@@ -118,10 +121,76 @@ pub struct SignCtx<'a> {
     pub keys: &'a [ZoneKey<'a>],
     /// TTL of the DNSKEY RRset.
     pub dnskey_ttl: u32,
-    /// The randomness for ECDSA.
+    /// The randomness for ECDSA and the jitter (not used by a pass given a [`Parallelism`],
+    /// which brings its own).
     pub rng: &'a dyn SecureRandom,
     /// How non-existence is proven: NSEC or NSEC3.
     pub denial: Denial,
+}
+
+/// A signing pass spread over threads: how many, and the randomness they share. Given to
+/// [`sign_zone_parallel`], [`apply_changes_parallel`] and [`refresh_signatures_parallel`].
+///
+/// The pass decides what to sign, and draws each RRset's signature times, on the calling
+/// thread in the order of a one-thread pass; then the signatures, and the NSEC3 owner name
+/// hashes, are made on `threads` threads. The result is a one-thread pass's: byte for byte
+/// with Ed25519 and RSA, whose signatures are deterministic, when the jitter is 0 or `rng`
+/// deterministic; with ECDSA, which draws a random nonce for each signature, the same records
+/// and RRSIG fields with other signature bytes. An error is the one a one-thread pass would
+/// return.
+#[derive(Clone, Copy)]
+pub struct Parallelism<'a> {
+    /// How many threads, the calling thread one of them; 1 does everything on the calling
+    /// thread. A pass starts no more threads than it has chunks of work for.
+    pub threads: NonZeroUsize,
+    /// The randomness of the pass (ECDSA nonces, RSA blinding, the jitter), shared by the
+    /// threads: it replaces [`SignCtx::rng`], which is not used (that one need not be `Sync`,
+    /// so it cannot be shared). ring's `SystemRandom` is `Sync`.
+    pub rng: &'a (dyn SecureRandom + Sync),
+}
+
+impl fmt::Debug for Parallelism<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parallelism")
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a pass draws its randomness from, and so how many threads it can use.
+#[derive(Clone, Copy)]
+enum Randomness<'a> {
+    /// [`SignCtx::rng`]: the calling thread only.
+    Caller(&'a dyn SecureRandom),
+    /// [`Parallelism::rng`], shared by this many threads.
+    Shared(&'a (dyn SecureRandom + Sync), NonZeroUsize),
+}
+
+impl<'a> Randomness<'a> {
+    fn of(ctx: &SignCtx<'a>) -> Self {
+        Randomness::Caller(ctx.rng)
+    }
+
+    /// The RNG the calling thread draws from.
+    fn rng(self) -> &'a dyn SecureRandom {
+        match self {
+            Randomness::Caller(rng) => rng,
+            Randomness::Shared(rng, _) => rng,
+        }
+    }
+
+    fn threads(self) -> NonZeroUsize {
+        match self {
+            Randomness::Caller(_) => NonZeroUsize::MIN,
+            Randomness::Shared(_, threads) => threads,
+        }
+    }
+}
+
+impl<'a> From<Parallelism<'a>> for Randomness<'a> {
+    fn from(p: Parallelism<'a>) -> Self {
+        Randomness::Shared(p.rng, p.threads)
+    }
 }
 
 /// Signs a whole zone, setting its SOA serial to `serial`.
@@ -141,8 +210,32 @@ pub struct SignCtx<'a> {
 /// [`SignError::BadZone`] for a zone without SOA or with CNAME beside other data,
 /// [`SignError::NoKeys`], or a signing failure.
 pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZone, SignError> {
+    sign_zone_with(ctx, Randomness::of(ctx), zone, serial)
+}
+
+/// [`sign_zone`] on `parallelism.threads` threads, with `parallelism.rng`; the result is the
+/// one-thread result as [`Parallelism`] says.
+///
+/// # Errors
+///
+/// As [`sign_zone`].
+pub fn sign_zone_parallel(
+    ctx: &SignCtx<'_>,
+    parallelism: Parallelism<'_>,
+    zone: &Zone,
+    serial: u32,
+) -> Result<SignedZone, SignError> {
+    sign_zone_with(ctx, parallelism.into(), zone, serial)
+}
+
+fn sign_zone_with(
+    ctx: &SignCtx<'_>,
+    rng: Randomness<'_>,
+    zone: &Zone,
+    serial: u32,
+) -> Result<SignedZone, SignError> {
     let origin = zone.origin();
-    let signer = Signer::new(ctx, origin)?;
+    let signer = Signer::new(ctx, rng, origin)?;
     let soa = zone.soa().ok_or_else(|| no_soa(origin))?;
     let soa = with_serial(soa, serial)?;
     let nsec_ttl = nsec::nsec_ttl(&soa);
@@ -167,19 +260,25 @@ pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZo
     // Walk backwards so that each chain member knows the next one; the last points to the apex.
     let mut next = origin.clone();
     let mut built = Vec::with_capacity(staged.len());
+    let mut jobs = Vec::new();
     for (name, kind, mut rrsets) in staged.into_iter().rev() {
         if nsec::in_chain(kind) {
             let types = nsec::bitmap_types(kind, rrsets.iter().map(Rrset::rtype));
             insert_sorted(&mut rrsets, nsec::nsec_rrset(name, &next, nsec_ttl, types)?);
             next = name.clone();
         }
-        let node = signer.build_node(kind, rrsets, None, &|_| false)?;
-        built.push((name.clone(), Arc::new(node)));
+        let node = signer.build_node(kind, rrsets, None, &|_| false, &mut jobs)?;
+        built.push((name.clone(), node));
     }
+    let signed = signer.sign_jobs(&jobs)?;
+    fill_in_order(built.iter_mut().map(|(_, node)| node), jobs, signed);
     Ok(SignedZone {
         origin: origin.clone(),
         serial,
-        nodes: built.into_iter().collect(),
+        nodes: built
+            .into_iter()
+            .map(|(name, node)| (name, Arc::new(node)))
+            .collect(),
         nsec3: imbl::OrdSet::new(),
     })
 }
@@ -196,6 +295,7 @@ fn sign_zone_nsec3(
 ) -> Result<SignedZone, SignError> {
     let mut nodes = imbl::OrdMap::new();
     let mut members = BTreeSet::new();
+    let mut jobs = Vec::new();
     for (name, kind, mut rrsets) in staged {
         if name == origin {
             insert_sorted(&mut rrsets, nsec3::nsec3param_rrset(params, origin, ttl)?);
@@ -203,7 +303,7 @@ fn sign_zone_nsec3(
         if nsec3::in_chain(kind) {
             nsec3::insert_with_ancestors(&mut members, origin, name);
         }
-        let node = signer.build_node(kind, rrsets, None, &|_| false)?;
+        let node = signer.build_node(kind, rrsets, None, &|_| false, &mut jobs)?;
         nodes.insert(name.clone(), Arc::new(node));
     }
     let mut index = imbl::OrdSet::new();
@@ -211,11 +311,14 @@ fn sign_zone_nsec3(
         params,
         origin,
         ttl,
+        signer.rng.threads(),
         &members,
         &mut nodes,
         &mut index,
-        |_, rrset| signer.build_node(NodeKind::Nsec3, vec![rrset], None, &|_| false),
+        |_, rrset| signer.build_node(NodeKind::Nsec3, vec![rrset], None, &|_| false, &mut jobs),
     )?;
+    let signed = signer.sign_jobs(&jobs)?;
+    fill_map(&mut nodes, jobs, signed);
     Ok(SignedZone {
         origin: origin.clone(),
         serial,
@@ -255,8 +358,34 @@ pub fn apply_changes(
     changes: &[RrsetChange],
     serial: u32,
 ) -> Result<(SignedZone, ZoneDelta), SignError> {
+    apply_changes_with(ctx, Randomness::of(ctx), prev, changes, serial)
+}
+
+/// [`apply_changes`] on `parallelism.threads` threads, with `parallelism.rng`; the result is
+/// the one-thread result as [`Parallelism`] says.
+///
+/// # Errors
+///
+/// As [`apply_changes`].
+pub fn apply_changes_parallel(
+    ctx: &SignCtx<'_>,
+    parallelism: Parallelism<'_>,
+    prev: &SignedZone,
+    changes: &[RrsetChange],
+    serial: u32,
+) -> Result<(SignedZone, ZoneDelta), SignError> {
+    apply_changes_with(ctx, parallelism.into(), prev, changes, serial)
+}
+
+fn apply_changes_with(
+    ctx: &SignCtx<'_>,
+    rng: Randomness<'_>,
+    prev: &SignedZone,
+    changes: &[RrsetChange],
+    serial: u32,
+) -> Result<(SignedZone, ZoneDelta), SignError> {
     let origin = &prev.origin;
-    let signer = Signer::new(ctx, origin)?;
+    let signer = Signer::new(ctx, rng, origin)?;
     let overlay = group_changes(origin, changes)?;
 
     if signer.keys_differ(prev) || denial_differs(prev, ctx.denial) {
@@ -273,7 +402,7 @@ pub fn apply_changes(
                 }
             }
         }
-        let next = sign_zone(ctx, &zone, serial)?;
+        let next = sign_zone_with(ctx, rng, &zone, serial)?;
         let delta = zone_delta(prev, &next);
         return Ok((next, delta));
     }
@@ -413,6 +542,7 @@ pub fn apply_changes(
     }
 
     // Stage 3: NSEC and signatures. Kinds are final now, so chain lookups see the new chain.
+    let mut jobs = Vec::new();
     for name in &redo {
         let Some(node) = nodes.get(name).cloned() else {
             continue;
@@ -429,13 +559,19 @@ pub fn apply_changes(
             insert_sorted(&mut rrsets, nsec::nsec_rrset(name, &next, nsec_ttl, types)?);
         }
         let old = prev.nodes.get(name);
-        let new = signer.build_node(node.kind, rrsets, old.map(|n| &**n), &|_| false)?;
+        let pending = jobs.len();
+        let new = signer.build_node(node.kind, rrsets, old.map(|n| &**n), &|_| false, &mut jobs)?;
         match old {
-            // Keep the previous node (and the sharing with `prev`) when nothing changed.
-            Some(old) if **old == new => nodes.insert(name.clone(), Arc::clone(old)),
+            // Keep the previous node (and the sharing with `prev`) when nothing changed. A node
+            // with an RRset to sign differs: its RRset or its RRSIGs do.
+            Some(old) if jobs.len() == pending && **old == new => {
+                nodes.insert(name.clone(), Arc::clone(old))
+            }
             _ => nodes.insert(name.clone(), Arc::new(new)),
         };
     }
+    let signed = signer.sign_jobs(&jobs)?;
+    fill_map(&mut nodes, jobs, signed);
 
     let next = SignedZone {
         origin: origin.clone(),
@@ -461,6 +597,7 @@ fn apply_nsec3(
     serial: u32,
 ) -> Result<(SignedZone, ZoneDelta), SignError> {
     let origin = &prev.origin;
+    let mut jobs = Vec::new();
     for name in touched {
         if prev.nsec3.contains(name) {
             return Err(SignError::BadZone {
@@ -476,9 +613,12 @@ fn apply_nsec3(
             insert_sorted(&mut rrsets, nsec3::nsec3param_rrset(params, origin, ttl)?);
         }
         let old = prev.nodes.get(name);
-        let new = signer.build_node(node.kind, rrsets, old.map(|n| &**n), &|_| false)?;
+        let pending = jobs.len();
+        let new = signer.build_node(node.kind, rrsets, old.map(|n| &**n), &|_| false, &mut jobs)?;
         match old {
-            Some(old) if **old == new => nodes.insert(name.clone(), Arc::clone(old)),
+            Some(old) if jobs.len() == pending && **old == new => {
+                nodes.insert(name.clone(), Arc::clone(old))
+            }
             _ => nodes.insert(name.clone(), Arc::new(new)),
         };
     }
@@ -511,14 +651,17 @@ fn apply_nsec3(
         params,
         origin,
         ttl,
+        signer.rng.threads(),
         &names,
         &mut nodes,
         &mut index,
         |owner, rrset| {
             let old = prev.nodes.get(owner).map(|n| &**n);
-            signer.build_node(NodeKind::Nsec3, vec![rrset], old, &|_| false)
+            signer.build_node(NodeKind::Nsec3, vec![rrset], old, &|_| false, &mut jobs)
         },
     )?;
+    let signed = signer.sign_jobs(&jobs)?;
+    fill_map(&mut nodes, jobs, signed);
     // Keep the previous NSEC3 node (and the sharing with `prev`) when nothing changed.
     for owner in &index {
         if let (Some(old), Some(new)) = (prev.nodes.get(owner), nodes.get(owner))
@@ -555,8 +698,32 @@ pub fn refresh_signatures(
     prev: &SignedZone,
     serial: u32,
 ) -> Result<Option<(SignedZone, ZoneDelta)>, SignError> {
+    refresh_signatures_with(ctx, Randomness::of(ctx), prev, serial)
+}
+
+/// [`refresh_signatures`] on `parallelism.threads` threads, with `parallelism.rng`; the result
+/// is the one-thread result as [`Parallelism`] says.
+///
+/// # Errors
+///
+/// As [`refresh_signatures`].
+pub fn refresh_signatures_parallel(
+    ctx: &SignCtx<'_>,
+    parallelism: Parallelism<'_>,
+    prev: &SignedZone,
+    serial: u32,
+) -> Result<Option<(SignedZone, ZoneDelta)>, SignError> {
+    refresh_signatures_with(ctx, parallelism.into(), prev, serial)
+}
+
+fn refresh_signatures_with(
+    ctx: &SignCtx<'_>,
+    rng: Randomness<'_>,
+    prev: &SignedZone,
+    serial: u32,
+) -> Result<Option<(SignedZone, ZoneDelta)>, SignError> {
     let origin = &prev.origin;
-    let signer = Signer::new(ctx, origin)?;
+    let signer = Signer::new(ctx, rng, origin)?;
     let limit = ctx.now.wrapping_add(ctx.policy.refresh);
     let due = |kind: NodeKind, s: &SignedRrset| -> bool {
         should_sign(kind, s.rrset.rtype()) && signer.is_due(s, limit)
@@ -580,6 +747,7 @@ pub fn refresh_signatures(
     let mut names: BTreeSet<Name> = due_names.into_iter().collect();
     names.insert(origin.clone());
     let mut nsec_ttl = None;
+    let mut jobs = Vec::new();
     for name in &names {
         let Some(old) = prev.nodes.get(name) else {
             continue;
@@ -608,7 +776,7 @@ pub fn refresh_signatures(
             }
         }
         let kind = old.kind;
-        let new = signer.build_node(kind, rrsets, Some(old), &|s| due(kind, s))?;
+        let new = signer.build_node(kind, rrsets, Some(old), &|s| due(kind, s), &mut jobs)?;
         nodes.insert(name.clone(), Arc::new(new));
     }
     let mut index = prev.nsec3.clone();
@@ -619,17 +787,19 @@ pub fn refresh_signatures(
             &params,
             origin,
             ttl,
+            signer.rng.threads(),
             &BTreeSet::from([origin.clone()]),
             &mut nodes,
             &mut index,
             |owner, rrset| {
                 let old = prev.nodes.get(owner).map(|n| &**n);
-                signer.build_node(NodeKind::Nsec3, vec![rrset], old, &|s| {
-                    due(NodeKind::Nsec3, s)
-                })
+                let due = |s: &SignedRrset| due(NodeKind::Nsec3, s);
+                signer.build_node(NodeKind::Nsec3, vec![rrset], old, &due, &mut jobs)
             },
         )?;
     }
+    let signed = signer.sign_jobs(&jobs)?;
+    fill_map(&mut nodes, jobs, signed);
     let next = SignedZone {
         origin: origin.clone(),
         serial,
@@ -640,21 +810,14 @@ pub fn refresh_signatures(
     Ok(Some((next, delta)))
 }
 
-pub(crate) fn earliest_expiration(zone: &SignedZone) -> Option<u32> {
-    zone.nodes
-        .values()
-        .flat_map(|node| node.rrsets.iter())
-        .flat_map(|s| s.rrsigs.iter())
-        .filter_map(|r| rrsig_fields(r).map(|f| f.expiration))
-        .reduce(|a, b| if serial_gt(a, b) { b } else { a })
-}
-
 /// The apex RRsets the signer makes from the keys.
 const APEX_KEY_TYPES: [RecordType; 3] = [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY];
 
 /// The keys, times and apex key RRsets (DNSKEY, CDS, CDNSKEY) of one signing pass.
 struct Signer<'c, 'a> {
     ctx: &'c SignCtx<'a>,
+    /// The randomness of the pass: [`SignCtx::rng`], or the one of [`Parallelism`].
+    rng: Randomness<'c>,
     origin: Name,
     dnskey: Rrset,
     /// The CDS RRset (RFC 7344 §3.1), when a key has [`KeyUse::cds`].
@@ -666,7 +829,7 @@ struct Signer<'c, 'a> {
 }
 
 impl<'c, 'a> Signer<'c, 'a> {
-    fn new(ctx: &'c SignCtx<'a>, origin: &Name) -> Result<Self, SignError> {
+    fn new(ctx: &'c SignCtx<'a>, rng: Randomness<'c>, origin: &Name) -> Result<Self, SignError> {
         let signs_dnskey = ctx.keys.iter().any(|k| signs(k, RecordType::DNSKEY));
         let signs_rest = ctx.keys.iter().any(|k| signs(k, RecordType::SOA));
         let publishes = ctx.keys.iter().any(|k| k.usage.publish);
@@ -688,6 +851,7 @@ impl<'c, 'a> Signer<'c, 'a> {
         let margin = ctx.policy.validity.saturating_sub(ctx.policy.refresh);
         Ok(Self {
             ctx,
+            rng,
             origin: origin.clone(),
             dnskey,
             cds,
@@ -728,7 +892,7 @@ impl<'c, 'a> Signer<'c, 'a> {
         let r = if self.jitter == 0 {
             0
         } else {
-            uniform_below(self.jitter, self.ctx.rng).ok_or_else(|| SignError::Signing {
+            uniform_below(self.jitter, self.rng.rng()).ok_or_else(|| SignError::Signing {
                 name: rrset.name().clone(),
                 rtype: rrset.rtype(),
                 key_tag: self.ctx.keys.first().map_or(0, |k| k.key.key_tag()),
@@ -744,41 +908,53 @@ impl<'c, 'a> Signer<'c, 'a> {
         })
     }
 
-    /// One RRSIG per key that signs this type (RFC 4035 §2.2: "there MUST be an RRSIG for each
-    /// RRset using at least one DNSKEY of each algorithm in the zone apex DNSKEY RRset").
-    fn sign(&self, rrset: &Rrset) -> Result<Vec<Record>, SignError> {
-        let mut signers = self.ctx.keys.iter().filter(|k| signs(k, rrset.rtype()));
-        let Some(first) = signers.next() else {
-            return Ok(Vec::new());
-        };
-        let times = self.times(rrset)?;
-        std::iter::once(first)
-            .chain(signers)
-            .map(|k| rrsig::sign_rrset(rrset, k.key, &self.origin, times, self.ctx.rng))
-            .collect()
+    /// The job of signing `rrset`, with its times drawn now; `None` when no key signs its type.
+    fn plan(&self, rrset: &Rrset) -> Result<Option<Job>, SignError> {
+        if !self.ctx.keys.iter().any(|k| signs(k, rrset.rtype())) {
+            return Ok(None);
+        }
+        Ok(Some(Job {
+            rrset: rrset.clone(),
+            times: self.times(rrset)?,
+        }))
+    }
+
+    /// The RRSIGs of each job, in their order, made on the pass's threads; the error is the
+    /// first job's that fails, as one thread signing in order would meet it.
+    fn sign_jobs(&self, jobs: &[Job]) -> Result<Vec<Vec<Record>>, SignError> {
+        let (keys, origin) = (self.ctx.keys, &self.origin);
+        match self.rng {
+            Randomness::Caller(rng) => jobs.iter().map(|j| j.sign(keys, origin, rng)).collect(),
+            Randomness::Shared(rng, threads) => {
+                threads::map(threads, jobs, |j| j.sign(keys, origin, rng))
+                    .into_iter()
+                    .collect()
+            }
+        }
     }
 
     /// Builds a node from its RRsets (sorted by type code, NSEC included). RRsets that must be
-    /// signed keep `prev`'s RRSIGs when their content is unchanged and `force` says no.
+    /// signed keep `prev`'s RRSIGs when their content is unchanged and `force` says no; the
+    /// others get no RRSIGs yet but a job in `jobs` ([`Signer::sign_jobs`] makes them).
     fn build_node(
         &self,
         kind: NodeKind,
         rrsets: Vec<Rrset>,
         prev: Option<&SignedNode>,
         force: &dyn Fn(&SignedRrset) -> bool,
+        jobs: &mut Vec<Job>,
     ) -> Result<SignedNode, SignError> {
         let mut out = Vec::with_capacity(rrsets.len());
         for rrset in rrsets {
-            let rrsigs = if !should_sign(kind, rrset.rtype()) {
-                Vec::new()
-            } else {
+            let mut rrsigs = Vec::new();
+            if should_sign(kind, rrset.rtype()) {
                 match prev.and_then(|p| p.get(rrset.rtype())) {
                     Some(old) if old.rrset == rrset && !old.rrsigs.is_empty() && !force(old) => {
-                        old.rrsigs.clone()
+                        rrsigs.clone_from(&old.rrsigs);
                     }
-                    _ => self.sign(&rrset)?,
+                    _ => jobs.extend(self.plan(&rrset)?),
                 }
-            };
+            }
             out.push(SignedRrset { rrset, rrsigs });
         }
         Ok(SignedNode { kind, rrsets: out })
@@ -833,6 +1009,74 @@ impl<'c, 'a> Signer<'c, 'a> {
             || [RecordType::SOA, RecordType::DNSKEY]
                 .into_iter()
                 .any(|t| signed_by(t).is_none_or(|made| !self.same_signers(t, made)))
+    }
+}
+
+/// An RRset a pass must sign, with the signature times drawn for it.
+///
+/// A pass first builds its nodes, leaving the RRSIGs of these RRsets empty and drawing the
+/// times in node order on the calling thread; then it signs the jobs, on several threads when
+/// it may ([`Parallelism`]), and fills the RRSIGs in ([`fill_in_order`], [`fill_map`]).
+struct Job {
+    rrset: Rrset,
+    times: SigTimes,
+}
+
+impl Job {
+    /// One RRSIG per key that signs this type (RFC 4035 §2.2: "there MUST be an RRSIG for each
+    /// RRset using at least one DNSKEY of each algorithm in the zone apex DNSKEY RRset").
+    fn sign(
+        &self,
+        keys: &[ZoneKey<'_>],
+        origin: &Name,
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<Record>, SignError> {
+        keys.iter()
+            .filter(|k| signs(k, self.rrset.rtype()))
+            .map(|k| rrsig::sign_rrset(&self.rrset, k.key, origin, self.times, rng))
+            .collect()
+    }
+
+    /// Whether `s` is the RRset of this job.
+    fn is_for(&self, s: &SignedRrset) -> bool {
+        s.rrset.rtype() == self.rrset.rtype() && s.rrset.name() == self.rrset.name()
+    }
+}
+
+/// Puts the RRSIGs of `jobs` into `nodes`, which hold the jobs' RRsets in the order the jobs
+/// were made.
+fn fill_in_order<'n>(
+    nodes: impl Iterator<Item = &'n mut SignedNode>,
+    jobs: Vec<Job>,
+    signed: Vec<Vec<Record>>,
+) {
+    let mut pending = jobs.into_iter().zip(signed).peekable();
+    for s in nodes.flat_map(|node| node.rrsets.iter_mut()) {
+        if let Some((_, rrsigs)) = pending.next_if(|(job, _)| job.is_for(s)) {
+            s.rrsigs = rrsigs;
+        }
+    }
+}
+
+/// Puts the RRSIGs of `jobs` into the nodes of `nodes` that hold their RRsets. A job for an
+/// RRset signed twice in a pass (an NSEC3 whose signatures were due and whose next hash
+/// changed) comes after the first, so the last signatures stay, as when it signed at once.
+fn fill_map(
+    nodes: &mut imbl::OrdMap<Name, Arc<SignedNode>>,
+    jobs: Vec<Job>,
+    signed: Vec<Vec<Record>>,
+) {
+    for (job, rrsigs) in jobs.into_iter().zip(signed) {
+        let Some(node) = nodes.get_mut(job.rrset.name()) else {
+            continue;
+        };
+        if let Some(s) = Arc::make_mut(node)
+            .rrsets
+            .iter_mut()
+            .find(|s| job.is_for(s))
+        {
+            s.rrsigs = rrsigs;
+        }
     }
 }
 

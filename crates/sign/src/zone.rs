@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::error::SignError;
+use crate::serial::serial_gt;
 
 /// One RRset: an owner name, a type, a TTL and its records in canonical order (RFC 4034 §6.3),
 /// without duplicates.
@@ -382,12 +384,6 @@ impl SignedZone {
             .next()
     }
 
-    /// The NSEC3 parameters of the zone (from its apex NSEC3PARAM), or `None` for an NSEC
-    /// zone.
-    pub fn nsec3_params(&self) -> Option<crate::nsec3::Nsec3Params> {
-        crate::nsec3::params_of(self.nodes.get(&self.origin)?)
-    }
-
     /// The NSEC3 node whose owner name is `owner` exactly (RFC 5155 §7.2: the NSEC3 that
     /// "matches" a name), with its name.
     pub fn nsec3_matching(&self, owner: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
@@ -462,7 +458,15 @@ impl SignedZone {
     /// The earliest RRSIG expiration (seconds since the epoch, RFC 1982 compared against
     /// `now`) in the zone, or `None` when nothing is signed.
     pub fn earliest_expiration(&self) -> Option<u32> {
-        crate::sign::earliest_expiration(self)
+        self.nodes
+            .values()
+            .flat_map(|node| node.rrsets.iter())
+            .flat_map(|s| s.rrsigs.iter())
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.input().sig_expiration.get()),
+                _ => None,
+            })
+            .reduce(|a, b| if serial_gt(a, b) { b } else { a })
     }
 }
 
@@ -488,9 +492,7 @@ impl SignedZone {
             if !origin.zone_of(&name) {
                 return Err(SignError::OutOfZone { name, origin });
             }
-            if let RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(rrsig)) =
-                &record.data
-            {
+            if let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &record.data {
                 let covered = u16::from(rrsig.input().type_covered);
                 let mut r = record.clone();
                 r.name = name.clone();

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates the staged next-key fixtures and prints the expected SHA-256 of each file's
-# SubjectPublicKeyInfo, as computed by openssl (copy them into ../../spki.rs).
+# SubjectPublicKeyInfo, as computed by openssl (copy them into ../../sign/spki.rs).
 # Test-only keys: they protect nothing.
 set -eu
 cd "$(dirname "$0")"

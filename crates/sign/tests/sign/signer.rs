@@ -130,7 +130,7 @@ fn ctx_with<'a>(
     let keys: &'a [ZoneKey<'a>] = Vec::leak(keys.iter().map(ZoneKey::steady).collect());
     SignCtx {
         now,
-        // No jitter: these tests check exact signature times (tests/jitter.rs checks jitter).
+        // No jitter: these tests check exact signature times (cds.rs checks jitter).
         policy: SignPolicy {
             jitter: 0,
             ..SignPolicy::default()
