@@ -4,8 +4,13 @@
 
 /// Where the time comes from: seconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
-    /// Now.
+    /// Now, as a DNSSEC time (RFC 4034 §3.1.5: 32-bit serial number arithmetic).
     fn now(&self) -> u32;
+
+    /// Now, in full: TSIG's time signed is 48 bits wide (RFC 8945 §4.3).
+    fn unix_time(&self) -> u64 {
+        u64::from(self.now())
+    }
 }
 
 /// The system's wall clock.
@@ -20,6 +25,12 @@ impl Clock for SystemClock {
             .unwrap_or(0);
         // DNSSEC times are 32-bit serial numbers (RFC 4034 §3.1.5): truncation is the definition.
         secs as u32
+    }
+
+    fn unix_time(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 }
 

@@ -146,27 +146,6 @@ pub struct KeyStatus {
     pub ds_since: Option<String>,
 }
 
-/// A binding's published records with their roles: the current key's, the staged next
-/// key's, then the old ones in their hold-down (oldest first).
-pub fn record_roles(state: &crate::zone::tlsa::rollover::BindingState) -> Vec<RecordRole> {
-    let role = |record: &dyn ToString, role: &str, until: Option<u32>| RecordRole {
-        record: record.to_string(),
-        role: role.to_owned(),
-        until,
-    };
-    let mut roles = Vec::new();
-    if let Some(current) = state.current() {
-        roles.push(role(current, "current", None));
-    }
-    if let Some(next) = state.next() {
-        roles.push(role(next, "next", None));
-    }
-    for (record, until) in state.retiring() {
-        roles.push(role(record, "old", Some(until)));
-    }
-    roles
-}
-
 /// `t` (seconds since the epoch) as RFC 3339 UTC: `2026-11-28T22:05:03Z`.
 pub fn rfc3339(t: u32) -> String {
     rfc3339_i64(i64::from(t))

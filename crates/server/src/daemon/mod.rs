@@ -88,7 +88,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
     );
     let rrl = RateLimiter::new(net).map(Arc::new);
     let cookies = Arc::new(CookieSecrets::generate(
-        crate::secondaries::notify::unix_now(),
+        crate::clock::SystemClock.unix_time(),
     ));
     tracing::info!(
         descriptors,

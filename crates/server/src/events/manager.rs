@@ -1129,7 +1129,7 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
             held: b.state.held(now).iter().map(ToString::to_string).collect(),
             certificate_not_after: b.not_after.map(rfc3339_i64),
             certificate_not_after_unix: b.not_after,
-            roles: crate::status::record_roles(&b.state),
+            roles: crate::zone::tlsa::record_roles(&b.state),
         })
         .collect();
     let counters = rt.counters();

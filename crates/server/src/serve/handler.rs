@@ -39,7 +39,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tracing::{debug, trace};
 
-use crate::secondaries::notify::unix_now;
+use crate::clock::{Clock, SystemClock};
 use crate::serve::cookie::{COOKIE_OPTION, CookieSecrets, RequestCookie};
 use crate::serve::query::{self, Answer, Catalog};
 use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
@@ -73,6 +73,8 @@ pub struct Handler {
     rrl: Option<Arc<RateLimiter>>,
     /// The DNS cookie secrets.
     cookies: Arc<CookieSecrets>,
+    /// Where TSIG reads the time.
+    clock: Arc<dyn Clock>,
 }
 
 /// How one request's responses are rate limited: not at all (TCP, a valid cookie, a TSIG
@@ -109,8 +111,16 @@ impl Handler {
             edns_dnssec_ok,
             transfer: Arc::new(TransferPolicy::default()),
             rrl: None,
-            cookies: Arc::new(CookieSecrets::generate(unix_now())),
+            cookies: Arc::new(CookieSecrets::generate(SystemClock.unix_time())),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same handler reading the time from `clock` (TSIG's time signed and its check).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same handler with UDP responses rate limited by `rrl` (`None`: not limited).
@@ -142,7 +152,7 @@ impl Handler {
         handle: &mut R,
     ) -> Result<ResponseInfo, NetError> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
-        let now = unix_now();
+        let now = self.clock.unix_time();
         // hickory has already parsed the message and found any TSIG RR (the last record); only
         // a signed request is read again, from its raw bytes, to check the MAC.
         let outcome = match request.signature {
@@ -465,7 +475,11 @@ impl Handler {
         for records in messages {
             // A slow reader can make a transfer last longer than the TSIG fudge: each message
             // is signed with the time it is sent (RFC 8945 §5.3.1 signs each one afresh).
-            let now = if count == 0 { now } else { unix_now() };
+            let now = if count == 0 {
+                now
+            } else {
+                self.clock.unix_time()
+            };
             match send_records(
                 request,
                 handle,
