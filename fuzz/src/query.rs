@@ -10,6 +10,7 @@ use daned::config::Config;
 use daned::serve::handler::Handler;
 use daned::serve::query::Catalog;
 use daned::serve::screen::Screened;
+use daned::serve::snapshot::Snapshot;
 use daned::serve::tcp::{TcpTimeouts, serve_connection};
 use daned::serve::xfr::TransferPolicy;
 use daned::zone::persist::journal::{Journal, JournalLimits};
@@ -98,8 +99,11 @@ fn fixture() -> &'static Fixture {
             .with_journals([(com.origin().clone(), Arc::new(com_journal))]);
         let config = Config::parse(CONFIG, "/nonexistent/daned.toml".as_ref())
             .expect("the fixture config parses");
-        let handler = Handler::new(Arc::new(ArcSwap::from_pointee(catalog)), UDP_CAP)
-            .with_transfer_policy(Arc::new(TransferPolicy::from_config(&config)));
+        let handler = Handler::new(Arc::new(ArcSwap::from_pointee(Snapshot::new(
+            Arc::new(catalog),
+            Arc::new(TransferPolicy::from_config(&config)),
+            UDP_CAP,
+        ))));
         Fixture {
             runtime,
             handler: Arc::new(handler),

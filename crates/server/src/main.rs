@@ -779,9 +779,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let signed = zonefile::load_signed(&zone, &origin, &zonefile::ZoneLimits::default())?;
             tracing::info!(zone = %origin, serial = signed.serial(), elapsed_ms = started.elapsed().as_millis() as u64, "pre-signed zone loaded");
-            let catalog = Arc::new(arc_swap::ArcSwap::from_pointee(query::Catalog::new([
-                Arc::new(signed),
-            ])));
+            let catalog = query::Catalog::new([Arc::new(signed)]);
             runtime(threads)?.block_on(async {
                 let sockets = serve::bind_all(&[listen]).await?;
                 serve::serve_sockets(

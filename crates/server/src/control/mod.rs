@@ -362,7 +362,7 @@ pub struct ControlListener {
     listener: UnixListener,
     identity: (u64, u64),
     path: PathBuf,
-    catalog: Option<Arc<arc_swap::ArcSwap<crate::serve::query::Catalog>>>,
+    catalog: Option<Arc<arc_swap::ArcSwap<crate::serve::snapshot::Snapshot>>>,
 }
 
 /// Creates the control socket at `path` with permission bits `mode` (see [`serve_control`]).
@@ -383,13 +383,13 @@ pub async fn bind_control(path: &Path, mode: u32) -> Result<ControlListener, Con
 }
 
 impl ControlListener {
-    /// Lets `dump` answer with the zones `catalog` serves.
+    /// Lets `dump` answer with the zones `snapshot` serves.
     #[must_use]
-    pub fn with_catalog(
+    pub fn with_snapshot(
         mut self,
-        catalog: Arc<arc_swap::ArcSwap<crate::serve::query::Catalog>>,
+        snapshot: Arc<arc_swap::ArcSwap<crate::serve::snapshot::Snapshot>>,
     ) -> Self {
-        self.catalog = Some(catalog);
+        self.catalog = Some(snapshot);
         self
     }
 
@@ -980,7 +980,7 @@ struct Ctx {
     commands: mpsc::Sender<Command>,
     options: ControlOptions,
     /// The served zones, for `dump`.
-    catalog: Option<Arc<arc_swap::ArcSwap<crate::serve::query::Catalog>>>,
+    catalog: Option<Arc<arc_swap::ArcSwap<crate::serve::snapshot::Snapshot>>>,
 }
 
 /// Binds the socket at `path` without a window in which it has looser permissions than
@@ -1193,7 +1193,8 @@ impl Ctx {
                 );
             }
         };
-        let catalog = catalog.load();
+        let snapshot = catalog.load();
+        let catalog = snapshot.catalog();
         let mut text = Vec::new();
         let mut found = false;
         for signed in catalog.zones() {

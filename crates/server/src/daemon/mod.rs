@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
@@ -26,8 +25,7 @@ use crate::serve::query::Catalog;
 use crate::serve::rrl::RateLimiter;
 use crate::serve::tcp::ConnectionLimits;
 use crate::serve::{
-    BindError, SwappableHandler, bind_all, raise_descriptor_limit, serve_sockets_with,
-    tcp_connection_cap,
+    BindError, bind_all, raise_descriptor_limit, serve_sockets_with, tcp_connection_cap,
 };
 use crate::zone::ZoneError;
 
@@ -102,7 +100,6 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
         rrl: rrl.clone(),
         tcp: limits.clone(),
     });
-    let shared = SharedState { rrl, cookies };
     let run_as = crate::daemon::privileges::RunAs::resolve(
         config.server.user.as_deref(),
         config.server.group.as_deref(),
@@ -165,8 +162,8 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
             return Err(error);
         }
     };
-    let catalog = manager.catalog();
-    let control = control.with_catalog(catalog.clone());
+    let snapshot = manager.snapshot();
+    let control = control.with_snapshot(snapshot.clone());
     let published = manager.subscribe();
     let configs = manager.subscribe_config();
     let secondaries = SecondaryTasks::spawn(&config, &published, &commands);
@@ -199,18 +196,17 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
             },
         ))
     });
-    let handler = SwappableHandler::new(handler_for(&config, &catalog, &shared));
+    let handler = Handler::new(snapshot)
+        .with_rate_limiter(rrl)
+        .with_cookie_secrets(cookies);
     let follower = tokio::spawn(follow_config(
         configs,
         Followers {
-            handler: handler.clone(),
-            catalog,
             published,
             commands: commands.clone(),
             secondaries,
             watcher: (watcher, watched),
             changed_files: changed_sender,
-            shared,
         },
     ));
     // systemd (`Type=notify`): the zones are signed and the sockets bound, queries are
@@ -286,24 +282,6 @@ async fn forward_signals(commands: mpsc::Sender<Command>) {
             break;
         }
     }
-}
-
-/// What every handler of the daemon shares across reloads: the rate limiter's table and the
-/// cookie secrets (a reload must neither reset the one nor invalidate the other).
-#[derive(Clone)]
-struct SharedState {
-    rrl: Option<Arc<RateLimiter>>,
-    cookies: Arc<CookieSecrets>,
-}
-
-/// The handler for `config`: its UDP payload cap, TSIG keys and transfer ACLs, with the
-/// daemon's rate limiter and cookie secrets.
-fn handler_for(config: &Config, catalog: &Arc<ArcSwap<Catalog>>, shared: &SharedState) -> Handler {
-    let transfer = Arc::new(crate::serve::xfr::TransferPolicy::from_config(config));
-    Handler::new(Arc::clone(catalog), config.server.udp_payload)
-        .with_transfer_policy(transfer)
-        .with_rate_limiter(shared.rrl.clone())
-        .with_cookie_secrets(shared.cookies.clone())
 }
 
 /// The NOTIFY and SOA poll tasks, with what they were started for.
@@ -383,8 +361,6 @@ impl Drop for SecondaryTasks {
 
 /// What [`follow_config`] keeps up to date.
 struct Followers {
-    handler: SwappableHandler,
-    catalog: Arc<ArcSwap<Catalog>>,
     published: tokio::sync::watch::Receiver<Arc<Catalog>>,
     commands: mpsc::Sender<Command>,
     secondaries: SecondaryTasks,
@@ -395,8 +371,6 @@ struct Followers {
     ),
     /// Where the changed files go (the manager).
     changed_files: mpsc::Sender<PathBuf>,
-    /// The rate limiter and cookie secrets every handler shares.
-    shared: SharedState,
 }
 
 /// Every certificate and next-key file of every zone of `config`.
@@ -411,8 +385,8 @@ fn watched_files(config: &Config) -> Vec<PathBuf> {
 }
 
 /// Forwards the certificate watcher's changed files to the manager and, on each configuration
-/// a reload puts in effect: replaces the handler (TSIG keys, transfer ACLs, UDP payload cap);
-/// restarts the NOTIFY and SOA poll tasks when the secondaries, their poll intervals or the
+/// a reload puts in effect (its TSIG keys, transfer ACLs and UDP payload cap the manager has
+/// already published with its zones, in one snapshot): restarts the NOTIFY and SOA poll tasks when the secondaries, their poll intervals or the
 /// TSIG keys changed (the new NOTIFY task notifies every secondary of the serial served now);
 /// restarts the watcher when the set of files or its timing changed, and then has the manager
 /// re-read every watched file once (a change between the reload's read and the new watcher's
@@ -445,8 +419,6 @@ async fn follow_config(
 
 impl Followers {
     async fn apply(&mut self, old: &Config, new: &Config) {
-        self.handler
-            .replace(handler_for(new, &self.catalog, &self.shared));
         let setup = secondary_setup(new);
         if setup != self.secondaries.setup {
             tracing::info!("secondaries or TSIG keys changed: NOTIFY and SOA polls restart");

@@ -1,9 +1,10 @@
 //! The zone manager: owns every [`ZoneRuntime`], serialises all work on them (one task), runs
-//! the signature refresh timer and reloads, and publishes each new set of signed zones as one
-//! immutable [`Catalog`] swapped in atomically.
+//! the signature refresh timer and reloads, and publishes each new set of signed zones, with
+//! their journals and the transfer ACLs and TSIG keys in effect, as one immutable
+//! [`Snapshot`] swapped in atomically.
 //!
-//! Signing happens here, never on the query path: queries read the catalog through
-//! [`ArcSwap::load`] and never wait on anything the manager holds.
+//! Signing happens here, never on the query path: queries read the snapshot through
+//! [`ArcSwap::load_full`] and never wait on anything the manager holds.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::Clock;
 use crate::config::{Config, ZoneConfig};
 use crate::serve::query::Catalog;
+use crate::serve::snapshot::Snapshot;
+use crate::serve::xfr::TransferPolicy;
 use crate::status::{BindingStatus, KeyEvent, KeyStatus, KeysReport, StatusReport, ZoneStatus};
 use crate::status::{TargetStatus, rfc3339, rfc3339_i64};
 use crate::zone::persist::journal::{self, Journal};
@@ -164,7 +167,8 @@ pub struct Manager {
     /// difference for them; it clears the journal instead.
     serial_kept_at_start: Vec<bool>,
     state_dir: PathBuf,
-    catalog: Arc<ArcSwap<Catalog>>,
+    /// What queries and transfers read.
+    snapshot: Arc<ArcSwap<Snapshot>>,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
     /// Every published catalog also goes here, for the NOTIFY task.
@@ -214,14 +218,14 @@ impl Manager {
             zones,
             journals,
             state_dir: config.server.state_dir.clone(),
-            catalog: Arc::new(ArcSwap::from_pointee(Catalog::default())),
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             clock,
             rng,
             published: None,
             config: Arc::new(config.clone()),
             configs: None,
         };
-        manager.catalog.store(Arc::new(manager.build_catalog()));
+        manager.publish();
         Ok(manager)
     }
 
@@ -267,6 +271,14 @@ impl Manager {
         self.publish();
     }
 
+    fn build_snapshot(&self, catalog: Arc<Catalog>) -> Snapshot {
+        Snapshot::new(
+            catalog,
+            Arc::new(TransferPolicy::from_config(&self.config)),
+            self.config.server.udp_payload,
+        )
+    }
+
     fn build_catalog(&self) -> Catalog {
         Catalog::new(self.zones.iter().map(|z| z.signed().clone())).with_journals(
             self.zones
@@ -279,7 +291,8 @@ impl Manager {
     /// A channel that receives every catalog published from now on, starting with the
     /// current one (the NOTIFY task compares serials).
     pub fn subscribe(&mut self) -> tokio::sync::watch::Receiver<Arc<Catalog>> {
-        let (sender, receiver) = tokio::sync::watch::channel(self.catalog.load_full());
+        let (sender, receiver) =
+            tokio::sync::watch::channel(Arc::clone(self.snapshot.load().catalog()));
         self.published = Some(sender);
         receiver
     }
@@ -297,9 +310,10 @@ impl Manager {
         &self.config
     }
 
-    /// The catalog the query handler reads.
-    pub fn catalog(&self) -> Arc<ArcSwap<Catalog>> {
-        self.catalog.clone()
+    /// What the query handler reads: the zones, journals, transfer ACLs and TSIG keys of the
+    /// last publish, swapped in whole.
+    pub fn snapshot(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.snapshot.clone()
     }
 
     /// Runs until `commands` closes: serves reload and status requests, updates the bindings of
@@ -677,6 +691,17 @@ impl Manager {
         for (index, delta) in deltas {
             self.record(index, delta);
         }
+        // What is in effect: the new file's settings, each zone's as its runtime holds them (a
+        // zone that failed keeps its previous ones), and no zone that is not served. Its
+        // transfer ACLs and TSIG keys are published in the same snapshot as the new zones.
+        let effective = Config {
+            zones: self.zones.iter().map(|rt| rt.config().clone()).collect(),
+            ..new
+        };
+        let config_changed = effective != *self.config;
+        if config_changed {
+            self.config = Arc::new(effective);
+        }
         self.publish();
         // Logged once the new versions are served: a hook or test that waits for this line
         // and then queries sees them.
@@ -692,18 +717,9 @@ impl Manager {
                 tracing::info!(zone = %zone.zone, from, to, removed, added, reconfigured, "zone reloaded");
             }
         }
-        // What is in effect: the new file's settings, each zone's as its runtime holds them (a
-        // zone that failed keeps its previous ones), and no zone that is not served.
-        let effective = Config {
-            zones: self.zones.iter().map(|rt| rt.config().clone()).collect(),
-            ..new
-        };
-        if effective != *self.config {
-            self.config = Arc::new(effective);
-            if let Some(configs) = &self.configs {
-                // No follower left (stopping) is not an error of reloading.
-                let _ = configs.send(Arc::clone(&self.config));
-            }
+        if config_changed && let Some(configs) = &self.configs {
+            // No follower left (stopping) is not an error of reloading.
+            let _ = configs.send(Arc::clone(&self.config));
         }
         report
     }
@@ -994,7 +1010,8 @@ impl Manager {
 
     fn publish(&self) {
         let catalog = Arc::new(self.build_catalog());
-        self.catalog.store(Arc::clone(&catalog));
+        self.snapshot
+            .store(Arc::new(self.build_snapshot(Arc::clone(&catalog))));
         if let Some(sender) = &self.published {
             // No receiver left (the NOTIFY task ended) is not an error of publishing.
             let _ = sender.send(catalog);

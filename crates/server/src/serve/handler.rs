@@ -41,34 +41,28 @@ use tracing::{debug, trace};
 
 use crate::clock::{Clock, SystemClock};
 use crate::serve::cookie::{COOKIE_OPTION, CookieSecrets, RequestCookie};
-use crate::serve::query::{self, Answer, Catalog};
+use crate::serve::query::{self, Answer};
 use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 use crate::serve::rrl::{RateLimiter, ResponseClass, Verdict};
+use crate::serve::snapshot::{CLASSIC_UDP_LIMIT, Snapshot};
 use crate::serve::tsig::{self, Outcome, ResponseSigner};
-use crate::serve::xfr::{self, IxfrAnswer, TransferMessages, TransferPolicy};
+use crate::serve::xfr::{self, IxfrAnswer, TransferMessages};
 use crate::zone::persist::journal::{Journal, JournalLimits};
 
 /// Room left for our TSIG RR in a signed UDP response: owner and algorithm names up to 255
 /// bytes each would be more, but configured key names are short; 64-byte MAC, fixed fields.
 const TSIG_ROOM: usize = 160;
 
-/// RFC 1035 §4.2.1: "Messages carried by UDP are restricted to 512 bytes".
-const CLASSIC_UDP_LIMIT: u16 = 512;
 /// The fixed header of every DNS message.
 const HEADER_LEN: usize = 12;
 /// Our OPT record: root owner (1), type (2), class (2), TTL (4), RDLENGTH (2), no options.
 const OPT_LEN: usize = 11;
 
-/// Answers DNS queries from the current [`Catalog`] snapshot. Clones share the catalog and the
-/// transfer policy (one for hickory's UDP server, one for our TCP loop).
+/// Answers DNS queries and transfers from the current [`Snapshot`], loaded once per request.
+/// Clones share the snapshot (one for each UDP socket's loop, one for each TCP listener).
 #[derive(Clone)]
 pub struct Handler {
-    catalog: Arc<ArcSwap<Catalog>>,
-    udp_payload_cap: u16,
-    /// The response OPT without and with DO, built once: version 0, payload = our cap.
-    edns: Edns,
-    edns_dnssec_ok: Edns,
-    transfer: Arc<TransferPolicy>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
     /// Response rate limiting for UDP, when on.
     rrl: Option<Arc<RateLimiter>>,
     /// The DNS cookie secrets.
@@ -95,32 +89,14 @@ impl Limit<'_> {
 }
 
 impl Handler {
-    /// A handler serving whatever catalog `catalog` holds at the time of each request, with UDP
-    /// responses limited to `udp_payload_cap` bytes (at least 512) even when the client offers
-    /// more.
-    pub fn new(catalog: Arc<ArcSwap<Catalog>>, udp_payload_cap: u16) -> Self {
-        let udp_payload_cap = udp_payload_cap.max(CLASSIC_UDP_LIMIT);
-        let mut edns = Edns::new();
-        edns.set_version(0).set_max_payload(udp_payload_cap);
-        let mut edns_dnssec_ok = edns.clone();
-        edns_dnssec_ok.set_dnssec_ok(true);
+    /// A handler answering from whatever `snapshot` holds when each request arrives.
+    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>) -> Self {
         Self {
-            catalog,
-            udp_payload_cap,
-            edns,
-            edns_dnssec_ok,
-            transfer: Arc::new(TransferPolicy::default()),
+            snapshot,
             rrl: None,
             cookies: Arc::new(CookieSecrets::generate(SystemClock.unix_time())),
             clock: Arc::new(SystemClock),
         }
-    }
-
-    /// The same handler reading the time from `clock` (TSIG's time signed and its check).
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// The same handler with UDP responses rate limited by `rrl` (`None`: not limited).
@@ -138,14 +114,6 @@ impl Handler {
         self
     }
 
-    /// The same handler with TSIG keys and zone transfer ACLs (without: no key is known and
-    /// no transfer is allowed).
-    #[must_use]
-    pub fn with_transfer_policy(mut self, transfer: Arc<TransferPolicy>) -> Self {
-        self.transfer = transfer;
-        self
-    }
-
     async fn respond<R: ResponseHandler>(
         &self,
         request: &Request,
@@ -153,11 +121,13 @@ impl Handler {
     ) -> Result<ResponseInfo, NetError> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let now = self.clock.unix_time();
+        // One snapshot for the whole request: zones, journals, ACLs and keys of one publish.
+        let snapshot = self.snapshot.load_full();
         // hickory has already parsed the message and found any TSIG RR (the last record); only
         // a signed request is read again, from its raw bytes, to check the MAC.
         let outcome = match request.signature {
             None => Ok(Outcome::Unsigned),
-            Some(_) => tsig::verify_request(request.as_slice(), &self.transfer.keys, now),
+            Some(_) => tsig::verify_request(request.as_slice(), &snapshot.transfer().keys, now),
         };
         let mut signer = match outcome {
             Ok(Outcome::Unsigned) => None,
@@ -200,11 +170,7 @@ impl Handler {
             .edns
             .as_ref()
             .is_some_and(|edns| edns.flags().dnssec_ok);
-        let base_edns = if dnssec_ok {
-            &self.edns_dnssec_ok
-        } else {
-            &self.edns
-        };
+        let base_edns = snapshot.edns(dnssec_ok);
         let cookie_option = request
             .edns
             .as_ref()
@@ -266,7 +232,7 @@ impl Handler {
             && matches!(qtype, RecordType::AXFR | RecordType::IXFR)
         {
             return self
-                .transfer(request, handle, metadata, edns, signer, now)
+                .transfer(&snapshot, request, handle, metadata, edns, signer, now)
                 .await;
         }
         if query.query_class() != DNSClass::IN {
@@ -274,11 +240,7 @@ impl Handler {
             return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         }
 
-        // One snapshot for the whole response; the guard is released before any await.
-        let zone = {
-            let catalog = self.catalog.load();
-            catalog.find_for_query(qname, qtype).cloned()
-        };
+        let zone = snapshot.catalog().find_for_query(qname, qtype).cloned();
         let Some(zone) = zone else {
             trace!(%qname, %qtype, "query outside our zones: REFUSED");
             metadata.response_code = ResponseCode::Refused;
@@ -307,7 +269,7 @@ impl Handler {
             }
         }
 
-        let mut limit = self.size_limit(request);
+        let mut limit = size_limit(request, snapshot.udp_payload_cap());
         if signer.is_some() {
             limit = limit.saturating_sub(TSIG_ROOM);
         }
@@ -341,8 +303,10 @@ impl Handler {
     /// AXFR over TCP, and IXFR over TCP or UDP, to an allowed peer, from one snapshot (the
     /// zone and the journal published with it), in as many messages as needed, each signed
     /// when the request was.
+    #[allow(clippy::too_many_arguments)]
     async fn transfer<R: ResponseHandler>(
         &self,
+        snapshot: &Snapshot,
         request: &Request,
         handle: &mut R,
         mut metadata: Metadata,
@@ -354,10 +318,10 @@ impl Handler {
         let qname = query.map(|q| &**q.name());
         let ixfr = query.is_some_and(|q| q.query_type() == RecordType::IXFR);
         let datagram = request.protocol().is_datagram();
-        // One catalog load: the journal must belong to the snapshot it is served with.
+        // The journal belongs to the snapshot it is served with.
         let (zone, journal) = match qname {
             Some(qname) => {
-                let catalog = self.catalog.load();
+                let catalog = snapshot.catalog();
                 // Name equality ignores case.
                 let zone = catalog
                     .find(qname)
@@ -372,9 +336,11 @@ impl Handler {
         };
         let key = signer.as_ref().map(|s| s.key_name().clone());
         let src = request.src();
-        let allowed = zone
-            .as_ref()
-            .is_some_and(|zone| self.transfer.allowed(zone.origin(), src.ip(), key.as_ref()));
+        let allowed = zone.as_ref().is_some_and(|zone| {
+            snapshot
+                .transfer()
+                .allowed(zone.origin(), src.ip(), key.as_ref())
+        });
         // RFC 5936 §4.2: "AXFR sessions over UDP transport are not defined"; refuse them. IXFR
         // over UDP is defined (RFC 1995 §2).
         let Some(zone) = zone.filter(|_| allowed && (ixfr || !datagram)) else {
@@ -443,7 +409,7 @@ impl Handler {
             // RFC 1995 §2: "If the UDP reply does not fit, the query is responded to with a
             // single SOA record of the server's current version to inform the client that a
             // TCP query should be initiated."
-            let mut limit = self.size_limit(request);
+            let mut limit = size_limit(request, snapshot.udp_payload_cap());
             if signer.is_some() {
                 limit = limit.saturating_sub(TSIG_ROOM);
             }
@@ -527,23 +493,6 @@ impl Handler {
             limiter: if exempt { None } else { self.rrl.as_deref() },
             src: request.src().ip(),
         }
-    }
-
-    /// The largest response the client can take: RFC 6891 §6.2.5 "Values lower than 512 MUST
-    /// be treated as equal to 512", and never more than our own cap; 512 without EDNS
-    /// (RFC 1035 §4.2.1); 65535 over TCP.
-    fn size_limit(&self, request: &Request) -> usize {
-        if !request.protocol().is_datagram() {
-            return usize::from(u16::MAX);
-        }
-        let limit = match &request.edns {
-            Some(edns) => edns
-                .max_payload()
-                .min(self.udp_payload_cap)
-                .max(CLASSIC_UDP_LIMIT),
-            None => CLASSIC_UDP_LIMIT,
-        };
-        usize::from(limit)
     }
 }
 
@@ -772,6 +721,23 @@ fn fits(
         Ok(info) => !info.truncation,
         Err(_) => false,
     }
+}
+
+/// The largest response the client can take: RFC 6891 §6.2.5 "Values lower than 512 MUST
+/// be treated as equal to 512", and never more than our own cap; 512 without EDNS
+/// (RFC 1035 §4.2.1); 65535 over TCP.
+fn size_limit(request: &Request, udp_payload_cap: u16) -> usize {
+    if !request.protocol().is_datagram() {
+        return usize::from(u16::MAX);
+    }
+    let limit = match &request.edns {
+        Some(edns) => edns
+            .max_payload()
+            .min(udp_payload_cap)
+            .max(CLASSIC_UDP_LIMIT),
+        None => CLASSIC_UDP_LIMIT,
+    };
+    usize::from(limit)
 }
 
 #[cfg(test)]

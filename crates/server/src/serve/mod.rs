@@ -1,7 +1,8 @@
 //! Answering DNS: binds UDP and TCP on each listen address, runs our own UDP loop ([`udp`])
 //! and TCP loop ([`tcp`], which streams zone transfers and caps connections) with the same
-//! [`Handler`], both screening every request ([`screen`]) before hickory parses it. The
-//! answers come from the query engine ([`query`]) over the served [`query::Catalog`]; zone
+//! [`Handler`], both screening every request ([`screen`]) before hickory parses it. Each
+//! request is answered from one [`snapshot::Snapshot`] (zones, journals, transfer ACLs, TSIG
+//! keys): queries by the query engine ([`query`]) over its [`query::Catalog`]; zone
 //! transfers from [`xfr`], signed with [`tsig`]; [`cookie`] and [`rrl`] guard the UDP path.
 //!
 //! At start the soft descriptor limit is raised to the hard one, and the TCP connection cap is
@@ -16,6 +17,7 @@ pub mod query;
 pub mod ratelog;
 pub mod rrl;
 pub mod screen;
+pub mod snapshot;
 pub mod tcp;
 pub mod tsig;
 pub mod udp;
@@ -26,14 +28,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::RequestHandler;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 
 use crate::serve::handler::Handler;
 use crate::serve::query::Catalog;
 use crate::serve::rrl::RateLimiter;
+use crate::serve::snapshot::Snapshot;
 use tcp::{ConnectionLimits, TcpTimeouts};
 
 /// Descriptors never given to TCP clients: for the control socket and its clients, the
@@ -89,12 +91,12 @@ pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListen
     Ok(bound)
 }
 
-/// Serves `catalog` on already-bound sockets until `shutdown` completes, with `rate_limit`
+/// Serves `catalog` (no transfers, no TSIG) on already-bound sockets until `shutdown` completes, with `rate_limit`
 /// responses per second (NSD's other defaults; 0: off) and no TCP connection caps (for the
 /// benchmark's `serve-presigned`).
 pub async fn serve_sockets(
     sockets: Vec<(UdpSocket, TcpListener)>,
-    catalog: Arc<ArcSwap<Catalog>>,
+    catalog: Catalog,
     udp_payload: u16,
     rate_limit: u32,
     shutdown: impl std::future::Future<Output = ()>,
@@ -106,7 +108,11 @@ pub async fn serve_sockets(
     let rrl = RateLimiter::new(&limits).map(Arc::new);
     serve_sockets_with(
         sockets,
-        Handler::new(catalog, udp_payload).with_rate_limiter(rrl),
+        Handler::new(Arc::new(ArcSwap::from_pointee(Snapshot::serving(
+            catalog,
+            udp_payload,
+        ))))
+        .with_rate_limiter(rrl),
         ConnectionLimits::unlimited(),
         shutdown,
     )
@@ -180,38 +186,6 @@ pub fn tcp_connection_cap(configured: Option<u32>, descriptors: Option<u64>) -> 
     let ceiling = descriptors.saturating_sub(DESCRIPTOR_RESERVE).max(1);
     let wanted = configured.map_or(descriptors / 2, u64::from);
     usize::try_from(wanted.min(ceiling).max(1)).unwrap_or(usize::MAX)
-}
-
-/// The query handler of a running daemon, replaced whole when a reload changes the TSIG keys,
-/// the transfer ACLs or the UDP payload cap. Each request is answered by the handler in place
-/// when it arrived.
-#[derive(Clone)]
-pub struct SwappableHandler(Arc<ArcSwap<Handler>>);
-
-impl SwappableHandler {
-    /// Serves with `handler` until [`Self::replace`].
-    pub fn new(handler: Handler) -> Self {
-        Self(Arc::new(ArcSwap::from_pointee(handler)))
-    }
-
-    /// Answers the requests that arrive from now on with `handler`.
-    pub fn replace(&self, handler: Handler) {
-        self.0.store(Arc::new(handler));
-    }
-}
-
-#[async_trait::async_trait]
-impl RequestHandler for SwappableHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
-        let handler = self.0.load_full();
-        handler
-            .handle_request::<R, T>(request, response_handle)
-            .await
-    }
 }
 
 #[cfg(test)]

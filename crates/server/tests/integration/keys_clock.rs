@@ -49,8 +49,8 @@ fn tags_in(keys: &[KeyStatus], pred: impl Fn(&KeyStatus) -> bool) -> BTreeSet<u1
 /// DS and from the new one). Returns the keys.
 fn check_served(manager: &Manager) -> Vec<KeyStatus> {
     let keys = keys(manager);
-    let catalog = manager.catalog();
-    let snapshot = catalog.load();
+    let catalog = manager.snapshot();
+    let snapshot = Arc::clone(catalog.load().catalog());
     let zone = snapshot.zones().next().expect("one zone").clone();
     let apex = zone.node(&origin()).expect("apex");
     let dnskeys: Vec<DNSKEY> = apex
@@ -353,8 +353,8 @@ fn validators_accept(ws: &Workspace, manager: &Manager) {
     if tools.iter().any(Option::is_none) {
         return;
     }
-    let catalog = manager.catalog();
-    let snapshot = catalog.load();
+    let catalog = manager.snapshot();
+    let snapshot = Arc::clone(catalog.load().catalog());
     let zone = snapshot.zones().next().unwrap().clone();
     assert!(
         zone.node(&origin())

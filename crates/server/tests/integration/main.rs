@@ -20,4 +20,5 @@ mod rollover_clock;
 mod rollover_e2e;
 mod rotation;
 mod secondaries;
+mod snapshot;
 mod support;

@@ -26,7 +26,7 @@ async fn rfc4035_s5_3_1_no_rrsig_is_ever_served_expired() {
     let start = 1_800_000_000;
     let clock = Arc::new(TokioClock::new(start));
     let manager = Manager::start(&config, clock.clone()).expect("zone starts");
-    let catalog = manager.catalog();
+    let catalog = manager.snapshot();
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(manager.run(rx, None));
 
@@ -36,7 +36,7 @@ async fn rfc4035_s5_3_1_no_rrsig_is_ever_served_expired() {
     for _ in 0..120 {
         tokio::time::sleep(Duration::from_secs(300)).await;
         let now = clock.now();
-        let snapshot = catalog.load();
+        let snapshot = Arc::clone(catalog.load().catalog());
         let zone = snapshot.zones().next().expect("one zone").clone();
         for record in zone.records() {
             if let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &record.data {

@@ -56,8 +56,8 @@ fn reload(manager: &mut Manager) -> ReloadReport {
 }
 
 fn serial(manager: &Manager, origin: &str) -> Option<u32> {
-    let catalog = manager.catalog();
-    let snapshot = catalog.load();
+    let catalog = manager.snapshot();
+    let snapshot = Arc::clone(catalog.load().catalog());
     snapshot
         .zones()
         .find(|z| *z.origin() == name(origin))
@@ -66,8 +66,8 @@ fn serial(manager: &Manager, origin: &str) -> Option<u32> {
 
 /// Whether the served zone `origin` has an RRset of `rtype` at `owner`.
 fn served(manager: &Manager, origin: &str, owner: &str, rtype: RecordType) -> bool {
-    let catalog = manager.catalog();
-    let snapshot = catalog.load();
+    let catalog = manager.snapshot();
+    let snapshot = Arc::clone(catalog.load().catalog());
     snapshot
         .zones()
         .find(|z| *z.origin() == name(origin))
@@ -95,8 +95,9 @@ fn changed<'r>(report: &'r ReloadReport, origin: &str) -> &'r [String] {
 
 fn journal_len(manager: &Manager, origin: &str) -> usize {
     manager
-        .catalog()
+        .snapshot()
         .load()
+        .catalog()
         .journal(&name(origin))
         .map_or(0, |j| j.len())
 }
@@ -248,8 +249,9 @@ fn zones_added_and_removed_by_reload() {
     assert_eq!(serial(&manager, "example.net."), None);
     assert!(
         manager
-            .catalog()
+            .snapshot()
             .load()
+            .catalog()
             .find(&name("www.example.net."))
             .is_none()
     );
@@ -310,8 +312,8 @@ fn tlsa_bindings_added_changed_and_removed_by_reload() {
     assert_eq!(manager.status().zones[0].bindings.len(), 2);
 
     let ttl = |manager: &Manager| {
-        let catalog = manager.catalog();
-        let snapshot = catalog.load();
+        let catalog = manager.snapshot();
+        let snapshot = Arc::clone(catalog.load().catalog());
         let zone = snapshot.zones().next().unwrap().clone();
         zone.node(&name(www))
             .and_then(|n| n.get(RecordType::TLSA).map(|s| s.rrset.ttl()))
@@ -416,8 +418,8 @@ fn rfc6781_s4_1_4_algorithm_change_by_reload_starts_the_roll() {
     let algorithms: std::collections::BTreeSet<_> =
         after.keys.iter().map(|k| k.algorithm.clone()).collect();
     assert_eq!(algorithms.len(), 2, "{after:#?}");
-    let catalog = manager.catalog();
-    let snapshot = catalog.load();
+    let catalog = manager.snapshot();
+    let snapshot = Arc::clone(catalog.load().catalog());
     let zone = snapshot.zones().next().unwrap().clone();
     let apex = zone.node(&origin).unwrap();
     assert_eq!(

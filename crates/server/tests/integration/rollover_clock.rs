@@ -17,8 +17,8 @@ const MARGIN: u32 = 30;
 
 /// The TLSA RDATA (lowercase presentation) served for `_25._tcp.mail.example.com.` now.
 fn served_tlsa(manager: &Manager) -> Vec<String> {
-    let catalog = manager.catalog();
-    let snapshot = catalog.load();
+    let catalog = manager.snapshot();
+    let snapshot = Arc::clone(catalog.load().catalog());
     let zone = snapshot.zones().next().expect("one zone").clone();
     let owner = Name::from_ascii("_25._tcp.mail.example.com.").unwrap();
     let node = zone.node(&owner).expect("TLSA owner exists");

@@ -21,6 +21,7 @@ use crate::serve::cookie::COOKIE_OPTION;
 use crate::serve::query::Catalog;
 use crate::serve::query::tests::{example_zone, parse_zone, show};
 use crate::serve::rrl::RateLimiter;
+use crate::serve::snapshot::Snapshot;
 
 /// Encodes responses exactly as hickory's `ResponseHandle` does (its `encode` is private): over
 /// UDP the encoder is capped at the response OPT's payload, or 512 without OPT.
@@ -73,12 +74,17 @@ a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test. 3600 I
 ";
 const LONG: &str = "a-rather-long-label-that-repeats-in-every-owner-name-of-the-set.big.test.";
 
-fn catalog() -> Arc<ArcSwap<Catalog>> {
+fn catalog() -> Catalog {
     let zones = [
         Arc::new(example_zone()),
         Arc::new(parse_zone(BIG, "big.test.")),
     ];
-    Arc::new(ArcSwap::from_pointee(Catalog::new(zones)))
+    Catalog::new(zones)
+}
+
+/// A snapshot serving `catalog` with UDP responses capped at `cap` bytes, no transfers.
+fn serving(catalog: Catalog, cap: u16) -> Arc<ArcSwap<Snapshot>> {
+    Arc::new(ArcSwap::from_pointee(Snapshot::serving(catalog, cap)))
 }
 
 /// How a test request is built.
@@ -176,7 +182,9 @@ impl Ask {
     }
 
     async fn send(&self) -> Message {
-        self.send_to(&Handler::new(catalog(), 1232)).await.0
+        self.send_to(&Handler::new(serving(catalog(), 1232)))
+            .await
+            .0
     }
 }
 
@@ -345,7 +353,7 @@ async fn rfc1035_s4_2_1_udp_without_edns_is_limited_to_512_and_truncated_empty()
     // RFC 1035 §4.2.1: "Messages carried by UDP are restricted to 512 bytes (not counting the IP
     // or UDP headers). Longer messages are truncated and the TC bit is set in the header."
     let (response, size) = ask("txt.big.test.", RecordType::TXT)
-        .send_to(&Handler::new(catalog(), 1232))
+        .send_to(&Handler::new(serving(catalog(), 1232)))
         .await;
     assert!(size <= 512);
     assert!(response.metadata.truncation);
@@ -360,7 +368,7 @@ async fn rfc1035_s4_2_1_udp_without_edns_is_limited_to_512_and_truncated_empty()
 async fn rfc6891_s7_response_fits_the_clients_payload_or_is_truncated() {
     // RFC 6891 §6.2.3: the requestor's payload size is "the number of octets of the largest UDP
     // payload that can be reassembled and delivered in the requestor's network stack".
-    let handler = Handler::new(catalog(), 1232);
+    let handler = Handler::new(serving(catalog(), 1232));
     let (response, size) = ask("txt.big.test.", RecordType::TXT)
         .edns(1232, false)
         .send_to(&handler)
@@ -391,7 +399,7 @@ async fn rfc6891_s7_response_fits_the_clients_payload_or_is_truncated() {
 
 #[tokio::test]
 async fn rfc6891_s6_2_5_our_cap_limits_udp_even_when_the_client_offers_more() {
-    let handler = Handler::new(catalog(), 600);
+    let handler = Handler::new(serving(catalog(), 600));
     let (response, _) = ask("txt.big.test.", RecordType::TXT)
         .edns(4096, false)
         .send_to(&handler)
@@ -405,7 +413,9 @@ async fn rfc6891_s6_2_5_our_cap_limits_udp_even_when_the_client_offers_more() {
 async fn rfc7766_s6_2_tcp_responses_are_not_limited_to_the_udp_size() {
     let mut request = ask("txt.big.test.", RecordType::TXT);
     request.protocol = Protocol::Tcp;
-    let (response, size) = request.send_to(&Handler::new(catalog(), 512)).await;
+    let (response, size) = request
+        .send_to(&Handler::new(serving(catalog(), 512)))
+        .await;
     assert!(!response.metadata.truncation);
     assert_eq!(response.answers.len(), 3);
     assert!(size > 512);
@@ -416,7 +426,7 @@ async fn rfc1035_s4_1_4_compressed_response_that_fits_is_not_truncated() {
     // Six A records whose long owner names compress to pointers: the uncompressed bound is
     // over 512 bytes, the real message is not, so it is sent whole.
     let (response, size) = ask(LONG, RecordType::A)
-        .send_to(&Handler::new(catalog(), 1232))
+        .send_to(&Handler::new(serving(catalog(), 1232)))
         .await;
     assert!(!response.metadata.truncation);
     assert_eq!(response.answers.len(), 6);
@@ -431,22 +441,22 @@ async fn rfc1035_s4_1_4_compressed_response_that_fits_is_not_truncated() {
 
 #[tokio::test]
 async fn design_invariant_1_each_request_sees_the_current_snapshot() {
-    let catalog = catalog();
-    let handler = Handler::new(catalog.clone(), 1232);
+    let snapshot = serving(catalog(), 1232);
+    let handler = Handler::new(snapshot.clone());
     let (before, _) = ask("a.example.", RecordType::A).send_to(&handler).await;
     assert_eq!(before.answers.len(), 1);
     // Swap in a catalog without example.: the next request is REFUSED.
-    catalog.store(Arc::new(Catalog::new([Arc::new(parse_zone(
-        BIG,
-        "big.test.",
-    ))])));
+    snapshot.store(Arc::new(Snapshot::serving(
+        Catalog::new([Arc::new(parse_zone(BIG, "big.test."))]),
+        1232,
+    )));
     let (after, _) = ask("a.example.", RecordType::A).send_to(&handler).await;
     assert_eq!(after.metadata.response_code, ResponseCode::Refused);
 }
 
 /// Runs `tool` (dig or delv) against a handler serving `catalog` behind hickory's real UDP/TCP
 /// server and returns its output, or `None` when the tool is not installed.
-async fn run_against(catalog: Arc<ArcSwap<Catalog>>, tool: &str, args: &[&str]) -> Option<String> {
+async fn run_against(catalog: Catalog, tool: &str, args: &[&str]) -> Option<String> {
     use std::time::Duration;
 
     use hickory_server::Server;
@@ -454,14 +464,15 @@ async fn run_against(catalog: Arc<ArcSwap<Catalog>>, tool: &str, args: &[&str]) 
     if !tool_installed(tool) {
         return None;
     }
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+    // bind_all tries another port when the UDP one is taken for TCP.
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (udp, tcp) = crate::serve::bind_all(&[loopback])
         .await
-        .expect("bind UDP on loopback");
+        .expect("bind UDP and TCP on loopback")
+        .pop()
+        .expect("one address bound");
     let port = udp.local_addr().expect("bound UDP address").port();
-    let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind TCP on the UDP port");
-    let mut server = Server::new(Handler::new(catalog, 1232));
+    let mut server = Server::new(Handler::new(serving(catalog, 1232)));
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 65535);
     let mut command = std::process::Command::new(tool);
@@ -546,7 +557,7 @@ async fn delv_validates_every_kind_of_answer() {
     )
     .expect("anchor file written");
     let anchors = anchors.to_string_lossy().into_owned();
-    let catalog = Arc::new(ArcSwap::from_pointee(Catalog::new([zone])));
+    let catalog = Catalog::new([zone]);
     let cases = [
         ("a.example.", "A", "; fully validated"),
         ("cname.example.", "A", "; fully validated"),
@@ -607,7 +618,7 @@ async fn delv_validates_every_kind_of_nsec3_answer() {
     )
     .expect("anchor file written");
     let anchors = anchors.to_string_lossy().into_owned();
-    let catalog = Arc::new(ArcSwap::from_pointee(Catalog::new([Arc::new(zone)])));
+    let catalog = Catalog::new([Arc::new(zone)]);
     let cases = [
         ("a.example.", "A", "; fully validated"),
         // Wildcard answer (§7.2.6) and wildcard CNAME.
@@ -680,8 +691,11 @@ mod ixfr {
             Path::new("/etc/daned.toml"),
         )
         .expect("valid");
-        Handler::new(Arc::new(ArcSwap::from_pointee(catalog)), 1232)
-            .with_transfer_policy(Arc::new(TransferPolicy::from_config(&config)))
+        Handler::new(Arc::new(ArcSwap::from_pointee(Snapshot::new(
+            Arc::new(catalog),
+            Arc::new(TransferPolicy::from_config(&config)),
+            1232,
+        ))))
     }
 
     /// Every response to an IXFR for `ix.test.` from a client at `serial` (`None`: no SOA in
@@ -790,7 +804,7 @@ fn response_cookie(response: &Message) -> Option<Vec<u8>> {
 
 #[tokio::test]
 async fn rfc7873_s5_2_3_a_client_cookie_gets_a_server_cookie_that_then_validates() {
-    let handler = Handler::new(catalog(), 1232);
+    let handler = Handler::new(serving(catalog(), 1232));
     let client = vec![1, 2, 3, 4, 5, 6, 7, 8];
     let mut request = ask("a.example.", RecordType::A).edns(1232, false);
     request.cookie = Some(client.clone());
@@ -824,7 +838,7 @@ async fn rrl_over_the_limit_drops_and_slips_udp_but_not_tcp_nor_valid_cookies() 
         ..NetLimits::default()
     };
     let rrl = RateLimiter::new(&limits).map(Arc::new);
-    let handler = Handler::new(catalog(), 1232).with_rate_limiter(rrl);
+    let handler = Handler::new(serving(catalog(), 1232)).with_rate_limiter(rrl);
     let request = ask("a.example.", RecordType::A);
     let mut sent = Vec::new();
     for _ in 0..6 {

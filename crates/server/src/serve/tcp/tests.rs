@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::serve::handler::Handler;
 use crate::serve::query::Catalog;
 use crate::serve::query::tests::parse_zone;
+use crate::serve::snapshot::Snapshot;
 use crate::serve::xfr::TransferPolicy;
 
 /// Names in the test zone: about 180 KB of TXT records, a dozen transfer messages.
@@ -48,10 +49,13 @@ fn handler() -> Arc<Handler> {
         Path::new("/etc/daned.toml"),
     )
     .expect("valid config");
-    Arc::new(
-        Handler::new(Arc::new(ArcSwap::from_pointee(Catalog::new([zone]))), 1232)
-            .with_transfer_policy(Arc::new(TransferPolicy::from_config(&config))),
-    )
+    Arc::new(Handler::new(Arc::new(ArcSwap::from_pointee(
+        Snapshot::new(
+            Arc::new(Catalog::new([zone])),
+            Arc::new(TransferPolicy::from_config(&config)),
+            1232,
+        ),
+    ))))
 }
 
 /// The query `qname`/`qtype` with id `id`, framed for TCP.
