@@ -24,6 +24,9 @@ const CLIENTS: [(Ipv4Addr, &str); 2] = [
     (Ipv4Addr::new(127, 0, 0, 2), "B"),
 ];
 
+/// One transfer: the client, and the version it got (`None`: refused).
+type Outcome = (Ipv4Addr, Option<String>);
+
 /// How many reloads the transfers race.
 const RELOADS: usize = 12;
 
@@ -127,7 +130,7 @@ async fn issue_12_reload_of_zone_and_transfer_acl_is_seen_atomically_by_a_racing
 
     // Each client transfers in a loop until the reloads are done; every outcome is kept.
     let done = Arc::new(AtomicBool::new(false));
-    let outcomes: Arc<Mutex<Vec<(Ipv4Addr, Option<String>)>>> = Arc::default();
+    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     // How many transfers have ended, for the reloads to await.
     let (ended, mut ended_rx) = tokio::sync::watch::channel(0usize);
     let ended = Arc::new(ended);
