@@ -1154,7 +1154,7 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
         origin: rt.config().origin.to_string(),
         serial: signed.serial(),
         keys,
-        earliest_expiration: signed.earliest_expiration(),
+        earliest_expiration: rt.earliest_expiration(),
         next_refresh: rt.next_refresh_at(),
         bindings,
         last_error: rt.last_error().map(str::to_string),
@@ -1163,7 +1163,7 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
         failed_updates: counters.failed_updates,
         validation_failures: counters.validation_failures,
         storage_error: rt.storage_error().map(str::to_string),
-        signature_expiry_seconds: signed
+        signature_expiry_seconds: rt
             .earliest_expiration()
             .map(|exp| i64::from(exp.wrapping_sub(now) as i32)),
         next_key_event: next_key_event(rt),

@@ -755,6 +755,9 @@ pub struct ZoneRuntime {
     /// `base` plus `generated`: what is signed.
     content: Zone,
     signed: Arc<SignedZone>,
+    /// The earliest RRSIG expiration of `signed`, found once per signed version (the
+    /// manager's loop asks for it on every turn).
+    earliest_expiration: Option<u32>,
     warnings: Vec<ZoneFileError>,
     counters: ZoneCounters,
     last_error: Option<String>,
@@ -908,6 +911,7 @@ impl ZoneRuntime {
             bindings,
             generated,
             content,
+            earliest_expiration: signed.earliest_expiration(),
             signed: Arc::new(signed),
             warnings: base.warnings,
             counters: ZoneCounters {
@@ -933,6 +937,11 @@ impl ZoneRuntime {
     /// The current signed version.
     pub fn signed(&self) -> &Arc<SignedZone> {
         &self.signed
+    }
+
+    /// The earliest RRSIG expiration of the current signed version (seconds since the epoch).
+    pub fn earliest_expiration(&self) -> Option<u32> {
+        self.earliest_expiration
     }
 
     /// Every key of the zone with its lifecycle record, removed ones included.
@@ -1627,8 +1636,7 @@ impl ZoneRuntime {
 
     /// When the next signature refresh is due (seconds since the epoch).
     pub fn next_refresh_at(&self) -> Option<u32> {
-        self.signed
-            .earliest_expiration()
+        self.earliest_expiration
             .map(|exp| exp.wrapping_sub(self.cfg.signing.policy.refresh))
     }
 
@@ -1642,6 +1650,7 @@ impl ZoneRuntime {
     /// ends here.
     fn install(&mut self, signed: SignedZone, now: u32) {
         let serial = signed.serial();
+        self.earliest_expiration = signed.earliest_expiration();
         self.signed = Arc::new(signed);
         self.propagation.published(serial, now);
     }
