@@ -9,10 +9,23 @@
 //! Everything here is synchronous and runs off the query path (the manager calls it on a
 //! blocking thread); queries only ever see the `Arc<SignedZone>` it publishes.
 
+mod content;
 pub mod keys;
 pub mod persist;
 pub mod tlsa;
 pub mod zonefile;
+
+pub use content::{
+    Content, compose, content_digest, generated_rrsets, load_base, preview_content, rrsets_digest,
+};
+use content::{file_serial, generated_changes};
+use keys::lifecycle::{
+    key_entries, key_policy, log_transitions, max_ttl, run_lifecycle, signer_keys, usages,
+    used_keys, zone_keys,
+};
+
+pub use keys::lifecycle::{KeyAction, KeyEntry, KeyOutlook, check_keys};
+pub use tlsa::certificate::{CertificateRead, read_certificate, read_next_key};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,27 +33,19 @@ use std::sync::Arc;
 
 use daned_sign::SignError;
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
-use daned_sign::keys::{KeyRole, SigningKey};
-use daned_sign::lifecycle::{
-    self, DsState, KeyPolicy, KeyRecord, KeyState, LifecycleError, NextAction, Transition,
-};
+use daned_sign::lifecycle::{self, KeyPolicy, KeyRecord, KeyState, LifecycleError};
 use daned_sign::serial::{next_serial, serial_gt};
 use daned_sign::sign::{self, KeyUse, SignCtx, ZoneKey};
-use daned_sign::tlsa as sign_tlsa;
-use daned_sign::zone::{
-    Rrset, RrsetChange, SignedZone, Zone, ZoneDelta, canonical_name, canonical_rdata,
-};
-use ring::digest;
+use daned_sign::zone::{Rrset, SignedZone, Zone, ZoneDelta, canonical_name};
 use ring::rand::SecureRandom;
 
-use crate::config::{CertificateSource, Denial, TlsaBinding, ZoneConfig};
-use crate::fsutil;
+use crate::config::{CertificateSource, TlsaBinding, ZoneConfig};
 use crate::secondaries::propagation::{SecondaryReport, Tracker};
 use crate::zone::keys::store::{self as keystore, KeyStoreError};
 use crate::zone::persist::state::{self, StateError, ZoneState};
 use crate::zone::tlsa::probe::verdict::Probed;
 use crate::zone::tlsa::probe::{Outcome, Target};
-use crate::zone::tlsa::rollover::{BindingState, Event, Observation, Timing, TlsaRdata};
+use crate::zone::tlsa::rollover::{BindingState, Event, Observation, Timing};
 use zonefile::{ZoneFileError, ZoneFileErrors};
 
 /// Why a zone could not be loaded, signed or reloaded. The previous signed version, if any, is
@@ -134,120 +139,6 @@ pub enum Mode {
     Serve,
     /// Read-only (`check`, `dump`, `ds`): never write anything.
     ReadOnly,
-}
-
-/// The zone file's content, with the warnings found while reading it.
-pub struct Content {
-    /// The records of the zone file.
-    pub zone: Zone,
-    /// Non-fatal problems (file and line).
-    pub warnings: Vec<ZoneFileError>,
-}
-
-/// Reads the zone file. A binding's owner that already has TLSA records in the file is an
-/// error: one of the two would silently win.
-///
-/// # Errors
-///
-/// Zone file errors; a binding owner with TLSA records in the file.
-pub fn load_base(cfg: &ZoneConfig) -> Result<Content, ZoneError> {
-    let loaded = zonefile::load_zone(&cfg.file, &cfg.origin, &cfg.limits)?;
-    for binding in &cfg.tlsa {
-        for owner in &binding.owners {
-            if loaded.zone.get(owner, RecordType::TLSA).is_some() {
-                return Err(ZoneError::Binding {
-                    path: cfg.file.clone(),
-                    binding: binding.name.clone(),
-                    reason: format!(
-                        "{} already has TLSA records in the zone file; remove them or the binding",
-                        canonical_name(owner)
-                    ),
-                });
-            }
-        }
-    }
-    Ok(Content {
-        zone: loaded.zone,
-        warnings: loaded.warnings,
-    })
-}
-
-/// What a certificate file on disk gives a binding.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertificateRead {
-    /// The TLSA record.
-    pub record: TlsaRdata,
-    /// The end entity's key family (which TLS signature schemes show it).
-    pub family: daned_sign::dane::KeyFamily,
-    /// The end entity's notAfter, seconds since the epoch.
-    pub not_after: i64,
-    /// The certificates of the file, end entity first (DER), for `daned check`'s advice.
-    pub chain: Vec<Vec<u8>>,
-}
-
-/// The TLSA record of one of a binding's certificates as it is on disk now. A certificate
-/// that has expired at `now` is refused too.
-///
-/// # Errors
-///
-/// [`ZoneError::Certificate`] naming the file and what is wrong with it.
-pub fn read_certificate(
-    binding: &TlsaBinding,
-    source: &CertificateSource,
-    now: u32,
-) -> Result<CertificateRead, ZoneError> {
-    let bad = |reason: String| ZoneError::Certificate {
-        path: source.file.clone(),
-        binding: binding.name.clone(),
-        reason,
-    };
-    let data = fsutil::read_bounded(&source.file, fsutil::MAX_CERTIFICATE_BYTES)
-        .map_err(|e| bad(e.kind.to_string()))?;
-    let chain = sign_tlsa::parse_chain(&data).map_err(|e| bad(e.to_string()))?;
-    let end_entity = chain
-        .first()
-        .ok_or_else(|| bad("no certificate in the file".into()))?;
-    let info = sign_tlsa::certificate_info(end_entity).map_err(|e| bad(e.to_string()))?;
-    if info.not_after < i64::from(now) {
-        return Err(bad(format!(
-            "certificate of {} expired at {} (Unix time)",
-            info.subject, info.not_after
-        )));
-    }
-    let rdata = sign_tlsa::tlsa_from_chain(&chain, binding.spec).map_err(|e| bad(e.to_string()))?;
-    Ok(CertificateRead {
-        record: TlsaRdata::from(&rdata),
-        family: daned_sign::dane::key_family_of_certificate(end_entity),
-        not_after: info.not_after,
-        chain,
-    })
-}
-
-/// The TLSA record of a binding's staged next key, if one is configured and its file exists.
-///
-/// # Errors
-///
-/// [`ZoneError::Certificate`] naming the next-key file when it exists but cannot be used.
-pub fn read_next_key(
-    binding: &TlsaBinding,
-    source: &CertificateSource,
-) -> Result<Option<TlsaRdata>, ZoneError> {
-    let Some(path) = &source.next_key else {
-        return Ok(None);
-    };
-    let bad = |reason: String| ZoneError::Certificate {
-        path: path.clone(),
-        binding: binding.name.clone(),
-        reason,
-    };
-    let data = match fsutil::read_bounded(path, fsutil::MAX_CERTIFICATE_BYTES) {
-        Ok(data) => data,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(bad(e.kind.to_string())),
-    };
-    let spki = daned_sign::spki::spki_from_pem_or_der(&data).map_err(|e| bad(e.to_string()))?;
-    let rdata = sign_tlsa::tlsa_from_spki(&spki, binding.spec).map_err(|e| bad(e.to_string()))?;
-    Ok(Some(TlsaRdata::from(&rdata)))
 }
 
 /// One certificate of a TLSA binding at run time: the binding's configuration, which of its
@@ -435,7 +326,7 @@ fn log_events(origin: &Name, binding: &str, events: &[Event]) {
 }
 
 /// Every certificate of every binding of `cfg`: one runtime [`Binding`] each.
-fn every_certificate(cfg: &ZoneConfig) -> impl Iterator<Item = (&TlsaBinding, usize)> {
+pub(crate) fn every_certificate(cfg: &ZoneConfig) -> impl Iterator<Item = (&TlsaBinding, usize)> {
     cfg.tlsa
         .iter()
         .flat_map(|b| (0..b.certificates.len()).map(move |i| (b, i)))
@@ -494,179 +385,6 @@ pub fn probe_targets(cfg: &TlsaBinding, content: &Zone) -> Vec<Target> {
     targets
 }
 
-/// One TLSA RRset per binding owner, with the records each binding publishes (several
-/// bindings on one owner share the RRset; its TTL is the smallest).
-///
-/// # Errors
-///
-/// [`ZoneError::Binding`] if an RRset cannot be built.
-pub fn generated_rrsets(
-    cfg: &ZoneConfig,
-    bindings: &[Binding],
-) -> Result<BTreeMap<Name, Rrset>, ZoneError> {
-    let mut generated: BTreeMap<Name, (u32, Vec<RData>, &str)> = BTreeMap::new();
-    for binding in bindings {
-        let published = binding.state.published();
-        if published.is_empty() {
-            continue;
-        }
-        for owner in &binding.cfg.owners {
-            let entry = generated.entry(canonical_name(owner)).or_insert((
-                binding.cfg.ttl,
-                Vec::new(),
-                &binding.cfg.name,
-            ));
-            entry.0 = entry.0.min(binding.cfg.ttl);
-            entry
-                .1
-                .extend(published.iter().map(|r| RData::TLSA(r.to_tlsa())));
-        }
-    }
-    generated
-        .into_iter()
-        .map(|(owner, (ttl, rdatas, name))| {
-            Rrset::new(&owner, RecordType::TLSA, ttl, rdatas)
-                .map(|rrset| (owner, rrset))
-                .map_err(|e| ZoneError::Binding {
-                    path: cfg.file.clone(),
-                    binding: name.to_string(),
-                    reason: e.to_string(),
-                })
-        })
-        .collect()
-}
-
-/// The zone file's records plus the generated TLSA RRsets.
-///
-/// # Errors
-///
-/// [`ZoneError::Binding`] if an RRset cannot be inserted (an owner outside the zone).
-pub fn compose(
-    cfg: &ZoneConfig,
-    base: &Zone,
-    generated: &BTreeMap<Name, Rrset>,
-) -> Result<Zone, ZoneError> {
-    let mut zone = base.clone();
-    for rrset in generated.values() {
-        zone.insert(rrset.clone()).map_err(|e| ZoneError::Binding {
-            path: cfg.file.clone(),
-            binding: String::new(),
-            reason: e.to_string(),
-        })?;
-    }
-    Ok(zone)
-}
-
-/// The changes that turn the generated TLSA RRsets `old` into `new`: what a certificate or
-/// timer update changes, found without looking at the rest of the zone.
-fn generated_changes(old: &BTreeMap<Name, Rrset>, new: &BTreeMap<Name, Rrset>) -> Vec<RrsetChange> {
-    let mut changes = Vec::new();
-    for (owner, rrset) in old {
-        match new.get(owner) {
-            None => changes.push(RrsetChange::remove(owner.clone(), RecordType::TLSA)),
-            Some(n) if n != rrset => changes.push(RrsetChange::put(n.clone())),
-            Some(_) => {}
-        }
-    }
-    for (owner, rrset) in new {
-        if !old.contains_key(owner) {
-            changes.push(RrsetChange::put(rrset.clone()));
-        }
-    }
-    changes
-}
-
-/// The content a first start would publish now: the zone file plus each binding's records as
-/// read from its files, without any saved rollover state (for `daned check`).
-///
-/// # Errors
-///
-/// Zone file errors, unusable certificates or next-key files.
-pub fn preview_content(cfg: &ZoneConfig, now: u32) -> Result<Zone, ZoneError> {
-    let base = load_base(cfg)?;
-    let mut bindings = Vec::with_capacity(cfg.tlsa.len());
-    for (binding_cfg, source) in every_certificate(cfg) {
-        let mut binding = Binding::new(binding_cfg, source, None, !cfg.secondaries.is_empty());
-        let current = Some(read_certificate(binding_cfg, binding.certificate(), now)?.record);
-        let next = read_next_key(binding_cfg, binding.certificate())?;
-        let timing = binding.timing();
-        binding
-            .state
-            .observe(now, &Observation { current, next }, &timing);
-        bindings.push(binding);
-    }
-    compose(cfg, &base.zone, &generated_rrsets(cfg, &bindings)?)
-}
-
-/// SHA-256 over a set of RRsets in canonical form (owner, type, TTL, RDATA).
-pub fn rrsets_digest<'r>(rrsets: impl IntoIterator<Item = &'r Rrset>) -> [u8; 32] {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    for rrset in rrsets {
-        ctx.update(rrset.name().to_ascii().as_bytes());
-        ctx.update(&u16::from(rrset.rtype()).to_be_bytes());
-        ctx.update(&rrset.ttl().to_be_bytes());
-        for rdata in rrset.rdatas() {
-            // Encoding an RDATA that Rrset::new already encoded cannot fail; fall back to its
-            // text form to stay total.
-            let wire = canonical_rdata(rdata).unwrap_or_else(|_| rdata.to_string().into_bytes());
-            ctx.update(&(wire.len() as u32).to_be_bytes());
-            ctx.update(&wire);
-        }
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
-
-/// Hex SHA-256 of what a serial stands for: the zone file's content (its digest, computed once
-/// per read), the generated TLSA RRsets, the keys' DNSKEY records and the NSEC3 parameters
-/// (an NSEC zone adds nothing, so its digest is the one it had before NSEC3 existed). Cheap for
-/// a certificate update: the zone file's part is not hashed again.
-///
-/// A key used as [`KeyUse::steady`] adds its DNSKEY only (the digest of before key rollovers);
-/// any other use (a key being rolled, CDS published) adds the use too.
-pub fn content_digest<'k>(
-    base_digest: &[u8; 32],
-    generated: &BTreeMap<Name, Rrset>,
-    keys: impl IntoIterator<Item = (&'k SigningKey, KeyUse)>,
-    denial: Denial,
-) -> String {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(base_digest);
-    ctx.update(&rrsets_digest(generated.values()));
-    for (key, usage) in keys {
-        ctx.update(key.dnskey().to_string().as_bytes());
-        if usage != KeyUse::steady(key.role()) {
-            ctx.update(&[
-                b'u',
-                u8::from(usage.publish),
-                u8::from(usage.sign_keys),
-                u8::from(usage.sign_zone),
-                u8::from(usage.cds),
-            ]);
-        }
-    }
-    if let Denial::Nsec3(params) = denial {
-        // A switch between NSEC and NSEC3 changes the zone, so it moves the serial.
-        ctx.update(b"nsec3");
-        ctx.update(&params.iterations.to_be_bytes());
-        ctx.update(params.salt.as_slice());
-    }
-    data_encoding::HEXLOWER.encode(ctx.finish().as_ref())
-}
-
-/// The serial the zone file asks for.
-fn file_serial(zone: &Zone) -> u32 {
-    match zone
-        .soa()
-        .and_then(|s| s.records().first())
-        .map(|r| &r.data)
-    {
-        Some(RData::SOA(soa)) => soa.serial,
-        _ => 0,
-    }
-}
-
 /// Counters for the metrics and `daned status`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ZoneCounters {
@@ -696,42 +414,6 @@ const WRITE_RETRY_SECS: u32 = 5;
 /// How many RRsets besides the apex the check of a whole new version (a start) verifies; the
 /// NSEC/NSEC3 chain is checked whole. See [`daned_sign::validate::validate_sample`].
 const START_VALIDATION_SAMPLE: usize = 2000;
-
-/// One DNSSEC key of a zone: its lifecycle record, its file, and the key itself (absent only
-/// for a removed key whose file is gone).
-#[derive(Clone, Debug)]
-pub struct KeyEntry {
-    /// The lifecycle record (persisted in the state file).
-    pub record: KeyRecord,
-    /// The key file.
-    pub file: PathBuf,
-    /// The key.
-    pub key: Option<Arc<SigningKey>>,
-}
-
-/// What the key lifecycle expects next, from the last [`lifecycle::advance`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeyOutlook {
-    /// The next timed step.
-    pub next: Option<NextAction>,
-    /// KSK/CSK tags whose DS is awaited at the parent.
-    pub awaiting_ds: Vec<u16>,
-}
-
-/// An operator's key action, or just the clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyAction {
-    /// Move the lifecycle to now (a timer).
-    Tick,
-    /// The DS of this key is at the parent (`daned ds-seen`, or polling found it).
-    DsSeen(u16),
-    /// Start a rollover of the active key of this role now (`daned key-rollover`).
-    Roll(KeyRole),
-}
-
-/// How many rounds of "create the asked-for keys, advance again" one lifecycle step may take;
-/// the engine asks at most once per role, so more means it is looping.
-const MAX_KEY_ROUNDS: usize = 8;
 
 /// A zone being served.
 pub struct ZoneRuntime {
@@ -1879,332 +1561,14 @@ fn with_ctx<T>(
     f(&ctx)
 }
 
-impl KeyEntry {
-    /// The stored form of the record (with the file's name).
-    fn stored(&self) -> state::KeyState {
-        let file = self
-            .file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        state::KeyState::from_record(&self.record, file)
-    }
-}
-
-/// The zone's key policy with `max_ttl` as the largest signed TTL (`TTLsig`).
-fn key_policy(cfg: &ZoneConfig, max_ttl: u32) -> KeyPolicy {
-    KeyPolicy {
-        max_zone_ttl: max_ttl.max(cfg.signing.dnskey_ttl),
-        ..cfg.keys.policy
-    }
-}
-
-/// The largest TTL of any RRset in `content`. The NSEC/NSEC3 TTL (RFC 9077: the smaller of the
-/// SOA's TTL and MINIMUM) is at most the SOA's TTL, so it is covered; the DNSKEY TTL is added
-/// by [`key_policy`].
-fn max_ttl(content: &Zone) -> u32 {
-    content.rrsets().map(Rrset::ttl).max().unwrap_or(0)
-}
-
-/// The zone's keys at start: the records of the state file matched with their files, or, with
-/// no records yet (first start of this version, or keys put in key-dir by hand or by
-/// `daned import-key`), every key file adopted as active with its DS at the parent.
-fn key_entries(
-    cfg: &ZoneConfig,
-    key_dir: &Path,
-    state_dir: &Path,
-    saved: Option<&ZoneState>,
-    stored: Vec<keystore::StoredKey>,
-    now: u32,
-) -> Result<Vec<KeyEntry>, ZoneError> {
-    let mut by_file: BTreeMap<PathBuf, Arc<SigningKey>> = stored
-        .into_iter()
-        .map(|k| (k.path, Arc::new(k.key)))
-        .collect();
-    let saved_keys = saved.map(|s| s.keys.as_slice()).unwrap_or_default();
-    let corrupt = |reason: String| {
-        ZoneError::State(StateError::Corrupt {
-            path: state::state_path(state_dir, &cfg.origin),
-            reason,
-        })
-    };
-    let mut entries = Vec::with_capacity(saved_keys.len());
-    for stored in saved_keys {
-        let record = stored.to_record().map_err(corrupt)?;
-        if stored.file.contains('/') || stored.file.is_empty() {
-            return Err(corrupt(format!(
-                "key {}: bad file name {:?}",
-                stored.tag, stored.file
-            )));
-        }
-        let path = key_dir.join(&stored.file);
-        let key = by_file.remove(&path);
-        match &key {
-            Some(key) if key.key_tag() != record.tag || key.role() != record.role => {
-                return Err(corrupt(format!(
-                    "key {}: {} holds key {} ({:?})",
-                    record.tag,
-                    path.display(),
-                    key.key_tag(),
-                    key.role()
-                )));
-            }
-            None if record.state != KeyState::Removed => {
-                return Err(ZoneError::MissingKey {
-                    origin: cfg.origin.clone(),
-                    tag: record.tag,
-                    state: record.state.name(),
-                    path,
-                });
-            }
-            _ => {}
-        }
-        entries.push(KeyEntry {
-            record,
-            file: path,
-            key,
-        });
-    }
-    let adopt = entries.is_empty();
-    for (path, key) in by_file {
-        if adopt {
-            let record = adopted_record(&key, now);
-            tracing::info!(zone = %cfg.origin, tag = record.tag, role = state::role_name(record.role), path = %path.display(), "key adopted as active (its DS is taken to be at the parent)");
-            entries.push(KeyEntry {
-                record,
-                file: path,
-                key: Some(key),
-            });
-        } else {
-            tracing::warn!(zone = %cfg.origin, tag = key.key_tag(), path = %path.display(), "key file is not among the zone's keys; not used");
-        }
-    }
-    Ok(entries)
-}
-
-/// Checks a zone's keys as a start would (for `daned check`): the key files load, and every
-/// key the state file's records need has its file, holding that key. Nothing is written.
-///
-/// # Errors
-///
-/// [`ZoneError::MissingKey`] naming the file; a key or state file that cannot be read; a key
-/// file that holds another key than its record says.
-pub fn check_keys(
-    cfg: &ZoneConfig,
-    key_dir: &Path,
-    state_dir: &Path,
-    now: u32,
-    rng: &dyn SecureRandom,
-) -> Result<(), ZoneError> {
-    let stored = keystore::load_keys(key_dir, &cfg.origin, rng)?;
-    let saved = state::load(state_dir, &cfg.origin)?;
-    key_entries(cfg, key_dir, state_dir, saved.as_ref(), stored, now).map(|_| ())
-}
-
-/// The record of a key found in key-dir with no record: active since `now`, its DS (for a KSK
-/// or CSK) at the parent since `now` — the parent already has it, or the operator adds it.
-fn adopted_record(key: &SigningKey, now: u32) -> KeyRecord {
-    KeyRecord {
-        tag: key.key_tag(),
-        algorithm: key.algorithm(),
-        role: key.role(),
-        state: KeyState::Active,
-        created: now,
-        since: now,
-        active_since: Some(now),
-        ds: if key.role() == KeyRole::Zsk {
-            DsState::None
-        } else {
-            DsState::Seen { at: now }
-        },
-    }
-}
-
-/// Runs [`lifecycle::advance`] (after [`lifecycle::start_roll`] when `roll` is given) over
-/// `entries`, creating the keys it asks for (only when `create`; read-only callers sign with
-/// what they have), until it asks for nothing. Returns the transitions and the outlook.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one private step of start and update_keys"
-)]
-fn run_lifecycle(
-    cfg: &ZoneConfig,
-    key_dir: &Path,
-    entries: &mut Vec<KeyEntry>,
-    policy: &KeyPolicy,
-    now: u32,
-    rng: &dyn SecureRandom,
-    create: bool,
-    roll: Option<KeyRole>,
-    spare: &mut Vec<KeyEntry>,
-) -> Result<(Vec<Transition>, KeyOutlook), ZoneError> {
-    let origin = &cfg.origin;
-    let lifecycle_err = |source| ZoneError::Lifecycle {
-        origin: origin.clone(),
-        source,
-    };
-    let mut records: Vec<KeyRecord> = entries.iter().map(|e| e.record).collect();
-    let mut advance = match roll {
-        Some(role) => lifecycle::start_roll(now, policy, &mut records, role),
-        None => lifecycle::advance(now, policy, &mut records),
-    }
-    .map_err(lifecycle_err)?;
-    let mut transitions = Vec::new();
-    for round in 0.. {
-        if records.len() != entries.len()
-            || records
-                .iter()
-                .zip(entries.iter())
-                .any(|(r, e)| r.tag != e.record.tag)
-        {
-            return Err(lifecycle_err(LifecycleError::BadPolicy(
-                "the lifecycle changed the list of keys".to_owned(),
-            )));
-        }
-        for (entry, record) in entries.iter_mut().zip(&records) {
-            entry.record = *record;
-        }
-        transitions.append(&mut advance.transitions);
-        if advance.generate.is_empty() || !create {
-            break;
-        }
-        if round == MAX_KEY_ROUNDS {
-            return Err(lifecycle_err(LifecycleError::BadPolicy(format!(
-                "the lifecycle still asks for keys after {MAX_KEY_ROUNDS} rounds"
-            ))));
-        }
-        for new in &advance.generate {
-            let taken: Vec<u16> = entries.iter().map(|e| e.record.tag).collect();
-            let reusable = spare.iter().position(|e| {
-                e.key.as_ref().is_some_and(|k| {
-                    k.algorithm() == new.algorithm
-                        && k.role() == new.role
-                        && !taken.contains(&k.key_tag())
-                })
-            });
-            let (file, key) = match reusable.map(|i| spare.remove(i)) {
-                Some(KeyEntry {
-                    file,
-                    key: Some(key),
-                    ..
-                }) => {
-                    tracing::info!(zone = %origin, tag = key.key_tag(), path = %file.display(), "reusing a key created by a step whose records could not be written");
-                    (file, key)
-                }
-                _ => {
-                    let stored = create_key_with_new_tag(
-                        key_dir,
-                        origin,
-                        new.algorithm,
-                        new.role,
-                        &taken,
-                        rng,
-                    )?;
-                    tracing::info!(zone = %origin, tag = stored.key.key_tag(), role = state::role_name(new.role), state = new.state.name(), path = %stored.path.display(), "created key");
-                    (stored.path, Arc::new(stored.key))
-                }
-            };
-            let record = KeyRecord::new(key.key_tag(), new.algorithm, new.role, new.state, now);
-            records.push(record);
-            entries.push(KeyEntry {
-                record,
-                file,
-                key: Some(key),
-            });
-        }
-        advance = lifecycle::advance(now, policy, &mut records).map_err(lifecycle_err)?;
-    }
-    Ok((
-        transitions,
-        KeyOutlook {
-            next: advance.next,
-            awaiting_ds: advance.awaiting_ds,
-        },
-    ))
-}
-
-/// Creates a key whose tag no other key of the zone has (`daned ds-seen` names keys by tag). A
-/// key drawn with a taken tag stays on disk unused (keys are never deleted) and is logged.
-fn create_key_with_new_tag(
-    key_dir: &Path,
-    origin: &Name,
-    algorithm: daned_sign::keys::KeyAlgorithm,
-    role: KeyRole,
-    taken: &[u16],
-    rng: &dyn SecureRandom,
-) -> Result<keystore::StoredKey, ZoneError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let stored = keystore::create_key(key_dir, origin, algorithm, role, rng)?;
-        if !taken.contains(&stored.key.key_tag()) || attempt == 8 {
-            return Ok(stored);
-        }
-        tracing::warn!(zone = %origin, tag = stored.key.key_tag(), path = %stored.path.display(), "new key has the tag of another key of the zone; not used, drawing another");
-    }
-}
-
-fn log_transitions(origin: &Name, transitions: &[Transition]) {
-    for t in transitions {
-        tracing::info!(
-            zone = %origin,
-            tag = t.tag,
-            role = state::role_name(t.role),
-            from = t.from.name(),
-            to = t.to.name(),
-            "key state changed"
-        );
-    }
-}
-
-/// What each usable key does under `policy` (indices into `entries`; keys that do nothing are
-/// left out).
-fn usages(entries: &[KeyEntry], policy: &KeyPolicy) -> Vec<(usize, KeyUse)> {
-    let records: Vec<KeyRecord> = entries.iter().map(|e| e.record).collect();
-    entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.key.is_some())
-        .map(|(i, e)| (i, e.record.usage(policy, &records)))
-        .filter(|(_, usage)| *usage != KeyUse::default())
-        .collect()
-}
-
-/// The keys of `used` with their use.
-fn used_keys<'e>(
-    entries: &'e [KeyEntry],
-    used: &[(usize, KeyUse)],
-) -> Vec<(&'e SigningKey, KeyUse)> {
-    used.iter()
-        .filter_map(|&(i, usage)| {
-            let key = entries.get(i)?.key.as_deref()?;
-            Some((key, usage))
-        })
-        .collect()
-}
-
-/// The DNSKEYs of every key of the zone (what a new version's RRSIGs may be made with).
-fn signer_keys(entries: &[KeyEntry]) -> Vec<daned_sign::hickory_proto::dnssec::rdata::DNSKEY> {
-    entries
-        .iter()
-        .filter_map(|e| e.key.as_ref().map(|k| k.dnskey().clone()))
-        .collect()
-}
-
-/// The signer's view of `used`.
-fn zone_keys<'e>(entries: &'e [KeyEntry], used: &[(usize, KeyUse)]) -> Vec<ZoneKey<'e>> {
-    used_keys(entries, used)
-        .into_iter()
-        .map(|(key, usage)| ZoneKey { key, usage })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
     use daned_sign::hickory_proto::dnssec::DigestType;
     use daned_sign::keys::KeyAlgorithm;
+    use daned_sign::keys::KeyRole;
+    use daned_sign::lifecycle::DsState;
     use ring::rand::SystemRandom;
 
     const NOW: u32 = 1_800_000_000;
