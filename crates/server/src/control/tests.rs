@@ -123,7 +123,6 @@ fn fake_manager_with(
                     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
                     let _ = reply.send(Ok(status(n)));
                 }
-                Command::Secondary(_) => {}
             }
         }
     });

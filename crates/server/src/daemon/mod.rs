@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::manager::{Command, Manager};
+use crate::secondaries::report::SecondaryReport;
 use crate::serve::cookie::CookieSecrets;
 use crate::serve::handler::Handler;
 use crate::serve::query::Catalog;
@@ -166,7 +167,8 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
     let control = control.with_snapshot(snapshot.clone());
     let published = manager.subscribe();
     let configs = manager.subscribe_config();
-    let secondaries = SecondaryTasks::spawn(&config, &published, &commands);
+    let reports = manager.secondary_reports();
+    let secondaries = SecondaryTasks::spawn(&config, &published, &reports);
     // The watcher reports changes after start; the manager has just read every file.
     let watched = manager.watched_files();
     let watcher = crate::events::watch::CertWatcher::start(
@@ -203,7 +205,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
         configs,
         Followers {
             published,
-            commands: commands.clone(),
+            reports,
             secondaries,
             watcher: (watcher, watched),
             changed_files: changed_sender,
@@ -322,23 +324,27 @@ fn secondary_setup(config: &Config) -> SecondarySetup {
 
 impl SecondaryTasks {
     /// Starts the tasks: NOTIFY for every zone's current serial, then on every change; SOA
-    /// polls of every secondary.
+    /// polls of every secondary, reporting to the manager on `reports`. Their TSIG time
+    /// signed is the system's: the secondaries check it against theirs.
     fn spawn(
         config: &Config,
         published: &tokio::sync::watch::Receiver<Arc<Catalog>>,
-        commands: &mpsc::Sender<Command>,
+        reports: &mpsc::Sender<SecondaryReport>,
     ) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
         let poll = tokio::spawn(crate::secondaries::propagation::run(
             published.clone(),
             crate::secondaries::propagation::poll_targets(config),
             crate::secondaries::propagation::PollOptions::default(),
-            commands.clone(),
+            reports.clone(),
+            Arc::clone(&clock),
         ));
         let notify = tokio::spawn(crate::secondaries::notify::run(
             published.clone(),
-            crate::secondaries::notify::targets(config),
+            crate::secondaries::client::targets(config),
             crate::secondaries::notify::Backoff::default(),
-            Some(commands.clone()),
+            Some(reports.clone()),
+            clock,
         ));
         Self {
             notify,
@@ -362,7 +368,8 @@ impl Drop for SecondaryTasks {
 /// What [`follow_config`] keeps up to date.
 struct Followers {
     published: tokio::sync::watch::Receiver<Arc<Catalog>>,
-    commands: mpsc::Sender<Command>,
+    /// Where the NOTIFY and SOA poll tasks report (the manager).
+    reports: mpsc::Sender<SecondaryReport>,
     secondaries: SecondaryTasks,
     /// The certificate watcher and the files it watches.
     watcher: (
@@ -422,7 +429,7 @@ impl Followers {
         let setup = secondary_setup(new);
         if setup != self.secondaries.setup {
             tracing::info!("secondaries or TSIG keys changed: NOTIFY and SOA polls restart");
-            self.secondaries = SecondaryTasks::spawn(new, &self.published, &self.commands);
+            self.secondaries = SecondaryTasks::spawn(new, &self.published, &self.reports);
         }
         let files = watched_files(new);
         let timing = |c: &Config| (c.server.watch_debounce, c.server.rescan_interval);

@@ -6,6 +6,7 @@
 //! Signing happens here, never on the query path: queries read the snapshot through
 //! [`ArcSwap::load_full`] and never wait on anything the manager holds.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::config::{Config, ZoneConfig};
+use crate::secondaries::client::Client;
+use crate::secondaries::propagation::Tracker;
+use crate::secondaries::report::SecondaryReport;
 use crate::serve::query::Catalog;
 use crate::serve::snapshot::Snapshot;
 use crate::serve::xfr::TransferPolicy;
@@ -140,8 +144,6 @@ pub enum Command {
         /// Where to send the zone's keys afterwards, or the error.
         reply: Option<oneshot::Sender<Result<KeysReport, String>>>,
     },
-    /// What a NOTIFY round or SOA poll learned about a secondary.
-    Secondary(crate::secondaries::propagation::SecondaryReport),
     /// Probe the servers behind the TLSA records now (`daned probe`): every binding, one
     /// zone's, or one binding's (by name, in any zone). The reply comes once every probe
     /// finished and its results were applied.
@@ -166,6 +168,11 @@ pub struct Manager {
     /// knows, so the first delta after such a start, which removes the new RRSIGs, is no valid
     /// difference for them; it clears the journal instead.
     serial_kept_at_start: Vec<bool>,
+    /// Per zone (by origin), what its secondaries serve: fed by their reports, and handed to
+    /// the zone as [`crate::zone::Propagated`] whenever it changes.
+    trackers: HashMap<Name, Tracker>,
+    /// Where the NOTIFY and SOA poll tasks report (see [`Self::secondary_reports`]).
+    reports: Option<mpsc::Receiver<SecondaryReport>>,
     state_dir: PathBuf,
     /// What queries and transfers read.
     snapshot: Arc<ArcSwap<Snapshot>>,
@@ -207,8 +214,11 @@ impl Manager {
         let mut zones = Vec::with_capacity(config.zones.len());
         let mut journals = Vec::with_capacity(config.zones.len());
         let mut serial_kept_at_start = Vec::with_capacity(config.zones.len());
+        let mut trackers = HashMap::new();
         for zone in &config.zones {
-            let (rt, journal, kept) = start_zone(config, zone, clock.now(), &rng)?;
+            let now = clock.now();
+            let (mut rt, journal, kept) = start_zone(config, zone, now, &rng)?;
+            trackers.insert(zone.origin.clone(), tracker(&mut rt, now));
             zones.push(rt);
             journals.push(Arc::new(journal));
             serial_kept_at_start.push(kept);
@@ -217,6 +227,8 @@ impl Manager {
             serial_kept_at_start,
             zones,
             journals,
+            trackers,
+            reports: None,
             state_dir: config.server.state_dir.clone(),
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             clock,
@@ -305,6 +317,14 @@ impl Manager {
         receiver
     }
 
+    /// A channel for the NOTIFY and SOA poll tasks' reports about the secondaries, read by
+    /// [`Self::run`] (a new call replaces the previous channel).
+    pub fn secondary_reports(&mut self) -> mpsc::Sender<SecondaryReport> {
+        let (sender, receiver) = mpsc::channel(64);
+        self.reports = Some(receiver);
+        sender
+    }
+
     /// The configuration in effect.
     pub fn config(&self) -> &Arc<Config> {
         &self.config
@@ -325,6 +345,7 @@ impl Manager {
         mut changed_files: Option<mpsc::Receiver<PathBuf>>,
     ) {
         let mut polls = ParentPolls::new(self.zones.len());
+        let mut reports = self.reports.take();
         let mut probes = ProbeRuns::default();
         // Deadlines are absolute: a command or a file event arriving every few hundred
         // milliseconds must not keep pushing a due timer back. Timers run at most once a second,
@@ -334,7 +355,7 @@ impl Manager {
         let mut storage_check = tokio::time::interval(STORAGE_CHECK);
         storage_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            polls.start_due(&self.zones);
+            polls.start_due(&self.zones, &self.clock);
             probes.start_due(&mut self.zones, self.clock.now());
             let wait = probes.until_next(
                 &self.zones,
@@ -358,6 +379,7 @@ impl Manager {
                     self.probes_done(&mut probes, job);
                 }
                 Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
+                Some(report) = recv_opt(&mut reports) => self.secondary_report(&report),
                 _ = storage_check.tick() => self.check_storage(),
                 command = commands.recv() => match command {
                     Some(Command::Reload { reply }) => {
@@ -386,7 +408,6 @@ impl Manager {
                             let _ = reply.send(outcome);
                         }
                     }
-                    Some(Command::Secondary(report)) => self.secondary_report(&report),
                     Some(Command::Probe { zone, binding, reply }) => {
                         let picked = self.pick_bindings(zone.as_ref(), binding.as_deref());
                         match picked {
@@ -468,6 +489,7 @@ impl Manager {
                 let from = rt.signed().serial();
                 match blocking(|| step(rt, now, &self.rng)) {
                     Ok(Some(delta)) => {
+                        published_at(&mut self.trackers, rt, delta.to_serial, now);
                         let counts = (delta.removed.len(), delta.added.len());
                         published.push((origin.clone(), from, delta.to_serial, counts, done));
                         deltas.push((index, delta));
@@ -501,6 +523,7 @@ impl Manager {
             let started = std::time::Instant::now();
             match blocking(|| rt.update_bindings(now, &self.rng)) {
                 Ok(Some(delta)) => {
+                    published_at(&mut self.trackers, rt, delta.to_serial, now);
                     published.push((
                         origin,
                         from,
@@ -630,8 +653,10 @@ impl Manager {
                     zones.push(None);
                 }
                 None => match blocking(|| self.start_zone(cfg, now)) {
-                    Ok((rt, journal, kept)) => {
+                    Ok((mut rt, journal, kept)) => {
                         let serial = rt.signed().serial();
+                        self.trackers
+                            .insert(cfg.origin.clone(), tracker(&mut rt, now));
                         tracing::info!(zone = %cfg.origin, serial, "zone added by the configuration; now served");
                         self.zones.push(rt);
                         self.journals.push(Arc::new(journal));
@@ -676,6 +701,7 @@ impl Manager {
         };
         for (rt, _, _) in old {
             let origin = rt.config().origin.clone();
+            self.trackers.remove(&origin);
             let serial = rt.signed().serial();
             tracing::info!(zone = %origin, serial, "zone removed from the configuration; no longer served (its state and keys stay on disk)");
             report.zones.push(ZoneReloaded {
@@ -759,7 +785,23 @@ impl Manager {
             .filter(|limits| *limits != rt.config().journal);
         let reconfigured = reconfigure.is_some();
         let result = match reconfigure {
-            Some(cfg) => blocking(|| rt.reconfigure(cfg, now, &self.rng)),
+            Some(cfg) => {
+                // The tracker follows the new secondaries, kept only when the zone takes the
+                // new settings.
+                let mut tracker = self
+                    .trackers
+                    .get(&origin)
+                    .cloned()
+                    .unwrap_or_else(|| Tracker::new(&[], from, now, cfg.secondary_lag_warning));
+                let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
+                tracker.reconfigure(&secondaries, cfg.secondary_lag_warning, now);
+                let propagated = tracker.propagated();
+                let result = blocking(|| rt.reconfigure(cfg, propagated, now, &self.rng));
+                if result.is_ok() {
+                    self.trackers.insert(origin.clone(), tracker);
+                }
+                result
+            }
             None => blocking(|| rt.reload(now, &self.rng)),
         };
         let mut changes = Vec::new();
@@ -772,6 +814,7 @@ impl Manager {
         match result {
             Ok(delta) => {
                 if let Some(delta) = &delta {
+                    published_at(&mut self.trackers, rt, delta.to_serial, now);
                     count(delta);
                 }
                 if denial_switch && delta.is_some() {
@@ -792,6 +835,7 @@ impl Manager {
                     match blocking(|| rt.update_keys(now, &self.rng, KeyAction::Tick)) {
                         Ok(delta) => {
                             if let Some(delta) = &delta {
+                                published_at(&mut self.trackers, rt, delta.to_serial, now);
                                 count(delta);
                             }
                             changes.extend(delta);
@@ -844,18 +888,23 @@ impl Manager {
 
     /// Records what a NOTIFY or SOA poll learned; when every secondary now serves a serial,
     /// runs the zone's rollover timers (a staged key's wait may start) and publishes.
-    pub fn secondary_report(&mut self, report: &crate::secondaries::propagation::SecondaryReport) {
+    pub fn secondary_report(&mut self, report: &SecondaryReport) {
         let now = self.clock.now();
         let mut deltas = Vec::new();
-        if let Some((index, rt)) = self
-            .zones
-            .iter_mut()
-            .enumerate()
-            .find(|(_, rt)| rt.config().origin == report.zone)
-            && rt.secondary_report(report, now)
+        if let Some(tracker) = self.trackers.get_mut(&report.zone)
+            && let Some((index, rt)) = self
+                .zones
+                .iter_mut()
+                .enumerate()
+                .find(|(_, rt)| rt.config().origin == report.zone)
+            && tracker.report(&report.zone, report.secondary, &report.kind, now)
         {
+            rt.set_propagated(tracker.propagated());
             match blocking(|| rt.tick_bindings(now, &self.rng)) {
-                Ok(Some(delta)) => deltas.push((index, delta)),
+                Ok(Some(delta)) => {
+                    published_at(&mut self.trackers, rt, delta.to_serial, now);
+                    deltas.push((index, delta));
+                }
                 Ok(None) => {}
                 Err(error) => {
                     tracing::error!(zone = %report.zone, %error, "rollover update failed; the previous version is still served");
@@ -888,6 +937,7 @@ impl Manager {
         let result = blocking(|| rt.update_keys(now, &self.rng, action));
         match result {
             Ok(Some(delta)) => {
+                published_at(&mut self.trackers, rt, delta.to_serial, now);
                 tracing::info!(zone = %zone, from, to = delta.to_serial, ?action, "zone re-signed for a key action");
                 self.record_and_publish(vec![(index, delta)]);
             }
@@ -975,6 +1025,7 @@ impl Manager {
             let from = rt.signed().serial();
             match blocking(|| rt.probed(binding, results, now, &self.rng)) {
                 Ok(Some(delta)) => {
+                    published_at(&mut self.trackers, rt, delta.to_serial, now);
                     tracing::info!(zone = %origin, from, to = delta.to_serial, "TLSA records updated after a probe");
                     deltas.push((index, delta));
                 }
@@ -1004,7 +1055,11 @@ impl Manager {
     pub fn status(&self) -> StatusReport {
         let now = self.clock.now();
         StatusReport {
-            zones: self.zones.iter().map(|rt| zone_status(rt, now)).collect(),
+            zones: self
+                .zones
+                .iter()
+                .map(|rt| zone_status(rt, self.trackers.get(&rt.config().origin), now))
+                .collect(),
         }
     }
 
@@ -1016,6 +1071,35 @@ impl Manager {
             // No receiver left (the NOTIFY task ended) is not an error of publishing.
             let _ = sender.send(catalog);
         }
+    }
+}
+
+/// The propagation tracker of a zone just started at `now` (nothing known of its secondaries
+/// yet); the zone gets what it says.
+fn tracker(rt: &mut ZoneRuntime, now: u32) -> Tracker {
+    let cfg = rt.config();
+    let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
+    let tracker = Tracker::new(
+        &secondaries,
+        rt.signed().serial(),
+        now,
+        cfg.secondary_lag_warning,
+    );
+    rt.set_propagated(tracker.propagated());
+    tracker
+}
+
+/// Zone `rt` serves `serial` from `now` on: its tracker counts every secondary's wait from
+/// here, and the zone gets what the tracker says.
+fn published_at(
+    trackers: &mut HashMap<Name, Tracker>,
+    rt: &mut ZoneRuntime,
+    serial: u32,
+    now: u32,
+) {
+    if let Some(tracker) = trackers.get_mut(&rt.config().origin) {
+        tracker.published(serial, now);
+        rt.set_propagated(tracker.propagated());
     }
 }
 
@@ -1112,7 +1196,7 @@ fn next_key_event(rt: &ZoneRuntime) -> Option<KeyEvent> {
     })
 }
 
-fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
+fn zone_status(rt: &ZoneRuntime, tracker: Option<&Tracker>, now: u32) -> ZoneStatus {
     let signed = rt.signed();
     let keys = key_statuses(rt);
     let bindings = rt
@@ -1128,7 +1212,7 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
             ready: b.state.is_ready(now),
             last_error: b.last_error.clone(),
             waiting: b.state.awaiting_propagation().map(|serial| {
-                let waiting = serial.map(|s| rt.propagation().waiting_for(s));
+                let waiting = serial.map(|s| tracker.map(|t| t.waiting_for(s)).unwrap_or_default());
                 match (serial, waiting) {
                     (Some(s), Some(w)) if w.is_empty() => {
                         format!("waiting for secondaries: all serve serial {s}")
@@ -1168,9 +1252,9 @@ fn zone_status(rt: &ZoneRuntime, now: u32) -> ZoneStatus {
             .map(|exp| i64::from(exp.wrapping_sub(now) as i32)),
         next_key_event: next_key_event(rt),
         awaiting_ds: rt.key_outlook().awaiting_ds.clone(),
-        secondaries: rt.propagation().status(now),
+        secondaries: tracker.map(|t| t.status(now)).unwrap_or_default(),
         propagated_at: rt.propagated_at(signed.serial()),
-        unprotected: unprotected(rt, now),
+        unprotected: unprotected(rt, tracker, now),
     }
 }
 
@@ -1230,7 +1314,7 @@ fn target_statuses(b: &crate::zone::Binding) -> Vec<TargetStatus> {
 /// Why the zone's TLSA records do not protect mail yet: a sender only uses records that
 /// validate (RFC 7672 §2.2), which needs the zone's DS at the parent, and a secondary that
 /// lags serves records that may not be the ones published.
-fn unprotected(rt: &ZoneRuntime, now: u32) -> Vec<String> {
+fn unprotected(rt: &ZoneRuntime, tracker: Option<&Tracker>, now: u32) -> Vec<String> {
     let mut reasons = Vec::new();
     let origin = &rt.config().origin;
     let signing_keys: Vec<_> = rt
@@ -1265,7 +1349,7 @@ fn unprotected(rt: &ZoneRuntime, now: u32) -> Vec<String> {
         ));
     }
     let warning = rt.config().secondary_lag_warning;
-    for secondary in rt.propagation().status(now) {
+    for secondary in tracker.map(|t| t.status(now)).unwrap_or_default() {
         if secondary.lag > warning {
             reasons.push(format!(
                 "secondary {} lags {} s behind (serial {}), past secondary-lag-warning",
@@ -1458,7 +1542,7 @@ impl ParentPolls {
 
     /// Starts the polls that are due: a zone with parent servers whose DS is awaited is polled
     /// right after the wait starts, then every `parent-poll-interval`.
-    fn start_due(&mut self, zones: &[ZoneRuntime]) {
+    fn start_due(&mut self, zones: &[ZoneRuntime], clock: &Arc<dyn Clock>) {
         let now = tokio::time::Instant::now();
         for (index, rt) in zones.iter().enumerate() {
             let (Some(next), Some(in_flight)) =
@@ -1477,8 +1561,9 @@ impl ParentPolls {
             let interval = rt.config().keys.parent_poll_interval;
             *next = Some(now + Duration::from_secs(u64::from(interval.max(1))));
             *in_flight = true;
+            let client = Client::new(Arc::clone(clock), crate::secondaries::parent::QUERY_TIMEOUT);
             self.tasks.spawn(async move {
-                let seen = crate::secondaries::parent::poll(&poll, &SystemRandom::new()).await;
+                let seen = crate::secondaries::parent::poll(&poll, &client).await;
                 (index, seen)
             });
         }

@@ -3,8 +3,8 @@
 //! child cannot know when the parent acted; it looks).
 //!
 //! For each zone with `parent-servers`, while the lifecycle awaits a DS, the manager asks every
-//! server for `ZONE DS` (no recursion wanted; UDP, again over TCP when truncated; a bounded
-//! timeout) and calls `ds_seen` for a key once EVERY server's answer holds a DS matching it:
+//! server for `ZONE DS` through the one DNS client ([`Client`]: no recursion wanted; UDP,
+//! again over TCP when truncated; a bounded timeout) and calls `ds_seen` for a key once EVERY server's answer holds a DS matching it:
 //! the same key tag and algorithm, and the digest the key gives under the DS's digest type
 //! (RFC 4034 §5.1.4).
 
@@ -16,11 +16,10 @@ use daned_sign::hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS};
 use daned_sign::hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 use daned_sign::keys::ds_for;
-use ring::rand::SecureRandom;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
 
-/// How long one query (UDP, or the TCP retry) may take.
+use crate::secondaries::client::{Client, ClientError};
+
+/// How long one query may take (UDP and the TCP retry together).
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What to look for at the parent for one zone.
@@ -41,29 +40,21 @@ pub struct ParentPoll {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParentError {
-    /// Sending or receiving failed.
+    /// No answer to the query (see [`ClientError`]).
     #[error("{server}: {source}")]
-    Io {
+    Exchange {
         /// The server.
         server: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
+        /// What went wrong.
+        source: ClientError,
     },
-    /// No answer within [`QUERY_TIMEOUT`].
-    #[error("{server}: no answer within {timeout:?}")]
-    Timeout {
+    /// The answer has an error code.
+    #[error("{server}: answered {rcode}")]
+    Rcode {
         /// The server.
         server: SocketAddr,
-        /// The timeout.
-        timeout: Duration,
-    },
-    /// The answer was not a valid response to the query, or an error code.
-    #[error("{server}: {reason}")]
-    BadAnswer {
-        /// The server.
-        server: SocketAddr,
-        /// What was wrong.
-        reason: String,
+        /// The response code.
+        rcode: ResponseCode,
     },
 }
 
@@ -80,13 +71,13 @@ pub fn ds_matches(origin: &Name, dnskey: &DNSKEY, tag: u16, ds: &DS) -> bool {
 /// The tags of `poll.awaited` whose DS every server in `poll.servers` serves now, while none
 /// serves a DS of `poll.superseded`. A server that does not answer holds up every key
 /// (logged); no servers means nothing is seen.
-pub async fn poll(poll: &ParentPoll, rng: &(dyn SecureRandom + Sync)) -> Vec<u16> {
+pub async fn poll(poll: &ParentPoll, client: &Client) -> Vec<u16> {
     if poll.servers.is_empty() {
         return Vec::new();
     }
     let mut seen: Vec<u16> = poll.awaited.iter().map(|(tag, _)| *tag).collect();
     for &server in &poll.servers {
-        match query_ds(server, &poll.origin, rng).await {
+        match query_ds(client, server, &poll.origin).await {
             Ok(ds_set) => {
                 let stale = poll.superseded.iter().find(|(tag, key)| {
                     ds_set
@@ -118,39 +109,32 @@ pub async fn poll(poll: &ParentPoll, rng: &(dyn SecureRandom + Sync)) -> Vec<u16
     seen
 }
 
-/// Asks `server` for `origin`'s DS RRset: over UDP, then over TCP if the answer is truncated.
+/// Asks `server` for `origin`'s DS RRset through `client` (over UDP, then over TCP if the
+/// answer is truncated).
 ///
 /// # Errors
 ///
 /// See [`ParentError`].
 pub async fn query_ds(
+    client: &Client,
     server: SocketAddr,
     origin: &Name,
-    rng: &(dyn SecureRandom + Sync),
 ) -> Result<Vec<DS>, ParentError> {
-    let mut id = [0u8; 2];
-    // A failing system RNG leaves id 0: the answer is still matched by id and question.
-    let _ = rng.fill(&mut id);
-    let id = u16::from_be_bytes(id);
-    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    let mut message = Message::new(0, MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = false;
     message.add_query(Query::query(origin.clone(), RecordType::DS));
     let mut edns = Edns::new();
     edns.set_max_payload(1232);
     edns.set_dnssec_ok(true);
     message.set_edns(edns);
-    let wire = message.to_vec().map_err(|e| ParentError::BadAnswer {
-        server,
-        reason: format!("cannot encode the query: {e}"),
-    })?;
-    let answer = timed(server, udp_exchange(server, &wire)).await?;
-    let answer = check_answer(server, id, origin, &answer)?;
-    let answer = if answer.metadata.truncation {
-        let raw = timed(server, tcp_exchange(server, &wire)).await?;
-        check_answer(server, id, origin, &raw)?
-    } else {
-        answer
-    };
+    let answer = client
+        .exchange(server, &message, None)
+        .await
+        .map_err(|source| ParentError::Exchange { server, source })?;
+    let rcode = answer.metadata.response_code;
+    if rcode != ResponseCode::NoError {
+        return Err(ParentError::Rcode { server, rcode });
+    }
     Ok(answer
         .answers
         .iter()
@@ -162,77 +146,16 @@ pub async fn query_ds(
         .collect())
 }
 
-async fn timed(
-    server: SocketAddr,
-    exchange: impl std::future::Future<Output = Result<Vec<u8>, ParentError>>,
-) -> Result<Vec<u8>, ParentError> {
-    tokio::time::timeout(QUERY_TIMEOUT, exchange)
-        .await
-        .map_err(|_| ParentError::Timeout {
-            server,
-            timeout: QUERY_TIMEOUT,
-        })?
-}
-
-async fn udp_exchange(server: SocketAddr, wire: &[u8]) -> Result<Vec<u8>, ParentError> {
-    let io = |source| ParentError::Io { server, source };
-    let local: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local).await.map_err(io)?;
-    socket.connect(server).await.map_err(io)?;
-    socket.send(wire).await.map_err(io)?;
-    let mut buf = vec![0u8; 65_535];
-    let n = socket.recv(&mut buf).await.map_err(io)?;
-    buf.truncate(n);
-    Ok(buf)
-}
-
-async fn tcp_exchange(server: SocketAddr, wire: &[u8]) -> Result<Vec<u8>, ParentError> {
-    let io = |source| ParentError::Io { server, source };
-    let mut stream = TcpStream::connect(server).await.map_err(io)?;
-    // A DNS message is at most 65535 bytes: the query is a few dozen.
-    let len = u16::try_from(wire.len()).unwrap_or(u16::MAX);
-    stream.write_all(&len.to_be_bytes()).await.map_err(io)?;
-    stream.write_all(wire).await.map_err(io)?;
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await.map_err(io)?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut buf).await.map_err(io)?;
-    Ok(buf)
-}
-
-/// The answer, if it is a response to our query (same id and question) without an error code.
-fn check_answer(
-    server: SocketAddr,
-    id: u16,
-    origin: &Name,
-    raw: &[u8],
-) -> Result<Message, ParentError> {
-    let bad = |reason: String| ParentError::BadAnswer { server, reason };
-    let answer = Message::from_vec(raw).map_err(|e| bad(format!("undecodable answer: {e}")))?;
-    if answer.metadata.id != id || answer.metadata.message_type != MessageType::Response {
-        return Err(bad("the answer is not a response to our query".into()));
-    }
-    let asked = answer
-        .queries
-        .first()
-        .is_some_and(|q| q.name() == origin && q.query_type() == RecordType::DS);
-    if !asked {
-        return Err(bad("the answer is for another question".into()));
-    }
-    if answer.metadata.response_code != ResponseCode::NoError {
-        return Err(bad(format!("answered {}", answer.metadata.response_code)));
-    }
-    Ok(answer)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
+
     use daned_sign::hickory_proto::dnssec::DigestType;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UdpSocket;
+
+    use super::*;
+    use crate::clock::SystemClock;
     use daned_sign::hickory_proto::rr::Record;
     use daned_sign::keys::{KeyAlgorithm, KeyRole, SigningKey};
     use ring::rand::SystemRandom;
@@ -327,18 +250,21 @@ mod tests {
         let both_tcp = parent(vec![ds_old.clone(), ds_new], true).await;
         let only_old = parent(vec![ds_old], false).await;
         let awaited = vec![(new.key_tag(), new.dnskey().clone())];
-        let rng = SystemRandom::new();
+        let client = Client::new(Arc::new(SystemClock), QUERY_TIMEOUT);
         let mut p = ParentPoll {
             origin: origin(),
             servers: vec![both, both_tcp],
             awaited,
             superseded: vec![],
         };
-        assert_eq!(poll(&p, &rng).await, vec![new.key_tag()]);
+        assert_eq!(poll(&p, &client).await, vec![new.key_tag()]);
         p.servers.push(only_old);
-        assert!(poll(&p, &rng).await.is_empty(), "one server lacks the DS");
+        assert!(
+            poll(&p, &client).await.is_empty(),
+            "one server lacks the DS"
+        );
         p.servers = vec![];
-        assert!(poll(&p, &rng).await.is_empty());
+        assert!(poll(&p, &client).await.is_empty());
     }
 
     /// RFC 6781 §4.1.4: in an algorithm roll the parent's DS changes from the old algorithm's
@@ -353,6 +279,7 @@ mod tests {
         let ds_new = new.ds(&origin(), DigestType::SHA256).unwrap();
         let both = parent(vec![ds_old, ds_new.clone()], false).await;
         let swapped = parent(vec![ds_new], false).await;
+        let client = Client::new(Arc::new(SystemClock), QUERY_TIMEOUT);
         let mut p = ParentPoll {
             origin: origin(),
             servers: vec![swapped, both],
@@ -360,10 +287,10 @@ mod tests {
             superseded: vec![(old.key_tag(), old.dnskey().clone())],
         };
         assert!(
-            poll(&p, &rng).await.is_empty(),
+            poll(&p, &client).await.is_empty(),
             "one server still has the old DS"
         );
         p.servers = vec![swapped];
-        assert_eq!(poll(&p, &rng).await, vec![new.key_tag()]);
+        assert_eq!(poll(&p, &client).await, vec![new.key_tag()]);
     }
 }

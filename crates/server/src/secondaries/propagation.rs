@@ -2,13 +2,14 @@
 //! a serial we published (its `propagated_at`).
 //!
 //! Two halves:
-//! - [`Tracker`] (pure, one per zone, owned by the zone runtime): the serials published and
+//! - [`Tracker`] (pure, one per zone, owned by the manager, which hands the zone its
+//!   [`Propagated`] facts): the serials published and
 //!   when, what each secondary was last seen serving, when it first served each published
 //!   serial (RFC 1982 comparison: serving a newer one counts), the last NOTIFY result and poll
 //!   error. A zone without secondaries is propagated at publication.
-//! - [`run`] (async, its own tasks): polls each secondary's SOA over UDP (TCP when the answer
-//!   is truncated), TSIG-signed with the secondary's key when it has one and the answer's TSIG
-//!   verified, with a bounded timeout. A new serial is polled after 1 s, then while the
+//! - [`run`] (async, its own tasks): polls each secondary's SOA through the one DNS client
+//!   ([`Client`]: UDP, TCP when the answer is truncated, TSIG-signed with the secondary's key
+//!   when it has one and the answer's TSIG verified, with a bounded timeout). A new serial is polled after 1 s, then while the
 //!   secondary lags with a backoff of 1 s, 2 s, 4 s ... capped at 60 s; once it is current,
 //!   every `secondary-poll-interval`. Each answer goes to the manager as a
 //!   [`SecondaryReport`].
@@ -21,18 +22,16 @@ use std::time::Duration;
 use daned_sign::serial::serial_gt;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::events::manager::Command;
-use crate::secondaries::notify::Target;
-use crate::secondaries::notify::{random_id, unix_now};
+use crate::secondaries::client::{Client, Target};
+pub use crate::secondaries::report::{ReportKind, SecondaryReport, SoaError};
 use crate::serve::query::Catalog;
-use crate::serve::tsig;
 use crate::status::SecondaryStatus;
+use crate::zone::Propagated;
 
 /// How many publications (and first-served times per secondary) are remembered. Older serials
 /// are answered from newer ones, which can only make a wait longer.
@@ -41,31 +40,6 @@ const KEEP: usize = 64;
 /// `a` is `b` or after it (RFC 1982).
 fn serial_ge(a: u32, b: u32) -> bool {
     a == b || serial_gt(a, b)
-}
-
-/// What a NOTIFY or SOA poll task learned about one secondary of one zone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SecondaryReport {
-    /// The zone.
-    pub zone: Name,
-    /// The secondary (its configured address).
-    pub secondary: SocketAddr,
-    /// What was learned.
-    pub kind: ReportKind,
-}
-
-/// One observation of a secondary.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReportKind {
-    /// A NOTIFY round for `serial` ended.
-    Notify {
-        /// The serial notified.
-        serial: u32,
-        /// Whether the secondary acknowledged it.
-        acknowledged: bool,
-    },
-    /// A SOA poll: the serial served, or why there is none.
-    Soa(Result<u32, String>),
 }
 
 #[derive(Clone, Debug)]
@@ -203,7 +177,7 @@ impl Tracker {
                 false
             }
             ReportKind::Soa(Err(error)) => {
-                self.secondaries[index].last_error = Some(error.clone());
+                self.secondaries[index].last_error = Some(error.to_string());
                 self.warn_lag(zone, index, now, lag_warning);
                 false
             }
@@ -286,6 +260,16 @@ impl Tracker {
             .filter(|p| serial_ge(p.serial, serial))
             .filter_map(|p| p.propagated_at)
             .min()
+    }
+
+    /// The published serials every secondary serves, with when they first all did: what the
+    /// zone's rollover timing needs (see [`crate::zone::ZoneRuntime::set_propagated`]).
+    pub fn propagated(&self) -> Propagated {
+        Propagated::new(
+            self.publications
+                .iter()
+                .filter_map(|p| p.propagated_at.map(|at| (p.serial, at))),
+        )
     }
 
     /// The secondaries that do not serve `serial` yet, each as `ADDRESS at serial N` (or `not
@@ -378,7 +362,7 @@ pub struct PollTarget {
 
 /// Every secondary of every zone, from the config (keys resolved).
 pub fn poll_targets(config: &Config) -> Vec<PollTarget> {
-    let targets: HashMap<Name, Vec<Target>> = crate::secondaries::notify::targets(config);
+    let targets: HashMap<Name, Vec<Target>> = crate::secondaries::client::targets(config);
     config
         .zones
         .iter()
@@ -396,13 +380,16 @@ pub fn poll_targets(config: &Config) -> Vec<PollTarget> {
         .collect()
 }
 
-/// Polls every target until `catalogs` closes or the manager goes away.
+/// Polls every target until `catalogs` closes or the manager goes away (`reports` closes);
+/// `clock` gives the TSIG time signed.
 pub async fn run(
     catalogs: watch::Receiver<Arc<Catalog>>,
     targets: Vec<PollTarget>,
     options: PollOptions,
-    reports: mpsc::Sender<Command>,
+    reports: mpsc::Sender<SecondaryReport>,
+    clock: Arc<dyn Clock>,
 ) {
+    let client = Client::new(clock, options.timeout);
     let tasks: Vec<_> = targets
         .into_iter()
         .map(|target| {
@@ -411,6 +398,7 @@ pub async fn run(
                 options,
                 catalogs.clone(),
                 reports.clone(),
+                client.clone(),
             ))
         })
         .collect();
@@ -431,7 +419,8 @@ async fn poll_secondary(
     poll: PollTarget,
     options: PollOptions,
     mut catalogs: watch::Receiver<Arc<Catalog>>,
-    reports: mpsc::Sender<Command>,
+    reports: mpsc::Sender<SecondaryReport>,
+    client: Client,
 ) {
     let mut published = serial_of(&catalogs.borrow_and_update(), &poll.zone);
     let mut next_at = Instant::now() + options.first;
@@ -439,7 +428,7 @@ async fn poll_secondary(
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next_at) => {
-                let result = query_soa(&poll.zone, &poll.target, options.timeout).await;
+                let result = query_soa(&client, &poll.zone, &poll.target).await;
                 let current = match (&result, published) {
                     (Ok(served), Some(published)) => serial_ge(*served, published),
                     _ => false,
@@ -449,7 +438,7 @@ async fn poll_secondary(
                     secondary: poll.target.address,
                     kind: ReportKind::Soa(result),
                 };
-                if reports.send(Command::Secondary(report)).await.is_err() {
+                if reports.send(report).await.is_err() {
                     break;
                 }
                 let wait = if current {
@@ -478,130 +467,32 @@ async fn poll_secondary(
     }
 }
 
-/// The SOA serial `target` serves for `zone`: a UDP query (TCP when the answer is truncated),
-/// signed with the target's key when it has one, whose answer must then carry a valid TSIG.
+/// The SOA serial `target` serves for `zone`, asked through `client` (signed with the
+/// target's key when it has one, whose answer must then carry a valid TSIG).
 ///
 /// # Errors
 ///
-/// A message saying what went wrong: no answer in time, an error rcode, a missing or invalid
-/// TSIG, no SOA in the answer.
-pub async fn query_soa(zone: &Name, target: &Target, timeout: Duration) -> Result<u32, String> {
-    tokio::time::timeout(timeout, query_soa_inner(zone, target))
-        .await
-        .map_err(|_| format!("no answer within {timeout:?}"))?
-}
-
-async fn query_soa_inner(zone: &Name, target: &Target) -> Result<u32, String> {
-    let id = random_id();
-    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+/// See [`SoaError`]: no usable answer in time, an error rcode, no SOA in the answer.
+pub async fn query_soa(client: &Client, zone: &Name, target: &Target) -> Result<u32, SoaError> {
+    let mut message = Message::new(0, MessageType::Query, OpCode::Query);
     let mut query = Query::query(zone.clone(), RecordType::SOA);
     query.set_query_class(DNSClass::IN);
     message.add_query(query);
-    let unsigned = message
-        .to_vec()
-        .map_err(|e| format!("cannot encode the query: {e}"))?;
-    let (bytes, mac) = match &target.key {
-        None => (unsigned, None),
-        Some(key) => {
-            let (tsig, mac) =
-                tsig::sign_request(&unsigned, key, unix_now()).ok_or("cannot sign the query")?;
-            let bytes = tsig::append(&unsigned, &tsig).ok_or("cannot sign the query")?;
-            (bytes, Some(mac))
-        }
-    };
-    let bind: SocketAddr = if target.address.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let socket = UdpSocket::bind(bind)
-        .await
-        .map_err(|e| format!("cannot bind a UDP socket: {e}"))?;
-    socket
-        .send_to(&bytes, target.address)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let mut buf = vec![0; 65_535];
-    let mut raw = loop {
-        let (len, from) = socket
-            .recv_from(&mut buf)
-            .await
-            .map_err(|e| format!("receive: {e}"))?;
-        if from != target.address {
-            continue;
-        }
-        let Some(head) = buf.get(..len) else {
-            continue;
-        };
-        if let Ok(m) = Message::from_vec(head)
-            && m.metadata.id == id
-            && m.metadata.message_type == MessageType::Response
-        {
-            break head.to_vec();
-        }
-    };
-    if Message::from_vec(&raw).is_ok_and(|m| m.metadata.truncation) {
-        raw = query_tcp(target.address, &bytes).await?;
+    let answer = client
+        .exchange(target.address, &message, target.key.as_ref())
+        .await?;
+    let rcode = answer.metadata.response_code;
+    if rcode != ResponseCode::NoError {
+        return Err(SoaError::Rcode { rcode });
     }
-    answer_serial(zone, target, id, &raw, mac.as_deref())
-}
-
-async fn query_tcp(address: SocketAddr, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let mut stream = TcpStream::connect(address)
-        .await
-        .map_err(|e| format!("TCP connect: {e}"))?;
-    let len = u16::try_from(bytes.len()).map_err(|_| "query too long")?;
-    let mut framed = len.to_be_bytes().to_vec();
-    framed.extend_from_slice(bytes);
-    stream
-        .write_all(&framed)
-        .await
-        .map_err(|e| format!("TCP send: {e}"))?;
-    let mut len = [0u8; 2];
-    stream
-        .read_exact(&mut len)
-        .await
-        .map_err(|e| format!("TCP receive: {e}"))?;
-    let mut raw = vec![0; usize::from(u16::from_be_bytes(len))];
-    stream
-        .read_exact(&mut raw)
-        .await
-        .map_err(|e| format!("TCP receive: {e}"))?;
-    Ok(raw)
-}
-
-/// The serial of the SOA of `zone` in the answer `raw` to our query `id`.
-fn answer_serial(
-    zone: &Name,
-    target: &Target,
-    id: u16,
-    raw: &[u8],
-    mac: Option<&[u8]>,
-) -> Result<u32, String> {
-    let message = Message::from_vec(raw).map_err(|e| format!("malformed answer: {e}"))?;
-    if message.metadata.id != id {
-        return Err("answer with another ID".into());
-    }
-    if let (Some(key), Some(mac)) = (&target.key, mac)
-        && !tsig::verify_response(raw, key, mac, unix_now())
-    {
-        return Err(format!(
-            "answer ({}) without a valid TSIG by key {}",
-            message.metadata.response_code,
-            key.name()
-        ));
-    }
-    if message.metadata.response_code != ResponseCode::NoError {
-        return Err(format!("answered {}", message.metadata.response_code));
-    }
-    message
+    answer
         .answers
         .iter()
         .find_map(|record| match &record.data {
             RData::SOA(soa) if record.name == *zone => Some(soa.serial),
             _ => None,
         })
-        .ok_or_else(|| "no SOA of the zone in the answer".to_owned())
+        .ok_or(SoaError::NoSoa)
 }
 
 #[cfg(test)]

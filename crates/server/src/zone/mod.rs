@@ -12,6 +12,7 @@
 mod content;
 pub mod keys;
 pub mod persist;
+pub mod propagated;
 pub mod tlsa;
 pub mod zonefile;
 
@@ -40,9 +41,9 @@ use daned_sign::zone::{Rrset, SignedZone, Zone, ZoneDelta, canonical_name};
 use ring::rand::SecureRandom;
 
 use crate::config::{CertificateSource, TlsaBinding, ZoneConfig};
-use crate::secondaries::propagation::{SecondaryReport, Tracker};
 use crate::zone::keys::store::{self as keystore, KeyStoreError};
 use crate::zone::persist::state::{self, StateError, ZoneState};
+pub use crate::zone::propagated::Propagated;
 use crate::zone::tlsa::probe::verdict::Probed;
 use crate::zone::tlsa::probe::{Outcome, Target};
 use crate::zone::tlsa::rollover::{BindingState, Event, Observation, Timing};
@@ -245,11 +246,11 @@ impl Binding {
 
     /// Starts the wait of a staged key waiting for the secondaries once every one serves the
     /// serial that first published it.
-    fn apply_propagation(&mut self, tracker: &Tracker) -> Vec<Event> {
+    fn apply_propagation(&mut self, propagated: &Propagated) -> Vec<Event> {
         let Some(Some(serial)) = self.state.awaiting_propagation() else {
             return Vec::new();
         };
-        match tracker.propagated_at(serial) {
+        match propagated.at(serial) {
             Some(at) => {
                 let timing = self.timing();
                 self.state.propagated(at, &timing)
@@ -443,8 +444,9 @@ pub struct ZoneRuntime {
     warnings: Vec<ZoneFileError>,
     counters: ZoneCounters,
     last_error: Option<String>,
-    /// What the secondaries serve, and when each serial was served by all of them.
-    propagation: Tracker,
+    /// When each serial was served by every secondary (from the manager's tracker; for a zone
+    /// without secondaries, when it was published).
+    propagated: Propagated,
     /// The bindings' rollover events not yet reported by a `daned reload` (binding key,
     /// event), oldest first, at most [`MAX_UNREPORTED`].
     unreported: Vec<(String, Event)>,
@@ -563,18 +565,17 @@ impl ZoneRuntime {
             serial,
             source,
         })?;
-        let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
-        let propagation = Tracker::new(
-            &secondaries,
-            signed.serial(),
-            now,
-            cfg.secondary_lag_warning,
-        );
+        // Nothing is known yet of what the secondaries serve: the manager tells (see
+        // `Self::set_propagated`).
+        let mut propagated = Propagated::default();
+        if cfg.secondaries.is_empty() {
+            propagated.served_alone(signed.serial(), now);
+        }
         for binding in &mut bindings {
             binding.state.published_in(signed.serial());
             // Without secondaries (a config changed since the key was staged), the wait starts
             // now; with them, a restart starts it no earlier than they serve this serial.
-            let mut events = binding.apply_propagation(&propagation);
+            let mut events = binding.apply_propagation(&propagated);
             events.extend(binding.tick(now));
             if mode == Mode::Serve {
                 log_events(&cfg.origin, &binding.key(), &events);
@@ -601,7 +602,7 @@ impl ZoneRuntime {
                 ..ZoneCounters::default()
             },
             last_error: None,
-            propagation,
+            propagated,
             unreported: Vec::new(),
             write_retry: None,
             storage_error: None,
@@ -660,19 +661,13 @@ impl ZoneRuntime {
     /// when daned published it); `None` while one does not serve it yet. For timings that
     /// count from when the whole zone's servers publish something (TLSA, key rollovers).
     pub fn propagated_at(&self, serial: u32) -> Option<u32> {
-        self.propagation.propagated_at(serial)
+        self.propagated.at(serial)
     }
 
-    /// What the secondaries serve.
-    pub fn propagation(&self) -> &Tracker {
-        &self.propagation
-    }
-
-    /// Records what a NOTIFY or SOA poll learned about a secondary; true when a serial became
-    /// propagated (call [`Self::tick_bindings`] then: a staged key's wait may start).
-    pub fn secondary_report(&mut self, report: &SecondaryReport, now: u32) -> bool {
-        self.propagation
-            .report(&self.cfg.origin, report.secondary, &report.kind, now)
+    /// What the secondaries serve now, as the manager's tracker knows it. When a serial became
+    /// propagated, call [`Self::tick_bindings`] then: a staged key's wait may start.
+    pub fn set_propagated(&mut self, propagated: Propagated) {
+        self.propagated = propagated;
     }
 
     /// The last reload or update error, cleared by the next success.
@@ -842,7 +837,8 @@ impl ZoneRuntime {
     /// - bindings keep their rollover state by name (a changed certificate or TLSA parameter is
     ///   then observed like a certificate change); a new binding's certificate must be usable
     ///   now; a removed binding's records go;
-    /// - the secondaries' propagation tracker follows the new list;
+    /// - `propagated` is what the secondaries serve under the new list (the manager's tracker,
+    ///   reconfigured);
     /// - the zone is re-signed through the one update path when its content changed, or its
     ///   denial of existence or DNSKEY TTL did (then whole: [`sign::apply_changes`]);
     /// - the new signature timing applies to every signature made from now on and to the
@@ -858,17 +854,18 @@ impl ZoneRuntime {
     pub fn reconfigure(
         &mut self,
         cfg: ZoneConfig,
+        propagated: Propagated,
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let prepared = self.prepare_config(&cfg, now);
-        let result = prepared.and_then(|(base, bindings, propagation)| {
+        let result = prepared.and_then(|(base, bindings)| {
             let resign = cfg.signing.denial != self.cfg.signing.denial
                 || cfg.signing.dnskey_ttl != self.cfg.signing.dnskey_ttl;
             let previous = (
                 std::mem::replace(&mut self.cfg, cfg),
                 std::mem::replace(&mut self.bindings, bindings),
-                std::mem::replace(&mut self.propagation, propagation),
+                std::mem::replace(&mut self.propagated, propagated),
             );
             let result = self
                 .update(Some(base.zone), true, now, rng, resign)
@@ -888,7 +885,7 @@ impl ZoneRuntime {
                 }
                 Err(e) => {
                     // `update` changes nothing on error: put the previous settings back.
-                    (self.cfg, self.bindings, self.propagation) = previous;
+                    (self.cfg, self.bindings, self.propagated) = previous;
                     Err(e)
                 }
             }
@@ -896,14 +893,13 @@ impl ZoneRuntime {
         result.inspect_err(|e| self.note_failure(e))
     }
 
-    /// What [`Self::reconfigure`] swaps in for `cfg`: the zone file read, the bindings with the
-    /// rollover state of the same-named ones, and the propagation tracker for the new
-    /// secondaries.
+    /// What [`Self::reconfigure`] swaps in for `cfg`: the zone file read and the bindings with
+    /// the rollover state of the same-named ones.
     fn prepare_config(
         &self,
         cfg: &ZoneConfig,
         now: u32,
-    ) -> Result<(Content, Vec<Binding>, Tracker), ZoneError> {
+    ) -> Result<(Content, Vec<Binding>), ZoneError> {
         let base = load_base(cfg)?;
         let mut bindings = Vec::with_capacity(cfg.tlsa.len());
         for (binding_cfg, source) in every_certificate(cfg) {
@@ -930,10 +926,7 @@ impl ZoneRuntime {
                 tracing::info!(zone = %cfg.origin, binding = %old.cfg.name, "TLSA binding removed from the configuration; its records are withdrawn");
             }
         }
-        let mut propagation = self.propagation.clone();
-        let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
-        propagation.reconfigure(&secondaries, cfg.secondary_lag_warning, now);
-        Ok((base, bindings, propagation))
+        Ok((base, bindings))
     }
 
     /// Re-reads the certificates and next-key files only (a file watcher event). See
@@ -1005,7 +998,7 @@ impl ZoneRuntime {
         let mut all_events = Vec::new();
         let mut new_problems = 0;
         for binding in &mut bindings {
-            let mut events = binding.apply_propagation(&self.propagation);
+            let mut events = binding.apply_propagation(&self.propagated);
             events.extend(if read_files {
                 let (events, new_problem) = binding.observe(&self.cfg.origin, now);
                 new_problems += u64::from(new_problem);
@@ -1327,14 +1320,16 @@ impl ZoneRuntime {
         &self.key_dir
     }
 
-    /// Makes `signed` the served version, published at `now`: the propagation tracker counts
-    /// every secondary's wait for its serial from here. Every path that signs a new version
-    /// ends here.
+    /// Makes `signed` the served version, published at `now` (the manager's tracker counts
+    /// every secondary's wait for its serial from here; without secondaries it is propagated
+    /// now). Every path that signs a new version ends here.
     fn install(&mut self, signed: SignedZone, now: u32) {
         let serial = signed.serial();
         self.earliest_expiration = signed.earliest_expiration();
         self.signed = Arc::new(signed);
-        self.propagation.published(serial, now);
+        if self.cfg.secondaries.is_empty() {
+            self.propagated.served_alone(serial, now);
+        }
     }
 
     /// Writes the state of the version served now.

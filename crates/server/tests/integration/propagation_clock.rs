@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use daned::clock::{Clock, SystemClock, TokioClock};
 use daned::events::manager::Manager;
-use daned::secondaries::propagation::{ReportKind, SecondaryReport};
+use daned::secondaries::client::ClientError;
+use daned::secondaries::propagation::{ReportKind, SecondaryReport, SoaError};
 use daned_sign::hickory_proto::rr::Name;
 
 use crate::support::{Workspace, new_p256_key, start_manager, tool};
@@ -17,7 +18,7 @@ use crate::support::{Workspace, new_p256_key, start_manager, tool};
 const TTL: u32 = 60;
 const MARGIN: u32 = 30;
 
-fn poll(manager: &mut Manager, secondary: SocketAddr, result: Result<u32, String>) {
+fn poll(manager: &mut Manager, secondary: SocketAddr, result: Result<u32, SoaError>) {
     manager.secondary_report(&SecondaryReport {
         zone: Name::from_ascii("example.com.").unwrap(),
         secondary,
@@ -82,7 +83,12 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
     // ns2 takes the new serial after 5 s; ns3 is down.
     tokio::time::advance(Duration::from_secs(5)).await;
     poll(&mut manager, ns2, Ok(staged_serial));
-    poll(&mut manager, ns3, Err("no answer within 5s".into()));
+    let timeout = Duration::from_secs(5);
+    poll(
+        &mut manager,
+        ns3,
+        Err(ClientError::Timeout { timeout }.into()),
+    );
     let (_, ready_at, _, waiting) = binding(&manager);
     assert_eq!(ready_at, None);
     let waiting = waiting.expect("says why");

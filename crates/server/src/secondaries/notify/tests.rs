@@ -6,7 +6,17 @@ use hickory_proto::rr::RData;
 use hickory_proto::rr::rdata::SOA;
 
 use super::*;
+use crate::clock::SystemClock;
 use crate::config::{TsigAlgorithmConfig, TsigKeyConfig};
+use crate::serve::tsig::{self, KeyRing, TsigKey};
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+fn unix_now() -> u64 {
+    SystemClock.unix_time()
+}
 
 fn soa_record(serial: u32) -> Record {
     Record::from_rdata(
@@ -56,7 +66,7 @@ async fn rfc1996_s3_7_notify_is_signed_retried_and_stops_when_acknowledged() {
         key: Some(Arc::clone(&key)),
     };
     let zone = Name::from_str("example.com.").expect("name");
-    let task = tokio::spawn(notify_one(zone, soa_record(42), target, fast()));
+    let task = tokio::spawn(notify_one(zone, soa_record(42), target, fast(), clock()));
     let responder = tokio::task::spawn_blocking(move || {
         let mut buf = [0; 4096];
         // Ignore the first try; answer the second, signed.
@@ -110,7 +120,7 @@ async fn rfc1996_s3_6_unanswered_notify_gives_up_after_the_last_try() {
     let zone = Name::from_str("example.com.").expect("name");
     let acknowledged = tokio::time::timeout(
         Duration::from_secs(10),
-        notify_one(zone, soa_record(7), target, fast()),
+        notify_one(zone, soa_record(7), target, fast(), clock()),
     )
     .await
     .expect("bounded");
@@ -139,7 +149,7 @@ async fn rfc1996_s3_7_a_response_with_a_bad_tsig_is_not_an_acknowledgement() {
         key: Some(Arc::new(TsigKey::new(&key_config()))),
     };
     let zone = Name::from_str("example.com.").expect("name");
-    let task = tokio::spawn(notify_one(zone, soa_record(9), target, fast()));
+    let task = tokio::spawn(notify_one(zone, soa_record(9), target, fast(), clock()));
     let responder = tokio::task::spawn_blocking(move || {
         let mut buf = [0; 4096];
         let mut answered = 0;
@@ -191,7 +201,7 @@ async fn a_newer_serial_supersedes_pending_notifies() {
         max: Duration::from_millis(300),
         tries: 50,
     };
-    let task = tokio::spawn(run(receiver, targets, backoff, None));
+    let task = tokio::spawn(run(receiver, targets, backoff, None, clock()));
     let serials = tokio::task::spawn_blocking(move || {
         secondary
             .set_read_timeout(Some(Duration::from_secs(2)))
