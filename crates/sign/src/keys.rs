@@ -24,6 +24,7 @@ use ring::signature::{
     EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
     RsaPublicKeyComponents,
 };
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::SignError;
 
@@ -165,13 +166,14 @@ impl KeyRole {
 /// The PEM label of a PKCS#8 private key (RFC 7468 §10).
 const PKCS8_PEM_LABEL: &str = "PRIVATE KEY";
 
-/// A private key in PKCS#8 DER form. Its bytes never appear in `Debug` output.
-pub struct Pkcs8Key(Vec<u8>);
+/// A private key in PKCS#8 DER form. Its bytes are cleared on drop and never appear in `Debug`
+/// output.
+pub struct Pkcs8Key(Zeroizing<Vec<u8>>);
 
 impl Pkcs8Key {
     /// Wraps DER bytes. Nothing is checked until [`SigningKey::from_pkcs8`].
     pub fn from_der(der: Vec<u8>) -> Self {
-        Pkcs8Key(der)
+        Pkcs8Key(Zeroizing::new(der))
     }
 
     /// Reads a PEM `PRIVATE KEY` block (RFC 7468 §10).
@@ -190,12 +192,12 @@ impl Pkcs8Key {
         if block.contents().is_empty() {
             return Err(SignError::Key("PEM key is empty".into()));
         }
-        Ok(Pkcs8Key(block.into_contents()))
+        Ok(Pkcs8Key::from_der(block.into_contents()))
     }
 
     /// The key as a PEM `PRIVATE KEY` block with `\n` line endings.
     pub fn to_pem(&self) -> String {
-        let block = pem::Pem::new(PKCS8_PEM_LABEL, self.0.clone());
+        let block = pem::Pem::new(PKCS8_PEM_LABEL, self.0.to_vec());
         pem::encode_config(
             &block,
             pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
@@ -211,15 +213,6 @@ impl Pkcs8Key {
 impl fmt::Debug for Pkcs8Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Pkcs8Key(<{} bytes, redacted>)", self.0.len())
-    }
-}
-
-impl Drop for Pkcs8Key {
-    fn drop(&mut self) {
-        // Best effort: clear the secret before the allocation is freed. `black_box` keeps the
-        // compiler from dropping the writes as dead stores.
-        self.0.fill(0);
-        std::hint::black_box(&self.0);
     }
 }
 
@@ -273,7 +266,7 @@ impl SigningKey {
             }
         }
         .map_err(|_| SignError::Key(format!("generating a {algorithm} key failed")))?;
-        Ok(Pkcs8Key(doc.as_ref().to_vec()))
+        Ok(Pkcs8Key::from_der(doc.as_ref().to_vec()))
     }
 
     /// Loads a PKCS#8 key (DER). The algorithm is taken from the key itself (its
@@ -594,7 +587,7 @@ fn pkcs8_algorithm(der: &[u8]) -> Result<KeyAlgorithm, SignError> {
 /// The private half of an RSA key, as RFC 8017 Appendix A.1.2 `RSAPrivateKey` (and BIND's
 /// `.private` file) lists it. All integers are big-endian and unsigned. The bytes are cleared
 /// when the value is dropped (each clone's too), and never appear in `Debug` output.
-#[derive(Clone)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct RsaPrivateParts {
     /// n.
     pub modulus: Vec<u8>,
@@ -614,21 +607,6 @@ pub struct RsaPrivateParts {
     pub coefficient: Vec<u8>,
 }
 
-impl RsaPrivateParts {
-    fn fields_mut(&mut self) -> [&mut Vec<u8>; 8] {
-        [
-            &mut self.modulus,
-            &mut self.public_exponent,
-            &mut self.private_exponent,
-            &mut self.prime1,
-            &mut self.prime2,
-            &mut self.exponent1,
-            &mut self.exponent2,
-            &mut self.coefficient,
-        ]
-    }
-}
-
 impl fmt::Debug for RsaPrivateParts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -639,18 +617,10 @@ impl fmt::Debug for RsaPrivateParts {
     }
 }
 
-impl Drop for RsaPrivateParts {
-    fn drop(&mut self) {
-        for field in self.fields_mut() {
-            field.fill(0);
-            std::hint::black_box(&*field);
-        }
-    }
-}
-
 /// The private key of any algorithm daned signs with, in the raw form the DNSSEC RFCs and BIND
 /// key files use. Convert with [`Pkcs8Key::from_parts`] and [`Pkcs8Key::parts`]. Secret bytes
 /// are cleared on drop and never appear in `Debug` output.
+#[derive(Zeroize, ZeroizeOnDrop)]
 #[non_exhaustive]
 pub enum PrivateKeyParts {
     /// RSA (RFC 3110, RFC 5702).
@@ -659,10 +629,12 @@ pub enum PrivateKeyParts {
     /// (the DNSKEY public key field) that PKCS#8 carries beside it.
     Ecdsa {
         /// P-256 or P-384.
+        #[zeroize(skip)]
         algorithm: KeyAlgorithm,
         /// The private scalar, big-endian.
         private_key: Vec<u8>,
         /// The public point without its `0x04` prefix.
+        #[zeroize(skip)]
         public_key: Vec<u8>,
     },
     /// Ed25519 (RFC 8080 §6): the 32-byte private seed of RFC 8032 §5.1.5.
@@ -689,19 +661,6 @@ impl fmt::Debug for PrivateKeyParts {
             PrivateKeyParts::Rsa(rsa) => rsa.fmt(f),
             other => write!(f, "PrivateKeyParts({}, <redacted>)", other.algorithm()),
         }
-    }
-}
-
-impl Drop for PrivateKeyParts {
-    fn drop(&mut self) {
-        let secret = match self {
-            // RsaPrivateParts clears itself.
-            PrivateKeyParts::Rsa(_) => return,
-            PrivateKeyParts::Ecdsa { private_key, .. } => private_key,
-            PrivateKeyParts::Ed25519 { seed } => seed,
-        };
-        secret.fill(0);
-        std::hint::black_box(&*secret);
     }
 }
 
@@ -823,7 +782,7 @@ impl Pkcs8Key {
         let mut body = der::uint(&[0]);
         body.extend(der::tlv(der::SEQUENCE, &algorithm_id));
         body.extend(der::tlv(der::OCTET_STRING, &private_key));
-        Ok(Pkcs8Key(der::tlv(der::SEQUENCE, &body)))
+        Ok(Pkcs8Key::from_der(der::tlv(der::SEQUENCE, &body)))
     }
 
     /// Decodes the key into its raw parts (the inverse of [`Pkcs8Key::from_parts`]). Reads what
