@@ -26,6 +26,7 @@ use ring::signature::{
 };
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::armour::{self, PemError};
 use crate::error::SignError;
 
 /// DNSKEY flags of a zone key with the Secure Entry Point bit (RFC 4034 §2.1.1).
@@ -182,26 +183,20 @@ impl Pkcs8Key {
     ///
     /// [`SignError::Key`] when the text is not PEM, has another label, or is empty.
     pub fn from_pem(pem: &str) -> Result<Self, SignError> {
-        let block = pem::parse(pem).map_err(|e| SignError::Key(format!("not a PEM key: {e}")))?;
-        if block.tag() != PKCS8_PEM_LABEL {
-            return Err(SignError::Key(format!(
-                "PEM label is {:?}, expected {PKCS8_PEM_LABEL:?} (PKCS#8)",
-                block.tag()
-            )));
-        }
-        if block.contents().is_empty() {
-            return Err(SignError::Key("PEM key is empty".into()));
-        }
-        Ok(Pkcs8Key::from_der(block.into_contents()))
+        let der = armour::parse_one(pem, PKCS8_PEM_LABEL).map_err(|e| {
+            SignError::Key(match e {
+                PemError::Malformed(e) => format!("not a PEM key: {e}"),
+                PemError::Label { .. } => format!("{e} (PKCS#8)"),
+                PemError::Empty => "PEM key is empty".to_owned(),
+                PemError::Truncated { .. } => e.to_string(),
+            })
+        })?;
+        Ok(Pkcs8Key::from_der(der))
     }
 
     /// The key as a PEM `PRIVATE KEY` block with `\n` line endings.
     pub fn to_pem(&self) -> String {
-        let block = pem::Pem::new(PKCS8_PEM_LABEL, self.0.to_vec());
-        pem::encode_config(
-            &block,
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        )
+        armour::encode(PKCS8_PEM_LABEL, &self.0)
     }
 
     /// The DER bytes.
