@@ -1048,6 +1048,50 @@ mod tests {
         }
     }
 
+    /// The DER written from a key's parts is the DER OpenSSL and ring write for that key, byte
+    /// for byte (RFC 5208 §5, RFC 5915 §3, RFC 8410 §7, RFC 8017 A.1.2): PKCS#8 v1, the EC
+    /// curve in the AlgorithmIdentifier only, the EC public key beside the scalar. Knot's key
+    /// with a 33-byte scalar comes out as `openssl pkey` rewrites it.
+    #[test]
+    fn rfc5208_s5_parts_encode_to_the_bytes_openssl_and_ring_write() {
+        let pem = |text: &str| Pkcs8Key::from_pem(text).unwrap();
+        let rng = ring::rand::SystemRandom::new();
+        let mut cases = vec![
+            (
+                pem(include_str!("../tests/data/pkcs8/rsa2048.pem")),
+                pem(include_str!("../tests/data/pkcs8/rsa2048.pem")),
+            ),
+            (
+                pem(include_str!("../tests/data/pkcs8/p256.pem")),
+                pem(include_str!("../tests/data/pkcs8/p256.pem")),
+            ),
+            (
+                pem(include_str!("../tests/data/pkcs8/ed25519.pem")),
+                pem(include_str!("../tests/data/pkcs8/ed25519.pem")),
+            ),
+            (
+                pem(include_str!(
+                    "../tests/data/pkcs8/knot-p256-33-byte-scalar.pem"
+                )),
+                pem(include_str!("../tests/data/pkcs8/knot-p256-openssl.pem")),
+            ),
+        ];
+        for alg in [KeyAlgorithm::EcdsaP256Sha256, KeyAlgorithm::EcdsaP384Sha384] {
+            let ring = SigningKey::generate(alg, &rng).unwrap();
+            cases.push((Pkcs8Key::from_der(ring.as_der().to_vec()), ring));
+        }
+        for (input, expected) in &cases {
+            let parts = input.parts().unwrap();
+            let written = Pkcs8Key::from_parts(&parts).unwrap();
+            assert_eq!(
+                written.as_der(),
+                expected.as_der(),
+                "{:?}",
+                parts.algorithm()
+            );
+        }
+    }
+
     #[test]
     fn malformed_pkcs8_is_a_typed_error() {
         let good = Pkcs8Key::from_pem(include_str!("../tests/data/pkcs8/p256.pem")).unwrap();
