@@ -20,6 +20,7 @@ use hickory_proto::dnssec::rdata::DNSKEY;
 use hickory_proto::dnssec::{Algorithm, PublicKey, PublicKeyBuf};
 use hickory_proto::rr::Name;
 use ring::rand::SecureRandom;
+use zeroize::Zeroizing;
 
 use crate::error::SignError;
 use crate::keys::{
@@ -122,18 +123,11 @@ enum Material {
 }
 
 /// Secret bytes, cleared on drop.
-struct Secret(Vec<u8>);
+struct Secret(Zeroizing<Vec<u8>>);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secret(<{} bytes, redacted>)", self.0.len())
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.fill(0);
-        std::hint::black_box(&self.0);
     }
 }
 
@@ -405,7 +399,7 @@ pub fn parse_private_key(text: &str, file: &str) -> Result<BindPrivateKey, BindK
                 }
                 algorithm = Some((number, line));
             }
-            "PrivateKey" => raw = Some((Secret(decode(value)?), line)),
+            "PrivateKey" => raw = Some((Secret(Zeroizing::new(decode(value)?)), line)),
             "Engine" | "Label" => {
                 return Err(BindKeyError::syntax(
                     file,
@@ -594,7 +588,7 @@ pub fn import_pair(
                 ));
             }
             PrivateKeyParts::Ed25519 {
-                seed: secret.0.clone(),
+                seed: secret.0.to_vec(),
             }
         }
         Material::Raw(secret, line) => {

@@ -89,6 +89,7 @@
 //! [RFC 7671]: https://www.rfc-editor.org/rfc/rfc7671
 //! [RFC 7344]: https://www.rfc-editor.org/rfc/rfc7344
 
+mod armour;
 pub mod bindkey;
 pub mod civil;
 pub mod dane;

@@ -26,6 +26,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo};
 
+use crate::armour;
 use crate::error::SignError;
 
 /// The DER `SubjectPublicKeyInfo` of whatever a staged next-key file holds.
@@ -51,7 +52,7 @@ pub fn spki_from_pem_or_der(data: &[u8]) -> Result<Vec<u8>, SignError> {
             "empty input: expected a certificate, CSR, public key or private key".to_owned(),
         ));
     }
-    let spki = if contains(data, b"-----BEGIN ") {
+    let spki = if armour::is_pem(data) {
         from_pem(data)?
     } else {
         from_der(data)?
@@ -141,16 +142,7 @@ impl Form {
 }
 
 fn from_pem(data: &[u8]) -> Result<Vec<u8>, SignError> {
-    let blocks = pem::parse_many(data).map_err(|e| key_error(format!("bad PEM: {e}")))?;
-    // `parse_many` silently drops a block whose END line is missing, which is what a file
-    // caught half-written looks like: never read the rest as if the file were whole.
-    let begins = count(data, b"-----BEGIN ");
-    if blocks.len() < begins {
-        return Err(key_error(format!(
-            "truncated PEM: {begins} BEGIN lines but only {} complete blocks",
-            blocks.len()
-        )));
-    }
+    let blocks = armour::parse_blocks(data).map_err(|e| key_error(e.to_string()))?;
     let mut others = Vec::new();
     for block in &blocks {
         let label = block.tag();
@@ -508,15 +500,4 @@ fn serialize_reason(e: SerializeError) -> String {
 
 fn key_error(reason: String) -> SignError {
     SignError::Key(format!("next key: {reason}"))
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .filter(|w| *w == needle)
-        .count()
 }

@@ -15,6 +15,7 @@ use x509_parser::nom;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+use crate::armour;
 use crate::error::SignError;
 
 /// Which TLSA record to make: usage, selector, matching type (RFC 6698 §2.1.1-§2.1.3).
@@ -99,7 +100,7 @@ pub fn parse_chain(data: &[u8]) -> Result<Vec<Vec<u8>>, SignError> {
     if data.iter().all(u8::is_ascii_whitespace) {
         return Err(cert_error("empty input: no CERTIFICATE block".to_owned()));
     }
-    if contains(data, b"-----BEGIN ") {
+    if armour::is_pem(data) {
         parse_pem_chain(data)
     } else {
         let der = data.to_vec();
@@ -215,33 +216,10 @@ fn cert_error(reason: String) -> SignError {
     SignError::Certificate(reason)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .filter(|w| *w == needle)
-        .count()
-}
-
 fn parse_pem_chain(data: &[u8]) -> Result<Vec<Vec<u8>>, SignError> {
-    let blocks = pem::parse_many(data).map_err(|e| cert_error(format!("bad PEM: {e}")))?;
-    // `parse_many` silently drops a block whose END line is missing, which is exactly what a
-    // half-written file looks like: count the BEGIN lines so a cut chain is never shortened.
-    let begins = count(data, b"-----BEGIN ");
-    if blocks.len() < begins {
-        return Err(cert_error(format!(
-            "truncated PEM: {begins} BEGIN lines but only {} complete blocks",
-            blocks.len()
-        )));
-    }
-    // A cut inside the BEGIN line of a later block leaves a bare run of dashes after the last
-    // complete block.
-    if let Some(tail) = after_last_end_line(data)
-        && tail.trim_ascii_start().starts_with(b"-")
-    {
+    // A cut chain is an error, never a shorter chain.
+    let blocks = armour::parse_blocks(data).map_err(|e| cert_error(e.to_string()))?;
+    if armour::has_partial_line_after_last_block(data) {
         return Err(cert_error(
             "truncated PEM: a partial BEGIN line after the last block".to_owned(),
         ));
@@ -270,15 +248,6 @@ fn parse_pem_chain(data: &[u8]) -> Result<Vec<Vec<u8>>, SignError> {
         )));
     }
     Ok(chain)
-}
-
-/// The bytes after the `-----END ...-----` line of the last complete block, if there is one.
-fn after_last_end_line(data: &[u8]) -> Option<&[u8]> {
-    let marker = b"-----END ";
-    let start = data.windows(marker.len()).rposition(|w| w == marker)? + marker.len();
-    let rest = &data[start..];
-    let close = rest.windows(5).position(|w| w == b"-----")? + 5;
-    Some(&rest[close..])
 }
 
 /// Parses exactly one DER certificate, refusing trailing bytes.
