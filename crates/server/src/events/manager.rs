@@ -6,13 +6,13 @@
 //! Signing happens here, never on the query path: queries read the snapshot through
 //! [`ArcSwap::load_full`] and never wait on anything the manager holds.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use daned_sign::hickory_proto::rr::Name;
+use indexmap::IndexMap;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::{mpsc, oneshot};
 
@@ -159,18 +159,8 @@ pub enum Command {
 
 /// Owns the zones and publishes the catalog.
 pub struct Manager {
-    zones: Vec<ZoneRuntime>,
-    /// Per zone (same order as `zones`), the IXFR journal ending at its current serial.
-    journals: Vec<Arc<Journal>>,
-    /// Per zone, whether the start kept the serial of before the restart and no delta was
-    /// recorded since. `start` re-signs the zone: at a kept serial it serves other RRSIGs than
-    /// the version the journal (and every secondary that took that serial before the restart)
-    /// knows, so the first delta after such a start, which removes the new RRSIGs, is no valid
-    /// difference for them; it clears the journal instead.
-    serial_kept_at_start: Vec<bool>,
-    /// Per zone (by origin), what its secondaries serve: fed by their reports, and handed to
-    /// the zone as [`crate::zone::Propagated`] whenever it changes.
-    trackers: HashMap<Name, Tracker>,
+    /// One slot per zone, keyed by origin, in the config file's order.
+    zones: IndexMap<Name, ZoneSlot>,
     /// Where the NOTIFY and SOA poll tasks report (see [`Self::secondary_reports`]).
     reports: Option<mpsc::Receiver<SecondaryReport>>,
     state_dir: PathBuf,
@@ -187,6 +177,55 @@ pub struct Manager {
     /// Every configuration put in effect by a reload also goes here, for the tasks that follow
     /// it (NOTIFY and SOA poll targets, transfer ACLs and TSIG keys, the file watcher).
     configs: Option<tokio::sync::watch::Sender<Arc<Config>>>,
+}
+
+/// One zone as the manager holds it: the zone itself and what the manager keeps beside it.
+/// A reload keeps the slot of every zone it keeps (its journal, tracker and parent polls).
+struct ZoneSlot {
+    rt: ZoneRuntime,
+    /// The IXFR journal ending at the zone's current serial.
+    journal: Arc<Journal>,
+    /// Whether the start kept the serial of before the restart and no delta was recorded
+    /// since. `start` re-signs the zone: at a kept serial it serves other RRSIGs than the
+    /// version the journal (and every secondary that took that serial before the restart)
+    /// knows, so the first delta after such a start, which removes the new RRSIGs, is no valid
+    /// difference for them; it clears the journal instead.
+    serial_kept_at_start: bool,
+    /// What the zone's secondaries serve: fed by their reports, and handed to the zone as
+    /// [`crate::zone::Propagated`] whenever it changes.
+    tracker: Tracker,
+    /// The parent DS poll of the zone.
+    parent: PollSchedule,
+}
+
+impl ZoneSlot {
+    /// The slot of a zone just started at `now` (nothing known of its secondaries yet); the
+    /// zone gets what its tracker says.
+    fn new(mut rt: ZoneRuntime, journal: Journal, serial_kept_at_start: bool, now: u32) -> Self {
+        let cfg = rt.config();
+        let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
+        let tracker = Tracker::new(
+            &secondaries,
+            rt.signed().serial(),
+            now,
+            cfg.secondary_lag_warning,
+        );
+        rt.set_propagated(tracker.propagated());
+        Self {
+            rt,
+            journal: Arc::new(journal),
+            serial_kept_at_start,
+            tracker,
+            parent: PollSchedule::default(),
+        }
+    }
+
+    /// The zone serves `serial` from `now` on: its tracker counts every secondary's wait from
+    /// here, and the zone gets what the tracker says.
+    fn published(&mut self, serial: u32, now: u32) {
+        self.tracker.published(serial, now);
+        self.rt.set_propagated(self.tracker.propagated());
+    }
 }
 
 impl Manager {
@@ -211,23 +250,15 @@ impl Manager {
                 }
             }
         }
-        let mut zones = Vec::with_capacity(config.zones.len());
-        let mut journals = Vec::with_capacity(config.zones.len());
-        let mut serial_kept_at_start = Vec::with_capacity(config.zones.len());
-        let mut trackers = HashMap::new();
+        let mut zones = IndexMap::with_capacity(config.zones.len());
         for zone in &config.zones {
-            let now = clock.now();
-            let (mut rt, journal, kept) = start_zone(config, zone, now, &rng)?;
-            trackers.insert(zone.origin.clone(), tracker(&mut rt, now));
-            zones.push(rt);
-            journals.push(Arc::new(journal));
-            serial_kept_at_start.push(kept);
+            zones.insert(
+                zone.origin.clone(),
+                start_zone(config, zone, clock.now(), &rng)?,
+            );
         }
         let manager = Self {
-            serial_kept_at_start,
             zones,
-            journals,
-            trackers,
             reports: None,
             state_dir: config.server.state_dir.clone(),
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
@@ -241,19 +272,14 @@ impl Manager {
         Ok(manager)
     }
 
-    /// Appends `delta` to zone `index`'s journal and rewrites its file. A journal that cannot
+    /// Appends `delta` to zone `origin`'s journal and rewrites its file. A journal that cannot
     /// be written is emptied (in memory too): after a restart it would not chain on anyway.
-    fn record(&mut self, index: usize, delta: ZoneDelta) {
-        let (Some(rt), Some(journal)) = (self.zones.get(index), self.journals.get_mut(index))
-        else {
+    fn record(&mut self, origin: &Name, delta: ZoneDelta) {
+        let Some(slot) = self.zones.get_mut(origin) else {
             return;
         };
-        let origin = &rt.config().origin;
-        let journal = Arc::make_mut(journal);
-        let first = self
-            .serial_kept_at_start
-            .get_mut(index)
-            .is_some_and(std::mem::take);
+        let journal = Arc::make_mut(&mut slot.journal);
+        let first = std::mem::take(&mut slot.serial_kept_at_start);
         let result = if first {
             // Clients at the start serial hold the RRSIGs of before the start: this delta
             // does not apply to them, and older deltas would lead them there.
@@ -273,12 +299,12 @@ impl Manager {
     }
 
     /// Records each zone's new `deltas` in its journal, then publishes (when there are any).
-    fn record_and_publish(&mut self, deltas: Vec<(usize, ZoneDelta)>) {
+    fn record_and_publish(&mut self, deltas: Vec<(Name, ZoneDelta)>) {
         if deltas.is_empty() {
             return;
         }
-        for (index, delta) in deltas {
-            self.record(index, delta);
+        for (origin, delta) in deltas {
+            self.record(&origin, delta);
         }
         self.publish();
     }
@@ -292,11 +318,10 @@ impl Manager {
     }
 
     fn build_catalog(&self) -> Catalog {
-        Catalog::new(self.zones.iter().map(|z| z.signed().clone())).with_journals(
+        Catalog::new(self.zones.values().map(|slot| slot.rt.signed().clone())).with_journals(
             self.zones
                 .iter()
-                .zip(&self.journals)
-                .map(|(rt, journal)| (rt.config().origin.clone(), Arc::clone(journal))),
+                .map(|(origin, slot)| (origin.clone(), Arc::clone(&slot.journal))),
         )
     }
 
@@ -344,7 +369,7 @@ impl Manager {
         mut commands: mpsc::Receiver<Command>,
         mut changed_files: Option<mpsc::Receiver<PathBuf>>,
     ) {
-        let mut polls = ParentPolls::new(self.zones.len());
+        let mut polls = ParentPolls::default();
         let mut reports = self.reports.take();
         let mut probes = ProbeRuns::default();
         // Deadlines are absolute: a command or a file event arriving every few hundred
@@ -355,12 +380,12 @@ impl Manager {
         let mut storage_check = tokio::time::interval(STORAGE_CHECK);
         storage_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            polls.start_due(&self.zones, &self.clock);
+            polls.start_due(&mut self.zones, &self.clock);
             probes.start_due(&mut self.zones, self.clock.now());
             let wait = probes.until_next(
                 &self.zones,
                 self.clock.now(),
-                polls.until_next(self.until_next_deadline()),
+                ParentPolls::until_next(&self.zones, self.until_next_deadline()),
             );
             let mut at = tokio::time::Instant::now() + wait;
             if let Some(ran) = timers_ran {
@@ -371,9 +396,11 @@ impl Manager {
                     self.run_timers();
                     timers_ran = Some(tokio::time::Instant::now());
                 }
-                Some(Ok((index, seen))) = polls.tasks.join_next(), if !polls.tasks.is_empty() => {
-                    polls.in_flight[index] = false;
-                    self.parent_answered(index, &seen);
+                Some(Ok((origin, seen))) = polls.tasks.join_next(), if !polls.tasks.is_empty() => {
+                    if let Some(slot) = self.zones.get_mut(&origin) {
+                        slot.parent.in_flight = false;
+                    }
+                    self.parent_answered(&origin, &seen);
                 }
                 Some(Ok(job)) = probes.tasks.join_next(), if !probes.tasks.is_empty() => {
                     self.probes_done(&mut probes, job);
@@ -383,13 +410,8 @@ impl Manager {
                 _ = storage_check.tick() => self.check_storage(),
                 command = commands.recv() => match command {
                     Some(Command::Reload { reply }) => {
-                        let before: Vec<Name> = self.origins();
+                        // The kept zones keep their slots: parent polls, journals, trackers.
                         let outcome = self.reload();
-                        if self.origins() != before {
-                            // Poll state is kept by zone index: start over for the new set
-                            // (dropping the old set aborts its polls in flight).
-                            polls = ParentPolls::new(self.zones.len());
-                        }
                         if let Some(reply) = reply {
                             // The requester may have gone away; the reload happened anyway.
                             let _ = reply.send(outcome);
@@ -425,8 +447,8 @@ impl Manager {
 
     /// Checks every zone's key and state files ([`ZoneRuntime::check_storage`]).
     pub fn check_storage(&mut self) {
-        for rt in &mut self.zones {
-            blocking(|| rt.check_storage());
+        for slot in self.zones.values_mut() {
+            blocking(|| slot.rt.check_storage());
         }
     }
 
@@ -437,8 +459,8 @@ impl Manager {
         let now = self.clock.now();
         let secs = self
             .zones
-            .iter()
-            .filter_map(ZoneRuntime::next_deadline)
+            .values()
+            .filter_map(|slot| slot.rt.next_deadline())
             .map(|at| {
                 let delta = at.wrapping_sub(now);
                 // RFC 1982: a due time in the past reads as a huge unsigned delta.
@@ -479,20 +501,19 @@ impl Manager {
         let now = self.clock.now();
         let mut deltas = Vec::new();
         let mut published = Vec::new();
-        for (index, rt) in self.zones.iter_mut().enumerate() {
-            let origin = rt.config().origin.clone();
+        for (origin, slot) in &mut self.zones {
             for (step, done, failed) in steps {
-                if rt.write_pending(now) {
+                if slot.rt.write_pending(now) {
                     // A state write failed: wait for its retry (see `retry_failed_write`).
                     break;
                 }
-                let from = rt.signed().serial();
-                match blocking(|| step(rt, now, &self.rng)) {
+                let from = slot.rt.signed().serial();
+                match blocking(|| step(&mut slot.rt, now, &self.rng)) {
                     Ok(Some(delta)) => {
-                        published_at(&mut self.trackers, rt, delta.to_serial, now);
+                        slot.published(delta.to_serial, now);
                         let counts = (delta.removed.len(), delta.added.len());
                         published.push((origin.clone(), from, delta.to_serial, counts, done));
-                        deltas.push((index, delta));
+                        deltas.push((origin.clone(), delta));
                     }
                     Ok(None) => {}
                     Err(error) => tracing::error!(zone = %origin, %error, "{failed}"),
@@ -512,27 +533,26 @@ impl Manager {
         let now = self.clock.now();
         let mut deltas = Vec::new();
         let mut published = Vec::new();
-        for (index, rt) in self
+        for (origin, slot) in self
             .zones
             .iter_mut()
-            .enumerate()
-            .filter(|(_, rt)| rt.watches(path))
+            .filter(|(_, slot)| slot.rt.watches(path))
         {
-            let origin = rt.config().origin.clone();
-            let from = rt.signed().serial();
+            let from = slot.rt.signed().serial();
             let started = std::time::Instant::now();
-            match blocking(|| rt.update_bindings(now, &self.rng)) {
+            match blocking(|| slot.rt.update_bindings(now, &self.rng)) {
                 Ok(Some(delta)) => {
-                    published_at(&mut self.trackers, rt, delta.to_serial, now);
+                    slot.published(delta.to_serial, now);
+                    deltas.push((origin.clone(), delta));
+                    let delta = &deltas[deltas.len() - 1].1;
                     published.push((
-                        origin,
+                        origin.clone(),
                         from,
                         delta.to_serial,
                         delta.removed.len(),
                         delta.added.len(),
                         started.elapsed().as_micros() as u64,
                     ));
-                    deltas.push((index, delta));
                 }
                 Ok(None) => {
                     tracing::debug!(zone = %origin, path = %path.display(), "certificate change needs no new records");
@@ -562,15 +582,8 @@ impl Manager {
     /// Every certificate and next-key file of every zone, for the watcher.
     pub fn watched_files(&self) -> Vec<PathBuf> {
         self.zones
-            .iter()
-            .flat_map(ZoneRuntime::watched_files)
-            .collect()
-    }
-
-    fn origins(&self) -> Vec<Name> {
-        self.zones
-            .iter()
-            .map(|rt| rt.config().origin.clone())
+            .values()
+            .flat_map(|slot| slot.rt.watched_files())
             .collect()
     }
 
@@ -622,45 +635,31 @@ impl Manager {
         }
         let new = self.config.reloaded(new);
         let now = self.clock.now();
-        let mut old: Vec<(ZoneRuntime, Arc<Journal>, bool)> = std::mem::take(&mut self.zones)
-            .into_iter()
-            .zip(std::mem::take(&mut self.journals))
-            .zip(std::mem::take(&mut self.serial_kept_at_start))
-            .map(|((rt, journal), kept)| (rt, journal, kept))
-            .collect();
-        // First the new set of zones (the kept ones moved over, the new ones started), in the
-        // file's order; then the kept ones are reloaded in place.
+        // The slots diffed by origin: first the new set of zones (the kept slots moved over,
+        // the new zones started), in the file's order; then the kept ones are reloaded in place.
+        let mut old = std::mem::take(&mut self.zones);
         let mut zones = Vec::with_capacity(new.zones.len());
-        let mut pending: Vec<(usize, usize, Option<ZoneConfig>, Vec<String>)> = Vec::new();
+        let mut pending: Vec<(usize, Name, Option<ZoneConfig>, Vec<String>)> = Vec::new();
         for cfg in &new.zones {
-            match old
-                .iter()
-                .position(|(rt, _, _)| rt.config().origin == cfg.origin)
-            {
-                Some(position) => {
-                    let (rt, journal, kept) = old.remove(position);
-                    let changed: Vec<String> = rt
+            match old.shift_remove(&cfg.origin) {
+                Some(slot) => {
+                    let changed: Vec<String> = slot
+                        .rt
                         .config()
                         .changed_settings(cfg)
                         .into_iter()
                         .map(str::to_owned)
                         .collect();
                     let reconfigure = (!changed.is_empty()).then(|| cfg.clone());
-                    pending.push((zones.len(), self.zones.len(), reconfigure, changed));
-                    self.zones.push(rt);
-                    self.journals.push(journal);
-                    self.serial_kept_at_start.push(kept);
+                    pending.push((zones.len(), cfg.origin.clone(), reconfigure, changed));
+                    self.zones.insert(cfg.origin.clone(), slot);
                     zones.push(None);
                 }
                 None => match blocking(|| self.start_zone(cfg, now)) {
-                    Ok((mut rt, journal, kept)) => {
-                        let serial = rt.signed().serial();
-                        self.trackers
-                            .insert(cfg.origin.clone(), tracker(&mut rt, now));
+                    Ok(slot) => {
+                        let serial = slot.rt.signed().serial();
                         tracing::info!(zone = %cfg.origin, serial, "zone added by the configuration; now served");
-                        self.zones.push(rt);
-                        self.journals.push(Arc::new(journal));
-                        self.serial_kept_at_start.push(kept);
+                        self.zones.insert(cfg.origin.clone(), slot);
                         zones.push(Some(ZoneReloaded {
                             zone: cfg.origin.clone(),
                             outcome: ReloadOutcome::Added { serial },
@@ -684,14 +683,16 @@ impl Manager {
         }
         let mut deltas = Vec::new();
         let mut cleared = Vec::new();
-        for (slot, index, reconfigure, changed) in pending {
-            let outcome = self.reload_zone(index, reconfigure, now, &mut deltas, &mut cleared);
-            if let (Some(slot), Some(rt)) = (zones.get_mut(slot), self.zones.get_mut(index)) {
-                *slot = Some(ZoneReloaded {
-                    zone: rt.config().origin.clone(),
+        for (position, origin, reconfigure, changed) in pending {
+            let outcome = self.reload_zone(&origin, reconfigure, now, &mut deltas, &mut cleared);
+            if let (Some(reloaded), Some(slot)) =
+                (zones.get_mut(position), self.zones.get_mut(&origin))
+            {
+                *reloaded = Some(ZoneReloaded {
+                    zone: origin,
                     outcome,
                     changed,
-                    events: binding_events(rt),
+                    events: binding_events(&mut slot.rt),
                 });
             }
         }
@@ -699,10 +700,8 @@ impl Manager {
             zones: zones.into_iter().flatten().collect(),
             restart_needed,
         };
-        for (rt, _, _) in old {
-            let origin = rt.config().origin.clone();
-            self.trackers.remove(&origin);
-            let serial = rt.signed().serial();
+        for (origin, slot) in old {
+            let serial = slot.rt.signed().serial();
             tracing::info!(zone = %origin, serial, "zone removed from the configuration; no longer served (its state and keys stay on disk)");
             report.zones.push(ZoneReloaded {
                 zone: origin,
@@ -711,17 +710,21 @@ impl Manager {
                 events: Vec::new(),
             });
         }
-        for index in cleared {
-            self.reset_journal(index);
+        for origin in cleared {
+            self.reset_journal(&origin);
         }
-        for (index, delta) in deltas {
-            self.record(index, delta);
+        for (origin, delta) in deltas {
+            self.record(&origin, delta);
         }
         // What is in effect: the new file's settings, each zone's as its runtime holds them (a
         // zone that failed keeps its previous ones), and no zone that is not served. Its
         // transfer ACLs and TSIG keys are published in the same snapshot as the new zones.
         let effective = Config {
-            zones: self.zones.iter().map(|rt| rt.config().clone()).collect(),
+            zones: self
+                .zones
+                .values()
+                .map(|slot| slot.rt.config().clone())
+                .collect(),
             ..new
         };
         let config_changed = effective != *self.config;
@@ -750,59 +753,49 @@ impl Manager {
         report
     }
 
-    /// Loads and signs one zone of `config` (at start and when a reload adds it), with its
-    /// journal and whether it kept the serial of before.
-    fn start_zone(
-        &self,
-        cfg: &ZoneConfig,
-        now: u32,
-    ) -> Result<(ZoneRuntime, Journal, bool), ZoneError> {
+    /// Loads and signs one zone of `config` when a reload adds it: its slot.
+    fn start_zone(&self, cfg: &ZoneConfig, now: u32) -> Result<ZoneSlot, ZoneError> {
         start_zone(&self.config, cfg, now, &self.rng)
     }
 
-    /// Reloads zone `index` in place, reconfigured when `reconfigure` holds its new settings;
-    /// pushes its deltas (or its index to `cleared`, when its journal must be emptied first) and
-    /// returns its outcome.
+    /// Reloads zone `origin` in place, reconfigured when `reconfigure` holds its new settings;
+    /// pushes its deltas (or its origin to `cleared`, when its journal must be emptied first)
+    /// and returns its outcome.
     fn reload_zone(
         &mut self,
-        index: usize,
+        origin: &Name,
         reconfigure: Option<ZoneConfig>,
         now: u32,
-        deltas: &mut Vec<(usize, ZoneDelta)>,
-        cleared: &mut Vec<usize>,
+        deltas: &mut Vec<(Name, ZoneDelta)>,
+        cleared: &mut Vec<Name>,
     ) -> ReloadOutcome {
-        let Some(rt) = self.zones.get_mut(index) else {
+        let Some(slot) = self.zones.get_mut(origin) else {
             return ReloadOutcome::Unchanged { serial: 0 };
         };
-        let origin = rt.config().origin.clone();
-        let from = rt.signed().serial();
+        let from = slot.rt.signed().serial();
         let denial_switch = reconfigure
             .as_ref()
-            .is_some_and(|cfg| cfg.signing.denial != rt.config().signing.denial);
+            .is_some_and(|cfg| cfg.signing.denial != slot.rt.config().signing.denial);
         let journal_limits = reconfigure
             .as_ref()
             .map(|cfg| cfg.journal)
-            .filter(|limits| *limits != rt.config().journal);
+            .filter(|limits| *limits != slot.rt.config().journal);
         let reconfigured = reconfigure.is_some();
         let result = match reconfigure {
             Some(cfg) => {
                 // The tracker follows the new secondaries, kept only when the zone takes the
                 // new settings.
-                let mut tracker = self
-                    .trackers
-                    .get(&origin)
-                    .cloned()
-                    .unwrap_or_else(|| Tracker::new(&[], from, now, cfg.secondary_lag_warning));
+                let mut tracker = slot.tracker.clone();
                 let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
                 tracker.reconfigure(&secondaries, cfg.secondary_lag_warning, now);
                 let propagated = tracker.propagated();
-                let result = blocking(|| rt.reconfigure(cfg, propagated, now, &self.rng));
+                let result = blocking(|| slot.rt.reconfigure(cfg, propagated, now, &self.rng));
                 if result.is_ok() {
-                    self.trackers.insert(origin.clone(), tracker);
+                    slot.tracker = tracker;
                 }
                 result
             }
-            None => blocking(|| rt.reload(now, &self.rng)),
+            None => blocking(|| slot.rt.reload(now, &self.rng)),
         };
         let mut changes = Vec::new();
         let mut error = None;
@@ -814,28 +807,26 @@ impl Manager {
         match result {
             Ok(delta) => {
                 if let Some(delta) = &delta {
-                    published_at(&mut self.trackers, rt, delta.to_serial, now);
+                    slot.published(delta.to_serial, now);
                     count(delta);
                 }
                 if denial_switch && delta.is_some() {
                     // The delta replaces every RRSIG and the whole denial chain: larger than a
                     // full transfer. Secondaries get one (RFC 1995 §4 allows it).
                     tracing::info!(zone = %origin, "denial of existence switched; IXFR journal cleared, secondaries get a full transfer");
-                    cleared.push(index);
+                    cleared.push(origin.clone());
                 } else {
                     changes.extend(delta);
                 }
-                if let Some(limits) = journal_limits
-                    && let Some(journal) = self.journals.get_mut(index)
-                {
-                    *journal = Arc::new(with_limits(journal, limits));
+                if let Some(limits) = journal_limits {
+                    slot.journal = Arc::new(with_limits(&slot.journal, limits));
                 }
                 if reconfigured {
                     // The key lifecycle sees the new policy now, not at its next timer.
-                    match blocking(|| rt.update_keys(now, &self.rng, KeyAction::Tick)) {
+                    match blocking(|| slot.rt.update_keys(now, &self.rng, KeyAction::Tick)) {
                         Ok(delta) => {
                             if let Some(delta) = &delta {
-                                published_at(&mut self.trackers, rt, delta.to_serial, now);
+                                slot.published(delta.to_serial, now);
                                 count(delta);
                             }
                             changes.extend(delta);
@@ -852,8 +843,8 @@ impl Manager {
                 error = Some(e.to_string());
             }
         }
-        let to = rt.signed().serial();
-        deltas.extend(changes.into_iter().map(|delta| (index, delta)));
+        let to = slot.rt.signed().serial();
+        deltas.extend(changes.into_iter().map(|delta| (origin.clone(), delta)));
         match error {
             Some(error) => ReloadOutcome::Failed { serial: to, error },
             None if to == from => ReloadOutcome::Unchanged { serial: to },
@@ -869,18 +860,14 @@ impl Manager {
         }
     }
 
-    /// Empties zone `index`'s journal (in memory and on disk).
-    fn reset_journal(&mut self, index: usize) {
-        let (Some(rt), Some(journal)) = (self.zones.get(index), self.journals.get_mut(index))
-        else {
+    /// Empties zone `origin`'s journal (in memory and on disk).
+    fn reset_journal(&mut self, origin: &Name) {
+        let Some(slot) = self.zones.get_mut(origin) else {
             return;
         };
-        let journal = Arc::make_mut(journal);
+        let journal = Arc::make_mut(&mut slot.journal);
         journal.clear();
-        if let Some(kept) = self.serial_kept_at_start.get_mut(index) {
-            *kept = false;
-        }
-        let origin = &rt.config().origin;
+        slot.serial_kept_at_start = false;
         if let Err(error) = blocking(|| journal::store(&self.state_dir, origin, journal)) {
             tracing::warn!(zone = %origin, %error, "IXFR journal file not emptied");
         }
@@ -891,19 +878,16 @@ impl Manager {
     pub fn secondary_report(&mut self, report: &SecondaryReport) {
         let now = self.clock.now();
         let mut deltas = Vec::new();
-        if let Some(tracker) = self.trackers.get_mut(&report.zone)
-            && let Some((index, rt)) = self
-                .zones
-                .iter_mut()
-                .enumerate()
-                .find(|(_, rt)| rt.config().origin == report.zone)
-            && tracker.report(&report.zone, report.secondary, &report.kind, now)
+        if let Some(slot) = self.zones.get_mut(&report.zone)
+            && slot
+                .tracker
+                .report(&report.zone, report.secondary, &report.kind, now)
         {
-            rt.set_propagated(tracker.propagated());
-            match blocking(|| rt.tick_bindings(now, &self.rng)) {
+            slot.rt.set_propagated(slot.tracker.propagated());
+            match blocking(|| slot.rt.tick_bindings(now, &self.rng)) {
                 Ok(Some(delta)) => {
-                    published_at(&mut self.trackers, rt, delta.to_serial, now);
-                    deltas.push((index, delta));
+                    slot.published(delta.to_serial, now);
+                    deltas.push((report.zone.clone(), delta));
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -914,16 +898,16 @@ impl Manager {
         self.record_and_publish(deltas);
     }
 
-    /// The parent serves the DS of keys `seen` of zone `index` (polling found it at every
+    /// The parent serves the DS of keys `seen` of zone `origin` (polling found it at every
     /// parent server): tells the lifecycle.
-    fn parent_answered(&mut self, index: usize, seen: &[u16]) {
-        let Some(origin) = self.zones.get(index).map(|rt| rt.config().origin.clone()) else {
+    fn parent_answered(&mut self, origin: &Name, seen: &[u16]) {
+        if !self.zones.contains_key(origin) {
             return;
-        };
+        }
         for &tag in seen {
             tracing::info!(zone = %origin, tag, "DS found at every parent server");
             // A refusal (the key is no longer awaited: `daned ds-seen` came first) is logged.
-            let _ = self.key_action(&origin, KeyAction::DsSeen(tag));
+            let _ = self.key_action(origin, KeyAction::DsSeen(tag));
         }
     }
 
@@ -931,15 +915,14 @@ impl Manager {
     /// keys as they are now served (or what went wrong).
     pub fn key_action(&mut self, zone: &Name, action: KeyAction) -> Result<KeysReport, String> {
         let now = self.clock.now();
-        let index = self.zone_index(zone)?;
-        let rt = &mut self.zones[index];
-        let from = rt.signed().serial();
-        let result = blocking(|| rt.update_keys(now, &self.rng, action));
+        let slot = self.zones.get_mut(zone).ok_or_else(|| no_zone(zone))?;
+        let from = slot.rt.signed().serial();
+        let result = blocking(|| slot.rt.update_keys(now, &self.rng, action));
         match result {
             Ok(Some(delta)) => {
-                published_at(&mut self.trackers, rt, delta.to_serial, now);
+                slot.published(delta.to_serial, now);
                 tracing::info!(zone = %zone, from, to = delta.to_serial, ?action, "zone re-signed for a key action");
-                self.record_and_publish(vec![(index, delta)]);
+                self.record_and_publish(vec![(zone.clone(), delta)]);
             }
             Ok(None) => {}
             Err(error) => {
@@ -952,7 +935,7 @@ impl Manager {
 
     /// Zone `zone`'s keys, for `daned keys`.
     pub fn keys_report(&self, zone: &Name) -> Result<KeysReport, String> {
-        let rt = &self.zones[self.zone_index(zone)?];
+        let rt = &self.zones.get(zone).ok_or_else(|| no_zone(zone))?.rt;
         Ok(KeysReport {
             zone: rt.config().origin.to_string(),
             serial: rt.signed().serial(),
@@ -962,16 +945,9 @@ impl Manager {
         })
     }
 
-    fn zone_index(&self, zone: &Name) -> Result<usize, String> {
-        self.zones
-            .iter()
-            .position(|rt| rt.config().origin == *zone)
-            .ok_or_else(|| format!("no zone {zone}"))
-    }
-
-    /// The zones being served.
-    pub fn zones(&self) -> &[ZoneRuntime] {
-        &self.zones
+    /// The zones being served, in the config file's order.
+    pub fn zones(&self) -> impl Iterator<Item = &ZoneRuntime> {
+        self.zones.values().map(|slot| &slot.rt)
     }
 
     /// The bindings `daned probe [--zone Z] [BINDING]` names: (zone origin, binding key) of
@@ -981,12 +957,13 @@ impl Manager {
         zone: Option<&Name>,
         binding: Option<&str>,
     ) -> Result<Vec<(Name, String)>, String> {
-        if let Some(zone) = zone {
-            self.zone_index(zone)?;
+        if let Some(zone) = zone
+            && !self.zones.contains_key(zone)
+        {
+            return Err(no_zone(zone));
         }
         let picked: Vec<(Name, String)> = self
-            .zones
-            .iter()
+            .zones()
             .filter(|rt| zone.is_none_or(|z| rt.config().origin == *z))
             .flat_map(|rt| {
                 rt.bindings()
@@ -1011,23 +988,18 @@ impl Manager {
         let mut deltas = Vec::new();
         for (origin, key, results) in job.results {
             probes.in_flight.remove(&(origin.clone(), key.clone()));
-            let Some(index) = self
-                .zones
-                .iter()
-                .position(|rt| rt.config().origin == origin)
-            else {
+            let Some(slot) = self.zones.get_mut(&origin) else {
                 continue;
             };
-            let rt = &mut self.zones[index];
-            let Some(binding) = rt.bindings().iter().position(|b| b.key() == key) else {
+            let Some(binding) = slot.rt.bindings().iter().position(|b| b.key() == key) else {
                 continue;
             };
-            let from = rt.signed().serial();
-            match blocking(|| rt.probed(binding, results, now, &self.rng)) {
+            let from = slot.rt.signed().serial();
+            match blocking(|| slot.rt.probed(binding, results, now, &self.rng)) {
                 Ok(Some(delta)) => {
-                    published_at(&mut self.trackers, rt, delta.to_serial, now);
+                    slot.published(delta.to_serial, now);
                     tracing::info!(zone = %origin, from, to = delta.to_serial, "TLSA records updated after a probe");
-                    deltas.push((index, delta));
+                    deltas.push((origin.clone(), delta));
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -1057,8 +1029,8 @@ impl Manager {
         StatusReport {
             zones: self
                 .zones
-                .iter()
-                .map(|rt| zone_status(rt, self.trackers.get(&rt.config().origin), now))
+                .values()
+                .map(|slot| zone_status(&slot.rt, Some(&slot.tracker), now))
                 .collect(),
         }
     }
@@ -1074,44 +1046,20 @@ impl Manager {
     }
 }
 
-/// The propagation tracker of a zone just started at `now` (nothing known of its secondaries
-/// yet); the zone gets what it says.
-fn tracker(rt: &mut ZoneRuntime, now: u32) -> Tracker {
-    let cfg = rt.config();
-    let secondaries: Vec<_> = cfg.secondaries.iter().map(|s| s.address).collect();
-    let tracker = Tracker::new(
-        &secondaries,
-        rt.signed().serial(),
-        now,
-        cfg.secondary_lag_warning,
-    );
-    rt.set_propagated(tracker.propagated());
-    tracker
+/// The error of a command naming a zone that is not served.
+fn no_zone(zone: &Name) -> String {
+    format!("no zone {zone}")
 }
 
-/// Zone `rt` serves `serial` from `now` on: its tracker counts every secondary's wait from
-/// here, and the zone gets what the tracker says.
-fn published_at(
-    trackers: &mut HashMap<Name, Tracker>,
-    rt: &mut ZoneRuntime,
-    serial: u32,
-    now: u32,
-) {
-    if let Some(tracker) = trackers.get_mut(&rt.config().origin) {
-        tracker.published(serial, now);
-        rt.set_propagated(tracker.propagated());
-    }
-}
-
-/// Loads and signs zone `zone` of `config` (at start, and when a reload adds it): its runtime,
-/// its IXFR journal, and whether it kept the serial of before (see
-/// `Manager::serial_kept_at_start`).
+/// Loads and signs zone `zone` of `config` (at start, and when a reload adds it): its slot,
+/// with its runtime, its IXFR journal, and whether it kept the serial of before (see
+/// `ZoneSlot::serial_kept_at_start`).
 fn start_zone(
     config: &Config,
     zone: &ZoneConfig,
     now: u32,
     rng: &SystemRandom,
-) -> Result<(ZoneRuntime, Journal, bool), ZoneError> {
+) -> Result<ZoneSlot, ZoneError> {
     let started = std::time::Instant::now();
     // The serial of before this start, if any (an unreadable state fails `start` below).
     let before = crate::zone::persist::state::load(&config.server.state_dir, &zone.origin)
@@ -1146,7 +1094,7 @@ fn start_zone(
     if let Some(first) = journal.first_serial() {
         tracing::debug!(zone = %zone.origin, first, deltas = journal.len(), "IXFR journal loaded");
     }
-    Ok((rt, journal, kept))
+    Ok(ZoneSlot::new(rt, journal, kept, now))
 }
 
 /// `journal` under new limits (a reload changed them): its deltas, oldest dropped first.
@@ -1422,9 +1370,9 @@ impl ProbeRuns {
     const CONNECTIONS: usize = 16;
 
     /// Starts the probes that are due.
-    fn start_due(&mut self, zones: &mut [ZoneRuntime], now: u32) {
+    fn start_due(&mut self, zones: &mut IndexMap<Name, ZoneSlot>, now: u32) {
         let mut due = Vec::new();
-        for rt in zones.iter() {
+        for rt in zones.values().map(|slot| &slot.rt) {
             for index in rt.probes_due(now, false) {
                 let key = rt.bindings()[index].key();
                 due.push((rt.config().origin.clone(), key));
@@ -1440,7 +1388,7 @@ impl ProbeRuns {
     /// probed are probed again in this job only if someone waits for the answer.
     fn start(
         &mut self,
-        zones: &mut [ZoneRuntime],
+        zones: &mut IndexMap<Name, ZoneSlot>,
         picked: Vec<(Name, String)>,
         reply: Option<ProbeReply>,
     ) {
@@ -1450,7 +1398,7 @@ impl ProbeRuns {
         );
         let mut work = Vec::new();
         for (origin, key) in picked {
-            let Some(rt) = zones.iter_mut().find(|rt| rt.config().origin == origin) else {
+            let Some(rt) = zones.get_mut(&origin).map(|slot| &mut slot.rt) else {
                 continue;
             };
             let Some(binding) = rt.bindings().iter().find(|b| b.key() == key) else {
@@ -1503,9 +1451,15 @@ impl ProbeRuns {
     }
 
     /// `deadline`, or less when a binding's next probe is due sooner.
-    fn until_next(&self, zones: &[ZoneRuntime], now: u32, deadline: Duration) -> Duration {
+    fn until_next(
+        &self,
+        zones: &IndexMap<Name, ZoneSlot>,
+        now: u32,
+        deadline: Duration,
+    ) -> Duration {
         zones
-            .iter()
+            .values()
+            .map(|slot| &slot.rt)
             .flat_map(|rt| {
                 rt.bindings()
                     .iter()
@@ -1525,58 +1479,55 @@ impl ProbeRuns {
     }
 }
 
+/// When a zone's parent DS poll is next due, and whether one is running.
+#[derive(Clone, Copy, Debug, Default)]
+struct PollSchedule {
+    next: Option<tokio::time::Instant>,
+    in_flight: bool,
+}
+
+/// The parent DS polls running (see [`crate::secondaries::parent`]); each zone's schedule is in
+/// its slot, so a reload that keeps the zone keeps it.
+#[derive(Default)]
 struct ParentPolls {
-    next: Vec<Option<tokio::time::Instant>>,
-    in_flight: Vec<bool>,
-    tasks: tokio::task::JoinSet<(usize, Vec<u16>)>,
+    tasks: tokio::task::JoinSet<(Name, Vec<u16>)>,
 }
 
 impl ParentPolls {
-    fn new(zones: usize) -> Self {
-        Self {
-            next: vec![None; zones],
-            in_flight: vec![false; zones],
-            tasks: tokio::task::JoinSet::new(),
-        }
-    }
-
     /// Starts the polls that are due: a zone with parent servers whose DS is awaited is polled
     /// right after the wait starts, then every `parent-poll-interval`.
-    fn start_due(&mut self, zones: &[ZoneRuntime], clock: &Arc<dyn Clock>) {
+    fn start_due(&mut self, zones: &mut IndexMap<Name, ZoneSlot>, clock: &Arc<dyn Clock>) {
         let now = tokio::time::Instant::now();
-        for (index, rt) in zones.iter().enumerate() {
-            let (Some(next), Some(in_flight)) =
-                (self.next.get_mut(index), self.in_flight.get_mut(index))
-            else {
+        for (origin, slot) in zones.iter_mut() {
+            let schedule = &mut slot.parent;
+            let Some(poll) = parent_poll(&slot.rt) else {
+                schedule.next = None;
                 continue;
             };
-            let Some(poll) = parent_poll(rt) else {
-                *next = None;
-                continue;
-            };
-            let due = *next.get_or_insert(now);
-            if *in_flight || due > now {
+            let due = *schedule.next.get_or_insert(now);
+            if schedule.in_flight || due > now {
                 continue;
             }
-            let interval = rt.config().keys.parent_poll_interval;
-            *next = Some(now + Duration::from_secs(u64::from(interval.max(1))));
-            *in_flight = true;
+            let interval = slot.rt.config().keys.parent_poll_interval;
+            schedule.next = Some(now + Duration::from_secs(u64::from(interval.max(1))));
+            schedule.in_flight = true;
             let client = Client::new(Arc::clone(clock), crate::secondaries::parent::QUERY_TIMEOUT);
+            let origin = origin.clone();
             self.tasks.spawn(async move {
                 let seen = crate::secondaries::parent::poll(&poll, &client).await;
-                (index, seen)
+                (origin, seen)
             });
         }
     }
 
     /// `deadline`, or less when a poll is due sooner.
-    fn until_next(&self, deadline: Duration) -> Duration {
+    fn until_next(zones: &IndexMap<Name, ZoneSlot>, deadline: Duration) -> Duration {
         let now = tokio::time::Instant::now();
-        self.next
-            .iter()
-            .zip(&self.in_flight)
-            .filter(|(_, running)| !**running)
-            .filter_map(|(next, _)| *next)
+        zones
+            .values()
+            .map(|slot| slot.parent)
+            .filter(|schedule| !schedule.in_flight)
+            .filter_map(|schedule| schedule.next)
             .map(|at| at.saturating_duration_since(now))
             .fold(deadline, Duration::min)
     }
