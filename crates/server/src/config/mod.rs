@@ -25,7 +25,12 @@ use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
 use crate::fsutil::{self, ReadError};
-use crate::zone::zonefile::{self, ZoneLimits};
+mod limits;
+
+pub use limits::{
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_DELTAS, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_INCLUDE_DEPTH,
+    DEFAULT_MAX_RECORDS, DEFAULT_MAX_RECORDS_PER_TYPE, JournalLimits, ZoneLimits,
+};
 
 /// The whole configuration, ready to use.
 #[derive(Clone, Debug, PartialEq)]
@@ -263,7 +268,7 @@ pub struct ZoneConfig {
     /// Who may transfer the zone: `allow-transfer` followed by one host entry per secondary.
     pub allow_transfer: Vec<TransferAcl>,
     /// How much IXFR history is kept (`journal-max-deltas`, `journal-max-bytes`).
-    pub journal: crate::zone::persist::journal::JournalLimits,
+    pub journal: JournalLimits,
     /// The key policy and parent polling (`[zone.keys]`).
     pub keys: KeysConfig,
     /// How often a secondary serving the current serial is polled (`secondary-poll-interval`).
@@ -740,19 +745,19 @@ struct ServerSpec {
 }
 
 fn default_max_zone_file_bytes() -> Spanned<u64> {
-    Spanned::new(0..0, zonefile::DEFAULT_MAX_FILE_BYTES)
+    Spanned::new(0..0, DEFAULT_MAX_FILE_BYTES)
 }
 
 fn default_max_include_depth() -> usize {
-    zonefile::DEFAULT_MAX_INCLUDE_DEPTH
+    DEFAULT_MAX_INCLUDE_DEPTH
 }
 
 fn default_max_records_per_type() -> Spanned<usize> {
-    Spanned::new(0..0, zonefile::DEFAULT_MAX_RECORDS_PER_TYPE)
+    Spanned::new(0..0, DEFAULT_MAX_RECORDS_PER_TYPE)
 }
 
 fn default_max_records() -> Spanned<usize> {
-    Spanned::new(0..0, zonefile::DEFAULT_MAX_RECORDS)
+    Spanned::new(0..0, DEFAULT_MAX_RECORDS)
 }
 
 fn default_rate_limit() -> u32 {
@@ -1082,11 +1087,11 @@ fn key_lifetime_minimums(policy: &KeyPolicy) -> Vec<(&'static str, (u64, &'stati
 }
 
 fn default_journal_max_deltas() -> usize {
-    crate::zone::persist::journal::DEFAULT_MAX_DELTAS
+    DEFAULT_MAX_DELTAS
 }
 
 fn default_journal_max_bytes() -> usize {
-    crate::zone::persist::journal::DEFAULT_MAX_BYTES
+    DEFAULT_MAX_BYTES
 }
 
 #[derive(Debug, Deserialize)]
@@ -1775,7 +1780,7 @@ impl ZoneSpec {
             tlsa,
             secondaries,
             allow_transfer,
-            journal: crate::zone::persist::journal::JournalLimits {
+            journal: JournalLimits {
                 max_deltas: self.journal_max_deltas,
                 max_bytes: self.journal_max_bytes,
             },
@@ -2614,10 +2619,7 @@ mod tests {
     fn journal_limits_default_and_set() {
         let base = "version = \"v1\"\n[[zone]]\norigin = \"ix.test.\"\nfile = \"z\"\n";
         let config = Config::parse(base, Path::new("/etc/daned.toml")).expect("valid");
-        assert_eq!(
-            config.zones[0].journal,
-            crate::zone::persist::journal::JournalLimits::default()
-        );
+        assert_eq!(config.zones[0].journal, JournalLimits::default());
         let text = format!("{base}journal-max-deltas = 5\njournal-max-bytes = 4096\n");
         let config = Config::parse(&text, Path::new("/etc/daned.toml")).expect("valid");
         assert_eq!(config.zones[0].journal.max_deltas, 5);
@@ -3393,7 +3395,7 @@ mod tests {
             parse(&with_binding("host = \"mail\"\nports = [25]")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             defaults.zones[0].limits.max_records_per_type,
-            zonefile::DEFAULT_MAX_RECORDS_PER_TYPE
+            DEFAULT_MAX_RECORDS_PER_TYPE
         );
         let message = invalid_message(
             "version = \"v1\"\n[server]\nmax-records-per-type = 0\n[[zone]]\n\
