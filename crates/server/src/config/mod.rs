@@ -20,6 +20,7 @@ use daned_sign::lifecycle::{CdsPolicy, KeyMode, KeyPolicy};
 use daned_sign::sign::SignPolicy;
 use daned_sign::tlsa::TlsaSpec;
 use hickory_proto::rr::Name;
+use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
@@ -88,11 +89,32 @@ pub struct SecondaryConfig {
 
 /// One entry of `zone.allow-transfer`: who may transfer the zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpPrefix {
-    /// The network address (host bits zero).
-    pub addr: IpAddr,
-    /// The prefix length.
-    pub len: u8,
+pub struct IpPrefix(IpNet);
+
+/// Why an `allow-transfer` entry is not an address prefix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrefixError {
+    /// Not an address, with or without a `/length`.
+    #[error("{text:?} is not an address prefix such as \"127.0.0.0/8\"")]
+    NotAPrefix {
+        /// The entry.
+        text: String,
+    },
+    /// The length is not a number up to the address's bits.
+    #[error("{text:?}: prefix length must be 0..={max}")]
+    Length {
+        /// The entry.
+        text: String,
+        /// 32 or 128.
+        max: u8,
+    },
+    /// Bits of the address after the prefix length are set (`10.0.0.1/8`).
+    #[error("{text:?}: host bits set after the prefix length")]
+    HostBits {
+        /// The entry.
+        text: String,
+    },
 }
 
 impl IpPrefix {
@@ -102,59 +124,48 @@ impl IpPrefix {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             IpAddr::V4(_) => ip,
         };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.len))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&ip)
     }
 
-    /// Parses `addr/len` (or a bare address: a host prefix).
-    fn parse(text: &str) -> Result<Self, String> {
+    /// The prefix as an [`IpNet`].
+    pub fn net(&self) -> IpNet {
+        self.0
+    }
+
+    /// Parses `addr/len` (or a bare address: a host prefix); the host bits must be zero.
+    fn parse(text: &str) -> Result<Self, PrefixError> {
         let (addr, len) = match text.split_once('/') {
             Some((addr, len)) => (addr, Some(len)),
             None => (text, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{text:?} is not an address prefix such as \"127.0.0.0/8\""))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len = match len {
-            None => max,
-            Some(len) => len
-                .parse::<u8>()
-                .ok()
-                .filter(|len| *len <= max)
-                .ok_or_else(|| format!("{text:?}: prefix length must be 0..={max}"))?,
+        let addr: IpAddr = addr.parse().map_err(|_| PrefixError::NotAPrefix {
+            text: text.to_owned(),
+        })?;
+        let Some(len) = len else {
+            return Ok(Self::from(addr));
         };
-        let prefix = IpPrefix { addr, len };
-        if !prefix.contains(addr) || prefix.host_bits_set() {
-            return Err(format!("{text:?}: host bits set after the prefix length"));
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let net = len
+            .parse::<u8>()
+            .ok()
+            .and_then(|len| IpNet::new(addr, len).ok())
+            .ok_or_else(|| PrefixError::Length {
+                text: text.to_owned(),
+                max,
+            })?;
+        if net.trunc() != net {
+            return Err(PrefixError::HostBits {
+                text: text.to_owned(),
+            });
         }
-        Ok(prefix)
+        Ok(Self(net))
     }
+}
 
-    fn host_bits_set(&self) -> bool {
-        match self.addr {
-            IpAddr::V4(v4) => {
-                u32::from(v4) & !u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0) != 0
-            }
-            IpAddr::V6(v6) => {
-                u128::from(v6)
-                    & !u128::MAX
-                        .checked_shl(128 - u32::from(self.len))
-                        .unwrap_or(0)
-                    != 0
-            }
-        }
+impl From<IpAddr> for IpPrefix {
+    /// The host prefix of `addr` (`/32` or `/128`).
+    fn from(addr: IpAddr) -> Self {
+        Self(IpNet::from(addr))
     }
 }
 
@@ -1696,7 +1707,10 @@ impl ZoneSpec {
             let key = acl.tsig_key.as_deref().map(key_ref).transpose();
             match (prefix, key) {
                 (Ok(prefix), Ok(tsig_key)) => allow_transfer.push(TransferAcl { prefix, tsig_key }),
-                (Err(e), _) | (_, Err(e)) => {
+                (Err(e), _) => {
+                    problems.add(&span, format!("zone {origin}: allow-transfer: {e}"));
+                }
+                (_, Err(e)) => {
                     problems.add(&span, format!("zone {origin}: allow-transfer: {e}"));
                 }
             }
@@ -1722,10 +1736,7 @@ impl ZoneSpec {
         for secondary in &secondaries {
             let ip = secondary.address.ip();
             allow_transfer.push(TransferAcl {
-                prefix: IpPrefix {
-                    addr: ip,
-                    len: if ip.is_ipv4() { 32 } else { 128 },
-                },
+                prefix: IpPrefix::from(ip),
                 tsig_key: secondary.tsig_key.clone(),
             });
         }
