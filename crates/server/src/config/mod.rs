@@ -1,7 +1,7 @@
 //! The configuration file: TOML, versioned, kebab-case keys, unknown keys refused.
 //!
-//! Two layers: the raw `Spec` types mirror the file (serde, defaults, no meaning), and
-//! [`Config::parse`] turns them into the typed [`Config`] the server uses: DNS names,
+//! Two layers: the `Spec` types of `file` mirror version 1 of the file (serde, defaults, no
+//! meaning), and [`Config::parse`] here turns them into the typed [`Config`] the server uses: DNS names,
 //! socket addresses, seconds, absolute paths (resolved against the config file's directory)
 //! and checked TLSA parameters. Every semantic problem is reported as
 //! [`ConfigError::Invalid`], naming the file, line, zone, binding and key involved.
@@ -22,11 +22,16 @@ use daned_sign::tlsa::TlsaSpec;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
 use crate::fsutil::{self, ReadError};
+mod file;
 mod limits;
+
+use file::{
+    CdsSpec, DenialSpec, KeyModeSpec, KeysSpec, LogFormatSpec, ProtocolSpec, Seconds, ServerSpec,
+    SigningSpec, Spec, TlsaBindingSpec, TsigAlgorithmSpec, TsigKeySpec, ZoneSpec,
+};
 
 pub use limits::{
     DEFAULT_MAX_BYTES, DEFAULT_MAX_DELTAS, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_INCLUDE_DEPTH,
@@ -642,719 +647,6 @@ impl ZoneConfig {
         .filter_map(|(name, differs)| differs.then_some(name))
         .collect()
     }
-}
-
-// ---- The raw file format ------------------------------------------------------------------
-
-/// The file as written: serde with defaults, no meaning yet.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct Spec {
-    /// Format version; only `"v1"` exists.
-    #[allow(
-        dead_code,
-        reason = "present so that a missing or unknown version is refused"
-    )]
-    version: VersionSpec,
-    #[serde(default)]
-    server: ServerSpec,
-    #[serde(default, rename = "zone")]
-    zones: Vec<Spanned<ZoneSpec>>,
-    #[serde(default, rename = "tsig-key")]
-    tsig_keys: Vec<Spanned<TsigKeySpec>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct TsigKeySpec {
-    name: String,
-    algorithm: TsigAlgorithmSpec,
-    secret: Option<String>,
-    secret_file: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum TsigAlgorithmSpec {
-    HmacSha256,
-    HmacSha512,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct SecondarySpec {
-    address: SocketAddr,
-    tsig_key: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct TransferAclSpec {
-    prefix: String,
-    tsig_key: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum VersionSpec {
-    V1,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct ServerSpec {
-    #[serde(default = "default_listen")]
-    listen: Spanned<Vec<SocketAddr>>,
-    #[serde(default = "default_udp_payload")]
-    udp_payload: Spanned<u16>,
-    #[serde(default = "default_key_dir")]
-    key_dir: PathBuf,
-    #[serde(default = "default_state_dir")]
-    state_dir: PathBuf,
-    #[serde(default)]
-    log_format: LogFormatSpec,
-    #[serde(default)]
-    control_socket: Option<PathBuf>,
-    #[serde(default)]
-    control_mode: Option<Spanned<ModeSpec>>,
-    #[serde(default = "default_watch_debounce_ms")]
-    watch_debounce_ms: u64,
-    #[serde(default = "default_rescan_interval")]
-    rescan_interval: Seconds,
-    #[serde(default)]
-    metrics_listen: Option<SocketAddr>,
-    #[serde(default)]
-    control_insecure: bool,
-    #[serde(default = "default_max_zone_file_bytes")]
-    max_zone_file_bytes: Spanned<u64>,
-    #[serde(default = "default_max_include_depth")]
-    max_include_depth: usize,
-    #[serde(default = "default_max_records_per_type")]
-    max_records_per_type: Spanned<usize>,
-    #[serde(default = "default_max_records")]
-    max_records: Spanned<usize>,
-    #[serde(default)]
-    include_dirs: Vec<PathBuf>,
-    #[serde(default = "default_rate_limit")]
-    rate_limit: u32,
-    #[serde(default = "default_rate_limit_slip")]
-    rate_limit_slip: Spanned<u32>,
-    #[serde(default = "default_rate_limit_ipv4_prefix")]
-    rate_limit_ipv4_prefix: Spanned<u8>,
-    #[serde(default = "default_rate_limit_ipv6_prefix")]
-    rate_limit_ipv6_prefix: Spanned<u8>,
-    #[serde(default = "default_rate_limit_table_size")]
-    rate_limit_table_size: Spanned<u32>,
-    #[serde(default)]
-    tcp_max_clients: Option<Spanned<u32>>,
-    #[serde(default = "default_tcp_max_clients_per_address")]
-    tcp_max_clients_per_address: u32,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
-}
-
-fn default_max_zone_file_bytes() -> Spanned<u64> {
-    Spanned::new(0..0, DEFAULT_MAX_FILE_BYTES)
-}
-
-fn default_max_include_depth() -> usize {
-    DEFAULT_MAX_INCLUDE_DEPTH
-}
-
-fn default_max_records_per_type() -> Spanned<usize> {
-    Spanned::new(0..0, DEFAULT_MAX_RECORDS_PER_TYPE)
-}
-
-fn default_max_records() -> Spanned<usize> {
-    Spanned::new(0..0, DEFAULT_MAX_RECORDS)
-}
-
-fn default_rate_limit() -> u32 {
-    NetLimits::default().rate_limit
-}
-
-fn default_rate_limit_slip() -> Spanned<u32> {
-    Spanned::new(0..0, NetLimits::default().rate_limit_slip)
-}
-
-fn default_rate_limit_ipv4_prefix() -> Spanned<u8> {
-    Spanned::new(0..0, NetLimits::default().rate_limit_ipv4_prefix)
-}
-
-fn default_rate_limit_ipv6_prefix() -> Spanned<u8> {
-    Spanned::new(0..0, NetLimits::default().rate_limit_ipv6_prefix)
-}
-
-fn default_rate_limit_table_size() -> Spanned<u32> {
-    Spanned::new(0..0, NetLimits::default().rate_limit_table_size)
-}
-
-fn default_tcp_max_clients_per_address() -> u32 {
-    NetLimits::default().tcp_max_clients_per_address
-}
-
-fn default_watch_debounce_ms() -> u64 {
-    1000
-}
-
-fn default_rescan_interval() -> Seconds {
-    Seconds(300)
-}
-
-/// Permission bits, as an octal string (`"0600"`) or an integer (`384`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-enum ModeSpec {
-    Text(String),
-    Number(u32),
-}
-
-impl ModeSpec {
-    fn bits(&self) -> Result<u32, String> {
-        let bits = match self {
-            Self::Text(text) => {
-                u32::from_str_radix(text.trim_start_matches("0o"), 8).map_err(|_| {
-                    format!("server.control-mode {text:?} is not an octal mode like \"0600\"")
-                })?
-            }
-            Self::Number(n) => *n,
-        };
-        if bits > 0o777 {
-            return Err(format!("server.control-mode {bits:o} has bits beyond 0777"));
-        }
-        Ok(bits)
-    }
-}
-
-impl Default for ServerSpec {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            udp_payload: default_udp_payload(),
-            key_dir: default_key_dir(),
-            state_dir: default_state_dir(),
-            log_format: LogFormatSpec::default(),
-            control_socket: None,
-            control_mode: None,
-            watch_debounce_ms: default_watch_debounce_ms(),
-            rescan_interval: default_rescan_interval(),
-            metrics_listen: None,
-            control_insecure: false,
-            max_zone_file_bytes: default_max_zone_file_bytes(),
-            max_include_depth: default_max_include_depth(),
-            max_records_per_type: default_max_records_per_type(),
-            max_records: default_max_records(),
-            include_dirs: Vec::new(),
-            rate_limit: default_rate_limit(),
-            rate_limit_slip: default_rate_limit_slip(),
-            rate_limit_ipv4_prefix: default_rate_limit_ipv4_prefix(),
-            rate_limit_ipv6_prefix: default_rate_limit_ipv6_prefix(),
-            rate_limit_table_size: default_rate_limit_table_size(),
-            tcp_max_clients: None,
-            tcp_max_clients_per_address: default_tcp_max_clients_per_address(),
-            user: None,
-            group: None,
-        }
-    }
-}
-
-fn default_listen() -> Spanned<Vec<SocketAddr>> {
-    Spanned::new(0..0, vec![SocketAddr::from(([127, 0, 0, 1], 5300))])
-}
-
-fn default_udp_payload() -> Spanned<u16> {
-    Spanned::new(0..0, 1232)
-}
-
-fn default_key_dir() -> PathBuf {
-    PathBuf::from("keys")
-}
-
-fn default_state_dir() -> PathBuf {
-    PathBuf::from("state")
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum LogFormatSpec {
-    #[default]
-    Human,
-    Json,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct ZoneSpec {
-    origin: String,
-    file: PathBuf,
-    #[serde(default)]
-    signing: SigningSpec,
-    #[serde(default)]
-    tlsa: Vec<Spanned<TlsaBindingSpec>>,
-    #[serde(default)]
-    secondary: Vec<Spanned<SecondarySpec>>,
-    #[serde(default)]
-    allow_transfer: Vec<Spanned<TransferAclSpec>>,
-    #[serde(default = "default_journal_max_deltas")]
-    journal_max_deltas: usize,
-    #[serde(default = "default_journal_max_bytes")]
-    journal_max_bytes: usize,
-    #[serde(default)]
-    keys: KeysSpec,
-    #[serde(default = "default_secondary_poll_interval")]
-    secondary_poll_interval: Seconds,
-    #[serde(default = "default_secondary_lag_warning")]
-    secondary_lag_warning: Seconds,
-    max_zone_file_bytes: Option<Spanned<u64>>,
-    max_include_depth: Option<usize>,
-    max_records_per_type: Option<Spanned<usize>>,
-    max_records: Option<Spanned<usize>>,
-    include_dirs: Option<Vec<PathBuf>>,
-}
-
-fn default_secondary_poll_interval() -> Seconds {
-    Seconds(300)
-}
-
-fn default_secondary_lag_warning() -> Seconds {
-    Seconds(600)
-}
-
-/// `[zone.keys]` as written. Durations of 0 for a lifetime mean "never rolled".
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct KeysSpec {
-    #[serde(default)]
-    mode: KeyModeSpec,
-    #[serde(default = "default_ksk_lifetime")]
-    ksk_lifetime: Spanned<Seconds>,
-    #[serde(default = "default_zsk_lifetime")]
-    zsk_lifetime: Spanned<Seconds>,
-    #[serde(default = "default_one_hour")]
-    propagation_delay: Spanned<Seconds>,
-    #[serde(default = "default_parent_ds_ttl")]
-    parent_ds_ttl: Spanned<Seconds>,
-    #[serde(default = "default_one_hour")]
-    parent_propagation_delay: Spanned<Seconds>,
-    #[serde(default = "default_one_hour")]
-    safety_margin: Spanned<Seconds>,
-    #[serde(default)]
-    cds: CdsSpec,
-    #[serde(default)]
-    parent_servers: Vec<SocketAddr>,
-    #[serde(default = "default_one_hour")]
-    parent_poll_interval: Spanned<Seconds>,
-}
-
-impl Default for KeysSpec {
-    fn default() -> Self {
-        Self {
-            mode: KeyModeSpec::default(),
-            ksk_lifetime: default_ksk_lifetime(),
-            zsk_lifetime: default_zsk_lifetime(),
-            propagation_delay: default_one_hour(),
-            parent_ds_ttl: default_parent_ds_ttl(),
-            parent_propagation_delay: default_one_hour(),
-            safety_margin: default_one_hour(),
-            cds: CdsSpec::default(),
-            parent_servers: Vec::new(),
-            parent_poll_interval: default_one_hour(),
-        }
-    }
-}
-
-fn default_ksk_lifetime() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(0))
-}
-
-fn default_zsk_lifetime() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(90 * 86400))
-}
-
-fn default_one_hour() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(3600))
-}
-
-fn default_parent_ds_ttl() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(86400))
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum KeyModeSpec {
-    #[default]
-    Csk,
-    KskZsk,
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum CdsSpec {
-    #[default]
-    Always,
-    Rollover,
-    Never,
-}
-
-impl KeysSpec {
-    fn into_config(
-        self,
-        origin: &Name,
-        signing: &SigningConfig,
-        problems: &mut Problems<'_>,
-    ) -> KeysConfig {
-        let secs = |s: &Spanned<Seconds>| s.get_ref().0;
-        let lifetime = |s: &Spanned<Seconds>| Some(secs(s)).filter(|&l| l > 0);
-        let mode = match self.mode {
-            KeyModeSpec::Csk => KeyMode::Csk,
-            KeyModeSpec::KskZsk => KeyMode::KskZsk,
-        };
-        let policy = KeyPolicy {
-            mode,
-            algorithm: signing.algorithm,
-            ksk_lifetime: lifetime(&self.ksk_lifetime),
-            zsk_lifetime: lifetime(&self.zsk_lifetime),
-            dnskey_ttl: signing.dnskey_ttl,
-            max_zone_ttl: 0,
-            propagation_delay: secs(&self.propagation_delay),
-            parent_ds_ttl: secs(&self.parent_ds_ttl),
-            parent_propagation_delay: secs(&self.parent_propagation_delay),
-            safety_margin: secs(&self.safety_margin),
-            cds: match self.cds {
-                CdsSpec::Always => CdsPolicy::Always,
-                CdsSpec::Rollover => CdsPolicy::Rollover,
-                CdsSpec::Never => CdsPolicy::Never,
-            },
-        };
-        for (key, min) in key_lifetime_minimums(&policy) {
-            let (span, value) = match key {
-                "ksk-lifetime" => (self.ksk_lifetime.span(), policy.ksk_lifetime),
-                _ => (self.zsk_lifetime.span(), policy.zsk_lifetime),
-            };
-            if let Some(value) = value
-                && u64::from(value) < min.0
-            {
-                problems.add(
-                    &span,
-                    format!(
-                        "zone {origin}: keys.{key} ({value} s) is too short for a rollover: it \
-                         must be at least {} = {} s",
-                        min.1, min.0
-                    ),
-                );
-            }
-        }
-        let interval = secs(&self.parent_poll_interval);
-        if interval == 0 {
-            problems.add(
-                &self.parent_poll_interval.span(),
-                format!("zone {origin}: keys.parent-poll-interval must be more than 0"),
-            );
-        }
-        KeysConfig {
-            policy,
-            parent_servers: self.parent_servers,
-            parent_poll_interval: interval,
-        }
-    }
-}
-
-/// The shortest usable lifetime of each rolled key (key name, (seconds, formula)): a key must
-/// outlive the waits of its own rollover, or a new roll would start before the last one ends.
-/// These are the lifecycle's own bounds (`daned_sign::lifecycle`, each wait plus one
-/// safety margin) with the zone's largest TTL (TTLsig) taken as dnskey-ttl, its least value:
-/// the zone's content is not known here, so `serve` checks again with it and may ask for more.
-fn key_lifetime_minimums(policy: &KeyPolicy) -> Vec<(&'static str, (u64, &'static str))> {
-    let p = |v: u32| u64::from(v);
-    let m = p(policy.safety_margin);
-    // RFC 7583 §3.2.1: IpubZ = IpubK = Dprp + TTLkey.
-    let publish = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
-    // The ZSK's retire wait, Iret = Dprp + TTLsig, and TTLsig >= TTLkey.
-    let retire_zsk = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
-    // RFC 7583 §3.3: the new DS must reach the parent's caches, then the old key retires for
-    // Dprp + max(TTLkey, TTLsig).
-    let ds = p(policy.parent_propagation_delay) + p(policy.parent_ds_ttl) + m;
-    let retire_sep = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
-    let mut out = vec![(
-        "ksk-lifetime",
-        (
-            publish + ds + retire_sep,
-            "2 x (propagation-delay + dnskey-ttl) + parent-propagation-delay + parent-ds-ttl + \
-             3 x safety-margin",
-        ),
-    )];
-    if policy.mode == KeyMode::KskZsk {
-        out.push((
-            "zsk-lifetime",
-            (
-                publish + retire_zsk,
-                "2 x (propagation-delay + dnskey-ttl) + 2 x safety-margin",
-            ),
-        ));
-    }
-    out
-}
-
-fn default_journal_max_deltas() -> usize {
-    DEFAULT_MAX_DELTAS
-}
-
-fn default_journal_max_bytes() -> usize {
-    DEFAULT_MAX_BYTES
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct SigningSpec {
-    #[serde(default)]
-    algorithm: AlgorithmSpec,
-    #[serde(default)]
-    denial: DenialSpec,
-    #[serde(default = "default_validity")]
-    validity: Spanned<Seconds>,
-    #[serde(default = "default_refresh")]
-    refresh: Spanned<Seconds>,
-    #[serde(default = "default_inception_offset")]
-    inception_offset: Spanned<Seconds>,
-    #[serde(default = "default_dnskey_ttl")]
-    dnskey_ttl: Spanned<Seconds>,
-    #[serde(default = "default_jitter")]
-    jitter: Spanned<Seconds>,
-}
-
-impl Default for SigningSpec {
-    fn default() -> Self {
-        Self {
-            algorithm: AlgorithmSpec::default(),
-            denial: DenialSpec::default(),
-            validity: default_validity(),
-            refresh: default_refresh(),
-            inception_offset: default_inception_offset(),
-            dnskey_ttl: default_dnskey_ttl(),
-            jitter: default_jitter(),
-        }
-    }
-}
-
-fn default_jitter() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(SignPolicy::default().jitter))
-}
-
-fn default_validity() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(SignPolicy::default().validity))
-}
-
-fn default_refresh() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(SignPolicy::default().refresh))
-}
-
-fn default_inception_offset() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(SignPolicy::default().inception_offset))
-}
-
-fn default_dnskey_ttl() -> Spanned<Seconds> {
-    Spanned::new(0..0, Seconds(3600))
-}
-
-/// Algorithm names as DNSSEC mnemonics (RFC 8624 §3.1), lowercase.
-///
-/// A private mapping until `KeyAlgorithm` gets its own parser in `daned_sign::keys`.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum AlgorithmSpec {
-    #[default]
-    Ecdsap256sha256,
-    Ecdsap384sha384,
-    Ed25519,
-    Rsasha256,
-}
-
-impl From<AlgorithmSpec> for KeyAlgorithm {
-    fn from(spec: AlgorithmSpec) -> Self {
-        match spec {
-            AlgorithmSpec::Ecdsap256sha256 => KeyAlgorithm::EcdsaP256Sha256,
-            AlgorithmSpec::Ecdsap384sha384 => KeyAlgorithm::EcdsaP384Sha384,
-            AlgorithmSpec::Ed25519 => KeyAlgorithm::Ed25519,
-            AlgorithmSpec::Rsasha256 => KeyAlgorithm::RsaSha256,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum DenialSpec {
-    #[default]
-    Nsec,
-    Nsec3,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct TlsaBindingSpec {
-    name: String,
-    certificate: Option<PathBuf>,
-    certificates: Option<Vec<CertificateSpec>>,
-    names: Option<Vec<String>>,
-    host: Option<String>,
-    ports: Option<Vec<u16>>,
-    protocol: Option<ProtocolSpec>,
-    #[serde(default = "default_usage")]
-    usage: u8,
-    #[serde(default = "default_selector")]
-    selector: u8,
-    #[serde(default = "default_matching")]
-    matching: u8,
-    #[serde(default = "default_tlsa_ttl")]
-    ttl: Seconds,
-    #[serde(default)]
-    next_key: Option<PathBuf>,
-    #[serde(default = "default_rollover_margin")]
-    rollover_margin: Seconds,
-    #[serde(default = "default_true")]
-    probe: bool,
-    probe_addresses: Option<Vec<String>>,
-    #[serde(default = "default_probe_interval")]
-    probe_interval: Seconds,
-    #[serde(default)]
-    probe_protocol: BTreeMap<String, ProbeProtocol>,
-    #[serde(default)]
-    probe_port: BTreeMap<String, u16>,
-}
-
-/// One entry of `certificates = [{ file = "...", next-key = "..." }, ...]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct CertificateSpec {
-    file: PathBuf,
-    next_key: Option<PathBuf>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-fn default_probe_interval() -> Seconds {
-    Seconds(300)
-}
-
-fn default_rollover_margin() -> Seconds {
-    Seconds(300)
-}
-
-fn default_usage() -> u8 {
-    TlsaSpec::default().usage
-}
-
-fn default_selector() -> u8 {
-    TlsaSpec::default().selector
-}
-
-fn default_matching() -> u8 {
-    TlsaSpec::default().matching
-}
-
-fn default_tlsa_ttl() -> Seconds {
-    Seconds(3600)
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum ProtocolSpec {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl ProtocolSpec {
-    fn label(self) -> &'static str {
-        match self {
-            ProtocolSpec::Tcp => "_tcp",
-            ProtocolSpec::Udp => "_udp",
-            ProtocolSpec::Sctp => "_sctp",
-        }
-    }
-}
-
-/// A duration in whole seconds: an integer, or a string such as `"30"`, `"30s"`, `"5m"`,
-/// `"2h"`, `"14d"`, `"2w"` or `"1h30m"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Seconds(u32);
-
-impl<'de> Deserialize<'de> for Seconds {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(SecondsVisitor)
-    }
-}
-
-struct SecondsVisitor;
-
-impl Visitor<'_> for SecondsVisitor {
-    type Value = Seconds;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "a duration such as \"3600\", \"30s\", \"5m\", \"2h\", \"14d\", \"2w\" or \"1h30m\"",
-        )
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
-        u32::try_from(v)
-            .map(Seconds)
-            .map_err(|_| E::custom(format!("duration {v} is out of range (0..=4294967295 s)")))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seconds, E> {
-        u32::try_from(v)
-            .map(Seconds)
-            .map_err(|_| E::custom(format!("duration {v} is out of range (0..=4294967295 s)")))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
-        parse_duration(v).map(Seconds).map_err(E::custom)
-    }
-}
-
-/// Parses `"30"`, `"30s"`, `"5m"`, `"2h"`, `"14d"`, `"2w"` and sums such as `"1h30m"` into
-/// seconds.
-fn parse_duration(text: &str) -> Result<u32, String> {
-    let bad = |why: &str| format!("bad duration {text:?}: {why}");
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(bad("empty"));
-    }
-    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return trimmed.parse::<u32>().map_err(|_| bad("out of range"));
-    }
-    let mut total: u32 = 0;
-    let mut rest = trimmed;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad("expected a number before each unit"));
-        }
-        let (number, after) = rest.split_at(digits);
-        let mut chars = after.chars();
-        let unit = match chars.next().map(|c| c.to_ascii_lowercase()) {
-            Some('s') => 1,
-            Some('m') => 60,
-            Some('h') => 3600,
-            Some('d') => 86_400,
-            Some('w') => 604_800,
-            Some(other) => return Err(bad(&format!("unknown unit {other:?} (s, m, h, d, w)"))),
-            None => return Err(bad("the last number has no unit (s, m, h, d, w)")),
-        };
-        let value = number
-            .parse::<u32>()
-            .ok()
-            .and_then(|n| n.checked_mul(unit))
-            .and_then(|n| total.checked_add(n))
-            .ok_or_else(|| bad("out of range"))?;
-        total = value;
-        rest = chars.as_str();
-    }
-    Ok(total)
 }
 
 // ---- From the file format to the typed config ---------------------------------------------
@@ -2098,6 +1390,105 @@ fn parse_owner(text: &str, origin: &Name) -> Result<Name, String> {
         Ok(name)
     } else {
         name.append_domain(origin).map_err(|e| e.to_string())
+    }
+}
+
+/// The shortest usable lifetime of each rolled key (key name, (seconds, formula)): a key must
+/// outlive the waits of its own rollover, or a new roll would start before the last one ends.
+/// These are the lifecycle's own bounds (`daned_sign::lifecycle`, each wait plus one
+/// safety margin) with the zone's largest TTL (TTLsig) taken as dnskey-ttl, its least value:
+/// the zone's content is not known here, so `serve` checks again with it and may ask for more.
+fn key_lifetime_minimums(policy: &KeyPolicy) -> Vec<(&'static str, (u64, &'static str))> {
+    let p = |v: u32| u64::from(v);
+    let m = p(policy.safety_margin);
+    // RFC 7583 §3.2.1: IpubZ = IpubK = Dprp + TTLkey.
+    let publish = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
+    // The ZSK's retire wait, Iret = Dprp + TTLsig, and TTLsig >= TTLkey.
+    let retire_zsk = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
+    // RFC 7583 §3.3: the new DS must reach the parent's caches, then the old key retires for
+    // Dprp + max(TTLkey, TTLsig).
+    let ds = p(policy.parent_propagation_delay) + p(policy.parent_ds_ttl) + m;
+    let retire_sep = p(policy.propagation_delay) + p(policy.dnskey_ttl) + m;
+    let mut out = vec![(
+        "ksk-lifetime",
+        (
+            publish + ds + retire_sep,
+            "2 x (propagation-delay + dnskey-ttl) + parent-propagation-delay + parent-ds-ttl + \
+             3 x safety-margin",
+        ),
+    )];
+    if policy.mode == KeyMode::KskZsk {
+        out.push((
+            "zsk-lifetime",
+            (
+                publish + retire_zsk,
+                "2 x (propagation-delay + dnskey-ttl) + 2 x safety-margin",
+            ),
+        ));
+    }
+    out
+}
+
+impl KeysSpec {
+    fn into_config(
+        self,
+        origin: &Name,
+        signing: &SigningConfig,
+        problems: &mut Problems<'_>,
+    ) -> KeysConfig {
+        let secs = |s: &Spanned<Seconds>| s.get_ref().0;
+        let lifetime = |s: &Spanned<Seconds>| Some(secs(s)).filter(|&l| l > 0);
+        let mode = match self.mode {
+            KeyModeSpec::Csk => KeyMode::Csk,
+            KeyModeSpec::KskZsk => KeyMode::KskZsk,
+        };
+        let policy = KeyPolicy {
+            mode,
+            algorithm: signing.algorithm,
+            ksk_lifetime: lifetime(&self.ksk_lifetime),
+            zsk_lifetime: lifetime(&self.zsk_lifetime),
+            dnskey_ttl: signing.dnskey_ttl,
+            max_zone_ttl: 0,
+            propagation_delay: secs(&self.propagation_delay),
+            parent_ds_ttl: secs(&self.parent_ds_ttl),
+            parent_propagation_delay: secs(&self.parent_propagation_delay),
+            safety_margin: secs(&self.safety_margin),
+            cds: match self.cds {
+                CdsSpec::Always => CdsPolicy::Always,
+                CdsSpec::Rollover => CdsPolicy::Rollover,
+                CdsSpec::Never => CdsPolicy::Never,
+            },
+        };
+        for (key, min) in key_lifetime_minimums(&policy) {
+            let (span, value) = match key {
+                "ksk-lifetime" => (self.ksk_lifetime.span(), policy.ksk_lifetime),
+                _ => (self.zsk_lifetime.span(), policy.zsk_lifetime),
+            };
+            if let Some(value) = value
+                && u64::from(value) < min.0
+            {
+                problems.add(
+                    &span,
+                    format!(
+                        "zone {origin}: keys.{key} ({value} s) is too short for a rollover: it \
+                         must be at least {} = {} s",
+                        min.1, min.0
+                    ),
+                );
+            }
+        }
+        let interval = secs(&self.parent_poll_interval);
+        if interval == 0 {
+            problems.add(
+                &self.parent_poll_interval.span(),
+                format!("zone {origin}: keys.parent-poll-interval must be more than 0"),
+            );
+        }
+        KeysConfig {
+            policy,
+            parent_servers: self.parent_servers,
+            parent_poll_interval: interval,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 
+use super::file::parse_duration;
 use super::*;
 
 const CONFIG_PATH: &str = "/etc/daned/daned.toml";
