@@ -188,17 +188,20 @@ pub(super) enum ModeSpec {
 }
 
 impl ModeSpec {
-    pub(super) fn bits(&self) -> Result<u32, String> {
+    pub(super) fn bits(&self) -> Result<u32, ModeError> {
         let bits = match self {
             Self::Text(text) => {
-                u32::from_str_radix(text.trim_start_matches("0o"), 8).map_err(|_| {
-                    format!("server.control-mode {text:?} is not an octal mode like \"0600\"")
+                u32::from_str_radix(text.trim_start_matches("0o"), 8).map_err(|source| {
+                    ModeError::NotOctal {
+                        text: text.clone(),
+                        source,
+                    }
                 })?
             }
             Self::Number(n) => *n,
         };
         if bits > 0o777 {
-            return Err(format!("server.control-mode {bits:o} has bits beyond 0777"));
+            return Err(ModeError::BeyondPermissions { bits });
         }
         Ok(bits)
     }
@@ -593,23 +596,66 @@ impl Visitor<'_> for SecondsVisitor {
     }
 }
 
+/// A `server.control-mode` that is not a permission mode.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ModeError {
+    /// A string that is not an octal number.
+    #[error("server.control-mode {text:?} is not an octal mode like \"0600\"")]
+    NotOctal {
+        text: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// Bits beyond the permission bits.
+    #[error("server.control-mode {bits:o} has bits beyond 0777")]
+    BeyondPermissions { bits: u32 },
+}
+
+/// A duration that [`parse_duration`] refuses: the text and why.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("bad duration {text:?}: {why}")]
+pub(super) struct DurationError {
+    text: String,
+    why: DurationProblem,
+}
+
+/// What is wrong with a duration.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(super) enum DurationProblem {
+    #[error("empty")]
+    Empty,
+    #[error("out of range")]
+    OutOfRange,
+    #[error("expected a number before each unit")]
+    NoNumber,
+    #[error("unknown unit {0:?} (s, m, h, d, w)")]
+    UnknownUnit(char),
+    #[error("the last number has no unit (s, m, h, d, w)")]
+    NoUnit,
+}
+
 /// Parses `"30"`, `"30s"`, `"5m"`, `"2h"`, `"14d"`, `"2w"` and sums such as `"1h30m"` into
 /// seconds.
-pub(super) fn parse_duration(text: &str) -> Result<u32, String> {
-    let bad = |why: &str| format!("bad duration {text:?}: {why}");
+pub(super) fn parse_duration(text: &str) -> Result<u32, DurationError> {
+    let bad = |why: DurationProblem| DurationError {
+        text: text.to_owned(),
+        why,
+    };
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(bad("empty"));
+        return Err(bad(DurationProblem::Empty));
     }
     if trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return trimmed.parse::<u32>().map_err(|_| bad("out of range"));
+        return trimmed
+            .parse::<u32>()
+            .map_err(|_| bad(DurationProblem::OutOfRange));
     }
     let mut total: u32 = 0;
     let mut rest = trimmed;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(bad("expected a number before each unit"));
+            return Err(bad(DurationProblem::NoNumber));
         }
         let (number, after) = rest.split_at(digits);
         let mut chars = after.chars();
@@ -619,15 +665,15 @@ pub(super) fn parse_duration(text: &str) -> Result<u32, String> {
             Some('h') => 3600,
             Some('d') => 86_400,
             Some('w') => 604_800,
-            Some(other) => return Err(bad(&format!("unknown unit {other:?} (s, m, h, d, w)"))),
-            None => return Err(bad("the last number has no unit (s, m, h, d, w)")),
+            Some(other) => return Err(bad(DurationProblem::UnknownUnit(other))),
+            None => return Err(bad(DurationProblem::NoUnit)),
         };
         let value = number
             .parse::<u32>()
             .ok()
             .and_then(|n| n.checked_mul(unit))
             .and_then(|n| total.checked_add(n))
-            .ok_or_else(|| bad("out of range"))?;
+            .ok_or_else(|| bad(DurationProblem::OutOfRange))?;
         total = value;
         rest = chars.as_str();
     }

@@ -19,6 +19,7 @@ use daned_sign::keys::KeyAlgorithm;
 use daned_sign::lifecycle::{CdsPolicy, KeyMode, KeyPolicy};
 use daned_sign::sign::SignPolicy;
 use daned_sign::tlsa::TlsaSpec;
+use hickory_proto::ProtoError;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -886,12 +887,48 @@ impl ServerSpec {
     }
 }
 
+/// A name of the file that is not a usable domain name.
+#[derive(Debug, thiserror::Error)]
+enum NameError {
+    /// A TSIG key name hickory refuses.
+    #[error("tsig key name {text:?} is not a domain name: {source}")]
+    KeyName { text: String, source: ProtoError },
+    /// An empty TSIG key name.
+    #[error("tsig key name is empty")]
+    EmptyKeyName,
+    /// A zone origin hickory refuses.
+    #[error("zone origin {text:?} is not a domain name: {source}")]
+    Origin { text: String, source: ProtoError },
+    /// An empty zone origin.
+    #[error("zone origin is empty (the root zone is \".\")")]
+    EmptyOrigin,
+    /// An owner name hickory refuses (or that is too long below the origin).
+    #[error("{source}")]
+    Owner {
+        #[source]
+        source: ProtoError,
+    },
+}
+
+/// A `tsig-key` reference of a zone that names no `[[tsig-key]]`.
+#[derive(Debug, thiserror::Error)]
+enum KeyRefError {
+    /// Not a key name.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// No such key.
+    #[error("no [[tsig-key]] named {0}")]
+    Unknown(Name),
+}
+
 /// A TSIG key name as an absolute, lowercase name.
-fn parse_key_name(text: &str) -> Result<Name, String> {
-    let mut name = Name::from_str_relaxed(text)
-        .map_err(|e| format!("tsig key name {text:?} is not a domain name: {e}"))?;
+fn parse_key_name(text: &str) -> Result<Name, NameError> {
+    let mut name = Name::from_str_relaxed(text).map_err(|source| NameError::KeyName {
+        text: text.to_owned(),
+        source,
+    })?;
     if name.is_root() {
-        return Err("tsig key name is empty".to_owned());
+        return Err(NameError::EmptyKeyName);
     }
     name.set_fqdn(true);
     Ok(name.to_lowercase())
@@ -963,12 +1000,14 @@ fn tsig_keys_config(
 }
 
 /// The origin as an absolute, lowercase name; a missing trailing dot is added.
-fn parse_origin(text: &str) -> Result<Name, String> {
+fn parse_origin(text: &str) -> Result<Name, NameError> {
     if text.is_empty() {
-        return Err("zone origin is empty (the root zone is \".\")".to_owned());
+        return Err(NameError::EmptyOrigin);
     }
-    let mut name = Name::from_str_relaxed(text)
-        .map_err(|e| format!("zone origin {text:?} is not a domain name: {e}"))?;
+    let mut name = Name::from_str_relaxed(text).map_err(|source| NameError::Origin {
+        text: text.to_owned(),
+        source,
+    })?;
     name.set_fqdn(true);
     Ok(name.to_lowercase())
 }
@@ -983,12 +1022,12 @@ impl ZoneSpec {
         dir: &Path,
         problems: &mut Problems<'_>,
     ) -> ZoneConfig {
-        let key_ref = |text: &str| -> Result<Name, String> {
+        let key_ref = |text: &str| -> Result<Name, KeyRefError> {
             let name = parse_key_name(text)?;
             if key_names.contains(&name) {
                 Ok(name)
             } else {
-                Err(format!("no [[tsig-key]] named {name}"))
+                Err(KeyRefError::Unknown(name))
             }
         };
         let mut allow_transfer = Vec::new();
@@ -1381,15 +1420,16 @@ fn valid_binding_name(name: &str) -> bool {
 
 /// An owner name: absolute with a trailing dot, `@` for the apex, otherwise relative to
 /// `origin`.
-fn parse_owner(text: &str, origin: &Name) -> Result<Name, String> {
+fn parse_owner(text: &str, origin: &Name) -> Result<Name, NameError> {
     if text == "@" {
         return Ok(origin.clone());
     }
-    let name = Name::from_str_relaxed(text).map_err(|e| e.to_string())?;
+    let owner = |source| NameError::Owner { source };
+    let name = Name::from_str_relaxed(text).map_err(owner)?;
     if name.is_fqdn() {
         Ok(name)
     } else {
-        name.append_domain(origin).map_err(|e| e.to_string())
+        name.append_domain(origin).map_err(owner)
     }
 }
 

@@ -1078,7 +1078,7 @@ fn durations() {
         ("7102w", "out of range"),
         ("4294967295s1s", "out of range"),
     ] {
-        let error = parse_duration(text).expect_err(text);
+        let error = parse_duration(text).expect_err(text).to_string();
         assert!(error.contains(why), "{text:?}: {error}");
     }
 }
