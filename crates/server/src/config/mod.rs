@@ -1203,43 +1203,125 @@ impl SigningSpec {
     }
 }
 
+/// A `[[zone.tlsa]]` binding that cannot be used: its name and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("tlsa binding {name:?}: {problem}")]
+struct BindingError {
+    name: String,
+    #[source]
+    problem: BindingProblem,
+}
+
+/// What is wrong with a binding.
+#[derive(Debug, thiserror::Error)]
+enum BindingProblem {
+    #[error("name must be letters, digits, '-', '_' or '.', not starting with '.'")]
+    BadName,
+    #[error("give either names or host, not both")]
+    NamesAndHost,
+    #[error("give either names (owner names) or host with ports")]
+    NoOwners,
+    #[error("ports is only used with host")]
+    PortsWithoutHost,
+    #[error("protocol is only used with host")]
+    ProtocolWithoutHost,
+    #[error("names is empty")]
+    EmptyNames,
+    #[error("names: {text:?} is not a domain name: {source}")]
+    Owner { text: String, source: NameError },
+    #[error("host needs ports")]
+    HostNeedsPorts,
+    #[error("ports is empty")]
+    EmptyPorts,
+    #[error("host {host:?} is not a domain name: {source}")]
+    Host { host: String, source: NameError },
+    #[error("_{port}.{protocol}.{host} is too long: {source}")]
+    TooLong {
+        port: u16,
+        protocol: &'static str,
+        host: Name,
+        source: ProtoError,
+    },
+    #[error("owner {owner} is outside the zone {origin}")]
+    OutsideZone { owner: Name, origin: Name },
+    #[error("owner {owner} belongs to the zone {inner}, also configured here")]
+    InnerZone { owner: Name, inner: Name },
+    /// The TLSA parameters: the lifecycle's reason, without the "certificate" prefix.
+    #[error("{}", parameters_reason(source))]
+    Parameters { source: SignError },
+    #[error("ttl {ttl} is above {MAX_TTL} s")]
+    TtlTooHigh { ttl: u32 },
+    #[error("with certificates, give each one's next-key in its entry")]
+    NextKeyWithList,
+    #[error("certificates is empty")]
+    EmptyCertificates,
+    #[error("certificate {} is listed twice", file.display())]
+    ListedTwice { file: PathBuf },
+    #[error("give either certificate or certificates, not both")]
+    CertificateAndList,
+    #[error("give certificate (or certificates)")]
+    NoCertificate,
+    #[error("{what}: {key:?} is not a port number")]
+    NotAPort { what: &'static str, key: String },
+    #[error("probe-addresses: {text:?} is not an IP address")]
+    NotAnAddress {
+        text: String,
+        source: std::net::AddrParseError,
+    },
+    #[error("probe-interval {secs} s is below 10 s")]
+    IntervalTooShort { secs: u32 },
+    #[error("probe-port: port 0 for {key}")]
+    PortZero { key: String },
+}
+
+/// The reason of a refused TLSA parameter set, as the binding's message shows it.
+fn parameters_reason(error: &SignError) -> String {
+    match error {
+        SignError::Certificate(reason) => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
 impl TlsaBindingSpec {
     fn into_config(
         self,
         origin: &Name,
         all_origins: &[Name],
         dir: &Path,
-    ) -> Result<TlsaBinding, String> {
-        let label = format!("tlsa binding {:?}", self.name);
+    ) -> Result<TlsaBinding, BindingError> {
+        let name = self.name.clone();
+        let fail = |problem| BindingError {
+            name: name.clone(),
+            problem,
+        };
         if !valid_binding_name(&self.name) {
-            return Err(format!(
-                "{label}: name must be letters, digits, '-', '_' or '.', not starting with '.'"
-            ));
+            return Err(fail(BindingProblem::BadName));
         }
         let owners: Vec<Name> = match (self.names, self.host) {
             (Some(_), Some(_)) => {
-                return Err(format!("{label}: give either names or host, not both"));
+                return Err(fail(BindingProblem::NamesAndHost));
             }
             (None, None) => {
-                return Err(format!(
-                    "{label}: give either names (owner names) or host with ports"
-                ));
+                return Err(fail(BindingProblem::NoOwners));
             }
             (Some(names), None) => {
                 if self.ports.is_some() {
-                    return Err(format!("{label}: ports is only used with host"));
+                    return Err(fail(BindingProblem::PortsWithoutHost));
                 }
                 if self.protocol.is_some() {
-                    return Err(format!("{label}: protocol is only used with host"));
+                    return Err(fail(BindingProblem::ProtocolWithoutHost));
                 }
                 if names.is_empty() {
-                    return Err(format!("{label}: names is empty"));
+                    return Err(fail(BindingProblem::EmptyNames));
                 }
                 names
                     .iter()
                     .map(|text| {
-                        parse_owner(text, origin).map_err(|e| {
-                            format!("{label}: names: {text:?} is not a domain name: {e}")
+                        parse_owner(text, origin).map_err(|source| {
+                            fail(BindingProblem::Owner {
+                                text: text.clone(),
+                                source,
+                            })
                         })
                     })
                     .collect::<Result<_, _>>()?
@@ -1247,12 +1329,16 @@ impl TlsaBindingSpec {
             (None, Some(host)) => {
                 let ports = self
                     .ports
-                    .ok_or_else(|| format!("{label}: host needs ports"))?;
+                    .ok_or_else(|| fail(BindingProblem::HostNeedsPorts))?;
                 if ports.is_empty() {
-                    return Err(format!("{label}: ports is empty"));
+                    return Err(fail(BindingProblem::EmptyPorts));
                 }
-                let host_name = parse_owner(&host, origin)
-                    .map_err(|e| format!("{label}: host {host:?} is not a domain name: {e}"))?;
+                let host_name = parse_owner(&host, origin).map_err(|source| {
+                    fail(BindingProblem::Host {
+                        host: host.clone(),
+                        source,
+                    })
+                })?;
                 let protocol = self.protocol.unwrap_or(ProtocolSpec::Tcp).label();
                 ports
                     .iter()
@@ -1260,8 +1346,13 @@ impl TlsaBindingSpec {
                         host_name
                             .prepend_label(protocol)
                             .and_then(|name| name.prepend_label(format!("_{port}")))
-                            .map_err(|e| {
-                                format!("{label}: _{port}.{protocol}.{host_name} is too long: {e}")
+                            .map_err(|source| {
+                                fail(BindingProblem::TooLong {
+                                    port: *port,
+                                    protocol,
+                                    host: host_name.clone(),
+                                    source,
+                                })
                             })
                     })
                     .collect::<Result<_, _>>()?
@@ -1270,30 +1361,29 @@ impl TlsaBindingSpec {
         let mut unique: Vec<Name> = Vec::new();
         for owner in owners {
             if !origin.zone_of(&owner) {
-                return Err(format!(
-                    "{label}: owner {owner} is outside the zone {origin}"
-                ));
+                return Err(fail(BindingProblem::OutsideZone {
+                    owner,
+                    origin: origin.clone(),
+                }));
             }
             if let Some(inner) = all_origins
                 .iter()
                 .filter(|other| *other != origin && origin.zone_of(other))
                 .find(|other| other.zone_of(&owner))
             {
-                return Err(format!(
-                    "{label}: owner {owner} belongs to the zone {inner}, also configured here"
-                ));
+                return Err(fail(BindingProblem::InnerZone {
+                    owner,
+                    inner: inner.clone(),
+                }));
             }
             if !unique.contains(&owner) {
                 unique.push(owner);
             }
         }
-        let spec =
-            TlsaSpec::new(self.usage, self.selector, self.matching).map_err(|e| match e {
-                SignError::Certificate(reason) => format!("{label}: {reason}"),
-                other => format!("{label}: {other}"),
-            })?;
+        let spec = TlsaSpec::new(self.usage, self.selector, self.matching)
+            .map_err(|source| fail(BindingProblem::Parameters { source }))?;
         if self.ttl.0 > MAX_TTL {
-            return Err(format!("{label}: ttl {} is above {MAX_TTL} s", self.ttl.0));
+            return Err(fail(BindingProblem::TtlTooHigh { ttl: self.ttl.0 }));
         }
         let certificates = match (self.certificate, self.certificates) {
             (Some(file), None) => vec![CertificateSource {
@@ -1302,12 +1392,10 @@ impl TlsaBindingSpec {
             }],
             (None, Some(list)) => {
                 if self.next_key.is_some() {
-                    return Err(format!(
-                        "{label}: with certificates, give each one's next-key in its entry"
-                    ));
+                    return Err(fail(BindingProblem::NextKeyWithList));
                 }
                 if list.is_empty() {
-                    return Err(format!("{label}: certificates is empty"));
+                    return Err(fail(BindingProblem::EmptyCertificates));
                 }
                 let list: Vec<CertificateSource> = list
                     .into_iter()
@@ -1318,31 +1406,28 @@ impl TlsaBindingSpec {
                     .collect();
                 for (i, c) in list.iter().enumerate() {
                     if list[..i].iter().any(|o| o.file == c.file) {
-                        return Err(format!(
-                            "{label}: certificate {} is listed twice",
-                            c.file.display()
-                        ));
+                        return Err(fail(BindingProblem::ListedTwice {
+                            file: c.file.clone(),
+                        }));
                     }
                 }
                 list
             }
             (Some(_), Some(_)) => {
-                return Err(format!(
-                    "{label}: give either certificate or certificates, not both"
-                ));
+                return Err(fail(BindingProblem::CertificateAndList));
             }
             (None, None) => {
-                return Err(format!("{label}: give certificate (or certificates)"));
+                return Err(fail(BindingProblem::NoCertificate));
             }
         };
         let probe = probe_config(
-            &label,
             self.probe,
             self.probe_addresses,
             self.probe_interval,
             self.probe_protocol,
             self.probe_port,
-        )?;
+        )
+        .map_err(fail)?;
         Ok(TlsaBinding {
             name: self.name,
             certificates,
@@ -1357,49 +1442,51 @@ impl TlsaBindingSpec {
 
 /// The typed `probe*` keys of a binding.
 fn probe_config(
-    label: &str,
     enabled: bool,
     addresses: Option<Vec<String>>,
     interval: Seconds,
     protocols: BTreeMap<String, ProbeProtocol>,
     ports: BTreeMap<String, u16>,
-) -> Result<ProbeConfig, String> {
-    let port_key = |key: &str, what: &str| {
+) -> Result<ProbeConfig, BindingProblem> {
+    let port_key = |key: &str, what: &'static str| {
         key.parse::<u16>()
             .ok()
             .filter(|port| *port != 0)
-            .ok_or_else(|| format!("{label}: {what}: {key:?} is not a port number"))
+            .ok_or_else(|| BindingProblem::NotAPort {
+                what,
+                key: key.to_owned(),
+            })
     };
     let addresses = addresses
         .map(|list| {
             list.iter()
                 .map(|text| {
-                    text.parse::<std::net::IpAddr>().map_err(|_| {
-                        format!("{label}: probe-addresses: {text:?} is not an IP address")
+                    text.parse::<std::net::IpAddr>().map_err(|source| {
+                        BindingProblem::NotAnAddress {
+                            text: text.clone(),
+                            source,
+                        }
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
     if interval.0 < 10 {
-        return Err(format!(
-            "{label}: probe-interval {} s is below 10 s",
-            interval.0
-        ));
+        return Err(BindingProblem::IntervalTooShort { secs: interval.0 });
     }
     let protocols = protocols
         .into_iter()
         .map(|(key, protocol)| Ok((port_key(&key, "probe-protocol")?, protocol)))
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, BindingProblem>>()?;
     let ports = ports
         .into_iter()
         .map(|(key, port)| {
             if port == 0 {
-                return Err(format!("{label}: probe-port: port 0 for {key}"));
+                return Err(BindingProblem::PortZero { key });
             }
             Ok((port_key(&key, "probe-port")?, port))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, BindingProblem>>()?;
     Ok(ProbeConfig {
         enabled,
         addresses,
