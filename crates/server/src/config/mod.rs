@@ -100,7 +100,7 @@ pub struct IpPrefix(IpNet);
 /// Why an `allow-transfer` entry is not an address prefix.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PrefixError {
+pub(crate) enum PrefixError {
     /// Not an address, with or without a `/length`.
     #[error("{text:?} is not an address prefix such as \"127.0.0.0/8\"")]
     NotAPrefix {
@@ -131,11 +131,6 @@ impl IpPrefix {
             IpAddr::V4(_) => ip,
         };
         self.0.contains(&ip)
-    }
-
-    /// The prefix as an [`IpNet`].
-    pub fn net(&self) -> IpNet {
-        self.0
     }
 
     /// Parses `addr/len` (or a bare address: a host prefix); the host bits must be zero.
