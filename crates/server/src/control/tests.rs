@@ -1,18 +1,26 @@
 //! Tests of the control socket: a fake manager (a task answering [`Command`]s) behind a real
 //! socket in a temporary directory, driven by the blocking client and by raw JSON lines.
 
-use std::os::unix::fs::PermissionsExt;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use daned_sign::hickory_proto::rr::Name;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::*;
-use crate::events::manager::{ReloadReport, ZoneReloaded};
-use crate::status::{KeyStatus, ZoneStatus};
+use crate::events::manager::{Command, ReloadOutcome, ReloadReport, ZoneReloaded};
+use crate::status::{BindingStatus, KeyStatus, StatusReport, ZoneStatus};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures.

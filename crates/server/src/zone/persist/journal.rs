@@ -34,33 +34,12 @@ use hickory_proto::serialize::binary::{
     BinDecodable, BinDecoder, BinEncodable, BinEncoder, NameEncoding,
 };
 
+pub use crate::config::{DEFAULT_MAX_BYTES, DEFAULT_MAX_DELTAS, JournalLimits};
+
 /// The first bytes of every journal file; the digit is the format version.
 pub const MAGIC: &[u8; 8] = b"DANEDJ1\n";
 /// Bytes of the per-entry check value (a SHA-256 prefix).
 const CHECK_LEN: usize = 8;
-
-/// Default bound on the number of deltas kept per zone.
-pub const DEFAULT_MAX_DELTAS: usize = 1000;
-/// Default bound on the encoded size of the deltas kept per zone (16 MiB).
-pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
-
-/// How much history a journal keeps; the oldest deltas go first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct JournalLimits {
-    /// At most this many deltas (0 keeps none: IXFR then always falls back to a full transfer).
-    pub max_deltas: usize,
-    /// At most this many encoded bytes of deltas.
-    pub max_bytes: usize,
-}
-
-impl Default for JournalLimits {
-    fn default() -> Self {
-        Self {
-            max_deltas: DEFAULT_MAX_DELTAS,
-            max_bytes: DEFAULT_MAX_BYTES,
-        }
-    }
-}
 
 /// Errors reading or writing a journal file.
 #[derive(Debug, thiserror::Error)]

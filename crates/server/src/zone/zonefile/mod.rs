@@ -60,6 +60,10 @@ use rdata::{
     unescape_bytes,
 };
 
+pub use crate::config::{
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_INCLUDE_DEPTH, DEFAULT_MAX_RECORDS,
+    DEFAULT_MAX_RECORDS_PER_TYPE, ZoneLimits,
+};
 use crate::fsutil::{self, ReadErrorKind};
 
 /// How many errors of one load are collected before giving up.
@@ -75,54 +79,6 @@ pub const MAX_MESSAGE_CHARS: usize = 512;
 /// How many `$INCLUDE`s one load may open in all (each is a file open; the byte cap alone
 /// would allow millions of includes of an empty file).
 pub const MAX_INCLUDES: usize = 100_000;
-
-/// Default of [`ZoneLimits::max_file_bytes`]: 1 GiB, the file and its includes together
-/// (about 20 million records of ordinary length; BIND and Knot set no such cap).
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 30;
-
-/// Default of [`ZoneLimits::max_include_depth`].
-pub const DEFAULT_MAX_INCLUDE_DEPTH: usize = 16;
-
-/// Default of [`ZoneLimits::max_records_per_type`]: BIND's `max-records-per-type` default
-/// since 9.18.28 (CVE-2024-1737). Knot has no such cap.
-pub const DEFAULT_MAX_RECORDS_PER_TYPE: usize = 100;
-
-/// Default of [`ZoneLimits::max_records`]: 10 million records in the zone file. BIND's
-/// `max-records` is unlimited by default; a signed zone of this size already needs many
-/// gigabytes of memory.
-pub const DEFAULT_MAX_RECORDS: usize = 10_000_000;
-
-/// Bounds on one zone file load.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ZoneLimits {
-    /// Bytes read in all: the zone file and every file it includes (`max-zone-file-bytes`).
-    pub max_file_bytes: u64,
-    /// How deep `$INCLUDE` may nest (`max-include-depth`); 0 refuses every `$INCLUDE`.
-    pub max_include_depth: usize,
-    /// Records in one RRset, duplicates not counted (`max-records-per-type`).
-    pub max_records_per_type: usize,
-    /// Records in the zone file and its includes (`max-records`).
-    pub max_records: usize,
-    /// Directories (absolute) whose trees `$INCLUDE` may read besides the zone file's own
-    /// directory (`include-dirs`).
-    pub include_dirs: Vec<PathBuf>,
-    /// Directories (absolute) `$INCLUDE` never reads, even inside an allowed tree (key-dir and
-    /// state-dir).
-    pub include_denied: Vec<PathBuf>,
-}
-
-impl Default for ZoneLimits {
-    fn default() -> Self {
-        Self {
-            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-            max_include_depth: DEFAULT_MAX_INCLUDE_DEPTH,
-            max_records_per_type: DEFAULT_MAX_RECORDS_PER_TYPE,
-            max_records: DEFAULT_MAX_RECORDS,
-            include_dirs: Vec::new(),
-            include_denied: Vec::new(),
-        }
-    }
-}
 
 /// Where a record or a problem is: a file and a 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq)]
