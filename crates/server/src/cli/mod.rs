@@ -256,6 +256,12 @@ enum Command {
         /// verifies a sample at start, see `validate_ms`).
         #[arg(long)]
         verify_all: bool,
+        /// Signing threads (the calling thread one of them); default: one per core.
+        #[arg(long)]
+        threads: Option<std::num::NonZeroUsize>,
+        /// Deny existence with NSEC3 (RFC 9276 parameters) instead of NSEC.
+        #[arg(long)]
+        nsec3: bool,
     },
     /// Serve an already-signed master file as is, without signing (benchmarks and tests).
     #[command(hide = true)]
@@ -524,7 +530,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             origin,
             out,
             verify_all,
-        } => sign::run(zone, origin, out, verify_all),
+            threads,
+            nsec3,
+        } => sign::run(
+            zone,
+            origin,
+            out,
+            sign::Options {
+                verify_all,
+                threads,
+                nsec3,
+            },
+        ),
         Command::ServePresigned {
             zone,
             origin,

@@ -1,6 +1,7 @@
 //! `daned sign` (hidden): signs a zone file offline, with the daemon's signing path.
 
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,19 +14,29 @@ use daned_sign::keys::KeyRole;
 
 use crate::cli::init_tracing;
 
+/// How `daned sign` signs.
+pub(crate) struct Options {
+    /// Verify every signature afterwards, not only the start's sample.
+    pub(crate) verify_all: bool,
+    /// Signing threads; `None`: one per core.
+    pub(crate) threads: Option<NonZeroUsize>,
+    /// NSEC3 (RFC 9276 parameters) instead of NSEC.
+    pub(crate) nsec3: bool,
+}
+
 /// `daned sign`: signs `zone` into `out`.
 pub(crate) fn run(
     zone: PathBuf,
     origin: Name,
     out: PathBuf,
-    verify_all: bool,
+    options: Options,
 ) -> anyhow::Result<ExitCode> {
     init_tracing(LogFormat::Human, "info");
-    sign_offline(&zone, &origin, &out, verify_all)?;
+    sign_offline(&zone, &origin, &out, &options)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn sign_offline(zone: &Path, origin: &Name, out: &Path, verify_all: bool) -> anyhow::Result<()> {
+fn sign_offline(zone: &Path, origin: &Name, out: &Path, options: &Options) -> anyhow::Result<()> {
     use daned_sign::keys::{KeyAlgorithm, SigningKey};
     let started = std::time::Instant::now();
     let loaded = zonefile::load_zone(zone, origin, &zonefile::ZoneLimits::default())?;
@@ -43,8 +54,15 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, verify_all: bool) -> any
         keys: &keys,
         dnskey_ttl: 3600,
         rng: &rng,
-        denial: daned_sign::nsec3::Denial::Nsec,
+        denial: if options.nsec3 {
+            daned_sign::nsec3::Denial::Nsec3(daned_sign::nsec3::Nsec3Params::default())
+        } else {
+            daned_sign::nsec3::Denial::Nsec
+        },
     };
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
     let serial = loaded
         .zone
         .soa()
@@ -54,14 +72,15 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, verify_all: bool) -> any
             _ => None,
         })
         .unwrap_or(1);
-    let signed = daned_sign::sign::sign_zone(&ctx, &loaded.zone, serial)
+    let parallelism = daned_sign::sign::Parallelism { threads, rng: &rng };
+    let signed = daned_sign::sign::sign_zone_parallel(&ctx, parallelism, &loaded.zone, serial)
         .with_context(|| format!("zone {origin}"))?;
     let sign_done = started.elapsed();
     // What a start checks before serving (zones::START_VALIDATION_SAMPLE).
     daned_sign::validate::validate_sample(&signed, ctx.now, 2000, &[])
         .with_context(|| format!("zone {origin}"))?;
     let validated = started.elapsed();
-    let verify_all_ms = if verify_all {
+    let verify_all_ms = if options.verify_all {
         daned_sign::validate::validate_sample(&signed, ctx.now, usize::MAX, &[])
             .with_context(|| format!("zone {origin}"))?;
         Some((started.elapsed() - validated).as_millis() as u64)
@@ -75,6 +94,7 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, verify_all: bool) -> any
         .and_then(|()| writer.flush())
         .with_context(|| format!("{}", out.display()))?;
     tracing::info!(
+        threads = threads.get(),
         parse_ms = parsed.as_millis() as u64,
         sign_ms = (sign_done - parsed).as_millis() as u64,
         validate_ms = (validated - sign_done).as_millis() as u64,
