@@ -479,7 +479,7 @@ impl Ctx {
         }
         match rx.await {
             Ok(Ok(report)) => Response::Keys(report),
-            Ok(Err(message)) => Response::error(ErrorReason::KeyRefused, message),
+            Ok(Err(error)) => Response::error(ErrorReason::KeyRefused, error.to_string()),
             Err(_) => unavailable(),
         }
     }
@@ -506,7 +506,7 @@ impl Ctx {
         }
         match rx.await {
             Ok(Ok(report)) => Response::Status(report),
-            Ok(Err(message)) => Response::error(ErrorReason::UnknownBinding, message),
+            Ok(Err(error)) => Response::error(ErrorReason::UnknownBinding, error.to_string()),
             Err(_) => unavailable(),
         }
     }
@@ -536,7 +536,7 @@ impl Ctx {
                     .collect(),
                 restart_needed: report.restart_needed,
             }),
-            Ok(Err(message)) => Response::error(ErrorReason::ConfigInvalid, message),
+            Ok(Err(error)) => Response::error(ErrorReason::ConfigInvalid, error.to_string()),
             Err(_) => unavailable(),
         }
     }

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::*;
-use crate::events::manager::{Command, ReloadOutcome, ReloadReport, ZoneReloaded};
+use crate::events::manager::{Command, CommandError, ReloadOutcome, ReloadReport, ZoneReloaded};
 use crate::status::{BindingStatus, KeyStatus, StatusReport, ZoneStatus};
 
 // ---------------------------------------------------------------------------------------------
@@ -96,13 +96,13 @@ fn fake_manager(
             .collect(),
         restart_needed: Vec::new(),
     };
-    fake_manager_with(status, Ok(report))
+    fake_manager_with(status, move || Ok(report.clone()))
 }
 
 /// [`fake_manager`] answering Reload with `reload` as given.
 fn fake_manager_with(
     status: impl Fn(usize) -> StatusReport + Send + 'static,
-    reload: Result<ReloadReport, String>,
+    reload: impl Fn() -> Result<ReloadReport, CommandError> + Send + 'static,
 ) -> (mpsc::Sender<Command>, Arc<AtomicUsize>) {
     let (tx, mut rx) = mpsc::channel(8);
     let polls = Arc::new(AtomicUsize::new(0));
@@ -112,7 +112,7 @@ fn fake_manager_with(
             match command {
                 Command::Reload { reply } => {
                     if let Some(reply) = reply {
-                        let _ = reply.send(reload.clone());
+                        let _ = reply.send(reload());
                     }
                 }
                 Command::Status { reply } => {
@@ -120,11 +120,11 @@ fn fake_manager_with(
                     let _ = reply.send(status(n));
                 }
                 Command::Keys { zone, reply } => {
-                    let _ = reply.send(Err(format!("no zone {zone}")));
+                    let _ = reply.send(Err(CommandError::NoZone(zone)));
                 }
                 Command::KeyAction { zone, reply, .. } => {
                     if let Some(reply) = reply {
-                        let _ = reply.send(Err(format!("no zone {zone}")));
+                        let _ = reply.send(Err(CommandError::NoZone(zone)));
                     }
                 }
                 Command::Probe { reply, .. } => {
@@ -342,7 +342,7 @@ async fn reload_answers_changed_settings_added_removed_and_restart_needed() {
         ],
         restart_needed: vec!["listen".to_owned()],
     };
-    let (tx, _) = fake_manager_with(|_| StatusReport::default(), Ok(report));
+    let (tx, _) = fake_manager_with(|_| StatusReport::default(), move || Ok(report.clone()));
     let dir = TempDir::new().expect("tempdir");
     let server = start(&dir, tx).await;
     let mut raw = Raw::connect(&server.path).await;
@@ -370,8 +370,19 @@ async fn reload_answers_changed_settings_added_removed_and_restart_needed() {
 /// `config-invalid`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_with_an_invalid_config_answers_config_invalid() {
-    let error = "/etc/daned.toml: line 3: zone example.com.: unknown denial".to_owned();
-    let (tx, _) = fake_manager_with(|_| StatusReport::default(), Err(error.clone()));
+    let invalid = || {
+        crate::config::Config::parse(
+            "version = \"v1\"\n[server]\n[[zone]]\norigin = \"example.com.\"\n",
+            std::path::Path::new("/etc/daned.toml"),
+        )
+        .expect_err("a zone without a file is invalid")
+    };
+    let error = invalid().to_string();
+    assert!(error.contains("/etc/daned.toml"), "{error}");
+    let (tx, _) = fake_manager_with(
+        |_| StatusReport::default(),
+        move || Err(CommandError::Config(invalid())),
+    );
     let dir = TempDir::new().expect("tempdir");
     let server = start(&dir, tx).await;
     let response = ask(&server.path, Request::Reload).await;

@@ -111,6 +111,27 @@ pub struct ReloadReport {
     pub restart_needed: Vec<String>,
 }
 
+/// Why the manager refused a command; nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The config file cannot be read or is invalid (the error names the file and line).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// No zone of this origin is served.
+    #[error("no zone {0}")]
+    NoZone(Name),
+    /// No TLSA binding of this name.
+    #[error("no TLSA binding {0:?}")]
+    NoBinding(String),
+    /// No TLSA binding at all.
+    #[error("no TLSA binding to probe")]
+    NothingToProbe,
+    /// The key action was refused (the key is not awaited, no such role, ...).
+    #[error(transparent)]
+    Key(#[from] ZoneError),
+}
+
 /// A request to the manager.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -120,7 +141,7 @@ pub enum Command {
     /// answered with its error.
     Reload {
         /// Where to send the outcome, if anyone waits.
-        reply: Option<oneshot::Sender<Result<ReloadReport, String>>>,
+        reply: Option<oneshot::Sender<Result<ReloadReport, CommandError>>>,
     },
     /// Report the state of every zone and binding.
     Status {
@@ -132,7 +153,7 @@ pub enum Command {
         /// The zone.
         zone: Name,
         /// Where to send them.
-        reply: oneshot::Sender<Result<KeysReport, String>>,
+        reply: oneshot::Sender<Result<KeysReport, CommandError>>,
     },
     /// Act on one zone's keys (`daned ds-seen`, `daned key-rollover`); the reply comes once
     /// the re-signed zone is served.
@@ -142,7 +163,7 @@ pub enum Command {
         /// What to do.
         action: KeyAction,
         /// Where to send the zone's keys afterwards, or the error.
-        reply: Option<oneshot::Sender<Result<KeysReport, String>>>,
+        reply: Option<oneshot::Sender<Result<KeysReport, CommandError>>>,
     },
     /// Probe the servers behind the TLSA records now (`daned probe`): every binding, one
     /// zone's, or one binding's (by name, in any zone). The reply comes once every probe
@@ -153,7 +174,7 @@ pub enum Command {
         /// Only the bindings of this name.
         binding: Option<String>,
         /// Where to send the status of the probed zones (their bindings filtered), or why not.
-        reply: oneshot::Sender<Result<StatusReport, String>>,
+        reply: oneshot::Sender<Result<StatusReport, CommandError>>,
     },
 }
 
@@ -594,13 +615,13 @@ impl Manager {
     ///
     /// The config file cannot be read or is invalid (the message names the file and line):
     /// nothing changes.
-    pub fn reload(&mut self) -> Result<ReloadReport, String> {
+    pub fn reload(&mut self) -> Result<ReloadReport, CommandError> {
         let path = self.config.path.clone();
         match blocking(|| Config::load(&path)) {
             Ok(new) => Ok(self.apply_config(new)),
             Err(error) => {
                 tracing::error!(%error, "configuration not reloaded; the running configuration stays");
-                Err(error.to_string())
+                Err(error.into())
             }
         }
     }
@@ -913,7 +934,11 @@ impl Manager {
 
     /// Applies `action` to zone `zone`'s keys, publishes the result and returns the zone's
     /// keys as they are now served (or what went wrong).
-    pub fn key_action(&mut self, zone: &Name, action: KeyAction) -> Result<KeysReport, String> {
+    pub fn key_action(
+        &mut self,
+        zone: &Name,
+        action: KeyAction,
+    ) -> Result<KeysReport, CommandError> {
         let now = self.clock.now();
         let slot = self.zones.get_mut(zone).ok_or_else(|| no_zone(zone))?;
         let from = slot.rt.signed().serial();
@@ -927,14 +952,14 @@ impl Manager {
             Ok(None) => {}
             Err(error) => {
                 tracing::warn!(zone = %zone, %error, ?action, "key action refused");
-                return Err(error.to_string());
+                return Err(error.into());
             }
         }
         self.keys_report(zone)
     }
 
     /// Zone `zone`'s keys, for `daned keys`.
-    pub fn keys_report(&self, zone: &Name) -> Result<KeysReport, String> {
+    pub fn keys_report(&self, zone: &Name) -> Result<KeysReport, CommandError> {
         let rt = &self.zones.get(zone).ok_or_else(|| no_zone(zone))?.rt;
         Ok(KeysReport {
             zone: rt.config().origin.to_string(),
@@ -956,7 +981,7 @@ impl Manager {
         &self,
         zone: Option<&Name>,
         binding: Option<&str>,
-    ) -> Result<Vec<(Name, String)>, String> {
+    ) -> Result<Vec<(Name, String)>, CommandError> {
         if let Some(zone) = zone
             && !self.zones.contains_key(zone)
         {
@@ -974,8 +999,8 @@ impl Manager {
             .collect();
         if picked.is_empty() {
             return Err(match binding {
-                Some(name) => format!("no TLSA binding {name:?}"),
-                None => "no TLSA binding to probe".to_owned(),
+                Some(name) => CommandError::NoBinding(name.to_owned()),
+                None => CommandError::NothingToProbe,
             });
         }
         Ok(picked)
@@ -1047,8 +1072,8 @@ impl Manager {
 }
 
 /// The error of a command naming a zone that is not served.
-fn no_zone(zone: &Name) -> String {
-    format!("no zone {zone}")
+fn no_zone(zone: &Name) -> CommandError {
+    CommandError::NoZone(zone.clone())
 }
 
 /// Loads and signs zone `zone` of `config` (at start, and when a reload adds it): its slot,
@@ -1337,7 +1362,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 type ProbeReply = (
     Option<Name>,
     Option<String>,
-    oneshot::Sender<Result<StatusReport, String>>,
+    oneshot::Sender<Result<StatusReport, CommandError>>,
 );
 
 /// One finished probe job: per binding (zone origin, binding key), each target's outcome.

@@ -288,7 +288,8 @@ async fn rfc7583_s3_3_csk_roll_by_double_ds_with_ds_seen_and_restart() {
     let unknown = (0..=u16::MAX).find(|t| *t != old && *t != new).unwrap();
     let refused = manager
         .key_action(&origin(), KeyAction::DsSeen(unknown))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(refused.contains(&unknown.to_string()), "{refused}");
 
     // Published -> ready: CDS/CDNSKEY carry both keys; the new DS is awaited.

@@ -180,13 +180,19 @@ fn invalid_config_is_refused_with_file_and_line_and_changes_nothing() {
     let bad = config_text("", "[zone.signing]\ndenial = \"nsec5\"\n", MAIL, "");
     let line = 1 + bad.lines().position(|l| l.contains("nsec5")).unwrap();
     write(&ws, &bad);
-    let error = manager.reload().expect_err("an invalid config is refused");
+    let error = manager
+        .reload()
+        .expect_err("an invalid config is refused")
+        .to_string();
     assert!(error.contains("daned.toml"), "{error}");
     assert!(error.contains(&format!("line {line}")), "{error}");
 
     // A syntax error.
     write(&ws, "version = \"v1\"\n[server\nlisten = 1\n");
-    let error = manager.reload().expect_err("a broken file is refused");
+    let error = manager
+        .reload()
+        .expect_err("a broken file is refused")
+        .to_string();
     assert!(
         error.contains("daned.toml") && error.contains("line 2"),
         "{error}"
