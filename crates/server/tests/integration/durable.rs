@@ -143,6 +143,7 @@ fn add_record(ws: &Workspace, label: &str) {
 /// the change is published, and the served serial, status, metrics, state file and a restart
 /// all agree.
 #[test]
+#[ignore = "slow: waits out daned's 5 s state-write retry twice (about 10 s)"]
 fn issue_11_failed_state_write_changes_nothing_and_is_retried() {
     let ws = Workspace::example();
     let metrics = free_port();
