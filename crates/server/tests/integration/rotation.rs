@@ -565,19 +565,20 @@ fn rfc7672_s3_1_1_renewal_with_the_same_key_is_a_noop() {
 fn pattern_publishes_new_key(
     cert_rel: &str,
     setup: impl FnOnce(&Fixture, &[u8]),
-    change: impl FnOnce(&Fixture, &[u8]),
+    change: impl FnOnce(&Fixture, &Server, &[u8]),
 ) {
     let Some(fx) = Fixture::new() else { return };
     let a = fx.pki.key();
     let b = fx.pki.key();
     setup(&fx, &fx.pki.cert(&a, 30));
     fx.config(cert_rel, "300", "");
-    let server = fx.ws.serve();
+    // The watcher's debug lines say when it saw a file change (or go missing).
+    let server = fx.ws.serve_logging("info,daned::events::watch=debug");
     let before = served(server.addr);
     assert!(before.exactly(&[&a]) && before.signed, "{before:?}");
     let serial = soa_serial(server.addr);
 
-    change(&fx, &fx.pki.cert(&b, 30));
+    change(&fx, &server, &fx.pki.cert(&b, 30));
     let (after, took) = wait_served(server.addr, "the new key", CHANGE_TIMEOUT, |s| {
         s.has(&b) && s.signed
     });
@@ -600,7 +601,7 @@ fn setup_plain(fx: &Fixture, pem: &[u8]) {
 #[test]
 #[ignore = "needs delv, openssl"]
 fn watch_in_place_rewrite_publishes_the_new_key() {
-    pattern_publishes_new_key("certs/mail.pem", setup_plain, |fx, pem| {
+    pattern_publishes_new_key("certs/mail.pem", setup_plain, |fx, _, pem| {
         write_in_place(&fx.path("certs/mail.pem"), pem);
     });
 }
@@ -610,7 +611,7 @@ fn watch_in_place_rewrite_publishes_the_new_key() {
 #[test]
 #[ignore = "needs delv, openssl"]
 fn watch_write_temp_then_rename_publishes_the_new_key() {
-    pattern_publishes_new_key("certs/mail.pem", setup_plain, |fx, pem| {
+    pattern_publishes_new_key("certs/mail.pem", setup_plain, |fx, _, pem| {
         write_renamed(&fx.path("certs/mail.pem"), pem);
     });
 }
@@ -632,7 +633,7 @@ fn watch_certbot_symlink_repointed_publishes_the_new_key() {
             )
             .unwrap();
         },
-        |fx, pem| {
+        |fx, _, pem| {
             std::fs::write(fx.path("archive/mail/cert2.pem"), pem).unwrap();
             let link = fx.path("live/mail/cert.pem");
             std::fs::remove_file(&link).unwrap();
@@ -641,15 +642,18 @@ fn watch_certbot_symlink_repointed_publishes_the_new_key() {
     );
 }
 
-/// The certificate's directory removed (long enough for the watcher to see it gone) and
+/// The certificate's directory removed (until the watcher has seen the file go missing) and
 /// re-created with a new certificate: the watcher follows the directory back.
 #[test]
 #[ignore = "needs delv, openssl"]
 fn watch_directory_removed_and_recreated_publishes_the_new_key() {
-    pattern_publishes_new_key("certs/mail.pem", setup_plain, |fx, pem| {
+    pattern_publishes_new_key("certs/mail.pem", setup_plain, |fx, server, pem| {
         let dir = fx.path("certs");
         std::fs::remove_dir_all(&dir).unwrap();
-        std::thread::sleep(Duration::from_millis(5 * DEBOUNCE_MS));
+        server.wait_log_all(
+            &["certificate file changed", "mail.pem", "Missing"],
+            CHANGE_TIMEOUT,
+        );
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("mail.pem"), pem).unwrap();
     });
