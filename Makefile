@@ -15,9 +15,12 @@ run: build
 	./target/release/daned serve -c $(CONFIG)
 
 # Everything CI runs: formatting, lints, unit, integration and interop tests, doctests, and
-# every fuzz target for a bounded number of inputs.
+# every fuzz target for a bounded number of inputs. Both test tiers: plain `cargo test` is the
+# fast tier; the tests that run outside programs (dig, delv, knotd, nsd, named, unbound,
+# postfix, openssl, ...) are `#[ignore = "needs ..."]` and run here by `--include-ignored`.
+# A missing program skips its test loudly, or fails it under DANED_REQUIRE_TOOLS=1 (.ci/run).
 test: lint
-	$(CARGO) test --workspace --all-targets --locked
+	$(CARGO) test --workspace --all-targets --locked -- --include-ignored
 	$(CARGO) test --workspace --doc --locked
 	$(MAKE) fuzz
 

@@ -8,6 +8,7 @@ use crate::support::{Workspace, daned_bin, free_port, run, run_bounded, tool};
 /// `daned init` writes a config and a zone skeleton that `daned serve` loads, and delv fully
 /// validates the TLSA record from the DS that `daned ds` prints: the README's first steps.
 #[test]
+#[ignore = "needs delv"]
 fn issue13_init_then_serve_then_delv_validates_the_tlsa() {
     let Some(delv) = tool("delv") else { return };
     // The workspace brings the demo certificate; init replaces its config (--force).

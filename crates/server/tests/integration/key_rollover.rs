@@ -1526,6 +1526,7 @@ fn only_key(keys: &[serde_json::Value], role: &str, state: &str) -> String {
 /// the child's DS at the parent to the child's DNSKEY, its TLSA records and its denial of
 /// existence. With main's single CSK; the child's `daned dump` passes the three validators.
 #[test]
+#[ignore = "needs dig, dnssec-cds, dnssec-keygen, dnssec-signzone, dnssec-verify, kzonecheck, ldns-verify-zone, unbound"]
 fn rfc4035_s5_chain_of_trust_parent_to_child_through_unbound() {
     let Some(tools) = Tools::find() else { return };
     let lab = Lab::start(tools, None, DsSeen::NotNeeded);
@@ -1596,6 +1597,7 @@ fn current_keys(lab: &Lab) -> Vec<serde_json::Value> {
 /// key withdrawn [...] after the signatures created with it have expired from caches". In
 /// KSK+ZSK mode with NSEC; no parent involvement (the KSK and the DS stay).
 #[test]
+#[ignore = "needs dig, dnssec-cds, dnssec-keygen, dnssec-signzone, dnssec-verify, kzonecheck, ldns-verify-zone, unbound"]
 fn rfc7583_s3_2_zsk_prepublication_roll_validates_at_every_step() {
     let Some(tools) = Tools::find() else { return };
     let policy = Policy {
@@ -1650,6 +1652,7 @@ fn rfc7583_s3_2_zsk_prepublication_roll_validates_at_every_step() {
 /// DS"), and the child learns of the new DS by polling the parent (`parent-servers`). CSK mode
 /// with NSEC3 (RFC 5155, RFC 9276 parameters).
 #[test]
+#[ignore = "needs dig, dnssec-cds, dnssec-keygen, dnssec-signzone, dnssec-verify, kzonecheck, ldns-verify-zone, unbound"]
 fn rfc7583_s3_3_csk_double_ds_roll_with_cds_and_parent_polling() {
     let Some(tools) = Tools::find() else { return };
     let mut lab = Lab::start(tools, Some(accelerated("csk", "nsec3")), DsSeen::Poll);
@@ -1686,6 +1689,7 @@ fn rfc7583_s3_3_csk_double_ds_roll_with_cds_and_parent_polling() {
 /// `harden-algo-downgrade`). The child learns of the new DS from `daned ds-seen`. CSK mode
 /// with NSEC.
 #[test]
+#[ignore = "needs dig, dnssec-cds, dnssec-keygen, dnssec-signzone, dnssec-verify, kzonecheck, ldns-verify-zone, unbound"]
 fn rfc6781_s4_1_4_algorithm_roll_ecdsa_to_ed25519_with_ds_seen() {
     let Some(tools) = Tools::find() else { return };
     let policy = accelerated("csk", "nsec");
@@ -1773,6 +1777,7 @@ fn settled_ksk_zsk(keys: &[serde_json::Value], parent_ds: &BTreeSet<String>, old
 /// one step (the new KSK signs the DNSKEY RRset from its publication, so either DS validates);
 /// the child learns of the new DS by polling the parent. NSEC3.
 #[test]
+#[ignore = "needs dig, dnssec-cds, dnssec-keygen, dnssec-signzone, dnssec-verify, kzonecheck, ldns-verify-zone, unbound"]
 fn rfc7583_s3_3_ksk_double_ds_roll_with_zsk_roll_overlapping() {
     let Some(tools) = Tools::find() else { return };
     let policy = Policy {
@@ -1843,6 +1848,7 @@ fn rfc7583_s3_3_ksk_double_ds_roll_with_zsk_roll_overlapping() {
 /// every RRset stays signed by a key the DNSKEY RRset of every cache lists. The child learns of
 /// the new DS from `daned ds-seen`. NSEC.
 #[test]
+#[ignore = "needs dig, dnssec-cds, dnssec-keygen, dnssec-signzone, dnssec-verify, kzonecheck, ldns-verify-zone, unbound"]
 fn rfc7583_s3_3_mode_change_csk_to_ksk_zsk_by_restart() {
     let Some(tools) = Tools::find() else { return };
     let policy = accelerated("csk", "nsec");

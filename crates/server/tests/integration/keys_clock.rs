@@ -255,6 +255,7 @@ async fn rfc7583_s3_2_1_zsk_roll_by_pre_publication_under_an_injected_clock() {
 /// parent's caches had time (DprpP + TTLds) is it swapped in. A restart while waiting for the
 /// DS resumes there; the zone at that point passes three external validators.
 #[tokio::test(start_paused = true)]
+#[ignore = "needs dnssec-verify, kzonecheck, ldns-keygen, ldns-signzone, ldns-verify-zone"]
 async fn rfc7583_s3_3_csk_roll_by_double_ds_with_ds_seen_and_restart() {
     let ws = Workspace::example();
     ws.write_config(&keys_config("csk", 0));

@@ -352,6 +352,7 @@ fn replace(dir: &Path, from: &str, to: &str) {
 /// until every probed target presents the new key (RFC 7671 §8.1: the old record may go only
 /// once no server uses the old key), and the probe, status and metrics say which target lags.
 #[test]
+#[ignore = "needs dig, openssl, postfix"]
 fn issue9_old_record_stays_until_the_smtp_server_presents_the_new_key() {
     let Some((openssl_bin, ws, [a, b])) = two_keys([("a", "ec"), ("b", "ec")]) else {
         return;
@@ -460,6 +461,7 @@ fn issue9_old_record_stays_until_the_smtp_server_presents_the_new_key() {
 /// a record for each, and the probe sees each by offering only its key family's signature
 /// schemes; a certificate taken off the server is reported.
 #[test]
+#[ignore = "needs dig, openssl, postfix"]
 fn dual_rsa_and_ecdsa_certificates_are_published_and_each_is_probed() {
     let Some((_, ws, [ec, rsa])) = two_keys([("ec", "ec"), ("rsa", "rsa")]) else {
         return;
@@ -525,6 +527,7 @@ fn dual_rsa_and_ecdsa_certificates_are_published_and_each_is_probed() {
 /// Issue 9 item 5: a garbage certificate makes the certbot deploy hook fail (exit 3, from
 /// `daned reload`), so certbot reports a failed deploy instead of success.
 #[test]
+#[ignore = "needs dig"]
 fn certbot_hook_fails_on_a_garbage_certificate() {
     let ws = Workspace::example();
     let server = ws.serve();

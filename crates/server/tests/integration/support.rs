@@ -260,6 +260,19 @@ impl Server {
         }
     }
 
+    /// Waits (bounded) for a log line containing every one of `needles`.
+    pub(crate) fn wait_log_all(&self, needles: &[&str], timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with all of {needles:?} within {timeout:?}"),
+            }
+        }
+    }
+
     /// The server's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()

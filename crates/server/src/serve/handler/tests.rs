@@ -516,6 +516,7 @@ async fn dig(args: &[&str]) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs dig"]
 async fn dig_reads_our_responses_over_udp_and_tcp() {
     let Some(out) = dig(&["+dnssec", "+norec", "nx.example.", "A"]).await else {
         return;
@@ -540,6 +541,7 @@ async fn dig_reads_our_responses_over_udp_and_tcp() {
 const SIGNED: &str = include_str!("../../../tests/data/query/example.signed.zone");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs delv"]
 async fn delv_validates_every_kind_of_answer() {
     // A zone really signed by BIND's dnssec-signzone, served by our engine: delv must validate
     // positive answers and every denial-of-existence proof we choose (RFC 4035 §5).
@@ -593,6 +595,7 @@ async fn delv_validates_every_kind_of_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs delv"]
 async fn delv_validates_every_kind_of_nsec3_answer() {
     // The query zone re-signed by our signer with NSEC3 (RFC 5155, RFC 9276 parameters) and
     // served by our engine: delv must validate every RFC 5155 §7.2 proof we send. Signed at the
