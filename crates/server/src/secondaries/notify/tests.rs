@@ -202,7 +202,10 @@ async fn a_newer_serial_supersedes_pending_notifies() {
         tries: 50,
     };
     let task = tokio::spawn(run(receiver, targets, backoff, None, clock()));
+    // The reader says when the first serial has been notified (and retried) once.
+    let (retried, retried_rx) = tokio::sync::oneshot::channel();
     let serials = tokio::task::spawn_blocking(move || {
+        let mut retried = Some(retried);
         secondary
             .set_read_timeout(Some(Duration::from_secs(2)))
             .expect("timeout");
@@ -217,10 +220,18 @@ async fn a_newer_serial_supersedes_pending_notifies() {
             if let RData::SOA(soa) = &message.answers[0].data {
                 serials.push(soa.serial);
             }
+            if serials.len() == 2
+                && let Some(retried) = retried.take()
+            {
+                let _ = retried.send(());
+            }
         }
         serials
     });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::timeout(Duration::from_secs(2), retried_rx)
+        .await
+        .expect("serial 1 notified twice in time")
+        .expect("the reader runs");
     sender.send(second).expect("send");
     let serials = serials.await.expect("reader");
     task.abort();
