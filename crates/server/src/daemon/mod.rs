@@ -86,9 +86,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
         usize::try_from(net.tcp_max_clients_per_address).unwrap_or(usize::MAX),
     );
     let rrl = RateLimiter::new(net).map(Arc::new);
-    let cookies = Arc::new(CookieSecrets::generate(
-        crate::clock::SystemClock.unix_time(),
-    ));
+    let cookies = Arc::new(CookieSecrets::generate(clock.unix_time()));
     tracing::info!(
         descriptors,
         tcp_max_clients = tcp_cap,
@@ -147,7 +145,8 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
         _ => Ok(()),
     }
     .and_then(|()| {
-        tokio::task::block_in_place(|| Manager::start(&config, clock)).map_err(DaemonError::from)
+        tokio::task::block_in_place(|| Manager::start(&config, Arc::clone(&clock)))
+            .map_err(DaemonError::from)
     });
     let mut manager = match started {
         Ok(manager) => manager,
@@ -168,7 +167,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
     let published = manager.subscribe();
     let configs = manager.subscribe_config();
     let reports = manager.secondary_reports();
-    let secondaries = SecondaryTasks::spawn(&config, &published, &reports);
+    let secondaries = SecondaryTasks::spawn(&config, &published, &reports, &clock);
     // The watcher reports changes after start; the manager has just read every file.
     let watched = manager.watched_files();
     let watcher = crate::events::watch::CertWatcher::start(
@@ -200,7 +199,8 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
     });
     let handler = Handler::new(snapshot)
         .with_rate_limiter(rrl)
-        .with_cookie_secrets(cookies);
+        .with_cookie_secrets(cookies)
+        .with_clock(Arc::clone(&clock));
     let follower = tokio::spawn(follow_config(
         configs,
         Followers {
@@ -209,6 +209,7 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
             secondaries,
             watcher: (watcher, watched),
             changed_files: changed_sender,
+            clock,
         },
     ));
     // systemd (`Type=notify`): the zones are signed and the sockets bound, queries are
@@ -325,26 +326,27 @@ fn secondary_setup(config: &Config) -> SecondarySetup {
 impl SecondaryTasks {
     /// Starts the tasks: NOTIFY for every zone's current serial, then on every change; SOA
     /// polls of every secondary, reporting to the manager on `reports`. Their TSIG time
-    /// signed is the system's: the secondaries check it against theirs.
+    /// signed comes from the daemon's `clock` (the system's: the secondaries check it against
+    /// theirs).
     fn spawn(
         config: &Config,
         published: &tokio::sync::watch::Receiver<Arc<Catalog>>,
         reports: &mpsc::Sender<SecondaryReport>,
+        clock: &Arc<dyn Clock>,
     ) -> Self {
-        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
         let poll = tokio::spawn(crate::secondaries::propagation::run(
             published.clone(),
             crate::secondaries::propagation::poll_targets(config),
             crate::secondaries::propagation::PollOptions::default(),
             reports.clone(),
-            Arc::clone(&clock),
+            Arc::clone(clock),
         ));
         let notify = tokio::spawn(crate::secondaries::notify::run(
             published.clone(),
             crate::secondaries::client::targets(config),
             crate::secondaries::notify::Backoff::default(),
             Some(reports.clone()),
-            clock,
+            Arc::clone(clock),
         ));
         Self {
             notify,
@@ -378,6 +380,8 @@ struct Followers {
     ),
     /// Where the changed files go (the manager).
     changed_files: mpsc::Sender<PathBuf>,
+    /// The daemon's one clock (a restarted NOTIFY or SOA poll task reads it too).
+    clock: Arc<dyn Clock>,
 }
 
 /// Every certificate and next-key file of every zone of `config`.
@@ -429,7 +433,8 @@ impl Followers {
         let setup = secondary_setup(new);
         if setup != self.secondaries.setup {
             tracing::info!("secondaries or TSIG keys changed: NOTIFY and SOA polls restart");
-            self.secondaries = SecondaryTasks::spawn(new, &self.published, &self.reports);
+            self.secondaries =
+                SecondaryTasks::spawn(new, &self.published, &self.reports, &self.clock);
         }
         let files = watched_files(new);
         let timing = |c: &Config| (c.server.watch_debounce, c.server.rescan_interval);

@@ -99,6 +99,14 @@ impl Handler {
         }
     }
 
+    /// The same handler reading the time from `clock` (TSIG's time signed and its check, the
+    /// cookie timestamps).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// The same handler with UDP responses rate limited by `rrl` (`None`: not limited).
     #[must_use]
     pub fn with_rate_limiter(mut self, rrl: Option<Arc<RateLimiter>>) -> Self {
