@@ -422,7 +422,10 @@ impl<'z> Lookup<'z> {
                     self.push_answer(rrset, synthesized);
                     return Matched::Data;
                 }
-                if qtype != RecordType::CNAME
+                // RFC 4035 §2.5: a CNAME owner also owns its RRSIG and NSEC RRs, so an NSEC
+                // query there is about the owner, not the alias (as Knot answers; BIND's
+                // validator refuses a CNAME answer to it). In an NSEC3 zone: NODATA.
+                if !matches!(qtype, RecordType::CNAME | RecordType::NSEC)
                     && let Some(cname) = node.get(RecordType::CNAME)
                 {
                     // RFC 1034 §4.3.2 step 3a: "If the data at the node is a CNAME, and QTYPE

@@ -634,6 +634,13 @@ async fn delv_validates_every_kind_of_nsec3_answer() {
         // NXDOMAIN (§7.2.2), at the apex and below an empty non-terminal.
         ("nx.example.", "A", "; negative response, fully validated"),
         ("q.b.example.", "A", "; negative response, fully validated"),
+        // NSEC at a CNAME owner: NODATA at the owner (RFC 4035 §2.5); a CNAME answer made
+        // BIND's validator fail with "CNAME response for NSEC RR".
+        (
+            "cname.example.",
+            "NSEC",
+            "; negative response, fully validated",
+        ),
         // No DS at an unsigned delegation (§7.2.4): the insecure delegation is proven.
         (
             "unsigned.example.",

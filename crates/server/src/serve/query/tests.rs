@@ -454,6 +454,17 @@ fn rfc1034_s4_3_2_cname_is_followed_inside_the_zone() {
 }
 
 #[test]
+fn rfc4035_s2_5_nsec_query_at_a_cname_owner_answers_the_owners_nsec() {
+    // The NSEC at a CNAME owner (RFC 4035 §2.5) is the answer, not the alias' target's.
+    let zone = example_zone();
+    let a = ask(&zone, "cname.example.", RecordType::NSEC, false);
+    assert_eq!(a.rcode, ResponseCode::NoError);
+    assert_eq!(a.answers.len(), 1, "{:?}", lines(&a.answers));
+    assert_eq!(a.answers[0].record_type(), RecordType::NSEC);
+    assert_eq!(a.answers[0].name.to_ascii(), "cname.example.");
+}
+
+#[test]
 fn rfc1034_s4_3_2_qtype_cname_returns_the_cname_itself() {
     let zone = example_zone();
     let a = ask(&zone, "cname.example.", RecordType::CNAME, false);

@@ -139,6 +139,28 @@ fn rfc5155_s7_2_3_nodata_has_the_nsec3_matching_qname() {
 }
 
 #[test]
+fn rfc4035_s2_5_nsec_query_at_a_cname_owner_is_nodata_at_the_owner() {
+    // RFC 4035 §2.5: "If a CNAME RR is present at a name in a signed zone, appropriate RRSIG
+    // and NSEC RRs are REQUIRED at that name": an NSEC query there is not an alias query. An
+    // NSEC3 zone has no NSEC at the owner: NODATA with the NSEC3 matching it, no CNAME.
+    let zone = zone();
+    let a = answer(&zone, &name("cname.example."), RecordType::NSEC, true);
+    assert_eq!(a.rcode, ResponseCode::NoError);
+    assert!(a.answers.is_empty(), "{:?}", a.answers);
+    assert!(negative_soa(&a.authorities));
+    let proof = nsec3s(&a.authorities);
+    assert_eq!(proof.len(), 1);
+    assert!(matches(&proof, "cname.example."));
+    // Any other type at the owner still follows the alias (RFC 1034 §4.3.2 step 3a).
+    let a = answer(&zone, &name("cname.example."), RecordType::TXT, true);
+    assert!(
+        a.answers
+            .iter()
+            .any(|r| r.record_type() == RecordType::CNAME)
+    );
+}
+
+#[test]
 fn rfc5155_s7_2_3_empty_non_terminal_nodata_has_its_own_nsec3() {
     // RFC 5155 §7.1: "Each empty non-terminal MUST have a corresponding NSEC3 RR", so a NODATA
     // response for one carries the NSEC3 that matches it (§7.2.3).
