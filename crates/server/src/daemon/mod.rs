@@ -373,11 +373,14 @@ struct Followers {
     secondaries: SecondaryTasks,
     /// The certificate watcher and the files it watches.
     watcher: (
-        (crate::events::watch::CertWatcher, mpsc::Receiver<PathBuf>),
+        (
+            crate::events::watch::CertWatcher,
+            mpsc::Receiver<crate::events::watch::FileChange>,
+        ),
         Vec<PathBuf>,
     ),
-    /// Where the changed files go (the manager).
-    changed_files: mpsc::Sender<PathBuf>,
+    /// Where the changed files go, with the content the watcher read (the manager).
+    changed_files: mpsc::Sender<crate::events::watch::FileChange>,
 }
 
 /// Every certificate and next-key file of every zone of `config`.
@@ -407,8 +410,8 @@ async fn follow_config(
     loop {
         let ((_, changed), _) = &mut followers.watcher;
         tokio::select! {
-            Some(path) = changed.recv() => {
-                if followers.changed_files.send(path).await.is_err() {
+            Some(change) = changed.recv() => {
+                if followers.changed_files.send(change).await.is_err() {
                     break;
                 }
             }
@@ -453,7 +456,11 @@ impl Followers {
                 // Dropping the watcher joins its thread (one file read at most).
                 tokio::task::block_in_place(|| drop(old));
                 for path in files {
-                    if self.changed_files.send(path).await.is_err() {
+                    // Read here, after the new watcher's baseline: a later change is its own.
+                    let change = tokio::task::block_in_place(|| {
+                        crate::events::watch::FileChange::read(&path)
+                    });
+                    if self.changed_files.send(change).await.is_err() {
                         return;
                     }
                 }

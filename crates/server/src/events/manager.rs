@@ -6,7 +6,7 @@
 //! Signing happens here, never on the query path: queries read the snapshot through
 //! [`ArcSwap::load_full`] and never wait on anything the manager holds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::config::{Config, ZoneConfig};
+use crate::events::watch::FileChange;
 use crate::secondaries::client::Client;
 use crate::secondaries::propagation::Tracker;
 use crate::secondaries::report::SecondaryReport;
@@ -367,7 +368,7 @@ impl Manager {
     pub async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        mut changed_files: Option<mpsc::Receiver<PathBuf>>,
+        mut changed_files: Option<mpsc::Receiver<FileChange>>,
     ) {
         let mut polls = ParentPolls::default();
         let mut reports = self.reports.take();
@@ -405,7 +406,7 @@ impl Manager {
                 Some(Ok(job)) = probes.tasks.join_next(), if !probes.tasks.is_empty() => {
                     self.probes_done(&mut probes, job);
                 }
-                Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
+                Some(change) = recv_opt(&mut changed_files) => self.file_changed(&change),
                 Some(report) = recv_opt(&mut reports) => self.secondary_report(&report),
                 _ = storage_check.tick() => self.check_storage(),
                 command = commands.recv() => match command {
@@ -529,7 +530,8 @@ impl Manager {
 
     /// A certificate or next-key file changed: the zones that use it re-read their bindings'
     /// files (not the zone file), and the result is published.
-    pub fn file_changed(&mut self, path: &Path) {
+    pub fn file_changed(&mut self, change: &FileChange) {
+        let path = change.path.as_path();
         let now = self.clock.now();
         let mut deltas = Vec::new();
         let mut published = Vec::new();
