@@ -528,8 +528,9 @@ impl Manager {
         }
     }
 
-    /// A certificate or next-key file changed: the zones that use it re-read their bindings'
-    /// files (not the zone file), and the result is published.
+    /// A certificate or next-key file changed: the bindings that use it, in every zone, take
+    /// the content the watcher read (no file is read again, nor the zone file), and the result
+    /// is published.
     pub fn file_changed(&mut self, change: &FileChange) {
         let path = change.path.as_path();
         let now = self.clock.now();
@@ -542,7 +543,7 @@ impl Manager {
         {
             let from = slot.rt.signed().serial();
             let started = std::time::Instant::now();
-            match blocking(|| slot.rt.update_bindings(now, &self.rng)) {
+            match blocking(|| slot.rt.file_changed(path, change.content(), now, &self.rng)) {
                 Ok(Some(delta)) => {
                     slot.published(delta.to_serial, now);
                     deltas.push((origin.clone(), delta));
