@@ -2085,6 +2085,169 @@ mod tests {
         );
     }
 
+    /// A test certificate of `crates/sign/tests/data/certs` (valid until 2126).
+    fn test_certificate(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/sign/tests/data/certs")
+            .join(name);
+        std::fs::read(path).unwrap()
+    }
+
+    /// A zone with bindings `a` (certificate `a.pem`, P-256) and `b` (certificate `b.pem`,
+    /// P-384, next key `b.next`, absent), started at [`NOW`].
+    fn two_bindings(d: &Dir) -> ZoneRuntime {
+        std::fs::write(d.dir.path().join("a.pem"), test_certificate("p256.pem")).unwrap();
+        std::fs::write(d.dir.path().join("b.pem"), test_certificate("p384.pem")).unwrap();
+        let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com.\"\n\
+                    file = \"example.com.zone\"\n\
+                    [[zone.tlsa]]\nname = \"a\"\ncertificate = \"a.pem\"\n\
+                    names = [\"_25._tcp.a\"]\n\
+                    [[zone.tlsa]]\nname = \"b\"\ncertificate = \"b.pem\"\n\
+                    next-key = \"b.next\"\nnames = [\"_25._tcp.b\"]\n";
+        let config = Config::parse(text, &d.dir.path().join("daned.toml")).unwrap();
+        let rt = ZoneRuntime::start(
+            config.zones[0].clone(),
+            d.keys(),
+            d.state(),
+            Mode::Serve,
+            NOW,
+            &SystemRandom::new(),
+        )
+        .unwrap();
+        assert!(rt.bindings().iter().all(|b| b.last_error.is_none()));
+        rt
+    }
+
+    fn binding<'a>(rt: &'a ZoneRuntime, name: &str) -> &'a Binding {
+        rt.bindings().iter().find(|b| b.cfg.name == name).unwrap()
+    }
+
+    /// The record `content` gives binding `name`'s certificate.
+    fn record_of(rt: &ZoneRuntime, name: &str, content: &[u8]) -> TlsaRdata {
+        let b = binding(rt, name);
+        parse_certificate(&b.cfg, b.certificate(), Ok(content), NOW)
+            .unwrap()
+            .record
+    }
+
+    /// Issue 12: a change of one binding's certificate reads no other binding's file. Binding
+    /// b's certificate is gone, unnoticed: a change of a's leaves b's state and `last_error`
+    /// as they were.
+    #[test]
+    fn certificate_change_reads_no_other_binding_file() {
+        let d = Dir::new();
+        let mut rt = two_bindings(&d);
+        let b_before = binding(&rt, "b").clone();
+        std::fs::remove_file(d.dir.path().join("b.pem")).unwrap();
+
+        let a = d.dir.path().join("a.pem");
+        let rsa = test_certificate("rsa2048.pem");
+        std::fs::write(&a, &rsa).unwrap();
+        rt.file_changed(&a, Ok(&rsa), NOW + 10, &SystemRandom::new())
+            .unwrap()
+            .expect("a new version");
+
+        let a_now = binding(&rt, "a");
+        assert!(a_now.state.published().contains(&record_of(&rt, "a", &rsa)));
+        assert_eq!(a_now.last_error, None);
+        let b_now = binding(&rt, "b");
+        assert_eq!(b_now.state, b_before.state);
+        assert_eq!(b_now.last_error, None, "b.pem was not read");
+        assert_eq!(rt.counters().certificate_errors, 0);
+    }
+
+    /// Issue 12: the bytes the watcher read are what is parsed. The file changed again after
+    /// the watcher read it: the zone publishes what the watcher hashed, and the next watcher
+    /// event brings the rest.
+    #[test]
+    fn watcher_bytes_are_what_is_parsed() {
+        let d = Dir::new();
+        let mut rt = two_bindings(&d);
+        let rng = SystemRandom::new();
+        let a = d.dir.path().join("a.pem");
+        let p384 = test_certificate("p384.pem");
+        let rsa = test_certificate("rsa2048.pem");
+        std::fs::write(&a, &p384).unwrap();
+        let read = std::fs::read(&a).unwrap();
+        std::fs::write(&a, &rsa).unwrap();
+
+        rt.file_changed(&a, Ok(&read), NOW + 10, &rng).unwrap();
+        let published = binding(&rt, "a").state.published();
+        assert!(published.contains(&record_of(&rt, "a", &p384)));
+        assert!(!published.contains(&record_of(&rt, "a", &rsa)));
+
+        let read = std::fs::read(&a).unwrap();
+        rt.file_changed(&a, Ok(&read), NOW + 20, &rng).unwrap();
+        assert!(
+            binding(&rt, "a")
+                .state
+                .published()
+                .contains(&record_of(&rt, "a", &rsa))
+        );
+    }
+
+    /// Issue 12: a read error the watcher reports gives the `last_error` a read by the zone
+    /// gives, the certificate's and the next key's problems joined with "; " (the next key as
+    /// last seen when only the certificate changed, and the other way round); a missing next
+    /// key is no next key.
+    #[test]
+    fn watcher_read_errors_read_as_the_zone_reads_them() {
+        let d = Dir::new();
+        let mut rt = two_bindings(&d);
+        let rng = SystemRandom::new();
+        let b = d.dir.path().join("b.pem");
+        let next = d.dir.path().join("b.next");
+        std::fs::remove_file(&b).unwrap();
+        let missing = crate::fsutil::read_bounded(&b, 1).unwrap_err().kind;
+        rt.file_changed(&b, Err(&missing), NOW + 10, &rng).unwrap();
+        let cfg = binding(&rt, "b").cfg.clone();
+        let certificate_error = read_certificate(&cfg, &cfg.certificates[0], NOW + 10)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            binding(&rt, "b").last_error.as_deref(),
+            Some(certificate_error.as_str())
+        );
+
+        std::fs::create_dir(&next).unwrap();
+        let directory = crate::fsutil::read_bounded(&next, 1).unwrap_err().kind;
+        rt.file_changed(&next, Err(&directory), NOW + 20, &rng)
+            .unwrap();
+        let next_error = read_next_key(&cfg, &cfg.certificates[0])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            binding(&rt, "b").last_error,
+            Some(format!("{certificate_error}; {next_error}"))
+        );
+
+        std::fs::remove_dir(&next).unwrap();
+        let missing = crate::fsutil::read_bounded(&next, 1).unwrap_err().kind;
+        rt.file_changed(&next, Err(&missing), NOW + 30, &rng)
+            .unwrap();
+        assert_eq!(
+            binding(&rt, "b").last_error.as_deref(),
+            Some(certificate_error.as_str())
+        );
+        assert_eq!(binding(&rt, "a").last_error, None);
+    }
+
+    /// Issue 12: content past the certificate cap is refused as a read of the file is.
+    #[test]
+    fn watcher_content_past_the_cap_is_refused_as_a_read_is() {
+        let d = Dir::new();
+        let rt = two_bindings(&d);
+        let b = binding(&rt, "a");
+        let cap = usize::try_from(crate::fsutil::MAX_CERTIFICATE_BYTES).unwrap();
+        let error = parse_certificate(&b.cfg, b.certificate(), Ok(&vec![b'x'; cap + 1]), NOW)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with(&format!("larger than {cap} bytes; not read")),
+            "{error}"
+        );
+    }
+
     /// Issue 11, failure 5: a running zone notices its key file or state directory going away
     /// (and coming back).
     #[test]
