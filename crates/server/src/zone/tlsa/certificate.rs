@@ -1,6 +1,6 @@
 //! What a binding's files say: the TLSA record of a certificate file, or of a staged next-key
 //! file, as it is on disk now ([`read_certificate`], [`read_next_key`]) or as the certificate
-//! watcher read it ([`parse_certificate`], [`parse_next_key`]: the same checks and messages on
+//! watcher read it (`parse_certificate`, `parse_next_key`: the same checks and messages on
 //! bytes already read).
 
 use daned_sign::tlsa as sign_tlsa;
