@@ -375,11 +375,14 @@ struct Followers {
     secondaries: SecondaryTasks,
     /// The certificate watcher and the files it watches.
     watcher: (
-        (crate::events::watch::CertWatcher, mpsc::Receiver<PathBuf>),
+        (
+            crate::events::watch::CertWatcher,
+            mpsc::Receiver<crate::events::watch::FileChange>,
+        ),
         Vec<PathBuf>,
     ),
-    /// Where the changed files go (the manager).
-    changed_files: mpsc::Sender<PathBuf>,
+    /// Where the changed files go, with the content the watcher read (the manager).
+    changed_files: mpsc::Sender<crate::events::watch::FileChange>,
     /// The daemon's one clock (a restarted NOTIFY or SOA poll task reads it too).
     clock: Arc<dyn Clock>,
 }
@@ -411,8 +414,8 @@ async fn follow_config(
     loop {
         let ((_, changed), _) = &mut followers.watcher;
         tokio::select! {
-            Some(path) = changed.recv() => {
-                if followers.changed_files.send(path).await.is_err() {
+            Some(change) = changed.recv() => {
+                if followers.changed_files.send(change).await.is_err() {
                     break;
                 }
             }
@@ -458,7 +461,11 @@ impl Followers {
                 // Dropping the watcher joins its thread (one file read at most).
                 tokio::task::block_in_place(|| drop(old));
                 for path in files {
-                    if self.changed_files.send(path).await.is_err() {
+                    // Read here, after the new watcher's baseline: a later change is its own.
+                    let change = tokio::task::block_in_place(|| {
+                        crate::events::watch::FileChange::read(&path)
+                    });
+                    if self.changed_files.send(change).await.is_err() {
                         return;
                     }
                 }

@@ -6,7 +6,7 @@
 //! Signing happens here, never on the query path: queries read the snapshot through
 //! [`ArcSwap::load_full`] and never wait on anything the manager holds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::config::{Config, ZoneConfig};
+use crate::events::watch::FileChange;
 use crate::secondaries::client::Client;
 use crate::secondaries::propagation::Tracker;
 use crate::secondaries::report::SecondaryReport;
@@ -388,7 +389,7 @@ impl Manager {
     pub async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        mut changed_files: Option<mpsc::Receiver<PathBuf>>,
+        mut changed_files: Option<mpsc::Receiver<FileChange>>,
     ) {
         let mut polls = ParentPolls::default();
         let mut reports = self.reports.take();
@@ -426,7 +427,7 @@ impl Manager {
                 Some(Ok(job)) = probes.tasks.join_next(), if !probes.tasks.is_empty() => {
                     self.probes_done(&mut probes, job);
                 }
-                Some(path) = recv_opt(&mut changed_files) => self.file_changed(&path),
+                Some(change) = recv_opt(&mut changed_files) => self.file_changed(&change),
                 Some(report) = recv_opt(&mut reports) => self.secondary_report(&report),
                 _ = storage_check.tick() => self.check_storage(),
                 command = commands.recv() => match command {
@@ -548,9 +549,11 @@ impl Manager {
         }
     }
 
-    /// A certificate or next-key file changed: the zones that use it re-read their bindings'
-    /// files (not the zone file), and the result is published.
-    pub fn file_changed(&mut self, path: &Path) {
+    /// A certificate or next-key file changed: the bindings that use it, in every zone, take
+    /// the content the watcher read (no file is read again, nor the zone file), and the result
+    /// is published.
+    pub fn file_changed(&mut self, change: &FileChange) {
+        let path = change.path.as_path();
         let now = self.clock.now();
         let mut deltas = Vec::new();
         let mut published = Vec::new();
@@ -561,7 +564,7 @@ impl Manager {
         {
             let from = slot.rt.signed().serial();
             let started = std::time::Instant::now();
-            match blocking(|| slot.rt.update_bindings(now, &self.rng)) {
+            match blocking(|| slot.rt.file_changed(path, change.content(), now, &self.rng)) {
                 Ok(Some(delta)) => {
                     slot.published(delta.to_serial, now);
                     deltas.push((origin.clone(), delta));

@@ -14,6 +14,8 @@
 //!   itself; an event about another file in the same directory marks nothing. After `debounce`
 //!   without further events, the watcher re-resolves the symlinks and directories (re-watching
 //!   any that were replaced), re-reads the dirty paths and hashes their content with SHA-256.
+//!   A change is reported with the bytes read ([`FileChange`]), so the receiver parses what
+//!   was hashed instead of reading the file again (and perhaps catching a later write).
 //!   A file seen being written in place or created empty is not read before its writer closes
 //!   it, so a slow truncate-then-write is not read half-way.
 //! - So a file is read only after an event of its own has arrived: ACME clients write the
@@ -36,16 +38,18 @@
 //! - A burst of events that never pauses, or a writer that keeps the file open, delays the
 //!   re-read by at most ten debounce periods; a file read half-written then is reported again
 //!   once complete.
-//! - Only the first 16 MiB of a file are hashed; a larger file is reported as unreadable.
+//! - A file larger than [`fsutil::MAX_CERTIFICATE_BYTES`] (16 MiB) is reported as unreadable.
+//!   A change waiting to be sent holds its bytes (a certificate file is a few kilobytes).
 //! - A write through another name of the same file (a hard link) is seen at the next rescan.
 //! - The rescan reads files without waiting for an event, so it may read a file half-written; it
 //!   is reported again once complete.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -58,15 +62,16 @@ use tracing::{debug, warn};
 
 use crate::fsutil::{self, ReadError, ReadErrorKind};
 
-/// Capacity of the channel of changed paths. A full channel never blocks the watcher: the paths
-/// wait in the watcher (each at most once) and are sent when there is room.
+/// Capacity of the channel of changes. A full channel never blocks the watcher: the changes
+/// wait in the watcher (at most one per path, the latest) and are sent when there is room.
 const CHANNEL_CAPACITY: usize = 64;
 
 /// Symlinks followed from one watched path before giving up (Linux's `MAXSYMLINKS`).
 const MAX_SYMLINK_HOPS: usize = 40;
 
 /// Files larger than this are not hashed but reported as unreadable (a certificate file is a
-/// few kilobytes).
+/// few kilobytes). The cap the zone applies to certificate and next-key files, so a file
+/// refused here would be refused there with the same error.
 const MAX_FILE_BYTES: u64 = fsutil::MAX_CERTIFICATE_BYTES;
 
 /// A burst of events postpones the re-read by at most this many debounce periods.
@@ -74,6 +79,33 @@ const MAX_DEBOUNCE_PERIODS: u32 = 10;
 
 /// How soon to try again when the receiver of changed paths is full.
 const SEND_RETRY: Duration = Duration::from_millis(50);
+
+/// A watched file whose content changed, with what the watcher read.
+#[derive(Debug)]
+pub struct FileChange {
+    /// The path as given to [`CertWatcher::start`].
+    pub path: PathBuf,
+    /// The bytes the watcher read and hashed (at most [`fsutil::MAX_CERTIFICATE_BYTES`]), or
+    /// why it could not read them: the file (or a directory on its way) is missing, it is not
+    /// a regular file, it is too large, or reading failed.
+    pub content: Result<Arc<[u8]>, ReadErrorKind>,
+}
+
+impl FileChange {
+    /// Reads `path` as the watcher does (for a change the watcher did not see: after it was
+    /// restarted, or in tests).
+    pub fn read(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            content: read_content(path).map_err(|error| error.kind),
+        }
+    }
+
+    /// The bytes read, or why they could not be.
+    pub fn content(&self) -> Result<&[u8], &ReadErrorKind> {
+        self.content.as_deref()
+    }
+}
 
 /// Watches certificate files and reports each one whose content changed.
 ///
@@ -127,8 +159,9 @@ pub enum WatchError {
 
 impl CertWatcher {
     /// Watches `paths` (files that may not exist yet). After any change, waits `debounce`
-    /// without further events, then re-reads every affected path and emits its path once if
-    /// its content (SHA-256) differs from the last content seen (or it appeared/disappeared).
+    /// without further events, then re-reads every affected path and emits a [`FileChange`]
+    /// with the content read if its content (SHA-256) differs from the last content seen (or it
+    /// appeared/disappeared).
     /// Every `rescan` it re-reads all paths anyway (catches missed events).
     ///
     /// Paths are emitted exactly as given (duplicates are watched once). The content at start is
@@ -146,7 +179,7 @@ impl CertWatcher {
         paths: Vec<PathBuf>,
         debounce: Duration,
         rescan: Duration,
-    ) -> Result<(CertWatcher, mpsc::Receiver<PathBuf>), WatchError> {
+    ) -> Result<(CertWatcher, mpsc::Receiver<FileChange>), WatchError> {
         Self::start_with::<notify::RecommendedWatcher>(paths, debounce, rescan)
     }
 
@@ -156,7 +189,7 @@ impl CertWatcher {
         paths: Vec<PathBuf>,
         debounce: Duration,
         rescan: Duration,
-    ) -> Result<(CertWatcher, mpsc::Receiver<PathBuf>), WatchError> {
+    ) -> Result<(CertWatcher, mpsc::Receiver<FileChange>), WatchError> {
         if rescan.is_zero() {
             return Err(WatchError::ZeroRescan);
         }
@@ -322,11 +355,11 @@ struct Actor<W> {
     last_event: Instant,
     /// When to re-read everything; `None` when that lies beyond what `Instant` can hold.
     next_rescan: Option<Instant>,
-    /// Changed paths not yet sent (each at most once).
-    pending: VecDeque<PathBuf>,
+    /// Changes not yet sent (at most one per path: the latest).
+    pending: VecDeque<FileChange>,
     /// When to retry sending after the channel was full.
     retry_at: Option<Instant>,
-    out: mpsc::Sender<PathBuf>,
+    out: mpsc::Sender<FileChange>,
 }
 
 impl<W: Watcher> Actor<W> {
@@ -337,7 +370,7 @@ impl<W: Watcher> Actor<W> {
         reports_close: bool,
         targets: Vec<Target>,
         timing: (Duration, Duration),
-        out: mpsc::Sender<PathBuf>,
+        out: mpsc::Sender<FileChange>,
         now: Instant,
     ) -> Self {
         let (debounce, rescan) = timing;
@@ -373,7 +406,7 @@ impl<W: Watcher> Actor<W> {
             target.dirs = resolved.dirs;
             target.entries = resolved.entries;
             target.file = resolved.file;
-            target.state = read_state(&target.absolute);
+            target.state = state_of(&read_content(&target.absolute));
             debug!(path = %target.given.display(), state = ?target.state, "watching certificate file");
         }
         Ok(())
@@ -547,12 +580,19 @@ impl<W: Watcher> Actor<W> {
             }
             target.dirty = false;
             target.writing = false;
-            let state = read_state(&target.absolute);
+            let content = read_content(&target.absolute);
+            let state = state_of(&content);
             if state != target.state {
                 debug!(path = %target.given.display(), from = ?target.state, to = ?state, "certificate file changed");
                 target.state = state;
-                if !self.pending.contains(&target.given) {
-                    self.pending.push_back(target.given.clone());
+                let change = FileChange {
+                    path: target.given.clone(),
+                    content: content.map_err(|error| error.kind),
+                };
+                // A change still waiting is replaced by the newer content, in its place.
+                match self.pending.iter_mut().find(|c| c.path == target.given) {
+                    Some(waiting) => *waiting = change,
+                    None => self.pending.push_back(change),
                 }
             }
         }
@@ -612,16 +652,16 @@ impl<W: Watcher> Actor<W> {
         (fresh, failures)
     }
 
-    /// Sends the pending paths while the channel has room. Returns `false` when the receiver is
-    /// gone.
+    /// Sends the pending changes while the channel has room. Returns `false` when the receiver
+    /// is gone.
     fn flush(&mut self, now: Instant) -> bool {
         self.retry_at = None;
-        // Bounded: every turn either removes a path or returns.
-        while let Some(path) = self.pending.pop_front() {
-            match self.out.try_send(path) {
+        // Bounded: every turn either removes a change or returns.
+        while let Some(change) = self.pending.pop_front() {
+            match self.out.try_send(change) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(path)) => {
-                    self.pending.push_front(path);
+                Err(mpsc::error::TrySendError::Full(change)) => {
+                    self.pending.push_front(change);
                     self.retry_at = now.checked_add(SEND_RETRY);
                     return true;
                 }
@@ -718,46 +758,22 @@ fn is_new_empty_file(path: &Path) -> bool {
         .is_ok_and(|meta| meta.file_type().is_file() && meta.len() == 0 && meta.nlink() == 1)
 }
 
-/// Reads and hashes the file at `path`, following symlinks.
-fn read_state(path: &Path) -> FileState {
-    // Opened without blocking and refused unless a regular file: a FIFO put in a certificate's
-    // place must not stall the watcher.
-    let file = match fsutil::open_regular(path) {
-        Ok((file, _)) => file,
-        Err(ReadError {
-            kind: ReadErrorKind::Io(error),
-            ..
-        }) => return state_of_error(&error),
-        Err(error) => return FileState::Unreadable(error.io_kind()),
-    };
-    let mut hasher = Sha256Writer(digest::Context::new(&digest::SHA256));
-    match io::copy(&mut file.take(MAX_FILE_BYTES + 1), &mut hasher) {
-        Ok(n) if n > MAX_FILE_BYTES => FileState::Unreadable(io::ErrorKind::FileTooLarge),
-        Ok(_) => FileState::Content(hasher.0.finish().as_ref().to_vec()),
-        Err(error) => state_of_error(&error),
-    }
+/// Reads the file at `path` (following symlinks) as the zone reads a certificate file: only a
+/// regular file, opened without blocking (a FIFO put in a certificate's place must not stall
+/// the watcher), at most [`MAX_FILE_BYTES`].
+fn read_content(path: &Path) -> Result<Arc<[u8]>, ReadError> {
+    fsutil::read_bounded(path, MAX_FILE_BYTES).map(Arc::from)
 }
 
-/// A missing file (or directory on its way, or a dangling symlink) is [`FileState::Missing`];
-/// anything else is unreadable.
-fn state_of_error(error: &io::Error) -> FileState {
-    match error.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => FileState::Missing,
-        kind => FileState::Unreadable(kind),
-    }
-}
-
-/// Feeds what is written into a SHA-256 context.
-struct Sha256Writer(digest::Context);
-
-impl Write for Sha256Writer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+/// What `content` means for reporting: the SHA-256 of the bytes; a missing file (or directory
+/// on its way, or a dangling symlink) is [`FileState::Missing`]; anything else is unreadable.
+fn state_of(content: &Result<Arc<[u8]>, ReadError>) -> FileState {
+    match content {
+        Ok(data) => FileState::Content(digest::digest(&digest::SHA256, data).as_ref().to_vec()),
+        Err(error) => match error.io_kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => FileState::Missing,
+            kind => FileState::Unreadable(kind),
+        },
     }
 }
 

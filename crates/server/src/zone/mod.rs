@@ -41,12 +41,14 @@ use daned_sign::zone::{Rrset, SignedZone, Zone, ZoneDelta, canonical_name};
 use ring::rand::SecureRandom;
 
 use crate::config::{CertificateSource, TlsaBinding, ZoneConfig};
+use crate::fsutil::ReadErrorKind;
 use crate::zone::keys::store::{self as keystore, KeyStoreError};
 use crate::zone::persist::state::{self, StateError, ZoneState};
 pub use crate::zone::propagated::Propagated;
+use crate::zone::tlsa::certificate::{expired, parse_certificate, parse_next_key};
 use crate::zone::tlsa::probe::verdict::Probed;
 use crate::zone::tlsa::probe::{Outcome, Target};
-use crate::zone::tlsa::rollover::{BindingState, Event, Observation, Timing};
+use crate::zone::tlsa::rollover::{BindingState, Event, Observation, Timing, TlsaRdata};
 use zonefile::{ZoneFileError, ZoneFileErrors};
 
 /// Why a zone could not be loaded, signed or reloaded. The previous signed version, if any, is
@@ -164,6 +166,46 @@ pub struct Binding {
     pub not_after: Option<i64>,
     /// What the probe saw.
     pub probed: Probed,
+    /// What the certificate and next-key files gave when last read, for an update that reads
+    /// only one of them.
+    seen: Seen,
+}
+
+/// What a binding's certificate and next-key files gave when last read: each file's record
+/// (`None`: no usable certificate, no next key) or its problem.
+#[derive(Clone, Debug)]
+struct Seen {
+    certificate: Result<Option<SeenCertificate>, String>,
+    next: Result<Option<TlsaRdata>, String>,
+}
+
+impl Default for Seen {
+    /// Nothing read yet (every binding reads both files when it starts).
+    fn default() -> Self {
+        Self {
+            certificate: Ok(None),
+            next: Ok(None),
+        }
+    }
+}
+
+/// A usable certificate as last read: its record, and its subject and notAfter, since it may
+/// expire before it is read again.
+#[derive(Clone, Debug)]
+struct SeenCertificate {
+    record: TlsaRdata,
+    subject: String,
+    not_after: i64,
+}
+
+/// Which of a binding's files an observation reads.
+#[derive(Clone, Copy, Debug)]
+enum Files<'a> {
+    /// Both, from disk (start, reload, the retry of a failed write).
+    Read,
+    /// The one at this path, from the content the certificate watcher read (its bytes, or why
+    /// it could not read them); the other one as last seen.
+    Changed(&'a Path, Result<&'a [u8], &'a ReadErrorKind>),
 }
 
 impl Binding {
@@ -183,6 +225,7 @@ impl Binding {
             family: None,
             not_after: None,
             probed: Probed::default(),
+            seen: Seen::default(),
         };
         if let Some(state) = saved.and_then(|s| s.bindings.get(&binding.key())) {
             binding.state = state.clone();
@@ -259,23 +302,71 @@ impl Binding {
         }
     }
 
-    /// Reads the certificate and next-key file and feeds them to the rollover state. A file
-    /// that cannot be used counts as absent (the last good records stay) and is reported once
-    /// in `last_error`; the return value says whether a new problem appeared.
-    fn observe(&mut self, origin: &Name, now: u32) -> (Vec<Event>, bool) {
-        let mut problems = Vec::new();
-        let read = read_certificate(&self.cfg, self.certificate(), now)
-            .map_err(|e| problems.push(e.to_string()))
-            .ok();
-        if let Some(read) = &read {
-            self.family = Some(read.family);
-            self.not_after = Some(read.not_after);
+    /// Whether `path` is this binding's certificate or next-key file.
+    fn uses(&self, path: &Path) -> bool {
+        let source = self.certificate();
+        source.file == path || source.next_key.as_deref() == Some(path)
+    }
+
+    /// Reads the certificate and next-key file (or takes the changed one's content, and the
+    /// other as last seen: `files`) and feeds them to the rollover state. A file that cannot
+    /// be used counts as absent (the last good records stay) and is reported once in
+    /// `last_error`; the return value says whether a new problem appeared.
+    fn observe(&mut self, origin: &Name, now: u32, files: Files<'_>) -> (Vec<Event>, bool) {
+        let source = &self.cfg.certificates[self.source];
+        let (certificate, next) = match files {
+            Files::Read => (
+                Some(read_certificate(&self.cfg, source, now)),
+                Some(read_next_key(&self.cfg, source)),
+            ),
+            Files::Changed(path, content) => (
+                (source.file == path).then(|| parse_certificate(&self.cfg, source, content, now)),
+                (source.next_key.as_deref() == Some(path))
+                    .then(|| parse_next_key(&self.cfg, source, content)),
+            ),
+        };
+        if let Some(read) = certificate {
+            self.seen.certificate = match read {
+                Ok(read) => {
+                    self.family = Some(read.family);
+                    self.not_after = Some(read.not_after);
+                    Ok(Some(SeenCertificate {
+                        record: read.record,
+                        subject: read.subject,
+                        not_after: read.not_after,
+                    }))
+                }
+                Err(e) => Err(e.to_string()),
+            };
         }
-        let current = read.map(|read| read.record);
-        let next = read_next_key(&self.cfg, self.certificate())
-            .map_err(|e| problems.push(e.to_string()))
-            .ok()
-            .flatten();
+        if let Some(next) = next {
+            self.seen.next = next.map_err(|e| e.to_string());
+        }
+        let mut problems = Vec::new();
+        let current = match &self.seen.certificate {
+            // Checked again: a certificate kept from an earlier read may have expired since.
+            Ok(Some(seen)) => {
+                match expired(&self.cfg, source, &seen.subject, seen.not_after, now) {
+                    Some(error) => {
+                        problems.push(error.to_string());
+                        None
+                    }
+                    None => Some(seen.record.clone()),
+                }
+            }
+            Ok(None) => None,
+            Err(problem) => {
+                problems.push(problem.clone());
+                None
+            }
+        };
+        let next = match &self.seen.next {
+            Ok(next) => next.clone(),
+            Err(problem) => {
+                problems.push(problem.clone());
+                None
+            }
+        };
         let error = (!problems.is_empty()).then(|| problems.join("; "));
         let new_problem = error.is_some() && error != self.last_error;
         if new_problem {
@@ -498,7 +589,7 @@ impl ZoneRuntime {
             // A certificate that cannot be used (even at the very first start, with nothing
             // published before) does not stop the zone: the binding publishes what it has
             // (nothing, then) and reports the error; the watcher picks up the fixed file.
-            let (events, new_problem) = binding.observe(&cfg.origin, now);
+            let (events, new_problem) = binding.observe(&cfg.origin, now, Files::Read);
             certificate_errors += u64::from(new_problem);
             if mode == Mode::Serve {
                 log_events(&cfg.origin, &binding.key(), &events);
@@ -682,10 +773,7 @@ impl ZoneRuntime {
 
     /// Whether `path` is a certificate or next-key file of one of this zone's bindings.
     pub fn watches(&self, path: &Path) -> bool {
-        self.bindings.iter().any(|b| {
-            let source = b.certificate();
-            source.file == path || source.next_key.as_deref() == Some(path)
-        })
+        self.bindings.iter().any(|b| b.uses(path))
     }
 
     /// Every certificate and next-key file of this zone.
@@ -816,7 +904,7 @@ impl ZoneRuntime {
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let result = load_base(&self.cfg).and_then(|base| {
             let warnings = base.warnings;
-            self.update(Some(base.zone), true, now, rng, false)
+            self.update(Some(base.zone), Some(Files::Read), now, rng, false)
                 .map(|d| (d, warnings))
         });
         match result {
@@ -868,7 +956,7 @@ impl ZoneRuntime {
                 std::mem::replace(&mut self.propagated, propagated),
             );
             let result = self
-                .update(Some(base.zone), true, now, rng, resign)
+                .update(Some(base.zone), Some(Files::Read), now, rng, resign)
                 .and_then(|delta| {
                     if delta.is_none() {
                         // A binding removed, or settings the digest does not cover: the state
@@ -912,6 +1000,7 @@ impl ZoneRuntime {
                     binding.family = old.family;
                     binding.not_after = old.not_after;
                     binding.probed = old.probed.clone();
+                    binding.seen = old.seen.clone();
                 }
                 None => {
                     // Nothing good from before: the certificate must be usable now.
@@ -929,8 +1018,8 @@ impl ZoneRuntime {
         Ok((base, bindings))
     }
 
-    /// Re-reads the certificates and next-key files only (a file watcher event). See
-    /// [`Self::reload`].
+    /// Re-reads every binding's certificate and next-key file only, not the zone file (the
+    /// retry of a failed write). See [`Self::reload`].
     ///
     /// # Errors
     ///
@@ -940,7 +1029,26 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
-        self.update_from_base(true, now, rng)
+        self.update_from_base(Some(Files::Read), now, rng)
+    }
+
+    /// A certificate or next-key file changed (a certificate watcher event): the bindings whose
+    /// file `path` is observe `content`, what the watcher read (its bytes, or why it could not
+    /// read them), parsed as [`read_certificate`] and [`read_next_key`] would parse the file,
+    /// with their other file as last seen; no file is read. The other bindings run their
+    /// timers as [`Self::tick_bindings`] does.
+    ///
+    /// # Errors
+    ///
+    /// Signing or state errors; on error nothing changes.
+    pub fn file_changed(
+        &mut self,
+        path: &Path,
+        content: Result<&[u8], &ReadErrorKind>,
+        now: u32,
+        rng: &dyn SecureRandom,
+    ) -> Result<Option<ZoneDelta>, ZoneError> {
+        self.update_from_base(Some(Files::Changed(path, content)), now, rng)
     }
 
     /// Runs the rollover timers (a staged key becoming ready, a hold-down ending) without
@@ -954,17 +1062,17 @@ impl ZoneRuntime {
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
-        self.update_from_base(false, now, rng)
+        self.update_from_base(None, now, rng)
     }
 
     /// [`Self::update`] over the zone file content already read, counting a failure.
     fn update_from_base(
         &mut self,
-        read_files: bool,
+        files: Option<Files<'_>>,
         now: u32,
         rng: &dyn SecureRandom,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
-        self.update(None, read_files, now, rng, false)
+        self.update(None, files, now, rng, false)
             .inspect_err(|e| self.note_failure(e))
     }
 
@@ -986,10 +1094,14 @@ impl ZoneRuntime {
     /// `resign` signs a new version even when the content did not change (the denial of
     /// existence or the DNSKEY TTL of the configuration did: [`sign::apply_changes`] then signs
     /// the whole zone again).
+    ///
+    /// `files` says which bindings observe their files: every one (read from disk), those
+    /// that use a changed file (its content given), or none (`None`: timers only). The others
+    /// run their timers.
     fn update(
         &mut self,
         new_base: Option<Zone>,
-        read_files: bool,
+        files: Option<Files<'_>>,
         now: u32,
         rng: &dyn SecureRandom,
         resign: bool,
@@ -997,15 +1109,22 @@ impl ZoneRuntime {
         let mut bindings = self.bindings.clone();
         let mut all_events = Vec::new();
         let mut new_problems = 0;
+        let mut observed = Vec::with_capacity(bindings.len());
         for binding in &mut bindings {
             let mut events = binding.apply_propagation(&self.propagated);
-            events.extend(if read_files {
-                let (events, new_problem) = binding.observe(&self.cfg.origin, now);
-                new_problems += u64::from(new_problem);
-                events
-            } else {
-                binding.tick(now)
+            let files = files.filter(|files| match files {
+                Files::Read => true,
+                Files::Changed(path, _) => binding.uses(path),
             });
+            events.extend(match files {
+                Some(files) => {
+                    let (events, new_problem) = binding.observe(&self.cfg.origin, now, files);
+                    new_problems += u64::from(new_problem);
+                    events
+                }
+                None => binding.tick(now),
+            });
+            observed.push(files.is_some());
             all_events.push((binding.key(), events));
         }
         let generated = generated_rrsets(&self.cfg, &bindings)?;
@@ -1088,10 +1207,10 @@ impl ZoneRuntime {
             }
         }
         self.base_digest = base_digest;
-        for (new, old) in bindings.iter_mut().zip(&self.bindings) {
+        for ((new, old), observed) in bindings.iter_mut().zip(&self.bindings).zip(observed) {
             // New records, or a certificate file that changed (a renewal that kept the key
             // too): look at what the servers present now.
-            if new.state != old.state || read_files {
+            if new.state != old.state || observed {
                 new.probed.due_now = true;
             }
         }
@@ -1963,6 +2082,169 @@ mod tests {
             rt.signed()
                 .node(&owner)
                 .is_none_or(|n| n.get(RecordType::TLSA).is_none())
+        );
+    }
+
+    /// A test certificate of `crates/sign/tests/data/certs` (valid until 2126).
+    fn test_certificate(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/sign/tests/data/certs")
+            .join(name);
+        std::fs::read(path).unwrap()
+    }
+
+    /// A zone with bindings `a` (certificate `a.pem`, P-256) and `b` (certificate `b.pem`,
+    /// P-384, next key `b.next`, absent), started at [`NOW`].
+    fn two_bindings(d: &Dir) -> ZoneRuntime {
+        std::fs::write(d.dir.path().join("a.pem"), test_certificate("p256.pem")).unwrap();
+        std::fs::write(d.dir.path().join("b.pem"), test_certificate("p384.pem")).unwrap();
+        let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com.\"\n\
+                    file = \"example.com.zone\"\n\
+                    [[zone.tlsa]]\nname = \"a\"\ncertificate = \"a.pem\"\n\
+                    names = [\"_25._tcp.a\"]\n\
+                    [[zone.tlsa]]\nname = \"b\"\ncertificate = \"b.pem\"\n\
+                    next-key = \"b.next\"\nnames = [\"_25._tcp.b\"]\n";
+        let config = Config::parse(text, &d.dir.path().join("daned.toml")).unwrap();
+        let rt = ZoneRuntime::start(
+            config.zones[0].clone(),
+            d.keys(),
+            d.state(),
+            Mode::Serve,
+            NOW,
+            &SystemRandom::new(),
+        )
+        .unwrap();
+        assert!(rt.bindings().iter().all(|b| b.last_error.is_none()));
+        rt
+    }
+
+    fn binding<'a>(rt: &'a ZoneRuntime, name: &str) -> &'a Binding {
+        rt.bindings().iter().find(|b| b.cfg.name == name).unwrap()
+    }
+
+    /// The record `content` gives binding `name`'s certificate.
+    fn record_of(rt: &ZoneRuntime, name: &str, content: &[u8]) -> TlsaRdata {
+        let b = binding(rt, name);
+        parse_certificate(&b.cfg, b.certificate(), Ok(content), NOW)
+            .unwrap()
+            .record
+    }
+
+    /// Issue 12: a change of one binding's certificate reads no other binding's file. Binding
+    /// b's certificate is gone, unnoticed: a change of a's leaves b's state and `last_error`
+    /// as they were.
+    #[test]
+    fn certificate_change_reads_no_other_binding_file() {
+        let d = Dir::new();
+        let mut rt = two_bindings(&d);
+        let b_before = binding(&rt, "b").clone();
+        std::fs::remove_file(d.dir.path().join("b.pem")).unwrap();
+
+        let a = d.dir.path().join("a.pem");
+        let rsa = test_certificate("rsa2048.pem");
+        std::fs::write(&a, &rsa).unwrap();
+        rt.file_changed(&a, Ok(&rsa), NOW + 10, &SystemRandom::new())
+            .unwrap()
+            .expect("a new version");
+
+        let a_now = binding(&rt, "a");
+        assert!(a_now.state.published().contains(&record_of(&rt, "a", &rsa)));
+        assert_eq!(a_now.last_error, None);
+        let b_now = binding(&rt, "b");
+        assert_eq!(b_now.state, b_before.state);
+        assert_eq!(b_now.last_error, None, "b.pem was not read");
+        assert_eq!(rt.counters().certificate_errors, 0);
+    }
+
+    /// Issue 12: the bytes the watcher read are what is parsed. The file changed again after
+    /// the watcher read it: the zone publishes what the watcher hashed, and the next watcher
+    /// event brings the rest.
+    #[test]
+    fn watcher_bytes_are_what_is_parsed() {
+        let d = Dir::new();
+        let mut rt = two_bindings(&d);
+        let rng = SystemRandom::new();
+        let a = d.dir.path().join("a.pem");
+        let p384 = test_certificate("p384.pem");
+        let rsa = test_certificate("rsa2048.pem");
+        std::fs::write(&a, &p384).unwrap();
+        let read = std::fs::read(&a).unwrap();
+        std::fs::write(&a, &rsa).unwrap();
+
+        rt.file_changed(&a, Ok(&read), NOW + 10, &rng).unwrap();
+        let published = binding(&rt, "a").state.published();
+        assert!(published.contains(&record_of(&rt, "a", &p384)));
+        assert!(!published.contains(&record_of(&rt, "a", &rsa)));
+
+        let read = std::fs::read(&a).unwrap();
+        rt.file_changed(&a, Ok(&read), NOW + 20, &rng).unwrap();
+        assert!(
+            binding(&rt, "a")
+                .state
+                .published()
+                .contains(&record_of(&rt, "a", &rsa))
+        );
+    }
+
+    /// Issue 12: a read error the watcher reports gives the `last_error` a read by the zone
+    /// gives, the certificate's and the next key's problems joined with "; " (the next key as
+    /// last seen when only the certificate changed, and the other way round); a missing next
+    /// key is no next key.
+    #[test]
+    fn watcher_read_errors_read_as_the_zone_reads_them() {
+        let d = Dir::new();
+        let mut rt = two_bindings(&d);
+        let rng = SystemRandom::new();
+        let b = d.dir.path().join("b.pem");
+        let next = d.dir.path().join("b.next");
+        std::fs::remove_file(&b).unwrap();
+        let missing = crate::fsutil::read_bounded(&b, 1).unwrap_err().kind;
+        rt.file_changed(&b, Err(&missing), NOW + 10, &rng).unwrap();
+        let cfg = binding(&rt, "b").cfg.clone();
+        let certificate_error = read_certificate(&cfg, &cfg.certificates[0], NOW + 10)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            binding(&rt, "b").last_error.as_deref(),
+            Some(certificate_error.as_str())
+        );
+
+        std::fs::create_dir(&next).unwrap();
+        let directory = crate::fsutil::read_bounded(&next, 1).unwrap_err().kind;
+        rt.file_changed(&next, Err(&directory), NOW + 20, &rng)
+            .unwrap();
+        let next_error = read_next_key(&cfg, &cfg.certificates[0])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            binding(&rt, "b").last_error,
+            Some(format!("{certificate_error}; {next_error}"))
+        );
+
+        std::fs::remove_dir(&next).unwrap();
+        let missing = crate::fsutil::read_bounded(&next, 1).unwrap_err().kind;
+        rt.file_changed(&next, Err(&missing), NOW + 30, &rng)
+            .unwrap();
+        assert_eq!(
+            binding(&rt, "b").last_error.as_deref(),
+            Some(certificate_error.as_str())
+        );
+        assert_eq!(binding(&rt, "a").last_error, None);
+    }
+
+    /// Issue 12: content past the certificate cap is refused as a read of the file is.
+    #[test]
+    fn watcher_content_past_the_cap_is_refused_as_a_read_is() {
+        let d = Dir::new();
+        let rt = two_bindings(&d);
+        let b = binding(&rt, "a");
+        let cap = usize::try_from(crate::fsutil::MAX_CERTIFICATE_BYTES).unwrap();
+        let error = parse_certificate(&b.cfg, b.certificate(), Ok(&vec![b'x'; cap + 1]), NOW)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with(&format!("larger than {cap} bytes; not read")),
+            "{error}"
         );
     }
 

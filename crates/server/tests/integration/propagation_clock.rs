@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use daned::clock::{Clock, SystemClock, TokioClock};
 use daned::events::manager::Manager;
+use daned::events::watch::FileChange;
 use daned::secondaries::client::ClientError;
 use daned::secondaries::propagation::{ReportKind, SecondaryReport, SoaError};
 use daned_sign::hickory_proto::rr::Name;
@@ -66,7 +67,7 @@ async fn rfc7671_s8_1_a_lagging_or_down_secondary_delays_ready_at() {
 
     let next_key = ws.path("certs/next.key");
     new_p256_key(&openssl, &next_key);
-    manager.file_changed(&next_key);
+    manager.file_changed(&FileChange::read(&next_key));
     let staged_serial = manager.status().zones[0].serial;
     assert_ne!(staged_serial, before);
     let (state, ready_at, ready, waiting) = binding(&manager);

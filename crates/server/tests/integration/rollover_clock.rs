@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use daned::clock::{Clock, SystemClock, TokioClock};
 use daned::events::manager::Manager;
+use daned::events::watch::FileChange;
 use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::support::{Workspace, new_p256_key, run, start_manager, tool};
@@ -68,7 +69,7 @@ async fn rfc7671_s8_1_staged_rollover_under_an_injected_clock() {
     // Stage a next key: published beside the current one.
     let next_key = ws.path("certs/next.key");
     new_p256_key(&openssl, &next_key);
-    manager.file_changed(&next_key);
+    manager.file_changed(&FileChange::read(&next_key));
     let staged = served_tlsa(&manager);
     assert_eq!(staged.len(), 2, "{staged:?}");
     assert!(staged.contains(&before[0]));
@@ -105,7 +106,7 @@ async fn rfc7671_s8_1_staged_rollover_under_an_injected_clock() {
         .args(["-subj", "/CN=mail.example.com", "-days", "30", "-out"])
         .arg(&cert));
     assert!(ok, "{out}");
-    manager.file_changed(&cert);
+    manager.file_changed(&FileChange::read(&cert));
     assert_eq!(binding_state(&manager).0, "switched");
     let switched = served_tlsa(&manager);
     assert_eq!(switched, staged, "both records stay during the hold-down");

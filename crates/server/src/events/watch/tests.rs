@@ -24,7 +24,11 @@ use notify::{Event, EventKind, NullWatcher, Watcher};
 use tokio::sync::mpsc::{self, Receiver};
 use tokio::time::timeout;
 
-use super::{Actor, CHANNEL_CAPACITY, CertWatcher, MAX_DEBOUNCE_PERIODS, Target, WatchError};
+use crate::fsutil::ReadErrorKind;
+
+use super::{
+    Actor, CHANNEL_CAPACITY, CertWatcher, FileChange, MAX_DEBOUNCE_PERIODS, Target, WatchError,
+};
 
 /// Short, so the tests are quick.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -39,7 +43,7 @@ const QUIET: Duration = Duration::from_millis(500);
 /// A millisecond, to look just before an instant.
 const MS: Duration = Duration::from_millis(1);
 
-fn start(paths: &[&Path]) -> (CertWatcher, Receiver<PathBuf>) {
+fn start(paths: &[&Path]) -> (CertWatcher, Receiver<FileChange>) {
     let paths = paths.iter().map(|p| p.to_path_buf()).collect();
     match CertWatcher::start(paths, DEBOUNCE, NO_RESCAN) {
         Ok(started) => started,
@@ -48,16 +52,21 @@ fn start(paths: &[&Path]) -> (CertWatcher, Receiver<PathBuf>) {
 }
 
 /// The next reported path, waiting at most [`WAIT`].
-async fn next(rx: &mut Receiver<PathBuf>) -> PathBuf {
+async fn next(rx: &mut Receiver<FileChange>) -> PathBuf {
+    next_change(rx).await.path
+}
+
+/// The next reported change, waiting at most [`WAIT`].
+async fn next_change(rx: &mut Receiver<FileChange>) -> FileChange {
     match timeout(WAIT, rx.recv()).await {
-        Ok(Some(path)) => path,
+        Ok(Some(change)) => change,
         Ok(None) => panic!("the watcher stopped"),
         Err(_) => panic!("no event within {WAIT:?}"),
     }
 }
 
 /// Asserts that nothing is reported for [`QUIET`].
-async fn assert_quiet(rx: &mut Receiver<PathBuf>) {
+async fn assert_quiet(rx: &mut Receiver<FileChange>) {
     if let Ok(event) = timeout(QUIET, rx.recv()).await {
         panic!("unexpected event {event:?}");
     }
@@ -137,7 +146,7 @@ fn replace(path: &Path, content: &str) -> Written {
 /// Waits until every path in `changes` is reported, then until nothing is reported for
 /// [`QUIET`]. Fails on a report of any other path, and on a path reported more often than its
 /// changes allow: once per change, twice for a change that [`Written::may_repeat`].
-async fn expect_reports(rx: &mut Receiver<PathBuf>, changes: &[Written]) {
+async fn expect_reports(rx: &mut Receiver<FileChange>, changes: &[Written]) {
     let mut allowed: BTreeMap<&Path, usize> = BTreeMap::new();
     for change in changes {
         *allowed.entry(&change.path).or_default() += 1 + usize::from(change.may_repeat);
@@ -154,8 +163,8 @@ async fn expect_reports(rx: &mut Receiver<PathBuf>, changes: &[Written]) {
     while seen.len() < allowed.len() {
         count(&mut seen, next(rx).await);
     }
-    while let Ok(Some(path)) = timeout(QUIET, rx.recv()).await {
-        count(&mut seen, path);
+    while let Ok(Some(change)) = timeout(QUIET, rx.recv()).await {
+        count(&mut seen, change.path);
     }
     for (path, times) in &seen {
         assert!(
@@ -171,7 +180,7 @@ async fn expect_reports(rx: &mut Receiver<PathBuf>, changes: &[Written]) {
 
 /// An actor for `paths` that receives no real events (tests feed them) and waits for a writer's
 /// close as it does with inotify. Also returns its receiver and its start instant.
-fn actor(paths: &[&Path]) -> (Actor<NullWatcher>, Receiver<PathBuf>, Instant) {
+fn actor(paths: &[&Path]) -> (Actor<NullWatcher>, Receiver<FileChange>, Instant) {
     let targets = Target::all(paths.iter().map(|p| p.to_path_buf()).collect()).expect("targets");
     let watcher = NullWatcher::new(|_| {}, notify::Config::default()).expect("null watcher");
     let (out, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -210,9 +219,9 @@ fn created(path: &Path) -> notify::Result<Event> {
     event(EventKind::Create(CreateKind::File), path)
 }
 
-/// What the actor has sent so far.
-fn sent(rx: &mut Receiver<PathBuf>) -> Vec<PathBuf> {
-    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+/// The paths the actor has sent so far.
+fn sent(rx: &mut Receiver<FileChange>) -> Vec<PathBuf> {
+    std::iter::from_fn(|| rx.try_recv().ok().map(|change| change.path)).collect()
 }
 
 #[test]
@@ -324,6 +333,51 @@ fn file_created_empty_is_not_read_before_its_creator_closes_it() {
     actor.on_notify(closed(&cert), t1);
     assert!(actor.tick(t1 + DEBOUNCE));
     assert_eq!(sent(&mut rx), [cert]);
+}
+
+#[test]
+fn change_carries_the_bytes_hashed_or_why_they_were_not_read() {
+    let (_dir, dir) = canonical_tempdir();
+    let cert = dir.join("cert.pem");
+    write(&cert, "one");
+    let (mut actor, mut rx, t0) = actor(&[&cert]);
+    let mut settle = |actor: &mut Actor<NullWatcher>, event, at| {
+        actor.on_notify(event, at);
+        assert!(actor.tick(at + DEBOUNCE));
+        let changes: Vec<FileChange> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        changes.into_iter().next().expect("one change")
+    };
+
+    replace(&cert, "two");
+    let change = settle(&mut actor, created(&cert), t0);
+    assert_eq!(change.path, cert);
+    assert_eq!(change.content().ok(), Some(&b"two"[..]));
+
+    // Written again after the read: the change holds what was read, not what is there now.
+    fs::remove_file(&cert).expect("remove");
+    let change = settle(
+        &mut actor,
+        event(EventKind::Remove(notify::event::RemoveKind::File), &cert),
+        t0 + DEBOUNCE * 2,
+    );
+    write(&cert, "three");
+    assert!(
+        matches!(change.content(), Err(ReadErrorKind::Io(e)) if e.kind() == std::io::ErrorKind::NotFound),
+        "{change:?}"
+    );
+
+    // What the zone would make of it: not a regular file, with the typed kind.
+    fs::remove_file(&cert).expect("remove");
+    fs::create_dir(&cert).expect("a directory in its place");
+    let change = settle(&mut actor, created(&cert), t0 + DEBOUNCE * 4);
+    assert!(
+        matches!(
+            change.content(),
+            Err(ReadErrorKind::NotRegular("directory"))
+        ),
+        "{change:?}"
+    );
 }
 
 #[test]
@@ -605,8 +659,8 @@ async fn rewrite_with_the_same_bytes_gives_no_event() {
     if change.may_repeat {
         // Read empty, then "same" again: two reports, or none.
         let mut reports = 0;
-        while let Ok(Some(path)) = timeout(QUIET, rx.recv()).await {
-            assert_eq!(path, cert);
+        while let Ok(Some(change)) = timeout(QUIET, rx.recv()).await {
+            assert_eq!(change.path, cert);
             reports += 1;
         }
         assert!(reports == 0 || reports == 2, "{reports} reports");
@@ -684,9 +738,11 @@ async fn drop_stops_the_thread() {
 
     drop(watcher);
     // The sender lives on the thread: the channel closes only when the thread has ended.
-    assert_eq!(
-        timeout(WAIT, rx.recv()).await.expect("closed in time"),
-        None
+    assert!(
+        timeout(WAIT, rx.recv())
+            .await
+            .expect("closed in time")
+            .is_none()
     );
 }
 

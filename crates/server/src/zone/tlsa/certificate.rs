@@ -1,10 +1,12 @@
 //! What a binding's files say: the TLSA record of a certificate file, or of a staged next-key
-//! file, as it is on disk now.
+//! file, as it is on disk now ([`read_certificate`], [`read_next_key`]) or as the certificate
+//! watcher read it (`parse_certificate`, `parse_next_key`: the same checks and messages on
+//! bytes already read).
 
 use daned_sign::tlsa as sign_tlsa;
 
 use crate::config::{CertificateSource, TlsaBinding};
-use crate::fsutil;
+use crate::fsutil::{self, ReadErrorKind};
 use crate::zone::tlsa::rollover::TlsaRdata;
 
 use crate::zone::ZoneError;
@@ -18,6 +20,8 @@ pub struct CertificateRead {
     pub family: daned_sign::dane::KeyFamily,
     /// The end entity's notAfter, seconds since the epoch.
     pub not_after: i64,
+    /// The end entity's subject, as the expiry message names it.
+    pub subject: String,
     /// The certificates of the file, end entity first (DER), for `daned check`'s advice.
     pub chain: Vec<Vec<u8>>,
 }
@@ -33,30 +37,57 @@ pub fn read_certificate(
     source: &CertificateSource,
     now: u32,
 ) -> Result<CertificateRead, ZoneError> {
-    let bad = |reason: String| ZoneError::Certificate {
-        path: source.file.clone(),
-        binding: binding.name.clone(),
-        reason,
-    };
-    let data = fsutil::read_bounded(&source.file, fsutil::MAX_CERTIFICATE_BYTES)
-        .map_err(|e| bad(e.kind.to_string()))?;
-    let chain = sign_tlsa::parse_chain(&data).map_err(|e| bad(e.to_string()))?;
+    let data = fsutil::read_bounded(&source.file, fsutil::MAX_CERTIFICATE_BYTES);
+    parse_certificate(binding, source, data.as_deref().map_err(|e| &e.kind), now)
+}
+
+/// [`read_certificate`] on what a read of the certificate file gave (its bytes, or why it
+/// could not be read): the same cap, checks and messages, without reading the file.
+///
+/// # Errors
+///
+/// As [`read_certificate`].
+pub(crate) fn parse_certificate(
+    binding: &TlsaBinding,
+    source: &CertificateSource,
+    content: Result<&[u8], &ReadErrorKind>,
+    now: u32,
+) -> Result<CertificateRead, ZoneError> {
+    let bad = |reason: String| certificate_error(binding, &source.file, reason);
+    let data = capped(content).map_err(|e| bad(e.to_string()))?;
+    let chain = sign_tlsa::parse_chain(data).map_err(|e| bad(e.to_string()))?;
     let end_entity = chain
         .first()
         .ok_or_else(|| bad("no certificate in the file".into()))?;
     let info = sign_tlsa::certificate_info(end_entity).map_err(|e| bad(e.to_string()))?;
-    if info.not_after < i64::from(now) {
-        return Err(bad(format!(
-            "certificate of {} expired at {} (Unix time)",
-            info.subject, info.not_after
-        )));
+    if let Some(error) = expired(binding, source, &info.subject, info.not_after, now) {
+        return Err(error);
     }
     let rdata = sign_tlsa::tlsa_from_chain(&chain, binding.spec).map_err(|e| bad(e.to_string()))?;
     Ok(CertificateRead {
         record: TlsaRdata::from(&rdata),
         family: daned_sign::dane::key_family_of_certificate(end_entity),
         not_after: info.not_after,
+        subject: info.subject,
         chain,
+    })
+}
+
+/// The error of a binding's certificate `subject` that has expired at `now` (its notAfter is
+/// `not_after`), as [`read_certificate`] reports it; `None` while it is valid.
+pub(crate) fn expired(
+    binding: &TlsaBinding,
+    source: &CertificateSource,
+    subject: &str,
+    not_after: i64,
+    now: u32,
+) -> Option<ZoneError> {
+    (not_after < i64::from(now)).then(|| {
+        certificate_error(
+            binding,
+            &source.file,
+            format!("certificate of {subject} expired at {not_after} (Unix time)"),
+        )
     })
 }
 
@@ -72,17 +103,73 @@ pub fn read_next_key(
     let Some(path) = &source.next_key else {
         return Ok(None);
     };
-    let bad = |reason: String| ZoneError::Certificate {
-        path: path.clone(),
-        binding: binding.name.clone(),
-        reason,
+    let data = fsutil::read_bounded(path, fsutil::MAX_CERTIFICATE_BYTES);
+    parse_next_key(binding, source, data.as_deref().map_err(|e| &e.kind))
+}
+
+/// [`read_next_key`] on what a read of the next-key file gave (its bytes, or why it could not
+/// be read): the same cap, checks and messages, without reading the file. A file that does not
+/// exist is no next key.
+///
+/// # Errors
+///
+/// As [`read_next_key`].
+pub(crate) fn parse_next_key(
+    binding: &TlsaBinding,
+    source: &CertificateSource,
+    content: Result<&[u8], &ReadErrorKind>,
+) -> Result<Option<TlsaRdata>, ZoneError> {
+    let Some(path) = &source.next_key else {
+        return Ok(None);
     };
-    let data = match fsutil::read_bounded(path, fsutil::MAX_CERTIFICATE_BYTES) {
+    let bad = |reason: String| certificate_error(binding, path, reason);
+    let data = match capped(content) {
         Ok(data) => data,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(bad(e.kind.to_string())),
+        Err(Refused::Read(ReadErrorKind::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(e) => return Err(bad(e.to_string())),
     };
-    let spki = daned_sign::spki::spki_from_pem_or_der(&data).map_err(|e| bad(e.to_string()))?;
+    let spki = daned_sign::spki::spki_from_pem_or_der(data).map_err(|e| bad(e.to_string()))?;
     let rdata = sign_tlsa::tlsa_from_spki(&spki, binding.spec).map_err(|e| bad(e.to_string()))?;
     Ok(Some(TlsaRdata::from(&rdata)))
+}
+
+/// Why the content of a certificate or next-key file is not looked at.
+#[derive(Debug)]
+enum Refused<'a> {
+    /// The read failed.
+    Read(&'a ReadErrorKind),
+    /// The bytes are more than [`fsutil::MAX_CERTIFICATE_BYTES`] (bytes read with another cap).
+    TooLarge,
+}
+
+impl std::fmt::Display for Refused<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(kind) => kind.fmt(f),
+            Self::TooLarge => ReadErrorKind::TooLarge {
+                max: fsutil::MAX_CERTIFICATE_BYTES,
+            }
+            .fmt(f),
+        }
+    }
+}
+
+/// The bytes of `content` when they were read and are within the certificate cap, as
+/// [`fsutil::read_bounded`] with [`fsutil::MAX_CERTIFICATE_BYTES`] would give them.
+fn capped<'a>(content: Result<&'a [u8], &'a ReadErrorKind>) -> Result<&'a [u8], Refused<'a>> {
+    let data = content.map_err(Refused::Read)?;
+    if data.len() as u64 > fsutil::MAX_CERTIFICATE_BYTES {
+        return Err(Refused::TooLarge);
+    }
+    Ok(data)
+}
+
+fn certificate_error(binding: &TlsaBinding, path: &std::path::Path, reason: String) -> ZoneError {
+    ZoneError::Certificate {
+        path: path.to_path_buf(),
+        binding: binding.name.clone(),
+        reason,
+    }
 }
