@@ -100,6 +100,8 @@ pub(super) struct ServerSpec {
     #[serde(default)]
     pub(super) metrics_listen: Option<SocketAddr>,
     #[serde(default)]
+    pub(super) signing_threads: Option<Spanned<usize>>,
+    #[serde(default)]
     pub(super) control_insecure: bool,
     #[serde(default = "default_max_zone_file_bytes")]
     pub(super) max_zone_file_bytes: Spanned<u64>,
@@ -220,6 +222,7 @@ impl Default for ServerSpec {
             watch_debounce_ms: default_watch_debounce_ms(),
             rescan_interval: default_rescan_interval(),
             metrics_listen: None,
+            signing_threads: None,
             control_insecure: false,
             max_zone_file_bytes: default_max_zone_file_bytes(),
             max_include_depth: default_max_include_depth(),

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -204,6 +205,9 @@ pub struct ServerConfig {
     pub rescan_interval: std::time::Duration,
     /// Where Prometheus metrics are served (`GET /metrics`), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// How many threads sign a zone (`signing-threads`, default one per core); every zone's
+    /// [`SigningConfig::threads`].
+    pub signing_threads: NonZeroUsize,
     /// The user to run as after binding the sockets, when started as root (`user`).
     pub user: Option<String>,
     /// The group to run as with `user` (default: the user's primary group).
@@ -315,6 +319,9 @@ pub struct SigningConfig {
     pub policy: SignPolicy,
     /// TTL of the DNSKEY RRset, in seconds.
     pub dnskey_ttl: u32,
+    /// How many threads sign (the server's `signing-threads`); the signed zone is the same on
+    /// any number.
+    pub threads: NonZeroUsize,
 }
 
 /// Authenticated denial of existence: NSEC (the default), or NSEC3 with the RFC 9276 parameters
@@ -621,6 +628,7 @@ impl ZoneConfig {
             ("signing.denial", a.denial != b.denial),
             ("signing.dnskey-ttl", a.dnskey_ttl != b.dnskey_ttl),
             ("signing (signature timing)", a.policy != b.policy),
+            ("signing-threads", a.threads != b.threads),
             (
                 "keys",
                 self.keys != keys_with_signing_of(&new.keys, &self.signing),
@@ -804,6 +812,13 @@ impl ServerSpec {
                 self.rescan_interval.0.max(1),
             )),
             metrics_listen: self.metrics_listen,
+            signing_threads: match self.signing_threads {
+                Some(threads) => {
+                    NonZeroUsize::new(at_least_one(threads, "server.signing-threads", problems))
+                        .unwrap_or(NonZeroUsize::MIN)
+                }
+                None => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            },
             zone_limits,
             state_dir,
             user: self.user,
@@ -1088,7 +1103,8 @@ impl ZoneSpec {
             },
             include_denied: vec![server.key_dir.clone(), server.state_dir.clone()],
         };
-        let signing = self.signing.into_config(&origin, problems);
+        let mut signing = self.signing.into_config(&origin, problems);
+        signing.threads = server.signing_threads;
         let keys = self.keys.into_config(&origin, &signing, problems);
         let mut names = HashSet::new();
         let mut tlsa = Vec::new();
@@ -1194,6 +1210,8 @@ impl SigningSpec {
                 jitter,
             },
             dnskey_ttl,
+            // The server's `signing-threads`, set by the zone's conversion.
+            threads: NonZeroUsize::MIN,
         }
     }
 }

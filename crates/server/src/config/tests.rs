@@ -1,6 +1,7 @@
 //! Tests of the configuration: the file format, defaults, and every validation message with
 //! its file and line.
 
+use std::num::NonZeroUsize;
 use std::str::FromStr;
 
 use super::file::parse_duration;
@@ -100,6 +101,8 @@ fn etc_daned_toml_is_what_make_run_needs() {
             watch_debounce: std::time::Duration::from_millis(1000),
             rescan_interval: std::time::Duration::from_secs(300),
             metrics_listen: None,
+            // Not set: one per core.
+            signing_threads: std::thread::available_parallelism().expect("cores"),
             user: None,
             group: None,
             zone_limits: ZoneLimits::default(),
@@ -155,6 +158,7 @@ fn full_config_gives_every_typed_value() {
             watch_debounce: std::time::Duration::from_millis(250),
             rescan_interval: std::time::Duration::from_secs(60),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9153))),
+            signing_threads: NonZeroUsize::new(2).expect("2"),
             user: None,
             group: None,
             zone_limits: ZoneLimits::default(),
@@ -179,6 +183,7 @@ fn full_config_gives_every_typed_value() {
                 jitter: 86400,
             },
             dnskey_ttl: 7200,
+            threads: NonZeroUsize::new(2).expect("2"),
         }
     );
     assert_eq!(
@@ -251,6 +256,7 @@ fn full_config_gives_every_typed_value() {
             denial: Denial::Nsec,
             policy: SignPolicy::default(),
             dnskey_ttl: 3600,
+            threads: NonZeroUsize::new(2).expect("2"),
         }
     );
     assert!(org.tlsa.is_empty());
@@ -1358,5 +1364,24 @@ fn parse_error_quotes_a_short_excerpt_of_a_long_line() {
         message.len() < 2000,
         "{} bytes: {message:.300}",
         message.len()
+    );
+}
+
+#[test]
+fn signing_threads_is_every_zones_and_at_least_one() {
+    let config = parse(
+        "version = \"v1\"\n[server]\nsigning-threads = 3\n[[zone]]\n\
+         origin = \"a.example\"\nfile = \"a\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.server.signing_threads.get(), 3);
+    assert_eq!(config.zones[0].signing.threads.get(), 3);
+    let message = invalid_message(
+        "version = \"v1\"\n[server]\nsigning-threads = 0\n[[zone]]\n\
+         origin = \"a.example\"\nfile = \"a\"\n",
+    );
+    assert!(
+        message.contains("line 3: server.signing-threads must be at least 1"),
+        "{message}"
     );
 }

@@ -495,8 +495,11 @@ impl Manager {
 
     /// Runs the rollover timers and renews due signatures in every zone, then publishes.
     pub fn run_timers(&mut self) {
-        type Step =
-            fn(&mut ZoneRuntime, u32, &dyn SecureRandom) -> Result<Option<ZoneDelta>, ZoneError>;
+        type Step = fn(
+            &mut ZoneRuntime,
+            u32,
+            &(dyn SecureRandom + Sync),
+        ) -> Result<Option<ZoneDelta>, ZoneError>;
         // Each step, what its delta is logged as, and what its failure is logged as.
         let steps: [(Step, &str, &str); 4] = [
             (

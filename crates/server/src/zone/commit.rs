@@ -24,7 +24,7 @@ impl ZoneRuntime {
         &mut self,
         files: Option<Files<'_>>,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         self.update(None, files, now, rng, false)
             .inspect_err(|e| self.note_failure(e))
@@ -57,7 +57,7 @@ impl ZoneRuntime {
         new_base: Option<Zone>,
         files: Option<Files<'_>>,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
         resign: bool,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let mut bindings = self.bindings.clone();
@@ -101,8 +101,8 @@ impl ZoneRuntime {
         } else {
             let serial = next_serial(current, wanted);
             let keys = zone_keys(&self.entries, &self.signed_with);
-            let (signed, delta) = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
-                sign::apply_changes(ctx, &self.signed, &changes, serial)
+            let (signed, delta) = with_ctx(&self.cfg, &keys, now, rng, |ctx, parallelism| {
+                sign::apply_changes_parallel(ctx, parallelism, &self.signed, &changes, serial)
             })
             .map_err(|source| ZoneError::Sign {
                 origin: self.cfg.origin.clone(),

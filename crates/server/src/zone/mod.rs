@@ -42,7 +42,7 @@ use daned_sign::SignError;
 use daned_sign::hickory_proto::rr::Name;
 use daned_sign::lifecycle::{KeyPolicy, LifecycleError};
 use daned_sign::serial::next_serial;
-use daned_sign::sign::{self, KeyUse, SignCtx, ZoneKey};
+use daned_sign::sign::{self, KeyUse, Parallelism, SignCtx, ZoneKey};
 use daned_sign::zone::{Rrset, SignedZone, Zone};
 use ring::rand::SecureRandom;
 
@@ -241,7 +241,7 @@ impl ZoneRuntime {
         state_dir: PathBuf,
         mode: Mode,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Self, ZoneError> {
         let stored = keystore::load_keys(&key_dir, &cfg.origin, rng)?;
         let base = load_base(&cfg)?;
@@ -307,9 +307,13 @@ impl ZoneRuntime {
             Some(st) => next_serial(st.serial, wanted),
             None => wanted,
         };
-        let signed = with_ctx(&cfg, &zone_keys(&entries, &signed_with), now, rng, |ctx| {
-            sign::sign_zone(ctx, &content, serial)
-        })
+        let signed = with_ctx(
+            &cfg,
+            &zone_keys(&entries, &signed_with),
+            now,
+            rng,
+            |ctx, parallelism| sign::sign_zone_parallel(ctx, parallelism, &content, serial),
+        )
         .map_err(|source| ZoneError::Sign {
             origin: cfg.origin.clone(),
             source,
@@ -456,8 +460,8 @@ fn with_ctx<T>(
     cfg: &ZoneConfig,
     keys: &[ZoneKey<'_>],
     now: u32,
-    rng: &dyn SecureRandom,
-    f: impl FnOnce(&SignCtx<'_>) -> Result<T, SignError>,
+    rng: &(dyn SecureRandom + Sync),
+    f: impl FnOnce(&SignCtx<'_>, Parallelism<'_>) -> Result<T, SignError>,
 ) -> Result<T, SignError> {
     let ctx = SignCtx {
         now,
@@ -467,7 +471,12 @@ fn with_ctx<T>(
         rng,
         denial: cfg.signing.denial,
     };
-    f(&ctx)
+    // Every pass on `signing-threads` threads: the result is the one-thread result.
+    let parallelism = Parallelism {
+        threads: cfg.signing.threads,
+        rng,
+    };
+    f(&ctx, parallelism)
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ impl ZoneRuntime {
         index: usize,
         results: Vec<(Target, Outcome)>,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let origin = self.cfg.origin.clone();
         if let Some(binding) = self.bindings.get_mut(index) {
@@ -135,7 +135,7 @@ impl ZoneRuntime {
     pub fn update_keys(
         &mut self,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
         action: KeyAction,
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let origin = self.cfg.origin.clone();
@@ -181,8 +181,8 @@ impl ZoneRuntime {
         } else {
             let serial = next_serial(self.signed.serial(), file_serial(&self.content));
             let keys = zone_keys(&entries, &used);
-            let signed = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
-                sign::refresh_signatures(ctx, &self.signed, serial)
+            let signed = with_ctx(&self.cfg, &keys, now, rng, |ctx, parallelism| {
+                sign::refresh_signatures_parallel(ctx, parallelism, &self.signed, serial)
             })
             .map_err(|source| ZoneError::Sign {
                 origin: origin.clone(),

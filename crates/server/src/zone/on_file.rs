@@ -23,7 +23,7 @@ impl ZoneRuntime {
     pub fn reload(
         &mut self,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let result = load_base(&self.cfg).and_then(|base| {
             let warnings = base.warnings;
@@ -67,7 +67,7 @@ impl ZoneRuntime {
         cfg: ZoneConfig,
         propagated: Propagated,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let prepared = self.prepare_config(&cfg, now);
         let result = prepared.and_then(|(base, bindings)| {
@@ -150,7 +150,7 @@ impl ZoneRuntime {
     pub fn update_bindings(
         &mut self,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         self.update_from_base(Some(Files::Read), now, rng)
     }
@@ -169,7 +169,7 @@ impl ZoneRuntime {
         path: &Path,
         content: Result<&[u8], &ReadErrorKind>,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         self.update_from_base(Some(Files::Changed(path, content)), now, rng)
     }

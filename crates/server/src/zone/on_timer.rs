@@ -21,7 +21,7 @@ impl ZoneRuntime {
     pub fn tick_bindings(
         &mut self,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         self.update_from_base(None, now, rng)
     }
@@ -35,7 +35,7 @@ impl ZoneRuntime {
     pub fn refresh(
         &mut self,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         self.refresh_inner(now, rng)
             .inspect_err(|e| self.note_failure(e))
@@ -44,12 +44,12 @@ impl ZoneRuntime {
     pub(super) fn refresh_inner(
         &mut self,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let serial = self.signed.serial().wrapping_add(1);
         let keys = zone_keys(&self.entries, &self.signed_with);
-        let result = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
-            sign::refresh_signatures(ctx, &self.signed, serial)
+        let result = with_ctx(&self.cfg, &keys, now, rng, |ctx, parallelism| {
+            sign::refresh_signatures_parallel(ctx, parallelism, &self.signed, serial)
         })
         .map_err(|source| ZoneError::Sign {
             origin: self.cfg.origin.clone(),
@@ -115,7 +115,7 @@ impl ZoneRuntime {
     pub fn retry_failed_write(
         &mut self,
         now: u32,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let Some(retry) = self.write_retry else {
             return Ok(None);
