@@ -693,16 +693,7 @@ pub fn format_private_key(parts: &PrivateKeyParts, created: Option<u32>) -> Stri
     };
     match parts {
         PrivateKeyParts::Rsa(rsa) => {
-            let values = [
-                &rsa.modulus,
-                &rsa.public_exponent,
-                &rsa.private_exponent,
-                &rsa.prime1,
-                &rsa.prime2,
-                &rsa.exponent1,
-                &rsa.exponent2,
-                &rsa.coefficient,
-            ];
+            let values = rsa.fields();
             for (name, value) in RSA_FIELDS.iter().zip(values) {
                 field(name, value);
             }

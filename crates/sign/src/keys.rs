@@ -614,6 +614,23 @@ pub struct RsaPrivateParts {
     pub coefficient: Vec<u8>,
 }
 
+impl RsaPrivateParts {
+    /// The eight integers in the order PKCS#1 (RFC 8017 §A.1.2) and BIND's `.private` file
+    /// list them: n, e, d, p, q, d mod (p - 1), d mod (q - 1), (inverse of q) mod p.
+    pub fn fields(&self) -> [&Vec<u8>; 8] {
+        [
+            &self.modulus,
+            &self.public_exponent,
+            &self.private_exponent,
+            &self.prime1,
+            &self.prime2,
+            &self.exponent1,
+            &self.exponent2,
+            &self.coefficient,
+        ]
+    }
+}
+
 impl fmt::Debug for RsaPrivateParts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -719,16 +736,7 @@ impl Pkcs8Key {
         let (oid, parameters, private_key): (_, Option<AnyRef<'_>>, Zeroizing<Vec<u8>>) =
             match parts {
                 PrivateKeyParts::Rsa(rsa) => {
-                    let fields = [
-                        &rsa.modulus,
-                        &rsa.public_exponent,
-                        &rsa.private_exponent,
-                        &rsa.prime1,
-                        &rsa.prime2,
-                        &rsa.exponent1,
-                        &rsa.exponent2,
-                        &rsa.coefficient,
-                    ];
+                    let fields = rsa.fields();
                     if fields.iter().any(|f| significant(f).is_empty()) {
                         return Err(SignError::Key("an RSA key field is zero or empty".into()));
                     }

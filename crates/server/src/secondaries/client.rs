@@ -258,9 +258,7 @@ async fn udp_exchange(
 /// The answer to `wire` over TCP (RFC 1035 §4.2.2: two length octets before each message).
 async fn tcp_exchange(server: SocketAddr, wire: &[u8]) -> Result<Vec<u8>, ClientError> {
     let tcp = |source| ClientError::Tcp { source };
-    let len = u16::try_from(wire.len()).map_err(|_| ClientError::TooLong { len: wire.len() })?;
-    let mut framed = len.to_be_bytes().to_vec();
-    framed.extend_from_slice(wire);
+    let framed = framed(wire)?;
     let mut stream = TcpStream::connect(server).await.map_err(tcp)?;
     stream.write_all(&framed).await.map_err(tcp)?;
     let mut len = [0u8; 2];
@@ -268,6 +266,15 @@ async fn tcp_exchange(server: SocketAddr, wire: &[u8]) -> Result<Vec<u8>, Client
     let mut raw = vec![0; usize::from(u16::from_be_bytes(len))];
     stream.read_exact(&mut raw).await.map_err(tcp)?;
     Ok(raw)
+}
+
+/// `wire` as sent over TCP: after two octets of its length (RFC 1035 §4.2.2).
+pub(crate) fn framed(wire: &[u8]) -> Result<Vec<u8>, ClientError> {
+    let len = u16::try_from(wire.len()).map_err(|_| ClientError::TooLong { len: wire.len() })?;
+    let mut framed = Vec::with_capacity(2 + wire.len());
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(wire);
+    Ok(framed)
 }
 
 /// A random DNS message ID (RFC 5452 §9.2).

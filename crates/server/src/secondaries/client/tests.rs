@@ -77,11 +77,7 @@ async fn server(udp: impl Fn(&[u8], &Message) -> Vec<Vec<u8>> + Send + 'static) 
             stream.read_exact(&mut raw).await.expect("message");
             let request = Message::from_vec(&raw).expect("parses");
             let out = answer(&request, false).to_vec().expect("encodes");
-            let mut framed = u16::try_from(out.len())
-                .expect("short")
-                .to_be_bytes()
-                .to_vec();
-            framed.extend_from_slice(&out);
+            let framed = crate::secondaries::client::framed(&out).expect("short");
             stream.write_all(&framed).await.expect("write");
         }
     });

@@ -202,11 +202,7 @@ async fn fake_secondary(serial: u32, truncate: bool, sign: bool) -> SocketAddr {
             let mut raw = vec![0; usize::from(u16::from_be_bytes(len))];
             stream.read_exact(&mut raw).await.expect("message");
             let out = answer(&raw, serial, false, &ring, sign);
-            let mut framed = u16::try_from(out.len())
-                .expect("short")
-                .to_be_bytes()
-                .to_vec();
-            framed.extend_from_slice(&out);
+            let framed = crate::secondaries::client::framed(&out).expect("short");
             stream.write_all(&framed).await.expect("write");
         }
     });
