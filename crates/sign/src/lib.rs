@@ -98,6 +98,7 @@ pub mod keys;
 pub mod lifecycle;
 mod nsec;
 pub mod nsec3;
+pub mod rollover;
 pub mod rrsig;
 pub mod serial;
 pub mod sign;

@@ -1,10 +1,13 @@
-//! TLSA bindings: the pure rollover machine of one binding ([`rollover`]) and the TLS probe
-//! that checks what the servers present ([`probe`]).
+//! TLSA bindings: each binding at run time ([`binding`]), its certificate files
+//! ([`certificate`]), and the TLS probe that checks what the servers present ([`probe`]). The
+//! pure rollover machine of one binding is [`daned_sign::rollover`], beside the pure key
+//! lifecycle; it is re-exported here as [`rollover`].
 
 pub mod binding;
 pub mod certificate;
 pub mod probe;
-pub mod rollover;
+
+pub use daned_sign::rollover;
 
 use crate::status::RecordRole;
 use rollover::BindingState;

@@ -48,14 +48,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-use daned_sign::hickory_proto::rr::rdata::TLSA;
-use daned_sign::hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use crate::hickory_proto::rr::rdata::TLSA;
+use crate::hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
 use data_encoding::{HEXLOWER, HEXLOWER_PERMISSIVE};
 use serde::{Deserialize, Serialize};
 
 /// RFC 3339 UTC, as every time a person reads.
 fn rfc3339(t: u32) -> String {
-    daned_sign::civil::rfc3339(i64::from(t))
+    crate::civil::rfc3339(i64::from(t))
 }
 
 /// One TLSA RDATA, serialised as its presentation format (`3 1 1 ab12..`, lowercase hex).
