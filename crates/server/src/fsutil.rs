@@ -75,6 +75,28 @@ impl fmt::Display for ReadErrorKind {
     }
 }
 
+impl std::error::Error for ReadErrorKind {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl Clone for ReadErrorKind {
+    /// The same kind; an I/O error keeps its [`io::ErrorKind`] and its text (an
+    /// [`io::Error`] itself cannot be cloned).
+    fn clone(&self) -> Self {
+        match self {
+            Self::Io(e) => Self::Io(io::Error::new(e.kind(), e.to_string())),
+            Self::NotRegular(kind) => Self::NotRegular(kind),
+            Self::TooLarge { max } => Self::TooLarge { max: *max },
+            Self::NotUtf8 => Self::NotUtf8,
+        }
+    }
+}
+
 impl ReadError {
     fn new(path: &Path, kind: ReadErrorKind) -> Self {
         Self {

@@ -62,14 +62,15 @@ pub enum ZoneError {
     #[error("{0}")]
     ZoneFile(#[from] ZoneFileErrors),
     /// A certificate (or next-key file) of a TLSA binding is unusable.
-    #[error("{}: TLSA binding {binding:?}: {reason}", path.display())]
+    #[error("{}: TLSA binding {binding:?}: {problem}", path.display())]
     Certificate {
         /// The file.
         path: PathBuf,
         /// The binding's name.
         binding: String,
         /// What is wrong.
-        reason: String,
+        #[source]
+        problem: tlsa::certificate::CertificateProblem,
     },
     /// A TLSA binding clashes with the zone file.
     #[error("{}: TLSA binding {binding:?}: {reason}", path.display())]

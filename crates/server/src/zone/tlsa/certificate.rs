@@ -53,17 +53,17 @@ pub(crate) fn parse_certificate(
     content: Result<&[u8], &ReadErrorKind>,
     now: u32,
 ) -> Result<CertificateRead, ZoneError> {
-    let bad = |reason: String| certificate_error(binding, &source.file, reason);
-    let data = capped(content).map_err(|e| bad(e.to_string()))?;
-    let chain = sign_tlsa::parse_chain(data).map_err(|e| bad(e.to_string()))?;
+    let bad = |problem: CertificateProblem| certificate_error(binding, &source.file, problem);
+    let data = capped(content).map_err(bad)?;
+    let chain = sign_tlsa::parse_chain(data).map_err(|e| bad(e.into()))?;
     let end_entity = chain
         .first()
-        .ok_or_else(|| bad("no certificate in the file".into()))?;
-    let info = sign_tlsa::certificate_info(end_entity).map_err(|e| bad(e.to_string()))?;
+        .ok_or_else(|| bad(CertificateProblem::NoCertificate))?;
+    let info = sign_tlsa::certificate_info(end_entity).map_err(|e| bad(e.into()))?;
     if let Some(error) = expired(binding, source, &info.subject, info.not_after, now) {
         return Err(error);
     }
-    let rdata = sign_tlsa::tlsa_from_chain(&chain, binding.spec).map_err(|e| bad(e.to_string()))?;
+    let rdata = sign_tlsa::tlsa_from_chain(&chain, binding.spec).map_err(|e| bad(e.into()))?;
     Ok(CertificateRead {
         record: TlsaRdata::from(&rdata),
         family: daned_sign::dane::key_family_of_certificate(end_entity),
@@ -86,7 +86,10 @@ pub(crate) fn expired(
         certificate_error(
             binding,
             &source.file,
-            format!("certificate of {subject} expired at {not_after} (Unix time)"),
+            CertificateProblem::Expired {
+                subject: subject.to_owned(),
+                not_after,
+            },
         )
     })
 }
@@ -122,54 +125,59 @@ pub(crate) fn parse_next_key(
     let Some(path) = &source.next_key else {
         return Ok(None);
     };
-    let bad = |reason: String| certificate_error(binding, path, reason);
-    let data = match capped(content) {
-        Ok(data) => data,
-        Err(Refused::Read(ReadErrorKind::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(None);
-        }
-        Err(e) => return Err(bad(e.to_string())),
+    let bad = |problem: CertificateProblem| certificate_error(binding, path, problem);
+    let data = match content {
+        Err(ReadErrorKind::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        content => capped(content).map_err(bad)?,
     };
-    let spki = daned_sign::spki::spki_from_pem_or_der(data).map_err(|e| bad(e.to_string()))?;
-    let rdata = sign_tlsa::tlsa_from_spki(&spki, binding.spec).map_err(|e| bad(e.to_string()))?;
+    let spki = daned_sign::spki::spki_from_pem_or_der(data).map_err(|e| bad(e.into()))?;
+    let rdata = sign_tlsa::tlsa_from_spki(&spki, binding.spec).map_err(|e| bad(e.into()))?;
     Ok(Some(TlsaRdata::from(&rdata)))
 }
 
-/// Why the content of a certificate or next-key file is not looked at.
-#[derive(Debug)]
-enum Refused<'a> {
-    /// The read failed.
-    Read(&'a ReadErrorKind),
-    /// The bytes are more than [`fsutil::MAX_CERTIFICATE_BYTES`] (bytes read with another cap).
-    TooLarge,
-}
-
-impl std::fmt::Display for Refused<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Read(kind) => kind.fmt(f),
-            Self::TooLarge => ReadErrorKind::TooLarge {
-                max: fsutil::MAX_CERTIFICATE_BYTES,
-            }
-            .fmt(f),
-        }
-    }
+/// What is wrong with a certificate or next-key file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// It could not be read, or it is larger than [`fsutil::MAX_CERTIFICATE_BYTES`].
+    #[error(transparent)]
+    Read(ReadErrorKind),
+    /// It is no certificate chain or key, or one the binding's TLSA parameters cannot use.
+    #[error(transparent)]
+    Parse(#[from] daned_sign::SignError),
+    /// The file holds no certificate.
+    #[error("no certificate in the file")]
+    NoCertificate,
+    /// The end entity certificate has expired.
+    #[error("certificate of {subject} expired at {not_after} (Unix time)")]
+    Expired {
+        /// Its subject.
+        subject: String,
+        /// Its notAfter, seconds since the epoch.
+        not_after: i64,
+    },
 }
 
 /// The bytes of `content` when they were read and are within the certificate cap, as
 /// [`fsutil::read_bounded`] with [`fsutil::MAX_CERTIFICATE_BYTES`] would give them.
-fn capped<'a>(content: Result<&'a [u8], &'a ReadErrorKind>) -> Result<&'a [u8], Refused<'a>> {
-    let data = content.map_err(Refused::Read)?;
+fn capped<'a>(content: Result<&'a [u8], &ReadErrorKind>) -> Result<&'a [u8], CertificateProblem> {
+    let data = content.map_err(|kind| CertificateProblem::Read(kind.clone()))?;
     if data.len() as u64 > fsutil::MAX_CERTIFICATE_BYTES {
-        return Err(Refused::TooLarge);
+        return Err(CertificateProblem::Read(ReadErrorKind::TooLarge {
+            max: fsutil::MAX_CERTIFICATE_BYTES,
+        }));
     }
     Ok(data)
 }
 
-fn certificate_error(binding: &TlsaBinding, path: &std::path::Path, reason: String) -> ZoneError {
+fn certificate_error(
+    binding: &TlsaBinding,
+    path: &std::path::Path,
+    problem: CertificateProblem,
+) -> ZoneError {
     ZoneError::Certificate {
         path: path.to_path_buf(),
         binding: binding.name.clone(),
-        reason,
+        problem,
     }
 }
