@@ -267,6 +267,10 @@ enum Command {
         /// Worker threads.
         #[arg(long)]
         threads: Option<usize>,
+        /// UDP sockets, each served by a thread of its own (default: --threads when given,
+        /// else one per CPU).
+        #[arg(long)]
+        udp_workers: Option<std::num::NonZeroUsize>,
         /// Largest UDP response.
         #[arg(long, default_value_t = 1232)]
         udp_payload: u16,
@@ -772,6 +776,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             origin,
             listen,
             threads,
+            udp_workers,
             udp_payload,
             rate_limit,
         } => {
@@ -781,7 +786,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!(zone = %origin, serial = signed.serial(), elapsed_ms = started.elapsed().as_millis() as u64, "pre-signed zone loaded");
             let catalog = query::Catalog::new([Arc::new(signed)]);
             runtime(threads)?.block_on(async {
-                let sockets = serve::bind_all(&[listen]).await?;
+                let udp_workers = udp_workers
+                    .or_else(|| threads.and_then(std::num::NonZeroUsize::new))
+                    .unwrap_or_else(serve::default_udp_workers);
+                let sockets = serve::bind_all(&[listen], udp_workers).await?;
                 serve::serve_sockets(
                     sockets,
                     catalog,

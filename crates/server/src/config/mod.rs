@@ -199,7 +199,8 @@ pub struct ServerConfig {
     pub net: NetLimits,
 }
 
-/// Response rate limiting (UDP) and TCP connection caps, from `[server]`. Restart-only.
+/// Response rate limiting (UDP), UDP workers and TCP connection caps, from `[server]`.
+/// Restart-only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetLimits {
     /// Responses per second per client prefix and response class (`rate-limit`; 0 disables
@@ -221,6 +222,9 @@ pub struct NetLimits {
     /// Concurrent TCP connections from one client address (an IPv6 /64 counts as one); 0: no
     /// per-client cap.
     pub tcp_max_clients_per_address: u32,
+    /// UDP sockets (and worker threads) per listen address (`udp-workers`); `None`: one per
+    /// core.
+    pub udp_workers: Option<std::num::NonZeroUsize>,
 }
 
 impl Default for NetLimits {
@@ -233,6 +237,7 @@ impl Default for NetLimits {
             rate_limit_table_size: 1 << 18,
             tcp_max_clients: None,
             tcp_max_clients_per_address: 16,
+            udp_workers: None,
         }
     }
 }
@@ -516,7 +521,7 @@ pub const RESTART_ONLY: [&str; 10] = [
     "state-dir",
     "metrics-listen",
     "log-format",
-    "rate-limit (and the other rate-limit-* and tcp-max-* settings)",
+    "rate-limit (and the other rate-limit-*, tcp-max-* and udp-workers settings)",
     "user",
     "group",
 ];
@@ -734,6 +739,8 @@ struct ServerSpec {
     #[serde(default = "default_tcp_max_clients_per_address")]
     tcp_max_clients_per_address: u32,
     #[serde(default)]
+    udp_workers: Option<Spanned<u32>>,
+    #[serde(default)]
     user: Option<String>,
     #[serde(default)]
     group: Option<String>,
@@ -838,6 +845,7 @@ impl Default for ServerSpec {
             rate_limit_table_size: default_rate_limit_table_size(),
             tcp_max_clients: None,
             tcp_max_clients_per_address: default_tcp_max_clients_per_address(),
+            udp_workers: None,
             user: None,
             group: None,
         }
@@ -1529,6 +1537,9 @@ fn at_least_one<T: Copy + PartialEq + From<u8>>(
     value.into_inner()
 }
 
+/// The most UDP workers per listen address (a thread and a socket each).
+const MAX_UDP_WORKERS: u32 = 256;
+
 impl ServerSpec {
     /// The rate limiting and TCP settings, each checked against its range.
     fn net_limits(&self, problems: &mut Problems<'_>) -> NetLimits {
@@ -1566,6 +1577,10 @@ impl ServerSpec {
         );
         check(&ipv4, 1..=32, "rate-limit-ipv4-prefix");
         check(&ipv6, 1..=64, "rate-limit-ipv6-prefix");
+        let udp_workers = self.udp_workers.as_ref().and_then(|v| {
+            let workers = check(v, 1..=MAX_UDP_WORKERS, "udp-workers");
+            std::num::NonZeroUsize::new(usize::try_from(workers).ok()?)
+        });
         NetLimits {
             rate_limit: self.rate_limit,
             rate_limit_slip,
@@ -1574,6 +1589,7 @@ impl ServerSpec {
             rate_limit_table_size,
             tcp_max_clients,
             tcp_max_clients_per_address: self.tcp_max_clients_per_address,
+            udp_workers,
         }
     }
 }
@@ -3092,6 +3108,7 @@ mod tests {
                 rate_limit_table_size: 1024,
                 tcp_max_clients: Some(100),
                 tcp_max_clients_per_address: 0,
+                udp_workers: None,
             }
         );
         for (setting, range) in [
@@ -3108,6 +3125,37 @@ mod tests {
                 }
                 other => panic!("{setting}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn udp_workers_is_read_restart_only_and_a_bad_value_names_file_and_line() {
+        let config = parse("version = \"v1\"\n[server]\nudp-workers = 3\n").expect("valid");
+        assert_eq!(
+            config.server.net.udp_workers,
+            std::num::NonZeroUsize::new(3)
+        );
+        let default = parse("version = \"v1\"\n").expect("valid");
+        assert_eq!(default.server.net.udp_workers, None, "None: one per core");
+        assert_eq!(
+            default.restart_only_changes(&config),
+            ["rate-limit (and the other rate-limit-*, tcp-max-* and udp-workers settings)"]
+        );
+        let path = Path::new("/etc/daned/workers.toml");
+        for bad in [
+            "udp-workers = 0",
+            "udp-workers = 257",
+            "udp-workers = -1",
+            "udp-workers = \"four\"",
+        ] {
+            let text = format!("version = \"v1\"\n[server]\nlisten = [\"127.0.0.1:53\"]\n{bad}\n");
+            let shown = Config::parse(&text, path).expect_err(bad).to_string();
+            assert!(
+                shown.starts_with("/etc/daned/workers.toml: "),
+                "{bad}: {shown}"
+            );
+            assert!(shown.contains("line 4"), "{bad}: {shown}");
+            assert!(shown.contains("udp-workers"), "{bad}: {shown}");
         }
     }
 

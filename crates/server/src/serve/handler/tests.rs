@@ -466,11 +466,14 @@ async fn run_against(catalog: Catalog, tool: &str, args: &[&str]) -> Option<Stri
     }
     // bind_all tries another port when the UDP one is taken for TCP.
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let (udp, tcp) = crate::serve::bind_all(&[loopback])
-        .await
-        .expect("bind UDP and TCP on loopback")
-        .pop()
-        .expect("one address bound");
+    let crate::serve::Bound { mut udp, tcp } =
+        crate::serve::bind_all(&[loopback], std::num::NonZeroUsize::MIN)
+            .await
+            .expect("bind UDP and TCP on loopback")
+            .pop()
+            .expect("one address bound");
+    let udp = tokio::net::UdpSocket::from_std(udp.pop().expect("one UDP socket"))
+        .expect("a tokio UDP socket");
     let port = udp.local_addr().expect("bound UDP address").port();
     let mut server = Server::new(Handler::new(serving(catalog, 1232)));
     server.register_socket(udp);
