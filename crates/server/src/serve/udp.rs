@@ -377,3 +377,6 @@ pub fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
     bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
     Ok(UdpSocket::from(fd))
 }
+
+#[cfg(test)]
+mod tests;
