@@ -1,7 +1,8 @@
 //! The hickory-server request handler: header and EDNS processing around the query engine.
 //!
-//! Each request loads the served [`Catalog`] once and builds the whole response from that one
-//! snapshot, so a response never mixes zone versions (a new answer with an old proof). The
+//! Each request loads the served [`Catalog`](crate::serve::query::Catalog) once and builds the
+//! whole response from that one snapshot, so a response never mixes zone versions (a new
+//! answer with an old proof). The
 //! handler checks the request (opcode, question count, class, EDNS version), asks
 //! [`query::answer`], and enforces the message size itself: hickory's encoder truncates against
 //! the *response* OPT's payload and cuts sections in the middle, so a response that does not fit

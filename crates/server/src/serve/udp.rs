@@ -13,7 +13,7 @@
 //! thread rather than a task on the shared runtime: the worker blocks only in its own
 //! `epoll_wait`, is woken by the kernel for its own socket, and never migrates or waits behind
 //! TCP and control tasks; and nothing in it needs the shared runtime, as the handler never
-//! really waits here: [`Capture`] only encodes into the worker's buffer.
+//! really waits here: `Capture` only encodes into the worker's buffer.
 //!
 //! Steady state, the worker reuses its receive buffers, the `mmsghdr` arrays and the response
 //! buffer across batches. What still allocates per query: hickory's `Request::from_bytes`
