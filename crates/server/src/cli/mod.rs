@@ -278,6 +278,10 @@ enum Command {
         /// Worker threads.
         #[arg(long)]
         threads: Option<usize>,
+        /// UDP sockets, each served by a thread of its own (default: --threads when given,
+        /// else one per CPU).
+        #[arg(long)]
+        udp_workers: Option<std::num::NonZeroUsize>,
         /// Largest UDP response.
         #[arg(long, default_value_t = 1232)]
         udp_payload: u16,
@@ -547,9 +551,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             origin,
             listen,
             threads,
+            udp_workers,
             udp_payload,
             rate_limit,
-        } => serve::presigned(zone, origin, listen, threads, udp_payload, rate_limit),
+        } => serve::presigned(
+            zone,
+            origin,
+            listen,
+            (threads, udp_workers),
+            udp_payload,
+            rate_limit,
+        ),
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) fn presigned(
     zone: PathBuf,
     origin: Name,
     listen: SocketAddr,
-    threads: Option<usize>,
+    (threads, udp_workers): (Option<usize>, Option<std::num::NonZeroUsize>),
     udp_payload: u16,
     rate_limit: u32,
 ) -> anyhow::Result<ExitCode> {
@@ -41,7 +41,10 @@ pub(crate) fn presigned(
     tracing::info!(zone = %origin, serial = signed.serial(), elapsed_ms = started.elapsed().as_millis() as u64, "pre-signed zone loaded");
     let catalog = query::Catalog::new([Arc::new(signed)]);
     runtime(threads)?.block_on(async {
-        let sockets = serve::bind_all(&[listen]).await?;
+        let udp_workers = udp_workers
+            .or_else(|| threads.and_then(std::num::NonZeroUsize::new))
+            .unwrap_or_else(serve::default_udp_workers);
+        let sockets = serve::bind_all(&[listen], udp_workers).await?;
         serve::serve_sockets(
             sockets,
             catalog,

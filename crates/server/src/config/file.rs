@@ -128,6 +128,8 @@ pub(super) struct ServerSpec {
     #[serde(default = "default_tcp_max_clients_per_address")]
     pub(super) tcp_max_clients_per_address: u32,
     #[serde(default)]
+    pub(super) udp_workers: Option<Spanned<u32>>,
+    #[serde(default)]
     pub(super) user: Option<String>,
     #[serde(default)]
     pub(super) group: Option<String>,
@@ -236,6 +238,7 @@ impl Default for ServerSpec {
             rate_limit_table_size: default_rate_limit_table_size(),
             tcp_max_clients: None,
             tcp_max_clients_per_address: default_tcp_max_clients_per_address(),
+            udp_workers: None,
             user: None,
             group: None,
         }

@@ -220,7 +220,8 @@ pub struct ServerConfig {
     pub net: NetLimits,
 }
 
-/// Response rate limiting (UDP) and TCP connection caps, from `[server]`. Restart-only.
+/// Response rate limiting (UDP), UDP workers and TCP connection caps, from `[server]`.
+/// Restart-only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetLimits {
     /// Responses per second per client prefix and response class (`rate-limit`; 0 disables
@@ -242,6 +243,9 @@ pub struct NetLimits {
     /// Concurrent TCP connections from one client address (an IPv6 /64 counts as one); 0: no
     /// per-client cap.
     pub tcp_max_clients_per_address: u32,
+    /// UDP sockets (and worker threads) per listen address (`udp-workers`); `None`: one per
+    /// core.
+    pub udp_workers: Option<NonZeroUsize>,
 }
 
 impl Default for NetLimits {
@@ -254,6 +258,7 @@ impl Default for NetLimits {
             rate_limit_table_size: 1 << 18,
             tcp_max_clients: None,
             tcp_max_clients_per_address: 16,
+            udp_workers: None,
         }
     }
 }
@@ -540,7 +545,7 @@ pub const RESTART_ONLY: [&str; 10] = [
     "state-dir",
     "metrics-listen",
     "log-format",
-    "rate-limit (and the other rate-limit-* and tcp-max-* settings)",
+    "rate-limit (and the other rate-limit-*, tcp-max-* and udp-workers settings)",
     "user",
     "group",
 ];
@@ -848,6 +853,9 @@ fn at_least_one<T: Copy + PartialEq + From<u8>>(
     value.into_inner()
 }
 
+/// The most UDP workers per listen address (a thread and a socket each).
+const MAX_UDP_WORKERS: u32 = 256;
+
 impl ServerSpec {
     /// The rate limiting and TCP settings, each checked against its range.
     fn net_limits(&self, problems: &mut Problems<'_>) -> NetLimits {
@@ -885,6 +893,10 @@ impl ServerSpec {
         );
         check(&ipv4, 1..=32, "rate-limit-ipv4-prefix");
         check(&ipv6, 1..=64, "rate-limit-ipv6-prefix");
+        let udp_workers = self.udp_workers.as_ref().and_then(|v| {
+            let workers = check(v, 1..=MAX_UDP_WORKERS, "udp-workers");
+            NonZeroUsize::new(usize::try_from(workers).ok()?)
+        });
         NetLimits {
             rate_limit: self.rate_limit,
             rate_limit_slip,
@@ -893,6 +905,7 @@ impl ServerSpec {
             rate_limit_table_size,
             tcp_max_clients,
             tcp_max_clients_per_address: self.tcp_max_clients_per_address,
+            udp_workers,
         }
     }
 }

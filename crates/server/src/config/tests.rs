@@ -1007,6 +1007,7 @@ fn rate_limit_and_tcp_settings_are_read_and_range_checked() {
             rate_limit_table_size: 1024,
             tcp_max_clients: Some(100),
             tcp_max_clients_per_address: 0,
+            udp_workers: None,
         }
     );
     for (setting, range) in [
@@ -1384,4 +1385,32 @@ fn signing_threads_is_every_zones_and_at_least_one() {
         message.contains("line 3: server.signing-threads must be at least 1"),
         "{message}"
     );
+}
+
+#[test]
+fn udp_workers_is_read_restart_only_and_a_bad_value_names_file_and_line() {
+    let config = parse("version = \"v1\"\n[server]\nudp-workers = 3\n").expect("valid");
+    assert_eq!(config.server.net.udp_workers, NonZeroUsize::new(3));
+    let default = parse("version = \"v1\"\n").expect("valid");
+    assert_eq!(default.server.net.udp_workers, None, "None: one per core");
+    assert_eq!(
+        default.restart_only_changes(&config),
+        ["rate-limit (and the other rate-limit-*, tcp-max-* and udp-workers settings)"]
+    );
+    let path = Path::new("/etc/daned/workers.toml");
+    for bad in [
+        "udp-workers = 0",
+        "udp-workers = 257",
+        "udp-workers = -1",
+        "udp-workers = \"four\"",
+    ] {
+        let text = format!("version = \"v1\"\n[server]\nlisten = [\"127.0.0.1:53\"]\n{bad}\n");
+        let shown = Config::parse(&text, path).expect_err(bad).to_string();
+        assert!(
+            shown.starts_with("/etc/daned/workers.toml: "),
+            "{bad}: {shown}"
+        );
+        assert!(shown.contains("line 4"), "{bad}: {shown}");
+        assert!(shown.contains("udp-workers"), "{bad}: {shown}");
+    }
 }

@@ -111,7 +111,10 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> Result<(), DaemonErro
     // running) is tried before anything is written: a failed start leaves no state, key or
     // socket behind. Ports below 1024 need root or CAP_NET_BIND_SERVICE, so binding also comes
     // before the switch to the configured user.
-    let sockets = bind_all(&config.server.listen).await?;
+    let udp_workers = net
+        .udp_workers
+        .unwrap_or_else(crate::serve::default_udp_workers);
+    let sockets = bind_all(&config.server.listen, udp_workers).await?;
     let metrics = match config.server.metrics_listen {
         Some(addr) => Some(
             crate::metrics::bind_metrics(addr)

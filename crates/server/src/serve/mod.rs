@@ -1,5 +1,5 @@
-//! Answering DNS: binds UDP and TCP on each listen address, runs our own UDP loop ([`udp`])
-//! and TCP loop ([`tcp`], which streams zone transfers and caps connections) with the same
+//! Answering DNS: binds UDP (one socket per UDP worker) and TCP on each listen address, runs
+//! our own UDP workers ([`udp`]) and TCP loop ([`tcp`], which streams zone transfers and caps connections) with the same
 //! [`Handler`], both screening every request ([`screen`]) before hickory parses it. Each
 //! request is answered from one [`snapshot::Snapshot`] (zones, journals, transfer ACLs, TSIG
 //! keys): queries by the query engine ([`query`]) over its [`query::Catalog`]; zone
@@ -25,11 +25,12 @@ pub mod xfr;
 
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_server::server::RequestHandler;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::serve::handler::Handler;
@@ -53,26 +54,59 @@ pub struct BindError {
     pub source: io::Error,
 }
 
-/// Binds UDP and TCP on every address. With port 0, UDP gets a free port and TCP is bound to
-/// the same one, so one port number serves both (retrying a few times if TCP finds it taken).
+/// The sockets of one listen address: one UDP socket per UDP worker, all bound to the same
+/// address with `SO_REUSEPORT`, and the TCP listener on the same port.
+pub struct Bound {
+    /// The UDP workers' sockets (nonblocking).
+    pub udp: Vec<std::net::UdpSocket>,
+    /// The TCP listener.
+    pub tcp: TcpListener,
+}
+
+impl Bound {
+    /// The address the UDP sockets are bound to.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockname`.
+    pub fn udp_addr(&self) -> io::Result<SocketAddr> {
+        match self.udp.first() {
+            Some(socket) => socket.local_addr(),
+            None => Err(io::Error::other("no UDP socket bound")),
+        }
+    }
+}
+
+/// Binds `udp_workers` UDP sockets and one TCP listener on every address. With port 0, the
+/// first UDP socket gets a free port and the others and TCP are bound to the same one, so one
+/// port number serves both (retrying a few times if TCP finds it taken).
 ///
 /// # Errors
 ///
 /// [`BindError`] naming the address.
-pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListener)>, BindError> {
+pub async fn bind_all(
+    listen: &[SocketAddr],
+    udp_workers: NonZeroUsize,
+) -> Result<Vec<Bound>, BindError> {
     let mut bound = Vec::with_capacity(listen.len());
     for &addr in listen {
         let mut attempt = 0;
         loop {
-            let udp = UdpSocket::bind(addr)
-                .await
-                .map_err(|source| BindError { addr, source })?;
-            let udp_addr = udp
+            let first = udp::bind_reuseport(addr).map_err(|source| BindError { addr, source })?;
+            let udp_addr = first
                 .local_addr()
                 .map_err(|source| BindError { addr, source })?;
             match TcpListener::bind(udp_addr).await {
                 Ok(tcp) => {
-                    bound.push((udp, tcp));
+                    let mut udp = Vec::with_capacity(udp_workers.get());
+                    udp.push(first);
+                    for _ in 1..udp_workers.get() {
+                        udp.push(udp::bind_reuseport(udp_addr).map_err(|source| BindError {
+                            addr: udp_addr,
+                            source,
+                        })?);
+                    }
+                    bound.push(Bound { udp, tcp });
                     break;
                 }
                 Err(source) if addr.port() == 0 && attempt < 10 => {
@@ -91,11 +125,16 @@ pub async fn bind_all(listen: &[SocketAddr]) -> Result<Vec<(UdpSocket, TcpListen
     Ok(bound)
 }
 
+/// The UDP workers per listen address when the config sets none: one per core.
+pub fn default_udp_workers() -> NonZeroUsize {
+    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+}
+
 /// Serves `catalog` (no transfers, no TSIG) on already-bound sockets until `shutdown` completes, with `rate_limit`
 /// responses per second (NSD's other defaults; 0: off) and no TCP connection caps (for the
 /// benchmark's `serve-presigned`).
 pub async fn serve_sockets(
-    sockets: Vec<(UdpSocket, TcpListener)>,
+    sockets: Vec<Bound>,
     catalog: Catalog,
     udp_payload: u16,
     rate_limit: u32,
@@ -120,21 +159,34 @@ pub async fn serve_sockets(
 }
 
 /// Serves with `handler` on already-bound sockets, TCP connections capped by `limits`, until
-/// `shutdown` completes.
+/// `shutdown` completes. Each UDP socket is served by a thread of its own ([`udp`]); they end
+/// with the TCP loops once `shutdown` has completed.
 pub async fn serve_sockets_with<H: RequestHandler + Clone>(
-    sockets: Vec<(UdpSocket, TcpListener)>,
+    sockets: Vec<Bound>,
     handler: H,
     limits: Arc<ConnectionLimits>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let handler = Arc::new(handler);
     let mut listeners = JoinSet::new();
-    for (udp, tcp) in sockets {
+    // Dropping the sender stops every UDP worker; each drops its `done` sender as it ends.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let mut workers = Vec::new();
+    for bound in sockets {
         let plain =
             |addr: io::Result<SocketAddr>| addr.map_or_else(|e| e.to_string(), |a| a.to_string());
-        let (udp_addr, tcp_addr) = (plain(udp.local_addr()), plain(tcp.local_addr()));
-        tracing::info!(udp = %udp_addr, tcp = %tcp_addr, "listening");
-        listeners.spawn(udp::serve_socket(udp, handler.clone()));
+        let (udp_addr, tcp_addr) = (plain(bound.udp_addr()), plain(bound.tcp.local_addr()));
+        let Bound { udp, tcp } = bound;
+        tracing::info!(udp = %udp_addr, udp_workers = udp.len(), tcp = %tcp_addr, "listening");
+        for socket in udp {
+            let (done, ended) = tokio::sync::oneshot::channel::<()>();
+            match spawn_udp_worker(socket, handler.clone(), stopped.clone(), done) {
+                Ok(()) => workers.push(ended),
+                Err(error) => {
+                    tracing::error!(%error, udp = %udp_addr, "cannot start a UDP worker");
+                }
+            }
+        }
         listeners.spawn(tcp::serve_listener(
             tcp,
             handler.clone(),
@@ -150,7 +202,36 @@ pub async fn serve_sockets_with<H: RequestHandler + Clone>(
     shutdown.await;
     tracing::info!("shutting down");
     // Stop receiving and accepting, and drop open connections and requests in progress.
+    drop(stop);
     listeners.shutdown().await;
+    for ended in workers {
+        let _ = ended.await;
+    }
+}
+
+/// Starts the thread serving `socket`: a current-thread runtime running [`udp::serve_socket`]
+/// until `stop`'s sender is dropped; `done` is dropped when the thread ends.
+fn spawn_udp_worker<H: RequestHandler>(
+    socket: std::net::UdpSocket,
+    handler: Arc<H>,
+    mut stop: tokio::sync::watch::Receiver<()>,
+    done: tokio::sync::oneshot::Sender<()>,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("daned-udp".to_owned())
+        .spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    () = udp::serve_socket(socket, handler) => {}
+                    _ = stop.changed() => {}
+                }
+            });
+            drop(done);
+        })?;
+    Ok(())
 }
 
 /// Raises the soft limit on open descriptors to the hard limit and returns the soft limit in

@@ -1,11 +1,31 @@
-//! DNS over UDP with our own receive loop, so that every datagram is screened
-//! ([`super::screen`]) before hickory parses it, and so that nothing hickory logs per packet can
-//! be triggered by a client. Each request is answered by the same [`RequestHandler`] as over
-//! TCP, in a task of its own; at most [`MAX_IN_FLIGHT`] are answered at once per socket (the
-//! next datagrams wait in the socket's buffer, and the kernel drops what does not fit).
+//! DNS over UDP: one worker per socket, each listen address having `udp-workers` sockets bound
+//! to it with `SO_REUSEPORT`, so that the kernel spreads the clients over the workers (Knot's
+//! model). A worker receives a batch of datagrams with one `recvmmsg`, screens each
+//! ([`super::screen`]) before hickory parses it (so nothing hickory logs per packet can be
+//! triggered by a client), answers each inline with the same [`RequestHandler`] as over TCP, and
+//! sends the batch of responses with one `sendmmsg`. No task is spawned per query.
+//!
+//! Each worker is an OS thread of its own running a current-thread tokio runtime, which awaits
+//! its nonblocking socket's readiness (its own epoll, no busy loop) through tokio's
+//! [`tokio::net::UdpSocket`]: `readable().await`, then `recvmmsg` with `MSG_DONTWAIT` inside
+//! `try_io`, which clears the readiness when the socket is empty. (Not `AsyncFd`: tokio 1.54
+//! deprecates its safe constructor as unsound, and its replacement is `unsafe`.) A
+//! thread rather than a task on the shared runtime: the worker blocks only in its own
+//! `epoll_wait`, is woken by the kernel for its own socket, and never migrates or waits behind
+//! TCP and control tasks; and nothing in it needs the shared runtime, as the handler never
+//! really waits here: `Capture` only encodes into the worker's buffer.
+//!
+//! Steady state, the worker reuses its receive buffers, the `mmsghdr` arrays and the response
+//! buffer across batches. What still allocates per query: hickory's `Request::from_bytes`
+//! (takes the datagram as an owned `Vec` and builds its message: names, queries, EDNS), the
+//! handler's response records, and a FORMERR's 12-byte header; per batch, the two short arrays
+//! of `IoSlice`s `recvmmsg`/`sendmmsg` borrow.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::ops::Range;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hickory_proto::op::{Header, HeaderCounts, ResponseCode};
 use hickory_proto::rr::Record;
@@ -15,25 +35,41 @@ use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
-use tokio::net::UdpSocket;
-use tokio::task::JoinSet;
+use nix::sys::socket::{
+    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
+};
+use tokio::io::Interest;
 
 use super::screen::{Screened, form_err_response, screen};
 use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
-/// Requests answered at once per socket.
-pub const MAX_IN_FLIGHT: usize = 1024;
-/// The largest datagram read: a request bigger than this is cut and then fails the checks.
+/// Datagrams received (and responses sent) per system call.
+pub const BATCH: usize = 32;
+/// The largest datagram read: no UDP datagram is bigger, so none is cut. The pages of each
+/// buffer are touched only as far as datagrams fill them.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// Receives on `socket` and answers with `handler` until the task is aborted.
+/// Receives on `socket` (nonblocking) and answers with `handler` until the future is dropped.
+/// Must run inside a tokio runtime with I/O enabled.
 pub async fn serve_socket<H: RequestHandler>(socket: UdpSocket, handler: Arc<H>) {
-    let socket = Arc::new(socket);
-    let mut tasks = JoinSet::new();
-    let mut buffer = vec![0u8; MAX_DATAGRAM];
+    let local = socket.local_addr().ok();
+    let socket = match tokio::net::UdpSocket::from_std(socket) {
+        Ok(socket) => socket,
+        Err(error) => {
+            tracing::error!(%error, ?local, "cannot watch the UDP socket: this worker stops");
+            return;
+        }
+    };
+    let mut worker = Worker::new();
     loop {
-        let (len, src) = match socket.recv_from(&mut buffer).await {
-            Ok(received) => received,
+        if let Err(error) = socket.readable().await {
+            tracing::error!(%error, ?local, "UDP socket readiness failed: this worker stops");
+            return;
+        }
+        match socket.try_io(Interest::READABLE, || worker.receive(socket.as_raw_fd())) {
+            Ok(()) => {}
+            // Nothing left to read: readiness was cleared, wait for the next.
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
             Err(error) => {
                 static RECV: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
                 if let Some(suppressed) = RECV.admit() {
@@ -42,72 +78,207 @@ pub async fn serve_socket<H: RequestHandler>(socket: UdpSocket, handler: Arc<H>)
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
-        };
-        // Port 0 cannot be answered (hickory's `sanitize_src_address`).
-        if src.port() == 0 || src.ip().is_unspecified() {
-            continue;
         }
-        let mut message = buffer[..len].to_vec();
-        match screen(&mut message, src) {
-            Screened::Pass => {}
-            Screened::Drop => continue,
-            Screened::FormErr(response, _) => {
-                // No larger than the request: nothing to amplify.
-                let _ = socket.send_to(&response, src).await;
+        worker.answer(&*handler).await;
+        worker.send(&socket).await;
+    }
+}
+
+/// One received datagram: its length in its buffer and its source.
+#[derive(Clone, Copy)]
+struct Received {
+    len: usize,
+    src: Option<SockaddrStorage>,
+}
+
+/// A worker's buffers, all reused from one batch to the next.
+struct Worker {
+    /// One buffer per datagram of a batch.
+    buffers: Vec<Vec<u8>>,
+    /// What the last `recvmmsg` filled in, in order.
+    received: Vec<Received>,
+    receive_headers: MultiHeaders<SockaddrStorage>,
+    send_headers: MultiHeaders<SockaddrStorage>,
+    /// The responses to the batch, filled by [`Capture`]s.
+    outbox: Arc<Mutex<Outbox>>,
+}
+
+impl Worker {
+    fn new() -> Self {
+        Self {
+            buffers: (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
+            received: Vec::with_capacity(BATCH),
+            receive_headers: MultiHeaders::preallocate(BATCH, None),
+            send_headers: MultiHeaders::preallocate(BATCH, None),
+            outbox: Arc::new(Mutex::new(Outbox::default())),
+        }
+    }
+
+    /// Reads up to [`BATCH`] datagrams without waiting (`WouldBlock` when there are none).
+    fn receive(&mut self, socket: RawFd) -> io::Result<()> {
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
+            .buffers
+            .iter_mut()
+            .map(|buffer| [IoSliceMut::new(buffer)])
+            .collect();
+        let results = recvmmsg(
+            socket,
+            &mut self.receive_headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        self.received.clear();
+        self.received.extend(results.map(|message| Received {
+            len: message.bytes,
+            src: message.address,
+        }));
+        Ok(())
+    }
+
+    /// Answers every datagram of the batch into the outbox.
+    async fn answer<H: RequestHandler>(&mut self, handler: &H) {
+        self.outbox().clear();
+        for index in 0..self.received.len() {
+            let Received { len, src } = self.received[index];
+            let Some((src, dst)) = src.and_then(|raw| Some((socket_addr(&raw)?, raw))) else {
+                continue;
+            };
+            // Port 0 cannot be answered (hickory's `sanitize_src_address`).
+            if src.port() == 0 || src.ip().is_unspecified() {
                 continue;
             }
-        }
-        while tasks.len() >= MAX_IN_FLIGHT {
-            let _ = tasks.join_next().await;
-        }
-        let responder = UdpResponder {
-            socket: socket.clone(),
-            dst: src,
-        };
-        let handler = handler.clone();
-        tasks.spawn(async move {
-            answer(&*handler, message, src, responder).await;
-        });
-        while tasks.try_join_next().is_some() {}
-    }
-}
-
-async fn answer<H: RequestHandler>(
-    handler: &H,
-    message: Vec<u8>,
-    src: SocketAddr,
-    responder: UdpResponder,
-) {
-    let header = message.get(..12).map(form_err_response);
-    match Request::from_bytes(message, src, Protocol::Udp) {
-        Ok(request) => {
-            handler
-                .handle_request::<_, TokioTime>(&request, responder)
-                .await;
-        }
-        Err(error) => {
-            // The screen passed it, so hickory found something subtler (a name pointing
-            // nowhere, an RDATA it cannot read): FORMERR with the bare header.
-            static UNDECODABLE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
-            if let Some(suppressed) = UNDECODABLE.admit() {
-                tracing::info!(%src, %error, suppressed, "undecodable UDP request: FORMERR");
+            let message = &mut self.buffers[index][..len];
+            match screen(message, src) {
+                Screened::Pass => {}
+                Screened::Drop => continue,
+                Screened::FormErr(response, _) => {
+                    // No larger than the request: nothing to amplify.
+                    self.outbox().push(&response, dst);
+                    continue;
+                }
             }
-            if let Some(response) = header {
-                let _ = responder.socket.send_to(&response, src).await;
+            match Request::from_bytes(message.to_vec(), src, Protocol::Udp) {
+                Ok(request) => {
+                    let capture = Capture {
+                        outbox: self.outbox.clone(),
+                        dst,
+                    };
+                    handler
+                        .handle_request::<_, TokioTime>(&request, capture)
+                        .await;
+                }
+                Err(error) => {
+                    // The screen passed it, so hickory found something subtler (a name pointing
+                    // nowhere, an RDATA it cannot read): FORMERR with the bare header.
+                    static UNDECODABLE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                    if let Some(suppressed) = UNDECODABLE.admit() {
+                        tracing::info!(%src, %error, suppressed, "undecodable UDP request: FORMERR");
+                    }
+                    let response = form_err_response(message);
+                    self.outbox().push(&response, dst);
+                }
             }
         }
     }
+
+    /// Sends every response in the outbox, [`BATCH`] per system call; a response the kernel
+    /// refuses (an unreachable network, a firewall) is skipped, a full send buffer waited for.
+    async fn send(&mut self, socket: &tokio::net::UdpSocket) {
+        // Taken out (and put back with its buffers) so that no lock is held while waiting.
+        let outbox = std::mem::take(&mut *self.outbox());
+        self.send_outbox(socket, &outbox).await;
+        *self.outbox() = outbox;
+    }
+
+    async fn send_outbox(&mut self, socket: &tokio::net::UdpSocket, outbox: &Outbox) {
+        let mut start = 0;
+        while start < outbox.messages.len() {
+            let end = outbox.messages.len().min(start + BATCH);
+            let slices: Vec<[IoSlice<'_>; 1]> = outbox.messages[start..end]
+                .iter()
+                .map(|range| [IoSlice::new(&outbox.bytes[range.clone()])])
+                .collect();
+            let no_control: [ControlMessage<'_>; 0] = [];
+            let headers = &mut self.send_headers;
+            // Through `try_io`, so that a full send buffer clears the write readiness.
+            let sent = socket.try_io(Interest::WRITABLE, || {
+                sendmmsg(
+                    socket.as_raw_fd(),
+                    headers,
+                    slices.iter(),
+                    &outbox.destinations[start..end],
+                    no_control,
+                    MsgFlags::MSG_DONTWAIT,
+                )
+                .map(Iterator::count)
+                .map_err(io::Error::from)
+            });
+            match sent {
+                Ok(sent) => start += sent.max(1),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // The socket's send buffer is full: wait until it drains.
+                    if socket.writable().await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    static SEND: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                    if let Some(suppressed) = SEND.admit() {
+                        let dst = outbox.destinations[start].as_ref().and_then(socket_addr);
+                        tracing::warn!(%error, ?dst, suppressed, "UDP send failed");
+                    }
+                    // The one at `start` was refused (the rest were not tried).
+                    start += 1;
+                }
+            }
+        }
+    }
+
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-/// Sends each response to the client in one datagram.
+/// The responses to one batch: their bytes one after the other, where each one is, and whom
+/// it goes to.
+#[derive(Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    messages: Vec<Range<usize>>,
+    destinations: Vec<Option<SockaddrStorage>>,
+    /// Where a response is encoded before it is appended (name compression needs the message
+    /// to start at offset 0).
+    scratch: Vec<u8>,
+}
+
+impl Outbox {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.messages.clear();
+        self.destinations.clear();
+    }
+
+    fn push(&mut self, message: &[u8], dst: SockaddrStorage) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(message);
+        self.messages.push(start..self.bytes.len());
+        self.destinations.push(Some(dst));
+    }
+}
+
+/// The [`ResponseHandler`] of one UDP request: encodes each response into the worker's
+/// [`Outbox`], to be sent with the rest of the batch. It never waits.
 #[derive(Clone)]
-struct UdpResponder {
-    socket: Arc<UdpSocket>,
-    dst: SocketAddr,
+struct Capture {
+    outbox: Arc<Mutex<Outbox>>,
+    dst: SockaddrStorage,
 }
 
 #[async_trait::async_trait]
-impl ResponseHandler for UdpResponder {
+impl ResponseHandler for Capture {
     async fn send_response<'a>(
         &mut self,
         response: MessageResponse<
@@ -119,17 +290,20 @@ impl ResponseHandler for UdpResponder {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let (info, message) = encode(response)?;
-        self.socket
-            .send_to(&message, self.dst)
-            .await
-            .map_err(NetError::from)?;
-        Ok(info)
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut scratch = std::mem::take(&mut outbox.scratch);
+        let encoded = encode(response, &mut scratch);
+        if encoded.is_ok() {
+            outbox.push(&scratch, self.dst);
+        }
+        outbox.scratch = scratch;
+        encoded
     }
 }
 
-/// `response` encoded for UDP: within the response OPT's payload size (the handler has sized
-/// the response for the client already), or 512 bytes without EDNS (RFC 1035 §4.2.1).
+/// `response` encoded for UDP into `message` (cleared first): within the response OPT's
+/// payload size (the handler has sized the response for the client already), or 512 bytes
+/// without EDNS (RFC 1035 §4.2.1).
 fn encode<'a>(
     response: MessageResponse<
         '_,
@@ -139,14 +313,15 @@ fn encode<'a>(
         impl Iterator<Item = &'a Record> + Send + 'a,
         impl Iterator<Item = &'a Record> + Send + 'a,
     >,
-) -> Result<(ResponseInfo, Vec<u8>), NetError> {
+    message: &mut Vec<u8>,
+) -> Result<ResponseInfo, NetError> {
     let mut metadata = *response.metadata();
     let max = response.edns().map_or(512, |edns| edns.max_payload());
-    let mut message = Vec::with_capacity(512);
-    let mut encoder = BinEncoder::new(&mut message);
+    message.clear();
+    let mut encoder = BinEncoder::new(message);
     encoder.set_max_size(max);
     let error = match response.destructive_emit(&mut encoder) {
-        Ok(info) => return Ok((info, message)),
+        Ok(info) => return Ok(info),
         Err(error) => error,
     };
     static ENCODE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
@@ -159,9 +334,49 @@ fn encode<'a>(
         counts: HeaderCounts::default(),
     };
     message.clear();
-    let mut encoder = BinEncoder::new(&mut message);
+    let mut encoder = BinEncoder::new(message);
     header
         .emit(&mut encoder)
         .map_err(|e| NetError::from(format!("encoding a SERVFAIL header: {e}")))?;
-    Ok((ResponseInfo::from(header), message))
+    Ok(ResponseInfo::from(header))
 }
+
+/// `raw` as a socket address, when it is IPv4 or IPv6.
+fn socket_addr(raw: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = raw.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
+    }
+    raw.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
+}
+
+/// A socket bound to `addr` for one UDP worker: nonblocking, close-on-exec, with
+/// `SO_REUSEADDR` and `SO_REUSEPORT`, so that every worker's socket can be bound to the same
+/// address and the kernel spreads the clients over them.
+///
+/// # Errors
+///
+/// The OS error of `socket`, `setsockopt` or `bind`.
+pub fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, bind, setsockopt, socket,
+        sockopt::{ReuseAddr, ReusePort},
+    };
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd = socket(
+        family,
+        SockType::Datagram,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    setsockopt(&fd, ReuseAddr, &true)?;
+    setsockopt(&fd, ReusePort, &true)?;
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    Ok(UdpSocket::from(fd))
+}
+
+#[cfg(test)]
+mod tests;

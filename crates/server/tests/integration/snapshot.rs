@@ -115,8 +115,10 @@ async fn issue_12_reload_of_zone_and_transfer_acl_is_seen_atomically_by_a_racing
     write_version(&ws, &base_zone, "A");
     let mut manager = start_manager(&ws, Arc::new(SystemClock));
     let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let sockets = bind_all(&[loopback]).await.expect("bound on loopback");
-    let server = sockets[0].1.local_addr().expect("TCP address");
+    let sockets = bind_all(&[loopback], std::num::NonZeroUsize::MIN)
+        .await
+        .expect("bound on loopback");
+    let server = sockets[0].tcp.local_addr().expect("TCP address");
     let handler = Handler::new(manager.snapshot());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(serve_sockets_with(
