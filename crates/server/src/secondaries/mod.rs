@@ -4,7 +4,7 @@
 //! two report to the manager over a channel of [`report::SecondaryReport`]s.
 
 pub mod client;
-pub mod notify;
-pub mod parent;
+pub(crate) mod notify;
+pub(crate) mod parent;
 pub mod propagation;
-pub mod report;
+pub(crate) mod report;

@@ -20,14 +20,14 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
+pub(crate) use crate::secondaries::client::Target;
 use crate::secondaries::client::{Client, ClientError};
-pub use crate::secondaries::client::{Target, targets};
 use crate::secondaries::report::{ReportKind, SecondaryReport};
 use crate::serve::query::Catalog;
 
 /// When NOTIFYs are retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// The wait for an answer to the first try; doubled after each unanswered try.
     pub first: Duration,
     /// The longest wait.
@@ -50,7 +50,7 @@ impl Default for Backoff {
 
 /// Runs until `catalogs` closes: NOTIFY for the serial of every zone at start and on every
 /// change after. The outcome of each round goes to `reports` (the manager), when given.
-pub async fn run(
+pub(crate) async fn run(
     mut catalogs: watch::Receiver<Arc<Catalog>>,
     targets: HashMap<Name, Vec<Target>>,
     backoff: Backoff,
@@ -116,7 +116,7 @@ pub async fn run(
 
 /// Sends NOTIFY for `soa` to `target` until it answers NOERROR or the tries run out; `clock`
 /// gives the TSIG time signed.
-pub async fn notify_one(
+pub(crate) async fn notify_one(
     zone: Name,
     soa: Record,
     target: Target,
@@ -180,7 +180,7 @@ pub async fn notify_one(
 
 /// The NOTIFY message for `soa` (RFC 1996 §3.7: "QDCOUNT=1, QTYPE=SOA ... the Answer section
 /// MAY contain the new SOA"); the client gives it its ID and signature.
-pub fn message(zone: &Name, soa: &Record) -> Message {
+pub(crate) fn message(zone: &Name, soa: &Record) -> Message {
     let mut message = Message::new(0, MessageType::Query, OpCode::Notify);
     message.metadata.authoritative = true;
     let mut query = Query::query(zone.clone(), RecordType::SOA);

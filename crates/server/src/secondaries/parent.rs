@@ -20,11 +20,11 @@ use daned_sign::keys::ds_for;
 use crate::secondaries::client::{Client, ClientError};
 
 /// How long one query may take (UDP and the TCP retry together).
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What to look for at the parent for one zone.
 #[derive(Clone, Debug)]
-pub struct ParentPoll {
+pub(crate) struct ParentPoll {
     /// The zone (the DS owner).
     pub origin: Name,
     /// The parent's servers, each asked.
@@ -39,7 +39,7 @@ pub struct ParentPoll {
 /// Why a parent server gave no usable answer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ParentError {
+pub(crate) enum ParentError {
     /// No answer to the query (see [`ClientError`]).
     #[error("{server}: {source}")]
     Exchange {
@@ -61,7 +61,7 @@ pub enum ParentError {
 /// Whether `ds` is the DS of `dnskey` at `origin`: same tag, same algorithm, and the digest of
 /// the key under the DS's digest type equals the DS's (RFC 4034 §5.1.4). A digest type daned
 /// cannot compute never matches.
-pub fn ds_matches(origin: &Name, dnskey: &DNSKEY, tag: u16, ds: &DS) -> bool {
+pub(crate) fn ds_matches(origin: &Name, dnskey: &DNSKEY, tag: u16, ds: &DS) -> bool {
     if ds.key_tag() != tag || ds.algorithm() != dnskey.public_key().algorithm() {
         return false;
     }
@@ -71,7 +71,7 @@ pub fn ds_matches(origin: &Name, dnskey: &DNSKEY, tag: u16, ds: &DS) -> bool {
 /// The tags of `poll.awaited` whose DS every server in `poll.servers` serves now, while none
 /// serves a DS of `poll.superseded`. A server that does not answer holds up every key
 /// (logged); no servers means nothing is seen.
-pub async fn poll(poll: &ParentPoll, client: &Client) -> Vec<u16> {
+pub(crate) async fn poll(poll: &ParentPoll, client: &Client) -> Vec<u16> {
     if poll.servers.is_empty() {
         return Vec::new();
     }
@@ -115,7 +115,7 @@ pub async fn poll(poll: &ParentPoll, client: &Client) -> Vec<u16> {
 /// # Errors
 ///
 /// See [`ParentError`].
-pub async fn query_ds(
+pub(crate) async fn query_ds(
     client: &Client,
     server: SocketAddr,
     origin: &Name,

@@ -24,9 +24,9 @@ use std::sync::Mutex;
 use siphasher::sip::SipHasher24;
 
 /// The EDNS option code of COOKIE (RFC 7873 §4).
-pub const COOKIE_OPTION: u16 = 10;
+pub(crate) const COOKIE_OPTION: u16 = 10;
 /// How often the server secret is replaced (the previous one keeps validating).
-pub const SECRET_LIFETIME: u64 = 24 * 3600;
+pub(crate) const SECRET_LIFETIME: u64 = 24 * 3600;
 /// RFC 9018 §4.3: "the server MUST consider cookies with timestamps ... older than 1 hour as
 /// expired".
 const MAX_AGE: u64 = 3600;
@@ -169,7 +169,7 @@ impl CookieSecrets {
 }
 
 /// RFC 9018 §4.2's version 1 server cookie for `client` at `timestamp`.
-pub fn server_cookie(
+pub(crate) fn server_cookie(
     secret: &[u8; 16],
     client: &[u8; 8],
     timestamp: u32,

@@ -10,7 +10,7 @@ use hickory_proto::rr::RecordType;
 /// sent truncated: one process-wide set of counters, fed by the handler
 /// ([`QueryCounters::record`], once per request) and read at each scrape. Query types and
 /// response codes outside the lists below count as `other`, so the label sets stay bounded.
-pub static QUERIES: QueryCounters = QueryCounters::new();
+pub(crate) static QUERIES: QueryCounters = QueryCounters::new();
 
 /// The query types counted by name.
 const QTYPES: [RecordType; 14] = [
@@ -48,7 +48,7 @@ const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 
 /// See [`QUERIES`].
 #[derive(Debug)]
-pub struct QueryCounters {
+pub(crate) struct QueryCounters {
     /// `[transport][qtype][rcode]`; the last index of each is `other`.
     queries: [[[AtomicU64; RCODES.len() + 1]; QTYPES.len() + 1]; 2],
     truncated: AtomicU64,
@@ -66,7 +66,7 @@ impl QueryCounters {
 
     /// Counts one answered request: over UDP (`datagram`) or TCP, its first question's type
     /// (none: `other`), the response code and whether the response was truncated.
-    pub fn record(
+    pub(crate) fn record(
         &self,
         datagram: bool,
         qtype: Option<RecordType>,
@@ -88,7 +88,7 @@ impl QueryCounters {
     }
 
     /// The non-zero counts, in a fixed order.
-    pub fn samples(&self) -> Vec<QuerySample> {
+    pub(crate) fn samples(&self) -> Vec<QuerySample> {
         let mut out = Vec::new();
         for (t, by_qtype) in self.queries.iter().enumerate() {
             for (q, by_rcode) in by_qtype.iter().enumerate() {
@@ -112,14 +112,14 @@ impl QueryCounters {
     }
 
     /// Responses sent truncated so far.
-    pub fn truncated(&self) -> u64 {
+    pub(crate) fn truncated(&self) -> u64 {
         self.truncated.load(Ordering::Relaxed)
     }
 }
 
 /// One non-zero count of [`QueryCounters`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuerySample {
+pub(crate) struct QuerySample {
     /// `udp` or `tcp`.
     pub transport: &'static str,
     /// The query type's mnemonic, or `other`.

@@ -10,17 +10,17 @@
 //! the descriptors the control socket, the metrics listener and the zone, key and state files
 //! need.
 
-pub mod cookie;
-pub mod counters;
+pub(crate) mod cookie;
+pub(crate) mod counters;
 pub mod handler;
 pub mod query;
-pub mod ratelog;
-pub mod rrl;
+pub(crate) mod ratelog;
+pub(crate) mod rrl;
 pub mod screen;
 pub mod snapshot;
 pub mod tcp;
 pub mod tsig;
-pub mod udp;
+pub(crate) mod udp;
 pub mod xfr;
 
 use std::io;

@@ -17,11 +17,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The interval of every input-triggered log line: at most one per call site per 10 s.
-pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// One call site's rate limit: at most one line per `interval`.
 #[derive(Debug)]
-pub struct RateLimitedLog {
+pub(crate) struct RateLimitedLog {
     interval: Duration,
     state: Mutex<State>,
 }
@@ -34,7 +34,7 @@ struct State {
 
 impl RateLimitedLog {
     /// A limit of one line per `interval`, usable in a `static`.
-    pub const fn new(interval: Duration) -> Self {
+    pub(crate) const fn new(interval: Duration) -> Self {
         Self {
             interval,
             state: Mutex::new(State {
@@ -46,7 +46,7 @@ impl RateLimitedLog {
 
     /// `Some(suppressed)` when a line may be written now (with the number of lines suppressed
     /// since the last one written), `None` when this one is to be suppressed.
-    pub fn admit(&self) -> Option<u64> {
+    pub(crate) fn admit(&self) -> Option<u64> {
         self.admit_at(Instant::now())
     }
 

@@ -44,14 +44,14 @@ use super::screen::{Screened, form_err_response, screen};
 use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// Datagrams received (and responses sent) per system call.
-pub const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 /// The largest datagram read: no UDP datagram is bigger, so none is cut. The pages of each
 /// buffer are touched only as far as datagrams fill them.
 const MAX_DATAGRAM: usize = 65_535;
 
 /// Receives on `socket` (nonblocking) and answers with `handler` until the future is dropped.
 /// Must run inside a tokio runtime with I/O enabled.
-pub async fn serve_socket<H: RequestHandler>(socket: UdpSocket, handler: Arc<H>) {
+pub(crate) async fn serve_socket<H: RequestHandler>(socket: UdpSocket, handler: Arc<H>) {
     let local = socket.local_addr().ok();
     let socket = match tokio::net::UdpSocket::from_std(socket) {
         Ok(socket) => socket,
@@ -357,7 +357,7 @@ fn socket_addr(raw: &SockaddrStorage) -> Option<SocketAddr> {
 /// # Errors
 ///
 /// The OS error of `socket`, `setsockopt` or `bind`.
-pub fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
+pub(crate) fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
     use nix::sys::socket::{
         AddressFamily, SockFlag, SockType, bind, setsockopt, socket,
         sockopt::{ReuseAddr, ReusePort},

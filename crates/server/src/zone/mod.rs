@@ -17,8 +17,8 @@ mod on_file;
 mod on_secondary;
 mod on_timer;
 pub mod persist;
-pub mod propagated;
-pub mod tlsa;
+pub(crate) mod propagated;
+pub(crate) mod tlsa;
 pub mod zonefile;
 
 pub use content::{

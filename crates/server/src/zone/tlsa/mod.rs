@@ -3,18 +3,18 @@
 //! pure rollover machine of one binding is [`daned_sign::rollover`], beside the pure key
 //! lifecycle; it is re-exported here as [`rollover`].
 
-pub mod binding;
-pub mod certificate;
-pub mod probe;
+pub(crate) mod binding;
+pub(crate) mod certificate;
+pub(crate) mod probe;
 
-pub use daned_sign::rollover;
+pub(crate) use daned_sign::rollover;
 
 use crate::status::RecordRole;
 use rollover::BindingState;
 
 /// A binding's published records with their roles: the current key's, the staged next
 /// key's, then the old ones in their hold-down (oldest first).
-pub fn record_roles(state: &BindingState) -> Vec<RecordRole> {
+pub(crate) fn record_roles(state: &BindingState) -> Vec<RecordRole> {
     let role = |record: &dyn ToString, role: &str, until: Option<u32>| RecordRole {
         record: record.to_string(),
         role: role.to_owned(),

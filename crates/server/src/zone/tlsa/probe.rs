@@ -30,7 +30,7 @@
 
 mod dialogue;
 mod tls;
-pub mod verdict;
+pub(crate) mod verdict;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -40,7 +40,7 @@ use daned_sign::dane::KeyFamily;
 use daned_sign::hickory_proto::rr::Name;
 use serde::Serialize;
 
-pub use crate::config::ProbeProtocol;
+pub(crate) use crate::config::ProbeProtocol;
 
 /// One (address, port) a binding's records cover, and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -107,7 +107,7 @@ pub enum Outcome {
 
 /// The time and size bounds of one probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// To establish the TCP connection.
     pub connect: Duration,
     /// For each line (or reply) of the dialogue before the handshake.
@@ -143,7 +143,7 @@ impl Default for Limits {
 /// Probes `target`: connects, speaks its dialogue, completes a TLS handshake offering the
 /// signature schemes of `family` (all of them when `None`) and returns the chain presented.
 /// Never fails: every problem is an [`Outcome`], within [`Limits::total`].
-pub async fn probe(target: &Target, family: Option<KeyFamily>, limits: &Limits) -> Outcome {
+pub(crate) async fn probe(target: &Target, family: Option<KeyFamily>, limits: &Limits) -> Outcome {
     match tokio::time::timeout(limits.total, probe_unbounded(target, family, limits)).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::TlsError {

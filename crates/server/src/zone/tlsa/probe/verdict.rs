@@ -76,7 +76,7 @@ pub struct Judged {
 }
 
 /// Judges `outcome` against what `state` publishes.
-pub fn judge(state: &BindingState, outcome: &Outcome) -> Judged {
+pub(crate) fn judge(state: &BindingState, outcome: &Outcome) -> Judged {
     let failure = |verdict, reason: &String| Judged {
         verdict,
         reason: Some(reason.clone()),
