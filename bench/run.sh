@@ -3,8 +3,10 @@
 # shared harness (../shared/bench, see its README) in one run, ratios at the end.
 #
 #  1. zones (gen-zone.py) and one ECDSAP256SHA256 KSK+ZSK pair (dnssec-keygen), shared.
-#  2. signing: `daned sign` against ldns-signzone, dnssec-signzone and knotd, at each N.
-#  3. serving: daned, knotd and nsd on the same BIND-signed 100k zone, one worker on CPU 0,
+#  2. signing: `daned sign` on 1 and 2 threads (each of DENIALS) against ldns-signzone,
+#     dnssec-signzone and knotd, at each N.
+#  3. serving: daned, knotd and nsd on the same BIND-signed 100k zone, one worker on CPU 0
+#     (daned also with two UDP workers on both cores),
 #     dnsperf pinned to CPU 1 (server-bench.sh: plain and DO, RUNS times, plus dig checks).
 #  4. server CPU time per answered query at a fixed offered rate (dnsperf -Q), because on two
 #     cores dnsperf saturates near 80k q/s before Knot or NSD do.
@@ -51,9 +53,18 @@ fi
 ZD=$BENCH_WORK/zones SD=$BENCH_WORK/signed
 if has_step sign; then
     for n in "${NS[@]}"; do
-        out=$SD/daned-nsec-$n.zone
-        "$H/sign-bench.sh" "daned sign NSEC" "$n" "$out" -- \
-            "$DANED" sign --zone "$ZD/bench.test.$n.zone" --origin "$ZONE_ORIGIN" --out "$out"
+        for denial in $DENIALS; do
+            flag=""
+            [ "$denial" = nsec3 ] && flag="--nsec3"
+            label=$(echo "$denial" | tr a-z A-Z)
+            # One signing thread and two (the machine's cores): `signing-threads` of the daemon.
+            for t in 1 2; do
+                out=$SD/daned-$denial-t$t-$n.zone
+                "$H/sign-bench.sh" "daned sign $label t$t" "$n" "$out" -- \
+                    "$DANED" sign --zone "$ZD/bench.test.$n.zone" --origin "$ZONE_ORIGIN" \
+                    --out "$out" --threads "$t" $flag
+            done
+        done
     done
 fi
 
@@ -66,7 +77,12 @@ if has_step serve; then
         case $srv in
         daned) SERVER_CPUS=0 "$H/server-bench.sh" "daned w1" "$port" "$qf" -- \
                    "$DANED" serve-presigned --zone "$signed" --origin "$ZONE_ORIGIN" \
-                   --listen "127.0.0.1:$port" --threads 1 --rate-limit 0 ;;
+                   --listen "127.0.0.1:$port" --threads 1 --udp-workers 1 --rate-limit 0
+               # Two UDP workers on both cores (dnsperf shares CPU 1: a floor, not a ceiling).
+               port=$((port + 1))
+               SERVER_CPUS=0-1 "$H/server-bench.sh" "daned w2" "$port" "$qf" -- \
+                   "$DANED" serve-presigned --zone "$signed" --origin "$ZONE_ORIGIN" \
+                   --listen "127.0.0.1:$port" --threads 2 --udp-workers 2 --rate-limit 0 ;;
         *) SERVER_CPUS=0 "$H/server-bench.sh" "$srv w1" "$port" "$qf" -- \
                "$H/anchor-server.sh" "$srv" "$port" "$signed" 1 "$BENCH_WORK/serve/$srv-w1" ;;
         esac
