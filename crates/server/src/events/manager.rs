@@ -196,6 +196,9 @@ pub struct Manager {
     /// restart-only settings of the start, and each zone's settings as its runtime applied
     /// them).
     config: Arc<Config>,
+    /// The TSIG keys and transfer ACLs of `config`, made when it changes (every publish puts
+    /// them in the snapshot).
+    transfer: Arc<TransferPolicy>,
     /// Every configuration put in effect by a reload also goes here, for the tasks that follow
     /// it (NOTIFY and SOA poll targets, transfer ACLs and TSIG keys, the file watcher).
     configs: Option<tokio::sync::watch::Sender<Arc<Config>>>,
@@ -288,6 +291,7 @@ impl Manager {
             rng,
             published: None,
             config: Arc::new(config.clone()),
+            transfer: Arc::new(TransferPolicy::from_config(config)),
             configs: None,
         };
         manager.publish();
@@ -334,7 +338,7 @@ impl Manager {
     fn build_snapshot(&self, catalog: Arc<Catalog>) -> Snapshot {
         Snapshot::new(
             catalog,
-            Arc::new(TransferPolicy::from_config(&self.config)),
+            Arc::clone(&self.transfer),
             self.config.server.udp_payload,
         )
     }
@@ -418,11 +422,19 @@ impl Manager {
                     self.run_timers();
                     timers_ran = Some(tokio::time::Instant::now());
                 }
-                Some(Ok((origin, seen))) = polls.tasks.join_next(), if !polls.tasks.is_empty() => {
-                    if let Some(slot) = self.zones.get_mut(&origin) {
-                        slot.parent.in_flight = false;
+                Some(Ok((id, (origin, seen)))) = polls.tasks.join_next_with_id(), if !polls.tasks.is_empty() => {
+                    // Only the poll the zone's slot started counts (not one of a zone that was
+                    // removed and added again meanwhile).
+                    let current = self.zones.get_mut(&origin).is_some_and(|slot| {
+                        let ours = slot.parent.running.as_ref().is_some_and(|h| h.id() == id);
+                        if ours {
+                            slot.parent.running = None;
+                        }
+                        ours
+                    });
+                    if current {
+                        self.parent_answered(&origin, &seen);
                     }
-                    self.parent_answered(&origin, &seen);
                 }
                 Some(Ok(job)) = probes.tasks.join_next(), if !probes.tasks.is_empty() => {
                     self.probes_done(&mut probes, job);
@@ -570,8 +582,6 @@ impl Manager {
             match blocking(|| slot.rt.file_changed(path, change.content(), now, &self.rng)) {
                 Ok(Some(delta)) => {
                     slot.published(delta.to_serial, now);
-                    deltas.push((origin.clone(), delta));
-                    let delta = &deltas[deltas.len() - 1].1;
                     published.push((
                         origin.clone(),
                         from,
@@ -580,6 +590,7 @@ impl Manager {
                         delta.added.len(),
                         started.elapsed().as_micros() as u64,
                     ));
+                    deltas.push((origin.clone(), delta));
                 }
                 Ok(None) => {
                     tracing::debug!(zone = %origin, path = %path.display(), "certificate change needs no new records");
@@ -756,6 +767,7 @@ impl Manager {
         };
         let config_changed = effective != *self.config;
         if config_changed {
+            self.transfer = Arc::new(TransferPolicy::from_config(&effective));
             self.config = Arc::new(effective);
         }
         self.publish();
@@ -1061,7 +1073,7 @@ impl Manager {
             zones: self
                 .zones
                 .values()
-                .map(|slot| zone_status(&slot.rt, Some(&slot.tracker), now))
+                .map(|slot| zone_status(&slot.rt, &slot.tracker, now))
                 .collect(),
         }
     }
@@ -1175,7 +1187,7 @@ fn next_key_event(rt: &ZoneRuntime) -> Option<KeyEvent> {
     })
 }
 
-fn zone_status(rt: &ZoneRuntime, tracker: Option<&Tracker>, now: u32) -> ZoneStatus {
+fn zone_status(rt: &ZoneRuntime, tracker: &Tracker, now: u32) -> ZoneStatus {
     let signed = rt.signed();
     let keys = key_statuses(rt);
     let bindings = rt
@@ -1191,7 +1203,7 @@ fn zone_status(rt: &ZoneRuntime, tracker: Option<&Tracker>, now: u32) -> ZoneSta
             ready: b.state.is_ready(now),
             last_error: b.last_error.clone(),
             waiting: b.state.awaiting_propagation().map(|serial| {
-                let waiting = serial.map(|s| tracker.map(|t| t.waiting_for(s)).unwrap_or_default());
+                let waiting = serial.map(|s| tracker.waiting_for(s));
                 match (serial, waiting) {
                     (Some(s), Some(w)) if w.is_empty() => {
                         format!("waiting for secondaries: all serve serial {s}")
@@ -1231,7 +1243,7 @@ fn zone_status(rt: &ZoneRuntime, tracker: Option<&Tracker>, now: u32) -> ZoneSta
             .map(|exp| i64::from(exp.wrapping_sub(now) as i32)),
         next_key_event: next_key_event(rt),
         awaiting_ds: rt.key_outlook().awaiting_ds.clone(),
-        secondaries: tracker.map(|t| t.status(now)).unwrap_or_default(),
+        secondaries: tracker.status(now),
         propagated_at: rt.propagated_at(signed.serial()),
         unprotected: unprotected(rt, tracker, now),
     }
@@ -1293,7 +1305,7 @@ fn target_statuses(b: &crate::zone::Binding) -> Vec<TargetStatus> {
 /// Why the zone's TLSA records do not protect mail yet: a sender only uses records that
 /// validate (RFC 7672 §2.2), which needs the zone's DS at the parent, and a secondary that
 /// lags serves records that may not be the ones published.
-fn unprotected(rt: &ZoneRuntime, tracker: Option<&Tracker>, now: u32) -> Vec<String> {
+fn unprotected(rt: &ZoneRuntime, tracker: &Tracker, now: u32) -> Vec<String> {
     let mut reasons = Vec::new();
     let origin = &rt.config().origin;
     let signing_keys: Vec<_> = rt
@@ -1328,7 +1340,7 @@ fn unprotected(rt: &ZoneRuntime, tracker: Option<&Tracker>, now: u32) -> Vec<Str
         ));
     }
     let warning = rt.config().secondary_lag_warning;
-    for secondary in tracker.map(|t| t.status(now)).unwrap_or_default() {
+    for secondary in tracker.status(now) {
         if secondary.lag > warning {
             reasons.push(format!(
                 "secondary {} lags {} s behind (serial {}), past secondary-lag-warning",
@@ -1362,8 +1374,6 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The parent DS polls of the zones (see [`crate::secondaries::parent`]): when each is next due, which are
-/// running.
 /// Who asked for a probe and what to answer with.
 type ProbeReply = (
     Option<Name>,
@@ -1510,11 +1520,21 @@ impl ProbeRuns {
     }
 }
 
-/// When a zone's parent DS poll is next due, and whether one is running.
-#[derive(Clone, Copy, Debug, Default)]
+/// When a zone's parent DS poll is next due, and the one running, if any. Dropping the
+/// schedule (the zone left the configuration) aborts its poll, so a zone removed and added
+/// again never gets the old poll's answer.
+#[derive(Debug, Default)]
 struct PollSchedule {
     next: Option<tokio::time::Instant>,
-    in_flight: bool,
+    running: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for PollSchedule {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
 }
 
 /// The parent DS polls running (see [`crate::secondaries::parent`]); each zone's schedule is in
@@ -1536,18 +1556,17 @@ impl ParentPolls {
                 continue;
             };
             let due = *schedule.next.get_or_insert(now);
-            if schedule.in_flight || due > now {
+            if schedule.running.is_some() || due > now {
                 continue;
             }
             let interval = slot.rt.config().keys.parent_poll_interval;
             schedule.next = Some(now + Duration::from_secs(u64::from(interval.max(1))));
-            schedule.in_flight = true;
             let client = Client::new(Arc::clone(clock), crate::secondaries::parent::QUERY_TIMEOUT);
             let origin = origin.clone();
-            self.tasks.spawn(async move {
+            schedule.running = Some(self.tasks.spawn(async move {
                 let seen = crate::secondaries::parent::poll(&poll, &client).await;
                 (origin, seen)
-            });
+            }));
         }
     }
 
@@ -1556,8 +1575,8 @@ impl ParentPolls {
         let now = tokio::time::Instant::now();
         zones
             .values()
-            .map(|slot| slot.parent)
-            .filter(|schedule| !schedule.in_flight)
+            .map(|slot| &slot.parent)
+            .filter(|schedule| schedule.running.is_none())
             .filter_map(|schedule| schedule.next)
             .map(|at| at.saturating_duration_since(now))
             .fold(deadline, Duration::min)

@@ -351,16 +351,16 @@ fn socket_addr(raw: &SockaddrStorage) -> Option<SocketAddr> {
 }
 
 /// A socket bound to `addr` for one UDP worker: nonblocking, close-on-exec, with
-/// `SO_REUSEADDR` and `SO_REUSEPORT`, so that every worker's socket can be bound to the same
-/// address and the kernel spreads the clients over them.
+/// `SO_REUSEPORT`, so that every worker's socket can be bound to the same address and the
+/// kernel spreads the clients over them. Not `SO_REUSEADDR`: on Linux two UDP sockets that
+/// both set it may share a port across users, while `SO_REUSEPORT` requires the same user.
 ///
 /// # Errors
 ///
 /// The OS error of `socket`, `setsockopt` or `bind`.
 pub(crate) fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
     use nix::sys::socket::{
-        AddressFamily, SockFlag, SockType, bind, setsockopt, socket,
-        sockopt::{ReuseAddr, ReusePort},
+        AddressFamily, SockFlag, SockType, bind, setsockopt, socket, sockopt::ReusePort,
     };
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::Inet,
@@ -372,7 +372,6 @@ pub(crate) fn bind_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    setsockopt(&fd, ReuseAddr, &true)?;
     setsockopt(&fd, ReusePort, &true)?;
     bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
     Ok(UdpSocket::from(fd))
