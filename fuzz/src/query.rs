@@ -135,6 +135,7 @@ fn zone(origin: &str, key: &SigningKey, denial: Denial) -> (SignedZone, Journal)
         dnskey_ttl: 3600,
         rng: &rng,
         denial,
+        threads: std::num::NonZeroUsize::MIN,
     };
     let signed = sign_zone(&ctx, &old, OLD_SERIAL).expect("fixture zone signs");
     let (signed, delta) =

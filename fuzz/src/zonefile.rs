@@ -107,6 +107,7 @@ fn sign_and_verify(zone: &Zone) {
         dnskey_ttl: 3600,
         rng: &rng,
         denial: Denial::Nsec,
+        threads: std::num::NonZeroUsize::MIN,
     };
     let Ok(signed) = sign_zone(&ctx, zone, 1) else {
         return;

@@ -44,6 +44,7 @@
 //!     dnskey_ttl: 3600,
 //!     denial: Denial::Nsec,
 //!     rng: &rng,
+//!     threads: std::num::NonZeroUsize::MIN,
 //! };
 //! let signed = sign_zone(&ctx, &zone, 2026112801)?;
 //! assert_eq!(signed.serial(), 2026112801);
@@ -54,10 +55,9 @@
 //! # }
 //! ```
 //!
-//! A pass can sign on several threads: [`sign::sign_zone_parallel`],
-//! [`sign::apply_changes_parallel`] and [`sign::refresh_signatures_parallel`] take a
-//! [`sign::Parallelism`] (the thread count, chosen by the caller, and a `Sync` RNG the
-//! threads share) and give what one thread gives (with ECDSA, other signature bytes).
+//! A pass can sign on several threads: [`sign::SignCtx::threads`] (chosen by the caller; the
+//! threads share the context's `Sync` RNG), and gives what one thread gives (with ECDSA, other
+//! signature bytes).
 //!
 //! Each [`sign::ZoneKey`] says what its key does in the pass ([`sign::KeyUse`]): published in
 //! the DNSKEY RRset, signing the DNSKEY/CDS/CDNSKEY RRsets, signing the rest, named in the apex

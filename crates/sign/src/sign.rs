@@ -11,7 +11,6 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::num::NonZeroUsize;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -121,76 +120,22 @@ pub struct SignCtx<'a> {
     pub keys: &'a [ZoneKey<'a>],
     /// TTL of the DNSKEY RRset.
     pub dnskey_ttl: u32,
-    /// The randomness for ECDSA and the jitter (not used by a pass given a [`Parallelism`],
-    /// which brings its own).
-    pub rng: &'a dyn SecureRandom,
+    /// The randomness of the pass (ECDSA nonces, RSA blinding, the jitter), shared by its
+    /// threads. ring's `SystemRandom` is `Sync`.
+    pub rng: &'a (dyn SecureRandom + Sync),
     /// How non-existence is proven: NSEC or NSEC3.
     pub denial: Denial,
-}
-
-/// A signing pass spread over threads: how many, and the randomness they share. Given to
-/// [`sign_zone_parallel`], [`apply_changes_parallel`] and [`refresh_signatures_parallel`].
-///
-/// The pass decides what to sign, and draws each RRset's signature times, on the calling
-/// thread in the order of a one-thread pass; then the signatures, and the NSEC3 owner name
-/// hashes, are made on `threads` threads. The result is a one-thread pass's: byte for byte
-/// with Ed25519 and RSA, whose signatures are deterministic, when the jitter is 0 or `rng`
-/// deterministic; with ECDSA, which draws a random nonce for each signature, the same records
-/// and RRSIG fields with other signature bytes. An error is the one a one-thread pass would
-/// return.
-#[derive(Clone, Copy)]
-pub struct Parallelism<'a> {
-    /// How many threads, the calling thread one of them; 1 does everything on the calling
-    /// thread. A pass starts no more threads than it has chunks of work for.
+    /// How many threads the pass uses, the calling thread one of them; 1 does everything on
+    /// the calling thread, and a pass starts no more threads than it has chunks of work for.
+    ///
+    /// The pass decides what to sign, and draws each RRset's signature times, on the calling
+    /// thread in the order of a one-thread pass; then the signatures, and the NSEC3 owner name
+    /// hashes, are made on `threads` threads. The result is a one-thread pass's: byte for byte
+    /// with Ed25519 and RSA, whose signatures are deterministic, when the jitter is 0 or `rng`
+    /// deterministic; with ECDSA, which draws a random nonce for each signature, the same
+    /// records and RRSIG fields with other signature bytes. An error is the one a one-thread
+    /// pass would return.
     pub threads: NonZeroUsize,
-    /// The randomness of the pass (ECDSA nonces, RSA blinding, the jitter), shared by the
-    /// threads: it replaces [`SignCtx::rng`], which is not used (that one need not be `Sync`,
-    /// so it cannot be shared). ring's `SystemRandom` is `Sync`.
-    pub rng: &'a (dyn SecureRandom + Sync),
-}
-
-impl fmt::Debug for Parallelism<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Parallelism")
-            .field("threads", &self.threads)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Where a pass draws its randomness from, and so how many threads it can use.
-#[derive(Clone, Copy)]
-enum Randomness<'a> {
-    /// [`SignCtx::rng`]: the calling thread only.
-    Caller(&'a dyn SecureRandom),
-    /// [`Parallelism::rng`], shared by this many threads.
-    Shared(&'a (dyn SecureRandom + Sync), NonZeroUsize),
-}
-
-impl<'a> Randomness<'a> {
-    fn of(ctx: &SignCtx<'a>) -> Self {
-        Randomness::Caller(ctx.rng)
-    }
-
-    /// The RNG the calling thread draws from.
-    fn rng(self) -> &'a dyn SecureRandom {
-        match self {
-            Randomness::Caller(rng) => rng,
-            Randomness::Shared(rng, _) => rng,
-        }
-    }
-
-    fn threads(self) -> NonZeroUsize {
-        match self {
-            Randomness::Caller(_) => NonZeroUsize::MIN,
-            Randomness::Shared(_, threads) => threads,
-        }
-    }
-}
-
-impl<'a> From<Parallelism<'a>> for Randomness<'a> {
-    fn from(p: Parallelism<'a>) -> Self {
-        Randomness::Shared(p.rng, p.threads)
-    }
 }
 
 /// Signs a whole zone, setting its SOA serial to `serial`.
@@ -210,32 +155,8 @@ impl<'a> From<Parallelism<'a>> for Randomness<'a> {
 /// [`SignError::BadZone`] for a zone without SOA or with CNAME beside other data,
 /// [`SignError::NoKeys`], or a signing failure.
 pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZone, SignError> {
-    sign_zone_with(ctx, Randomness::of(ctx), zone, serial)
-}
-
-/// [`sign_zone`] on `parallelism.threads` threads, with `parallelism.rng`; the result is the
-/// one-thread result as [`Parallelism`] says.
-///
-/// # Errors
-///
-/// As [`sign_zone`].
-pub fn sign_zone_parallel(
-    ctx: &SignCtx<'_>,
-    parallelism: Parallelism<'_>,
-    zone: &Zone,
-    serial: u32,
-) -> Result<SignedZone, SignError> {
-    sign_zone_with(ctx, parallelism.into(), zone, serial)
-}
-
-fn sign_zone_with(
-    ctx: &SignCtx<'_>,
-    rng: Randomness<'_>,
-    zone: &Zone,
-    serial: u32,
-) -> Result<SignedZone, SignError> {
     let origin = zone.origin();
-    let signer = Signer::new(ctx, rng, origin)?;
+    let signer = Signer::new(ctx, origin)?;
     let soa = zone.soa().ok_or_else(|| no_soa(origin))?;
     let soa = with_serial(soa, serial)?;
     let nsec_ttl = nsec::nsec_ttl(&soa);
@@ -311,7 +232,7 @@ fn sign_zone_nsec3(
         params,
         origin,
         ttl,
-        signer.rng.threads(),
+        signer.ctx.threads,
         &members,
         &mut nodes,
         &mut index,
@@ -358,34 +279,8 @@ pub fn apply_changes(
     changes: &[RrsetChange],
     serial: u32,
 ) -> Result<(SignedZone, ZoneDelta), SignError> {
-    apply_changes_with(ctx, Randomness::of(ctx), prev, changes, serial)
-}
-
-/// [`apply_changes`] on `parallelism.threads` threads, with `parallelism.rng`; the result is
-/// the one-thread result as [`Parallelism`] says.
-///
-/// # Errors
-///
-/// As [`apply_changes`].
-pub fn apply_changes_parallel(
-    ctx: &SignCtx<'_>,
-    parallelism: Parallelism<'_>,
-    prev: &SignedZone,
-    changes: &[RrsetChange],
-    serial: u32,
-) -> Result<(SignedZone, ZoneDelta), SignError> {
-    apply_changes_with(ctx, parallelism.into(), prev, changes, serial)
-}
-
-fn apply_changes_with(
-    ctx: &SignCtx<'_>,
-    rng: Randomness<'_>,
-    prev: &SignedZone,
-    changes: &[RrsetChange],
-    serial: u32,
-) -> Result<(SignedZone, ZoneDelta), SignError> {
     let origin = &prev.origin;
-    let signer = Signer::new(ctx, rng, origin)?;
+    let signer = Signer::new(ctx, origin)?;
     let overlay = group_changes(origin, changes)?;
 
     if signer.keys_differ(prev) || denial_differs(prev, ctx.denial) {
@@ -402,7 +297,7 @@ fn apply_changes_with(
                 }
             }
         }
-        let next = sign_zone_with(ctx, rng, &zone, serial)?;
+        let next = sign_zone(ctx, &zone, serial)?;
         let delta = zone_delta(prev, &next);
         return Ok((next, delta));
     }
@@ -651,7 +546,7 @@ fn apply_nsec3(
         params,
         origin,
         ttl,
-        signer.rng.threads(),
+        signer.ctx.threads,
         &names,
         &mut nodes,
         &mut index,
@@ -698,32 +593,8 @@ pub fn refresh_signatures(
     prev: &SignedZone,
     serial: u32,
 ) -> Result<Option<(SignedZone, ZoneDelta)>, SignError> {
-    refresh_signatures_with(ctx, Randomness::of(ctx), prev, serial)
-}
-
-/// [`refresh_signatures`] on `parallelism.threads` threads, with `parallelism.rng`; the result
-/// is the one-thread result as [`Parallelism`] says.
-///
-/// # Errors
-///
-/// As [`refresh_signatures`].
-pub fn refresh_signatures_parallel(
-    ctx: &SignCtx<'_>,
-    parallelism: Parallelism<'_>,
-    prev: &SignedZone,
-    serial: u32,
-) -> Result<Option<(SignedZone, ZoneDelta)>, SignError> {
-    refresh_signatures_with(ctx, parallelism.into(), prev, serial)
-}
-
-fn refresh_signatures_with(
-    ctx: &SignCtx<'_>,
-    rng: Randomness<'_>,
-    prev: &SignedZone,
-    serial: u32,
-) -> Result<Option<(SignedZone, ZoneDelta)>, SignError> {
     let origin = &prev.origin;
-    let signer = Signer::new(ctx, rng, origin)?;
+    let signer = Signer::new(ctx, origin)?;
     let limit = ctx.now.wrapping_add(ctx.policy.refresh);
     let due = |kind: NodeKind, s: &SignedRrset| -> bool {
         should_sign(kind, s.rrset.rtype()) && signer.is_due(s, limit)
@@ -787,7 +658,7 @@ fn refresh_signatures_with(
             &params,
             origin,
             ttl,
-            signer.rng.threads(),
+            ctx.threads,
             &BTreeSet::from([origin.clone()]),
             &mut nodes,
             &mut index,
@@ -816,8 +687,6 @@ const APEX_KEY_TYPES: [RecordType; 3] = [RecordType::DNSKEY, RecordType::CDS, Re
 /// The keys, times and apex key RRsets (DNSKEY, CDS, CDNSKEY) of one signing pass.
 struct Signer<'c, 'a> {
     ctx: &'c SignCtx<'a>,
-    /// The randomness of the pass: [`SignCtx::rng`], or the one of [`Parallelism`].
-    rng: Randomness<'c>,
     origin: Name,
     dnskey: Rrset,
     /// The CDS RRset (RFC 7344 §3.1), when a key has [`KeyUse::cds`].
@@ -829,7 +698,7 @@ struct Signer<'c, 'a> {
 }
 
 impl<'c, 'a> Signer<'c, 'a> {
-    fn new(ctx: &'c SignCtx<'a>, rng: Randomness<'c>, origin: &Name) -> Result<Self, SignError> {
+    fn new(ctx: &'c SignCtx<'a>, origin: &Name) -> Result<Self, SignError> {
         let signs_dnskey = ctx.keys.iter().any(|k| signs(k, RecordType::DNSKEY));
         let signs_rest = ctx.keys.iter().any(|k| signs(k, RecordType::SOA));
         let publishes = ctx.keys.iter().any(|k| k.usage.publish);
@@ -851,7 +720,6 @@ impl<'c, 'a> Signer<'c, 'a> {
         let margin = ctx.policy.validity.saturating_sub(ctx.policy.refresh);
         Ok(Self {
             ctx,
-            rng,
             origin: origin.clone(),
             dnskey,
             cds,
@@ -892,7 +760,7 @@ impl<'c, 'a> Signer<'c, 'a> {
         let r = if self.jitter == 0 {
             0
         } else {
-            uniform_below(self.jitter, self.rng.rng()).ok_or_else(|| SignError::Signing {
+            uniform_below(self.jitter, self.ctx.rng).ok_or_else(|| SignError::Signing {
                 name: rrset.name().clone(),
                 rtype: rrset.rtype(),
                 key_tag: self.ctx.keys.first().map_or(0, |k| k.key.key_tag()),
@@ -923,14 +791,10 @@ impl<'c, 'a> Signer<'c, 'a> {
     /// first job's that fails, as one thread signing in order would meet it.
     fn sign_jobs(&self, jobs: &[Job]) -> Result<Vec<Vec<Record>>, SignError> {
         let (keys, origin) = (self.ctx.keys, &self.origin);
-        match self.rng {
-            Randomness::Caller(rng) => jobs.iter().map(|j| j.sign(keys, origin, rng)).collect(),
-            Randomness::Shared(rng, threads) => {
-                threads::map(threads, jobs, |j| j.sign(keys, origin, rng))
-                    .into_iter()
-                    .collect()
-            }
-        }
+        let rng = self.ctx.rng;
+        threads::map(self.ctx.threads, jobs, |j| j.sign(keys, origin, rng))
+            .into_iter()
+            .collect()
     }
 
     /// Builds a node from its RRsets (sorted by type code, NSEC included). RRsets that must be
@@ -1016,7 +880,7 @@ impl<'c, 'a> Signer<'c, 'a> {
 ///
 /// A pass first builds its nodes, leaving the RRSIGs of these RRsets empty and drawing the
 /// times in node order on the calling thread; then it signs the jobs, on several threads when
-/// it may ([`Parallelism`]), and fills the RRSIGs in ([`fill_in_order`], [`fill_map`]).
+/// it may ([`SignCtx::threads`]), and fills the RRSIGs in ([`fill_in_order`], [`fill_map`]).
 struct Job {
     rrset: Rrset,
     times: SigTimes,

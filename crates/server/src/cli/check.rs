@@ -201,6 +201,7 @@ fn trial_sign(zc: &ZoneConfig) -> anyhow::Result<()> {
         dnskey_ttl: zc.signing.dnskey_ttl,
         rng: &rng,
         denial: zc.signing.denial,
+        threads: zc.signing.threads,
     };
     daned_sign::sign::sign_zone(&ctx, &content, 1)
         .with_context(|| format!("zone {}", zc.origin))?;

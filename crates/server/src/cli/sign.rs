@@ -48,6 +48,9 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, options: &Options) -> an
         keys.push(SigningKey::from_pkcs8(&pkcs8, role, &rng)?);
     }
     let keys: Vec<_> = keys.iter().map(daned_sign::sign::ZoneKey::steady).collect();
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
     let ctx = daned_sign::sign::SignCtx {
         now: SystemClock.now(),
         policy: daned_sign::sign::SignPolicy::default(),
@@ -59,10 +62,8 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, options: &Options) -> an
         } else {
             daned_sign::nsec3::Denial::Nsec
         },
+        threads,
     };
-    let threads = options
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
     let serial = loaded
         .zone
         .soa()
@@ -72,8 +73,7 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, options: &Options) -> an
             _ => None,
         })
         .unwrap_or(1);
-    let parallelism = daned_sign::sign::Parallelism { threads, rng: &rng };
-    let signed = daned_sign::sign::sign_zone_parallel(&ctx, parallelism, &loaded.zone, serial)
+    let signed = daned_sign::sign::sign_zone(&ctx, &loaded.zone, serial)
         .with_context(|| format!("zone {origin}"))?;
     let sign_done = started.elapsed();
     // What a start checks before serving (zones::START_VALIDATION_SAMPLE).

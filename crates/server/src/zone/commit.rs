@@ -101,8 +101,8 @@ impl ZoneRuntime {
         } else {
             let serial = next_serial(current, wanted);
             let keys = zone_keys(&self.entries, &self.signed_with);
-            let (signed, delta) = with_ctx(&self.cfg, &keys, now, rng, |ctx, parallelism| {
-                sign::apply_changes_parallel(ctx, parallelism, &self.signed, &changes, serial)
+            let (signed, delta) = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
+                sign::apply_changes(ctx, &self.signed, &changes, serial)
             })
             .map_err(|source| ZoneError::Sign {
                 origin: self.cfg.origin.clone(),

@@ -42,7 +42,7 @@ use daned_sign::SignError;
 use daned_sign::hickory_proto::rr::Name;
 use daned_sign::lifecycle::{KeyPolicy, LifecycleError};
 use daned_sign::serial::next_serial;
-use daned_sign::sign::{self, KeyUse, Parallelism, SignCtx, ZoneKey};
+use daned_sign::sign::{self, KeyUse, SignCtx, ZoneKey};
 use daned_sign::zone::{Rrset, SignedZone, Zone};
 use ring::rand::SecureRandom;
 
@@ -308,13 +308,9 @@ impl ZoneRuntime {
             Some(st) => next_serial(st.serial, wanted),
             None => wanted,
         };
-        let signed = with_ctx(
-            &cfg,
-            &zone_keys(&entries, &signed_with),
-            now,
-            rng,
-            |ctx, parallelism| sign::sign_zone_parallel(ctx, parallelism, &content, serial),
-        )
+        let signed = with_ctx(&cfg, &zone_keys(&entries, &signed_with), now, rng, |ctx| {
+            sign::sign_zone(ctx, &content, serial)
+        })
         .map_err(|source| ZoneError::Sign {
             origin: cfg.origin.clone(),
             source,
@@ -462,7 +458,7 @@ fn with_ctx<T>(
     keys: &[ZoneKey<'_>],
     now: u32,
     rng: &(dyn SecureRandom + Sync),
-    f: impl FnOnce(&SignCtx<'_>, Parallelism<'_>) -> Result<T, SignError>,
+    f: impl FnOnce(&SignCtx<'_>) -> Result<T, SignError>,
 ) -> Result<T, SignError> {
     let ctx = SignCtx {
         now,
@@ -471,13 +467,10 @@ fn with_ctx<T>(
         dnskey_ttl: cfg.signing.dnskey_ttl,
         rng,
         denial: cfg.signing.denial,
-    };
-    // Every pass on `signing-threads` threads: the result is the one-thread result.
-    let parallelism = Parallelism {
+        // `signing-threads`: the result is the one-thread result.
         threads: cfg.signing.threads,
-        rng,
     };
-    f(&ctx, parallelism)
+    f(&ctx)
 }
 
 #[cfg(test)]

@@ -181,8 +181,8 @@ impl ZoneRuntime {
         } else {
             let serial = next_serial(self.signed.serial(), file_serial(&self.content));
             let keys = zone_keys(&entries, &used);
-            let signed = with_ctx(&self.cfg, &keys, now, rng, |ctx, parallelism| {
-                sign::refresh_signatures_parallel(ctx, parallelism, &self.signed, serial)
+            let signed = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
+                sign::refresh_signatures(ctx, &self.signed, serial)
             })
             .map_err(|source| ZoneError::Sign {
                 origin: origin.clone(),

@@ -48,8 +48,8 @@ impl ZoneRuntime {
     ) -> Result<Option<ZoneDelta>, ZoneError> {
         let serial = self.signed.serial().wrapping_add(1);
         let keys = zone_keys(&self.entries, &self.signed_with);
-        let result = with_ctx(&self.cfg, &keys, now, rng, |ctx, parallelism| {
-            sign::refresh_signatures_parallel(ctx, parallelism, &self.signed, serial)
+        let result = with_ctx(&self.cfg, &keys, now, rng, |ctx| {
+            sign::refresh_signatures(ctx, &self.signed, serial)
         })
         .map_err(|source| ZoneError::Sign {
             origin: self.cfg.origin.clone(),

@@ -122,6 +122,7 @@ fn ctx<'a>(
         dnskey_ttl: DNSKEY_TTL,
         rng,
         denial,
+        threads: std::num::NonZeroUsize::MIN,
     }
 }
 

@@ -19,8 +19,7 @@ use daned_sign::keys::{KeyAlgorithm, KeyRole, SigningKey};
 use daned_sign::nsec3::{Denial, Nsec3Params};
 use daned_sign::rrsig::verify_rrsig;
 use daned_sign::sign::{
-    Parallelism, SignCtx, SignPolicy, ZoneKey, apply_changes, apply_changes_parallel,
-    refresh_signatures, refresh_signatures_parallel, sign_zone, sign_zone_parallel,
+    SignCtx, SignPolicy, ZoneKey, apply_changes, refresh_signatures, sign_zone,
 };
 use daned_sign::zone::{Rrset, RrsetChange, SignedZone, Zone};
 use ring::rand::SystemRandom;
@@ -89,13 +88,17 @@ fn ctx<'a>(
         dnskey_ttl: 3600,
         rng,
         denial,
+        threads: NonZeroUsize::MIN,
     }
 }
 
-fn parallel(threads: usize, rng: &SystemRandom) -> Parallelism<'_> {
-    Parallelism {
+/// `ctx` on `threads` threads.
+fn on<'a>(threads: usize, ctx: &SignCtx<'a>) -> SignCtx<'a> {
+    SignCtx {
         threads: NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN),
-        rng,
+        rng: ctx.rng,
+        keys: ctx.keys,
+        ..*ctx
     }
 }
 
@@ -181,19 +184,18 @@ fn ed25519_full_incremental_and_refresh_passes_equal_one_thread_byte_for_byte() 
             "{denial:?}"
         );
         for threads in [2, 5] {
-            let p = parallel(threads, &rng);
             let what = format!("{denial:?}, {threads} threads");
-            let many = sign_zone_parallel(&signing, p, &content, 10)?;
+            let many = sign_zone(&on(threads, &signing), &content, 10)?;
             assert!(contents(&many) == contents(&one), "{what}: sign_zone");
             let (many_changed, many_delta) =
-                apply_changes_parallel(&signing, p, &many, &changes, 11)?;
+                apply_changes(&on(threads, &signing), &many, &changes, 11)?;
             assert!(
                 contents(&many_changed) == contents(&changed),
                 "{what}: apply"
             );
             assert_eq!(many_delta, delta, "{what}: apply delta");
             let (many_refreshed, many_refresh_delta) =
-                refresh_signatures_parallel(&later, p, &many_changed, 12)?
+                refresh_signatures(&on(threads, &later), &many_changed, 12)?
                     .ok_or("nothing was due")?;
             assert!(
                 contents(&many_refreshed) == contents(&refreshed),
@@ -263,10 +265,9 @@ fn ecdsa_p256_passes_equal_one_thread_but_for_the_signature_bytes() -> TestResul
         let signing = ctx(T0, &zone_keys, &rng, denial);
         let one = sign_zone(&signing, &content, 10)?;
         let (changed, _) = apply_changes(&signing, &one, &changes, 11)?;
-        let many = sign_zone_parallel(&signing, parallel(2, &rng), &content, 10)?;
+        let many = sign_zone(&on(2, &signing), &content, 10)?;
         same_but_signature_bytes(&one, &many, &keys)?;
-        let (many_changed, _) =
-            apply_changes_parallel(&signing, parallel(2, &rng), &many, &changes, 11)?;
+        let (many_changed, _) = apply_changes(&on(2, &signing), &many, &changes, 11)?;
         same_but_signature_bytes(&changed, &many_changed, &keys)?;
     }
     Ok(())
@@ -284,7 +285,7 @@ fn jitter_applies_on_every_thread() -> TestResult {
         policy,
         ..ctx(T0, &zone_keys, &rng, Denial::Nsec)
     };
-    let signed = sign_zone_parallel(&signing, parallel(2, &rng), &zone(NAMES)?, 10)?;
+    let signed = sign_zone(&on(2, &signing), &zone(NAMES)?, 10)?;
     let mut expirations = Vec::new();
     for record in signed
         .records()
@@ -319,7 +320,7 @@ fn a_bad_zone_is_the_same_error_on_every_thread_count() -> TestResult {
             .err()
             .map(|e| e.to_string());
         assert!(one.as_ref().is_some_and(|e| e.contains("CNAME")), "{one:?}");
-        let many = sign_zone_parallel(&signing, parallel(4, &rng), &content, 10);
+        let many = sign_zone(&on(4, &signing), &content, 10);
         assert_eq!(many.err().map(|e| e.to_string()), one);
     }
     Ok(())

@@ -139,6 +139,7 @@ fn ctx_with<'a>(
         dnskey_ttl: 3600,
         rng,
         denial,
+        threads: std::num::NonZeroUsize::MIN,
     }
 }
 

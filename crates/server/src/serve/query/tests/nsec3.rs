@@ -33,6 +33,7 @@ pub(crate) fn nsec3_example_zone(now: u32) -> (SignedZone, SigningKey) {
         dnskey_ttl: 3600,
         rng: &rng,
         denial: Denial::Nsec3(Nsec3Params::default()),
+        threads: std::num::NonZeroUsize::MIN,
     };
     let signed = sign_zone(&ctx, &content, 2024010101).expect("the example zone signs");
     (signed, key)
