@@ -223,10 +223,11 @@ async fn udp_exchange(
     query: &Message,
     wire: &[u8],
 ) -> Result<(Vec<u8>, Message), ClientError> {
-    let local: SocketAddr = if server.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
+    // A loopback server is asked from loopback (tests, a secondary on the same host).
+    let local: SocketAddr = match server.ip() {
+        ip if ip.is_loopback() => SocketAddr::new(ip, 0),
+        std::net::IpAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        std::net::IpAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
     };
     let socket = UdpSocket::bind(local)
         .await
