@@ -40,8 +40,18 @@ impl Dir {
     }
 
     fn start(&self, now: u32) -> Result<ZoneRuntime, ZoneError> {
+        self.start_zone(self.cfg(), now)
+    }
+
+    /// The first zone of the config file `text` (in this directory), started at [`NOW`].
+    fn start_with(&self, text: &str) -> Result<ZoneRuntime, ZoneError> {
+        let config = Config::parse(text, &self.dir.path().join("daned.toml")).unwrap();
+        self.start_zone(config.zones[0].clone(), NOW)
+    }
+
+    fn start_zone(&self, cfg: ZoneConfig, now: u32) -> Result<ZoneRuntime, ZoneError> {
         ZoneRuntime::start(
-            self.cfg(),
+            cfg,
             self.keys(),
             self.state(),
             Mode::Serve,
@@ -379,16 +389,7 @@ fn issue_11_missing_certificate_at_first_start_starts_the_zone() {
     let text = "version = \"v1\"\n[[zone]]\norigin = \"example.com.\"\n\
                 file = \"example.com.zone\"\n[[zone.tlsa]]\nname = \"mail\"\n\
                 certificate = \"missing.pem\"\nnames = [\"_25._tcp.mail\"]\n";
-    let config = Config::parse(text, &d.dir.path().join("daned.toml")).unwrap();
-    let rt = ZoneRuntime::start(
-        config.zones[0].clone(),
-        d.keys(),
-        d.state(),
-        Mode::Serve,
-        NOW,
-        &SystemRandom::new(),
-    )
-    .unwrap();
+    let rt = d.start_with(text).unwrap();
     let [binding] = rt.bindings() else {
         panic!("one binding");
     };
@@ -429,16 +430,7 @@ fn two_bindings(d: &Dir) -> ZoneRuntime {
                 names = [\"_25._tcp.a\"]\n\
                 [[zone.tlsa]]\nname = \"b\"\ncertificate = \"b.pem\"\n\
                 next-key = \"b.next\"\nnames = [\"_25._tcp.b\"]\n";
-    let config = Config::parse(text, &d.dir.path().join("daned.toml")).unwrap();
-    let rt = ZoneRuntime::start(
-        config.zones[0].clone(),
-        d.keys(),
-        d.state(),
-        Mode::Serve,
-        NOW,
-        &SystemRandom::new(),
-    )
-    .unwrap();
+    let rt = d.start_with(text).unwrap();
     assert!(rt.bindings().iter().all(|b| b.last_error.is_none()));
     rt
 }
