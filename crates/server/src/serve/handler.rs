@@ -254,7 +254,7 @@ impl Handler {
             metadata.response_code = ResponseCode::Refused;
             return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         };
-        let answer = query::answer(&zone, qname, qtype, dnssec_ok);
+        let mut answer = query::answer(&zone, qname, qtype, dnssec_ok);
         trace!(
             %qname,
             %qtype,
@@ -286,8 +286,14 @@ impl Handler {
             + answer.size_bound()
             + edns.map_or(0, |_| opt_len);
         // The bound ignores compression; only when it is over the limit do we encode to learn
-        // the real size.
-        if bound > limit && !fits(&request.queries, edns, metadata, &answer, limit) {
+        // the real size. The optional additional records go first (RFC 2181 §9).
+        if bound > limit
+            && !fits(&request.queries, edns, metadata, &answer, limit)
+            && (answer.optional.is_empty() || {
+                answer.optional.clear();
+                !fits(&request.queries, edns, metadata, &answer, limit)
+            })
+        {
             if !request.protocol().is_datagram() {
                 // TC over TCP would send the client back to TCP: SERVFAIL, as Knot answers.
                 static TOO_LARGE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
@@ -685,7 +691,7 @@ fn build<'q, 'a>(
         answer.answers.iter().map(|r| &**r),
         answer.authorities.iter().map(|r| &**r),
         std::iter::empty(),
-        answer.additionals.iter().map(|r| &**r),
+        answer.additional_section(),
     )
 }
 

@@ -5,8 +5,11 @@
 //! returns the sections of the response as records borrowed from the zone (only wildcard
 //! expansions and TTL-capped negative SOAs are owned). The answers follow RFC 1034 §4.3.2 (with
 //! CNAME chasing inside the zone), RFC 4592 (wildcards) and, when DO is set, the proofs of
-//! RFC 4035 §3.1. Responses are minimal: no additional-section processing except glue in
-//! referrals, like NSD's `minimal-responses: yes` and Knot's default.
+//! RFC 4035 §3.1. Responses are minimal, as Knot's: the additional section has the glue of
+//! referrals and, for MX, SRV and NS records in the answer section, the A and AAAA RRsets of
+//! their targets when the zone holds them (RFC 1035 §3.3.9 and §3.3.11, RFC 2782), with their
+//! RRSIGs when DO is set. Those are optional: [`Answer::optional`] is what a response too
+//! large for the client leaves out before it truncates (RFC 2181 §9).
 //!
 //! Zones signed with NSEC3 get the RFC 5155 §7.2 proofs instead, the NSEC3 records found by
 //! hash in the zone's ordered set of NSEC3 owners. NSEC3 owner names are not names of the zone:
@@ -131,8 +134,14 @@ pub struct Answer<'z> {
     pub answers: Vec<Cow<'z, Record>>,
     /// The authority section.
     pub authorities: Vec<Cow<'z, Record>>,
-    /// The additional section (glue in referrals; the handler adds the OPT record).
+    /// The additional section's required part: the glue of a referral (the handler adds the
+    /// OPT record).
     pub additionals: Vec<Cow<'z, Record>>,
+    /// The additional section's optional part, sent after [`Answer::additionals`]: addresses
+    /// of the MX, SRV and NS targets of the answer section. A response that does not fit the
+    /// client's limit with them is sent without them rather than truncated (RFC 2181 §9: TC is
+    /// set only when the required data does not fit).
+    pub optional: Vec<Cow<'z, Record>>,
 }
 
 impl Answer<'_> {
@@ -143,6 +152,7 @@ impl Answer<'_> {
             answers: Vec::new(),
             authorities: Vec::new(),
             additionals: Vec::new(),
+            optional: Vec::new(),
         }
     }
 
@@ -153,13 +163,19 @@ impl Answer<'_> {
             .iter()
             .chain(&self.authorities)
             .chain(&self.additionals)
+            .chain(&self.optional)
             .map(|r| record_size_bound(r))
             .sum()
     }
 
     /// The number of records in the three sections.
     pub fn record_count(&self) -> usize {
-        self.answers.len() + self.authorities.len() + self.additionals.len()
+        self.answers.len() + self.authorities.len() + self.additionals.len() + self.optional.len()
+    }
+
+    /// The records of the additional section, required then optional.
+    pub fn additional_section(&self) -> impl Iterator<Item = &Record> {
+        self.additionals.iter().chain(&self.optional).map(|r| &**r)
     }
 }
 
@@ -188,6 +204,7 @@ pub fn answer<'z>(
         out: Answer::empty(ResponseCode::NoError, true),
     };
     lookup.resolve(qname.into_owned(), qtype);
+    lookup.target_addresses();
     lookup.out
 }
 
@@ -523,6 +540,40 @@ impl<'z> Lookup<'z> {
             for rtype in [RecordType::A, RecordType::AAAA] {
                 if let Some(rrset) = node.get(rtype) {
                     push_rrset(&mut self.out.additionals, rrset, self.dnssec_ok);
+                }
+            }
+        }
+    }
+
+    /// The optional additional section: for each MX, SRV and NS record of the answer section,
+    /// in order, the A then AAAA RRset of its target when the zone holds it (an authoritative
+    /// name, or glue below a cut), each RRset once. RFC 1035 §3.3.9: MX "cause[s] type A
+    /// additional section processing for the host specified by EXCHANGE"; §3.3.11 for NS;
+    /// RFC 2782 for SRV ("return the address record(s) in the Additional Data section").
+    fn target_addresses(&mut self) {
+        let mut seen: Vec<&'z SignedNode> = Vec::new();
+        for index in 0..self.out.answers.len() {
+            let target = match &self.out.answers[index].data {
+                RData::MX(mx) => &mx.exchange,
+                RData::SRV(srv) => &srv.target,
+                RData::NS(ns) => &ns.0,
+                _ => continue,
+            };
+            let target = canonical_name(target);
+            if !self.zone.origin().zone_of(&target) {
+                continue;
+            }
+            let Some(node) = self.zone.node(&target) else {
+                continue;
+            };
+            if node.kind == NodeKind::Nsec3 || seen.iter().any(|s| std::ptr::eq(*s, &**node)) {
+                continue;
+            }
+            seen.push(node);
+            // Glue below a cut is not signed; authoritative addresses come with their RRSIGs.
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                if let Some(rrset) = node.get(rtype) {
+                    push_rrset(&mut self.out.optional, rrset, self.dnssec_ok);
                 }
             }
         }

@@ -439,6 +439,53 @@ async fn rfc1035_s4_1_4_compressed_response_that_fits_is_not_truncated() {
     assert!(bound + 12 > 512, "the test must exercise the precise path");
 }
 
+/// An MX whose one target has twenty AAAA records: the answer fits 512 bytes, the answer
+/// with the target's addresses does not.
+const MANY_ADDRESSES: &str = "$ORIGIN mx.test.
+mx.test. 3600 IN SOA ns.mx.test. hostmaster.mx.test. 1 7200 3600 1209600 300
+mx.test. 3600 IN NS ns.mx.test.
+mx.test. 3600 IN MX 10 mail.mx.test.
+mail.mx.test. 3600 IN AAAA 2001:db8::1
+mail.mx.test. 3600 IN AAAA 2001:db8::2
+mail.mx.test. 3600 IN AAAA 2001:db8::3
+mail.mx.test. 3600 IN AAAA 2001:db8::4
+mail.mx.test. 3600 IN AAAA 2001:db8::5
+mail.mx.test. 3600 IN AAAA 2001:db8::6
+mail.mx.test. 3600 IN AAAA 2001:db8::7
+mail.mx.test. 3600 IN AAAA 2001:db8::8
+mail.mx.test. 3600 IN AAAA 2001:db8::9
+mail.mx.test. 3600 IN AAAA 2001:db8::10
+mail.mx.test. 3600 IN AAAA 2001:db8::11
+mail.mx.test. 3600 IN AAAA 2001:db8::12
+mail.mx.test. 3600 IN AAAA 2001:db8::13
+mail.mx.test. 3600 IN AAAA 2001:db8::14
+mail.mx.test. 3600 IN AAAA 2001:db8::15
+mail.mx.test. 3600 IN AAAA 2001:db8::16
+mail.mx.test. 3600 IN AAAA 2001:db8::17
+mail.mx.test. 3600 IN AAAA 2001:db8::18
+mail.mx.test. 3600 IN AAAA 2001:db8::19
+mail.mx.test. 3600 IN AAAA 2001:db8::20
+";
+
+#[tokio::test]
+async fn rfc2181_s9_optional_additional_records_are_left_out_before_truncating() {
+    // RFC 2181 §9: "the TC bit should not be set merely because some extra information could
+    // have been included, but there was insufficient room"; the MX target's addresses are extra.
+    let catalog = Catalog::new([Arc::new(parse_zone(MANY_ADDRESSES, "mx.test."))]);
+    let handler = Handler::new(serving(catalog, 1232));
+    let (response, size) = ask("mx.test.", RecordType::MX)
+        .edns(1232, false)
+        .send_to(&handler)
+        .await;
+    assert_eq!(response.additionals.len(), 20, "room for the addresses");
+    assert!(size > 512);
+    let (response, size) = ask("mx.test.", RecordType::MX).send_to(&handler).await;
+    assert!(!response.metadata.truncation);
+    assert_eq!(response.answers.len(), 1);
+    assert!(response.additionals.is_empty());
+    assert!(size <= 512);
+}
+
 #[tokio::test]
 async fn design_invariant_1_each_request_sees_the_current_snapshot() {
     let snapshot = serving(catalog(), 1232);

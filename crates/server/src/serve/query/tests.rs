@@ -745,6 +745,87 @@ fn rfc4035_s3_1_rrsig_query_returns_the_signatures_at_the_name() {
     );
 }
 
+/// A zone whose MX, SRV and NS targets are in the zone, below a cut, and outside it.
+const TARGETS: &str = "$ORIGIN t.example.
+t.example. 3600 IN SOA ns.t.example. hostmaster.t.example. 1 7200 3600 1209600 300
+t.example. 3600 IN NS ns.t.example.
+t.example. 3600 IN NS ns.elsewhere.example.
+t.example. 3600 IN MX 10 mail.t.example.
+t.example. 3600 IN MX 20 MAIL.t.example.
+t.example. 3600 IN MX 30 mx.sub.t.example.
+t.example. 3600 IN MX 40 mx.other.example.
+_sip._tcp.t.example. 3600 IN SRV 0 5 5060 sip.t.example.
+alias.t.example. 3600 IN CNAME t.example.
+mail.t.example. 3600 IN A 192.0.2.25
+mail.t.example. 3600 IN AAAA 2001:db8::25
+ns.t.example. 3600 IN A 192.0.2.53
+sip.t.example. 3600 IN AAAA 2001:db8::5060
+sub.t.example. 3600 IN NS ns.sub.t.example.
+mx.sub.t.example. 3600 IN A 192.0.2.99
+t.example. 3600 IN RRSIG MX 13 2 3600 1893456000 1704067200 4242 t.example. AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ==
+mail.t.example. 3600 IN RRSIG A 13 3 3600 1893456000 1704067200 4242 t.example. AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg==
+mail.t.example. 3600 IN RRSIG AAAA 13 3 3600 1893456000 1704067200 4242 t.example. AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAw==
+";
+
+#[test]
+fn rfc1035_s3_3_9_mx_targets_get_their_addresses_in_the_additional_section() {
+    // RFC 1035 §3.3.9: MX "cause[s] type A additional section processing for the host
+    // specified by EXCHANGE". Each target's A then AAAA, once however often it is named
+    // (case-insensitively), glue below a cut too, nothing for a name outside the zone.
+    let zone = parse_zone(TARGETS, "t.example.");
+    let a = ask(&zone, "t.example.", RecordType::MX, false);
+    assert_eq!(a.answers.len(), 4);
+    assert!(a.additionals.is_empty(), "nothing required");
+    assert_eq!(
+        lines(&a.optional),
+        [
+            "mail.t.example. 3600 A 192.0.2.25",
+            "mail.t.example. 3600 AAAA 2001:db8::25",
+            "mx.sub.t.example. 3600 A 192.0.2.99",
+        ]
+    );
+    // With DO the authoritative addresses come with their RRSIGs; glue has none.
+    let a = ask(&zone, "t.example.", RecordType::MX, true);
+    assert_eq!(
+        lines(&a.optional),
+        [
+            "mail.t.example. 3600 A 192.0.2.25",
+            "mail.t.example. 3600 RRSIG A 3",
+            "mail.t.example. 3600 AAAA 2001:db8::25",
+            "mail.t.example. 3600 RRSIG AAAA 3",
+            "mx.sub.t.example. 3600 A 192.0.2.99",
+        ]
+    );
+    // Reached through a CNAME, the MX answer gets the same addresses.
+    let a = ask(&zone, "alias.t.example.", RecordType::MX, false);
+    assert_eq!(a.answers.len(), 5);
+    assert_eq!(a.optional.len(), 3);
+}
+
+#[test]
+fn rfc2782_and_rfc1035_s3_3_11_srv_and_ns_targets_get_their_addresses() {
+    let zone = parse_zone(TARGETS, "t.example.");
+    let a = ask(&zone, "_sip._tcp.t.example.", RecordType::SRV, false);
+    assert_eq!(
+        lines(&a.optional),
+        ["sip.t.example. 3600 AAAA 2001:db8::5060"]
+    );
+    let a = ask(&zone, "t.example.", RecordType::NS, false);
+    assert_eq!(lines(&a.optional), ["ns.t.example. 3600 A 192.0.2.53"]);
+    // Other types, negative answers and referrals have no optional records.
+    for (qname, qtype) in [
+        ("mail.t.example.", RecordType::A),
+        ("mail.t.example.", RecordType::MX),
+        ("nothere.t.example.", RecordType::MX),
+        ("www.sub.t.example.", RecordType::MX),
+    ] {
+        assert!(
+            ask(&zone, qname, qtype, true).optional.is_empty(),
+            "{qname} {qtype}"
+        );
+    }
+}
+
 #[test]
 fn rfc1034_s4_3_2_name_outside_the_zone_is_refused() {
     let zone = example_zone();
