@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""daned / anchor ratios from one bench run's TSVs (sign.tsv, serve.tsv, fixed-rate.tsv).
+"""daned / anchor ratios from one bench run's TSVs (sign.tsv, serve.tsv, servers.tsv,
+fixed-rate.tsv, bytes.tsv).
 
 usage: ratios.py RESULTS_DIR   (markdown on stdout)
 """
@@ -81,6 +82,38 @@ def main():
             ratio = "%.2f" % (mine[r["do"]] / u) if mine.get(r["do"]) and u else "NA"
             out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 r["label"], r["do"], r["offered_qps"], r["answered_qps"], r["server_us_per_q"], ratio, r["lost"]))
+        out.append("")
+    servers = rows(d, "servers.tsv")
+    if servers:
+        out += ["## Start-up (zone load until answering) and memory after load (lower is better)", "",
+                "| server | load s | PSS MB | daned w1 / this (load, PSS) |",
+                "|---|---:|---:|---:|"]
+        mine = next((r for r in servers if r["label"] == "daned w1"), None)
+        for r in servers:
+            ratio = "NA"
+            if mine and num(r["load_s"]) and num(r["pss_MB"]):
+                ratio = "%.2f, %.2f" % (num(mine["load_s"]) / num(r["load_s"]),
+                                        num(mine["pss_MB"]) / num(r["pss_MB"]))
+            out.append("| %s | %s | %s | %s |" % (r["label"], r["load_s"], r["pss_MB"], ratio))
+        out.append("")
+
+    sizes = rows(d, "bytes.tsv")
+    if sizes:
+        out += ["## Response bytes per query class, as dig receives them (lower is better)", "",
+                "| class | DO | question | " + " | ".join(sorted({r["label"] for r in sizes})) +
+                " | daned / knotd |", "|---|---|---|" + "---:|" * (len({r["label"] for r in sizes}) + 1)]
+        labels = sorted({r["label"] for r in sizes})
+        for cls in dict.fromkeys(r["class"] for r in sizes):
+            for do in ("0", "1"):
+                got = {r["label"]: r for r in sizes if r["class"] == cls and r["do"] == do}
+                if not got:
+                    continue
+                q = next(iter(got.values()))["question"]
+                cells = ["%s (%s %s)" % (got[l]["bytes"], got[l]["rcode"], got[l]["counts"]) if l in got else "NA"
+                         for l in labels]
+                dn, kn = num(got.get("daned", {}).get("bytes")), num(got.get("knotd", {}).get("bytes"))
+                ratio = "%.2f" % (dn / kn) if dn and kn else "NA"
+                out.append("| %s | %s | %s | %s | %s |" % (cls, do, q, " | ".join(cells), ratio))
         out.append("")
     print("\n".join(out))
 

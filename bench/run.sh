@@ -10,12 +10,13 @@
 #     dnsperf pinned to CPU 1 (server-bench.sh: plain and DO, RUNS times, plus dig checks).
 #  4. server CPU time per answered query at a fixed offered rate (dnsperf -Q), because on two
 #     cores dnsperf saturates near 80k q/s before Knot or NSD do.
-#  5. rotation latency: certificate replaced -> new TLSA RRset served with its RRSIG, at 1k and
+#  5. response bytes per query class (bytes.tsv): dig against each server, plain and DO.
+#  6. rotation latency: certificate replaced -> new TLSA RRset served with its RRSIG, at 1k and
 #     100k names (bench/rotation.sh; ROT_NS, ROT_R, ROT_DEBOUNCE_MS): rotation.tsv, rotation.md.
-#  6. report.md (the harness's tables) and ratios.md (daned / anchor).
+#  7. report.md (the harness's tables) and ratios.md (daned / anchor).
 #
 # env: NS="10000 100000"  SIGNERS="ldns bind-n1 knot-t1 knot-t2"  DENIALS=nsec  REPEATS=3
-#      SERVERS="daned knotd nsd"  RUNS=2  FIXED_QPS=20000  STEPS="gen sign serve fixed rotation report"
+#      SERVERS="daned knotd nsd"  RUNS=2  FIXED_QPS=20000  STEPS="gen sign serve fixed bytes rotation report"
 #      BENCH_WORK (default ${TMPDIR:-/tmp}/daned-bench)  BENCH_HARNESS (default ../shared/bench)
 # Every load is on 127.0.0.1 and bounded (dnsperf -l/-n, timeouts); every server is stopped by PID.
 set -euo pipefail
@@ -27,7 +28,7 @@ export RESULTS=${RESULTS:-$BENCH_WORK/results-$(date +%Y%m%d-%H%M%S)}
 . "$H/lib.sh"
 
 NS=(${NS:-10000 100000})
-STEPS=${STEPS:-"gen sign serve fixed rotation report"}
+STEPS=${STEPS:-"gen sign serve fixed bytes rotation report"}
 SIGNERS=${SIGNERS:-"ldns bind-n1 knot-t1 knot-t2"}
 DENIALS=${DENIALS:-nsec}
 SERVERS=${SERVERS:-"daned knotd nsd"}
@@ -123,6 +124,43 @@ if has_step fixed; then
         stop_pid "$spid"
         port=$((port + 1))
     done
+fi
+
+# Response bytes per query class of the bench mix (and an MX query, whose answer carries the
+# target's addresses), plain (no EDNS) and DO (EDNS, no cookie), as dig receives them.
+if has_step bytes; then
+    [ -s "$signed" ] || die "no $signed"
+    BT=$RESULTS/bytes.tsv
+    printf 'label\tclass\tdo\tquestion\tbytes\trcode\tcounts\n' > "$BT"
+    tlsa_q=$(grep -m1 ' TLSA$' "$qf") a_q=$(grep -m1 '^host.* A$' "$qf")
+    nx_q=$(grep -m1 '^nx' "$qf") nodata_q=$(grep -m1 ' TXT$' "$qf")
+    mx_q="host10.$ZONE_ORIGIN MX"
+    port=53451
+    for srv in $SERVERS; do
+        case $srv in
+        daned) cmd=("$DANED" serve-presigned --zone "$signed" --origin "$ZONE_ORIGIN" --listen "127.0.0.1:$port" --threads 1 --rate-limit 0) ;;
+        *) cmd=("$H/anchor-server.sh" "$srv" "$port" "$signed" 1 "$BENCH_WORK/serve/$srv-bytes") ;;
+        esac
+        "${cmd[@]}" > "$RESULTS/bytes-$srv.log" 2>&1 &
+        spid=$!
+        wait_dns "$port" 600 "$spid" || { stop_pid "$spid"; die "$srv did not answer"; }
+        for class in TLSA A NXDOMAIN NODATA MX; do
+            case $class in
+            TLSA) q=$tlsa_q ;; A) q=$a_q ;; NXDOMAIN) q=$nx_q ;; NODATA) q=$nodata_q ;; MX) q=$mx_q ;;
+            esac
+            for d in 0 1; do
+                flags=(+noedns); [ "$d" = 1 ] && flags=(+dnssec +nocookie +bufsize=1232)
+                out=$(dig @127.0.0.1 -p "$port" +norec +time=2 +tries=2 "${flags[@]}" $q)
+                bytes=$(sed -n 's/.*MSG SIZE *rcvd: *\([0-9]*\).*/\1/p' <<< "$out")
+                rcode=$(sed -n 's/.*status: *\([A-Z]*\).*/\1/p' <<< "$out")
+                counts=$(sed -n 's/.*QUERY: [0-9]*, ANSWER: \([0-9]*\), AUTHORITY: \([0-9]*\), ADDITIONAL: \([0-9]*\).*/\1\/\2\/\3/p' <<< "$out")
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$srv" "$class" "$d" "$q" "$bytes" "$rcode" "$counts" >> "$BT"
+            done
+        done
+        stop_pid "$spid"
+        port=$((port + 1))
+    done
+    log "response bytes per class: $BT"
 fi
 
 # Time from a certificate file replaced to the new TLSA RRset served with an RRSIG.
