@@ -531,7 +531,10 @@ impl SignedZone {
                 {
                     serial = soa.serial;
                 }
-                let rrsigs = sigs.remove(&(name.clone(), code)).unwrap_or_default();
+                let mut rrsigs = sigs.remove(&(name.clone(), code)).unwrap_or_default();
+                // A vector grown by `push` holds room for four records (over a kilobyte): most
+                // RRsets have one signature.
+                rrsigs.shrink_to_fit();
                 rrsets.push(SignedRrset { rrset, rrsigs });
             }
             let only_nsec3 = rrsets.iter().all(|s| s.rrset.rtype() == RecordType::NSEC3);
