@@ -97,6 +97,19 @@ def main():
             out.append("| %s | %s | %s | %s |" % (r["label"], r["load_s"], r["pss_MB"], ratio))
         out.append("")
 
+    restart = rows(d, "restart.tsv")
+    if restart:
+        knot = next((num(r["load_s"]) for r in servers if r["label"].startswith("knotd")), None)
+        out += ["## daned serve: start until a signed answer (lower is better)", "",
+                "| N | start | s | PSS MB | serial | same RRSIG as the first start | / knotd load |",
+                "|---:|---|---:|---:|---:|---|---:|"]
+        for r in restart:
+            s = num(r["answering_s"])
+            ratio = "%.2f" % (s / knot) if s and knot else "NA"
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                r["N"], r["start"], r["answering_s"], r["pss_MB"], r["serial"], r["same_rrsig"], ratio))
+        out.append("")
+
     sizes = rows(d, "bytes.tsv")
     if sizes:
         out += ["## Response bytes per query class, as dig receives them (lower is better)", "",

@@ -11,12 +11,14 @@
 #  4. server CPU time per answered query at a fixed offered rate (dnsperf -Q), because on two
 #     cores dnsperf saturates near 80k q/s before Knot or NSD do.
 #  5. response bytes per query class (bytes.tsv): dig against each server, plain and DO.
-#  6. rotation latency: certificate replaced -> new TLSA RRset served with its RRSIG, at 1k and
+#  6. restart: `daned serve` from start to a signed answer, first start and restarts
+#     (bench/restart.sh: restart.tsv).
+#  7. rotation latency: certificate replaced -> new TLSA RRset served with its RRSIG, at 1k and
 #     100k names (bench/rotation.sh; ROT_NS, ROT_R, ROT_DEBOUNCE_MS): rotation.tsv, rotation.md.
-#  7. report.md (the harness's tables) and ratios.md (daned / anchor).
+#  8. report.md (the harness's tables) and ratios.md (daned / anchor).
 #
 # env: NS="10000 100000"  SIGNERS="ldns bind-n1 knot-t1 knot-t2"  DENIALS=nsec  REPEATS=3
-#      SERVERS="daned knotd nsd"  RUNS=2  FIXED_QPS=20000  STEPS="gen sign serve fixed bytes rotation report"
+#      SERVERS="daned knotd nsd"  RUNS=2  FIXED_QPS=20000  STEPS="gen sign serve fixed bytes restart rotation report"
 #      BENCH_WORK (default ${TMPDIR:-/tmp}/daned-bench)  BENCH_HARNESS (default ../shared/bench)
 # Every load is on 127.0.0.1 and bounded (dnsperf -l/-n, timeouts); every server is stopped by PID.
 set -euo pipefail
@@ -28,7 +30,7 @@ export RESULTS=${RESULTS:-$BENCH_WORK/results-$(date +%Y%m%d-%H%M%S)}
 . "$H/lib.sh"
 
 NS=(${NS:-10000 100000})
-STEPS=${STEPS:-"gen sign serve fixed bytes rotation report"}
+STEPS=${STEPS:-"gen sign serve fixed bytes restart rotation report"}
 SIGNERS=${SIGNERS:-"ldns bind-n1 knot-t1 knot-t2"}
 DENIALS=${DENIALS:-nsec}
 SERVERS=${SERVERS:-"daned knotd nsd"}
@@ -161,6 +163,11 @@ if has_step bytes; then
         port=$((port + 1))
     done
     log "response bytes per class: $BT"
+fi
+
+# Time from start to the first signed answer: a first start (signs) and restarts (issue 10).
+if has_step restart; then
+    DANED="$DANED" BENCH_HARNESS="$H" RESTART_NS="$SERVE_N" "$ROOT/bench/restart.sh"
 fi
 
 # Time from a certificate file replaced to the new TLSA RRset served with an RRSIG.
