@@ -1,5 +1,6 @@
 //! Integration tests: the `daned` binary in temporary directories, judged by external tools.
 
+mod answers;
 mod bounds;
 mod cli;
 mod durable;
