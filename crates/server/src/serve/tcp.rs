@@ -25,7 +25,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpListener;
@@ -34,6 +34,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
 use super::screen::{Screened, screen};
+use super::wire::FastPath;
 use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// How long a TCP connection may wait for its next request, and how long one response message
@@ -175,7 +176,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 /// Accepts connections on `listener` and serves each with `handler` until the task is aborted
 /// (which aborts every connection it started). A connection over one of `limits`' caps is
 /// closed at once, so one client holding many connections cannot keep others out.
-pub async fn serve_listener<H: RequestHandler>(
+pub async fn serve_listener<H: FastPath>(
     listener: TcpListener,
     handler: Arc<H>,
     timeouts: TcpTimeouts,
@@ -234,9 +235,11 @@ pub async fn serve_connection<S, H>(
     timeouts: TcpTimeouts,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
-    H: RequestHandler,
+    H: FastPath,
 {
     let (mut reader, writer) = tokio::io::split(stream);
+    // The fast path's response buffer, reused for every request of the connection.
+    let mut out = Vec::new();
     let responder = TcpResponder {
         writer: Arc::new(Mutex::new(writer)),
         write_timeout: timeouts.write,
@@ -258,7 +261,7 @@ pub async fn serve_connection<S, H>(
                 break;
             }
         };
-        handle_message(&*handler, message, src, responder.clone()).await;
+        handle_message(&*handler, message, src, responder.clone(), &mut out).await;
         if responder.broken.load(Ordering::Relaxed) {
             break;
         }
@@ -283,11 +286,12 @@ async fn read_message<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option
 
 /// Decodes `message` as hickory's server does and hands it to `handler`: shorter than a header,
 /// or itself a response, it is dropped; a header followed by garbage gets FORMERR.
-async fn handle_message<H: RequestHandler, W: AsyncWrite + Send + 'static>(
+async fn handle_message<H: FastPath, W: AsyncWrite + Send + 'static>(
     handler: &H,
     mut message: Vec<u8>,
     src: SocketAddr,
     mut responder: TcpResponder<W>,
+    out: &mut Vec<u8>,
 ) {
     match screen(&mut message, src) {
         Screened::Pass => {}
@@ -306,6 +310,18 @@ async fn handle_message<H: RequestHandler, W: AsyncWrite + Send + 'static>(
         return;
     };
     if header.metadata.message_type == MessageType::Response {
+        return;
+    }
+    if handler
+        .answer_fast(&message, src, Protocol::Tcp, out)
+        .is_some()
+    {
+        // Never rate limited over TCP, so never empty; checked all the same.
+        if !out.is_empty() {
+            if let Err(error) = responder.write_framed(out).await {
+                debug!(%src, %error, "cannot send a response");
+            }
+        }
         return;
     }
     match Request::from_bytes(message, src, Protocol::Tcp) {

@@ -33,7 +33,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 use nix::sys::socket::{
     ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
@@ -41,6 +41,7 @@ use nix::sys::socket::{
 use tokio::io::Interest;
 
 use super::screen::{Screened, form_err_response, screen};
+use super::wire::FastPath;
 use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// Datagrams received (and responses sent) per system call.
@@ -51,7 +52,7 @@ const MAX_DATAGRAM: usize = 65_535;
 
 /// Receives on `socket` (nonblocking) and answers with `handler` until the future is dropped.
 /// Must run inside a tokio runtime with I/O enabled.
-pub(crate) async fn serve_socket<H: RequestHandler>(socket: UdpSocket, handler: Arc<H>) {
+pub(crate) async fn serve_socket<H: FastPath>(socket: UdpSocket, handler: Arc<H>) {
     let local = socket.local_addr().ok();
     let socket = match tokio::net::UdpSocket::from_std(socket) {
         Ok(socket) => socket,
@@ -138,7 +139,7 @@ impl Worker {
     }
 
     /// Answers every datagram of the batch into the outbox.
-    async fn answer<H: RequestHandler>(&mut self, handler: &H) {
+    async fn answer<H: FastPath>(&mut self, handler: &H) {
         self.outbox().clear();
         for index in 0..self.received.len() {
             let Received { len, src } = self.received[index];
@@ -156,6 +157,19 @@ impl Worker {
                 Screened::FormErr(response, _) => {
                     // No larger than the request: nothing to amplify.
                     self.outbox().push(&response, dst);
+                    continue;
+                }
+            }
+            // The common query first, written straight into the outbox's scratch buffer.
+            {
+                let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut scratch = std::mem::take(&mut outbox.scratch);
+                let fast = handler.answer_fast(message, src, Protocol::Udp, &mut scratch);
+                if fast.is_some() && !scratch.is_empty() {
+                    outbox.push(&scratch, dst);
+                }
+                outbox.scratch = scratch;
+                if fast.is_some() {
                     continue;
                 }
             }
