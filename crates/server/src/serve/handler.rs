@@ -481,7 +481,13 @@ impl Handler {
 
     /// How a request's responses are rate limited: UDP (`datagram`) only, and neither a valid
     /// server cookie nor a TSIG signature (the request's source is then not spoofed).
-    fn rate_limit(&self, datagram: bool, src: IpAddr, valid_cookie: bool, signed: bool) -> Limit<'_> {
+    fn rate_limit(
+        &self,
+        datagram: bool,
+        src: IpAddr,
+        valid_cookie: bool,
+        signed: bool,
+    ) -> Limit<'_> {
         let exempt = valid_cookie || signed || !datagram;
         Limit {
             limiter: if exempt { None } else { self.rrl.as_deref() },

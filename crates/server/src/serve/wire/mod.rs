@@ -38,7 +38,7 @@ pub(crate) mod request;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use hickory_proto::op::{HeaderCounts, Metadata, MessageType};
+use hickory_proto::op::{HeaderCounts, MessageType, Metadata};
 use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use hickory_server::net::xfer::Protocol;
@@ -198,7 +198,11 @@ fn write_header(out: &mut [u8], metadata: &Metadata, counts: &HeaderCounts) {
 }
 
 /// One resource record: owner (compressed), type, class, TTL, RDLENGTH and RDATA.
-fn write_record(out: &mut Vec<u8>, names: &mut NameTable, record: &Record) -> Result<(), WireError> {
+fn write_record(
+    out: &mut Vec<u8>,
+    names: &mut NameTable,
+    record: &Record,
+) -> Result<(), WireError> {
     names.write(out, &record.name);
     out.extend_from_slice(&u16::from(record.record_type()).to_be_bytes());
     out.extend_from_slice(&u16::from(record.dns_class).to_be_bytes());
