@@ -1,4 +1,15 @@
-//! The hickory-server request handler: header and EDNS processing around the query engine.
+//! The request handler: header and EDNS processing around the query engine, on two paths.
+//!
+//! The common query (one question of class IN, at most an OPT record, see
+//! [`wire::request`]) takes the fast path, [`FastPath::answer_fast`]: parsed from the raw bytes
+//! and answered into the caller's buffer by [`wire::write_response`], which compresses names
+//! against the question (so answers mirror the query's case) and every name before them.
+//! Everything else takes hickory-server's path: `Request` (the parsed message), this
+//! [`RequestHandler`] and `MessageResponseBuilder`/`MessageResponse`, which encode the response
+//! through a `ResponseHandler` (TSIG, transfers, errors that need the parsed message). Both
+//! paths share the snapshot load, the engine, the cookie answer, the rate verdict
+//! ([`classify`], `rate_limit`), the size rules ([`size_limit`], `too_large`), the query trace
+//! line and the query counters.
 //!
 //! Each request loads the served [`Snapshot`] once and builds the whole response from that one
 //! snapshot, so a response never mixes zone versions (a new answer with an old proof). The

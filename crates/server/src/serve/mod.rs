@@ -1,6 +1,7 @@
 //! Answering DNS: binds UDP (one socket per UDP worker) and TCP on each listen address, runs
 //! our own UDP workers ([`udp`]) and TCP loop ([`tcp`], which streams zone transfers and caps connections) with the same
-//! [`Handler`], both screening every request ([`screen`]) before hickory parses it. Each
+//! [`Handler`], both screening every request ([`screen`]) before it is parsed, and both trying
+//! the handler's fast path for the common query ([`wire`]) before hickory's `Request`. Each
 //! request is answered from one [`snapshot::Snapshot`] (zones, journals, transfer ACLs, TSIG
 //! keys): queries by the query engine ([`query`]) over its [`query::Catalog`]; zone
 //! transfers from [`xfr`], signed with [`tsig`]; [`cookie`] and [`rrl`] guard the UDP path.

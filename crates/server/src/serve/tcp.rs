@@ -9,8 +9,10 @@
 //! idle timer (started when the request was read, not reset by writes) keeps running through
 //! the building and the writing: a large transfer was cut off, and raising the timer held idle
 //! query connections as long. hickory offers no hook to write from the handler or to reset the
-//! timer, so short of forking it we read and write the socket here and hand every request,
-//! query or transfer alike, to the same [`RequestHandler`] that hickory drives for UDP.
+//! timer, so short of forking it we read and write the socket here. Each screened request is
+//! offered to the handler's fast path first ([`FastPath::answer_fast`], the common query written
+//! by [`super::wire`] into a buffer the connection reuses); anything else, transfers included,
+//! goes to the same [`hickory_server::server::RequestHandler`] as over UDP.
 
 use std::collections::HashMap;
 use std::io;
@@ -317,10 +319,10 @@ async fn handle_message<H: FastPath, W: AsyncWrite + Send + 'static>(
         .is_some()
     {
         // Never rate limited over TCP, so never empty; checked all the same.
-        if !out.is_empty() {
-            if let Err(error) = responder.write_framed(out).await {
-                debug!(%src, %error, "cannot send a response");
-            }
+        if !out.is_empty()
+            && let Err(error) = responder.write_framed(out).await
+        {
+            debug!(%src, %error, "cannot send a response");
         }
         return;
     }

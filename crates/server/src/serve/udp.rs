@@ -1,9 +1,13 @@
 //! DNS over UDP: one worker per socket, each listen address having `udp-workers` sockets bound
 //! to it with `SO_REUSEPORT`, so that the kernel spreads the clients over the workers (Knot's
 //! model). A worker receives a batch of datagrams with one `recvmmsg`, screens each
-//! ([`super::screen`]) before hickory parses it (so nothing hickory logs per packet can be
-//! triggered by a client), answers each inline with the same [`RequestHandler`] as over TCP, and
-//! sends the batch of responses with one `sendmmsg`. No task is spawned per query.
+//! ([`super::screen`]) before anything parses it (so nothing hickory logs per packet can be
+//! triggered by a client), answers each inline, and sends the batch of responses with one
+//! `sendmmsg`. No task is spawned per query. The common query is answered by the handler's fast
+//! path ([`FastPath::answer_fast`]: our own parse and writer, [`super::wire`]) straight into the
+//! outbox's scratch buffer; anything else (TSIG, transfers, other opcodes, odd EDNS) is parsed by
+//! hickory's `Request::from_bytes` and answered by the same
+//! [`hickory_server::server::RequestHandler`] as over TCP.
 //!
 //! Each worker is an OS thread of its own running a current-thread tokio runtime, which awaits
 //! its nonblocking socket's readiness (its own epoll, no busy loop) through tokio's
@@ -16,10 +20,11 @@
 //! really waits here: `Capture` only encodes into the worker's buffer.
 //!
 //! Steady state, the worker reuses its receive buffers, the `mmsghdr` arrays and the response
-//! buffer across batches. What still allocates per query: hickory's `Request::from_bytes`
-//! (takes the datagram as an owned `Vec` and builds its message: names, queries, EDNS), the
-//! handler's response records, and a FORMERR's 12-byte header; per batch, the two short arrays
-//! of `IoSlice`s `recvmmsg`/`sendmmsg` borrow.
+//! buffer across batches. What still allocates per query on the fast path: the query engine's
+//! section vectors (and a wildcard's owned records), a name longer than hickory's inline
+//! buffer, and a cookie's option bytes. On hickory's path: `Request::from_bytes` (an owned copy
+//! of the datagram, names, queries, EDNS), the response's OPT record, a FORMERR's 12-byte
+//! header. Per batch, the two short arrays of `IoSlice`s `recvmmsg`/`sendmmsg` borrow.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};

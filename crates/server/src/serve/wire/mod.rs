@@ -314,11 +314,12 @@ impl NameTable {
     }
 
     fn add(&mut self, at: usize, labels: usize) {
-        if self.len < MAX_NAMES && at <= MAX_POINTER {
-            if let (Ok(at), Ok(labels)) = (u16::try_from(at), u8::try_from(labels)) {
-                self.entries[self.len] = (at, labels);
-                self.len += 1;
-            }
+        if self.len < MAX_NAMES
+            && at <= MAX_POINTER
+            && let (Ok(at), Ok(labels)) = (u16::try_from(at), u8::try_from(labels))
+        {
+            self.entries[self.len] = (at, labels);
+            self.len += 1;
         }
     }
 

@@ -578,7 +578,7 @@ async fn rfc1035_s4_1_4_the_fast_path_answers_as_hickorys_does_only_smaller() {
     let keys = keys();
     let client_cookie = [7u8; 8];
     for denial in [Denial::Nsec, Denial::Nsec3(Nsec3Params::default())] {
-        let handler = handler(sign(&content, denial.clone(), &keys), 1232);
+        let handler = handler(sign(&content, denial, &keys), 1232);
         let (mut old_total, mut fast_total, mut smaller) = (0, 0, 0);
         for &(qname, qtype) in QUESTIONS {
             let mixed = mixed_case(qname);
