@@ -6,6 +6,7 @@
 //! formed ([`RequestCookie::parse`]). Anything else returns `None` and goes hickory's way with
 //! the behaviour and the answers it always had (BADVERS, FORMERR, NOTIMP, TSIG, transfers...).
 
+use hickory_proto::rr::rdata::opt::ClientSubnet;
 use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
@@ -15,6 +16,8 @@ use crate::serve::cookie::{COOKIE_OPTION, RequestCookie};
 pub(crate) const HEADER_LEN: usize = 12;
 /// The OPT pseudo-record's type (RFC 6891 §6.1.1).
 const OPT: u16 = 41;
+/// The Client Subnet option's code (RFC 7871 §6).
+const CLIENT_SUBNET: u16 = 8;
 /// Class IN.
 const IN: u16 = 1;
 /// The longest name in wire form (RFC 1035 §3.1).
@@ -159,6 +162,11 @@ fn opt_record(message: &[u8], at: usize) -> Option<(RequestEdns<'_>, usize)> {
                 return None;
             }
             cookie = Some(RequestCookie::parse(data).ok()?);
+        }
+        // hickory decodes a Client Subnet option (RFC 7871) and refuses the whole request when
+        // it cannot: such a request keeps that answer. Every other option is ignored, as there.
+        if code == CLIENT_SUBNET && ClientSubnet::try_from(data).is_err() {
+            return None;
         }
         offset += 4 + length;
     }

@@ -229,6 +229,16 @@ fn everything_but_the_common_query_is_left_to_hickory() {
         wire
     };
     let question_end = 12 + 11 + 4;
+    let with_option = |code: u16, data: &[u8]| {
+        let mut message = ask("a.example.", RecordType::A).edns(1232, false).message();
+        let mut edns = message.edns.take().expect("OPT");
+        edns.options_mut()
+            .insert(EdnsOption::Unknown(code, data.to_vec()));
+        message.set_edns(edns);
+        message.to_vec().expect("encodes")
+    };
+    // A well-formed Client Subnet (192.0.2.0/24) is ignored, as on hickory's path.
+    assert!(parse(&with_option(8, &[0, 1, 24, 0, 192, 0, 2])).is_some());
     let cases: Vec<(&str, Vec<u8>)> = vec![
         // RFC 1035 §4.1.1: QR set is a response.
         ("QR set", patched(2, base[2] | 0x80)),
@@ -262,6 +272,11 @@ fn everything_but_the_common_query_is_left_to_hickory() {
                 .wire(),
         ),
         ("short header", base[..11].to_vec()),
+        // RFC 7871 §6: a Client Subnet option hickory cannot decode (family 9).
+        (
+            "malformed client subnet",
+            with_option(8, &[0, 9, 24, 0, 192, 0, 2]),
+        ),
     ];
     for (what, wire) in cases {
         assert_eq!(parse(&wire), None, "{what}");
