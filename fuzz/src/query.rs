@@ -1,5 +1,6 @@
-//! The query path: one DNS message in, daned's responses out, over UDP as hickory's server
-//! hands it to the handler and over TCP through daned's own connection loop.
+//! The query path: one DNS message in, daned's responses out, over UDP as the UDP worker
+//! answers it (the handler's fast path, else hickory's `Request` and the `RequestHandler`) and
+//! over TCP through daned's own connection loop.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,6 +13,7 @@ use daned::serve::query::Catalog;
 use daned::serve::screen::Screened;
 use daned::serve::snapshot::Snapshot;
 use daned::serve::tcp::{TcpTimeouts, serve_connection};
+use daned::serve::wire::FastPath;
 use daned::serve::xfr::TransferPolicy;
 use daned::zone::persist::journal::{Journal, JournalLimits};
 use daned::zone::zonefile;
@@ -180,7 +182,20 @@ pub fn query(data: &[u8]) {
     }
     let data = screened.as_slice();
     let request = Request::from_bytes(data.to_vec(), client, Protocol::Udp).ok();
+    // As the UDP worker does: the fast path first, hickory's `Request` when it declines.
+    let mut fast = Vec::new();
+    let answered_fast = fixture
+        .handler
+        .answer_fast(data, client, Protocol::Udp, &mut fast)
+        .is_some();
     let (udp, unencodable) = match &request {
+        _ if answered_fast => {
+            assert!(
+                request.is_some(),
+                "the fast path answered what hickory cannot decode"
+            );
+            (vec![fast], Vec::new())
+        }
         // An undecodable datagram gets hickory's own FORMERR, not daned's code.
         None => (Vec::new(), Vec::new()),
         Some(request) => fixture.runtime.block_on(udp(&fixture.handler, request)),

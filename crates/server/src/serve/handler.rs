@@ -1,4 +1,15 @@
-//! The hickory-server request handler: header and EDNS processing around the query engine.
+//! The request handler: header and EDNS processing around the query engine, on two paths.
+//!
+//! The common query (one question of class IN, at most an OPT record, see
+//! [`wire::request`]) takes the fast path, [`FastPath::answer_fast`]: parsed from the raw bytes
+//! and answered into the caller's buffer by [`wire::write_response`], which compresses names
+//! against the question (so answers mirror the query's case) and every name before them.
+//! Everything else takes hickory-server's path: `Request` (the parsed message), this
+//! [`RequestHandler`] and `MessageResponseBuilder`/`MessageResponse`, which encode the response
+//! through a `ResponseHandler` (TSIG, transfers, errors that need the parsed message). Both
+//! paths share the snapshot load, the engine, the cookie answer, the rate verdict
+//! ([`classify`], `rate_limit`), the size rules ([`size_limit`], `too_large`), the query trace
+//! line and the query counters.
 //!
 //! Each request loads the served [`Snapshot`] once and builds the whole response from that one
 //! snapshot, so a response never mixes zone versions (a new answer with an old proof). The
@@ -25,16 +36,17 @@
 //! returns once the message is written, so a transfer streams from the one snapshot.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tracing::{debug, trace};
@@ -46,6 +58,8 @@ use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 use crate::serve::rrl::{RateLimiter, ResponseClass, Verdict};
 use crate::serve::snapshot::{CLASSIC_UDP_LIMIT, Snapshot};
 use crate::serve::tsig::{self, Outcome, ResponseSigner};
+use crate::serve::wire::request::FastRequest;
+use crate::serve::wire::{self, FastPath, Opt, Sections, WireError};
 use crate::serve::xfr::{self, IxfrAnswer, TransferMessages};
 use crate::zone::persist::journal::{Journal, JournalLimits};
 
@@ -188,6 +202,7 @@ impl Handler {
             _ => None,
         };
         let src = request.src();
+        let datagram = request.protocol().is_datagram();
         let cookie = match cookie {
             Some(Err(error)) => {
                 // RFC 7873 §5.2.2: a malformed COOKIE option gets FORMERR.
@@ -196,7 +211,7 @@ impl Handler {
                     tracing::info!(%src, %error, suppressed, "malformed DNS cookie: FORMERR");
                 }
                 metadata.response_code = ResponseCode::FormErr;
-                let rate = self.rate_limit(request, false, signer.is_some());
+                let rate = self.rate_limit(datagram, src.ip(), false, signer.is_some());
                 let edns = request.edns.as_ref().map(|_| base_edns);
                 return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate)
                     .await;
@@ -205,7 +220,7 @@ impl Handler {
             None => None,
         };
         let valid_cookie = cookie.as_ref().is_some_and(|c| c.valid);
-        let rate = self.rate_limit(request, valid_cookie, signer.is_some());
+        let rate = self.rate_limit(datagram, src.ip(), valid_cookie, signer.is_some());
         let edns: Option<Cow<'_, Edns>> = request.edns.as_ref().map(|_| match &cookie {
             None => Cow::Borrowed(base_edns),
             Some(cookie) => {
@@ -255,14 +270,7 @@ impl Handler {
             return send_error(request, handle, metadata, edns, signer.as_mut(), now, rate).await;
         };
         let mut answer = query::answer(&zone, qname, qtype, dnssec_ok);
-        trace!(
-            %qname,
-            %qtype,
-            dnssec_ok,
-            rcode = %answer.rcode,
-            records = answer.record_count(),
-            "query"
-        );
+        trace_answer(qname, qtype, dnssec_ok, &answer);
         metadata.authoritative = answer.authoritative;
         metadata.response_code = answer.rcode;
 
@@ -277,7 +285,7 @@ impl Handler {
             }
         }
 
-        let mut limit = size_limit(request, snapshot.udp_payload_cap());
+        let mut limit = request_size_limit(request, snapshot.udp_payload_cap());
         if signer.is_some() {
             limit = limit.saturating_sub(TSIG_ROOM);
         }
@@ -294,18 +302,7 @@ impl Handler {
                 !fits(&request.queries, edns, metadata, &answer, limit)
             })
         {
-            if !request.protocol().is_datagram() {
-                // TC over TCP would send the client back to TCP: SERVFAIL, as Knot answers.
-                static TOO_LARGE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
-                if let Some(suppressed) = TOO_LARGE.admit() {
-                    tracing::warn!(%qname, %qtype, suppressed, "response larger than 64 KiB: SERVFAIL");
-                }
-                metadata.response_code = ResponseCode::ServFail;
-                metadata.authoritative = false;
-                return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
-            }
-            trace!(%qname, %qtype, limit, "response too large: TC");
-            metadata.truncation = true;
+            too_large(datagram, qname, qtype, limit, &mut metadata);
             return send_empty(request, handle, metadata, edns, signer.as_mut(), now).await;
         }
         send_signed(handle, signer.as_mut(), now, || {
@@ -423,7 +420,7 @@ impl Handler {
             // RFC 1995 §2: "If the UDP reply does not fit, the query is responded to with a
             // single SOA record of the server's current version to inform the client that a
             // TCP query should be initiated."
-            let mut limit = size_limit(request, snapshot.udp_payload_cap());
+            let mut limit = request_size_limit(request, snapshot.udp_payload_cap());
             if signer.is_some() {
                 limit = limit.saturating_sub(TSIG_ROOM);
             }
@@ -499,13 +496,19 @@ impl Handler {
         }
     }
 
-    /// How this request's responses are rate limited: UDP only, and neither a valid server
-    /// cookie nor a TSIG signature (the request's source is then not spoofed).
-    fn rate_limit(&self, request: &Request, valid_cookie: bool, signed: bool) -> Limit<'_> {
-        let exempt = valid_cookie || signed || !request.protocol().is_datagram();
+    /// How a request's responses are rate limited: UDP (`datagram`) only, and neither a valid
+    /// server cookie nor a TSIG signature (the request's source is then not spoofed).
+    fn rate_limit(
+        &self,
+        datagram: bool,
+        src: IpAddr,
+        valid_cookie: bool,
+        signed: bool,
+    ) -> Limit<'_> {
+        let exempt = valid_cookie || signed || !datagram;
         Limit {
             limiter: if exempt { None } else { self.rrl.as_deref() },
-            src: request.src().ip(),
+            src,
         }
     }
 }
@@ -537,6 +540,152 @@ impl RequestHandler for Handler {
             info.truncation,
         );
         info
+    }
+}
+
+impl FastPath for Handler {
+    /// The common query (see [`wire::request`]) answered without hickory's `Request` and
+    /// `MessageResponse`: the same snapshot, engine, cookie answer, rate verdict and size rules
+    /// as [`RequestHandler::handle_request`], the response written by [`wire::write_response`].
+    fn answer_fast(
+        &self,
+        request: &[u8],
+        src: SocketAddr,
+        protocol: Protocol,
+        out: &mut Vec<u8>,
+    ) -> Option<ResponseInfo> {
+        let request = wire::request::parse(request)?;
+        let datagram = protocol.is_datagram();
+        let info = self.answer_parsed(&request, src, datagram, out);
+        crate::serve::counters::QUERIES.record(
+            datagram,
+            Some(request.qtype),
+            info.response_code,
+            info.truncation,
+        );
+        Some(info)
+    }
+}
+
+impl Handler {
+    /// The fast path's answer to `request` from `src`, written into `out` (left empty when the
+    /// rate limiter drops it).
+    fn answer_parsed(
+        &self,
+        request: &FastRequest<'_>,
+        src: SocketAddr,
+        datagram: bool,
+        out: &mut Vec<u8>,
+    ) -> ResponseInfo {
+        let now = self.clock.unix_time();
+        // One snapshot for the whole request, as on hickory's path.
+        let snapshot = self.snapshot.load();
+        let edns = request.edns;
+        let dnssec_ok = edns.is_some_and(|edns| edns.dnssec_ok);
+        let cookie = edns
+            .and_then(|edns| edns.cookie)
+            .map(|cookie| self.cookies.answer(&cookie, src.ip(), now));
+        let valid_cookie = cookie.as_ref().is_some_and(|c| c.valid);
+        let rate = self.rate_limit(datagram, src.ip(), valid_cookie, false);
+        // RFC 6891 §6.1.1: a request with an OPT record gets one back.
+        let opt = edns.map(|_| Opt {
+            payload: snapshot.udp_payload_cap(),
+            dnssec_ok,
+            cookie: cookie.as_ref().map(|c| c.option.as_slice()),
+        });
+        let mut metadata = Metadata::new(request.id, MessageType::Response, OpCode::Query);
+        metadata.recursion_desired = request.recursion_desired;
+        metadata.checking_disabled = request.checking_disabled;
+        let (qname, qtype) = (&request.qname, request.qtype);
+        let empty = |out: &mut Vec<u8>, metadata: Metadata| {
+            let result =
+                wire::write_response(out, &metadata, request.question, Sections::default(), opt);
+            written(out, metadata, result)
+        };
+
+        let Some(zone) = snapshot.catalog().find_for_query(qname, qtype) else {
+            trace!(%qname, %qtype, "query outside our zones: REFUSED");
+            metadata.response_code = ResponseCode::Refused;
+            match rate.verdict(ResponseClass::Error, None) {
+                Verdict::Send => {}
+                Verdict::Drop => {
+                    out.clear();
+                    return unsent(metadata);
+                }
+                Verdict::Slip => metadata.truncation = true,
+            }
+            return empty(out, metadata);
+        };
+        let answer = query::answer(zone, qname, qtype, dnssec_ok);
+        trace_answer(qname, qtype, dnssec_ok, &answer);
+        metadata.authoritative = answer.authoritative;
+        metadata.response_code = answer.rcode;
+
+        let (class, class_name) = classify(&answer, zone, qname, qtype);
+        match rate.verdict(class, class_name) {
+            Verdict::Send => {}
+            Verdict::Drop => {
+                out.clear();
+                return unsent(metadata);
+            }
+            Verdict::Slip => {
+                metadata.truncation = true;
+                return empty(out, metadata);
+            }
+        }
+        let limit = size_limit(
+            datagram,
+            edns.map(|edns| edns.payload),
+            snapshot.udp_payload_cap(),
+        );
+        let mut sections = Sections {
+            answers: &answer.answers,
+            authorities: &answer.authorities,
+            additionals: &answer.additionals,
+            optional: &answer.optional,
+        };
+        let mut written_once =
+            wire::write_response(out, &metadata, request.question, sections, opt);
+        let over = |result: &Result<ResponseInfo, WireError>, out: &Vec<u8>| match result {
+            Ok(_) => out.len() > limit,
+            Err(error) => matches!(error, WireError::TooLong),
+        };
+        if over(&written_once, out) && !sections.optional.is_empty() {
+            // The optional additional records go first (RFC 2181 §9).
+            sections.optional = &[];
+            written_once = wire::write_response(out, &metadata, request.question, sections, opt);
+        }
+        match written_once {
+            Ok(info) if out.len() <= limit => info,
+            Ok(_) | Err(WireError::TooLong) => {
+                too_large(datagram, qname, qtype, limit, &mut metadata);
+                empty(out, metadata)
+            }
+            Err(error) => written(out, metadata, Err(error)),
+        }
+    }
+}
+
+/// The header of a response the fast path wrote; when it could not be written, a bare
+/// SERVFAIL header instead, as hickory's path sends when it cannot encode a response.
+fn written(
+    out: &mut Vec<u8>,
+    mut metadata: Metadata,
+    result: Result<ResponseInfo, WireError>,
+) -> ResponseInfo {
+    let error = match result {
+        Ok(info) => return info,
+        Err(error) => error,
+    };
+    static ENCODE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+    if let Some(suppressed) = ENCODE.admit() {
+        tracing::warn!(%error, id = metadata.id, suppressed, "cannot encode a response: SERVFAIL");
+    }
+    metadata.response_code = ResponseCode::ServFail;
+    match wire::write_response(out, &metadata, &[], Sections::default(), None) {
+        Ok(info) => info,
+        // A bare header always fits.
+        Err(_) => unsent(metadata),
     }
 }
 
@@ -738,20 +887,61 @@ fn fits(
 }
 
 /// The largest response the client can take: RFC 6891 §6.2.5 "Values lower than 512 MUST
-/// be treated as equal to 512", and never more than our own cap; 512 without EDNS
-/// (RFC 1035 §4.2.1); 65535 over TCP.
-fn size_limit(request: &Request, udp_payload_cap: u16) -> usize {
-    if !request.protocol().is_datagram() {
+/// be treated as equal to 512", and never more than our own cap; 512 without EDNS (no
+/// `payload`; RFC 1035 §4.2.1); 65535 over TCP (not `datagram`).
+fn size_limit(datagram: bool, payload: Option<u16>, udp_payload_cap: u16) -> usize {
+    if !datagram {
         return usize::from(u16::MAX);
     }
-    let limit = match &request.edns {
-        Some(edns) => edns
-            .max_payload()
-            .min(udp_payload_cap)
-            .max(CLASSIC_UDP_LIMIT),
+    let limit = match payload {
+        Some(payload) => payload.min(udp_payload_cap).max(CLASSIC_UDP_LIMIT),
         None => CLASSIC_UDP_LIMIT,
     };
     usize::from(limit)
+}
+
+/// [`size_limit`] for a request hickory parsed.
+fn request_size_limit(request: &Request, udp_payload_cap: u16) -> usize {
+    size_limit(
+        request.protocol().is_datagram(),
+        request.edns.as_ref().map(Edns::max_payload),
+        udp_payload_cap,
+    )
+}
+
+/// Turns `metadata` into the answer to a response that does not fit `limit`: over UDP an empty
+/// TC=1 (RFC 2181 §9: the client retries over TCP); over TCP, where TC would send the client
+/// back to TCP, SERVFAIL, as Knot answers.
+fn too_large(
+    datagram: bool,
+    qname: &Name,
+    qtype: RecordType,
+    limit: usize,
+    metadata: &mut Metadata,
+) {
+    if datagram {
+        trace!(%qname, %qtype, limit, "response too large: TC");
+        metadata.truncation = true;
+    } else {
+        static TOO_LARGE: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+        if let Some(suppressed) = TOO_LARGE.admit() {
+            tracing::warn!(%qname, %qtype, suppressed, "response larger than 64 KiB: SERVFAIL");
+        }
+        metadata.response_code = ResponseCode::ServFail;
+        metadata.authoritative = false;
+    }
+}
+
+/// The trace line of every answered query, on both paths.
+fn trace_answer(qname: &Name, qtype: RecordType, dnssec_ok: bool, answer: &Answer<'_>) {
+    trace!(
+        %qname,
+        %qtype,
+        dnssec_ok,
+        rcode = %answer.rcode,
+        records = answer.record_count(),
+        "query"
+    );
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Answering DNS: binds UDP (one socket per UDP worker) and TCP on each listen address, runs
 //! our own UDP workers ([`udp`]) and TCP loop ([`tcp`], which streams zone transfers and caps connections) with the same
-//! [`Handler`], both screening every request ([`screen`]) before hickory parses it. Each
+//! [`Handler`], both screening every request ([`screen`]) before it is parsed, and both trying
+//! the handler's fast path for the common query ([`wire`]) before hickory's `Request`. Each
 //! request is answered from one [`snapshot::Snapshot`] (zones, journals, transfer ACLs, TSIG
 //! keys): queries by the query engine ([`query`]) over its [`query::Catalog`]; zone
 //! transfers from [`xfr`], signed with [`tsig`]; [`cookie`] and [`rrl`] guard the UDP path.
@@ -21,6 +22,7 @@ pub mod snapshot;
 pub mod tcp;
 pub mod tsig;
 pub(crate) mod udp;
+pub mod wire;
 pub mod xfr;
 
 use std::io;
@@ -29,7 +31,6 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_server::server::RequestHandler;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -37,6 +38,7 @@ use crate::serve::handler::Handler;
 use crate::serve::query::Catalog;
 use crate::serve::rrl::RateLimiter;
 use crate::serve::snapshot::Snapshot;
+use crate::serve::wire::FastPath;
 use tcp::{ConnectionLimits, TcpTimeouts};
 
 /// Descriptors never given to TCP clients: for the control socket and its clients, the
@@ -161,7 +163,7 @@ pub async fn serve_sockets(
 /// Serves with `handler` on already-bound sockets, TCP connections capped by `limits`, until
 /// `shutdown` completes. Each UDP socket is served by a thread of its own ([`udp`]); they end
 /// with the TCP loops once `shutdown` has completed.
-pub async fn serve_sockets_with<H: RequestHandler + Clone>(
+pub async fn serve_sockets_with<H: FastPath + Clone>(
     sockets: Vec<Bound>,
     handler: H,
     limits: Arc<ConnectionLimits>,
@@ -211,7 +213,7 @@ pub async fn serve_sockets_with<H: RequestHandler + Clone>(
 
 /// Starts the thread serving `socket`: a current-thread runtime running [`udp::serve_socket`]
 /// until `stop`'s sender is dropped; `done` is dropped when the thread ends.
-fn spawn_udp_worker<H: RequestHandler>(
+fn spawn_udp_worker<H: FastPath>(
     socket: std::net::UdpSocket,
     handler: Arc<H>,
     mut stop: tokio::sync::watch::Receiver<()>,

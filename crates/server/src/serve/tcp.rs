@@ -9,8 +9,10 @@
 //! idle timer (started when the request was read, not reset by writes) keeps running through
 //! the building and the writing: a large transfer was cut off, and raising the timer held idle
 //! query connections as long. hickory offers no hook to write from the handler or to reset the
-//! timer, so short of forking it we read and write the socket here and hand every request,
-//! query or transfer alike, to the same [`RequestHandler`] that hickory drives for UDP.
+//! timer, so short of forking it we read and write the socket here. Each screened request is
+//! offered to the handler's fast path first ([`FastPath::answer_fast`], the common query written
+//! by [`super::wire`] into a buffer the connection reuses); anything else, transfers included,
+//! goes to the same [`hickory_server::server::RequestHandler`] as over UDP.
 
 use std::collections::HashMap;
 use std::io;
@@ -25,7 +27,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpListener;
@@ -34,6 +36,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
 use super::screen::{Screened, screen};
+use super::wire::FastPath;
 use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// How long a TCP connection may wait for its next request, and how long one response message
@@ -175,7 +178,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 /// Accepts connections on `listener` and serves each with `handler` until the task is aborted
 /// (which aborts every connection it started). A connection over one of `limits`' caps is
 /// closed at once, so one client holding many connections cannot keep others out.
-pub async fn serve_listener<H: RequestHandler>(
+pub async fn serve_listener<H: FastPath>(
     listener: TcpListener,
     handler: Arc<H>,
     timeouts: TcpTimeouts,
@@ -234,9 +237,11 @@ pub async fn serve_connection<S, H>(
     timeouts: TcpTimeouts,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
-    H: RequestHandler,
+    H: FastPath,
 {
     let (mut reader, writer) = tokio::io::split(stream);
+    // The fast path's response buffer, reused for every request of the connection.
+    let mut out = Vec::new();
     let responder = TcpResponder {
         writer: Arc::new(Mutex::new(writer)),
         write_timeout: timeouts.write,
@@ -258,7 +263,7 @@ pub async fn serve_connection<S, H>(
                 break;
             }
         };
-        handle_message(&*handler, message, src, responder.clone()).await;
+        handle_message(&*handler, message, src, responder.clone(), &mut out).await;
         if responder.broken.load(Ordering::Relaxed) {
             break;
         }
@@ -283,11 +288,12 @@ async fn read_message<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option
 
 /// Decodes `message` as hickory's server does and hands it to `handler`: shorter than a header,
 /// or itself a response, it is dropped; a header followed by garbage gets FORMERR.
-async fn handle_message<H: RequestHandler, W: AsyncWrite + Send + 'static>(
+async fn handle_message<H: FastPath, W: AsyncWrite + Send + 'static>(
     handler: &H,
     mut message: Vec<u8>,
     src: SocketAddr,
     mut responder: TcpResponder<W>,
+    out: &mut Vec<u8>,
 ) {
     match screen(&mut message, src) {
         Screened::Pass => {}
@@ -306,6 +312,18 @@ async fn handle_message<H: RequestHandler, W: AsyncWrite + Send + 'static>(
         return;
     };
     if header.metadata.message_type == MessageType::Response {
+        return;
+    }
+    if handler
+        .answer_fast(&message, src, Protocol::Tcp, out)
+        .is_some()
+    {
+        // Never rate limited over TCP, so never empty; checked all the same.
+        if !out.is_empty()
+            && let Err(error) = responder.write_framed(out).await
+        {
+            debug!(%src, %error, "cannot send a response");
+        }
         return;
     }
     match Request::from_bytes(message, src, Protocol::Tcp) {

@@ -1,9 +1,13 @@
 //! DNS over UDP: one worker per socket, each listen address having `udp-workers` sockets bound
 //! to it with `SO_REUSEPORT`, so that the kernel spreads the clients over the workers (Knot's
 //! model). A worker receives a batch of datagrams with one `recvmmsg`, screens each
-//! ([`super::screen`]) before hickory parses it (so nothing hickory logs per packet can be
-//! triggered by a client), answers each inline with the same [`RequestHandler`] as over TCP, and
-//! sends the batch of responses with one `sendmmsg`. No task is spawned per query.
+//! ([`super::screen`]) before anything parses it (so nothing hickory logs per packet can be
+//! triggered by a client), answers each inline, and sends the batch of responses with one
+//! `sendmmsg`. No task is spawned per query. The common query is answered by the handler's fast
+//! path ([`FastPath::answer_fast`]: our own parse and writer, [`super::wire`]) straight into the
+//! outbox's scratch buffer; anything else (TSIG, transfers, other opcodes, odd EDNS) is parsed by
+//! hickory's `Request::from_bytes` and answered by the same
+//! [`hickory_server::server::RequestHandler`] as over TCP.
 //!
 //! Each worker is an OS thread of its own running a current-thread tokio runtime, which awaits
 //! its nonblocking socket's readiness (its own epoll, no busy loop) through tokio's
@@ -16,10 +20,11 @@
 //! really waits here: `Capture` only encodes into the worker's buffer.
 //!
 //! Steady state, the worker reuses its receive buffers, the `mmsghdr` arrays and the response
-//! buffer across batches. What still allocates per query: hickory's `Request::from_bytes`
-//! (takes the datagram as an owned `Vec` and builds its message: names, queries, EDNS), the
-//! handler's response records, and a FORMERR's 12-byte header; per batch, the two short arrays
-//! of `IoSlice`s `recvmmsg`/`sendmmsg` borrow.
+//! buffer across batches. What still allocates per query on the fast path: the query engine's
+//! section vectors (and a wildcard's owned records), a name longer than hickory's inline
+//! buffer, and a cookie's option bytes. On hickory's path: `Request::from_bytes` (an owned copy
+//! of the datagram, names, queries, EDNS), the response's OPT record, a FORMERR's 12-byte
+//! header. Per batch, the two short arrays of `IoSlice`s `recvmmsg`/`sendmmsg` borrow.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
@@ -33,7 +38,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 use nix::sys::socket::{
     ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
@@ -41,6 +46,7 @@ use nix::sys::socket::{
 use tokio::io::Interest;
 
 use super::screen::{Screened, form_err_response, screen};
+use super::wire::FastPath;
 use crate::serve::ratelog::{LOG_INTERVAL, RateLimitedLog};
 
 /// Datagrams received (and responses sent) per system call.
@@ -51,7 +57,7 @@ const MAX_DATAGRAM: usize = 65_535;
 
 /// Receives on `socket` (nonblocking) and answers with `handler` until the future is dropped.
 /// Must run inside a tokio runtime with I/O enabled.
-pub(crate) async fn serve_socket<H: RequestHandler>(socket: UdpSocket, handler: Arc<H>) {
+pub(crate) async fn serve_socket<H: FastPath>(socket: UdpSocket, handler: Arc<H>) {
     let local = socket.local_addr().ok();
     let socket = match tokio::net::UdpSocket::from_std(socket) {
         Ok(socket) => socket,
@@ -138,7 +144,7 @@ impl Worker {
     }
 
     /// Answers every datagram of the batch into the outbox.
-    async fn answer<H: RequestHandler>(&mut self, handler: &H) {
+    async fn answer<H: FastPath>(&mut self, handler: &H) {
         self.outbox().clear();
         for index in 0..self.received.len() {
             let Received { len, src } = self.received[index];
@@ -156,6 +162,19 @@ impl Worker {
                 Screened::FormErr(response, _) => {
                     // No larger than the request: nothing to amplify.
                     self.outbox().push(&response, dst);
+                    continue;
+                }
+            }
+            // The common query first, written straight into the outbox's scratch buffer.
+            {
+                let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut scratch = std::mem::take(&mut outbox.scratch);
+                let fast = handler.answer_fast(message, src, Protocol::Udp, &mut scratch);
+                if fast.is_some() && !scratch.is_empty() {
+                    outbox.push(&scratch, dst);
+                }
+                outbox.scratch = scratch;
+                if fast.is_some() {
                     continue;
                 }
             }

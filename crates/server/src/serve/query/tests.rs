@@ -19,7 +19,7 @@ use hickory_proto::serialize::txt::Parser;
 
 use super::{Answer, Catalog, answer};
 
-const EXAMPLE: &str = include_str!("../../../tests/data/query/example.zone");
+pub(crate) const EXAMPLE: &str = include_str!("../../../tests/data/query/example.zone");
 
 /// A child zone `sub.example.` delegated (with DS) from `example.`.
 const SUB: &str = "$ORIGIN sub.example.

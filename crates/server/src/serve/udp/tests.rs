@@ -20,6 +20,7 @@ use crate::serve::query::tests::example_zone;
 use crate::serve::screen::{Screened, screen};
 use crate::serve::snapshot::Snapshot;
 use crate::serve::tcp::ConnectionLimits;
+use crate::serve::wire::FastPath;
 use crate::serve::{Bound, bind_all, serve_sockets_with};
 
 /// The real handler, noting which thread answered each request.
@@ -43,6 +44,22 @@ impl RequestHandler for Recording {
         self.inner
             .handle_request::<R, T>(request, response_handle)
             .await
+    }
+}
+
+impl FastPath for Recording {
+    fn answer_fast(
+        &self,
+        request: &[u8],
+        src: std::net::SocketAddr,
+        protocol: hickory_server::net::xfer::Protocol,
+        out: &mut Vec<u8>,
+    ) -> Option<ResponseInfo> {
+        self.threads
+            .lock()
+            .expect("not poisoned")
+            .insert(std::thread::current().id());
+        self.inner.answer_fast(request, src, protocol, out)
     }
 }
 
