@@ -258,7 +258,9 @@ impl<'z> Lookup<'z> {
     }
 
     fn lookup(&mut self, name: &Name, qtype: RecordType, first: bool) -> Next {
-        if let Some(cut) = self.find_cut(name, qtype) {
+        // One lookup of the name serves the cut check and the answer.
+        let found = self.node(name);
+        if let Some(cut) = self.find_cut(name, found, qtype) {
             // RFC 1034 §4.3.2 step 3b: "If a match would take us out of the authoritative
             // data, we have a referral." The AA bit follows the query name only.
             if first {
@@ -268,7 +270,7 @@ impl<'z> Lookup<'z> {
             return Next::Stop;
         }
 
-        if let Some(node) = self.node(name) {
+        if let Some(node) = found {
             return match self.match_node(node, qtype, None) {
                 Matched::Data => Next::Stop,
                 Matched::Cname(target) => Next::Follow(target),
@@ -466,9 +468,15 @@ impl<'z> Lookup<'z> {
 
     /// The zone cut at or above `name` that makes `name` non-authoritative, if any: the topmost
     /// delegation that is `name` or an ancestor of it. A DS query at a cut is answered by the
-    /// parent side, so the cut at `name` itself does not count for DS.
-    fn find_cut(&self, name: &Name, qtype: RecordType) -> Option<&'z SignedNode> {
-        if let Some(node) = self.node(name) {
+    /// parent side, so the cut at `name` itself does not count for DS. `found` is the node at
+    /// `name`, if any.
+    fn find_cut(
+        &self,
+        name: &Name,
+        found: Option<&'z SignedNode>,
+        qtype: RecordType,
+    ) -> Option<&'z SignedNode> {
+        if let Some(node) = found {
             return match node.kind {
                 NodeKind::Delegation if qtype != RecordType::DS => Some(node),
                 NodeKind::Occluded => self.topmost_cut(name).map(|(_, cut)| cut),
