@@ -225,6 +225,8 @@ pub struct ZoneRuntime {
     kept: Option<(u32, Fingerprint)>,
     /// Whether the start served the kept version instead of signing the zone whole.
     resumed: bool,
+    /// Why the start did not, when it had a state to resume from.
+    not_resumed: Option<resume::NotResumed>,
     /// The versions the start made on top of the kept one, for the journal (oldest first).
     start_deltas: Vec<ZoneDelta>,
 }
@@ -325,7 +327,7 @@ impl ZoneRuntime {
         };
         let fingerprint = kept::fingerprint(&cfg.signing, used_keys(&entries, &signed_with));
         let resumed = match &saved {
-            Some(st) if mode == Mode::Serve => resume::resume(
+            Some(st) if mode == Mode::Serve => Some(resume::resume(
                 &cfg,
                 &state_dir,
                 st,
@@ -335,8 +337,13 @@ impl ZoneRuntime {
                 &signed_with,
                 now,
                 rng,
-            ),
+            )),
             _ => None,
+        };
+        let (resumed, not_resumed) = match resumed {
+            Some(Ok(resumed)) => (Some(resumed), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
         };
         let (signed, start_deltas, kept_serial) = match resumed {
             Some(resumed) => (resumed.signed, resumed.deltas, Some(resumed.kept_serial)),
@@ -406,6 +413,7 @@ impl ZoneRuntime {
             unrecorded: Vec::new(),
             kept: kept_serial.map(|serial| (serial, fingerprint)),
             resumed: kept_serial.is_some(),
+            not_resumed,
             start_deltas,
         };
         rt.persist()?;
@@ -496,6 +504,12 @@ impl ZoneRuntime {
     /// restart) instead of signing the zone whole.
     pub fn resumed(&self) -> bool {
         self.resumed
+    }
+
+    /// Why the start signed the zone whole although it had a state to resume from (what its
+    /// warning said).
+    pub(crate) fn not_resumed(&self) -> Option<&resume::NotResumed> {
+        self.not_resumed.as_ref()
     }
 
     /// The versions the start made on top of the kept one (content changed while stopped,

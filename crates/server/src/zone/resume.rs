@@ -14,10 +14,10 @@
 
 use daned_sign::SignError;
 use daned_sign::hickory_proto::dnssec::rdata::DNSSECRData;
-use daned_sign::hickory_proto::rr::RData;
+use daned_sign::hickory_proto::rr::{RData, RecordType};
 use daned_sign::serial::{next_serial, serial_gt};
 use daned_sign::sign::{self, KeyUse};
-use daned_sign::zone::{SignedZone, Zone, ZoneDelta};
+use daned_sign::zone::{SignedZone, Zone, ZoneDelta, canonical_name};
 use ring::rand::SecureRandom;
 
 use crate::config::ZoneConfig;
@@ -28,21 +28,33 @@ use crate::zone::{
     KeyEntry, START_VALIDATION_SAMPLE, file_serial, signer_keys, with_ctx, zone_keys,
 };
 
-/// Why the kept version was not used.
+/// Why the kept version was not used (the start's warning says it with the file's path).
 #[derive(Debug, thiserror::Error)]
-enum NotResumed {
+#[non_exhaustive]
+pub(crate) enum NotResumed {
+    /// The file could not be read or does not apply (it names itself).
     #[error(transparent)]
     File(#[from] SignedFileError),
+    /// There is none (a state directory of before this file, or a write that failed).
     #[error("no kept signed zone")]
     Missing,
+    /// Its signing fingerprint is not the current one.
     #[error("made with other signing parameters (denial, signature timing, DNSKEY TTL or keys)")]
     OtherPolicy,
+    /// A signature starts after now (the clock moved back).
     #[error("holds signatures that start in the future (inception {inception}, now {now})")]
-    Future { inception: u32, now: u32 },
-    #[error("{0}")]
-    Sign(SignError),
+    Future {
+        /// The latest inception.
+        inception: u32,
+        /// Now.
+        now: u32,
+    },
+    /// Signing the changes on top of it failed.
+    #[error("signing on top of it: {0}")]
+    Sign(#[source] SignError),
+    /// The result failed its check before serving.
     #[error("failed its check: {0}")]
-    Validation(SignError),
+    Validation(#[source] SignError),
 }
 
 /// The version a start resumes: the kept one at the state's serial, then the deltas the start
@@ -55,7 +67,7 @@ pub(super) struct Resumed {
 }
 
 /// The version published before the restart, brought to the current `content`, keys and
-/// clock, or `None` (with a warning naming the file and why) when the zone must be signed
+/// clock, or why not (logged as a warning naming the file) when the zone must be signed
 /// whole.
 #[allow(
     clippy::too_many_arguments,
@@ -71,7 +83,7 @@ pub(super) fn resume(
     signed_with: &[(usize, KeyUse)],
     now: u32,
     rng: &(dyn SecureRandom + Sync),
-) -> Option<Resumed> {
+) -> Result<Resumed, NotResumed> {
     let started = std::time::Instant::now();
     let path = signed::signed_path(state_dir, &cfg.origin);
     match try_resume(
@@ -95,7 +107,7 @@ pub(super) fn resume(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "kept signed zone loaded; not signed again"
             );
-            Some(resumed)
+            Ok(resumed)
         }
         Err(reason) => {
             tracing::warn!(
@@ -104,7 +116,7 @@ pub(super) fn resume(
                 %reason,
                 "kept signed zone not used; signing the whole zone"
             );
-            None
+            Err(reason)
         }
     }
 }
@@ -153,7 +165,14 @@ fn try_resume(
     let keys = zone_keys(entries, signed_with);
     let mut deltas = Vec::new();
     // Content changed while stopped: signed on top, under the next serial.
-    let changes = signed.to_zone().diff(content);
+    // The apex CDS and CDNSKEY come from the keys (the fingerprint says they are the same),
+    // not from the content.
+    let apex = canonical_name(&cfg.origin);
+    let mut changes = signed.to_zone().diff(content);
+    changes.retain(|c| {
+        !(canonical_name(&c.name) == apex
+            && matches!(c.rtype, RecordType::CDS | RecordType::CDNSKEY))
+    });
     let wanted = file_serial(content);
     if !changes.is_empty() || serial_gt(wanted, signed.serial()) {
         let serial = next_serial(signed.serial(), wanted);
