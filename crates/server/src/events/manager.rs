@@ -1192,13 +1192,17 @@ fn start_zone(
     for warning in rt.warnings() {
         tracing::warn!(zone = %zone.origin, %warning, "zone file warning");
     }
+    // `resumed`: the version published before the restart is served again, not signed; else
+    // `signed_whole` says why (when there was a state to resume from).
+    let signed_whole = rt.not_resumed().map(ToString::to_string);
     tracing::info!(
         zone = %zone.origin,
         serial = rt.signed().serial(),
         keys = rt.keys().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         resumed = rt.resumed(),
-        "zone loaded and signed"
+        signed_whole = signed_whole.as_deref(),
+        "zone loaded"
     );
     // A start that served the kept version serves the RRSIGs of before: the journal goes on.
     let kept = before == Some(rt.signed().serial()) && !rt.resumed();
@@ -1227,10 +1231,12 @@ fn start_zone(
     if let Some(first) = journal.first_serial() {
         tracing::debug!(zone = %zone.origin, first, deltas = journal.len(), "IXFR journal loaded");
     }
-    let mut slot = ZoneSlot::new(rt, journal, kept, now);
-    // A start that served the kept version may find it about to leave the journal.
-    slot.keep_signed(&zone.origin);
-    Ok(slot)
+    if rt.snapshot_due(&journal) {
+        // A start that served the kept version may find it about to leave the journal: kept
+        // again here, before the first publish.
+        rt.keep_snapshot();
+    }
+    Ok(ZoneSlot::new(rt, journal, kept, now))
 }
 
 /// `journal` under new limits (a reload changed them): its deltas, oldest dropped first.

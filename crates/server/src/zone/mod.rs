@@ -425,8 +425,9 @@ impl ZoneRuntime {
         Ok(rt)
     }
 
-    /// Writes the served version as the kept signed zone now, on this thread.
-    fn keep_snapshot(&mut self) {
+    /// Writes the served version as the kept signed zone now, on this thread (a start, before
+    /// the zone is published); a failure is a warning.
+    pub(crate) fn keep_snapshot(&mut self) {
         let Some(job) = self.snapshot() else {
             return;
         };
