@@ -210,11 +210,11 @@ struct ZoneSlot {
     rt: ZoneRuntime,
     /// The IXFR journal ending at the zone's current serial.
     journal: Arc<Journal>,
-    /// Whether the start kept the serial of before the restart and no delta was recorded
-    /// since. `start` re-signs the zone: at a kept serial it serves other RRSIGs than the
-    /// version the journal (and every secondary that took that serial before the restart)
-    /// knows, so the first delta after such a start, which removes the new RRSIGs, is no valid
-    /// difference for them; it clears the journal instead.
+    /// Whether a start that signed the zone whole (did not resume its kept version) kept the
+    /// serial of before the restart and no delta was recorded since. Such a start serves, at
+    /// the kept serial, other RRSIGs than the version the journal (and every secondary that
+    /// took that serial before the restart) knows, so the first delta after it, which removes
+    /// the new RRSIGs, is no valid difference for them; it clears the journal instead.
     serial_kept_at_start: bool,
     /// What the zone's secondaries serve: fed by their reports, and handed to the zone as
     /// [`crate::zone::Propagated`] whenever it changes.
