@@ -275,3 +275,42 @@ fn rfc4035_s5_3_1_restart_after_the_refresh_point_renews_before_serving() {
         assert!(serial_gt(rt.earliest_expiration().unwrap(), later));
     }
 }
+
+/// The kept version is written again before it leaves the journal: once more than half of the
+/// journal's delta bound lies after it, or when the chain from it breaks; not while the
+/// journal still leads from it to the served serial.
+#[test]
+fn snapshot_is_due_before_the_kept_serial_leaves_the_journal() {
+    let d = Dir::new();
+    let rng = SystemRandom::new();
+    let mut rt = start(&d, "", NOW);
+    let limits = crate::config::JournalLimits {
+        max_deltas: 4,
+        max_bytes: usize::MAX,
+    };
+    let mut journal = Journal::new(limits);
+    assert!(!rt.snapshot_due(&journal), "kept at the served serial");
+    let certs = ["p384.pem", "rsa2048.pem", "ed25519.pem"];
+    for (i, cert) in certs.iter().enumerate() {
+        std::fs::write(d.dir.path().join("mail.pem"), test_certificate(cert)).unwrap();
+        let delta = rt
+            .update_bindings(NOW + 10 * (i as u32 + 1), &rng)
+            .unwrap()
+            .expect("a change");
+        journal.push(delta).unwrap();
+        // 1 and 2 deltas after the kept serial are within half of 4; the third is not.
+        assert_eq!(rt.snapshot_due(&journal), i == 2, "after {} deltas", i + 1);
+    }
+    let fingerprint = rt.kept.unwrap().1;
+    rt.snapshot_written(rt.signed().serial(), fingerprint);
+    assert!(!rt.snapshot_due(&journal));
+    // A journal that no longer leads from the kept serial (cleared by a denial switch, or a
+    // failed write) asks for a new snapshot at once.
+    let kept_serial = rt.signed().serial();
+    std::fs::write(d.dir.path().join("mail.pem"), test_certificate("ee.pem")).unwrap();
+    rt.update_bindings(NOW + 100, &rng)
+        .unwrap()
+        .expect("a change");
+    journal.clear();
+    assert!(rt.snapshot_due(&journal), "chain from {kept_serial} broken");
+}
