@@ -12,10 +12,13 @@
 #     cores dnsperf saturates near 80k q/s before Knot or NSD do.
 #  5. rotation latency: certificate replaced -> new TLSA RRset served with its RRSIG, at 1k and
 #     100k names (bench/rotation.sh; ROT_NS, ROT_R, ROT_DEBOUNCE_MS): rotation.tsv, rotation.md.
-#  6. report.md (the harness's tables) and ratios.md (daned / anchor).
+#  6. restart: start to first answer of a signed 100k-name zone, first start (signs) against a
+#     restart after SIGTERM (loads the kept signed zone) and one after a certificate change
+#     while stopped (bench/restart.sh; RESTART_N): restart.tsv, restart.md.
+#  7. report.md (the harness's tables) and ratios.md (daned / anchor).
 #
 # env: NS="10000 100000"  SIGNERS="ldns bind-n1 knot-t1 knot-t2"  DENIALS=nsec  REPEATS=3
-#      SERVERS="daned knotd nsd"  RUNS=2  FIXED_QPS=20000  STEPS="gen sign serve fixed rotation report"
+#      SERVERS="daned knotd nsd"  RUNS=2  FIXED_QPS=20000  STEPS="gen sign serve fixed rotation restart report"
 #      BENCH_WORK (default ${TMPDIR:-/tmp}/daned-bench)  BENCH_HARNESS (default ../shared/bench)
 # Every load is on 127.0.0.1 and bounded (dnsperf -l/-n, timeouts); every server is stopped by PID.
 set -euo pipefail
@@ -27,7 +30,7 @@ export RESULTS=${RESULTS:-$BENCH_WORK/results-$(date +%Y%m%d-%H%M%S)}
 . "$H/lib.sh"
 
 NS=(${NS:-10000 100000})
-STEPS=${STEPS:-"gen sign serve fixed rotation report"}
+STEPS=${STEPS:-"gen sign serve fixed rotation restart report"}
 SIGNERS=${SIGNERS:-"ldns bind-n1 knot-t1 knot-t2"}
 DENIALS=${DENIALS:-nsec}
 SERVERS=${SERVERS:-"daned knotd nsd"}
@@ -128,6 +131,12 @@ fi
 # Time from a certificate file replaced to the new TLSA RRset served with an RRSIG.
 if has_step rotation; then
     DANED="$DANED" BENCH_HARNESS="$H" "$ROOT/bench/rotation.sh"
+fi
+
+# Time from `daned serve` started to its first answer: signing at a first start, loading the
+# kept signed zone at a restart.
+if has_step restart; then
+    DANED="$DANED" BENCH_HARNESS="$H" RESTART_N="$SERVE_N" "$ROOT/bench/restart.sh"
 fi
 
 if has_step report; then

@@ -333,6 +333,7 @@ impl ZoneRuntime {
                 st,
                 &fingerprint,
                 &content,
+                &digest,
                 &entries,
                 &signed_with,
                 now,

@@ -79,6 +79,7 @@ pub(super) fn resume(
     saved: &ZoneState,
     fingerprint: &Fingerprint,
     content: &Zone,
+    digest: &str,
     entries: &[KeyEntry],
     signed_with: &[(usize, KeyUse)],
     now: u32,
@@ -92,6 +93,7 @@ pub(super) fn resume(
         saved,
         fingerprint,
         content,
+        digest,
         entries,
         signed_with,
         now,
@@ -131,11 +133,13 @@ fn try_resume(
     saved: &ZoneState,
     fingerprint: &Fingerprint,
     content: &Zone,
+    digest: &str,
     entries: &[KeyEntry],
     signed_with: &[(usize, KeyUse)],
     now: u32,
     rng: &(dyn SecureRandom + Sync),
 ) -> Result<Resumed, NotResumed> {
+    let phase = std::time::Instant::now();
     let kept = signed::load(state_dir, &cfg.origin)?.ok_or(NotResumed::Missing)?;
     if kept.fingerprint != *fingerprint {
         return Err(NotResumed::OtherPolicy);
@@ -162,17 +166,25 @@ fn try_resume(
     {
         return Err(NotResumed::Future { inception, now });
     }
+    let loaded_ms = phase.elapsed().as_millis() as u64;
+    let phase = std::time::Instant::now();
     let keys = zone_keys(entries, signed_with);
     let mut deltas = Vec::new();
-    // Content changed while stopped: signed on top, under the next serial.
-    // The apex CDS and CDNSKEY come from the keys (the fingerprint says they are the same),
-    // not from the content.
-    let apex = canonical_name(&cfg.origin);
-    let mut changes = signed.to_zone().diff(content);
-    changes.retain(|c| {
-        !(canonical_name(&c.name) == apex
-            && matches!(c.rtype, RecordType::CDS | RecordType::CDNSKEY))
-    });
+    // Content changed while stopped is signed on top, under the next serial. The state's
+    // digest (of the zone file, the TLSA records, the keys and the denial) says whether it
+    // changed; only then is the whole content compared. The apex CDS and CDNSKEY come from the
+    // keys (the fingerprint says they are the same), not from the content.
+    let changes = if saved.content_digest == digest {
+        Vec::new()
+    } else {
+        let apex = canonical_name(&cfg.origin);
+        let mut changes = signed.to_zone().diff(content);
+        changes.retain(|c| {
+            !(canonical_name(&c.name) == apex
+                && matches!(c.rtype, RecordType::CDS | RecordType::CDNSKEY))
+        });
+        changes
+    };
     let wanted = file_serial(content);
     if !changes.is_empty() || serial_gt(wanted, signed.serial()) {
         let serial = next_serial(signed.serial(), wanted);
@@ -200,6 +212,8 @@ fn try_resume(
             deltas.push(delta);
         }
     }
+    let signed_ms = phase.elapsed().as_millis() as u64;
+    let phase = std::time::Instant::now();
     daned_sign::validate::validate_sample(
         &signed,
         now,
@@ -207,6 +221,13 @@ fn try_resume(
         &signer_keys(entries),
     )
     .map_err(NotResumed::Validation)?;
+    tracing::debug!(
+        zone = %cfg.origin,
+        loaded_ms,
+        signed_ms,
+        validated_ms = phase.elapsed().as_millis() as u64,
+        "kept signed zone: read and replayed, brought up to date, validated"
+    );
     Ok(Resumed {
         signed,
         deltas,

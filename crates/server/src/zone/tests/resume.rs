@@ -56,6 +56,7 @@ fn rfc4035_s5_3_1_restart_with_unchanged_content_serves_the_same_rrsigs() {
     assert!(signed_path(&d.state(), &origin()).is_file(), "kept at once");
     let before = records(&first);
     let serial = first.signed().serial();
+    let first_signed = Arc::clone(first.signed());
     drop(first);
 
     let mut again = start(&d, "", NOW + 3600);
@@ -63,6 +64,10 @@ fn rfc4035_s5_3_1_restart_with_unchanged_content_serves_the_same_rrsigs() {
     assert_eq!(again.signed().serial(), serial);
     assert!(again.take_start_deltas().is_empty(), "no new version");
     assert_eq!(records(&again), before, "byte-identical records and RRSIGs");
+    assert!(
+        again.signed().nodes().eq(first_signed.nodes()),
+        "the same nodes, of the same kinds"
+    );
     assert_eq!(
         again.next_refresh_at(),
         Some(
@@ -191,10 +196,15 @@ fn rfc5155_s7_1_restart_with_nsec3_instead_of_nsec_signs_whole() {
     assert!(apex.get(RecordType::NSEC3PARAM).is_some());
     assert!(apex.get(RecordType::NSEC).is_none());
     assert!(rrsigs(&rt).iter().all(|r| !old.contains(r)));
+    let signed = Arc::clone(rt.signed());
     drop(rt);
-    // The new version is kept in turn: the next start serves it.
+    // The new version is kept in turn: the next start serves it, node for node (each NSEC3
+    // alone at its hashed owner, RFC 5155 §7.2.8) and with the same NSEC3 owners in hash order.
     let rt = start(&d, "denial = \"nsec3\"", NOW + 120);
     assert!(rt.resumed(), "{:?}", rt.not_resumed());
+    assert!(rt.signed().nodes().eq(signed.nodes()));
+    assert!(rt.signed().nsec3_owners().eq(signed.nsec3_owners()));
+    assert!(signed.nsec3_owners().next().is_some());
 }
 
 /// A damaged kept file is never served: the start signs whole, says which file and why, and
