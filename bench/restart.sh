@@ -65,7 +65,7 @@ ttl = "300"
 TOML
 
 TSV=$RESULTS/restart.tsv
-printf 'names\tstart\tfirst_answer_ms\tload_ms\tkept_write_ms\tkept_bytes\tserial\n' > "$TSV"
+printf 'names\tstart\tfirst_answer_ms\tzone_start_ms\tkept_load_ms\tkept_write_ms\tkept_bytes\tserial\n' > "$TSV"
 spid=
 trap 'stop_pid "$spid"' EXIT
 
@@ -101,14 +101,15 @@ field() { { grep "$2" "$W/daned.$1.log" || true; } | grep -o "$3=[0-9]*" | head 
 
 row() {
     local label=$1 ms=$2
-    local load kept_ms kept_bytes serial
-    load=$(field "$label" 'zone loaded' elapsed_ms)
+    local load resume kept_ms kept_bytes serial
+    resume=$(field "$label" 'kept signed zone loaded' elapsed_ms)
+    load=$(field "$label" 'manager: zone loaded' elapsed_ms)
     kept_ms=$(field "$label" 'signed zone kept' elapsed_ms)
     kept_bytes=$(field "$label" 'signed zone kept' bytes)
-    serial=$(field "$label" 'zone loaded' serial)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$label" "$ms" "${load:--}" "${kept_ms:--}" \
-        "${kept_bytes:--}" "$serial" >> "$TSV"
-    log "$n names, $label: first answer after ${ms} ms (load ${load:-?} ms, kept file ${kept_ms:--} ms, ${kept_bytes:--} bytes)"
+    serial=$(field "$label" 'manager: zone loaded' serial)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$label" "$ms" "${load:--}" "${resume:--}" \
+        "${kept_ms:--}" "${kept_bytes:--}" "$serial" >> "$TSV"
+    log "$n names, $label: first answer after ${ms} ms (zone start ${load:-?} ms, of it kept zone ${resume:--} ms; kept file written in ${kept_ms:--} ms, ${kept_bytes:--} bytes)"
 }
 
 busy=$(wait_quiet)
@@ -134,8 +135,8 @@ stop_pid "$spid"
 spid=
 
 {
-    echo "| names | start | first answer (ms) | load (ms) | kept file written (ms) | kept file (bytes) |"
-    echo "|---|---|---|---|---|---|"
-    awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$TSV"
+    echo "| names | start | first answer (ms) | zone start (ms) | of it, kept zone loaded (ms) | kept file written (ms) | kept file (bytes) |"
+    echo "|---|---|---|---|---|---|---|"
+    awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$TSV"
 } | tee "$RESULTS/restart.md"
 log "restart: $TSV, $RESULTS/restart.md"
