@@ -100,14 +100,15 @@ def main():
     restart = rows(d, "restart.tsv")
     if restart:
         knot = next((num(r["load_s"]) for r in servers if r["label"].startswith("knotd")), None)
-        out += ["## daned serve: start until a signed answer (lower is better)", "",
-                "| N | start | s | PSS MB | serial | same RRSIG as the first start | / knotd load |",
-                "|---:|---|---:|---:|---:|---|---:|"]
+        out += ["## daned serve: start until the first answer (lower is better)", "",
+                "| names | start | first answer s | / knotd load of its signed zone |",
+                "|---:|---|---:|---:|"]
         for r in restart:
-            s = num(r["answering_s"])
+            ms = num(r["first_answer_ms"])
+            s = ms / 1000 if ms else None
             ratio = "%.2f" % (s / knot) if s and knot else "NA"
-            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                r["N"], r["start"], r["answering_s"], r["pss_MB"], r["serial"], r["same_rrsig"], ratio))
+            out.append("| %s | %s | %s | %s |" % (
+                r["names"], r["start"], "NA" if s is None else "%.2f" % s, ratio))
         out.append("")
 
     sizes = rows(d, "bytes.tsv")

@@ -11,8 +11,9 @@
 #  4. server CPU time per answered query at a fixed offered rate (dnsperf -Q), because on two
 #     cores dnsperf saturates near 80k q/s before Knot or NSD do.
 #  5. response bytes per query class (bytes.tsv): dig against each server, plain and DO.
-#  6. restart: `daned serve` from start to a signed answer, first start and restarts
-#     (bench/restart.sh: restart.tsv).
+#  6. restart: start to first answer of a signed 100k-name zone, first start (signs) against a
+#     restart after SIGTERM (loads the kept signed zone) and one after a certificate change
+#     while stopped (bench/restart.sh; RESTART_N): restart.tsv, restart.md.
 #  7. rotation latency: certificate replaced -> new TLSA RRset served with its RRSIG, at 1k and
 #     100k names (bench/rotation.sh; ROT_NS, ROT_R, ROT_DEBOUNCE_MS): rotation.tsv, rotation.md.
 #  8. report.md (the harness's tables) and ratios.md (daned / anchor).
@@ -165,14 +166,15 @@ if has_step bytes; then
     log "response bytes per class: $BT"
 fi
 
-# Time from start to the first signed answer: a first start (signs) and restarts (issue 10).
-if has_step restart; then
-    DANED="$DANED" BENCH_HARNESS="$H" RESTART_NS="$SERVE_N" "$ROOT/bench/restart.sh"
-fi
-
 # Time from a certificate file replaced to the new TLSA RRset served with an RRSIG.
 if has_step rotation; then
     DANED="$DANED" BENCH_HARNESS="$H" "$ROOT/bench/rotation.sh"
+fi
+
+# Time from `daned serve` started to its first answer: signing at a first start, loading the
+# kept signed zone at a restart.
+if has_step restart; then
+    DANED="$DANED" BENCH_HARNESS="$H" RESTART_N="$SERVE_N" "$ROOT/bench/restart.sh"
 fi
 
 if has_step report; then

@@ -210,18 +210,29 @@ struct ZoneSlot {
     rt: ZoneRuntime,
     /// The IXFR journal ending at the zone's current serial.
     journal: Arc<Journal>,
-    /// Whether the start kept the serial of before the restart and no delta was recorded
-    /// since. `start` re-signs the zone: at a kept serial it serves other RRSIGs than the
-    /// version the journal (and every secondary that took that serial before the restart)
-    /// knows, so the first delta after such a start, which removes the new RRSIGs, is no valid
-    /// difference for them; it clears the journal instead.
+    /// Whether a start that signed the zone whole (did not resume its kept version) kept the
+    /// serial of before the restart and no delta was recorded since. Such a start serves, at
+    /// the kept serial, other RRSIGs than the version the journal (and every secondary that
+    /// took that serial before the restart) knows, so the first delta after it, which removes
+    /// the new RRSIGs, is no valid difference for them; it clears the journal instead.
     serial_kept_at_start: bool,
     /// What the zone's secondaries serve: fed by their reports, and handed to the zone as
     /// [`crate::zone::Propagated`] whenever it changes.
     tracker: Tracker,
     /// The parent DS poll of the zone.
     parent: PollSchedule,
+    /// The kept signed zone being written off the manager's task, if one is.
+    snapshot: Option<SnapshotJob>,
 }
+
+/// A kept signed zone being written on a thread of its own (see `zone::persist::signed`).
+type SnapshotJob = std::thread::JoinHandle<(
+    Result<
+        (u32, crate::zone::persist::signed::Fingerprint, usize),
+        crate::zone::persist::signed::SignedFileError,
+    >,
+    Duration,
+)>;
 
 impl ZoneSlot {
     /// The slot of a zone just started at `now` (nothing known of its secondaries yet); the
@@ -242,6 +253,54 @@ impl ZoneSlot {
             serial_kept_at_start,
             tracker,
             parent: PollSchedule::default(),
+            snapshot: None,
+        }
+    }
+
+    /// Takes the result of a finished snapshot write, then starts a new one when the zone says
+    /// one is due (see `ZoneRuntime::snapshot_due`): at most one at a time per zone, on its
+    /// own thread, after the version was published (the journal already makes it durable).
+    fn keep_signed(&mut self, origin: &Name) {
+        if self.snapshot.as_ref().is_some_and(|job| job.is_finished())
+            && let Some(job) = self.snapshot.take()
+        {
+            match job.join() {
+                Ok((Ok((serial, fingerprint, bytes)), elapsed)) => {
+                    tracing::debug!(
+                        zone = %origin,
+                        serial,
+                        bytes,
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        "signed zone kept"
+                    );
+                    self.rt.snapshot_written(serial, fingerprint);
+                }
+                Ok((Err(error), _)) => {
+                    tracing::warn!(zone = %origin, %error, "signed zone not kept; tried again after the next change");
+                }
+                Err(_) => {
+                    tracing::error!(zone = %origin, "the thread writing the kept signed zone panicked");
+                }
+            }
+        }
+        if self.snapshot.is_some() || !self.rt.snapshot_due(&self.journal) {
+            return;
+        }
+        let Some(job) = self.rt.snapshot() else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("daned-keep".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let result = job.write();
+                (result, started.elapsed())
+            });
+        match spawned {
+            Ok(handle) => self.snapshot = Some(handle),
+            Err(error) => {
+                tracing::warn!(zone = %origin, %error, "no thread to keep the signed zone; tried again after the next change");
+            }
         }
     }
 
@@ -333,6 +392,14 @@ impl Manager {
             self.record(&origin, delta);
         }
         self.publish();
+        self.keep_signed();
+    }
+
+    /// Lets every zone take a finished snapshot write and start a due one (after a publish).
+    fn keep_signed(&mut self) {
+        for (origin, slot) in &mut self.zones {
+            slot.keep_signed(origin);
+        }
     }
 
     fn build_snapshot(&self, catalog: Arc<Catalog>) -> Snapshot {
@@ -739,6 +806,10 @@ impl Manager {
             restart_needed,
         };
         for (origin, slot) in old {
+            if let Some(job) = slot.snapshot {
+                // Its write finishes first: the zone added again later writes the same file.
+                let _ = blocking(|| job.join());
+            }
             let serial = slot.rt.signed().serial();
             tracing::info!(zone = %origin, serial, "zone removed from the configuration; no longer served (its state and keys stay on disk)");
             report.zones.push(ZoneReloaded {
@@ -771,6 +842,7 @@ impl Manager {
             self.config = Arc::new(effective);
         }
         self.publish();
+        self.keep_signed();
         // Logged once the new versions are served: a hook or test that waits for this line
         // and then queries sees them.
         for zone in &report.zones {
@@ -1109,7 +1181,7 @@ fn start_zone(
         .ok()
         .flatten()
         .map(|state| state.serial);
-    let rt = ZoneRuntime::start(
+    let mut rt = ZoneRuntime::start(
         zone.clone(),
         config.server.key_dir.clone(),
         config.server.state_dir.clone(),
@@ -1120,22 +1192,49 @@ fn start_zone(
     for warning in rt.warnings() {
         tracing::warn!(zone = %zone.origin, %warning, "zone file warning");
     }
+    // `resumed`: the version published before the restart is served again, not signed; else
+    // `signed_whole` says why (when there was a state to resume from).
+    let signed_whole = rt.not_resumed().map(ToString::to_string);
     tracing::info!(
         zone = %zone.origin,
         serial = rt.signed().serial(),
         keys = rt.keys().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "zone loaded and signed"
+        resumed = rt.resumed(),
+        signed_whole = signed_whole.as_deref(),
+        "zone loaded"
     );
-    let kept = before == Some(rt.signed().serial());
-    let journal = journal::load(
+    // A start that served the kept version serves the RRSIGs of before: the journal goes on.
+    let kept = before == Some(rt.signed().serial()) && !rt.resumed();
+    // The versions the start made on top of the kept one go into the journal before the first
+    // publish, as every later change does.
+    let start_deltas = rt.take_start_deltas();
+    let loaded_at = start_deltas
+        .first()
+        .map_or(rt.signed().serial(), |d| d.from_serial);
+    let mut journal = journal::load(
         &config.server.state_dir,
         &zone.origin,
-        rt.signed().serial(),
+        loaded_at,
         zone.journal,
     );
+    if !start_deltas.is_empty() {
+        let result = start_deltas
+            .into_iter()
+            .try_for_each(|delta| journal.push(delta))
+            .and_then(|()| journal::store(&config.server.state_dir, &zone.origin, &journal));
+        if let Err(error) = result {
+            journal.clear();
+            tracing::warn!(zone = %zone.origin, %error, "IXFR journal not kept; secondaries get full transfers until the next change");
+        }
+    }
     if let Some(first) = journal.first_serial() {
         tracing::debug!(zone = %zone.origin, first, deltas = journal.len(), "IXFR journal loaded");
+    }
+    if rt.snapshot_due(&journal) {
+        // A start that served the kept version may find it about to leave the journal: kept
+        // again here, before the first publish.
+        rt.keep_snapshot();
     }
     Ok(ZoneSlot::new(rt, journal, kept, now))
 }

@@ -18,6 +18,7 @@ mod on_secondary;
 mod on_timer;
 pub mod persist;
 pub(crate) mod propagated;
+mod resume;
 pub(crate) mod tlsa;
 pub mod zonefile;
 
@@ -43,11 +44,12 @@ use daned_sign::hickory_proto::rr::Name;
 use daned_sign::lifecycle::{KeyPolicy, LifecycleError};
 use daned_sign::serial::next_serial;
 use daned_sign::sign::{self, KeyUse, SignCtx, ZoneKey};
-use daned_sign::zone::{Rrset, SignedZone, Zone};
+use daned_sign::zone::{Rrset, SignedZone, Zone, ZoneDelta};
 use ring::rand::SecureRandom;
 
 use crate::config::ZoneConfig;
 use crate::zone::keys::store::{self as keystore, KeyStoreError};
+use crate::zone::persist::signed::{self as kept, Fingerprint};
 use crate::zone::persist::state::{self, StateError};
 pub use crate::zone::propagated::Propagated;
 use crate::zone::tlsa::rollover::Event;
@@ -218,6 +220,15 @@ pub struct ZoneRuntime {
     /// Keys a key step created whose records could not be written: the next step reuses them
     /// (a failing state write retried every few seconds must not fill key-dir).
     unrecorded: Vec<KeyEntry>,
+    /// The kept signed zone on disk: its serial and signing fingerprint (the journal
+    /// continues it; see [`persist::signed`]).
+    kept: Option<(u32, Fingerprint)>,
+    /// Whether the start served the kept version instead of signing the zone whole.
+    resumed: bool,
+    /// Why the start did not, when it had a state to resume from.
+    not_resumed: Option<resume::NotResumed>,
+    /// The versions the start made on top of the kept one, for the journal (oldest first).
+    start_deltas: Vec<ZoneDelta>,
 }
 
 /// How many rollover events wait for the next `daned reload` at most (the oldest go first).
@@ -229,6 +240,12 @@ impl ZoneRuntime {
     ///
     /// The serial: unchanged content keeps the persisted serial; changed content gets the zone
     /// file's serial if it is newer, else the persisted serial + 1.
+    ///
+    /// In [`Mode::Serve`], the version published before the restart is served again when the
+    /// kept signed zone and the journal reproduce it under the same signing parameters and
+    /// keys (`resume.rs`): a change of content while stopped is then signed on top of it
+    /// ([`Self::take_start_deltas`] gives the journal its deltas). Otherwise the zone is
+    /// signed whole and kept before it is published.
     ///
     /// # Errors
     ///
@@ -308,24 +325,51 @@ impl ZoneRuntime {
             Some(st) => next_serial(st.serial, wanted),
             None => wanted,
         };
-        let signed = with_ctx(&cfg, &zone_keys(&entries, &signed_with), now, rng, |ctx| {
-            sign::sign_zone(ctx, &content, serial)
-        })
-        .map_err(|source| ZoneError::Sign {
-            origin: cfg.origin.clone(),
-            source,
-        })?;
-        daned_sign::validate::validate_sample(
-            &signed,
-            now,
-            START_VALIDATION_SAMPLE,
-            &signer_keys(&entries),
-        )
-        .map_err(|source| ZoneError::Validation {
-            origin: cfg.origin.clone(),
-            serial,
-            source,
-        })?;
+        let fingerprint = kept::fingerprint(&cfg.signing, used_keys(&entries, &signed_with));
+        let resumed = match &saved {
+            Some(st) if mode == Mode::Serve => Some(resume::resume(
+                &cfg,
+                &state_dir,
+                st,
+                &fingerprint,
+                &content,
+                &digest,
+                &entries,
+                &signed_with,
+                now,
+                rng,
+            )),
+            _ => None,
+        };
+        let (resumed, not_resumed) = match resumed {
+            Some(Ok(resumed)) => (Some(resumed), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        };
+        let (signed, start_deltas, kept_serial) = match resumed {
+            Some(resumed) => (resumed.signed, resumed.deltas, Some(resumed.kept_serial)),
+            None => {
+                let signed = with_ctx(&cfg, &zone_keys(&entries, &signed_with), now, rng, |ctx| {
+                    sign::sign_zone(ctx, &content, serial)
+                })
+                .map_err(|source| ZoneError::Sign {
+                    origin: cfg.origin.clone(),
+                    source,
+                })?;
+                daned_sign::validate::validate_sample(
+                    &signed,
+                    now,
+                    START_VALIDATION_SAMPLE,
+                    &signer_keys(&entries),
+                )
+                .map_err(|source| ZoneError::Validation {
+                    origin: cfg.origin.clone(),
+                    serial,
+                    source,
+                })?;
+                (signed, Vec::new(), None)
+            }
+        };
         // Nothing is known yet of what the secondaries serve: the manager tells (see
         // `Self::set_propagated`).
         let mut propagated = Propagated::default();
@@ -342,7 +386,7 @@ impl ZoneRuntime {
                 log_events(&cfg.origin, &binding.key(), &events);
             }
         }
-        let rt = Self {
+        let mut rt = Self {
             cfg,
             key_dir,
             state_dir,
@@ -368,9 +412,112 @@ impl ZoneRuntime {
             write_retry: None,
             storage_error: None,
             unrecorded: Vec::new(),
+            kept: kept_serial.map(|serial| (serial, fingerprint)),
+            resumed: kept_serial.is_some(),
+            not_resumed,
+            start_deltas,
         };
         rt.persist()?;
+        if mode == Mode::Serve && !rt.resumed {
+            // Kept before it is published (the manager publishes once `start` returns); a
+            // failure only costs the next start a whole signing.
+            rt.keep_snapshot();
+        }
         Ok(rt)
+    }
+
+    /// Writes the served version as the kept signed zone now, on this thread (a start, before
+    /// the zone is published); a failure is a warning.
+    pub(crate) fn keep_snapshot(&mut self) {
+        let Some(job) = self.snapshot() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        match job.write() {
+            Ok((serial, fingerprint, bytes)) => {
+                tracing::info!(
+                    zone = %self.cfg.origin,
+                    serial,
+                    bytes,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "signed zone kept"
+                );
+                self.kept = Some((serial, fingerprint));
+            }
+            Err(error) => {
+                tracing::warn!(zone = %self.cfg.origin, %error, "signed zone not kept; the next start signs it whole");
+            }
+        }
+    }
+
+    /// The served version to write as the kept signed zone (see [`persist::signed`]); `None`
+    /// in [`Mode::ReadOnly`].
+    pub(crate) fn snapshot(&self) -> Option<kept::Snapshot> {
+        (self.mode == Mode::Serve).then(|| kept::Snapshot {
+            dir: self.state_dir.clone(),
+            zone: Arc::clone(&self.signed),
+            fingerprint: self.fingerprint(),
+        })
+    }
+
+    /// The signing fingerprint of the served version's parameters and keys now.
+    fn fingerprint(&self) -> Fingerprint {
+        kept::fingerprint(
+            &self.cfg.signing,
+            used_keys(&self.entries, &self.signed_with),
+        )
+    }
+
+    /// Records that the kept signed zone on disk now holds `serial`, made with `fingerprint`.
+    pub(crate) fn snapshot_written(&mut self, serial: u32, fingerprint: Fingerprint) {
+        self.kept = Some((serial, fingerprint));
+    }
+
+    /// Whether the kept signed zone should be written again: there is none, the signing
+    /// parameters or keys changed since, or its serial is about to leave `journal` (the
+    /// journal no longer leads from it to the served serial, or more than half of its delta or
+    /// byte bound lies after it).
+    pub(crate) fn snapshot_due(&self, journal: &persist::journal::Journal) -> bool {
+        if self.mode == Mode::ReadOnly {
+            return false;
+        }
+        let Some((serial, fingerprint)) = self.kept else {
+            return true;
+        };
+        if fingerprint != self.fingerprint() {
+            return true;
+        }
+        let current = self.signed.serial();
+        if serial == current {
+            return false;
+        }
+        let limits = journal.limits();
+        match journal.span_from(serial) {
+            Some((deltas, bytes)) => {
+                journal.last_serial() != Some(current)
+                    || deltas * 2 > limits.max_deltas
+                    || bytes * 2 > limits.max_bytes
+            }
+            None => true,
+        }
+    }
+
+    /// Whether the start served the kept version (same serial, same RRSIGs as before the
+    /// restart) instead of signing the zone whole.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// Why the start signed the zone whole although it had a state to resume from (what its
+    /// warning said).
+    pub(crate) fn not_resumed(&self) -> Option<&resume::NotResumed> {
+        self.not_resumed.as_ref()
+    }
+
+    /// The versions the start made on top of the kept one (content changed while stopped,
+    /// signatures refreshed), oldest first, for the journal; empty after the first call.
+    pub fn take_start_deltas(&mut self) -> Vec<ZoneDelta> {
+        std::mem::take(&mut self.start_deltas)
     }
 
     /// The zone's configuration.

@@ -597,3 +597,5 @@ fn issue_11_missing_key_file_or_state_dir_is_noticed() {
     rt.check_storage();
     assert_eq!(rt.storage_error(), None);
 }
+
+mod resume;

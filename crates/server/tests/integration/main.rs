@@ -17,6 +17,7 @@ mod probe;
 mod propagation_clock;
 mod refresh;
 mod reload;
+mod restart;
 mod rollover_clock;
 mod rollover_e2e;
 mod rotation;

@@ -113,6 +113,22 @@ impl Journal {
         self.entries.back().map(|(d, _)| d.to_serial)
     }
 
+    /// The bounds it keeps.
+    pub fn limits(&self) -> JournalLimits {
+        self.limits
+    }
+
+    /// How many deltas, and how many encoded bytes, lead from `serial` to the newest serial;
+    /// `None` when no delta starts at `serial`.
+    pub fn span_from(&self, serial: u32) -> Option<(usize, usize)> {
+        let start = self
+            .entries
+            .iter()
+            .position(|(d, _)| d.from_serial == serial)?;
+        let rest = self.entries.iter().skip(start);
+        Some((self.entries.len() - start, rest.map(|(_, e)| e.len()).sum()))
+    }
+
     /// The deltas, oldest first.
     pub fn deltas(&self) -> impl Iterator<Item = &ZoneDelta> {
         self.entries.iter().map(|(d, _)| &**d)
