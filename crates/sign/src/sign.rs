@@ -33,6 +33,10 @@ use crate::zone::{
     canonical_name, is_signer_owned, node_kind, zone_cuts,
 };
 
+mod stream;
+
+pub use stream::sign_zone_streamed;
+
 /// How signatures are timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignPolicy {

@@ -332,6 +332,21 @@ pub struct SignedNode {
 }
 
 impl SignedNode {
+    /// Every record of the node (RRsets, each followed by its RRSIGs) in the order
+    /// [`SignedZone::records`] lists them: the SOA first, as a master file starts, then by type
+    /// code.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        let soa = u16::from(RecordType::SOA);
+        let (first, rest): (Vec<&SignedRrset>, Vec<&SignedRrset>) = self
+            .rrsets
+            .iter()
+            .partition(|s| u16::from(s.rrset.rtype()) == soa);
+        first
+            .into_iter()
+            .chain(rest)
+            .flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs))
+    }
+
     /// The RRset of type `rtype` at this node.
     pub fn get(&self, rtype: RecordType) -> Option<&SignedRrset> {
         let code = u16::from(rtype);

@@ -4,7 +4,8 @@
 //! The digests below were captured from the signer of main at b36cc8b (before the streaming
 //! signer of issue 10 item 4): SHA-256 over every record of `sign_zone`'s result in
 //! `SignedZone::records` order, each in presentation form (owner, TTL, class, type, RDATA)
-//! followed by a newline. ring's `FixedByteRandom` fills every draw with one byte, so the
+//! followed by a newline; the streamed pass (`sign_zone_streamed`) must hand out the same
+//! records in the same order. ring's `FixedByteRandom` fills every draw with one byte, so the
 //! jitter (RFC 4034 §3.1.5 expiration spread) is one fixed value and ECDSA P-256, whose nonce
 //! ring derives from the key, the message and the RNG's bytes, signs deterministically too.
 //! It cannot tell draws apart, so the order in which a pass draws is not covered here
@@ -13,10 +14,10 @@
 use std::num::NonZeroUsize;
 
 use daned_sign::SignError;
-use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
+use daned_sign::hickory_proto::rr::{Name, RData, Record, RecordType};
 use daned_sign::keys::{KeyAlgorithm, KeyRole, SigningKey};
 use daned_sign::nsec3::{Denial, Nsec3Params};
-use daned_sign::sign::{SignCtx, SignPolicy, ZoneKey, sign_zone};
+use daned_sign::sign::{SignCtx, SignPolicy, ZoneKey, sign_zone, sign_zone_streamed};
 use daned_sign::zone::{Rrset, Zone};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -150,6 +151,65 @@ fn check(algorithm: KeyAlgorithm, denial: Denial, expected: (usize, &str)) -> Te
             expected,
             "{algorithm} {denial:?} on {threads} threads"
         );
+        // The streamed pass hands out the same records in the same order.
+        let mut streamed: Vec<Record> = Vec::new();
+        sign_zone_streamed(
+            &ctx(&zone_keys, &rng, denial, threads),
+            &zone,
+            2026,
+            |_, node| node.records().cloned().collect::<Vec<Record>>(),
+            |batch| {
+                streamed.extend(batch.into_iter().flatten());
+                Ok::<(), SignError>(())
+            },
+        )?;
+        let (count, hex) = digest(streamed.iter());
+        assert_eq!(
+            (count, hex.as_str()),
+            expected,
+            "streamed, {algorithm} {denial:?} on {threads} threads"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn rfc1034_s3_6_2_streamed_pass_refuses_what_sign_zone_refuses() -> TestResult {
+    // RFC 1034 §3.6.2: "If a CNAME RR is present at a node, no other data should be present".
+    let rng = FixedRandom { byte: 7 };
+    let keys = keys(KeyAlgorithm::Ed25519, &rng)?;
+    let zone_keys: Vec<ZoneKey<'_>> = keys.iter().map(ZoneKey::steady).collect();
+    let mut zone = zone()?;
+    zone.insert(rrset(
+        "host7.example.",
+        RecordType::CNAME,
+        "host8.example.",
+    )?)?;
+    for denial in [Denial::Nsec, Denial::Nsec3(Nsec3Params::default())] {
+        for threads in [1, 3] {
+            let ctx = ctx(&zone_keys, &rng, denial, threads);
+            let whole = sign_zone(&ctx, &zone, 2026).err().map(|e| e.to_string());
+            let mut batches = 0;
+            let streamed = sign_zone_streamed(
+                &ctx,
+                &zone,
+                2026,
+                |_, _| (),
+                |_| {
+                    batches += 1;
+                    Ok::<(), SignError>(())
+                },
+            );
+            assert!(
+                whole.is_some(),
+                "{denial:?}: sign_zone accepted a CNAME beside data"
+            );
+            assert_eq!(streamed.err().map(|e| e.to_string()), whole, "{denial:?}");
+            assert_eq!(
+                batches, 0,
+                "{denial:?}: a batch was handed out before the error"
+            );
+        }
     }
     Ok(())
 }
