@@ -157,6 +157,57 @@ impl Zone {
     /// [`SignError::OutOfZone`] when the owner is not at or below the origin,
     /// [`SignError::SignerOwnedType`] for DNSKEY, RRSIG, NSEC, NSEC3 and NSEC3PARAM.
     pub fn insert(&mut self, rrset: Rrset) -> Result<Option<Rrset>, SignError> {
+        self.check_insert(&rrset)?;
+        Ok(self
+            .rrsets
+            .entry(rrset.name().clone())
+            .or_default()
+            .insert(u16::from(rrset.rtype()), rrset))
+    }
+
+    /// A zone of `rrsets`, as [`Zone::insert`] would make it one by one (a later RRset of the
+    /// same owner and type replaces an earlier one).
+    ///
+    /// RRsets that come in canonical order (RFC 4034 §6.1) of their owners, as a loader that
+    /// sorted them hands them over, are put in the map in one bulk build, with one name
+    /// comparison per RRset instead of a search per RRset; others are inserted one by one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Zone::insert`].
+    pub fn from_rrsets(
+        origin: &Name,
+        rrsets: impl IntoIterator<Item = Rrset>,
+    ) -> Result<Self, SignError> {
+        let mut zone = Self::new(origin);
+        let mut nodes: Vec<(Name, BTreeMap<u16, Rrset>)> = Vec::new();
+        let mut sorted = true;
+        for rrset in rrsets {
+            zone.check_insert(&rrset)?;
+            let code = u16::from(rrset.rtype());
+            match nodes.last_mut() {
+                Some((name, types)) if name == rrset.name() => {
+                    types.insert(code, rrset);
+                }
+                last => {
+                    sorted &= last.is_none_or(|(name, _)| &*name < rrset.name());
+                    nodes.push((rrset.name().clone(), BTreeMap::from([(code, rrset)])));
+                }
+            }
+        }
+        if sorted {
+            // `BTreeMap::from_iter` sorts first: one pass over input that is sorted already.
+            zone.rrsets = nodes.into_iter().collect();
+        } else {
+            for rrset in nodes.into_iter().flat_map(|(_, types)| types.into_values()) {
+                zone.insert(rrset)?;
+            }
+        }
+        Ok(zone)
+    }
+
+    /// Whether `rrset` may be part of this zone (see [`Zone::insert`]).
+    fn check_insert(&self, rrset: &Rrset) -> Result<(), SignError> {
         if !self.origin.zone_of(rrset.name()) {
             return Err(SignError::OutOfZone {
                 name: rrset.name().clone(),
@@ -169,11 +220,7 @@ impl Zone {
                 rtype: rrset.rtype(),
             });
         }
-        Ok(self
-            .rrsets
-            .entry(rrset.name().clone())
-            .or_default()
-            .insert(u16::from(rrset.rtype()), rrset))
+        Ok(())
     }
 
     /// Removes an RRset, returning it.
@@ -609,4 +656,53 @@ pub struct ZoneDelta {
     pub removed: Vec<Record>,
     /// Records added, RRSIGs included.
     pub added: Vec<Record>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rrset(owner: &str, rtype: RecordType, rdata: &str) -> Result<Rrset, SignError> {
+        let name = Name::from_ascii(owner).map_err(|e| SignError::Key(e.to_string()))?;
+        let rdata = RData::try_from_str(rtype, rdata).map_err(|e| SignError::Key(e.to_string()))?;
+        Rrset::new(&name, rtype, 300, [rdata])
+    }
+
+    #[test]
+    fn rfc4034_s6_1_from_rrsets_is_insert_in_any_order() -> Result<(), SignError> {
+        // RFC 4034 §6.1: the zone's names in canonical order, whatever order they come in.
+        let origin = Name::from_ascii("example.").map_err(|e| SignError::Key(e.to_string()))?;
+        let sets = [
+            rrset("example.", RecordType::NS, "ns.example.")?,
+            rrset("a.example.", RecordType::A, "192.0.2.1")?,
+            rrset("a.example.", RecordType::TXT, "one")?,
+            rrset("yljkjljk.a.example.", RecordType::A, "192.0.2.2")?,
+            rrset("Z.a.example.", RecordType::A, "192.0.2.3")?,
+            rrset("zabc.a.example.", RecordType::A, "192.0.2.4")?,
+            rrset("a.example.", RecordType::TXT, "two")?,
+        ];
+        let mut one_by_one = Zone::new(&origin);
+        for s in &sets {
+            one_by_one.insert(s.clone())?;
+        }
+        let mut sorted: Vec<Rrset> = sets.to_vec();
+        sorted.sort_by(|a, b| a.name().cmp(b.name()));
+        let in_order = Zone::from_rrsets(&origin, sorted)?;
+        let as_given = Zone::from_rrsets(&origin, sets.iter().cloned())?;
+        assert_eq!(in_order, one_by_one);
+        assert_eq!(as_given, one_by_one);
+        assert_eq!(
+            one_by_one
+                .get(
+                    &Name::from_ascii("a.example.").map_err(|e| SignError::Key(e.to_string()))?,
+                    RecordType::TXT
+                )
+                .map(|s| s.records().len()),
+            Some(1),
+            "a later RRset of the same owner and type replaces the earlier one"
+        );
+        let outside = rrset("example.org.", RecordType::A, "192.0.2.9")?;
+        assert!(Zone::from_rrsets(&origin, [outside]).is_err());
+        Ok(())
+    }
 }
