@@ -47,7 +47,7 @@ mod lexer;
 mod present;
 mod rdata;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -211,7 +211,7 @@ pub fn load_zone(
     // The nodes in the order they first appear, found by name through a hash map (and the
     // last one at once: a file lists a name's records together), sorted once at the end: a
     // search of an ordered map per record compared names most of the load's time (issue 10).
-    let mut sets: Vec<(Name, BTreeMap<u16, Set>)> = Vec::new();
+    let mut sets: Vec<(Name, Types<Set>)> = Vec::new();
     let mut node_of: HashMap<Name, usize> = HashMap::new();
     let mut last: Option<usize> = None;
     let mut soa_seen: Option<Location> = None;
@@ -265,7 +265,7 @@ pub fn load_zone(
         let i = match last.filter(|i| sets[*i].0 == name) {
             Some(i) => i,
             None => *node_of.entry(name.clone()).or_insert_with(|| {
-                sets.push((name.clone(), BTreeMap::new()));
+                sets.push((name.clone(), Types::default()));
                 sets.len() - 1
             }),
         };
@@ -280,7 +280,7 @@ pub fn load_zone(
                         later_cnames: Vec::new(),
                         ttl: record.ttl,
                         rdatas: vec![record.data],
-                        wires: Wires::new(wire),
+                        wires: Wires::new(wire.into_boxed_slice()),
                         over: false,
                     },
                 );
@@ -318,7 +318,7 @@ pub fn load_zone(
                     )));
                 }
                 set.rdatas.push(record.data);
-                set.wires.insert(wire);
+                set.wires.insert(wire.into_boxed_slice());
                 if rtype == RecordType::CNAME {
                     set.later_cnames.push(loc.clone());
                 }
@@ -410,15 +410,15 @@ pub fn load_zone(
 /// (most RRsets hold one or two records, and a hash set each cost more memory than the
 /// records), a hash set once it is not (a 1M-record RRset still loads in linear time).
 struct Wires {
-    few: Vec<Vec<u8>>,
-    many: HashSet<Vec<u8>>,
+    few: Vec<Box<[u8]>>,
+    many: HashSet<Box<[u8]>>,
 }
 
 impl Wires {
     /// Past this many records the set is hashed.
     const FEW: usize = 16;
 
-    fn new(wire: Vec<u8>) -> Self {
+    fn new(wire: Box<[u8]>) -> Self {
         Self {
             few: vec![wire],
             many: HashSet::new(),
@@ -426,15 +426,65 @@ impl Wires {
     }
 
     fn contains(&self, wire: &[u8]) -> bool {
-        self.few.iter().any(|w| w.as_slice() == wire) || self.many.contains(wire)
+        self.few.iter().any(|w| **w == *wire) || self.many.contains(wire)
     }
 
-    fn insert(&mut self, wire: Vec<u8>) {
+    fn insert(&mut self, wire: Box<[u8]>) {
         if self.few.len() < Self::FEW {
             self.few.push(wire);
         } else {
             self.many.insert(wire);
         }
+    }
+}
+
+/// The RRsets of one name by type code, in a sorted list: a name holds a few types, and an
+/// ordered map's first node has room for eleven (most of a 100k-name load's memory).
+struct Types<T>(Vec<(u16, T)>);
+
+impl<T> Default for Types<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> Types<T> {
+    fn get(&self, code: &u16) -> Option<&T> {
+        let i = self.0.binary_search_by_key(code, |(c, _)| *c).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn get_mut(&mut self, code: &u16) -> Option<&mut T> {
+        let i = self.0.binary_search_by_key(code, |(c, _)| *c).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    fn contains_key(&self, code: &u16) -> bool {
+        self.get(code).is_some()
+    }
+
+    /// Adds `value` for `code`, which must not be present yet.
+    fn insert(&mut self, code: u16, value: T) {
+        let (Ok(i) | Err(i)) = self.0.binary_search_by_key(&code, |(c, _)| *c);
+        self.0.insert(i, (code, value));
+    }
+}
+
+impl<'t, T> IntoIterator for &'t Types<T> {
+    type Item = (&'t u16, &'t T);
+    type IntoIter = std::iter::Map<std::slice::Iter<'t, (u16, T)>, fn(&(u16, T)) -> (&u16, &T)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(c, t)| (c, t))
+    }
+}
+
+impl<T> IntoIterator for Types<T> {
+    type Item = (u16, T);
+    type IntoIter = std::vec::IntoIter<(u16, T)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
     }
 }
 
