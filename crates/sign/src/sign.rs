@@ -164,7 +164,7 @@ pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZo
     let soa = zone.soa().ok_or_else(|| no_soa(origin))?;
     let soa = with_serial(soa, serial)?;
     let nsec_ttl = nsec::nsec_ttl(&soa);
-    let cuts = zone_cuts(origin, zone.nodes().map(|(n, t)| (n, t.keys().copied())));
+    let cuts = zone_cuts(origin, zone.nodes().map(|(n, t)| (n, t.codes())));
 
     let mut staged = Vec::new();
     for (name, types) in zone.nodes() {

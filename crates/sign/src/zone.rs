@@ -133,7 +133,54 @@ pub fn canonical_rdata(rdata: &RData) -> Result<Vec<u8>, hickory_proto::ProtoErr
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone {
     origin: Name,
-    rrsets: BTreeMap<Name, BTreeMap<u16, Rrset>>,
+    rrsets: BTreeMap<Name, Types>,
+}
+
+/// The RRsets of one owner name, sorted by type code: a name holds a few types, and an ordered
+/// map's first node has room for eleven (at 100k names most of an unsigned zone's memory).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Types(Vec<Rrset>);
+
+impl Types {
+    fn find(&self, code: u16) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&code, |r| u16::from(r.rtype()))
+    }
+
+    /// The RRset of type `code`.
+    pub(crate) fn get(&self, code: &u16) -> Option<&Rrset> {
+        self.find(*code).ok().map(|i| &self.0[i])
+    }
+
+    /// Puts `rrset` in its place, returning the one of its type it replaces.
+    pub(crate) fn insert(&mut self, code: u16, rrset: Rrset) -> Option<Rrset> {
+        match self.find(code) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i], rrset)),
+            Err(i) => {
+                self.0.insert(i, rrset);
+                None
+            }
+        }
+    }
+
+    /// Takes the RRset of type `code` out.
+    pub(crate) fn remove(&mut self, code: &u16) -> Option<Rrset> {
+        self.find(*code).ok().map(|i| self.0.remove(i))
+    }
+
+    /// Whether the name holds no RRset.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The type codes, ascending.
+    pub(crate) fn codes(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().map(|r| u16::from(r.rtype()))
+    }
+
+    /// The RRsets, by type code.
+    pub(crate) fn values(&self) -> std::slice::Iter<'_, Rrset> {
+        self.0.iter()
+    }
 }
 
 impl Zone {
@@ -180,7 +227,7 @@ impl Zone {
         rrsets: impl IntoIterator<Item = Rrset>,
     ) -> Result<Self, SignError> {
         let mut zone = Self::new(origin);
-        let mut nodes: Vec<(Name, BTreeMap<u16, Rrset>)> = Vec::new();
+        let mut nodes: Vec<(Name, Types)> = Vec::new();
         let mut sorted = true;
         for rrset in rrsets {
             zone.check_insert(&rrset)?;
@@ -191,7 +238,7 @@ impl Zone {
                 }
                 last => {
                     sorted &= last.is_none_or(|(name, _)| &*name < rrset.name());
-                    nodes.push((rrset.name().clone(), BTreeMap::from([(code, rrset)])));
+                    nodes.push((rrset.name().clone(), Types(vec![rrset])));
                 }
             }
         }
@@ -199,7 +246,7 @@ impl Zone {
             // `BTreeMap::from_iter` sorts first: one pass over input that is sorted already.
             zone.rrsets = nodes.into_iter().collect();
         } else {
-            for rrset in nodes.into_iter().flat_map(|(_, types)| types.into_values()) {
+            for rrset in nodes.into_iter().flat_map(|(_, types)| types.0) {
                 zone.insert(rrset)?;
             }
         }
@@ -252,7 +299,7 @@ impl Zone {
     }
 
     /// Every owner name with its RRsets keyed by type code, in canonical name order.
-    pub(crate) fn nodes(&self) -> impl Iterator<Item = (&Name, &BTreeMap<u16, Rrset>)> {
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = (&Name, &Types)> {
         self.rrsets.iter()
     }
 
@@ -502,12 +549,14 @@ impl SignedZone {
     pub fn to_zone(&self) -> Zone {
         let mut zone = Zone::new(&self.origin);
         for (name, node) in &self.nodes {
-            let content: BTreeMap<u16, Rrset> = node
-                .rrsets
-                .iter()
-                .filter(|s| !is_signer_owned(s.rrset.rtype()))
-                .map(|s| (u16::from(s.rrset.rtype()), s.rrset.clone()))
-                .collect();
+            // A node's RRsets are sorted by type code already.
+            let content = Types(
+                node.rrsets
+                    .iter()
+                    .filter(|s| !is_signer_owned(s.rrset.rtype()))
+                    .map(|s| s.rrset.clone())
+                    .collect(),
+            );
             if !content.is_empty() {
                 // Every name here is at or below the origin: `from_records` and the signer only
                 // ever build nodes inside the zone, so `Zone::insert`'s check is not needed.

@@ -17,7 +17,7 @@ use crate::error::SignError;
 use crate::nsec;
 use crate::nsec3::{self, Denial, Nsec3Params};
 use crate::threads;
-use crate::zone::{NodeKind, Rrset, SignedNode, SignedRrset, Zone, node_kind, zone_cuts};
+use crate::zone::{NodeKind, Rrset, SignedNode, SignedRrset, Types, Zone, node_kind, zone_cuts};
 
 use super::SignCtx;
 
@@ -56,8 +56,8 @@ where
     let soa = zone.soa().ok_or_else(|| no_soa(origin))?;
     let soa = with_serial(soa, serial)?;
     let ttl = nsec::nsec_ttl(&soa);
-    let cuts = zone_cuts(origin, zone.nodes().map(|(n, t)| (n, t.keys().copied())));
-    let nodes: Vec<(&Name, &BTreeMap<u16, Rrset>)> = zone.nodes().collect();
+    let cuts = zone_cuts(origin, zone.nodes().map(|(n, t)| (n, t.codes())));
+    let nodes: Vec<(&Name, &Types)> = zone.nodes().collect();
     let kinds: Vec<NodeKind> = nodes
         .iter()
         .map(|(name, _)| node_kind(origin, name, &cuts))
@@ -105,7 +105,7 @@ enum Item<'z> {
     /// A node of the zone, with its kind and, when it has an NSEC, the next name of the chain.
     Node {
         name: &'z Name,
-        rrsets: &'z BTreeMap<u16, Rrset>,
+        rrsets: &'z Types,
         kind: NodeKind,
         next: Option<&'z Name>,
     },
@@ -122,7 +122,7 @@ enum Item<'z> {
 /// RFC 4034 §4.1.1).
 fn nsec_items<'z>(
     origin: &'z Name,
-    nodes: &[(&'z Name, &'z BTreeMap<u16, Rrset>)],
+    nodes: &[(&'z Name, &'z Types)],
     kinds: &[NodeKind],
 ) -> Vec<Item<'z>> {
     let mut items = Vec::with_capacity(nodes.len());
@@ -149,7 +149,7 @@ fn nsec3_items<'z>(
     ctx: &SignCtx<'_>,
     params: &Nsec3Params,
     origin: &'z Name,
-    nodes: &[(&'z Name, &'z BTreeMap<u16, Rrset>)],
+    nodes: &[(&'z Name, &'z Types)],
     kinds: &[NodeKind],
     apex: &[Rrset],
 ) -> Result<Vec<Item<'z>>, SignError> {
@@ -163,7 +163,7 @@ fn nsec3_items<'z>(
         let types = if name == origin {
             nsec3::bitmap_types(kind, apex.iter().map(Rrset::rtype))
         } else {
-            nsec3::bitmap_types(kind, rrsets.keys().map(|c| RecordType::from(*c)))
+            nsec3::bitmap_types(kind, rrsets.values().map(Rrset::rtype))
         };
         members.insert(name.clone(), types);
         let mut ancestor = name.base_name();
