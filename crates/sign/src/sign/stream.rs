@@ -155,24 +155,32 @@ fn nsec3_items<'z>(
 ) -> Result<Vec<Item<'z>>, SignError> {
     // The members in canonical order with their bitmap types; an empty non-terminal has none
     // (not even RRSIG, RFC 5155 §3.2.1).
-    let mut members: BTreeMap<Name, Vec<RecordType>> = BTreeMap::new();
+    //
+    // Built in order without a search: an ancestor sorts before its descendants and they follow
+    // it directly (RFC 4034 §6.1), so an empty non-terminal above a member is either in the
+    // list already or sorts after everything in it.
+    let mut members: Vec<(Name, Vec<RecordType>)> = Vec::new();
     for (&(name, rrsets), &kind) in nodes.iter().zip(kinds) {
         if !nsec3::in_chain(kind) {
             continue;
         }
+        let mut above = Vec::new();
+        let mut ancestor = name.base_name();
+        while ancestor.num_labels() > origin.num_labels()
+            && members.last().is_none_or(|(last, _)| *last < ancestor)
+        {
+            let next = ancestor.base_name();
+            above.push(ancestor);
+            ancestor = next;
+        }
+        members.extend(above.into_iter().rev().map(|n| (n, Vec::new())));
         let types = if name == origin {
             nsec3::bitmap_types(kind, apex.iter().map(Rrset::rtype))
         } else {
             nsec3::bitmap_types(kind, rrsets.values().map(Rrset::rtype))
         };
-        members.insert(name.clone(), types);
-        let mut ancestor = name.base_name();
-        while ancestor.num_labels() > origin.num_labels() {
-            members.entry(ancestor.clone()).or_default();
-            ancestor = ancestor.base_name();
-        }
+        members.push((name.clone(), types));
     }
-    let mut members: Vec<(Name, Vec<RecordType>)> = members.into_iter().collect();
     let hashes = threads::map(ctx.threads, &members, |(name, _)| params.hash(name));
     // Two names hashing alike would need one NSEC3 for both: refused, as `rebuild` does.
     let mut chain: BTreeMap<[u8; 20], usize> = BTreeMap::new();

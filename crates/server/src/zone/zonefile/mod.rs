@@ -192,8 +192,11 @@ pub fn load_zone(
     limits: &ZoneLimits,
 ) -> Result<LoadedZone, ZoneFileErrors> {
     let origin = canonical_name(origin);
-    let (records, mut warnings) = parse_with_warnings(path, &origin, limits)?;
+    let (mut records, mut warnings) = parse_with_warnings(path, &origin, limits)?;
     let mut errors = Errors::default();
+    // Taken from the back in file order, the list shrinking as it empties: the parsed records
+    // and the grouped ones are not both held whole at once.
+    records.reverse();
 
     // (owner, type) -> first location, ttl, rdatas with their canonical wire form. Duplicates
     // are found by a hash of the wire forms: one RRset of a million records loads in linear
@@ -215,7 +218,10 @@ pub fn load_zone(
     let mut node_of: HashMap<Name, usize> = HashMap::new();
     let mut last: Option<usize> = None;
     let mut soa_seen: Option<Location> = None;
-    for (record, loc) in records {
+    while let Some((record, loc)) = records.pop() {
+        if records.len() < records.capacity() / 2 {
+            records.shrink_to_fit();
+        }
         let name = canonical_name(&record.name);
         let rtype = record.record_type();
         let at = |m: String| ZoneFileError {
