@@ -1,4 +1,5 @@
-//! `daned sign` (hidden): signs a zone file offline, with the daemon's signing path.
+//! `daned sign` (hidden): signs a zone file offline through the signer's streamed full pass
+//! (`sign_zone_streamed`), writing each batch of signed nodes as it comes.
 
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
@@ -21,7 +22,7 @@ use crate::cli::init_tracing;
 
 /// How `daned sign` signs.
 pub(crate) struct Options {
-    /// Verify every signature afterwards, not only the start's sample.
+    /// Verify every signature, not only a sample as a start does.
     pub(crate) verify_all: bool,
     /// Signing threads; `None`: one per core.
     pub(crate) threads: Option<NonZeroUsize>,
@@ -82,10 +83,14 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, options: &Options) -> an
     // written, so the signed zone is never held whole (issue 10 item 4).
     let dnskeys: Vec<DNSKEY> = keys.iter().map(|k| k.key.dnskey().clone()).collect();
     let check = Check::new(&loaded.zone, &dnskeys, ctx.now, options.verify_all);
-    let file = std::fs::File::create(out).with_context(|| format!("{}", out.display()))?;
+    // Written beside `out` and renamed into place only once whole: a failure halfway through
+    // (a bad zone, a signature that does not verify, a full disk) leaves no half zone there.
+    let partial = partial_path(out);
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
     let mut writer = io::BufWriter::with_capacity(1 << 20, file);
     let mut nodes = 0usize;
-    daned_sign::sign::sign_zone_streamed(
+    let streamed = daned_sign::sign::sign_zone_streamed(
         &ctx,
         &loaded.zone,
         serial,
@@ -103,10 +108,24 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, options: &Options) -> an
             Ok(())
         },
     )
-    .with_context(|| format!("zone {origin}, writing {}", out.display()))?;
-    writer
-        .flush()
-        .with_context(|| format!("{}", out.display()))?;
+    .with_context(|| format!("zone {origin}, writing {}", partial.display()))
+    .and_then(|()| {
+        writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+            .and_then(|file| file.sync_all())
+            .with_context(|| format!("writing {}", partial.display()))
+    })
+    .and_then(|()| {
+        std::fs::rename(&partial, out)
+            .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))
+    });
+    if let Err(e) = streamed {
+        if let Err(removing) = std::fs::remove_file(&partial) {
+            tracing::warn!(path = %partial.display(), error = %removing, "cannot remove the partial output");
+        }
+        return Err(e);
+    }
     let verified = check.verified.load(Ordering::Relaxed);
     tracing::info!(
         threads = threads.get(),
@@ -117,6 +136,13 @@ fn sign_offline(zone: &Path, origin: &Name, out: &Path, options: &Options) -> an
         "signed"
     );
     Ok(())
+}
+
+/// `out` with `.partial` appended to its file name.
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
 }
 
 /// The check a start makes before serving (`validate_sample`), made on the stream: the RRSIGs
