@@ -498,7 +498,7 @@ impl<T> IntoIterator for Types<T> {
 /// labels from the rightmost, each octet as `octet + 1` and each label ended by 0, so that a
 /// label sorts before every longer label it begins and a name before the names below it.
 fn canonical_key(name: &Name) -> Vec<u16> {
-    let mut key = Vec::with_capacity(usize::from(name.len()) + 8);
+    let mut key = Vec::with_capacity(name.len() + 8);
     for label in name.iter().rev() {
         key.extend(label.iter().map(|b| u16::from(*b) + 1));
         key.push(0);
