@@ -156,6 +156,8 @@ impl Types {
         match self.find(code) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i], rrset)),
             Err(i) => {
+                // One more place, not room for four: most names hold one or two types.
+                self.0.reserve_exact(1);
                 self.0.insert(i, rrset);
                 None
             }

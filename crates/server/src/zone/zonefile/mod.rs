@@ -472,6 +472,8 @@ impl<T> Types<T> {
     /// Adds `value` for `code`, which must not be present yet.
     fn insert(&mut self, code: u16, value: T) {
         let (Ok(i) | Err(i)) = self.0.binary_search_by_key(&code, |(c, _)| *c);
+        // One more place, not room for four: most names hold one or two types.
+        self.0.reserve_exact(1);
         self.0.insert(i, (code, value));
     }
 }
