@@ -8,6 +8,7 @@
 //! hashes of the member names alone), so each node can be built, signed and rendered on its
 //! own, on any thread.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use hickory_proto::rr::{Name, RecordType};
@@ -90,7 +91,7 @@ where
     for batch in items.chunks(BATCH) {
         let rendered = threads::map(ctx.threads, batch, |item| {
             let (name, node) = pass.node(item)?;
-            Ok::<R, SignError>(render(name, &node))
+            Ok::<R, SignError>(render(&name, &node))
         });
         let rendered = rendered
             .into_iter()
@@ -109,10 +110,11 @@ enum Item<'z> {
         kind: NodeKind,
         next: Option<&'z Name>,
     },
-    /// An NSEC3 node: its owner, the next hashed owner's hash and the types of the name it
-    /// stands for (RFC 5155 §3).
+    /// An NSEC3 node: its owner's hash (the owner name is made when the node is, to keep the
+    /// list small), the next hashed owner's hash and the types of the name it stands for
+    /// (RFC 5155 §3).
     Nsec3 {
-        owner: Name,
+        hash: [u8; 20],
         next_hash: [u8; 20],
         types: Vec<RecordType>,
     },
@@ -194,7 +196,7 @@ fn nsec3_items<'z>(
     let mut nsec3_nodes = Vec::with_capacity(chain.len());
     for (i, (hash, member)) in chain.iter().enumerate() {
         nsec3_nodes.push(Item::Nsec3 {
-            owner: nsec3::hashed_owner_name(origin, hash)?,
+            hash: *hash,
             next_hash: hashes[(i + 1) % hashes.len()],
             types: std::mem::take(&mut members[*member].1),
         });
@@ -203,8 +205,14 @@ fn nsec3_items<'z>(
     // themselves in hash order (base32hex keeps the order of the octets, RFC 4648 §7).
     let mut items = Vec::with_capacity(nodes.len() + nsec3_nodes.len());
     let mut pending = nsec3_nodes.into_iter().peekable();
+    let mut head: Option<Name> = None;
     for (&(name, rrsets), &kind) in nodes.iter().zip(kinds) {
-        while let Some(Item::Nsec3 { owner, .. }) = pending.peek() {
+        while let Some(Item::Nsec3 { hash, .. }) = pending.peek() {
+            // The owner name of the next NSEC3 node, made once however many names it waits for.
+            let owner = match &head {
+                Some(owner) => owner,
+                None => head.insert(nsec3::hashed_owner_name(origin, hash)?),
+            };
             if owner == name {
                 return Err(nsec3_taken(owner, owner));
             }
@@ -212,6 +220,7 @@ fn nsec3_items<'z>(
                 break;
             }
             items.extend(pending.next());
+            head = None;
         }
         items.push(Item::Node {
             name,
@@ -244,7 +253,7 @@ struct Pass<'p, 'c, 'a> {
 
 impl Pass<'_, '_, '_> {
     /// The signed node of `item`, with its owner name.
-    fn node<'i>(&self, item: &'i Item<'_>) -> Result<(&'i Name, SignedNode), SignError> {
+    fn node<'i>(&self, item: &'i Item<'_>) -> Result<(Cow<'i, Name>, SignedNode), SignError> {
         match item {
             Item::Node {
                 name,
@@ -262,18 +271,20 @@ impl Pass<'_, '_, '_> {
                     let types = nsec::bitmap_types(*kind, rrsets.iter().map(Rrset::rtype));
                     insert_sorted(&mut rrsets, nsec::nsec_rrset(name, next, self.ttl, types)?);
                 }
-                Ok((name, self.sign(*kind, rrsets)?))
+                Ok((Cow::Borrowed(*name), self.sign(*kind, rrsets)?))
             }
             Item::Nsec3 {
-                owner,
+                hash,
                 next_hash,
                 types,
             } => {
+                let owner = nsec3::hashed_owner_name(self.origin, hash)?;
                 let Denial::Nsec3(params) = self.denial else {
-                    return Err(nsec3_taken(owner, owner));
+                    return Err(nsec3_taken(&owner, &owner));
                 };
-                let rrset = nsec3::nsec3_rrset(params, owner, next_hash, self.ttl, types.clone())?;
-                Ok((owner, self.sign(NodeKind::Nsec3, vec![rrset])?))
+                let rrset = nsec3::nsec3_rrset(params, &owner, next_hash, self.ttl, types.clone())?;
+                let node = self.sign(NodeKind::Nsec3, vec![rrset])?;
+                Ok((Cow::Owned(owner), node))
             }
         }
     }
