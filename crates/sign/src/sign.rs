@@ -33,6 +33,10 @@ use crate::zone::{
     canonical_name, is_signer_owned, node_kind, zone_cuts,
 };
 
+mod stream;
+
+pub use stream::sign_zone_streamed;
+
 /// How signatures are timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignPolicy {
@@ -160,7 +164,7 @@ pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZo
     let soa = zone.soa().ok_or_else(|| no_soa(origin))?;
     let soa = with_serial(soa, serial)?;
     let nsec_ttl = nsec::nsec_ttl(&soa);
-    let cuts = zone_cuts(origin, zone.nodes().map(|(n, t)| (n, t.keys().copied())));
+    let cuts = zone_cuts(origin, zone.nodes().map(|(n, t)| (n, t.codes())));
 
     let mut staged = Vec::new();
     for (name, types) in zone.nodes() {

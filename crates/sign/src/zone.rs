@@ -133,7 +133,56 @@ pub fn canonical_rdata(rdata: &RData) -> Result<Vec<u8>, hickory_proto::ProtoErr
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone {
     origin: Name,
-    rrsets: BTreeMap<Name, BTreeMap<u16, Rrset>>,
+    rrsets: BTreeMap<Name, Types>,
+}
+
+/// The RRsets of one owner name, sorted by type code: a name holds a few types, and an ordered
+/// map's first node has room for eleven (at 100k names most of an unsigned zone's memory).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Types(Vec<Rrset>);
+
+impl Types {
+    fn find(&self, code: u16) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&code, |r| u16::from(r.rtype()))
+    }
+
+    /// The RRset of type `code`.
+    pub(crate) fn get(&self, code: &u16) -> Option<&Rrset> {
+        self.find(*code).ok().map(|i| &self.0[i])
+    }
+
+    /// Puts `rrset` in its place, returning the one of its type it replaces.
+    pub(crate) fn insert(&mut self, code: u16, rrset: Rrset) -> Option<Rrset> {
+        match self.find(code) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i], rrset)),
+            Err(i) => {
+                // One more place, not room for four: most names hold one or two types.
+                self.0.reserve_exact(1);
+                self.0.insert(i, rrset);
+                None
+            }
+        }
+    }
+
+    /// Takes the RRset of type `code` out.
+    pub(crate) fn remove(&mut self, code: &u16) -> Option<Rrset> {
+        self.find(*code).ok().map(|i| self.0.remove(i))
+    }
+
+    /// Whether the name holds no RRset.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The type codes, ascending.
+    pub(crate) fn codes(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().map(|r| u16::from(r.rtype()))
+    }
+
+    /// The RRsets, by type code.
+    pub(crate) fn values(&self) -> std::slice::Iter<'_, Rrset> {
+        self.0.iter()
+    }
 }
 
 impl Zone {
@@ -157,6 +206,57 @@ impl Zone {
     /// [`SignError::OutOfZone`] when the owner is not at or below the origin,
     /// [`SignError::SignerOwnedType`] for DNSKEY, RRSIG, NSEC, NSEC3 and NSEC3PARAM.
     pub fn insert(&mut self, rrset: Rrset) -> Result<Option<Rrset>, SignError> {
+        self.check_insert(&rrset)?;
+        Ok(self
+            .rrsets
+            .entry(rrset.name().clone())
+            .or_default()
+            .insert(u16::from(rrset.rtype()), rrset))
+    }
+
+    /// A zone of `rrsets`, as [`Zone::insert`] would make it one by one (a later RRset of the
+    /// same owner and type replaces an earlier one).
+    ///
+    /// RRsets that come in canonical order (RFC 4034 §6.1) of their owners, as a loader that
+    /// sorted them hands them over, are put in the map in one bulk build, with one name
+    /// comparison per RRset instead of a search per RRset; others are inserted one by one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Zone::insert`].
+    pub fn from_rrsets(
+        origin: &Name,
+        rrsets: impl IntoIterator<Item = Rrset>,
+    ) -> Result<Self, SignError> {
+        let mut zone = Self::new(origin);
+        let mut nodes: Vec<(Name, Types)> = Vec::new();
+        let mut sorted = true;
+        for rrset in rrsets {
+            zone.check_insert(&rrset)?;
+            let code = u16::from(rrset.rtype());
+            match nodes.last_mut() {
+                Some((name, types)) if name == rrset.name() => {
+                    types.insert(code, rrset);
+                }
+                last => {
+                    sorted &= last.is_none_or(|(name, _)| &*name < rrset.name());
+                    nodes.push((rrset.name().clone(), Types(vec![rrset])));
+                }
+            }
+        }
+        if sorted {
+            // `BTreeMap::from_iter` sorts first: one pass over input that is sorted already.
+            zone.rrsets = nodes.into_iter().collect();
+        } else {
+            for rrset in nodes.into_iter().flat_map(|(_, types)| types.0) {
+                zone.insert(rrset)?;
+            }
+        }
+        Ok(zone)
+    }
+
+    /// Whether `rrset` may be part of this zone (see [`Zone::insert`]).
+    fn check_insert(&self, rrset: &Rrset) -> Result<(), SignError> {
         if !self.origin.zone_of(rrset.name()) {
             return Err(SignError::OutOfZone {
                 name: rrset.name().clone(),
@@ -169,11 +269,7 @@ impl Zone {
                 rtype: rrset.rtype(),
             });
         }
-        Ok(self
-            .rrsets
-            .entry(rrset.name().clone())
-            .or_default()
-            .insert(u16::from(rrset.rtype()), rrset))
+        Ok(())
     }
 
     /// Removes an RRset, returning it.
@@ -205,7 +301,7 @@ impl Zone {
     }
 
     /// Every owner name with its RRsets keyed by type code, in canonical name order.
-    pub(crate) fn nodes(&self) -> impl Iterator<Item = (&Name, &BTreeMap<u16, Rrset>)> {
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = (&Name, &Types)> {
         self.rrsets.iter()
     }
 
@@ -332,6 +428,21 @@ pub struct SignedNode {
 }
 
 impl SignedNode {
+    /// Every record of the node (RRsets, each followed by its RRSIGs) in the order
+    /// [`SignedZone::records`] lists them: the SOA first, as a master file starts, then by type
+    /// code.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        let soa = u16::from(RecordType::SOA);
+        let (first, rest): (Vec<&SignedRrset>, Vec<&SignedRrset>) = self
+            .rrsets
+            .iter()
+            .partition(|s| u16::from(s.rrset.rtype()) == soa);
+        first
+            .into_iter()
+            .chain(rest)
+            .flat_map(|s| s.rrset.records().iter().chain(&s.rrsigs))
+    }
+
     /// The RRset of type `rtype` at this node.
     pub fn get(&self, rtype: RecordType) -> Option<&SignedRrset> {
         let code = u16::from(rtype);
@@ -440,12 +551,14 @@ impl SignedZone {
     pub fn to_zone(&self) -> Zone {
         let mut zone = Zone::new(&self.origin);
         for (name, node) in &self.nodes {
-            let content: BTreeMap<u16, Rrset> = node
-                .rrsets
-                .iter()
-                .filter(|s| !is_signer_owned(s.rrset.rtype()))
-                .map(|s| (u16::from(s.rrset.rtype()), s.rrset.clone()))
-                .collect();
+            // A node's RRsets are sorted by type code already.
+            let content = Types(
+                node.rrsets
+                    .iter()
+                    .filter(|s| !is_signer_owned(s.rrset.rtype()))
+                    .map(|s| s.rrset.clone())
+                    .collect(),
+            );
             if !content.is_empty() {
                 // Every name here is at or below the origin: `from_records` and the signer only
                 // ever build nodes inside the zone, so `Zone::insert`'s check is not needed.
@@ -597,4 +710,53 @@ pub struct ZoneDelta {
     pub removed: Vec<Record>,
     /// Records added, RRSIGs included.
     pub added: Vec<Record>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rrset(owner: &str, rtype: RecordType, rdata: &str) -> Result<Rrset, SignError> {
+        let name = Name::from_ascii(owner).map_err(|e| SignError::Key(e.to_string()))?;
+        let rdata = RData::try_from_str(rtype, rdata).map_err(|e| SignError::Key(e.to_string()))?;
+        Rrset::new(&name, rtype, 300, [rdata])
+    }
+
+    #[test]
+    fn rfc4034_s6_1_from_rrsets_is_insert_in_any_order() -> Result<(), SignError> {
+        // RFC 4034 §6.1: the zone's names in canonical order, whatever order they come in.
+        let origin = Name::from_ascii("example.").map_err(|e| SignError::Key(e.to_string()))?;
+        let sets = [
+            rrset("example.", RecordType::NS, "ns.example.")?,
+            rrset("a.example.", RecordType::A, "192.0.2.1")?,
+            rrset("a.example.", RecordType::TXT, "one")?,
+            rrset("yljkjljk.a.example.", RecordType::A, "192.0.2.2")?,
+            rrset("Z.a.example.", RecordType::A, "192.0.2.3")?,
+            rrset("zabc.a.example.", RecordType::A, "192.0.2.4")?,
+            rrset("a.example.", RecordType::TXT, "two")?,
+        ];
+        let mut one_by_one = Zone::new(&origin);
+        for s in &sets {
+            one_by_one.insert(s.clone())?;
+        }
+        let mut sorted: Vec<Rrset> = sets.to_vec();
+        sorted.sort_by(|a, b| a.name().cmp(b.name()));
+        let in_order = Zone::from_rrsets(&origin, sorted)?;
+        let as_given = Zone::from_rrsets(&origin, sets.iter().cloned())?;
+        assert_eq!(in_order, one_by_one);
+        assert_eq!(as_given, one_by_one);
+        assert_eq!(
+            one_by_one
+                .get(
+                    &Name::from_ascii("a.example.").map_err(|e| SignError::Key(e.to_string()))?,
+                    RecordType::TXT
+                )
+                .map(|s| s.records().len()),
+            Some(1),
+            "a later RRset of the same owner and type replaces the earlier one"
+        );
+        let outside = rrset("example.org.", RecordType::A, "192.0.2.9")?;
+        assert!(Zone::from_rrsets(&origin, [outside]).is_err());
+        Ok(())
+    }
 }

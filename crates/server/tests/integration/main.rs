@@ -22,5 +22,6 @@ mod rollover_clock;
 mod rollover_e2e;
 mod rotation;
 mod secondaries;
+mod sign_offline;
 mod snapshot;
 mod support;

@@ -5,6 +5,7 @@
 
 mod cds;
 mod dane;
+mod golden;
 mod imports;
 mod lifecycle;
 mod parallel;

@@ -47,7 +47,7 @@ mod lexer;
 mod present;
 mod rdata;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -192,24 +192,36 @@ pub fn load_zone(
     limits: &ZoneLimits,
 ) -> Result<LoadedZone, ZoneFileErrors> {
     let origin = canonical_name(origin);
-    let (records, mut warnings) = parse_with_warnings(path, &origin, limits)?;
+    let (mut records, mut warnings) = parse_with_warnings(path, &origin, limits)?;
     let mut errors = Errors::default();
+    // Taken from the back in file order, the list shrinking as it empties: the parsed records
+    // and the grouped ones are not both held whole at once.
+    records.reverse();
 
     // (owner, type) -> first location, ttl, rdatas with their canonical wire form. Duplicates
     // are found by a hash of the wire forms: one RRset of a million records loads in linear
     // time (a list search per record made it quadratic).
     struct Set {
         loc: Location,
-        locs: Vec<Location>,
+        /// Where the CNAME records after the first are (only a CNAME set keeps them).
+        later_cnames: Vec<Location>,
         ttl: u32,
         rdatas: Vec<RData>,
-        wires: HashSet<Vec<u8>>,
+        wires: Wires,
         /// The RRset passed `max_records_per_type` (reported once).
         over: bool,
     }
-    let mut sets: BTreeMap<Name, BTreeMap<u16, Set>> = BTreeMap::new();
+    // The nodes in the order they first appear, found by name through a hash map (and the
+    // last one at once: a file lists a name's records together), sorted once at the end: a
+    // search of an ordered map per record compared names most of the load's time (issue 10).
+    let mut sets: Vec<(Name, Types<Set>)> = Vec::new();
+    let mut node_of: HashMap<Name, usize> = HashMap::new();
+    let mut last: Option<usize> = None;
     let mut soa_seen: Option<Location> = None;
-    for (record, loc) in records {
+    while let Some((record, loc)) = records.pop() {
+        if records.len() < records.capacity() / 2 {
+            records.shrink_to_fit();
+        }
         let name = canonical_name(&record.name);
         let rtype = record.record_type();
         let at = |m: String| ZoneFileError {
@@ -256,17 +268,25 @@ pub fn load_zone(
                 continue;
             }
         };
-        let node = sets.entry(name.clone()).or_default();
+        let i = match last.filter(|i| sets[*i].0 == name) {
+            Some(i) => i,
+            None => *node_of.entry(name.clone()).or_insert_with(|| {
+                sets.push((name.clone(), Types::default()));
+                sets.len() - 1
+            }),
+        };
+        last = Some(i);
+        let node = &mut sets[i].1;
         match node.get_mut(&u16::from(rtype)) {
             None => {
                 node.insert(
                     u16::from(rtype),
                     Set {
                         loc: loc.clone(),
-                        locs: vec![loc.clone()],
+                        later_cnames: Vec::new(),
                         ttl: record.ttl,
                         rdatas: vec![record.data],
-                        wires: HashSet::from([wire]),
+                        wires: Wires::new(wire.into_boxed_slice()),
                         over: false,
                     },
                 );
@@ -304,14 +324,23 @@ pub fn load_zone(
                     )));
                 }
                 set.rdatas.push(record.data);
-                set.wires.insert(wire);
-                set.locs.push(loc.clone());
+                set.wires.insert(wire.into_boxed_slice());
+                if rtype == RecordType::CNAME {
+                    set.later_cnames.push(loc.clone());
+                }
             }
         }
     }
 
+    drop(node_of);
+    // Canonical order (RFC 4034 §6.1), each name's key made once.
+    sets.sort_by_cached_key(|(name, _)| canonical_key(name));
     let path_text = path.display();
-    match sets.get(&origin) {
+    match sets
+        .first()
+        .filter(|(name, _)| *name == origin)
+        .map(|(_, apex)| apex)
+    {
         None => errors.push(ZoneFileError::nowhere(format!(
             "{path_text}: zone {origin} has no SOA record at its apex"
         ))),
@@ -333,7 +362,7 @@ pub fn load_zone(
     let cname = u16::from(RecordType::CNAME);
     for (name, node) in &sets {
         if let Some(c) = node.get(&cname) {
-            for extra in c.locs.iter().skip(1) {
+            for extra in &c.later_cnames {
                 // Every CNAME after the first is at fault; name both places.
                 errors.push(ZoneFileError {
                     location: Some(extra.clone()),
@@ -358,24 +387,125 @@ pub fn load_zone(
         }
     }
 
-    let mut zone = Zone::new(&origin);
+    let mut rrsets = Vec::new();
     if errors.0.is_empty() {
         for (name, node) in sets {
             for (code, set) in node {
-                let result = Rrset::new(&name, RecordType::from(code), set.ttl, set.rdatas)
-                    .map_err(Box::new)
-                    .and_then(|rrset| zone.insert(rrset).map_err(Box::new));
-                if let Err(e) = result {
-                    errors.push(ZoneFileError {
+                match Rrset::new(&name, RecordType::from(code), set.ttl, set.rdatas) {
+                    Ok(rrset) => rrsets.push(rrset),
+                    Err(e) => errors.push(ZoneFileError {
                         location: Some(set.loc),
                         message: e.to_string(),
-                    });
+                    }),
                 }
             }
         }
     }
     errors.finish()?;
+    // Every owner was checked against the origin and every type against the signer's above.
+    let zone = Zone::from_rrsets(&origin, rrsets).map_err(|e| {
+        ZoneFileErrors(vec![ZoneFileError::nowhere(format!(
+            "{}: {e}",
+            path.display()
+        ))])
+    })?;
     Ok(LoadedZone { zone, warnings })
+}
+
+/// The wire forms of an RRset's records, to find duplicates: a list while the set is small
+/// (most RRsets hold one or two records, and a hash set each cost more memory than the
+/// records), a hash set once it is not (a 1M-record RRset still loads in linear time).
+struct Wires {
+    few: Vec<Box<[u8]>>,
+    many: HashSet<Box<[u8]>>,
+}
+
+impl Wires {
+    /// Past this many records the set is hashed.
+    const FEW: usize = 16;
+
+    fn new(wire: Box<[u8]>) -> Self {
+        Self {
+            few: vec![wire],
+            many: HashSet::new(),
+        }
+    }
+
+    fn contains(&self, wire: &[u8]) -> bool {
+        self.few.iter().any(|w| **w == *wire) || self.many.contains(wire)
+    }
+
+    fn insert(&mut self, wire: Box<[u8]>) {
+        if self.few.len() < Self::FEW {
+            self.few.push(wire);
+        } else {
+            self.many.insert(wire);
+        }
+    }
+}
+
+/// The RRsets of one name by type code, in a sorted list: a name holds a few types, and an
+/// ordered map's first node has room for eleven (most of a 100k-name load's memory).
+struct Types<T>(Vec<(u16, T)>);
+
+impl<T> Default for Types<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> Types<T> {
+    fn get(&self, code: &u16) -> Option<&T> {
+        let i = self.0.binary_search_by_key(code, |(c, _)| *c).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn get_mut(&mut self, code: &u16) -> Option<&mut T> {
+        let i = self.0.binary_search_by_key(code, |(c, _)| *c).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    fn contains_key(&self, code: &u16) -> bool {
+        self.get(code).is_some()
+    }
+
+    /// Adds `value` for `code`, which must not be present yet.
+    fn insert(&mut self, code: u16, value: T) {
+        let (Ok(i) | Err(i)) = self.0.binary_search_by_key(&code, |(c, _)| *c);
+        // One more place, not room for four: most names hold one or two types.
+        self.0.reserve_exact(1);
+        self.0.insert(i, (code, value));
+    }
+}
+
+impl<'t, T> IntoIterator for &'t Types<T> {
+    type Item = (&'t u16, &'t T);
+    type IntoIter = std::iter::Map<std::slice::Iter<'t, (u16, T)>, fn(&(u16, T)) -> (&u16, &T)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(c, t)| (c, t))
+    }
+}
+
+impl<T> IntoIterator for Types<T> {
+    type Item = (u16, T);
+    type IntoIter = std::vec::IntoIter<(u16, T)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// A key whose byte order is the canonical order of lowercase names (RFC 4034 §6.1): the
+/// labels from the rightmost, each octet as `octet + 1` and each label ended by 0, so that a
+/// label sorts before every longer label it begins and a name before the names below it.
+fn canonical_key(name: &Name) -> Vec<u16> {
+    let mut key = Vec::with_capacity(name.len() + 8);
+    for label in name.iter().rev() {
+        key.extend(label.iter().map(|b| u16::from(*b) + 1));
+        key.push(0);
+    }
+    key
 }
 
 /// Reads a zone that is already signed (RRSIG, NSEC, DNSKEY, ... included) to be served as is.
