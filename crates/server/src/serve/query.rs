@@ -555,7 +555,7 @@ impl<'z> Lookup<'z> {
 
     /// The optional additional section: for each MX, SRV and NS record of the answer section,
     /// in order, the A then AAAA RRset of its target when the zone holds it (an authoritative
-    /// name, or glue below a cut), each RRset once. RFC 1035 §3.3.9: MX "cause[s] type A
+    /// name, or glue below a cut), each RRset once. RFC 1035 §3.3.9: MX RRs "cause type A
     /// additional section processing for the host specified by EXCHANGE"; §3.3.11 for NS;
     /// RFC 2782 for SRV ("return the address record(s) in the Additional Data section").
     fn target_addresses(&mut self) {
