@@ -51,7 +51,9 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use daned_sign::zone::{Rrset, SignedZone, Zone, canonical_name, canonical_rdata, is_signer_owned};
+use daned_sign::zone::{
+    Rrset, SignedZone, Zone, canonical_name, canonical_order_key, canonical_rdata, is_signer_owned,
+};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use lexer::{Lexer, Tok};
@@ -334,7 +336,7 @@ pub fn load_zone(
 
     drop(node_of);
     // Canonical order (RFC 4034 §6.1), each name's key made once.
-    sets.sort_by_cached_key(|(name, _)| canonical_key(name));
+    sets.sort_by_cached_key(|(name, _)| canonical_order_key(name));
     let path_text = path.display();
     match sets
         .first()
@@ -494,18 +496,6 @@ impl<T> IntoIterator for Types<T> {
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
     }
-}
-
-/// A key whose byte order is the canonical order of lowercase names (RFC 4034 §6.1): the
-/// labels from the rightmost, each octet as `octet + 1` and each label ended by 0, so that a
-/// label sorts before every longer label it begins and a name before the names below it.
-fn canonical_key(name: &Name) -> Vec<u16> {
-    let mut key = Vec::with_capacity(name.len() + 8);
-    for label in name.iter().rev() {
-        key.extend(label.iter().map(|b| u16::from(*b) + 1));
-        key.push(0);
-    }
-    key
 }
 
 /// Reads a zone that is already signed (RRSIG, NSEC, DNSKEY, ... included) to be served as is.
