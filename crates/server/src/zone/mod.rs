@@ -445,6 +445,22 @@ impl ZoneRuntime {
                 self.kept = Some((serial, fingerprint));
             }
             Err(error) => {
+                // A kept file of an earlier signing at the same serial must not be resumed by
+                // the next start: it would serve signatures this run did not publish.
+                let stale = kept::signed_path(&self.state_dir, &self.cfg.origin);
+                let removed = std::fs::remove_file(&stale).and_then(|()| {
+                    std::fs::File::open(&self.state_dir).and_then(|dir| dir.sync_all())
+                });
+                match removed {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::error!(
+                        zone = %self.cfg.origin,
+                        path = %stale.display(),
+                        error = %e,
+                        "an earlier kept signed zone could not be removed: remove it before the next start"
+                    ),
+                }
                 tracing::warn!(zone = %self.cfg.origin, %error, "signed zone not kept; the next start signs it whole");
             }
         }
@@ -504,7 +520,7 @@ impl ZoneRuntime {
 
     /// Whether the start served the kept version (same serial, same RRSIGs as before the
     /// restart) instead of signing the zone whole.
-    pub fn resumed(&self) -> bool {
+    pub(crate) fn resumed(&self) -> bool {
         self.resumed
     }
 
@@ -516,7 +532,7 @@ impl ZoneRuntime {
 
     /// The versions the start made on top of the kept one (content changed while stopped,
     /// signatures refreshed), oldest first, for the journal; empty after the first call.
-    pub fn take_start_deltas(&mut self) -> Vec<ZoneDelta> {
+    pub(crate) fn take_start_deltas(&mut self) -> Vec<ZoneDelta> {
         std::mem::take(&mut self.start_deltas)
     }
 
