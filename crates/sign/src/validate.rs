@@ -69,7 +69,7 @@ pub fn validate_delta(
         let Some(signed) = node.get(rtype) else {
             continue;
         };
-        check_rrset(zone, node.kind, signed, &keys, now)?;
+        check_rrset(zone.origin(), node.kind, signed, &keys, now)?;
     }
     check_chain_around(zone, &touched_names)
 }
@@ -91,7 +91,7 @@ pub fn validate_sample(
     let keys = known_keys(zone, signers)?;
     if let Some(apex) = zone.node(zone.origin()) {
         for signed in &apex.rrsets {
-            check_rrset(zone, apex.kind, signed, &keys, now)?;
+            check_rrset(zone.origin(), apex.kind, signed, &keys, now)?;
         }
     }
     let signed_rrsets = zone
@@ -115,7 +115,7 @@ pub fn validate_sample(
                 continue;
             }
             if index.is_multiple_of(step) {
-                check_rrset(zone, node.kind, signed, &keys, now)?;
+                check_rrset(zone.origin(), node.kind, signed, &keys, now)?;
             }
             index += 1;
         }
@@ -193,10 +193,40 @@ fn must_be_signed(kind: NodeKind, rtype: RecordType) -> bool {
     }
 }
 
+/// The keys that may sign, each with its key tag, for [`check_node`].
+///
+/// # Errors
+///
+/// A key whose tag cannot be computed.
+pub fn tagged_keys(keys: &[DNSKEY]) -> Result<Vec<(u16, DNSKEY)>, SignError> {
+    keys.iter()
+        .map(|key| Ok((key_tag(key)?, key.clone())))
+        .collect()
+}
+
+/// The check [`validate_sample`] makes of one node, for a signer that never holds the zone
+/// whole (`daned sign`): every RRset that must be signed is (RFC 4035 §2.2), and every RRSIG
+/// is by the zone, valid at `now` and verifies with one of `keys` of its tag (two keys may
+/// share a tag; RFC 4035 §5.3).
+///
+/// # Errors
+///
+/// [`SignError::BadZone`] naming the RRset, or the verification error.
+pub fn check_node(
+    origin: &Name,
+    node: &crate::zone::SignedNode,
+    keys: &[(u16, DNSKEY)],
+    now: u32,
+) -> Result<(), SignError> {
+    node.rrsets
+        .iter()
+        .try_for_each(|signed| check_rrset(origin, node.kind, signed, keys, now))
+}
+
 /// Every RRSIG of `signed` verifies and is valid at `now`; an RRset that must be signed has
 /// at least one.
 fn check_rrset(
-    zone: &SignedZone,
+    origin: &Name,
     kind: NodeKind,
     signed: &SignedRrset,
     keys: &[(u16, DNSKEY)],
@@ -218,7 +248,7 @@ fn check_rrset(
         let sig =
             rrsig_of(record).ok_or_else(|| bad("a non-RRSIG record among its RRSIGs".into()))?;
         let input = sig.input();
-        if input.signer_name != *zone.origin() {
+        if input.signer_name != *origin {
             return Err(bad(format!("signer {} is not the zone", input.signer_name)));
         }
         let (inception, expiration) = (input.sig_inception.get(), input.sig_expiration.get());

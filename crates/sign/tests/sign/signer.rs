@@ -1256,3 +1256,34 @@ fn rfc4034_s6_1_from_records_is_the_same_in_any_order() -> TestResult {
     }
     Ok(())
 }
+
+/// RFC 4035 §2.2 and §5.3: `check_node`, the per-node check of a signer that never holds the
+/// zone whole, refuses an authoritative RRset left unsigned and an RRSIG by another signer,
+/// and accepts every node of a correctly signed zone (the glue's and delegation NS's missing
+/// RRSIGs included).
+#[test]
+fn rfc4035_s2_2_check_node_refuses_an_unsigned_rrset_and_a_foreign_signer() -> TestResult {
+    let rng = SystemRandom::new();
+    let keys = ksk_zsk()?;
+    let signed = sign_zone(&ctx(T0, &keys, &rng), &zone(BASE)?, 7)?;
+    let dnskeys: Vec<DNSKEY> = keys.iter().map(|k| k.dnskey().clone()).collect();
+    let tagged = daned_sign::validate::tagged_keys(&dnskeys)?;
+    for (_, node) in signed.nodes() {
+        daned_sign::validate::check_node(signed.origin(), node, &tagged, T0)?;
+    }
+    let apex = signed.node(signed.origin()).ok_or("no apex")?;
+    let mut unsigned = (**apex).clone();
+    unsigned.rrsets[0].rrsigs.clear();
+    let refused = daned_sign::validate::check_node(signed.origin(), &unsigned, &tagged, T0);
+    assert!(refused.is_err_and(|e| e.to_string().contains("not signed")));
+    let other = Name::from_ascii("example.net.")?;
+    assert!(
+        daned_sign::validate::check_node(&other, apex, &tagged, T0)
+            .is_err_and(|e| e.to_string().contains("is not the zone"))
+    );
+    // Valid now, not a year later.
+    assert!(
+        daned_sign::validate::check_node(signed.origin(), apex, &tagged, T0 + 365 * DAY).is_err()
+    );
+    Ok(())
+}
