@@ -600,7 +600,7 @@ impl Handler {
         let empty = |out: &mut Vec<u8>, metadata: Metadata| {
             let result =
                 wire::write_response(out, &metadata, request.question, Sections::default(), opt);
-            written(out, metadata, result)
+            written(out, metadata, request.question, opt, result)
         };
 
         let Some(zone) = snapshot.catalog().find_for_query(qname, qtype) else {
@@ -661,16 +661,18 @@ impl Handler {
                 too_large(datagram, qname, qtype, limit, &mut metadata);
                 empty(out, metadata)
             }
-            Err(error) => written(out, metadata, Err(error)),
+            Err(error) => written(out, metadata, request.question, opt, Err(error)),
         }
     }
 }
 
-/// The header of a response the fast path wrote; when it could not be written, a bare
-/// SERVFAIL header instead, as hickory's path sends when it cannot encode a response.
+/// The header of a response the fast path wrote; when it could not be written, a SERVFAIL
+/// with the question and the OPT record (RFC 6891 §6.1.1) but no records instead.
 fn written(
     out: &mut Vec<u8>,
     mut metadata: Metadata,
+    question: &[u8],
+    opt: Option<Opt<'_>>,
     result: Result<ResponseInfo, WireError>,
 ) -> ResponseInfo {
     let error = match result {
@@ -682,9 +684,9 @@ fn written(
         tracing::warn!(%error, id = metadata.id, suppressed, "cannot encode a response: SERVFAIL");
     }
     metadata.response_code = ResponseCode::ServFail;
-    match wire::write_response(out, &metadata, &[], Sections::default(), None) {
+    match wire::write_response(out, &metadata, question, Sections::default(), opt) {
         Ok(info) => info,
-        // A bare header always fits.
+        // The request's question and our OPT always fit in a message.
         Err(_) => unsent(metadata),
     }
 }

@@ -152,8 +152,9 @@ pub(crate) fn write_response(
         .checked_add(count(sections.optional, out)?)
         .ok_or(WireError::TooLong)?;
     if let Some(opt) = opt {
-        write_opt(out, opt)?;
-        additionals += 1;
+        // RFC 6891 §6.1.3: the upper eight bits of an extended RCODE go in the OPT's TTL.
+        write_opt(out, opt, metadata.response_code.high())?;
+        additionals = additionals.checked_add(1).ok_or(WireError::TooLong)?;
     }
     if out.len() > usize::from(u16::MAX) {
         return Err(WireError::TooLong);
@@ -274,14 +275,14 @@ fn emit_rdata(out: &mut Vec<u8>, record: &Record, data: &RData) -> Result<(), Wi
     })
 }
 
-/// Our OPT record: root owner, type 41, CLASS the payload, TTL extended RCODE 0, version 0 and
-/// the flags (DO), and the COOKIE option.
-fn write_opt(out: &mut Vec<u8>, opt: Opt<'_>) -> Result<(), WireError> {
+/// Our OPT record: root owner, type 41, CLASS the payload, TTL the extended RCODE's upper bits,
+/// version 0 and the flags (DO), and the COOKIE option.
+fn write_opt(out: &mut Vec<u8>, opt: Opt<'_>, rcode_high: u8) -> Result<(), WireError> {
     out.push(0);
     out.extend_from_slice(&41u16.to_be_bytes());
     out.extend_from_slice(&opt.payload.to_be_bytes());
     let flags: u16 = if opt.dnssec_ok { 0x8000 } else { 0 };
-    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&[rcode_high, 0]);
     out.extend_from_slice(&flags.to_be_bytes());
     match opt.cookie {
         None => out.extend_from_slice(&[0, 0]),

@@ -114,13 +114,13 @@ impl Journal {
     }
 
     /// The bounds it keeps.
-    pub fn limits(&self) -> JournalLimits {
+    pub(crate) fn limits(&self) -> JournalLimits {
         self.limits
     }
 
     /// How many deltas, and how many encoded bytes, lead from `serial` to the newest serial;
     /// `None` when no delta starts at `serial`.
-    pub fn span_from(&self, serial: u32) -> Option<(usize, usize)> {
+    pub(crate) fn span_from(&self, serial: u32) -> Option<(usize, usize)> {
         let start = self
             .entries
             .iter()
