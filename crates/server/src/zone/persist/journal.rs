@@ -34,6 +34,8 @@ use hickory_proto::serialize::binary::{
     BinDecodable, BinDecoder, BinEncodable, BinEncoder, NameEncoding,
 };
 
+use super::{take, take_u32};
+
 pub use crate::config::{DEFAULT_MAX_BYTES, DEFAULT_MAX_DELTAS, JournalLimits};
 
 /// The first bytes of every journal file; the digit is the format version.
@@ -357,20 +359,6 @@ fn encode_entry(delta: &ZoneDelta) -> Result<Vec<u8>, JournalError> {
     entry.extend_from_slice(&body);
     entry.extend_from_slice(&check(&body));
     Ok(entry)
-}
-
-/// Splits `n` bytes off the front of `input`.
-fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if input.len() < n {
-        return None;
-    }
-    let (head, tail) = input.split_at(n);
-    *input = tail;
-    Some(head)
-}
-
-fn take_u32(input: &mut &[u8]) -> Option<u32> {
-    take(input, 4).and_then(|b| b.try_into().ok().map(u32::from_be_bytes))
 }
 
 /// One entry from the front of `input` and its length; `None` when truncated or damaged.

@@ -5,3 +5,23 @@
 pub mod journal;
 pub(crate) mod signed;
 pub mod state;
+
+/// Splits `n` bytes off the front of `input` (the readers of the journal and kept files).
+fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if input.len() < n {
+        return None;
+    }
+    let (head, tail) = input.split_at(n);
+    *input = tail;
+    Some(head)
+}
+
+/// A big-endian `u16` off the front of `input`.
+fn take_u16(input: &mut &[u8]) -> Option<u16> {
+    take(input, 2).and_then(|b| b.try_into().ok().map(u16::from_be_bytes))
+}
+
+/// A big-endian `u32` off the front of `input`.
+fn take_u32(input: &mut &[u8]) -> Option<u32> {
+    take(input, 4).and_then(|b| b.try_into().ok().map(u32::from_be_bytes))
+}

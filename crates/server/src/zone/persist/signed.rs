@@ -59,6 +59,8 @@ use hickory_proto::serialize::binary::{
 };
 use indexmap::IndexMap;
 
+use super::{take, take_u16, take_u32};
+
 /// The first bytes of every kept signed zone; the digit is the format version.
 pub(crate) const MAGIC: &[u8; 8] = b"DANEDS1\n";
 /// Bytes of the trailing checksum (SHA-256).
@@ -457,24 +459,6 @@ fn encode_record(path: &Path, record: &Record) -> Result<Vec<u8>, SignedFileErro
             reason: e.to_string(),
         })?;
     Ok(wire)
-}
-
-/// Splits `n` bytes off the front of `input`.
-fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if input.len() < n {
-        return None;
-    }
-    let (head, tail) = input.split_at(n);
-    *input = tail;
-    Some(head)
-}
-
-fn take_u16(input: &mut &[u8]) -> Option<u16> {
-    take(input, 2).and_then(|b| b.try_into().ok().map(u16::from_be_bytes))
-}
-
-fn take_u32(input: &mut &[u8]) -> Option<u32> {
-    take(input, 4).and_then(|b| b.try_into().ok().map(u32::from_be_bytes))
 }
 
 /// SHA-256 of what a signed version depends on besides its content: the denial of existence
