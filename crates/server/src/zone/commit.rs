@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use daned_sign::hickory_proto::rr::Name;
+use daned_sign::hickory_proto::dnssec::rdata::DNSSECRData;
+use daned_sign::hickory_proto::rr::{Name, RData, Record};
 use daned_sign::serial::{next_serial, serial_gt};
 use daned_sign::sign::{self, KeyUse};
 use daned_sign::zone::{Rrset, SignedZone, Zone, ZoneDelta};
@@ -136,7 +137,7 @@ impl ZoneRuntime {
         }
         // Commit everything together.
         let delta = version.map(|(signed, delta)| {
-            self.install(signed, now);
+            self.install(signed, now, &delta);
             delta
         });
         match new_content {
@@ -194,10 +195,14 @@ impl ZoneRuntime {
 
     /// Makes `signed` the served version, published at `now` (the manager's tracker counts
     /// every secondary's wait for its serial from here; without secondaries it is propagated
-    /// now). Every path that signs a new version ends here.
-    pub(super) fn install(&mut self, signed: SignedZone, now: u32) {
+    /// now). Every path that signs a new version ends here. `delta` is what changed from the
+    /// served version: the earliest RRSIG expiration follows from it without a walk over the
+    /// whole zone (which cost a rotation of a 100k-name zone about 30 ms), unless it removed
+    /// the signature that held the earliest one.
+    pub(super) fn install(&mut self, signed: SignedZone, now: u32, delta: &ZoneDelta) {
         let serial = signed.serial();
-        self.earliest_expiration = signed.earliest_expiration();
+        self.earliest_expiration = earliest_after(self.earliest_expiration, delta)
+            .unwrap_or_else(|| signed.earliest_expiration());
         self.signed = Arc::new(signed);
         if self.cfg.secondaries.is_empty() {
             self.propagated.served_alone(serial, now);
@@ -324,5 +329,90 @@ impl ZoneRuntime {
                 source,
             }
         })
+    }
+}
+
+/// The earliest RRSIG expiration after `delta`, from the one before it: the earlier of it and
+/// the added signatures' (RFC 1982 order). `None` when it cannot be told that way: there was
+/// none before, or `delta` removed a signature expiring then (another may remain, or not).
+fn earliest_after(before: Option<u32>, delta: &ZoneDelta) -> Option<Option<u32>> {
+    let before = before?;
+    if delta
+        .removed
+        .iter()
+        .filter_map(rrsig_expiration)
+        .any(|expiration| expiration == before)
+    {
+        return None;
+    }
+    let earliest = delta
+        .added
+        .iter()
+        .filter_map(rrsig_expiration)
+        .fold(before, |a, b| if serial_gt(a, b) { b } else { a });
+    Some(Some(earliest))
+}
+
+fn rrsig_expiration(record: &Record) -> Option<u32> {
+    match &record.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.input().sig_expiration.get()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use daned_sign::hickory_proto::dnssec::Algorithm;
+    use daned_sign::hickory_proto::dnssec::rdata::{RRSIG, SigInput};
+    use daned_sign::hickory_proto::rr::{RecordType, SerialNumber};
+    use daned_sign::zone::ZoneDelta;
+
+    use super::*;
+
+    fn sig(expiration: u32) -> Record {
+        let input = SigInput {
+            type_covered: RecordType::A,
+            algorithm: Algorithm::ECDSAP256SHA256,
+            num_labels: 2,
+            original_ttl: 300,
+            sig_expiration: SerialNumber::new(expiration),
+            sig_inception: SerialNumber::new(expiration.wrapping_sub(86_400)),
+            key_tag: 1,
+            signer_name: Name::root(),
+        };
+        Record::from_rdata(
+            Name::root(),
+            300,
+            RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(input, vec![0; 64]))),
+        )
+    }
+
+    fn delta(removed: &[u32], added: &[u32]) -> ZoneDelta {
+        ZoneDelta {
+            from_serial: 1,
+            to_serial: 2,
+            removed: removed.iter().copied().map(sig).collect(),
+            added: added.iter().copied().map(sig).collect(),
+        }
+    }
+
+    #[test]
+    fn rfc1982_earliest_expiration_follows_a_delta_or_asks_for_a_walk() {
+        // An added signature that expires earlier, or later (RFC 1982: 5 is after u32::MAX - 5).
+        assert_eq!(
+            earliest_after(Some(100), &delta(&[200], &[50])),
+            Some(Some(50))
+        );
+        assert_eq!(
+            earliest_after(Some(100), &delta(&[200], &[300])),
+            Some(Some(100))
+        );
+        assert_eq!(
+            earliest_after(Some(u32::MAX - 5), &delta(&[], &[5])),
+            Some(Some(u32::MAX - 5))
+        );
+        // The earliest one removed, or none known: only a walk of the zone can tell.
+        assert_eq!(earliest_after(Some(100), &delta(&[100], &[300])), None);
+        assert_eq!(earliest_after(None, &delta(&[], &[300])), None);
     }
 }

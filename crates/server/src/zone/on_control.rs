@@ -233,7 +233,7 @@ impl ZoneRuntime {
         self.outlook = outlook;
         self.signed_with = signed_with;
         Ok(version.flatten().map(|(signed, delta)| {
-            self.install(signed, now);
+            self.install(signed, now, &delta);
             delta
         }))
     }

@@ -68,7 +68,7 @@ impl ZoneRuntime {
             &self.bindings,
         );
         self.write_state(&st, now, false)?;
-        self.install(signed, now);
+        self.install(signed, now, &delta);
         Ok(Some(delta))
     }
 
@@ -98,10 +98,15 @@ impl ZoneRuntime {
             })
     }
 
-    /// When the next signature refresh is due (seconds since the epoch).
+    /// When the next signature refresh is due (seconds since the epoch): the first second at
+    /// which the earliest signature is within the refresh margin of its expiration by
+    /// [`sign::refresh_signatures`]' rule (expiring before `now + refresh`). One second
+    /// earlier, the timer would find nothing due and fire again at once for that second.
     pub fn next_refresh_at(&self) -> Option<u32> {
-        self.earliest_expiration
-            .map(|exp| exp.wrapping_sub(self.cfg.signing.policy.refresh))
+        self.earliest_expiration.map(|exp| {
+            exp.wrapping_sub(self.cfg.signing.policy.refresh)
+                .wrapping_add(1)
+        })
     }
 
     /// Makes again a change whose state write failed, once its retry is due: the zone file and

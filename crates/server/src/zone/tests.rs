@@ -473,6 +473,39 @@ fn certificate_change_reads_no_other_binding_file() {
     assert_eq!(rt.counters().certificate_errors, 0);
 }
 
+/// The earliest RRSIG expiration a zone keeps (its refresh schedule) stays exact through
+/// certificate changes, key-less timer turns and a refresh, though a change no longer walks
+/// the whole zone to find it (RFC 4035 §5.3.1: no signature may be served past it).
+#[test]
+fn earliest_expiration_stays_exact_through_changes_and_a_refresh() {
+    let d = Dir::new();
+    let mut rt = two_bindings(&d);
+    let exact = |rt: &ZoneRuntime| rt.signed().earliest_expiration();
+    assert_eq!(rt.earliest_expiration(), exact(&rt));
+    let a = d.dir.path().join("a.pem");
+    let rng = SystemRandom::new();
+    for (step, name) in ["rsa2048.pem", "p384.pem", "p256.pem"]
+        .into_iter()
+        .enumerate()
+    {
+        let content = test_certificate(name);
+        std::fs::write(&a, &content).unwrap();
+        let at = NOW + 10 + 10 * u32::try_from(step).unwrap();
+        rt.file_changed(&a, Ok(&content), at, &rng).unwrap();
+        assert_eq!(rt.earliest_expiration(), exact(&rt), "after change {step}");
+    }
+    // At the refresh point every due signature is renewed: still exact.
+    let due = rt.next_refresh_at().unwrap();
+    // Due at the refresh point itself, not one second later (a timer at a point where nothing
+    // is due would fire again at once).
+    assert!(
+        rt.refresh(due.wrapping_sub(1), &rng).unwrap().is_none(),
+        "renewed before it was due"
+    );
+    rt.refresh(due, &rng).unwrap().expect("signatures renewed");
+    assert_eq!(rt.earliest_expiration(), exact(&rt));
+}
+
 /// Issue 12: the bytes the watcher read are what is parsed. The file changed again after
 /// the watcher read it: the zone publishes what the watcher hashed, and the next watcher
 /// event brings the rest.

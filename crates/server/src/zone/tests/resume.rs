@@ -75,6 +75,7 @@ fn rfc4035_s5_3_1_restart_with_unchanged_content_serves_the_same_rrsigs() {
                 .earliest_expiration()
                 .unwrap()
                 .wrapping_sub(again.config().signing.policy.refresh)
+                .wrapping_add(1)
         ),
         "the refresh schedule carries on from the kept signatures"
     );
