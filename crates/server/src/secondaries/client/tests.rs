@@ -54,11 +54,18 @@ fn answer(request: &Message, truncated: bool) -> Message {
 /// A loopback server: each UDP query gets the datagrams `udp` makes of it; TCP queries get
 /// the full answer.
 async fn server(udp: impl Fn(&[u8], &Message) -> Vec<Vec<u8>> + Send + 'static) -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let address = socket.local_addr().expect("addr");
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .expect("bind tcp");
+    // A UDP port whose TCP twin is free too: another test or process may hold the TCP port
+    // of the port number the kernel gave the UDP socket, so a few are tried.
+    let mut pair = None;
+    for _ in 0..20 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let address = socket.local_addr().expect("addr");
+        if let Ok(listener) = tokio::net::TcpListener::bind(address).await {
+            pair = Some((socket, address, listener));
+            break;
+        }
+    }
+    let (socket, address, listener) = pair.expect("a UDP and TCP port pair within 20 tries");
     tokio::spawn(async move {
         let mut buf = vec![0; 4096];
         while let Ok((len, from)) = socket.recv_from(&mut buf).await {
