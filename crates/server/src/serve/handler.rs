@@ -947,4 +947,4 @@ fn trace_answer(qname: &Name, qtype: RecordType, dnssec_ok: bool, answer: &Answe
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

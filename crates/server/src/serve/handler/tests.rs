@@ -26,9 +26,9 @@ use crate::serve::snapshot::Snapshot;
 /// Encodes responses exactly as hickory's `ResponseHandle` does (its `encode` is private): over
 /// UDP the encoder is capped at the response OPT's payload, or 512 without OPT.
 #[derive(Clone)]
-struct Capture {
-    protocol: Protocol,
-    sent: Arc<Mutex<Vec<Vec<u8>>>>,
+pub(crate) struct Capture {
+    pub(crate) protocol: Protocol,
+    pub(crate) sent: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 #[async_trait::async_trait]

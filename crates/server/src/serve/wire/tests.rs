@@ -17,12 +17,10 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::rdata::{A, CNAME, MX, NS, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
-use hickory_server::net::NetError;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
+use hickory_server::server::{Request, RequestHandler};
 use proptest::prelude::*;
 
 use super::request::{FastRequest, parse};
@@ -30,6 +28,7 @@ use super::{FastPath, MAX_NAMES, NameTable};
 use crate::clock::Clock;
 use crate::serve::cookie::COOKIE_OPTION;
 use crate::serve::handler::Handler;
+use crate::serve::handler::tests::Capture;
 use crate::serve::query::Catalog;
 use crate::serve::query::tests::{EXAMPLE, parse_zone};
 use crate::serve::snapshot::Snapshot;
@@ -305,39 +304,6 @@ impl Clock for Fixed {
 
 /// The start of 2026, inside the test zones' signature validity.
 const NOW: u32 = 1_767_225_600;
-
-/// Encodes hickory's responses as the UDP worker and TCP loop did before the fast path.
-#[derive(Clone)]
-struct Capture {
-    protocol: Protocol,
-    sent: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for Capture {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let max = match self.protocol {
-            Protocol::Udp => response.edns().map_or(512, Edns::max_payload),
-            _ => u16::MAX,
-        };
-        let mut buf = Vec::new();
-        let mut encoder = BinEncoder::new(&mut buf);
-        encoder.set_max_size(max);
-        let info = response.destructive_emit(&mut encoder)?;
-        self.sent.lock().expect("not poisoned").push(buf);
-        Ok(info)
-    }
-}
 
 const SRC: &str = "192.0.2.100:53000";
 
