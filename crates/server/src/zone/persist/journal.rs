@@ -30,11 +30,9 @@ use std::sync::Arc;
 
 use daned_sign::zone::ZoneDelta;
 use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::binary::{
-    BinDecodable, BinDecoder, BinEncodable, BinEncoder, NameEncoding,
-};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
-use super::{take, take_u32};
+use super::{put_record, take, take_u32};
 
 pub use crate::config::{DEFAULT_MAX_BYTES, DEFAULT_MAX_DELTAS, JournalLimits};
 
@@ -335,19 +333,10 @@ fn encode_entry(delta: &ZoneDelta) -> Result<Vec<u8>, JournalError> {
         body.extend_from_slice(&count.to_be_bytes());
         let mut wire = Vec::with_capacity(256);
         for record in records {
-            wire.clear();
-            let mut encoder = BinEncoder::new(&mut wire);
-            encoder.set_name_encoding(NameEncoding::Uncompressed);
-            let encode_err = |reason: String| JournalError::Encode {
+            put_record(&mut body, &mut wire, record).map_err(|reason| JournalError::Encode {
                 owner: record.name.clone(),
                 reason,
-            };
-            record
-                .emit(&mut encoder)
-                .map_err(|e| encode_err(e.to_string()))?;
-            let len = u16::try_from(wire.len()).map_err(|_| encode_err("too long".into()))?;
-            body.extend_from_slice(&len.to_be_bytes());
-            body.extend_from_slice(&wire);
+            })?;
         }
     }
     let len = u32::try_from(body.len()).map_err(|_| JournalError::Encode {

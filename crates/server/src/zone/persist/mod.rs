@@ -6,6 +6,25 @@ pub mod journal;
 pub(crate) mod signed;
 pub mod state;
 
+/// Appends `record` to `out` as the journal and the kept file store it: a big-endian `u16`
+/// length, then its uncompressed wire form (encoded in `scratch`, reused). The error is why it
+/// could not be.
+fn put_record(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    record: &hickory_proto::rr::Record,
+) -> Result<(), String> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+    scratch.clear();
+    let mut encoder = BinEncoder::new(scratch);
+    encoder.set_name_encoding(NameEncoding::Uncompressed);
+    record.emit(&mut encoder).map_err(|e| e.to_string())?;
+    let len = u16::try_from(scratch.len()).map_err(|_| "too long".to_owned())?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(scratch);
+    Ok(())
+}
+
 /// Splits `n` bytes off the front of `input` (the readers of the journal and kept files).
 fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     if input.len() < n {

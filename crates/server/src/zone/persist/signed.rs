@@ -59,7 +59,7 @@ use hickory_proto::serialize::binary::{
 };
 use indexmap::IndexMap;
 
-use super::{take, take_u16, take_u32};
+use super::{put_record, take, take_u16, take_u32};
 
 /// The first bytes of every kept signed zone; the digit is the format version.
 pub(crate) const MAGIC: &[u8; 8] = b"DANEDS1\n";
@@ -383,20 +383,12 @@ pub(crate) fn encode(
     let mut count: u32 = 0;
     let mut wire = Vec::with_capacity(512);
     for record in zone.records() {
-        wire.clear();
-        let mut encoder = BinEncoder::new(&mut wire);
-        encoder.set_name_encoding(NameEncoding::Uncompressed);
         let encode_err = |reason: String| SignedFileError::Encode {
             path: path.to_path_buf(),
             owner: record.name.clone(),
             reason,
         };
-        record
-            .emit(&mut encoder)
-            .map_err(|e| encode_err(e.to_string()))?;
-        let len = u16::try_from(wire.len()).map_err(|_| encode_err("too long".into()))?;
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&wire);
+        put_record(&mut out, &mut wire, record).map_err(encode_err)?;
         count = count
             .checked_add(1)
             .ok_or_else(|| encode_err("too many records".into()))?;
