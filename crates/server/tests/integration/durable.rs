@@ -17,7 +17,8 @@ use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::support::{
-    Server, Workspace, daned_bin, free_port, output_text, repo_root, run, run_bounded, tool,
+    Server, Workspace, daned_bin, free_port, ixfr_soas, output_text, repo_root, run, run_bounded,
+    tool,
 };
 
 const ORIGIN: &str = "example.com.";
@@ -413,29 +414,6 @@ fn temporaries(ws: &Workspace) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The number of SOA records in an IXFR answer from `from` (2 for a full transfer, 2 + 2 per
-/// difference sequence for an incremental one, RFC 1995 §4), asked with `dig`.
-fn ixfr_soas(dig: &Path, addr: SocketAddr, from: u32) -> usize {
-    let (ok, out) = run(Command::new(dig).args([
-        &format!("@{}", addr.ip()),
-        "-p",
-        &addr.port().to_string(),
-        ORIGIN,
-        &format!("IXFR={from}"),
-        "+tcp",
-        "+nocmd",
-        "+nostats",
-        "+nocomments",
-        "+tries=1",
-        "+time=5",
-    ]));
-    assert!(ok, "dig IXFR: {out}");
-    out.lines()
-        .filter(|l| !l.starts_with(';'))
-        .filter(|l| l.split_whitespace().nth(3) == Some("SOA"))
-        .count()
-}
-
 /// Issue 11, "How it is checked": random `kill -9` during certificate renames and key steps,
 /// 30 cycles. After every kill: the state file parses and its serial is at least every serial
 /// served before the kill (durable before published) and never lower than the previous one;
@@ -498,7 +476,7 @@ fn killnine_random_kills_keep_serial_keys_and_journal() {
             if journal.last_serial() == Some(served)
                 && let (Some(first), Some(dig)) = (journal.first_serial(), &dig)
             {
-                let soas = ixfr_soas(dig, server.addr, first);
+                let soas = ixfr_soas(dig, server.addr, ORIGIN, first);
                 assert!(
                     soas >= 4,
                     "cycle {cycle}: IXFR from {first} is not incremental ({soas} SOAs)"

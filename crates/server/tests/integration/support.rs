@@ -573,3 +573,27 @@ pub(crate) fn openssl_in(openssl: &Path, dir: &Path, args: &[&str]) -> String {
     assert!(status.success(), "openssl {args:?} failed: {text}");
     text
 }
+
+/// The number of SOA records in an IXFR answer for `origin` from serial `from` (RFC 1995 §4:
+/// two for a full transfer or a client already current, two more per difference sequence),
+/// asked with `dig` over TCP.
+pub(crate) fn ixfr_soas(dig: &Path, addr: SocketAddr, origin: &str, from: u32) -> usize {
+    let (ok, out) = run(Command::new(dig).args([
+        &format!("@{}", addr.ip()),
+        "-p",
+        &addr.port().to_string(),
+        origin,
+        &format!("IXFR={from}"),
+        "+tcp",
+        "+nocmd",
+        "+nostats",
+        "+nocomments",
+        "+tries=1",
+        "+time=5",
+    ]));
+    assert!(ok, "dig IXFR={from}: {out}");
+    out.lines()
+        .filter(|l| !l.starts_with(';'))
+        .filter(|l| l.split_whitespace().nth(3) == Some("SOA"))
+        .count()
+}
