@@ -96,6 +96,7 @@ pub mod dane;
 mod error;
 pub mod keys;
 pub mod lifecycle;
+mod names;
 mod nsec;
 pub mod nsec3;
 pub mod rollover;

@@ -9,13 +9,13 @@
     reason = "SignError is the crate's one error type (error.rs); boxing it is a crate-wide decision"
 )]
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::error::SignError;
+use crate::names::NameMap;
 use crate::zone::{NodeKind, Rrset, SignedNode};
 
 /// Whether a name of this kind owns an NSEC record (RFC 4035 §2.3: "for each unique authoritative
@@ -78,25 +78,17 @@ pub(crate) fn nsec_rrset(
 /// The next name in the chain after `name` in `nodes`, or `origin` when `name` is the last one
 /// (RFC 4034 §4.1.1: "The value of the Next Domain Name field in the last NSEC record in the
 /// zone is the name of the zone apex").
-pub(crate) fn next_in_chain(
-    nodes: &imbl::OrdMap<Name, Arc<SignedNode>>,
-    origin: &Name,
-    name: &Name,
-) -> Name {
+pub(crate) fn next_in_chain(nodes: &NameMap<Arc<SignedNode>>, origin: &Name, name: &Name) -> Name {
     nodes
-        .range((Bound::Excluded(name.clone()), Bound::Unbounded))
+        .after(name)
         .find(|(_, node)| in_chain(node.kind))
         .map_or_else(|| origin.clone(), |(n, _)| n.clone())
 }
 
 /// The last name of the chain strictly before `name` in `nodes`, if any.
-pub(crate) fn prev_in_chain(
-    nodes: &imbl::OrdMap<Name, Arc<SignedNode>>,
-    name: &Name,
-) -> Option<Name> {
+pub(crate) fn prev_in_chain(nodes: &NameMap<Arc<SignedNode>>, name: &Name) -> Option<Name> {
     nodes
-        .range(..name.clone())
-        .rev()
+        .before(name)
         .find(|(_, node)| in_chain(node.kind))
         .map(|(n, _)| n.clone())
 }

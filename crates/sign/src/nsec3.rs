@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
@@ -22,6 +21,7 @@ use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC3, NSEC3PARAM};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::error::SignError;
+use crate::names::{NameMap, NameSet};
 use crate::threads;
 use crate::zone::{NodeKind, Rrset, SignedNode, SignedZone, canonical_name};
 
@@ -298,7 +298,7 @@ pub(crate) fn insert_with_ancestors(names: &mut BTreeSet<Name>, origin: &Name, n
 /// Whether `name` is a chain member in `nodes`: a name with authoritative data or a delegation,
 /// or an empty non-terminal above one (RFC 5155 §7.1), returning its bitmap types.
 pub(crate) fn chain_types(
-    nodes: &imbl::OrdMap<Name, Arc<SignedNode>>,
+    nodes: &NameMap<Arc<SignedNode>>,
     name: &Name,
 ) -> Option<Vec<RecordType>> {
     if let Some(node) = nodes.get(name) {
@@ -312,7 +312,7 @@ pub(crate) fn chain_types(
     }
     // Descendants follow a name directly in canonical order (RFC 4034 §6.1).
     let has_member_below = nodes
-        .range((Bound::Excluded(name.clone()), Bound::Unbounded))
+        .after(name)
         .take_while(|(n, _)| name.zone_of(n))
         .any(|(_, node)| in_chain(node.kind));
     has_member_below.then(Vec::new)
@@ -336,8 +336,8 @@ pub(crate) fn rebuild(
     ttl: u32,
     threads: NonZeroUsize,
     names: &BTreeSet<Name>,
-    nodes: &mut imbl::OrdMap<Name, Arc<SignedNode>>,
-    index: &mut imbl::OrdSet<Name>,
+    nodes: &mut NameMap<Arc<SignedNode>>,
+    index: &mut NameSet,
     mut build: impl FnMut(&Name, Rrset) -> Result<SignedNode, SignError>,
 ) -> Result<(), SignError> {
     // The new bitmap (or absence) of each affected hashed owner.
@@ -364,7 +364,7 @@ pub(crate) fn rebuild(
                 if nodes.get(owner).is_some_and(|n| n.kind != NodeKind::Nsec3) {
                     return Err(collision(owner, owner));
                 }
-                index.insert(owner.clone());
+                index.insert(owner.clone(), ());
                 redo.insert(owner.clone());
             }
             None => {
@@ -407,22 +407,21 @@ fn collision(name: &Name, owner: &Name) -> SignError {
 /// The owner after `owner` in the chain, wrapping to the first (RFC 5155 §3.1.7: "the value of
 /// the Next Hashed Owner Name in the last NSEC3 RR in the zone is the same as the hashed owner
 /// name of the first NSEC3 RR in the zone").
-pub fn next_owner(index: &imbl::OrdSet<Name>, owner: &Name) -> Name {
+pub(crate) fn next_owner(index: &NameSet, owner: &Name) -> Name {
     index
-        .range((Bound::Excluded(owner), Bound::Unbounded))
+        .after(owner)
         .next()
-        .or_else(|| index.get_min())
-        .cloned()
-        .unwrap_or_else(|| owner.clone())
+        .or_else(|| index.first())
+        .map_or_else(|| owner.clone(), |(name, ())| name.clone())
 }
 
 /// The owner before `owner` in the chain, wrapping to the last; `None` when the chain is empty.
-pub fn prev_owner(index: &imbl::OrdSet<Name>, owner: &Name) -> Option<Name> {
+pub(crate) fn prev_owner(index: &NameSet, owner: &Name) -> Option<Name> {
     index
-        .range((Bound::Unbounded, Bound::Excluded(owner)))
-        .next_back()
-        .or_else(|| index.get_max())
-        .cloned()
+        .before(owner)
+        .next()
+        .or_else(|| index.last())
+        .map(|(name, ())| name.clone())
 }
 
 #[cfg(test)]

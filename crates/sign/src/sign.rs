@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use hickory_proto::dnssec::rdata::{CDNSKEY, CDS, DNSSECRData};
@@ -23,6 +22,7 @@ use ring::rand::SecureRandom;
 
 use crate::error::SignError;
 use crate::keys::{KeyRole, SigningKey};
+use crate::names::{NameMap, NameSet};
 use crate::nsec;
 use crate::nsec3::{self, Denial, Nsec3Params};
 use crate::rrsig::{self, SigTimes};
@@ -204,7 +204,7 @@ pub fn sign_zone(ctx: &SignCtx<'_>, zone: &Zone, serial: u32) -> Result<SignedZo
             .into_iter()
             .map(|(name, node)| (name, Arc::new(node)))
             .collect(),
-        nsec3: imbl::OrdSet::new(),
+        nsec3: NameSet::new(),
     })
 }
 
@@ -218,7 +218,7 @@ fn sign_zone_nsec3(
     ttl: u32,
     serial: u32,
 ) -> Result<SignedZone, SignError> {
-    let mut nodes = imbl::OrdMap::new();
+    let mut nodes = NameMap::new();
     let mut members = BTreeSet::new();
     let mut jobs = Vec::new();
     for (name, kind, mut rrsets) in staged {
@@ -231,7 +231,7 @@ fn sign_zone_nsec3(
         let node = signer.build_node(kind, rrsets, None, &|_| false, &mut jobs)?;
         nodes.insert(name.clone(), Arc::new(node));
     }
-    let mut index = imbl::OrdSet::new();
+    let mut index = NameSet::new();
     nsec3::rebuild(
         params,
         origin,
@@ -347,7 +347,7 @@ pub fn apply_changes(
         if was_cut != is_cut(name) {
             let below = prev
                 .nodes
-                .range((Bound::Excluded(name.clone()), Bound::Unbounded))
+                .after(name)
                 .take_while(|(n, _)| name.zone_of(n))
                 .map(|(n, _)| n.clone());
             touched.extend(below);
@@ -476,7 +476,7 @@ pub fn apply_changes(
         origin: origin.clone(),
         serial,
         nodes,
-        nsec3: imbl::OrdSet::new(),
+        nsec3: NameSet::new(),
     };
     let delta = zone_delta(prev, &next);
     Ok((next, delta))
@@ -490,7 +490,7 @@ fn apply_nsec3(
     signer: &Signer<'_, '_>,
     params: &Nsec3Params,
     prev: &SignedZone,
-    mut nodes: imbl::OrdMap<Name, Arc<SignedNode>>,
+    mut nodes: NameMap<Arc<SignedNode>>,
     touched: &BTreeSet<Name>,
     ttl: u32,
     serial: u32,
@@ -524,19 +524,19 @@ fn apply_nsec3(
 
     let prev_ttl = prev
         .nsec3
-        .get_min()
-        .and_then(|o| prev.nodes.get(o))
+        .first()
+        .and_then(|(o, ())| prev.nodes.get(o))
         .and_then(|n| n.get(RecordType::NSEC3))
         .map(|s| s.rrset.ttl());
     let mut names: BTreeSet<Name> = BTreeSet::new();
     let mut index = prev.nsec3.clone();
     if prev_ttl.is_some_and(|t| t != ttl) {
         // Every NSEC3 changes: rebuild the chain from scratch over the new content.
-        for o in &prev.nsec3 {
+        for o in prev.nsec3.names() {
             nodes.remove(o);
         }
-        index = imbl::OrdSet::new();
-        for (name, node) in &nodes {
+        index = NameSet::new();
+        for (name, node) in nodes.iter() {
             if nsec3::in_chain(node.kind) {
                 nsec3::insert_with_ancestors(&mut names, origin, name);
             }
@@ -562,7 +562,7 @@ fn apply_nsec3(
     let signed = signer.sign_jobs(&jobs)?;
     fill_map(&mut nodes, jobs, signed);
     // Keep the previous NSEC3 node (and the sharing with `prev`) when nothing changed.
-    for owner in &index {
+    for owner in index.names() {
         if let (Some(old), Some(new)) = (prev.nodes.get(owner), nodes.get(owner))
             && !Arc::ptr_eq(old, new)
             && old == new
@@ -929,11 +929,7 @@ fn fill_in_order<'n>(
 /// Puts the RRSIGs of `jobs` into the nodes of `nodes` that hold their RRsets. A job for an
 /// RRset signed twice in a pass (an NSEC3 whose signatures were due and whose next hash
 /// changed) comes after the first, so the last signatures stay, as when it signed at once.
-fn fill_map(
-    nodes: &mut imbl::OrdMap<Name, Arc<SignedNode>>,
-    jobs: Vec<Job>,
-    signed: Vec<Vec<Record>>,
-) {
+fn fill_map(nodes: &mut NameMap<Arc<SignedNode>>, jobs: Vec<Job>, signed: Vec<Vec<Record>>) {
     for (job, rrsigs) in jobs.into_iter().zip(signed) {
         let Some(node) = nodes.get_mut(job.rrset.name()) else {
             continue;

@@ -19,13 +19,13 @@
 )]
 
 use std::collections::BTreeSet;
-use std::ops::Bound;
 
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::error::SignError;
 use crate::keys::key_tag;
+use crate::names::NameSet;
 use crate::nsec::in_chain;
 use crate::nsec3::{next_owner, owner_hash, prev_owner};
 use crate::rrsig::verify_rrsig;
@@ -141,7 +141,7 @@ fn check_whole_chain(zone: &SignedZone) -> Result<(), SignError> {
                     }
                 }
             }
-            for owner in index {
+            for owner in index.names() {
                 check_nsec3_link(zone, index, owner)?;
             }
             Ok(())
@@ -316,7 +316,7 @@ fn check_chain_around(zone: &SignedZone, names: &BTreeSet<Name>) -> Result<(), S
                     owners.insert(hashed);
                 }
             }
-            for owner in owners.iter().filter(|o| index.contains(*o)) {
+            for owner in owners.iter().filter(|o| index.contains(o)) {
                 check_nsec3_link(zone, index, owner)?;
             }
             Ok(())
@@ -340,8 +340,7 @@ fn check_chain_around(zone: &SignedZone, names: &BTreeSet<Name>) -> Result<(), S
 /// The last name of the NSEC chain strictly before `name`, wrapping to the last one.
 fn chain_before(zone: &SignedZone, name: &Name) -> Option<Name> {
     zone.nodes
-        .range((Bound::Unbounded, Bound::Excluded(name.clone())))
-        .rev()
+        .before(name)
         .find(|(_, node)| in_chain(node.kind))
         .or_else(|| {
             zone.nodes
@@ -355,7 +354,7 @@ fn chain_before(zone: &SignedZone, name: &Name) -> Option<Name> {
 /// The first name of the NSEC chain after `name`, wrapping to the apex.
 fn chain_after(zone: &SignedZone, name: &Name) -> Name {
     zone.nodes
-        .range((Bound::Excluded(name.clone()), Bound::Unbounded))
+        .after(name)
         .find(|(_, node)| in_chain(node.kind))
         .map(|(n, _)| n.clone())
         .unwrap_or_else(|| zone.origin().clone())
@@ -389,11 +388,7 @@ fn check_nsec_next(zone: &SignedZone, owner: &Name, expected: &Name) -> Result<(
 }
 
 /// The NSEC3 at `owner` names the next hashed owner of the chain (RFC 5155 §3.1.7).
-fn check_nsec3_link(
-    zone: &SignedZone,
-    index: &imbl::OrdSet<Name>,
-    owner: &Name,
-) -> Result<(), SignError> {
+fn check_nsec3_link(zone: &SignedZone, index: &NameSet, owner: &Name) -> Result<(), SignError> {
     let bad = |reason: String| SignError::BadZone {
         name: owner.clone(),
         reason,

@@ -5,7 +5,6 @@
 //! name order of RFC 4034 §6.1, so iterating a zone walks it in NSEC order.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use hickory_proto::dnssec::rdata::DNSSECRData;
@@ -13,6 +12,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::error::SignError;
+use crate::names::{NameMap, NameSet};
 use crate::serial::serial_gt;
 
 /// One RRset: an owner name, a type, a TTL and its records in canonical order (RFC 4034 §6.3),
@@ -461,9 +461,9 @@ impl SignedNode {
 pub struct SignedZone {
     pub(crate) origin: Name,
     pub(crate) serial: u32,
-    pub(crate) nodes: imbl::OrdMap<Name, Arc<SignedNode>>,
+    pub(crate) nodes: NameMap<Arc<SignedNode>>,
     /// The owner names of the [`NodeKind::Nsec3`] nodes, in hash order (empty with NSEC).
-    pub(crate) nsec3: imbl::OrdSet<Name>,
+    pub(crate) nsec3: NameSet,
 }
 
 impl SignedZone {
@@ -484,39 +484,36 @@ impl SignedZone {
 
     /// The closest node before or at `name` in canonical order, with its name.
     pub fn node_at_or_before(&self, name: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
-        self.nodes.range(..=name.clone()).next_back()
+        self.nodes.at_or_before(name)
     }
 
     /// The first node strictly after `name` in canonical order, with its name.
     pub fn node_after(&self, name: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
-        use std::ops::Bound;
-        self.nodes
-            .range((Bound::Excluded(name.clone()), Bound::Unbounded))
-            .next()
+        self.nodes.after(name).next()
     }
 
     /// The NSEC3 node whose owner name is `owner` exactly (RFC 5155 §7.2: the NSEC3 that
     /// "matches" a name), with its name.
     pub fn nsec3_matching(&self, owner: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
-        let owner = self.nsec3.get(owner)?;
-        Some((owner, self.nodes.get(owner)?))
+        self.nodes
+            .get_entry(owner)
+            .filter(|_| self.nsec3.contains(owner))
     }
 
     /// The NSEC3 node that covers the hashed owner name `owner` (RFC 5155 §1.3: its owner
     /// hash sorts before it and its next hash after it, wrapping around), or the one matching it.
     /// A lookup in an ordered set: no scan.
     pub fn nsec3_covering(&self, owner: &Name) -> Option<(&Name, &Arc<SignedNode>)> {
-        let found = self
+        let (found, ()) = self
             .nsec3
-            .range((Bound::Unbounded, Bound::Included(owner)))
-            .next_back()
-            .or_else(|| self.nsec3.get_max())?;
-        Some((found, self.nodes.get(found)?))
+            .at_or_before(owner)
+            .or_else(|| self.nsec3.last())?;
+        self.nodes.get_entry(found)
     }
 
     /// Every NSEC3 owner name in hash order.
     pub fn nsec3_owners(&self) -> impl Iterator<Item = &Name> {
-        self.nsec3.iter()
+        self.nsec3.iter().map(|(name, ())| name)
     }
 
     /// Every node in canonical order.
@@ -550,7 +547,7 @@ impl SignedZone {
     /// (its serial is this version's).
     pub fn to_zone(&self) -> Zone {
         let mut zone = Zone::new(&self.origin);
-        for (name, node) in &self.nodes {
+        for (name, node) in self.nodes.iter() {
             // A node's RRsets are sorted by type code already.
             let content = Types(
                 node.rrsets
@@ -675,8 +672,8 @@ impl SignedZone {
                 .map(|(n, sets, _)| (n, sets.iter().map(|(code, _, _)| *code))),
         );
         let mut serial = 0;
-        let mut nodes = imbl::OrdMap::new();
-        let mut nsec3 = imbl::OrdSet::new();
+        let mut nodes = NameMap::new();
+        let mut nsec3 = NameSet::new();
         for (name, sets, mut sigs) in names {
             let mut rrsets = Vec::with_capacity(sets.len());
             for (code, ttl, rdatas) in sets {
@@ -698,7 +695,7 @@ impl SignedZone {
             // RRSIGs without the RRset they cover are dropped, as before.
             let only_nsec3 = rrsets.iter().all(|s| s.rrset.rtype() == RecordType::NSEC3);
             let kind = if only_nsec3 {
-                nsec3.insert(name.clone());
+                nsec3.insert(name.clone(), ());
                 NodeKind::Nsec3
             } else {
                 node_kind(&origin, &name, &cuts)
@@ -714,17 +711,12 @@ impl SignedZone {
     }
 }
 
-/// A key whose byte order is the canonical order of lowercase names (RFC 4034 §6.1): the
-/// labels from the rightmost, each octet as `octet + 1` and each label ended by 0, so that a
-/// label sorts before every longer label it begins and a name before the names below it.
-/// `name` must be lowercase ([`canonical_name`]).
-pub fn canonical_order_key(name: &Name) -> Vec<u16> {
-    let mut key = Vec::with_capacity(name.len() + 8);
-    for label in name.iter().rev() {
-        key.extend(label.iter().map(|b| u16::from(*b) + 1));
-        key.push(0);
-    }
-    key
+/// A key whose byte order is the canonical order of names (RFC 4034 §6.1), case folded: the
+/// labels from the rightmost, each octet lowercased and written as itself (0 and 1 escaped) and
+/// each label ended by 0, so that a label sorts before every longer label it begins and a name
+/// before the names below it. The zone's maps order their names by this key.
+pub fn canonical_order_key(name: &Name) -> Box<[u8]> {
+    crate::names::key(name)
 }
 
 /// The zone cuts of a zone: every name below the apex that owns an NS RRset (RFC 1034 §4.2.1).
