@@ -931,16 +931,15 @@ fn fill_in_order<'n>(
 /// changed) comes after the first, so the last signatures stay, as when it signed at once.
 fn fill_map(nodes: &mut NameMap<Arc<SignedNode>>, jobs: Vec<Job>, signed: Vec<Vec<Record>>) {
     for (job, rrsigs) in jobs.into_iter().zip(signed) {
-        let Some(node) = nodes.get_mut(job.rrset.name()) else {
-            continue;
-        };
-        if let Some(s) = Arc::make_mut(node)
-            .rrsets
-            .iter_mut()
-            .find(|s| job.is_for(s))
-        {
-            s.rrsigs = rrsigs;
-        }
+        nodes.update(job.rrset.name(), |node| {
+            if let Some(s) = Arc::make_mut(node)
+                .rrsets
+                .iter_mut()
+                .find(|s| job.is_for(s))
+            {
+                s.rrsigs = rrsigs;
+            }
+        });
     }
 }
 
