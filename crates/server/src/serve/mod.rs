@@ -28,6 +28,7 @@ pub mod xfr;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -211,26 +212,33 @@ pub async fn serve_sockets_with<H: FastPath + Clone>(
     }
 }
 
-/// Starts the thread serving `socket`: a current-thread runtime running [`udp::serve_socket`]
-/// until `stop`'s sender is dropped; `done` is dropped when the thread ends.
+/// Starts the thread serving `socket` ([`udp::serve_socket`]) until `stop`'s sender is
+/// dropped; `done` is dropped when the thread ends. Must be called inside a tokio runtime: a
+/// task of it wakes the worker's blocked receive when the server stops, by shutting down the
+/// receive side of the socket (through a clone of its descriptor; Linux does it, and reports
+/// `ENOTCONN`, on an unconnected socket too).
 fn spawn_udp_worker<H: FastPath>(
     socket: std::net::UdpSocket,
     handler: Arc<H>,
-    mut stop: tokio::sync::watch::Receiver<()>,
+    stop: tokio::sync::watch::Receiver<()>,
     done: tokio::sync::oneshot::Sender<()>,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let waker = socket.try_clone()?;
+    let mut on_stop = stop.clone();
+    tokio::spawn(async move {
+        // Returns when the sender is dropped.
+        let _ = on_stop.changed().await;
+        let _ = nix::sys::socket::shutdown(waker.as_raw_fd(), nix::sys::socket::Shutdown::Read);
+    });
     std::thread::Builder::new()
         .name("daned-udp".to_owned())
         .spawn(move || {
-            runtime.block_on(async {
-                tokio::select! {
-                    () = udp::serve_socket(socket, handler) => {}
-                    _ = stop.changed() => {}
-                }
-            });
+            // The sender dropped is the only message: an error here.
+            let stopped = || stop.has_changed().unwrap_or(true);
+            udp::serve_socket(&socket, &*handler, &runtime, stopped);
             drop(done);
         })?;
     Ok(())

@@ -9,15 +9,18 @@
 //! hickory's `Request::from_bytes` and answered by the same
 //! [`hickory_server::server::RequestHandler`] as over TCP.
 //!
-//! Each worker is an OS thread of its own running a current-thread tokio runtime, which awaits
-//! its nonblocking socket's readiness (its own epoll, no busy loop) through tokio's
-//! [`tokio::net::UdpSocket`]: `readable().await`, then `recvmmsg` with `MSG_DONTWAIT` inside
-//! `try_io`, which clears the readiness when the socket is empty. (Not `AsyncFd`: tokio 1.54
-//! deprecates its safe constructor as unsound, and its replacement is `unsafe`.) A
-//! thread rather than a task on the shared runtime: the worker blocks only in its own
-//! `epoll_wait`, is woken by the kernel for its own socket, and never migrates or waits behind
-//! TCP and control tasks; and nothing in it needs the shared runtime, as the handler never
-//! really waits here: `Capture` only encodes into the worker's buffer.
+//! Each worker is an OS thread of its own that blocks in `recvmmsg` with `MSG_WAITFORONE` on
+//! its socket: the call returns as soon as one datagram is there, with every other one already
+//! queued (up to [`BATCH`]), so a wake-up costs one receive and one send. (A readiness loop
+//! through tokio's epoll cost two more system calls per query at a moderate rate: the
+//! `epoll_wait` and the receive that finds the socket empty, which is what clears tokio's
+//! readiness.) The thread never migrates or waits behind TCP and control tasks. The worker
+//! stops when the server does: the socket's receive side is shut down (which wakes a blocked
+//! `recvmmsg` on Linux), and a receive timeout of [`STOP_CHECK`] bounds the wait where that
+//! does not wake it. hickory's path is async: the worker drives it on a current-thread tokio
+//! runtime of its own, on which it never really waits (`Capture` only encodes into the
+//! worker's buffer). A send that finds the socket's buffer full blocks for at most
+//! [`SEND_WAIT`], then drops the rest of the batch.
 //!
 //! Steady state, the worker reuses its receive buffers, the `mmsghdr` arrays and the response
 //! buffer across batches. What still allocates per query on the fast path: the query engine's
@@ -31,6 +34,7 @@ use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, ResponseCode};
 use hickory_proto::rr::Record;
@@ -43,7 +47,6 @@ use hickory_server::zone_handler::MessageResponse;
 use nix::sys::socket::{
     ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg,
 };
-use tokio::io::Interest;
 
 use super::screen::{Screened, form_err_response, screen};
 use super::wire::FastPath;
@@ -55,38 +58,54 @@ pub(crate) const BATCH: usize = 32;
 /// buffer are touched only as far as datagrams fill them.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// Receives on `socket` (nonblocking) and answers with `handler` until the future is dropped.
-/// Must run inside a tokio runtime with I/O enabled.
-pub(crate) async fn serve_socket<H: FastPath>(socket: UdpSocket, handler: Arc<H>) {
+/// How long a worker waits for a datagram before it checks whether the server stops.
+pub(crate) const STOP_CHECK: Duration = Duration::from_secs(5);
+/// How long a send waits for room in the socket's buffer.
+const SEND_WAIT: Duration = Duration::from_secs(1);
+
+/// Receives on `socket` and answers with `handler` until `stopped` says so, blocking this
+/// thread. `runtime` runs hickory's (async) path for what the fast path does not answer.
+pub(crate) fn serve_socket<H: FastPath>(
+    socket: &UdpSocket,
+    handler: &H,
+    runtime: &tokio::runtime::Runtime,
+    stopped: impl Fn() -> bool,
+) {
     let local = socket.local_addr().ok();
-    let socket = match tokio::net::UdpSocket::from_std(socket) {
-        Ok(socket) => socket,
-        Err(error) => {
-            tracing::error!(%error, ?local, "cannot watch the UDP socket: this worker stops");
-            return;
-        }
-    };
+    let blocking = socket
+        .set_nonblocking(false)
+        .and_then(|()| socket.set_read_timeout(Some(STOP_CHECK)))
+        .and_then(|()| socket.set_write_timeout(Some(SEND_WAIT)));
+    if let Err(error) = blocking {
+        tracing::error!(%error, ?local, "cannot set up the UDP socket: this worker stops");
+        return;
+    }
     let mut worker = Worker::new();
-    loop {
-        if let Err(error) = socket.readable().await {
-            tracing::error!(%error, ?local, "UDP socket readiness failed: this worker stops");
-            return;
-        }
-        match socket.try_io(Interest::READABLE, || worker.receive(socket.as_raw_fd())) {
+    while !stopped() {
+        match worker.receive(socket.as_raw_fd()) {
             Ok(()) => {}
-            // Nothing left to read: readiness was cleared, wait for the next.
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+            // The receive timeout (time to check `stopped`), or a signal.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
             Err(error) => {
                 static RECV: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
                 if let Some(suppressed) = RECV.admit() {
-                    tracing::warn!(%error, suppressed, "UDP receive failed");
+                    tracing::warn!(%error, ?local, suppressed, "UDP receive failed");
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
         }
-        worker.answer(&*handler).await;
-        worker.send(&socket).await;
+        runtime.block_on(worker.answer(handler));
+        worker.send(socket.as_raw_fd());
     }
 }
 
@@ -120,7 +139,8 @@ impl Worker {
         }
     }
 
-    /// Reads up to [`BATCH`] datagrams without waiting (`WouldBlock` when there are none).
+    /// Waits for a datagram and reads it with every other one queued, up to [`BATCH`]
+    /// (`WouldBlock` when the receive timeout passed first).
     fn receive(&mut self, socket: RawFd) -> io::Result<()> {
         let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
             .buffers
@@ -131,7 +151,7 @@ impl Worker {
             socket,
             &mut self.receive_headers,
             slices.iter_mut(),
-            MsgFlags::MSG_DONTWAIT,
+            MsgFlags::MSG_WAITFORONE,
             None,
         )
         .map_err(io::Error::from)?;
@@ -203,15 +223,16 @@ impl Worker {
     }
 
     /// Sends every response in the outbox, [`BATCH`] per system call; a response the kernel
-    /// refuses (an unreachable network, a firewall) is skipped, a full send buffer waited for.
-    async fn send(&mut self, socket: &tokio::net::UdpSocket) {
-        // Taken out (and put back with its buffers) so that no lock is held while waiting.
+    /// refuses (an unreachable network, a firewall) is skipped; when the socket's buffer stays
+    /// full for [`SEND_WAIT`], the rest of the batch is dropped.
+    fn send(&mut self, socket: RawFd) {
+        // Taken out (and put back with its buffers) so that no lock is held while sending.
         let outbox = std::mem::take(&mut *self.outbox());
-        self.send_outbox(socket, &outbox).await;
+        self.send_outbox(socket, &outbox);
         *self.outbox() = outbox;
     }
 
-    async fn send_outbox(&mut self, socket: &tokio::net::UdpSocket, outbox: &Outbox) {
+    fn send_outbox(&mut self, socket: RawFd, outbox: &Outbox) {
         let mut start = 0;
         while start < outbox.messages.len() {
             let end = outbox.messages.len().min(start + BATCH);
@@ -220,37 +241,33 @@ impl Worker {
                 .map(|range| [IoSlice::new(&outbox.bytes[range.clone()])])
                 .collect();
             let no_control: [ControlMessage<'_>; 0] = [];
-            let headers = &mut self.send_headers;
-            // Through `try_io`, so that a full send buffer clears the write readiness.
-            let sent = socket.try_io(Interest::WRITABLE, || {
-                sendmmsg(
-                    socket.as_raw_fd(),
-                    headers,
-                    slices.iter(),
-                    &outbox.destinations[start..end],
-                    no_control,
-                    MsgFlags::MSG_DONTWAIT,
-                )
-                .map(Iterator::count)
-                .map_err(io::Error::from)
-            });
+            let sent = sendmmsg(
+                socket,
+                &mut self.send_headers,
+                slices.iter(),
+                &outbox.destinations[start..end],
+                no_control,
+                MsgFlags::empty(),
+            )
+            .map(Iterator::count)
+            .map_err(io::Error::from);
             match sent {
                 Ok(sent) => start += sent.max(1),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    // The socket's send buffer is full: wait until it drains.
-                    if socket.writable().await.is_err() {
-                        return;
-                    }
-                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
                     static SEND: RateLimitedLog = RateLimitedLog::new(LOG_INTERVAL);
+                    let full = matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    );
                     if let Some(suppressed) = SEND.admit() {
                         let dst = outbox.destinations[start].as_ref().and_then(socket_addr);
-                        tracing::warn!(%error, ?dst, suppressed, "UDP send failed");
+                        let dropped = if full { end - start } else { 1 };
+                        tracing::warn!(%error, ?dst, dropped, suppressed, "UDP send failed");
                     }
-                    // The one at `start` was refused (the rest were not tried).
-                    start += 1;
+                    // A full buffer drops the rest of the batch; otherwise the one at `start`
+                    // was refused (the rest were not tried).
+                    start = if full { end } else { start + 1 };
                 }
             }
         }

@@ -20,6 +20,7 @@ use crate::serve::query::tests::example_zone;
 use crate::serve::screen::{Screened, screen};
 use crate::serve::snapshot::Snapshot;
 use crate::serve::tcp::ConnectionLimits;
+use crate::serve::udp::STOP_CHECK;
 use crate::serve::wire::FastPath;
 use crate::serve::{Bound, bind_all, serve_sockets_with};
 
@@ -233,4 +234,32 @@ async fn rfc1035_s4_1_1_one_batch_of_mixed_datagrams_gets_exactly_its_answers() 
         ]
     );
     stop_and_wait(stop, serving).await;
+}
+
+/// A worker blocked in its receive ends when the server stops, woken by the shutdown of its
+/// socket's receive side, not when its receive timeout ([`STOP_CHECK`], a fallback) expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_udp_worker_stops_with_the_server_before_its_receive_timeout() {
+    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let sockets = bind_all(&[loopback], NonZeroUsize::MIN)
+        .await
+        .expect("bound");
+    let server = sockets[0].udp_addr().expect("addr");
+    let (stop, serving, _) = serve(sockets);
+    // Answered once, so the worker is running and then blocks, idle, in its receive.
+    let socket = client(server);
+    socket
+        .send(&query(1, "example.", RecordType::SOA))
+        .expect("send");
+    let got = tokio::task::spawn_blocking(move || responses(&socket, Duration::from_millis(300)))
+        .await
+        .expect("the client ran");
+    assert_eq!(got, [(1, ResponseCode::NoError, 1)]);
+    let started = tokio::time::Instant::now();
+    drop(stop);
+    tokio::time::timeout(STOP_CHECK / 2, serving)
+        .await
+        .expect("the worker stops before its receive timeout")
+        .expect("serving ended");
+    assert!(started.elapsed() < STOP_CHECK / 2);
 }
