@@ -600,17 +600,20 @@ impl SignedZone {
         // of a large zone) and groups of the same owner, split in the input, joined.
         let mut groups: Vec<(Name, Vec<Record>)> = Vec::new();
         for mut record in records {
+            // The owner of the group before, already checked (`Name`'s `==` ignores case; an
+            // RRSIG gets the group's lowercase owner below, other records keep only RDATA).
+            if let Some((last, members)) = groups.last_mut()
+                && *last == record.name
+            {
+                members.push(record);
+                continue;
+            }
             let name = canonical_name(&record.name);
             if !origin.zone_of(&name) {
                 return Err(SignError::OutOfZone { name, origin });
             }
-            match groups.last_mut() {
-                Some((last, members)) if *last == name => members.push(record),
-                _ => {
-                    record.name = name.clone();
-                    groups.push((name, vec![record]));
-                }
-            }
+            record.name = name.clone();
+            groups.push((name, vec![record]));
         }
         let sorted = groups
             .windows(2)

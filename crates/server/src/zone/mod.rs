@@ -264,6 +264,17 @@ impl ZoneRuntime {
         let stored = keystore::load_keys(&key_dir, &cfg.origin, rng)?;
         let base = load_base(&cfg)?;
         let saved = state::load(&state_dir, &cfg.origin)?;
+        // The kept version is read meanwhile (`resume.rs`); it is used only when it applies.
+        let loading = match &saved {
+            Some(st) if mode == Mode::Serve => Some(resume::Loading::start(
+                &state_dir,
+                &cfg.origin,
+                st.serial,
+                cfg.journal,
+                now,
+            )),
+            _ => None,
+        };
         let mut bindings = Vec::with_capacity(cfg.tlsa.len());
         let mut certificate_errors = 0;
         for (binding_cfg, source) in every_certificate(&cfg) {
@@ -326,10 +337,11 @@ impl ZoneRuntime {
             None => wanted,
         };
         let fingerprint = kept::fingerprint(&cfg.signing, used_keys(&entries, &signed_with));
-        let resumed = match &saved {
-            Some(st) if mode == Mode::Serve => Some(resume::resume(
+        let resumed = match (&saved, loading) {
+            (Some(st), Some(loading)) => Some(resume::resume(
                 &cfg,
                 &state_dir,
+                loading,
                 st,
                 &fingerprint,
                 &content,

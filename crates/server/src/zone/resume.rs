@@ -14,13 +14,13 @@
 
 use daned_sign::SignError;
 use daned_sign::hickory_proto::dnssec::rdata::DNSSECRData;
-use daned_sign::hickory_proto::rr::{RData, RecordType};
+use daned_sign::hickory_proto::rr::{Name, RData, RecordType};
 use daned_sign::serial::{next_serial, serial_gt};
 use daned_sign::sign::{self, KeyUse};
 use daned_sign::zone::{SignedZone, Zone, ZoneDelta, canonical_name};
 use ring::rand::SecureRandom;
 
-use crate::config::ZoneConfig;
+use crate::config::{JournalLimits, ZoneConfig};
 use crate::zone::persist::journal;
 use crate::zone::persist::signed::{self, Fingerprint, SignedFileError};
 use crate::zone::persist::state::ZoneState;
@@ -55,6 +55,84 @@ pub(crate) enum NotResumed {
     /// The result failed its check before serving.
     #[error("failed its check: {0}")]
     Validation(#[source] SignError),
+    /// The thread that read it panicked (a bug; the zone is signed whole instead).
+    #[error("reading it failed unexpectedly")]
+    LoadPanicked,
+    /// No thread could be started to read it.
+    #[error("cannot start a thread to read it: {0}")]
+    NoThread(#[source] std::io::Error),
+}
+
+/// The kept version being read on a thread of its own, while the start reads the zone file,
+/// the certificates and the keys: the two take about as long on a large zone, and nothing
+/// in the one depends on the other until the fingerprints are compared.
+pub(super) struct Loading(std::io::Result<std::thread::JoinHandle<Result<Loaded, NotResumed>>>);
+
+/// The kept version as read, not yet compared with the start's fingerprint.
+struct Loaded {
+    fingerprint: Fingerprint,
+    /// The version at the state's serial (the file, with the journal replayed on it) and the
+    /// file's serial, or why it cannot be had.
+    replayed: Result<(SignedZone, u32), NotResumed>,
+}
+
+impl Loading {
+    /// Starts reading the kept version of `origin` in `state_dir` and replaying the journal up
+    /// to `serial`, the state's; `now` for the check that no signature starts in the future.
+    pub(super) fn start(
+        state_dir: &std::path::Path,
+        origin: &Name,
+        serial: u32,
+        limits: JournalLimits,
+        now: u32,
+    ) -> Self {
+        let (state_dir, origin) = (state_dir.to_path_buf(), origin.clone());
+        let loading = std::thread::Builder::new()
+            .name("daned-kept".to_owned())
+            .spawn(move || load(&state_dir, &origin, serial, limits, now));
+        Self(loading)
+    }
+
+    fn join(self) -> Result<Loaded, NotResumed> {
+        match self.0 {
+            Ok(thread) => thread.join().unwrap_or(Err(NotResumed::LoadPanicked)),
+            Err(error) => Err(NotResumed::NoThread(error)),
+        }
+    }
+}
+
+fn load(
+    state_dir: &std::path::Path,
+    origin: &Name,
+    serial: u32,
+    limits: JournalLimits,
+    now: u32,
+) -> Result<Loaded, NotResumed> {
+    let kept = signed::load(state_dir, origin)?.ok_or(NotResumed::Missing)?;
+    let fingerprint = kept.fingerprint;
+    let kept_serial = kept.serial;
+    let replayed = if kept_serial == serial {
+        kept.into_zone(serial, []).map_err(NotResumed::from)
+    } else {
+        let journal = journal::load(state_dir, origin, serial, limits);
+        match journal.chain_from(kept_serial) {
+            Some(chain) => kept.into_zone(serial, chain).map_err(NotResumed::from),
+            None => Err(SignedFileError::NoChain {
+                path: kept.path().to_path_buf(),
+                from: kept_serial,
+                to: serial,
+            }
+            .into()),
+        }
+    };
+    let replayed = replayed.and_then(|signed| match latest_inception(&signed) {
+        Some(inception) if serial_gt(inception, now) => Err(NotResumed::Future { inception, now }),
+        _ => Ok((signed, kept_serial)),
+    });
+    Ok(Loaded {
+        fingerprint,
+        replayed,
+    })
 }
 
 /// The version a start resumes: the kept one at the state's serial, then the deltas the start
@@ -76,6 +154,7 @@ pub(super) struct Resumed {
 pub(super) fn resume(
     cfg: &ZoneConfig,
     state_dir: &std::path::Path,
+    loading: Loading,
     saved: &ZoneState,
     fingerprint: &Fingerprint,
     content: &Zone,
@@ -89,7 +168,7 @@ pub(super) fn resume(
     let path = signed::signed_path(state_dir, &cfg.origin);
     match try_resume(
         cfg,
-        state_dir,
+        loading,
         saved,
         fingerprint,
         content,
@@ -129,7 +208,7 @@ pub(super) fn resume(
 )]
 fn try_resume(
     cfg: &ZoneConfig,
-    state_dir: &std::path::Path,
+    loading: Loading,
     saved: &ZoneState,
     fingerprint: &Fingerprint,
     content: &Zone,
@@ -140,32 +219,12 @@ fn try_resume(
     rng: &(dyn SecureRandom + Sync),
 ) -> Result<Resumed, NotResumed> {
     let phase = std::time::Instant::now();
-    let kept = signed::load(state_dir, &cfg.origin)?.ok_or(NotResumed::Missing)?;
-    if kept.fingerprint != *fingerprint {
+    let loaded = loading.join()?;
+    if loaded.fingerprint != *fingerprint {
         return Err(NotResumed::OtherPolicy);
     }
-    let kept_serial = kept.serial;
-    let mut signed = if kept_serial == saved.serial {
-        kept.into_zone(saved.serial, [])?
-    } else {
-        let journal = journal::load(state_dir, &cfg.origin, saved.serial, cfg.journal);
-        match journal.chain_from(kept_serial) {
-            Some(chain) => kept.into_zone(saved.serial, chain)?,
-            None => {
-                return Err(SignedFileError::NoChain {
-                    path: kept.path().to_path_buf(),
-                    from: kept_serial,
-                    to: saved.serial,
-                }
-                .into());
-            }
-        }
-    };
-    if let Some(inception) = latest_inception(&signed)
-        && serial_gt(inception, now)
-    {
-        return Err(NotResumed::Future { inception, now });
-    }
+    let (mut signed, kept_serial) = loaded.replayed?;
+    // What the start waited for it, beyond reading the zone file and keys meanwhile.
     let loaded_ms = phase.elapsed().as_millis() as u64;
     let phase = std::time::Instant::now();
     let keys = zone_keys(entries, signed_with);
