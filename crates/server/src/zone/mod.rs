@@ -373,6 +373,7 @@ impl ZoneRuntime {
                     now,
                     START_VALIDATION_SAMPLE,
                     &signer_keys(&entries),
+                    cfg.signing.threads,
                 )
                 .map_err(|source| ZoneError::Validation {
                     origin: cfg.origin.clone(),

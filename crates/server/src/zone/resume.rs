@@ -278,6 +278,7 @@ fn try_resume(
         now,
         START_VALIDATION_SAMPLE,
         &signer_keys(entries),
+        cfg.signing.threads,
     )
     .map_err(NotResumed::Validation)?;
     tracing::debug!(

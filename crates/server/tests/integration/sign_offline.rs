@@ -2,6 +2,7 @@
 //! with the content of the file it read, and nothing at all when it fails (issue 10 item 4).
 
 use std::fmt::Write as _;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::process::Command;
 
@@ -72,7 +73,14 @@ fn check_signed(extra: &[&str]) {
             _ => None,
         })
         .expect("a signed SOA");
-    validate_sample(&signed, inception + 7200, usize::MAX, &[]).expect("every signature verifies");
+    validate_sample(
+        &signed,
+        inception + 7200,
+        usize::MAX,
+        &[],
+        NonZeroUsize::MIN,
+    )
+    .expect("every signature verifies");
     let unsigned = zonefile::load_zone(&dir.path().join("in.zone"), &origin, &limits)
         .expect("the input reads");
     let content = signed.to_zone();

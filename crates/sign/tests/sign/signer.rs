@@ -5,6 +5,7 @@
 //! to `example.`, `@` for the apex) and every check is driven by tables.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 
 use daned_sign::SignError;
 use daned_sign::hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, NSEC3, RRSIG};
@@ -139,7 +140,7 @@ fn ctx_with<'a>(
         dnskey_ttl: 3600,
         rng,
         denial,
-        threads: std::num::NonZeroUsize::MIN,
+        threads: NonZeroUsize::MIN,
     }
 }
 
@@ -531,7 +532,8 @@ fn check_incremental_with(keys: &[SigningKey], s: &Scenario, denial: Denial) -> 
     check_delta(&signed_a, &inc, &delta).map_err(|e| format!("{}: {e}", s.label))?;
     // What the server checks before serving each new version.
     validate_delta(&inc, &delta, t1, &[]).map_err(|e| format!("{}: {e}", s.label))?;
-    validate_sample(&full, t1, usize::MAX, &[]).map_err(|e| format!("{}: {e}", s.label))?;
+    validate_sample(&full, t1, usize::MAX, &[], NonZeroUsize::MIN)
+        .map_err(|e| format!("{}: {e}", s.label))?;
 
     // Unchanged RRsets keep their RRSIGs byte for byte; changed ones were signed at t1.
     for (owner, node) in inc.nodes() {
@@ -1167,8 +1169,13 @@ fn rfc4035_s5_3_validate_delta_refuses_a_corrupted_signature_or_chain() -> TestR
         let err = validate_delta(&corrupt, &delta, t1, &[]).expect_err("corrupted signature");
         assert!(err.to_string().contains("does not verify"), "{err}");
         // The check of a whole version (a start) finds it too when it verifies everything.
-        assert!(validate_sample(&corrupt, t1, usize::MAX, &[]).is_err());
-        validate_sample(&good, t1, usize::MAX, &[])?;
+        // The same first error on one thread and on three.
+        let one = validate_sample(&corrupt, t1, usize::MAX, &[], NonZeroUsize::MIN);
+        let three = NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN);
+        let many = validate_sample(&corrupt, t1, usize::MAX, &[], three);
+        assert!(one.is_err());
+        assert_eq!(format!("{one:?}"), format!("{many:?}"));
+        validate_sample(&good, t1, usize::MAX, &[], three)?;
     }
 
     // NSEC: the changed name's NSEC skips the next name of the chain.
@@ -1213,7 +1220,8 @@ fn rfc4035_s5_3_validate_delta_refuses_a_corrupted_signature_or_chain() -> TestR
     })?;
     let err = validate_delta(&broken, &delta, T0 + DAY, &[]).expect_err("broken chain");
     assert!(err.to_string().contains("next name"), "{err}");
-    let err = validate_sample(&broken, T0 + DAY, 0, &[]).expect_err("broken chain, whole");
+    let err = validate_sample(&broken, T0 + DAY, 0, &[], NonZeroUsize::MIN)
+        .expect_err("broken chain, whole");
     assert!(err.to_string().contains("next name"), "{err}");
     Ok(())
 }
