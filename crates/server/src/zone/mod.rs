@@ -261,10 +261,9 @@ impl ZoneRuntime {
         now: u32,
         rng: &(dyn SecureRandom + Sync),
     ) -> Result<Self, ZoneError> {
-        let stored = keystore::load_keys(&key_dir, &cfg.origin, rng)?;
-        let base = load_base(&cfg)?;
         let saved = state::load(&state_dir, &cfg.origin)?;
-        // The kept version is read meanwhile (`resume.rs`); it is used only when it applies.
+        // The kept version is read meanwhile (`resume.rs`): while the keys and the zone file
+        // are; it is used only when it applies.
         let loading = match &saved {
             Some(st) if mode == Mode::Serve => Some(resume::Loading::start(
                 &state_dir,
@@ -275,6 +274,8 @@ impl ZoneRuntime {
             )),
             _ => None,
         };
+        let stored = keystore::load_keys(&key_dir, &cfg.origin, rng)?;
+        let base = load_base(&cfg)?;
         let mut bindings = Vec::with_capacity(cfg.tlsa.len());
         let mut certificate_errors = 0;
         for (binding_cfg, source) in every_certificate(&cfg) {
