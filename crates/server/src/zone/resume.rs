@@ -66,7 +66,12 @@ pub(crate) enum NotResumed {
 /// The kept version being read on a thread of its own, while the start reads the zone file,
 /// the certificates and the keys: the two take about as long on a large zone, and nothing
 /// in the one depends on the other until the fingerprints are compared.
-pub(super) struct Loading(std::io::Result<std::thread::JoinHandle<Result<Loaded, NotResumed>>>);
+///
+/// Dropped unused (a start that failed on the zone file or the keys), it waits for the read to
+/// end, so that failed starts retried by reloads never pile up reads of a large file.
+pub(super) struct Loading(
+    Option<std::io::Result<std::thread::JoinHandle<Result<Loaded, NotResumed>>>>,
+);
 
 /// The kept version as read, not yet compared with the start's fingerprint.
 struct Loaded {
@@ -90,13 +95,22 @@ impl Loading {
         let loading = std::thread::Builder::new()
             .name("daned-kept".to_owned())
             .spawn(move || load(&state_dir, &origin, serial, limits, now));
-        Self(loading)
+        Self(Some(loading))
     }
 
-    fn join(self) -> Result<Loaded, NotResumed> {
-        match self.0 {
-            Ok(thread) => thread.join().unwrap_or(Err(NotResumed::LoadPanicked)),
-            Err(error) => Err(NotResumed::NoThread(error)),
+    fn join(mut self) -> Result<Loaded, NotResumed> {
+        match self.0.take() {
+            Some(Ok(thread)) => thread.join().unwrap_or(Err(NotResumed::LoadPanicked)),
+            Some(Err(error)) => Err(NotResumed::NoThread(error)),
+            None => Err(NotResumed::LoadPanicked),
+        }
+    }
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        if let Some(Ok(thread)) = self.0.take() {
+            let _ = thread.join();
         }
     }
 }
