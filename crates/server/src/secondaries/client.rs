@@ -288,4 +288,4 @@ pub(crate) fn random_id() -> u16 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -152,7 +152,6 @@ mod tests {
 
     use daned_sign::hickory_proto::dnssec::DigestType;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::UdpSocket;
 
     use super::*;
     use crate::clock::SystemClock;
@@ -196,9 +195,7 @@ mod tests {
     /// A tiny parent on loopback answering `DS` queries with `ds` (truncated over UDP when
     /// `truncate`, then whole over TCP).
     async fn parent(ds: Vec<DS>, truncate: bool) -> SocketAddr {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (udp, addr, tcp) = crate::secondaries::client::tests::loopback_pair().await;
         let answer = move |raw: &[u8], tc: bool| {
             let query = Message::from_vec(raw).unwrap();
             assert!(!query.metadata.recursion_desired, "no recursion asked");

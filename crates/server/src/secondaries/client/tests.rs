@@ -51,21 +51,24 @@ fn answer(request: &Message, truncated: bool) -> Message {
     response
 }
 
-/// A loopback server: each UDP query gets the datagrams `udp` makes of it; TCP queries get
-/// the full answer.
-async fn server(udp: impl Fn(&[u8], &Message) -> Vec<Vec<u8>> + Send + 'static) -> SocketAddr {
-    // A UDP port whose TCP twin is free too: another test or process may hold the TCP port
-    // of the port number the kernel gave the UDP socket, so a few are tried.
-    let mut pair = None;
+/// A UDP socket and a TCP listener on the same loopback port, for the test servers of the
+/// secondaries' exchanges. Another test or process may hold the TCP port of the port number
+/// the kernel gave the UDP socket, so a few are tried.
+pub(crate) async fn loopback_pair() -> (UdpSocket, SocketAddr, tokio::net::TcpListener) {
     for _ in 0..20 {
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let address = socket.local_addr().expect("addr");
         if let Ok(listener) = tokio::net::TcpListener::bind(address).await {
-            pair = Some((socket, address, listener));
-            break;
+            return (socket, address, listener);
         }
     }
-    let (socket, address, listener) = pair.expect("a UDP and TCP port pair within 20 tries");
+    panic!("no UDP and TCP port pair on loopback within 20 tries");
+}
+
+/// A loopback server: each UDP query gets the datagrams `udp` makes of it; TCP queries get
+/// the full answer.
+async fn server(udp: impl Fn(&[u8], &Message) -> Vec<Vec<u8>> + Send + 'static) -> SocketAddr {
+    let (socket, address, listener) = loopback_pair().await;
     tokio::spawn(async move {
         let mut buf = vec![0; 4096];
         while let Ok((len, from)) = socket.recv_from(&mut buf).await {

@@ -181,11 +181,7 @@ fn answer(raw: &[u8], serial: u32, truncate: bool, ring: &KeyRing, sign: bool) -
 
 /// A fake secondary on one loopback port: UDP answers (truncated when `truncate`), TCP full.
 async fn fake_secondary(serial: u32, truncate: bool, sign: bool) -> SocketAddr {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let address = udp.local_addr().expect("addr");
-    let tcp = tokio::net::TcpListener::bind(address)
-        .await
-        .expect("bind tcp");
+    let (udp, address, tcp) = crate::secondaries::client::tests::loopback_pair().await;
     let ring = KeyRing::new(&[key_config()]);
     let udp_ring = KeyRing::new(&[key_config()]);
     tokio::spawn(async move {
