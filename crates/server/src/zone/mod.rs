@@ -339,19 +339,20 @@ impl ZoneRuntime {
         };
         let fingerprint = kept::fingerprint(&cfg.signing, used_keys(&entries, &signed_with));
         let resumed = match (&saved, loading) {
-            (Some(st), Some(loading)) => Some(resume::resume(
-                &cfg,
-                &state_dir,
-                loading,
-                st,
-                &fingerprint,
-                &content,
-                &digest,
-                &entries,
-                &signed_with,
-                now,
-                rng,
-            )),
+            (Some(st), Some(loading)) => {
+                let start = resume::Start {
+                    cfg: &cfg,
+                    saved: st,
+                    fingerprint: &fingerprint,
+                    content: &content,
+                    digest: &digest,
+                    entries: &entries,
+                    signed_with: &signed_with,
+                    now,
+                    rng,
+                };
+                Some(resume::resume(&start, &state_dir, loading))
+            }
             _ => None,
         };
         let (resumed, not_resumed) = match resumed {

@@ -158,43 +158,35 @@ pub(super) struct Resumed {
     pub(super) kept_serial: u32,
 }
 
+/// What a start holds when it comes to the kept version: what the version is compared with
+/// and what changes are signed on top of it with.
+pub(super) struct Start<'a> {
+    pub(super) cfg: &'a ZoneConfig,
+    pub(super) saved: &'a ZoneState,
+    pub(super) fingerprint: &'a Fingerprint,
+    pub(super) content: &'a Zone,
+    pub(super) digest: &'a str,
+    pub(super) entries: &'a [KeyEntry],
+    pub(super) signed_with: &'a [(usize, KeyUse)],
+    pub(super) now: u32,
+    pub(super) rng: &'a (dyn SecureRandom + Sync),
+}
+
 /// The version published before the restart, brought to the current `content`, keys and
 /// clock, or why not (logged as a warning naming the file) when the zone must be signed
 /// whole.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the parts of a start, as `ZoneRuntime::start` holds them"
-)]
 pub(super) fn resume(
-    cfg: &ZoneConfig,
+    start: &Start<'_>,
     state_dir: &std::path::Path,
     loading: Loading,
-    saved: &ZoneState,
-    fingerprint: &Fingerprint,
-    content: &Zone,
-    digest: &str,
-    entries: &[KeyEntry],
-    signed_with: &[(usize, KeyUse)],
-    now: u32,
-    rng: &(dyn SecureRandom + Sync),
 ) -> Result<Resumed, NotResumed> {
     let started = std::time::Instant::now();
-    let path = signed::signed_path(state_dir, &cfg.origin);
-    match try_resume(
-        cfg,
-        loading,
-        saved,
-        fingerprint,
-        content,
-        digest,
-        entries,
-        signed_with,
-        now,
-        rng,
-    ) {
+    let origin = &start.cfg.origin;
+    let path = signed::signed_path(state_dir, origin);
+    match try_resume(start, loading) {
         Ok(resumed) => {
             tracing::info!(
-                zone = %cfg.origin,
+                zone = %origin,
                 path = %path.display(),
                 kept_serial = resumed.kept_serial,
                 serial = resumed.signed.serial(),
@@ -206,7 +198,7 @@ pub(super) fn resume(
         }
         Err(reason) => {
             tracing::warn!(
-                zone = %cfg.origin,
+                zone = %origin,
                 path = %path.display(),
                 %reason,
                 "kept signed zone not used; signing the whole zone"
@@ -216,22 +208,18 @@ pub(super) fn resume(
     }
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the parts of a start, as `ZoneRuntime::start` holds them"
-)]
-fn try_resume(
-    cfg: &ZoneConfig,
-    loading: Loading,
-    saved: &ZoneState,
-    fingerprint: &Fingerprint,
-    content: &Zone,
-    digest: &str,
-    entries: &[KeyEntry],
-    signed_with: &[(usize, KeyUse)],
-    now: u32,
-    rng: &(dyn SecureRandom + Sync),
-) -> Result<Resumed, NotResumed> {
+fn try_resume(start: &Start<'_>, loading: Loading) -> Result<Resumed, NotResumed> {
+    let Start {
+        cfg,
+        saved,
+        fingerprint,
+        content,
+        digest,
+        entries,
+        signed_with,
+        now,
+        rng,
+    } = *start;
     let phase = std::time::Instant::now();
     let loaded = loading.join()?;
     if loaded.fingerprint != *fingerprint {
