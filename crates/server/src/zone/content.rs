@@ -178,6 +178,18 @@ pub fn rrsets_digest<'r>(rrsets: impl IntoIterator<Item = &'r Rrset>) -> [u8; 32
     out
 }
 
+/// The bytes a key's use adds to a digest: to [`content_digest`] (for a use other than
+/// steady) and to the kept signed zone's fingerprint.
+pub(crate) fn key_use_bytes(usage: KeyUse) -> [u8; 5] {
+    [
+        b'u',
+        u8::from(usage.publish),
+        u8::from(usage.sign_keys),
+        u8::from(usage.sign_zone),
+        u8::from(usage.cds),
+    ]
+}
+
 /// Hex SHA-256 of what a serial stands for: the zone file's content (its digest, computed once
 /// per read), the generated TLSA RRsets, the keys' DNSKEY records and the NSEC3 parameters
 /// (an NSEC zone adds nothing, so its digest is the one it had before NSEC3 existed). Cheap for
@@ -197,13 +209,7 @@ pub fn content_digest<'k>(
     for (key, usage) in keys {
         ctx.update(key.dnskey().to_string().as_bytes());
         if usage != KeyUse::steady(key.role()) {
-            ctx.update(&[
-                b'u',
-                u8::from(usage.publish),
-                u8::from(usage.sign_keys),
-                u8::from(usage.sign_zone),
-                u8::from(usage.cds),
-            ]);
+            ctx.update(&key_use_bytes(usage));
         }
     }
     if let Denial::Nsec3(params) = denial {

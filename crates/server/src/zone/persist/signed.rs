@@ -486,13 +486,7 @@ pub(crate) fn fingerprint<'k>(
     }
     for (key, usage) in keys {
         ctx.update(key.dnskey().to_string().as_bytes());
-        ctx.update(&[
-            b'u',
-            u8::from(usage.publish),
-            u8::from(usage.sign_keys),
-            u8::from(usage.sign_zone),
-            u8::from(usage.cds),
-        ]);
+        ctx.update(&crate::zone::content::key_use_bytes(usage));
     }
     let mut out = [0; 32];
     out.copy_from_slice(ctx.finish().as_ref());
