@@ -19,6 +19,7 @@ H=${BENCH_HARNESS:-$ROOT/../shared/bench}
 export BENCH_WORK=${BENCH_WORK:-${TMPDIR:-/tmp}/daned-bench}
 export RESULTS=${RESULTS:-$BENCH_WORK/results-$(date +%Y%m%d-%H%M%S)}
 . "$H/lib.sh"
+. "$ROOT/bench/daned-config.sh"
 
 n=${RESTART_N:-100000}
 port=${RESTART_PORT:-53521}
@@ -44,25 +45,7 @@ for i in 0 1; do
         -subj "/CN=rot.${ZONE_ORIGIN%.}" -keyout "$W/key$i.pem" -out "$W/cert$i.pem" 2>/dev/null
 done
 cp "$W/cert0.pem" "$W/certs/rot.pem"
-cat > "$W/daned.toml" <<TOML
-version = "v1"
-[server]
-listen = ["127.0.0.1:$port"]
-key-dir = "keys"
-state-dir = "state"
-rate-limit = 0
-
-[[zone]]
-origin = "$ZONE_ORIGIN"
-file = "$zone"
-
-[[zone.tlsa]]
-name = "rot"
-certificate = "certs/rot.pem"
-host = "rot"
-ports = [443]
-ttl = "300"
-TOML
+write_daned_config "$W" "$port" "$zone"
 
 TSV=$RESULTS/restart.tsv
 printf 'names\tstart\tfirst_answer_ms\tzone_start_ms\tkept_load_ms\tkept_write_ms\tkept_bytes\tserial\n' > "$TSV"

@@ -24,6 +24,7 @@ H=${BENCH_HARNESS:-$ROOT/../shared/bench}
 export BENCH_WORK=${BENCH_WORK:-${TMPDIR:-/tmp}/daned-bench}
 export RESULTS=${RESULTS:-$BENCH_WORK/results-$(date +%Y%m%d-%H%M%S)}
 . "$H/lib.sh"
+. "$ROOT/bench/daned-config.sh"
 
 NS=(${ROT_NS:-1000 100000})
 R=${ROT_R:-10}
@@ -71,28 +72,8 @@ for n in "${NS[@]}"; do
     rm -rf "$W"
     mkdir -p "$W/certs" "$W/stage"
     cp "$PKI/cert0.pem" "$W/certs/rot.pem"
-    cat > "$W/daned.toml" <<TOML
-version = "v1"
-[server]
-listen = ["127.0.0.1:$port"]
-key-dir = "keys"
-state-dir = "state"
-watch-debounce-ms = $DEBOUNCE_MS
-rescan-interval = "3600"
-# The dig polls come from one address: rate limiting off, as for every server in the bench.
-rate-limit = 0
-
-[[zone]]
-origin = "$ZONE_ORIGIN"
-file = "$zone"
-
-[[zone.tlsa]]
-name = "rot"
-certificate = "certs/rot.pem"
-host = "rot"
-ports = [443]
-ttl = "300"
-TOML
+    write_daned_config "$W" "$port" "$zone" "watch-debounce-ms = $DEBOUNCE_MS" \
+        'rescan-interval = "3600"'
     RUST_LOG=info "$DANED" serve -c "$W/daned.toml" --threads 2 > /dev/null 2> "$W/daned.log" &
     spid=$!
     wait_dns "$port" 600 "$spid" || die "daned did not answer on port $port (see $W/daned.log)"
