@@ -1124,6 +1124,43 @@ fn external_validators_accept_signed_and_incremental_zones() -> TestResult {
     Ok(())
 }
 
+/// `validate_sample` on several threads reports the error one thread reports: the first in
+/// canonical order. A zone of 300 names makes several chunks of work (64 RRsets each), and two
+/// corrupted signatures in different chunks make "first" matter.
+#[test]
+fn rfc4035_s5_3_validate_sample_on_threads_reports_the_first_error_as_on_one() -> TestResult {
+    let rng = SystemRandom::new();
+    let keys = p256_csk(&rng)?;
+    let mut text = BASE.to_owned();
+    for i in 0..300 {
+        text.push_str(&format!("h{i:03} 3600 A 192.0.2.{}\n", i % 250));
+    }
+    let signed = sign_zone(&ctx_with(T0, &keys, &rng, Denial::Nsec), &zone(&text)?, 1)?;
+    let t1 = T0 + DAY;
+    let three = NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN);
+    validate_sample(&signed, t1, usize::MAX, &[], three)?;
+    let corrupt = tampered(&signed, |mut record| {
+        if let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &record.data
+            && (record.name == name("h120") || record.name == name("h250"))
+            && sig.input().type_covered == RecordType::A
+        {
+            let mut bytes = sig.sig().to_vec();
+            bytes[0] ^= 1;
+            record.data = RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(
+                sig.input().clone(),
+                bytes,
+            )));
+        }
+        record
+    })?;
+    let one = validate_sample(&corrupt, t1, usize::MAX, &[], NonZeroUsize::MIN)
+        .expect_err("two corrupted signatures");
+    assert!(one.to_string().contains("h120"), "{one}");
+    let many = validate_sample(&corrupt, t1, usize::MAX, &[], three).expect_err("the same");
+    assert_eq!(one.to_string(), many.to_string());
+    Ok(())
+}
+
 /// `zone`'s records with `edit` applied to each, rebuilt as a served zone (nothing re-signed).
 fn tampered(zone: &SignedZone, edit: impl Fn(Record) -> Record) -> Result<SignedZone, SignError> {
     SignedZone::from_records(zone.origin(), zone.records().cloned().map(edit))
